@@ -1,0 +1,1 @@
+//! mqnode library (being written).

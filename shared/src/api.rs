@@ -1,0 +1,345 @@
+//! Admin API types: the JSON shapes of `/api/v1/*`, serialised by `mqnode` and deserialised by
+//! `mqctl`. One definition, no drift. Field names are the wire names (snake_case).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Base path of every versioned endpoint.
+pub const BASE_PATH: &str = "/api/v1";
+
+/// The role of a node with respect to its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Holds the store lock and no other node has ever been seen waiting for it.
+    Standalone,
+    /// Holds the store lock; transports open.
+    Master,
+    /// Waits for the store lock; no transports.
+    Slave,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Standalone => "standalone",
+            Role::Master => "master",
+            Role::Slave => "slave",
+        })
+    }
+}
+
+/// The one JSON line `mqnode` prints on stdout each time it starts serving (or starts waiting
+/// as a slave): `{"event":"ready","name":..,"role":..,"admin":..,"transports":[..]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyEvent {
+    /// Always `"ready"`.
+    pub event: String,
+    /// Broker name.
+    pub name: String,
+    /// `master` (or `standalone`) when serving, `slave` when waiting.
+    pub role: Role,
+    /// Admin base URL, e.g. `http://127.0.0.1:8161`.
+    pub admin: String,
+    /// Bound transport URIs (empty on a slave).
+    pub transports: Vec<String>,
+}
+
+/// Error body of every failed admin call: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// The error.
+    pub error: ErrorBody,
+}
+
+/// Stable error code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine code, one of [`codes`].
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// Stable error codes of the admin API. Never reuse or rename one.
+pub mod codes {
+    /// 400: the request body is not valid JSON or misses a field.
+    pub const BAD_JSON: &str = "bad_json";
+    /// 400: a parameter is out of range or malformed.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// 400: a connector URI does not parse.
+    pub const BAD_URI: &str = "bad_uri";
+    /// 401: missing or wrong bearer token.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// 404: no such queue, topic, connector or route.
+    pub const NOT_FOUND: &str = "not_found";
+    /// 409: the operation does not fit the node's state (e.g. stepdown on a slave).
+    pub const CONFLICT: &str = "conflict";
+    /// 503: the node is a slave or shutting down and cannot serve this.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// 500: the store or another internal part failed.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// `GET /api/v1/broker`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerInfo {
+    /// Broker name (`--name`).
+    pub name: String,
+    /// mqnode version.
+    pub version: String,
+    /// Current role.
+    pub role: Role,
+    /// Milliseconds since the process started.
+    pub uptime_ms: u64,
+    /// Bound transport URIs (empty on a slave).
+    pub transports: Vec<String>,
+    /// Admin base URL.
+    pub admin: String,
+    /// Data directory.
+    pub data_dir: String,
+    /// Whether persistent messages are stored.
+    pub persistent: bool,
+    /// Process id.
+    pub pid: u32,
+    /// Store figures.
+    pub store: StoreStats,
+}
+
+/// Figures of the node's store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStats {
+    /// Messages held in the store.
+    pub messages: u64,
+    /// Bytes of message bodies and headers held in the store.
+    pub bytes: u64,
+    /// Size of the store file on disk.
+    pub file_bytes: u64,
+    /// Write transactions committed since start.
+    pub commits: u64,
+}
+
+/// Counters of one queue (after ActiveMQ's `DestinationViewMBean`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Queue name without the `/queue/` prefix.
+    pub name: String,
+    /// Messages waiting or in flight (ActiveMQ QueueSize).
+    pub depth: u64,
+    /// Messages ever added.
+    pub enqueued: u64,
+    /// Messages acknowledged (removed by consumers).
+    pub dequeued: u64,
+    /// Messages forwarded to other brokers over network connectors.
+    pub forwarded: u64,
+    /// Current consumers (local and network).
+    pub consumers: u64,
+    /// Connections that sent to this queue and are still open.
+    pub producers: u64,
+    /// Dispatched and not yet acknowledged.
+    pub inflight: u64,
+    /// Dropped because their `expires` passed.
+    pub expired: u64,
+    /// Moved to the dead-letter queue.
+    pub dead_lettered: u64,
+    /// Bytes of the messages held (headers and bodies).
+    pub bytes: u64,
+}
+
+/// `GET /api/v1/queues`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueList {
+    /// One entry per queue, sorted by name.
+    pub queues: Vec<QueueStats>,
+}
+
+/// `POST /api/v1/queues/{name}/messages` body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// Message body (UTF-8 text).
+    #[serde(default)]
+    pub body: String,
+    /// User headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Store the message before confirming; defaults to true.
+    #[serde(default)]
+    pub persistent: Option<bool>,
+}
+
+/// Answer to a send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendResponse {
+    /// Id given to the message.
+    pub message_id: String,
+    /// Queue name.
+    pub queue: String,
+    /// Whether it was stored durably before this answer.
+    pub persistent: bool,
+}
+
+/// One message seen by `GET /api/v1/queues/{name}/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowsedMessage {
+    /// Message id.
+    pub message_id: String,
+    /// Headers as the consumer would see them (user headers included).
+    pub headers: BTreeMap<String, String>,
+    /// Body as UTF-8 (lossy for binary bodies).
+    pub body: String,
+    /// Body length in bytes.
+    pub size: u64,
+    /// Whether the message is persistent.
+    pub persistent: bool,
+    /// Times it was delivered and not acknowledged.
+    pub redeliveries: u32,
+    /// Whether it is dispatched to a consumer right now.
+    pub inflight: bool,
+}
+
+/// `GET /api/v1/queues/{name}/messages`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseResponse {
+    /// Queue name.
+    pub queue: String,
+    /// Messages in queue order, at most `limit`.
+    pub messages: Vec<BrowsedMessage>,
+}
+
+/// Answer to purge and delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeResponse {
+    /// Queue name.
+    pub queue: String,
+    /// Messages removed.
+    pub removed: u64,
+}
+
+/// One topic of `GET /api/v1/topics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicStats {
+    /// Topic name without `/topic/`.
+    pub name: String,
+    /// Current subscribers (local and network).
+    pub subscribers: u64,
+    /// Messages published.
+    pub enqueued: u64,
+    /// Copies delivered to subscribers.
+    pub dispatched: u64,
+    /// Copies forwarded to other brokers.
+    pub forwarded: u64,
+}
+
+/// `GET /api/v1/topics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicList {
+    /// One entry per topic.
+    pub topics: Vec<TopicStats>,
+}
+
+/// What is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionKind {
+    /// A STOMP client.
+    Client,
+    /// Another broker's network bridge.
+    Bridge,
+}
+
+/// One connection of `GET /api/v1/connections`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionInfo {
+    /// Connection id, unique within the node's life.
+    pub id: u64,
+    /// Peer address.
+    pub remote: String,
+    /// Client or bridge.
+    pub kind: ConnectionKind,
+    /// Negotiated STOMP version (`1.0`, `1.1`, `1.2`), empty before CONNECT.
+    pub version: String,
+    /// Remote broker name for bridges.
+    pub broker: Option<String>,
+    /// Open subscriptions.
+    pub subscriptions: u64,
+    /// Unix epoch ms when it connected.
+    pub since_ms: u64,
+}
+
+/// `GET /api/v1/connections`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionList {
+    /// Open connections.
+    pub connections: Vec<ConnectionInfo>,
+}
+
+/// State of one peer of a network connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerState {
+    /// Linked and forwarding on demand.
+    Connected,
+    /// Dialling or handshaking.
+    Connecting,
+    /// Waiting before the next attempt.
+    Backoff,
+}
+
+/// One peer of a network connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The peer's URI as configured (or discovered).
+    pub uri: String,
+    /// Link state.
+    pub state: PeerState,
+    /// Name the peer broker reported, once connected.
+    pub remote_broker: Option<String>,
+    /// Unix epoch ms when the current state began.
+    pub since_ms: u64,
+    /// Messages forwarded to this peer.
+    pub forwarded: u64,
+    /// Connection attempts since the last success.
+    pub reconnect_attempts: u64,
+    /// Unix epoch ms of the next attempt while in `backoff`.
+    pub next_retry_ms: Option<u64>,
+    /// The last error, if the link is down.
+    pub last_error: Option<String>,
+}
+
+/// One network connector of `GET /api/v1/network-connectors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkConnectorInfo {
+    /// Connector name (unique on this node).
+    pub name: String,
+    /// The URI as given.
+    pub uri: String,
+    /// Effective options, by ActiveMQ name.
+    pub options: BTreeMap<String, String>,
+    /// One entry per peer.
+    pub peers: Vec<PeerInfo>,
+}
+
+/// `GET /api/v1/network-connectors`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkConnectorList {
+    /// Connectors of this node.
+    pub connectors: Vec<NetworkConnectorInfo>,
+}
+
+/// `POST /api/v1/network-connectors` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddNetworkConnector {
+    /// Name; generated when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `static:(...)?...` or `multicast://default`.
+    pub uri: String,
+}
+
+/// Answer of operations that only change state (stepdown, shutdown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// What happened, e.g. `stepping_down`, `shutting_down`.
+    pub status: String,
+}

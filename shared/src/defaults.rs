@@ -1,0 +1,120 @@
+//! Every default of mq in one place, named after ActiveMQ's option where one exists.
+//!
+//! Change a default here and nowhere else: the node, the CLI and the docs read these constants.
+
+use std::time::Duration;
+
+// ---- process and listeners -------------------------------------------------------------
+
+/// STOMP port of a transport connector (ActiveMQ's `stomp` connector).
+pub const STOMP_PORT: u16 = 61613;
+/// Admin HTTP port (ActiveMQ's Jetty console port).
+pub const ADMIN_PORT: u16 = 8161;
+/// Default transport connector URI.
+pub const TRANSPORT_URI: &str = "tcp://127.0.0.1:61613";
+/// Default admin bind address: loopback only.
+pub const ADMIN_ADDR: &str = "127.0.0.1:8161";
+/// Messages sent with `persistent:true` are stored (ActiveMQ `persistent="true"`).
+pub const PERSISTENT: bool = true;
+
+// ---- STOMP limits (enforced by the codec) ---------------------------------------------
+
+/// Largest frame accepted, headers and body together (ActiveMQ `wireFormat.maxFrameSize`
+/// is 100 MiB for OpenWire; STOMP clients rarely need more than this).
+pub const MAX_FRAME_SIZE: usize = 10 * 1024 * 1024;
+/// Most headers in one frame.
+pub const MAX_HEADERS: usize = 1000;
+/// Longest single header line (name, colon and value), in bytes.
+pub const MAX_HEADER_LENGTH: usize = 10 * 1024;
+/// How long a new connection may stay silent before its CONNECT frame (ActiveMQ
+/// `transport.connectAttemptTimeout`, 30 s by default there).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Smallest heart-beat interval the server offers and accepts, in ms.
+pub const HEARTBEAT_MIN_MS: u64 = 1000;
+/// Grace factor on the client's heart-beat before it is dropped (STOMP 1.2 spec suggests some).
+pub const HEARTBEAT_GRACE: f64 = 2.0;
+
+// ---- dispatch, redelivery, dead letters, expiry ----------------------------------------
+
+/// Unacked messages per subscription (header `activemq.prefetchSize`; ActiveMQ queue prefetch 1000).
+pub const PREFETCH_SIZE: usize = 1000;
+/// Redeliveries before a message goes to the dead-letter queue (`maximumRedeliveries`).
+pub const MAXIMUM_REDELIVERIES: u32 = 6;
+/// Dead-letter queue name (ActiveMQ uses `ActiveMQ.DLQ`; DESIGN fixes `/queue/DLQ`).
+pub const DLQ_NAME: &str = "DLQ";
+/// Period of the sweep that drops expired messages (`expireMessagesPeriod`, 30000 ms in ActiveMQ;
+/// shorter here because a sweep of an in-memory queue is cheap).
+pub const EXPIRE_MESSAGES_PERIOD: Duration = Duration::from_millis(1000);
+
+// ---- store ------------------------------------------------------------------------------
+
+/// Most operations folded into one redb write transaction (group commit).
+pub const MAX_COMMIT_BATCH: usize = 4096;
+/// Message ids remembered per node to drop duplicates from retried forwards.
+pub const DEDUP_WINDOW: usize = 100_000;
+
+// ---- network connectors (ActiveMQ `SimpleDiscoveryAgent` / `NetworkBridgeConfiguration`) --
+
+/// `initialReconnectDelay`, ms.
+pub const INITIAL_RECONNECT_DELAY_MS: u64 = 1000;
+/// `maxReconnectDelay`, ms.
+pub const MAX_RECONNECT_DELAY_MS: u64 = 30_000;
+/// `useExponentialBackOff`.
+pub const USE_EXPONENTIAL_BACK_OFF: bool = true;
+/// `backOffMultiplier`.
+pub const BACK_OFF_MULTIPLIER: f64 = 2.0;
+/// `maxReconnectAttempts`: 0 means unlimited for static discovery.
+pub const MAX_RECONNECT_ATTEMPTS: i64 = 0;
+/// `minConnectTime`, ms: a connection that fails sooner counts as a failed attempt.
+pub const MIN_CONNECT_TIME_MS: u64 = 5000;
+/// `networkTTL`: hops for messages and consumer demand.
+pub const NETWORK_TTL: u32 = 1;
+/// `duplex`.
+pub const DUPLEX: bool = false;
+/// `conduitSubscriptions`.
+pub const CONDUIT_SUBSCRIPTIONS: bool = true;
+/// `decreaseNetworkConsumerPriority`: local consumers are served before bridges.
+pub const DECREASE_NETWORK_CONSUMER_PRIORITY: bool = true;
+/// `dynamicOnly`.
+pub const DYNAMIC_ONLY: bool = false;
+/// `prefetchSize` of a bridge's network consumer.
+pub const NETWORK_PREFETCH_SIZE: usize = 1000;
+/// ActiveMQ's default multicast discovery group (`multicast://default`).
+pub const MULTICAST_GROUP: &str = "239.255.2.3:6155";
+/// Period between multicast advertisements, ms (ActiveMQ `keepAliveInterval` 500 ms).
+pub const MULTICAST_KEEPALIVE_MS: u64 = 500;
+/// Missed advertisements before a discovered node is forgotten (`HEARTBEAT_MISS_BEFORE_DEATH`).
+pub const MULTICAST_MISS_BEFORE_DEATH: u32 = 10;
+
+// ---- client failover transport (ActiveMQ `FailoverTransport`) ----------------------------
+
+/// `randomize`.
+pub const FAILOVER_RANDOMIZE: bool = true;
+/// `initialReconnectDelay` of `failover:`, ms.
+pub const FAILOVER_INITIAL_RECONNECT_DELAY_MS: u64 = 10;
+/// `maxReconnectDelay` of `failover:`, ms.
+pub const FAILOVER_MAX_RECONNECT_DELAY_MS: u64 = 30_000;
+/// `maxReconnectAttempts` of `failover:`: -1 forever, 0 none.
+pub const FAILOVER_MAX_RECONNECT_ATTEMPTS: i64 = -1;
+
+// ---- master/slave on a shared store -------------------------------------------------------
+
+/// Name of the lock file in the data directory (ActiveMQ `SharedFileLocker`).
+pub const LOCK_FILE: &str = "lock";
+/// How often a slave tries the lock (`lockAcquireSleepInterval`; 10000 ms in ActiveMQ,
+/// 100 ms here so takeover stays under a second).
+pub const LOCK_ACQUIRE_SLEEP_INTERVAL_MS: u64 = 100;
+/// How often a master re-checks it still holds the lock (`lockKeepAlivePeriod`; 0 in ActiveMQ,
+/// which allows two masters).
+pub const LOCK_KEEP_ALIVE_PERIOD_MS: u64 = 500;
+/// After a stepdown, how long the old master waits before it competes for the lock again.
+pub const STEPDOWN_BACKOFF_MS: u64 = 2000;
+
+// ---- mqctl ---------------------------------------------------------------------------------
+
+/// First port `mqctl cluster create` hands out when `--base-port` is given without a value.
+pub const CLUSTER_BASE_PORT: u16 = 61700;
+/// Nodes in a new cluster.
+pub const CLUSTER_NODES: usize = 3;
+/// How long `mqctl` waits for a node to become ready.
+pub const NODE_READY_TIMEOUT: Duration = Duration::from_secs(20);

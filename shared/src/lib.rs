@@ -1,0 +1,21 @@
+//! # mq-shared: the contracts of mq
+//!
+//! Everything that `mqnode` and `mqctl` must agree on lives here, defined once:
+//!
+//! - [`frame`]: the STOMP 1.0/1.1/1.2 frame codec, pure (no I/O), limits enforced while decoding.
+//! - [`uri`]: connector URIs (`tcp://`, `static:(...)`, `masterslave:(...)`, `failover:(...)`,
+//!   `multicast://default`) with ActiveMQ's option names and defaults.
+//! - [`api`]: the admin API's JSON request and response types.
+//! - [`ctl`]: the JSON shapes `mqctl -o json` prints, and the cluster manifest.
+//! - [`defaults`]: every default, in one place.
+//! - `client` (feature `client`): an async STOMP client over tokio, used by `mqctl`, by the
+//!   node's network bridges and by the tests.
+
+pub mod api;
+pub mod ctl;
+pub mod defaults;
+pub mod frame;
+pub mod uri;
+
+#[cfg(feature = "client")]
+pub mod client;
