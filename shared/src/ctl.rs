@@ -1,1 +1,596 @@
 //! The JSON shapes of `mqctl -o json` and the cluster manifest (`cluster.json`).
+//!
+//! `mqctl` writes a [`ClusterManifest`] for every cluster it creates and prints the report types
+//! below with `-o json`. Scripts and tests parse the same types, so a field renamed here is a
+//! breaking change: add fields, never rename or remove one. `docs/mqctl.md` documents each field.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{BrowsedMessage, Role};
+
+/// File name of the manifest inside a cluster's folder (`clusters/NAME/cluster.json`).
+pub const MANIFEST_FILE: &str = "cluster.json";
+/// File name of the admin token inside a cluster's folder (mode 0600).
+pub const TOKEN_FILE: &str = "admin.token";
+/// Current manifest format version.
+pub const MANIFEST_VERSION: u32 = 1;
+
+// ---- the manifest ---------------------------------------------------------------------------
+
+/// How the brokers of a cluster are linked by network connectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// A connector from every broker to every other (networkTTL 1).
+    Mesh,
+    /// Duplex links between neighbours around a ring (networkTTL ⌊n/2⌋).
+    Ring,
+    /// Duplex links between neighbours (networkTTL n-1).
+    Line,
+    /// Duplex links from the first broker to each other (networkTTL 2).
+    Star,
+    /// No links.
+    None,
+    /// Links given explicitly (`cluster create --from FILE`).
+    Custom,
+}
+
+impl Topology {
+    /// Every topology, in the order the docs list them.
+    pub const ALL: [Topology; 6] = [
+        Topology::Mesh,
+        Topology::Ring,
+        Topology::Line,
+        Topology::Star,
+        Topology::None,
+        Topology::Custom,
+    ];
+
+    /// The lowercase name used on the command line and in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topology::Mesh => "mesh",
+            Topology::Ring => "ring",
+            Topology::Line => "line",
+            Topology::Star => "star",
+            Topology::None => "none",
+            Topology::Custom => "custom",
+        }
+    }
+}
+
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A topology name that is not one of [`Topology::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown topology `{0}` (expected mesh, ring, line, star or none)")]
+pub struct UnknownTopology(pub String);
+
+impl FromStr for Topology {
+    type Err = UnknownTopology;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Topology::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownTopology(s.to_string()))
+    }
+}
+
+/// `clusters/NAME/cluster.json`: everything `mqctl` needs to start, stop, link and address the
+/// nodes of one cluster. Paths are absolute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterManifest {
+    /// Manifest format version ([`MANIFEST_VERSION`]).
+    #[serde(default = "manifest_version")]
+    pub version: u32,
+    /// Cluster name (the folder name).
+    pub name: String,
+    /// When the cluster was created, RFC 3339 UTC.
+    pub created: String,
+    /// Topology the links were generated from.
+    pub topology: Topology,
+    /// The `mqnode` executable the nodes were started with; reused by `start` and `restart`.
+    #[serde(default)]
+    pub mqnode: Option<String>,
+    /// File holding the admin token, passed to every node with `--admin-token-file`.
+    pub token_file: String,
+    /// Every `mqnode` process of the cluster, in start order.
+    pub nodes: Vec<NodeEntry>,
+    /// Network connectors between brokers (HA groups).
+    #[serde(default)]
+    pub links: Vec<LinkEntry>,
+    /// Brokers: a group of one process, or a master/slave pair sharing one data dir.
+    #[serde(default)]
+    pub groups: Vec<GroupEntry>,
+}
+
+fn manifest_version() -> u32 {
+    MANIFEST_VERSION
+}
+
+/// One `mqnode` process of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEntry {
+    /// Process name, passed as `--name` (`node1`, or `node1a`/`node1b` in an HA pair).
+    pub name: String,
+    /// Name of the broker (HA group) it belongs to; equal to `name` without HA.
+    pub group: String,
+    /// Data directory (`--data`); shared by the members of an HA group.
+    pub data_dir: String,
+    /// File that receives the process's stdout and stderr.
+    pub log: String,
+    /// STOMP port of its transport connector on 127.0.0.1.
+    pub transport_port: u16,
+    /// Port of its admin API on 127.0.0.1.
+    pub admin_port: u16,
+    /// Process id of the last start; `null` once stopped by `mqctl`.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Whether the node stores persistent messages (`--persistent`).
+    pub persistent: bool,
+}
+
+impl NodeEntry {
+    /// The transport connector URI, `tcp://127.0.0.1:PORT`.
+    pub fn transport_uri(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.transport_port)
+    }
+
+    /// The admin API base URL, `http://127.0.0.1:PORT`.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+}
+
+/// One network connector between two brokers of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkEntry {
+    /// Connector name, unique in the cluster (`FROM-TO`); also its name on the FROM node.
+    pub name: String,
+    /// Broker (group) that holds the connector and forwards to `to`.
+    pub from: String,
+    /// Broker (group) it forwards to.
+    pub to: String,
+    /// Whether the same connection also carries messages from `to` back to `from`.
+    pub duplex: bool,
+    /// `networkTTL`: how many hops messages and demand travel.
+    pub ttl: u32,
+    /// The connector URI posted to the FROM node.
+    pub uri: String,
+}
+
+/// A broker: one process, or a master/slave pair sharing a data dir.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEntry {
+    /// Broker name (`node1`).
+    pub name: String,
+    /// Process names, first member first (`node1a`, `node1b`).
+    pub members: Vec<String>,
+}
+
+impl ClusterManifest {
+    /// The process named `name`.
+    pub fn node(&self, name: &str) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The process named `name`, mutably.
+    pub fn node_mut(&mut self, name: &str) -> Option<&mut NodeEntry> {
+        self.nodes.iter_mut().find(|n| n.name == name)
+    }
+
+    /// The group named `name`.
+    pub fn group(&self, name: &str) -> Option<&GroupEntry> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The processes of group `name`, in member order.
+    pub fn members(&self, group: &str) -> Vec<&NodeEntry> {
+        match self.group(group) {
+            Some(g) => g.members.iter().filter_map(|m| self.node(m)).collect(),
+            None => self.nodes.iter().filter(|n| n.group == group).collect(),
+        }
+    }
+
+    /// Whether any broker is a master/slave group of more than one process.
+    pub fn has_ha(&self) -> bool {
+        self.groups.iter().any(|g| g.members.len() > 1)
+    }
+
+    /// The link named `name`.
+    pub fn link(&self, name: &str) -> Option<&LinkEntry> {
+        self.links.iter().find(|l| l.name == name)
+    }
+}
+
+// ---- `cluster create --from FILE` ------------------------------------------------------------
+
+/// A custom layout for `cluster create --from FILE`: the `nodes` and `links` of a manifest, with
+/// everything but names optional. A full `cluster.json` is accepted too (other fields are
+/// ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterLayout {
+    /// Processes, in start order.
+    #[serde(default)]
+    pub nodes: Vec<LayoutNode>,
+    /// Links between groups.
+    #[serde(default)]
+    pub links: Vec<LayoutLink>,
+}
+
+/// One process of a [`ClusterLayout`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutNode {
+    /// Process name.
+    pub name: String,
+    /// Group; processes with the same group form a master/slave pair. Defaults to `name`.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Transport port; picked by `mqctl` when absent.
+    #[serde(default)]
+    pub transport_port: Option<u16>,
+    /// Admin port; picked by `mqctl` when absent.
+    #[serde(default)]
+    pub admin_port: Option<u16>,
+    /// Defaults to the command line (`--no-persistent`).
+    #[serde(default)]
+    pub persistent: Option<bool>,
+}
+
+/// One link of a [`ClusterLayout`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutLink {
+    /// Connector name; `FROM-TO` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Group that forwards.
+    pub from: String,
+    /// Group forwarded to.
+    pub to: String,
+    /// Both directions on one connection.
+    #[serde(default)]
+    pub duplex: bool,
+    /// `networkTTL`; 1 when absent.
+    #[serde(default)]
+    pub ttl: Option<u32>,
+}
+
+// ---- `-o json` reports ------------------------------------------------------------------------
+
+/// `mqctl cluster ls -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterList {
+    /// One entry per cluster folder, sorted by name.
+    pub clusters: Vec<ClusterSummary>,
+}
+
+/// One cluster of [`ClusterList`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    /// Cluster name.
+    pub name: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// Topology.
+    pub topology: Topology,
+    /// Processes in the manifest.
+    pub nodes: usize,
+    /// Processes currently running.
+    pub running: usize,
+    /// The cluster's folder.
+    pub path: String,
+}
+
+/// `mqctl cluster status NAME -o json` (also printed by `cluster create` and `cluster start`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// Cluster name.
+    pub name: String,
+    /// One entry per process, in manifest order.
+    pub nodes: Vec<NodeStatus>,
+    /// One entry per link of the manifest.
+    pub links: Vec<LinkStatus>,
+}
+
+/// One process of [`ClusterStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Process name.
+    pub name: String,
+    /// Broker (HA group) name.
+    pub group: String,
+    /// Role the node reports; `null` when it did not answer.
+    pub role: Option<Role>,
+    /// Process id recorded in the manifest.
+    pub pid: Option<u32>,
+    /// The recorded process runs and its `/healthz` answers 200.
+    pub alive: bool,
+    /// Transport connector URI.
+    pub transport: String,
+    /// Admin API base URL.
+    pub admin: String,
+    /// Milliseconds since the node started; `null` when it did not answer.
+    pub uptime_ms: Option<u64>,
+    /// Queues on the node; `null` when unknown (down, or a slave).
+    pub queues: Option<u64>,
+    /// Messages held in the node's store; `null` when unknown.
+    pub messages: Option<u64>,
+    /// Network connector peers in state `connected`.
+    pub links_up: u64,
+    /// Network connector peers configured on the node.
+    pub links_total: u64,
+}
+
+/// State of one link, from the FROM broker's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// Every peer of the connector is connected.
+    Up,
+    /// The connector exists and no peer is connected yet (connecting or backing off).
+    Down,
+    /// The FROM broker has no connector of this name (not created, or the node restarted).
+    Missing,
+    /// The FROM broker did not answer, or does not support network connectors.
+    Unknown,
+}
+
+impl fmt::Display for LinkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkState::Up => "up",
+            LinkState::Down => "down",
+            LinkState::Missing => "missing",
+            LinkState::Unknown => "unknown",
+        })
+    }
+}
+
+/// One link of [`ClusterStatus`] and [`LinkList`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// Connector name.
+    pub name: String,
+    /// Forwarding broker.
+    pub from: String,
+    /// Receiving broker.
+    pub to: String,
+    /// Both directions on one connection.
+    pub duplex: bool,
+    /// `networkTTL`.
+    pub ttl: u32,
+    /// Connector URI.
+    pub uri: String,
+    /// State seen on the FROM broker.
+    pub state: LinkState,
+    /// Peers (of the connector) in state `connected`, as the FROM broker reports them.
+    pub peers_up: u64,
+    /// Peers of the connector.
+    pub peers_total: u64,
+}
+
+/// `mqctl link ls NAME -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkList {
+    /// Cluster name.
+    pub cluster: String,
+    /// Links in manifest order.
+    pub links: Vec<LinkStatus>,
+}
+
+/// `mqctl link add -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkAdded {
+    /// Cluster name.
+    pub cluster: String,
+    /// The recorded link.
+    pub link: LinkEntry,
+    /// Whether the FROM node created the connector (false when it does not support network
+    /// connectors; the link stays recorded and is created on the next start).
+    pub applied: bool,
+}
+
+/// `mqctl link rm -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRemoved {
+    /// Cluster name.
+    pub cluster: String,
+    /// The removed link.
+    pub link: LinkEntry,
+    /// Whether the FROM node had the connector and removed it.
+    pub applied: bool,
+}
+
+/// `mqctl node ls NAME -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeList {
+    /// Cluster name.
+    pub cluster: String,
+    /// Processes in manifest order.
+    pub nodes: Vec<NodeListEntry>,
+}
+
+/// One process of [`NodeList`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeListEntry {
+    /// Process name.
+    pub name: String,
+    /// Broker (HA group) name.
+    pub group: String,
+    /// Recorded process id.
+    pub pid: Option<u32>,
+    /// Whether the recorded process is running.
+    pub running: bool,
+    /// Transport connector URI.
+    pub transport: String,
+    /// Admin API base URL.
+    pub admin: String,
+    /// Data directory.
+    pub data_dir: String,
+    /// Log file.
+    pub log: String,
+}
+
+/// What a node or cluster command did to a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeAction {
+    /// Started and ready.
+    Started,
+    /// Stopped with SIGTERM.
+    Stopped,
+    /// Killed with SIGKILL.
+    Killed,
+    /// Stopped (or found dead) and started again.
+    Restarted,
+    /// Nothing to do: already running, or already stopped.
+    Unchanged,
+}
+
+impl fmt::Display for NodeAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NodeAction::Started => "started",
+            NodeAction::Stopped => "stopped",
+            NodeAction::Killed => "killed",
+            NodeAction::Restarted => "restarted",
+            NodeAction::Unchanged => "unchanged",
+        })
+    }
+}
+
+/// `mqctl node start|stop|kill|restart -o json`, and one entry per process of `cluster stop`
+/// and `cluster destroy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeChange {
+    /// Cluster name.
+    pub cluster: String,
+    /// Process name.
+    pub node: String,
+    /// What was done.
+    pub action: NodeAction,
+    /// Process id now running (after start/restart), or the one that was signalled.
+    pub pid: Option<u32>,
+    /// Role the node reports after a start; `null` otherwise.
+    pub role: Option<Role>,
+}
+
+/// `mqctl cluster stop|destroy -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterChange {
+    /// Cluster name.
+    pub name: String,
+    /// `stopped` or `destroyed`.
+    pub action: String,
+    /// One entry per process.
+    pub nodes: Vec<NodeChange>,
+}
+
+/// `mqctl queue stat -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStatReport {
+    /// One entry per (node, queue), sorted by queue then node; no totals.
+    pub queues: Vec<QueueStatRow>,
+    /// Nodes that did not answer.
+    pub down: Vec<String>,
+}
+
+/// One (node, queue) of [`QueueStatReport`], after ActiveMQ's `dstat` columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStatRow {
+    /// Node (process name, or `HOST:PORT` with `--url`).
+    pub node: String,
+    /// Queue name.
+    pub queue: String,
+    /// Messages waiting or in flight.
+    pub depth: u64,
+    /// Open producer connections.
+    pub producers: u64,
+    /// Consumers, local and network.
+    pub consumers: u64,
+    /// Messages ever added.
+    pub enqueued: u64,
+    /// Messages acknowledged.
+    pub dequeued: u64,
+    /// Messages forwarded to other brokers.
+    pub forwarded: u64,
+    /// Dispatched, not yet acknowledged.
+    pub inflight: u64,
+    /// Dropped on expiry.
+    pub expired: u64,
+    /// Moved to the dead-letter queue.
+    pub dead_lettered: u64,
+    /// Bytes held.
+    pub bytes: u64,
+}
+
+/// `mqctl queue send -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReport {
+    /// Node that took the messages.
+    pub node: String,
+    /// Queue name.
+    pub queue: String,
+    /// Messages sent.
+    pub sent: u64,
+    /// Whether they were sent persistent.
+    pub persistent: bool,
+    /// Ids the node gave them, in order.
+    pub message_ids: Vec<String>,
+}
+
+/// `mqctl queue browse -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseReport {
+    /// Node browsed.
+    pub node: String,
+    /// Queue name.
+    pub queue: String,
+    /// Messages in queue order.
+    pub messages: Vec<BrowsedMessage>,
+}
+
+/// `mqctl queue purge -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeReport {
+    /// Node purged.
+    pub node: String,
+    /// Queue name.
+    pub queue: String,
+    /// Messages removed.
+    pub removed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topology_names_round_trip() {
+        for t in Topology::ALL {
+            assert_eq!(t.as_str().parse::<Topology>(), Ok(t));
+            let json = serde_json::to_string(&t).expect("serialise");
+            assert_eq!(json, format!("\"{t}\""));
+        }
+        assert!("hub".parse::<Topology>().is_err());
+    }
+
+    #[test]
+    fn layout_accepts_a_minimal_file() {
+        let layout: ClusterLayout = serde_json::from_str(
+            r#"{"nodes":[{"name":"a"},{"name":"b","group":"b"}],"links":[{"from":"a","to":"b"}]}"#,
+        )
+        .expect("parse");
+        assert_eq!(layout.nodes.len(), 2);
+        assert_eq!(layout.links[0].ttl, None);
+        assert!(!layout.links[0].duplex);
+    }
+}

@@ -118,3 +118,39 @@ pub const CLUSTER_BASE_PORT: u16 = 61700;
 pub const CLUSTER_NODES: usize = 3;
 /// How long `mqctl` waits for a node to become ready.
 pub const NODE_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---- connector URIs (added with `uri`) ----------------------------------------------------
+
+/// `staticBridge`: when true a bridge ignores remote demand and forwards only the statically
+/// included destinations.
+pub const STATIC_BRIDGE: bool = false;
+/// `suppressDuplicateQueueSubscriptions`: drop duplicate routes through intermediaries in a mesh.
+pub const SUPPRESS_DUPLICATE_QUEUE_SUBSCRIPTIONS: bool = false;
+/// `group` of multicast discovery (ActiveMQ `MulticastDiscoveryAgent` group `"default"`).
+pub const MULTICAST_GROUP_NAME: &str = "default";
+/// `useExponentialBackOff` of `failover:`.
+pub const FAILOVER_USE_EXPONENTIAL_BACK_OFF: bool = true;
+/// `backOffMultiplier` (documented as `reconnectDelayExponent`) of `failover:`.
+pub const FAILOVER_BACK_OFF_MULTIPLIER: f64 = 2.0;
+/// `startupMaxReconnectAttempts` of `failover:`: -1 forever, 0 none.
+pub const FAILOVER_STARTUP_MAX_RECONNECT_ATTEMPTS: i64 = -1;
+/// `timeout` of `failover:`, ms: how long a send waits while disconnected; -1 forever.
+pub const FAILOVER_TIMEOUT_MS: i64 = -1;
+/// `priorityBackup` of `failover:`: keep trying to return to the first URI of the list.
+pub const FAILOVER_PRIORITY_BACKUP: bool = false;
+/// How long `mqctl` waits for a node to exit after SIGTERM before it reports (or, for
+/// `cluster destroy`, sends SIGKILL).
+pub const NODE_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeout of one admin API call made by `mqctl`.
+pub const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Timeout of each node's answer to `mqctl queue stat` and `cluster status`, so that a hung
+/// node shows as down instead of stalling the table.
+pub const STAT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often `mqctl` polls `/readyz` and process liveness while waiting for a node.
+pub const READY_POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Lines of a node's log shown when it fails to start.
+pub const LOG_TAIL_LINES: usize = 20;
+/// Environment variable naming `mqctl`'s home (clusters live in `$MQCTL_HOME/clusters`).
+pub const MQCTL_HOME_ENV: &str = "MQCTL_HOME";
+/// `mqctl`'s home under the user's home directory when `MQCTL_HOME` is unset.
+pub const MQCTL_HOME_DIR: &str = ".mqctl";

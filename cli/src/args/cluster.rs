@@ -1,0 +1,171 @@
+//! `mqctl cluster ...`: arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use mq_shared::ctl::Topology;
+use mq_shared::defaults::CLUSTER_NODES;
+
+/// `mqctl cluster VERB`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create a cluster: start its mqnode processes, wait until they are ready, link them.
+    ///
+    /// Nodes are named node1..nodeN. With --ha each broker is a master/slave pair (node1a and
+    /// node1b sharing node1's data dir). With --base-port P the i-th process listens on P+2i
+    /// (STOMP) and P+2i+1 (admin); without it free ports are picked and recorded. The cluster
+    /// lives in $MQCTL_HOME/clusters/NAME; an admin token is generated for it.
+    #[command(after_help = "\
+Examples:
+  mqctl cluster create demo
+  mqctl cluster create demo --nodes 5 --topology ring --base-port 61700
+  mqctl cluster create ha --nodes 2 --ha --topology line
+  mqctl cluster create custom --from layout.json")]
+    Create(CreateArgs),
+
+    /// List the clusters in $MQCTL_HOME.
+    #[command(visible_alias = "list", after_help = "\
+Examples:
+  mqctl cluster ls
+  mqctl cluster ls -o json")]
+    Ls,
+
+    /// Show every node of a cluster: role, pid, liveness, ports, uptime, queues, links.
+    #[command(after_help = "\
+Examples:
+  mqctl cluster status demo
+  mqctl cluster status demo -o json | jq '.nodes[] | select(.alive | not) | .name'")]
+    Status(ClusterName),
+
+    /// Stop every node of a cluster (SIGTERM, then wait); the cluster stays on disk.
+    #[command(after_help = "\
+Examples:
+  mqctl cluster stop demo
+  mqctl cluster start demo")]
+    Stop(ClusterName),
+
+    /// Start the stopped nodes of a cluster with their recorded ports, and re-create its links.
+    #[command(after_help = "\
+Examples:
+  mqctl cluster start demo")]
+    Start(StartArgs),
+
+    /// Stop every node of a cluster (SIGKILL after a bounded wait) and delete its folder.
+    #[command(after_help = "\
+Examples:
+  mqctl cluster destroy demo")]
+    Destroy(ClusterName),
+}
+
+/// A cluster name.
+#[derive(Debug, Args)]
+pub struct ClusterName {
+    /// Cluster name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// Topologies `cluster create --topology` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopologyArg {
+    /// A connector from every node to every other (networkTTL 1).
+    Mesh,
+    /// Duplex links between neighbours around a ring (networkTTL n/2).
+    Ring,
+    /// Duplex links between neighbours (networkTTL n-1).
+    Line,
+    /// Duplex links from the first node to each other (networkTTL 2).
+    Star,
+    /// No links.
+    None,
+}
+
+impl From<TopologyArg> for Topology {
+    fn from(t: TopologyArg) -> Self {
+        match t {
+            TopologyArg::Mesh => Topology::Mesh,
+            TopologyArg::Ring => Topology::Ring,
+            TopologyArg::Line => Topology::Line,
+            TopologyArg::Star => Topology::Star,
+            TopologyArg::None => Topology::None,
+        }
+    }
+}
+
+/// `mqctl cluster create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Cluster name (letters, digits, `.`, `_`, `-`).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Number of brokers.
+    #[arg(long, default_value_t = CLUSTER_NODES, value_parser = parse_node_count, conflicts_with = "from")]
+    pub nodes: usize,
+
+    /// How brokers are linked.
+    #[arg(long, value_enum, default_value_t = TopologyArg::Mesh, conflicts_with = "from")]
+    pub topology: TopologyArg,
+
+    /// Make each broker a master/slave pair sharing one data dir.
+    #[arg(long, conflicts_with = "from")]
+    pub ha: bool,
+
+    /// First port: process i gets P+2i (STOMP) and P+2i+1 (admin). Without a value: 61700.
+    #[arg(long, value_name = "P", num_args = 0..=1, default_missing_value = CLUSTER_BASE_PORT_STR)]
+    pub base_port: Option<u16>,
+
+    /// Start nodes with --persistent false (messages in memory only).
+    #[arg(long)]
+    pub no_persistent: bool,
+
+    /// Custom layout: a JSON file with `nodes` and `links` (see docs/mqctl.md).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// The mqnode executable (default: beside mqctl, else on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub mqnode: Option<PathBuf>,
+}
+
+/// `CLUSTER_BASE_PORT` as text for clap's `default_missing_value`; a unit test keeps the two
+/// in step.
+const CLUSTER_BASE_PORT_STR: &str = "61700";
+
+fn parse_node_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("expected a number of brokers from 1 to 64, got `{s}`")),
+    }
+}
+
+/// `mqctl cluster start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Cluster name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The mqnode executable (default: the one the cluster was created with).
+    #[arg(long, value_name = "PATH")]
+    pub mqnode: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mq_shared::defaults::CLUSTER_BASE_PORT;
+
+    #[test]
+    fn base_port_default_matches_shared_defaults() {
+        assert_eq!(CLUSTER_BASE_PORT_STR, CLUSTER_BASE_PORT.to_string());
+    }
+
+    #[test]
+    fn node_count_bounds() {
+        assert_eq!(parse_node_count("3"), Ok(3));
+        assert!(parse_node_count("0").is_err());
+        assert!(parse_node_count("65").is_err());
+        assert!(parse_node_count("x").is_err());
+    }
+}

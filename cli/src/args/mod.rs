@@ -1,0 +1,123 @@
+//! The command line: `mqctl [-o table|plain|json] NOUN VERB ...`, parsed with clap derive.
+//!
+//! One module per noun; each verb's doc comment is its `--help`, with an `Examples:` block.
+
+pub mod cluster;
+pub mod link;
+pub mod node;
+pub mod queue;
+
+use clap::{Parser, Subcommand};
+
+use crate::output::Format;
+
+const EXAMPLES: &str = "\
+Examples:
+  mqctl cluster create demo --nodes 3 --topology mesh
+  mqctl cluster status demo
+  mqctl queue send demo orders --body hello --count 10
+  mqctl queue stat demo --watch 1
+  mqctl node kill demo/node2
+  mqctl cluster destroy demo
+
+Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 partial (some nodes did not answer).
+Clusters live in $MQCTL_HOME (default ~/.mqctl).";
+
+/// Create, link and inspect local clusters of mqnode brokers.
+#[derive(Debug, Parser)]
+#[command(name = "mqctl", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Output format (default: table on a terminal, plain otherwise).
+    #[arg(short = 'o', long = "output", global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<Format>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The nouns.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, start, stop, inspect and destroy local clusters.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Start, stop, kill and restart single nodes of a cluster.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Add, list and remove network connectors between brokers.
+    #[command(subcommand)]
+    Link(link::LinkCommand),
+    /// Queue statistics across nodes; send, browse and purge.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+}
+
+/// Splits `NAME/NODE` into the cluster and the node.
+pub fn split_target(target: &str) -> (String, Option<String>) {
+    match target.split_once('/') {
+        Some((cluster, node)) if !node.is_empty() => (cluster.to_string(), Some(node.to_string())),
+        Some((cluster, _)) => (cluster.to_string(), None),
+        None => (target.to_string(), None),
+    }
+}
+
+/// clap parser for `NAME/NODE` (both parts required).
+pub fn parse_node_target(s: &str) -> Result<NodeTarget, String> {
+    match s.split_once('/') {
+        Some((cluster, node)) if !cluster.is_empty() && !node.is_empty() && !node.contains('/') => {
+            Ok(NodeTarget {
+                cluster: cluster.to_string(),
+                node: node.to_string(),
+            })
+        }
+        _ => Err(format!("expected CLUSTER/NODE, e.g. demo/node2, got `{s}`")),
+    }
+}
+
+/// A node of a cluster, `NAME/NODE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTarget {
+    /// Cluster name.
+    pub cluster: String,
+    /// Process (or group) name.
+    pub node: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(split_target("demo"), ("demo".into(), None));
+        assert_eq!(split_target("demo/node2"), ("demo".into(), Some("node2".into())));
+        assert_eq!(split_target("demo/"), ("demo".into(), None));
+        assert!(parse_node_target("demo").is_err());
+        assert!(parse_node_target("demo/").is_err());
+        assert!(parse_node_target("/x").is_err());
+        assert_eq!(
+            parse_node_target("demo/node1a"),
+            Ok(NodeTarget {
+                cluster: "demo".into(),
+                node: "node1a".into()
+            })
+        );
+    }
+
+    #[test]
+    fn global_output_flag_anywhere() {
+        let cli = Cli::try_parse_from(["mqctl", "queue", "stat", "demo", "-o", "json"])
+            .expect("parses");
+        assert_eq!(cli.output, Some(Format::Json));
+        let cli = Cli::try_parse_from(["mqctl", "--output", "plain", "cluster", "ls"])
+            .expect("parses");
+        assert_eq!(cli.output, Some(Format::Plain));
+    }
+}

@@ -1,0 +1,63 @@
+//! `mqctl node ...`: arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{NodeTarget, parse_node_target};
+use crate::args::cluster::ClusterName;
+
+/// `mqctl node VERB`.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// List the processes of a cluster: pid, running, ports, data dir, log.
+    #[command(visible_alias = "list", after_help = "\
+Examples:
+  mqctl node ls demo")]
+    Ls(ClusterName),
+
+    /// Start one stopped node with its recorded flags and wait until it is ready.
+    #[command(after_help = "\
+Examples:
+  mqctl node start demo/node2")]
+    Start(NodeStartArgs),
+
+    /// Stop one node gracefully (SIGTERM) and wait for it to exit.
+    #[command(after_help = "\
+Examples:
+  mqctl node stop demo/node2")]
+    Stop(NodeArgs),
+
+    /// Kill one node at once (SIGKILL), as a crash would.
+    #[command(after_help = "\
+Examples:
+  mqctl node kill demo/node2
+  mqctl node kill ha/node1a      # the slave node1b takes over")]
+    Kill(NodeArgs),
+
+    /// Stop (or notice dead) and start one node again, then wait until it is ready.
+    #[command(after_help = "\
+Examples:
+  mqctl node restart demo/node2")]
+    Restart(NodeStartArgs),
+}
+
+/// One node, `NAME/NODE`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Cluster and node, e.g. demo/node2.
+    #[arg(value_name = "NAME/NODE", value_parser = parse_node_target)]
+    pub target: NodeTarget,
+}
+
+/// `node start` and `node restart`.
+#[derive(Debug, Args)]
+pub struct NodeStartArgs {
+    /// Cluster and node, e.g. demo/node2.
+    #[arg(value_name = "NAME/NODE", value_parser = parse_node_target)]
+    pub target: NodeTarget,
+
+    /// The mqnode executable (default: the one the cluster was created with).
+    #[arg(long, value_name = "PATH")]
+    pub mqnode: Option<PathBuf>,
+}

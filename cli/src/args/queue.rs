@@ -1,0 +1,239 @@
+//! `mqctl queue ...`: arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// `mqctl queue VERB`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Every queue on every node in one table, with totals per queue.
+    ///
+    /// Columns after ActiveMQ's dstat: node, queue, depth, producers, consumers, enqueued,
+    /// dequeued, forwarded, in-flight, expired, dead-lettered, bytes. All nodes are asked at once;
+    /// a node that does not answer shows as a row marked (down) and the exit code is 3.
+    #[command(after_help = "\
+Examples:
+  mqctl queue stat demo
+  mqctl queue stat demo --queue 'orders.*' --watch 2
+  mqctl queue stat --url http://127.0.0.1:8161 --url http://127.0.0.1:8162
+  mqctl queue stat demo -o json | jq '.queues[] | select(.depth > 0)'")]
+    Stat(StatArgs),
+
+    /// Send messages to a queue through a node's admin API.
+    #[command(
+        override_usage = "mqctl queue send NAME[/NODE] QUEUE [OPTIONS]\n       mqctl queue send --url URL QUEUE [OPTIONS]",
+        after_help = "\
+Examples:
+  mqctl queue send demo orders --body hello
+  mqctl queue send demo/node2 orders --file order.json --header type=order --count 100
+  mqctl queue send --url http://127.0.0.1:8161 orders --body hi --non-persistent"
+    )]
+    Send(SendArgs),
+
+    /// Show the messages of a queue on one node without consuming them.
+    #[command(
+        override_usage = "mqctl queue browse NAME[/NODE] QUEUE [OPTIONS]\n       mqctl queue browse --url URL QUEUE [OPTIONS]",
+        after_help = "\
+Examples:
+  mqctl queue browse demo orders --limit 10
+  mqctl queue browse demo/node2 orders -o json"
+    )]
+    Browse(BrowseArgs),
+
+    /// Remove every message of a queue on one node.
+    #[command(
+        override_usage = "mqctl queue purge NAME[/NODE] QUEUE\n       mqctl queue purge --url URL QUEUE",
+        after_help = "\
+Examples:
+  mqctl queue purge demo orders
+  mqctl queue purge demo/node3 DLQ"
+    )]
+    Purge(PurgeArgs),
+}
+
+/// A node outside any cluster.
+#[derive(Debug, Clone, Args)]
+pub struct UrlArgs {
+    /// Admin URL of a node outside any cluster, e.g. http://127.0.0.1:8161.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// File holding that node's admin token.
+    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// `NAME[/NODE] QUEUE`, or only `QUEUE` with `--url`.
+#[derive(Debug, Clone, Args)]
+pub struct QueueTarget {
+    /// Cluster (first node, or its master) or one node: demo, demo/node2.
+    #[arg(value_name = "NAME[/NODE]")]
+    pub target: Option<String>,
+    /// Queue name (without /queue/).
+    #[arg(value_name = "QUEUE")]
+    pub queue: Option<String>,
+    #[command(flatten)]
+    pub url: UrlArgs,
+}
+
+/// Where a queue command goes, once the positionals are sorted out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// A cluster, and maybe one node or group of it.
+    Cluster {
+        /// Cluster name.
+        name: String,
+        /// Node or group.
+        node: Option<String>,
+    },
+    /// A node outside any cluster.
+    Url {
+        /// Admin URL.
+        url: String,
+        /// Its token file.
+        token_file: Option<PathBuf>,
+    },
+}
+
+impl QueueTarget {
+    /// Sorts out `NAME[/NODE] QUEUE` versus `--url URL QUEUE`.
+    pub fn resolve(&self) -> Result<(Address, String), String> {
+        match (&self.url.url, &self.target, &self.queue) {
+            (Some(url), Some(queue), None) => Ok((
+                Address::Url {
+                    url: url.clone(),
+                    token_file: self.url.token_file.clone(),
+                },
+                queue.clone(),
+            )),
+            (Some(_), Some(_), Some(_)) => {
+                Err("with --url give only the QUEUE, not a cluster name".to_string())
+            }
+            (Some(_), None, _) | (None, Some(_), None) | (None, None, _) => {
+                Err("missing QUEUE: give NAME[/NODE] QUEUE, or --url URL QUEUE".to_string())
+            }
+            (None, Some(target), Some(queue)) => {
+                let (name, node) = super::split_target(target);
+                Ok((Address::Cluster { name, node }, queue.clone()))
+            }
+        }
+    }
+}
+
+/// `mqctl queue stat`.
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    /// Cluster (all its nodes) or one node of it: demo, demo/node2.
+    #[arg(value_name = "NAME", required_unless_present = "url", conflicts_with = "url")]
+    pub name: Option<String>,
+    /// Admin URL of a node outside any cluster; repeat for several.
+    #[arg(long, value_name = "URL")]
+    pub url: Vec<String>,
+    /// File holding the admin token of the --url nodes.
+    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Only queues matching this glob (`*` any run, `?` one character).
+    #[arg(long, value_name = "PATTERN")]
+    pub queue: Option<String>,
+    /// Redraw every SECS seconds until Ctrl-C.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub watch: Option<u64>,
+}
+
+/// `mqctl queue send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub at: QueueTarget,
+    /// Message body (UTF-8 text).
+    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    pub body: Option<String>,
+    /// Read the body from a file (UTF-8 text).
+    #[arg(long, value_name = "F")]
+    pub file: Option<PathBuf>,
+    /// Send the message this many times.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: u64,
+    /// A user header; repeat for several.
+    #[arg(long = "header", value_name = "K=V", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Keep the messages in memory only (default: persistent).
+    #[arg(long)]
+    pub non_persistent: bool,
+}
+
+/// `mqctl queue browse`.
+#[derive(Debug, Args)]
+pub struct BrowseArgs {
+    #[command(flatten)]
+    pub at: QueueTarget,
+    /// Show at most N messages.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
+}
+
+/// `mqctl queue purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub at: QueueTarget,
+}
+
+/// clap parser for `K=V`.
+pub fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected K=V, got `{s}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: Option<&str>, t: Option<&str>, q: Option<&str>) -> QueueTarget {
+        QueueTarget {
+            target: t.map(String::from),
+            queue: q.map(String::from),
+            url: UrlArgs {
+                url: url.map(String::from),
+                token_file: None,
+            },
+        }
+    }
+
+    #[test]
+    fn positionals_sort_out() {
+        assert_eq!(
+            target(None, Some("demo/node2"), Some("q")).resolve(),
+            Ok((
+                Address::Cluster {
+                    name: "demo".into(),
+                    node: Some("node2".into())
+                },
+                "q".into()
+            ))
+        );
+        assert_eq!(
+            target(Some("http://h:1"), Some("q"), None).resolve(),
+            Ok((
+                Address::Url {
+                    url: "http://h:1".into(),
+                    token_file: None
+                },
+                "q".into()
+            ))
+        );
+        assert!(target(None, Some("demo"), None).resolve().is_err());
+        assert!(target(Some("http://h:1"), Some("demo"), Some("q")).resolve().is_err());
+        assert!(target(Some("http://h:1"), None, None).resolve().is_err());
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(parse_header("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_header("a="), Ok(("a".into(), String::new())));
+        assert!(parse_header("=b").is_err());
+        assert!(parse_header("ab").is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! One module per noun, one file per verb. Each command takes its parsed arguments and the
+//! [`Context`], prints its result, and returns how it ended.
+
+pub mod cluster;
+pub mod link;
+pub mod node;
+pub mod queue;
+
+use crate::args::{Cli, Command};
+use crate::error::{Outcome, Result};
+use crate::home::Home;
+use crate::output::Output;
+
+/// What every command needs: where clusters live and how to print.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// mqctl's home.
+    pub home: Home,
+    /// Output format and destination.
+    pub out: Output,
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    let ctx = Context {
+        home: Home::locate()?,
+        out: Output::new(cli.output),
+    };
+    match cli.command {
+        Command::Cluster(command) => cluster::run(&ctx, command).await,
+        Command::Node(command) => node::run(&ctx, command).await,
+        Command::Link(command) => link::run(&ctx, command).await,
+        Command::Queue(command) => queue::run(&ctx, command).await,
+    }
+}

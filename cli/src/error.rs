@@ -1,0 +1,365 @@
+//! Everything that can go wrong in `mqctl`, as one enum.
+//!
+//! Each variant renders as one sentence that names the cluster or node involved and says what to
+//! do next, and maps to an exit code: 0 ok, 1 operation failed, 2 usage error, 3 partial (some
+//! nodes answered, some did not). Commands return [`CliError`]; `main` prints it and exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the operation failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: the command line is wrong (clap's own errors use it too).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: some nodes answered and some did not.
+pub const EXIT_PARTIAL: u8 = 3;
+
+/// How a command that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked for was done or shown.
+    Complete,
+    /// The output is complete for the nodes that answered; some did not (exit code 3).
+    Partial,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome.
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Complete => ExitCode::from(EXIT_OK),
+            Outcome::Partial => ExitCode::from(EXIT_PARTIAL),
+        }
+    }
+}
+
+/// An `mqctl` failure: one sentence for the user and an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The arguments are inconsistent in a way clap cannot check.
+    #[error("{0}")]
+    Usage(String),
+
+    /// Neither `$MQCTL_HOME` nor `$HOME` is set.
+    #[error("cannot find mqctl's home: set MQCTL_HOME (or HOME) to a writable directory")]
+    NoHome,
+
+    /// No `clusters/NAME/cluster.json`.
+    #[error("no cluster named `{name}` in {home}; list clusters with `mqctl cluster ls`")]
+    ClusterNotFound {
+        /// Cluster name.
+        name: String,
+        /// The clusters folder searched.
+        home: PathBuf,
+    },
+
+    /// `cluster create` of a name already taken.
+    #[error(
+        "a cluster named `{name}` already exists in {path}; choose another name or remove it with `mqctl cluster destroy {name}`"
+    )]
+    ClusterExists {
+        /// Cluster name.
+        name: String,
+        /// Its folder.
+        path: PathBuf,
+    },
+
+    /// `NAME/NODE` names a node the manifest does not have.
+    #[error("cluster `{cluster}` has no node `{node}` (it has {known}); list them with `mqctl node ls {cluster}`")]
+    NodeNotFound {
+        /// Cluster name.
+        cluster: String,
+        /// Node asked for.
+        node: String,
+        /// Nodes and groups it does have.
+        known: String,
+    },
+
+    /// `link rm` of a link the manifest does not have.
+    #[error("cluster `{cluster}` has no link `{link}`; list them with `mqctl link ls {cluster}`")]
+    LinkNotFound {
+        /// Cluster name.
+        cluster: String,
+        /// Link asked for.
+        link: String,
+    },
+
+    /// No `mqnode` executable was found.
+    #[error(
+        "mqnode not found (looked {searched}); build it with `cargo build -p mqnode` or pass --mqnode PATH"
+    )]
+    MqnodeNotFound {
+        /// Where it was looked for.
+        searched: String,
+    },
+
+    /// A port a node needs is taken by another process.
+    #[error(
+        "port {port} (the {role} port of {node}) is already in use; stop what holds it or choose another --base-port"
+    )]
+    PortInUse {
+        /// The port.
+        port: u16,
+        /// `transport` or `admin`.
+        role: &'static str,
+        /// Node that needs it.
+        node: String,
+    },
+
+    /// A node exited while `mqctl` waited for it to become ready.
+    #[error("{node} exited during start ({status}); last lines of {log}:\n{tail}")]
+    NodeExited {
+        /// Node name.
+        node: String,
+        /// Exit status, as text.
+        status: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The last lines of the log.
+        tail: String,
+    },
+
+    /// A node did not become ready in time.
+    #[error("{node} was not ready after {secs} s ({waiting}); last lines of {log}:\n{tail}")]
+    NodeNotReady {
+        /// Node name.
+        node: String,
+        /// Seconds waited.
+        secs: u64,
+        /// What was still missing.
+        waiting: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The last lines of the log.
+        tail: String,
+    },
+
+    /// A node did not exit after SIGTERM within the bounded wait.
+    #[error(
+        "{node} (pid {pid}) did not exit within {secs} s of SIGTERM; kill it with `mqctl node kill {cluster}/{node}`"
+    )]
+    StopTimeout {
+        /// Cluster name.
+        cluster: String,
+        /// Node name.
+        node: String,
+        /// Its pid.
+        pid: u32,
+        /// Seconds waited.
+        secs: u64,
+    },
+
+    /// The `mqnode` executable could not be run.
+    #[error("could not start {node} with {program}: {source}")]
+    Spawn {
+        /// Node name.
+        node: String,
+        /// The executable.
+        program: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// Sending a signal failed for another reason than "no such process".
+    #[error("could not signal {node} (pid {pid}): {source}")]
+    Signal {
+        /// Node name.
+        node: String,
+        /// Its pid.
+        pid: u32,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// A file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was attempted, e.g. `could not write`.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// A JSON file (manifest, `--from` layout) does not parse.
+    #[error("{path} is not a valid {what}: {source}")]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What it should have been.
+        what: &'static str,
+        /// Why.
+        source: serde_json::Error,
+    },
+
+    /// A `--from` layout or manifest is inconsistent.
+    #[error("{path}: {problem}")]
+    BadLayout {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// A node's admin API did not answer.
+    #[error("{node} at {url} did not answer ({reason}); {hint}")]
+    Unreachable {
+        /// Node label.
+        node: String,
+        /// Admin URL.
+        url: String,
+        /// Connection refused, timed out...
+        reason: String,
+        /// What to do.
+        hint: String,
+    },
+
+    /// A node refused the admin token.
+    #[error("{node} at {url} refused the admin token (401); {hint}")]
+    Unauthorized {
+        /// Node label.
+        node: String,
+        /// Admin URL.
+        url: String,
+        /// What to do.
+        hint: String,
+    },
+
+    /// A node answered with an error.
+    #[error("{node} refused {what}: {message} ({status} {code}){hint}")]
+    Api {
+        /// Node label.
+        node: String,
+        /// The request, e.g. `POST /api/v1/queues/a/messages`.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// Stable error code from the body, or the status reason.
+        code: String,
+        /// Message from the body.
+        message: String,
+        /// What to do, with a leading `; `, or empty.
+        hint: String,
+    },
+
+    /// A node answered 200 with a body that is not the expected JSON.
+    #[error("{node} sent an unexpected answer to {what}: {reason}; is it an mqnode of the same version as mqctl?")]
+    BadAnswer {
+        /// Node label.
+        node: String,
+        /// The request.
+        what: String,
+        /// The decoding error.
+        reason: String,
+    },
+
+    /// No node of a group is serving (every member down or a slave).
+    #[error("no member of {group} in cluster `{cluster}` is serving ({detail}); start it with `mqctl node start {cluster}/{group}`")]
+    NoMaster {
+        /// Cluster name.
+        cluster: String,
+        /// Group name.
+        group: String,
+        /// What each member said.
+        detail: String,
+    },
+
+    /// Every node of a multi-node command failed to answer.
+    #[error("no node of cluster `{cluster}` answered; start it with `mqctl cluster start {cluster}`")]
+    NoneAnswered {
+        /// Cluster name.
+        cluster: String,
+    },
+
+    /// Ctrl-C while creating or starting; what was started has been stopped.
+    #[error("interrupted; {cleanup}")]
+    Interrupted {
+        /// What was cleaned up.
+        cleanup: String,
+    },
+
+    /// Several independent failures (one per node), one per line.
+    #[error("{}", join_lines(.0))]
+    Several(Vec<CliError>),
+
+    /// stdout was closed by the reader (`mqctl ... | head`): exit quietly with 0.
+    #[error("broken pipe")]
+    BrokenPipe,
+}
+
+fn join_lines(errors: &[CliError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => EXIT_USAGE,
+            CliError::BrokenPipe => EXIT_OK,
+            CliError::Several(errors) if errors.iter().all(|e| e.exit_code() == EXIT_USAGE) => {
+                EXIT_USAGE
+            }
+            _ => EXIT_FAILED,
+        }
+    }
+
+    /// Shorthand for a file operation failure.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CliError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Turns a failed write to stdout into [`CliError::BrokenPipe`] when the reader went away.
+    pub fn stdout(source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::BrokenPipe
+        } else {
+            CliError::io("could not write to", "stdout", source)
+        }
+    }
+}
+
+/// Result of an `mqctl` operation.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(CliError::Usage("x".into()).exit_code(), EXIT_USAGE);
+        assert_eq!(CliError::BrokenPipe.exit_code(), EXIT_OK);
+        assert_eq!(
+            CliError::NoneAnswered {
+                cluster: "c".into()
+            }
+            .exit_code(),
+            EXIT_FAILED
+        );
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(matches!(CliError::stdout(pipe), CliError::BrokenPipe));
+    }
+
+    #[test]
+    fn sentences_name_the_node_and_what_to_do() {
+        let e = CliError::PortInUse {
+            port: 61702,
+            role: "transport",
+            node: "node2".into(),
+        };
+        let s = e.to_string();
+        assert!(s.contains("61702") && s.contains("node2") && s.contains("--base-port"));
+    }
+}

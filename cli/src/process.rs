@@ -1,0 +1,356 @@
+//! `mqnode` processes: finding the executable, starting a node detached with its log, telling
+//! whether a recorded pid is still that node, signalling it and waiting for it to exit.
+//!
+//! A pid from the manifest is only trusted after `/proc/PID/cmdline` shows the same `--name`
+//! and `--data` arguments `mqctl` started it with: a reused pid is never signalled.
+
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mq_shared::ctl::{ClusterManifest, NodeEntry};
+use mq_shared::defaults::{LOG_TAIL_LINES, READY_POLL_INTERVAL};
+
+use crate::error::{CliError, Result};
+use crate::sys::{self, Signal};
+
+/// Name of the node executable.
+pub const MQNODE: &str = "mqnode";
+
+/// Finds `mqnode`: `explicit` if given, else beside the running `mqctl`, else on `PATH`.
+pub fn find_mqnode(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return if path.is_file() {
+            Ok(absolute(path))
+        } else {
+            Err(CliError::MqnodeNotFound {
+                searched: format!("at --mqnode {}, which is not a file", path.display()),
+            })
+        };
+    }
+    let mut searched = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
+        let candidate = dir.join(MQNODE);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        searched.push(format!("beside mqctl in {}", dir.display()));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(MQNODE);
+            if candidate.is_file() {
+                return Ok(absolute(&candidate));
+            }
+        }
+    }
+    searched.push("on PATH".to_string());
+    Err(CliError::MqnodeNotFound {
+        searched: searched.join(" and "),
+    })
+}
+
+/// The executable recorded in the manifest if it still exists, else [`find_mqnode`].
+pub fn mqnode_for(manifest: &ClusterManifest, explicit: Option<&Path>) -> Result<PathBuf> {
+    if explicit.is_none()
+        && let Some(recorded) = manifest.mqnode.as_deref().map(PathBuf::from)
+        && recorded.is_file()
+    {
+        return Ok(recorded);
+    }
+    find_mqnode(explicit)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The command line of a node: `--name N --data DIR --transport tcp://127.0.0.1:P --admin
+/// 127.0.0.1:P --persistent true|false [--admin-token-file F]`.
+pub fn node_args(manifest: &ClusterManifest, node: &NodeEntry) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "--name".into(),
+        node.name.clone().into(),
+        "--data".into(),
+        node.data_dir.clone().into(),
+        "--transport".into(),
+        node.transport_uri().into(),
+        "--admin".into(),
+        format!("127.0.0.1:{}", node.admin_port).into(),
+        "--persistent".into(),
+        node.persistent.to_string().into(),
+    ];
+    if !manifest.token_file.is_empty() {
+        args.push("--admin-token-file".into());
+        args.push(manifest.token_file.clone().into());
+    }
+    args
+}
+
+/// Starts `node` detached (own session, stdin closed, stdout and stderr appended to its log),
+/// after writing a marker line to the log so that [`log_tail`] shows this run only.
+pub fn spawn(manifest: &ClusterManifest, node: &NodeEntry, mqnode: &Path) -> Result<Child> {
+    let log_path = Path::new(&node.log);
+    for dir in [Path::new(&node.data_dir), log_path.parent().unwrap_or(log_path)] {
+        fs::create_dir_all(dir).map_err(|e| CliError::io("could not create", dir, e))?;
+    }
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .map_err(|e| CliError::io("could not open", log_path, e))?;
+    writeln!(
+        log,
+        "{} mqctl: starting {} ({})",
+        RUN_MARKER,
+        node.name,
+        crate::home::now_rfc3339()
+    )
+    .map_err(|e| CliError::io("could not write", log_path, e))?;
+    let stderr = log
+        .try_clone()
+        .map_err(|e| CliError::io("could not open", log_path, e))?;
+    let mut command = Command::new(mqnode);
+    command
+        .args(node_args(manifest, node))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(stderr));
+    sys::detach(&mut command);
+    command.spawn().map_err(|source| CliError::Spawn {
+        node: node.name.clone(),
+        program: mqnode.to_path_buf(),
+        source,
+    })
+}
+
+/// Prefix of the line `mqctl` writes to a node's log before each start.
+pub const RUN_MARKER: &str = "====";
+
+/// The last `LOG_TAIL_LINES` lines of the latest run in a node's log, indented.
+pub fn log_tail(path: &Path) -> String {
+    let text = match fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => return format!("    (cannot read the log: {e})"),
+    };
+    tail_of_last_run(&text, LOG_TAIL_LINES)
+}
+
+/// The last `n` lines after the last run marker, indented by four spaces.
+pub fn tail_of_last_run(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|l| l.starts_with(RUN_MARKER))
+        .map_or(0, |i| i + 1);
+    let run = &lines[start..];
+    let run = &run[run.len().saturating_sub(n)..];
+    if run.is_empty() {
+        return "    (the log is empty)".to_string();
+    }
+    run.iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `args` (a process's argv) is the command line of `node`: the same `--name` and
+/// `--data` values.
+pub fn is_command_of(args: &[String], node: &NodeEntry) -> bool {
+    let value_of = |flag: &str| {
+        args.windows(2)
+            .find(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .or_else(|| {
+                let prefix = format!("{flag}=");
+                args.iter().find_map(|a| a.strip_prefix(&prefix))
+            })
+    };
+    value_of("--name") == Some(node.name.as_str())
+        && value_of("--data") == Some(node.data_dir.as_str())
+}
+
+/// The argv of a running process, empty if it is gone (or a zombie).
+fn cmdline(pid: u32) -> Vec<String> {
+    match fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(bytes) => bytes
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Whether `pid` is running and is `node`'s process.
+pub fn pid_is_node(pid: u32, node: &NodeEntry) -> bool {
+    sys::exists(pid) && is_command_of(&cmdline(pid), node)
+}
+
+/// The recorded pid of `node` if that process is running and is really `node`.
+pub fn running_pid(node: &NodeEntry) -> Option<u32> {
+    node.pid.filter(|pid| pid_is_node(*pid, node))
+}
+
+/// Sends `signal` to `node`'s recorded process if it is running and is `node`. `Ok(None)`
+/// when there was nothing to signal.
+pub fn signal(node: &NodeEntry, signal: Signal) -> Result<Option<u32>> {
+    let Some(pid) = running_pid(node) else {
+        return Ok(None);
+    };
+    match sys::send(pid, signal) {
+        Ok(true) => Ok(Some(pid)),
+        Ok(false) => Ok(None),
+        Err(source) => Err(CliError::Signal {
+            node: node.name.clone(),
+            pid,
+            source,
+        }),
+    }
+}
+
+/// Waits until `pid` is no longer `node`'s running process, at most `timeout`.
+pub async fn wait_exit(pid: u32, node: &NodeEntry, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !pid_is_node(pid, node) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(READY_POLL_INTERVAL).await;
+    }
+}
+
+/// Terminates a child `mqctl` started itself in this run: SIGTERM, then SIGKILL after
+/// `timeout`, and reaps it.
+pub async fn terminate_child(child: &mut Child, timeout: Duration) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let _ = sys::send(child.id(), Signal::Term);
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+            return;
+        }
+        tokio::time::sleep(READY_POLL_INTERVAL).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node() -> NodeEntry {
+        NodeEntry {
+            name: "node1".into(),
+            group: "node1".into(),
+            data_dir: "/h/clusters/c/node1/data".into(),
+            log: "/h/clusters/c/node1/node.log".into(),
+            transport_port: 61700,
+            admin_port: 61701,
+            pid: Some(1),
+            persistent: true,
+        }
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn identity_needs_name_and_data() {
+        let n = node();
+        assert!(is_command_of(
+            &args(&[
+                "/bin/mqnode",
+                "--name",
+                "node1",
+                "--data",
+                "/h/clusters/c/node1/data"
+            ]),
+            &n
+        ));
+        assert!(is_command_of(
+            &args(&[
+                "mqnode",
+                "--name=node1",
+                "--data=/h/clusters/c/node1/data"
+            ]),
+            &n
+        ));
+        assert!(!is_command_of(&args(&["mqnode", "--name", "node1"]), &n));
+        assert!(!is_command_of(
+            &args(&["mqnode", "--name", "node2", "--data", "/h/clusters/c/node1/data"]),
+            &n
+        ));
+        assert!(!is_command_of(&args(&["bash"]), &n));
+        assert!(!is_command_of(&[], &n));
+    }
+
+    #[test]
+    fn tail_shows_the_last_run_only() {
+        let log = "==== mqctl: starting node1\nold 1\nold 2\n==== mqctl: starting node1\nnew 1\nnew 2\nnew 3\n";
+        assert_eq!(tail_of_last_run(log, 2), "    new 2\n    new 3");
+        assert_eq!(tail_of_last_run("a\nb\n", 20), "    a\n    b");
+        assert_eq!(
+            tail_of_last_run("==== mqctl: starting\n", 20),
+            "    (the log is empty)"
+        );
+    }
+
+    #[test]
+    fn args_carry_the_manifest() {
+        let n = node();
+        let m = ClusterManifest {
+            version: 1,
+            name: "c".into(),
+            created: String::new(),
+            topology: mq_shared::ctl::Topology::None,
+            mqnode: None,
+            token_file: "/h/clusters/c/admin.token".into(),
+            nodes: vec![n.clone()],
+            links: vec![],
+            groups: vec![],
+        };
+        let a: Vec<String> = node_args(&m, &n)
+            .into_iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            a,
+            [
+                "--name",
+                "node1",
+                "--data",
+                "/h/clusters/c/node1/data",
+                "--transport",
+                "tcp://127.0.0.1:61700",
+                "--admin",
+                "127.0.0.1:61701",
+                "--persistent",
+                "true",
+                "--admin-token-file",
+                "/h/clusters/c/admin.token"
+            ]
+        );
+        assert!(is_command_of(&a, &n));
+    }
+
+    #[test]
+    fn our_own_process_is_not_a_node() {
+        let mut n = node();
+        n.pid = Some(std::process::id());
+        assert_eq!(running_pid(&n), None);
+    }
+}

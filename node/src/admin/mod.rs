@@ -1,0 +1,419 @@
+//! The HTTP admin API (axum): JSON under `/api/v1`, health at `/healthz` and `/readyz`,
+//! Prometheus text at `/metrics`. Shapes are the types of `mq_shared::api`.
+//!
+//! With a token configured every route but the two health checks needs
+//! `Authorization: Bearer TOKEN`. Errors are `{"error":{"code","message"}}` with stable codes.
+
+mod metrics;
+mod network;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use mq_shared::api::{
+    ApiError, BrokerInfo, BrowseResponse, BrowsedMessage, ConnectionList, ErrorBody, PurgeResponse,
+    QueueList, SendRequest, SendResponse, StatusResponse, StoreStats, TopicList, codes,
+};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use crate::broker::{DeleteError, Message, now_ms};
+use crate::{NodeState, Serving};
+
+/// An admin API error: status, stable code, sentence.
+#[derive(Debug)]
+pub struct AdminError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AdminError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AdminError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, what)
+    }
+    fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UNAVAILABLE,
+            "this node is a slave (or stopping): ask the master of its group",
+        )
+    }
+    fn internal(e: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            e.to_string(),
+        )
+    }
+    fn bad_json(e: JsonRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, codes::BAD_JSON, e.body_text())
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ApiError {
+                error: ErrorBody {
+                    code: self.code.to_string(),
+                    message: self.message,
+                },
+            }),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, AdminError>;
+type AppState = Arc<NodeState>;
+
+/// Serves the admin API on `listener` until the node shuts down.
+pub async fn serve(listener: TcpListener, state: Arc<NodeState>) {
+    let shutdown = state.shutdown.clone();
+    let app = router(state);
+    let r = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "admin API stopped");
+    }
+}
+
+/// The admin router (exposed for tests).
+pub fn router(state: Arc<NodeState>) -> Router {
+    let api = Router::new()
+        .route("/broker", get(broker_info))
+        .route("/queues", get(list_queues))
+        .route("/queues/{name}", get(get_queue).delete(delete_queue))
+        .route("/queues/{name}/messages", post(send_message).get(browse))
+        .route("/queues/{name}/purge", post(purge_queue))
+        .route("/topics", get(list_topics))
+        .route("/connections", get(list_connections))
+        .route("/ha/stepdown", post(stepdown))
+        .route("/shutdown", post(shutdown))
+        .merge(network::routes());
+    let protected = Router::new()
+        .nest(mq_shared::api::BASE_PATH, api)
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(protected)
+        .fallback(|| async { AdminError::not_found("no such endpoint; see /api/v1") })
+        .with_state(state)
+}
+
+async fn auth(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = &state.config.admin_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return AdminError::new(
+                StatusCode::UNAUTHORIZED,
+                codes::UNAUTHORIZED,
+                "missing or wrong bearer token: send Authorization: Bearer TOKEN from the node's --admin-token-file",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn healthz() -> Json<StatusResponse> {
+    Json(StatusResponse {
+        status: "ok".into(),
+    })
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.serving() {
+        Some(_) => Json(StatusResponse {
+            status: "ready".into(),
+        })
+        .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(StatusResponse {
+                status: state.role().to_string(),
+            }),
+        )
+            .into_response(),
+    }
+}
+
+fn serving(state: &NodeState) -> Result<Serving, AdminError> {
+    state.serving().ok_or_else(AdminError::unavailable)
+}
+
+async fn broker_info(State(state): State<AppState>) -> ApiResult<BrokerInfo> {
+    let s = state.serving();
+    let store = match &s {
+        Some(sv) => {
+            let (messages, bytes) = sv.core.totals();
+            StoreStats {
+                messages,
+                bytes,
+                file_bytes: sv.core.store().map(|s| s.file_bytes()).unwrap_or(0),
+                commits: sv.core.store().map(|s| s.commits()).unwrap_or(0),
+            }
+        }
+        None => StoreStats::default(),
+    };
+    Ok(Json(BrokerInfo {
+        name: state.config.name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        role: state.role(),
+        uptime_ms: state.started.elapsed().as_millis() as u64,
+        transports: s.map(|s| s.transports).unwrap_or_default(),
+        admin: state.admin_url.clone(),
+        data_dir: state.config.data_dir.display().to_string(),
+        persistent: state.config.persistent,
+        pid: std::process::id(),
+        store,
+    }))
+}
+
+async fn list_queues(State(state): State<AppState>) -> ApiResult<QueueList> {
+    let s = serving(&state)?;
+    Ok(Json(QueueList {
+        queues: s.core.queue_stats(),
+    }))
+}
+
+async fn get_queue(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<mq_shared::api::QueueStats> {
+    let s = serving(&state)?;
+    let q = s
+        .core
+        .find_queue(&name)
+        .ok_or_else(|| AdminError::not_found(format!("no queue named '{name}'")))?;
+    Ok(Json(q.stats()))
+}
+
+fn check_queue_name(name: &str) -> Result<(), AdminError> {
+    if name.is_empty() || name.len() > 1024 || name.contains('/') {
+        return Err(AdminError::new(
+            StatusCode::BAD_REQUEST,
+            codes::BAD_REQUEST,
+            format!("'{name}' is not a queue name (no '/', 1 to 1024 bytes)"),
+        ));
+    }
+    Ok(())
+}
+
+async fn send_message(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<SendRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<SendResponse>), AdminError> {
+    let Json(req) = body.map_err(AdminError::bad_json)?;
+    check_queue_name(&name)?;
+    let s = serving(&state)?;
+    let persistent = req.persistent.unwrap_or(true);
+    let expires = match req.headers.get("expires") {
+        None => 0,
+        Some(v) => v.parse::<u64>().map_err(|_| {
+            AdminError::new(
+                StatusCode::BAD_REQUEST,
+                codes::BAD_REQUEST,
+                format!("header expires '{v}' is not ms since the epoch"),
+            )
+        })?,
+    };
+    let id = s.core.new_message_id();
+    let mut headers: Vec<(String, String)> = req.headers.into_iter().collect();
+    if persistent && !headers.iter().any(|(k, _)| k == "persistent") {
+        headers.push(("persistent".into(), "true".into()));
+    }
+    let msg = Message {
+        id: Arc::from(id.as_str()),
+        destination: Arc::from(format!("/queue/{name}")),
+        headers,
+        body: Bytes::from(req.body),
+        persistent,
+        expires,
+        timestamp: now_ms(),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    s.core.publish(
+        msg,
+        None,
+        false,
+        false,
+        Some(Box::new(move |r| {
+            let _ = tx.send(r);
+        })),
+    );
+    match rx.await {
+        Ok(Ok(_)) => Ok((
+            StatusCode::CREATED,
+            Json(SendResponse {
+                message_id: id,
+                queue: name,
+                persistent: persistent && s.core.store().is_some(),
+            }),
+        )),
+        Ok(Err(e)) => Err(AdminError::internal(format!("message not stored: {e}"))),
+        Err(_) => Err(AdminError::internal("the store stopped before confirming")),
+    }
+}
+
+#[derive(Deserialize)]
+struct BrowseQuery {
+    limit: Option<String>,
+}
+
+async fn browse(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<BrowseQuery>,
+) -> ApiResult<BrowseResponse> {
+    let limit = match q.limit {
+        None => 100,
+        Some(l) => l.parse::<usize>().map_err(|_| {
+            AdminError::new(
+                StatusCode::BAD_REQUEST,
+                codes::BAD_REQUEST,
+                format!("limit '{l}' is not a whole number"),
+            )
+        })?,
+    };
+    let s = serving(&state)?;
+    let queue = s
+        .core
+        .find_queue(&name)
+        .ok_or_else(|| AdminError::not_found(format!("no queue named '{name}'")))?;
+    let messages = queue
+        .browse(limit)
+        .into_iter()
+        .map(|(e, inflight)| {
+            let mut headers: std::collections::BTreeMap<String, String> = Default::default();
+            for (k, v) in &e.msg.headers {
+                headers.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            headers.insert("destination".into(), e.msg.destination.to_string());
+            headers.insert("message-id".into(), e.msg.id.to_string());
+            BrowsedMessage {
+                message_id: e.msg.id.to_string(),
+                headers,
+                body: String::from_utf8_lossy(&e.msg.body).into_owned(),
+                size: e.msg.body.len() as u64,
+                persistent: e.msg.persistent,
+                redeliveries: e.redeliveries,
+                inflight,
+            }
+        })
+        .collect();
+    Ok(Json(BrowseResponse {
+        queue: name,
+        messages,
+    }))
+}
+
+async fn purge_queue(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<PurgeResponse> {
+    let s = serving(&state)?;
+    match s.core.purge(&name).await {
+        Ok(Some(n)) => Ok(Json(PurgeResponse {
+            queue: name,
+            removed: n,
+        })),
+        Ok(None) => Err(AdminError::not_found(format!("no queue named '{name}'"))),
+        Err(e) => Err(AdminError::internal(e)),
+    }
+}
+
+async fn delete_queue(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<PurgeResponse> {
+    let s = serving(&state)?;
+    match s.core.delete_queue(&name).await {
+        Ok(Some(n)) => Ok(Json(PurgeResponse {
+            queue: name,
+            removed: n,
+        })),
+        Ok(None) => Err(AdminError::not_found(format!("no queue named '{name}'"))),
+        Err(DeleteError::HasConsumers(n)) => Err(AdminError::new(
+            StatusCode::CONFLICT,
+            codes::CONFLICT,
+            format!("queue '{name}' has {n} consumer(s); stop them before deleting it"),
+        )),
+        Err(DeleteError::Store(e)) => Err(AdminError::internal(e)),
+    }
+}
+
+async fn list_topics(State(state): State<AppState>) -> ApiResult<TopicList> {
+    let s = serving(&state)?;
+    Ok(Json(TopicList {
+        topics: s.core.topic_stats(),
+    }))
+}
+
+async fn list_connections(State(state): State<AppState>) -> ApiResult<ConnectionList> {
+    let s = serving(&state)?;
+    Ok(Json(ConnectionList {
+        connections: s.core.connections(),
+    }))
+}
+
+async fn stepdown(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<StatusResponse>), AdminError> {
+    if state.request_stepdown() {
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(StatusResponse {
+                status: "stepping_down".into(),
+            }),
+        ))
+    } else {
+        Err(AdminError::new(
+            StatusCode::CONFLICT,
+            codes::CONFLICT,
+            format!(
+                "this node is {}, not master: only a master can step down",
+                state.role()
+            ),
+        ))
+    }
+}
+
+async fn shutdown(State(state): State<AppState>) -> (StatusCode, Json<StatusResponse>) {
+    state.shutdown.cancel();
+    (
+        StatusCode::ACCEPTED,
+        Json(StatusResponse {
+            status: "shutting_down".into(),
+        }),
+    )
+}

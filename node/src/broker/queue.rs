@@ -1,0 +1,486 @@
+//! A point-to-point queue: messages waiting, messages in flight, and competing consumers.
+//!
+//! All state sits behind one short-held mutex. Methods never touch the store; instead they
+//! return [`Effects`] (messages to delete, messages to dead-letter) that the broker applies, so
+//! the queue stays a pure in-memory state machine that is easy to test.
+//!
+//! Dispatch: the consumer with capacity (in-flight below its prefetch) and the highest
+//! priority wins; equal priorities take turns (round robin). Local consumers have priority 0,
+//! network bridges a negative one, so local consumers are served first
+//! (`decreaseNetworkConsumerPriority`).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mq_shared::api::QueueStats;
+
+use super::message::{Message, now_ms};
+use super::{ConsumerSpec, Delivery};
+
+/// A message held by a queue, with its store key and delivery count.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The message.
+    pub msg: Arc<Message>,
+    /// Store sequence.
+    pub seq: u64,
+    /// Deliveries that ended without an ack.
+    pub redeliveries: u32,
+}
+
+/// Work for the broker after a queue operation.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Persistent messages to remove from the store (acked, expired).
+    pub delete: Vec<Entry>,
+    /// Messages to move to the dead-letter queue.
+    pub dead: Vec<Entry>,
+}
+
+impl Effects {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.delete.is_empty() && self.dead.is_empty()
+    }
+}
+
+struct Slot {
+    spec: ConsumerSpec,
+    inflight: usize,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    enqueued: u64,
+    dequeued: u64,
+    forwarded: u64,
+    expired: u64,
+    dead_lettered: u64,
+    bytes: u64,
+}
+
+struct Inflight {
+    entry: Entry,
+    consumer: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    ready: VecDeque<Entry>,
+    inflight: HashMap<u64, Inflight>,
+    consumers: Vec<Slot>,
+    rr: usize,
+    producers: HashSet<u64>,
+    counters: Counters,
+}
+
+/// One queue.
+pub struct Queue {
+    /// Name without `/queue/`.
+    pub name: Arc<str>,
+    /// `/queue/NAME`.
+    pub destination: Arc<str>,
+    max_redeliveries: u32,
+    inner: Mutex<Inner>,
+}
+
+impl Queue {
+    /// A new empty queue.
+    pub fn new(name: &str, max_redeliveries: u32) -> Queue {
+        Queue {
+            name: Arc::from(name),
+            destination: Arc::from(format!("/queue/{name}")),
+            max_redeliveries,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent-enough state; keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds recovered messages (in sequence order) without dispatching.
+    pub fn recover(&self, entries: impl IntoIterator<Item = Entry>) {
+        let mut g = self.lock();
+        for e in entries {
+            g.counters.bytes += e.msg.size();
+            g.ready.push_back(e);
+        }
+    }
+
+    /// Adds a message and dispatches.
+    pub fn enqueue(self: &Arc<Self>, entry: Entry) -> Effects {
+        let mut g = self.lock();
+        g.counters.enqueued += 1;
+        g.counters.bytes += entry.msg.size();
+        g.ready.push_back(entry);
+        let mut fx = Effects::default();
+        self.dispatch(&mut g, &mut fx);
+        fx
+    }
+
+    /// Records a connection as a producer of this queue.
+    pub fn add_producer(&self, conn: u64) {
+        self.lock().producers.insert(conn);
+    }
+
+    /// Forgets a producer connection.
+    pub fn remove_producer(&self, conn: u64) {
+        self.lock().producers.remove(&conn);
+    }
+
+    /// Adds a consumer and dispatches to it.
+    pub fn add_consumer(self: &Arc<Self>, spec: ConsumerSpec) -> Effects {
+        let mut g = self.lock();
+        let pos = g
+            .consumers
+            .iter()
+            .position(|s| s.spec.priority < spec.priority)
+            .unwrap_or(g.consumers.len());
+        g.consumers.insert(
+            pos,
+            Slot {
+                spec,
+                inflight: 0,
+                closed: false,
+            },
+        );
+        let mut fx = Effects::default();
+        self.dispatch(&mut g, &mut fx);
+        fx
+    }
+
+    /// Removes a consumer; its unacked messages go back to the head of the queue marked
+    /// redelivered, or to the dead-letter queue past the redelivery limit.
+    pub fn remove_consumer(self: &Arc<Self>, id: u64) -> Effects {
+        let mut g = self.lock();
+        g.consumers.retain(|s| s.spec.id != id);
+        let mut back: Vec<Entry> = Vec::new();
+        let seqs: Vec<u64> = g
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.consumer == id)
+            .map(|(s, _)| *s)
+            .collect();
+        let mut fx = Effects::default();
+        for s in seqs {
+            if let Some(f) = g.inflight.remove(&s) {
+                let mut e = f.entry;
+                e.redeliveries += 1;
+                if e.redeliveries > self.max_redeliveries {
+                    g.counters.dead_lettered += 1;
+                    g.counters.bytes = g.counters.bytes.saturating_sub(e.msg.size());
+                    fx.dead.push(e);
+                } else {
+                    back.push(e);
+                }
+            }
+        }
+        back.sort_by_key(|e| e.seq);
+        for e in back.into_iter().rev() {
+            g.ready.push_front(e);
+        }
+        self.dispatch(&mut g, &mut fx);
+        fx
+    }
+
+    /// Acknowledges one in-flight message of a consumer. Returns the entry if it was in flight
+    /// with that consumer.
+    pub fn ack(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects) -> bool {
+        let mut g = self.lock();
+        let ok = matches!(g.inflight.get(&seq), Some(f) if f.consumer == consumer);
+        if !ok {
+            return false;
+        }
+        if let Some(f) = g.inflight.remove(&seq) {
+            g.counters.dequeued += 1;
+            g.counters.bytes = g.counters.bytes.saturating_sub(f.entry.msg.size());
+            if let Some(slot) = g.consumers.iter_mut().find(|s| s.spec.id == consumer) {
+                slot.inflight = slot.inflight.saturating_sub(1);
+            }
+            fx.delete.push(f.entry);
+        }
+        self.dispatch(&mut g, fx);
+        true
+    }
+
+    /// Like [`Queue::ack`] but counts the message as forwarded to another broker.
+    pub fn ack_forwarded(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects) -> bool {
+        let ok = self.ack(seq, consumer, fx);
+        if ok {
+            self.lock().counters.forwarded += 1;
+        }
+        ok
+    }
+
+    /// Rejects an in-flight message (STOMP NACK, ActiveMQ's poison ack): straight to the
+    /// dead-letter queue.
+    pub fn nack(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects) -> bool {
+        let mut g = self.lock();
+        let ok = matches!(g.inflight.get(&seq), Some(f) if f.consumer == consumer);
+        if !ok {
+            return false;
+        }
+        if let Some(f) = g.inflight.remove(&seq) {
+            g.counters.dead_lettered += 1;
+            g.counters.bytes = g.counters.bytes.saturating_sub(f.entry.msg.size());
+            if let Some(slot) = g.consumers.iter_mut().find(|s| s.spec.id == consumer) {
+                slot.inflight = slot.inflight.saturating_sub(1);
+            }
+            fx.dead.push(f.entry);
+        }
+        self.dispatch(&mut g, fx);
+        true
+    }
+
+    /// Drops expired waiting messages.
+    pub fn expire(self: &Arc<Self>, now: u64) -> Effects {
+        let mut g = self.lock();
+        let mut fx = Effects::default();
+        if g.ready.iter().any(|e| e.msg.is_expired(now)) {
+            let (keep, gone): (Vec<Entry>, Vec<Entry>) =
+                g.ready.drain(..).partition(|e| !e.msg.is_expired(now));
+            g.ready = keep.into();
+            for e in gone {
+                g.counters.expired += 1;
+                g.counters.bytes = g.counters.bytes.saturating_sub(e.msg.size());
+                fx.delete.push(e);
+            }
+        }
+        fx
+    }
+
+    /// Removes every waiting message (in-flight ones stay with their consumers).
+    pub fn purge(&self) -> Vec<Entry> {
+        let mut g = self.lock();
+        let gone: Vec<Entry> = g.ready.drain(..).collect();
+        for e in &gone {
+            g.counters.bytes = g.counters.bytes.saturating_sub(e.msg.size());
+        }
+        gone
+    }
+
+    /// Messages in queue order (in-flight ones included and flagged), at most `limit`.
+    pub fn browse(&self, limit: usize) -> Vec<(Entry, bool)> {
+        let g = self.lock();
+        let mut all: Vec<(Entry, bool)> = g
+            .inflight
+            .values()
+            .map(|f| (f.entry.clone(), true))
+            .chain(g.ready.iter().map(|e| (e.clone(), false)))
+            .collect();
+        all.sort_by_key(|(e, _)| e.seq);
+        all.truncate(limit);
+        all
+    }
+
+    /// Number of consumers (local and network).
+    pub fn consumer_count(&self) -> usize {
+        self.lock().consumers.len()
+    }
+
+    /// Number of local (non-network) consumers, and network consumers excluding the given
+    /// bridge connection: the demand this queue shows to that bridge.
+    pub fn demand_excluding(&self, conn: Option<u64>) -> (usize, usize) {
+        let g = self.lock();
+        let mut local = 0;
+        let mut net = 0;
+        for s in &g.consumers {
+            if Some(s.spec.conn) == conn {
+                continue;
+            }
+            if s.spec.network {
+                net += 1;
+            } else {
+                local += 1;
+            }
+        }
+        (local, net)
+    }
+
+    /// Waiting plus in-flight messages.
+    pub fn depth(&self) -> usize {
+        let g = self.lock();
+        g.ready.len() + g.inflight.len()
+    }
+
+    /// Counters for the admin API.
+    pub fn stats(&self) -> QueueStats {
+        let g = self.lock();
+        QueueStats {
+            name: self.name.to_string(),
+            depth: (g.ready.len() + g.inflight.len()) as u64,
+            enqueued: g.counters.enqueued,
+            dequeued: g.counters.dequeued,
+            forwarded: g.counters.forwarded,
+            consumers: g.consumers.len() as u64,
+            producers: g.producers.len() as u64,
+            inflight: g.inflight.len() as u64,
+            expired: g.counters.expired,
+            dead_lettered: g.counters.dead_lettered,
+            bytes: g.counters.bytes,
+        }
+    }
+
+    fn dispatch(self: &Arc<Self>, g: &mut Inner, fx: &mut Effects) {
+        let now = now_ms();
+        while !g.ready.is_empty() {
+            let Some(ix) = pick(g) else { break };
+            let Some(entry) = g.ready.pop_front() else {
+                break;
+            };
+            if entry.msg.is_expired(now) {
+                g.counters.expired += 1;
+                g.counters.bytes = g.counters.bytes.saturating_sub(entry.msg.size());
+                fx.delete.push(entry);
+                continue;
+            }
+            let slot = &mut g.consumers[ix];
+            let d = Delivery {
+                consumer: slot.spec.id,
+                message: entry.msg.clone(),
+                seq: entry.seq,
+                redelivered: entry.redeliveries > 0,
+                queue: Some(self.clone()),
+            };
+            if slot.spec.tx.send(d).is_err() {
+                // The connection is gone; its cleanup will remove the consumer.
+                slot.closed = true;
+                g.ready.push_front(entry);
+                continue;
+            }
+            slot.inflight += 1;
+            let consumer = slot.spec.id;
+            g.inflight.insert(entry.seq, Inflight { entry, consumer });
+        }
+    }
+}
+
+/// Index of the consumer to receive the next message, if any has capacity.
+fn pick(g: &mut Inner) -> Option<usize> {
+    let best = g
+        .consumers
+        .iter()
+        .filter(|s| !s.closed && s.inflight < s.spec.prefetch)
+        .map(|s| s.spec.priority)
+        .max()?;
+    let n = g.consumers.len();
+    for k in 0..n {
+        let i = (g.rr + k) % n;
+        let s = &g.consumers[i];
+        if s.spec.priority == best && !s.closed && s.inflight < s.spec.prefetch {
+            g.rr = (i + 1) % n;
+            return Some(i);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use tokio::sync::mpsc;
+
+    fn entry(seq: u64) -> Entry {
+        Entry {
+            msg: Arc::new(Message {
+                id: Arc::from(format!("id-{seq}")),
+                destination: Arc::from("/queue/q"),
+                headers: vec![],
+                body: Bytes::from_static(b"x"),
+                persistent: true,
+                expires: 0,
+                timestamp: 0,
+            }),
+            seq,
+            redeliveries: 0,
+        }
+    }
+
+    fn consumer(
+        id: u64,
+        prefetch: usize,
+        priority: i32,
+    ) -> (ConsumerSpec, mpsc::UnboundedReceiver<Delivery>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            ConsumerSpec {
+                id,
+                conn: id,
+                prefetch,
+                priority,
+                network: priority < 0,
+                tx,
+            },
+            rx,
+        )
+    }
+
+    #[test]
+    fn round_robin_prefetch_and_priority() {
+        let q = Arc::new(Queue::new("q", 6));
+        let (a, mut ra) = consumer(1, 2, 0);
+        let (b, mut rb) = consumer(2, 2, 0);
+        let (n, mut rn) = consumer(3, 10, -5);
+        q.add_consumer(a);
+        q.add_consumer(b);
+        q.add_consumer(n);
+        for s in 1..=6 {
+            q.enqueue(entry(s));
+        }
+        let got = |r: &mut mpsc::UnboundedReceiver<Delivery>| {
+            let mut v = vec![];
+            while let Ok(d) = r.try_recv() {
+                v.push(d.seq);
+            }
+            v
+        };
+        assert_eq!(got(&mut ra), vec![1, 3]);
+        assert_eq!(got(&mut rb), vec![2, 4]);
+        // The network consumer only gets what local consumers have no room for.
+        assert_eq!(got(&mut rn), vec![5, 6]);
+    }
+
+    #[test]
+    fn redelivery_then_dead_letter() {
+        let q = Arc::new(Queue::new("q", 1));
+        q.enqueue(entry(1));
+        let (a, mut ra) = consumer(1, 10, 0);
+        q.add_consumer(a);
+        assert!(ra.try_recv().is_ok());
+        let fx = q.remove_consumer(1);
+        assert!(fx.dead.is_empty());
+        let (b, mut rb) = consumer(2, 10, 0);
+        q.add_consumer(b);
+        let d = rb.try_recv().ok();
+        assert!(d.as_ref().is_some_and(|d| d.redelivered));
+        let fx = q.remove_consumer(2);
+        assert_eq!(fx.dead.len(), 1);
+        assert_eq!(q.depth(), 0);
+    }
+
+    #[test]
+    fn ack_frees_capacity() {
+        let q = Arc::new(Queue::new("q", 6));
+        let (a, mut ra) = consumer(1, 1, 0);
+        q.add_consumer(a);
+        q.enqueue(entry(1));
+        q.enqueue(entry(2));
+        assert_eq!(ra.try_recv().map(|d| d.seq).ok(), Some(1));
+        assert!(ra.try_recv().is_err());
+        let mut fx = Effects::default();
+        assert!(q.ack(1, 1, &mut fx));
+        assert_eq!(fx.delete.len(), 1);
+        assert_eq!(ra.try_recv().map(|d| d.seq).ok(), Some(2));
+        assert!(!q.ack(1, 1, &mut fx), "double ack is refused");
+    }
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("name", &self.name).finish()
+    }
+}

@@ -1,0 +1,105 @@
+//! A publish/subscribe topic: every current subscriber gets a copy; with no subscriber the
+//! message is dropped (STOMP and ActiveMQ semantics for non-durable subscriptions).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mq_shared::api::TopicStats;
+
+use super::message::Message;
+use super::{ConsumerSpec, Delivery};
+
+#[derive(Default)]
+struct Inner {
+    subs: Vec<ConsumerSpec>,
+    enqueued: u64,
+    dispatched: u64,
+    forwarded: u64,
+}
+
+/// One topic.
+pub struct Topic {
+    /// Name without `/topic/`.
+    pub name: Arc<str>,
+    inner: Mutex<Inner>,
+}
+
+impl Topic {
+    /// A topic with no subscribers.
+    pub fn new(name: &str) -> Topic {
+        Topic {
+            name: Arc::from(name),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a subscriber.
+    pub fn subscribe(&self, spec: ConsumerSpec) {
+        self.lock().subs.push(spec);
+    }
+
+    /// Removes a subscriber.
+    pub fn unsubscribe(&self, id: u64) {
+        self.lock().subs.retain(|s| s.id != id);
+    }
+
+    /// Sends a copy to every subscriber, skipping the connection `except` (a bridge must not
+    /// get back what it brought in). Returns the number of copies.
+    pub fn publish(&self, msg: Arc<Message>, except: Option<u64>) -> usize {
+        let mut g = self.lock();
+        g.enqueued += 1;
+        let mut n = 0;
+        let mut fwd = 0;
+        for s in &g.subs {
+            if Some(s.conn) == except {
+                continue;
+            }
+            let d = Delivery {
+                consumer: s.id,
+                message: msg.clone(),
+                seq: 0,
+                redelivered: false,
+                queue: None,
+            };
+            if s.tx.send(d).is_ok() {
+                n += 1;
+                if s.network {
+                    fwd += 1;
+                }
+            }
+        }
+        g.dispatched += n as u64;
+        g.forwarded += fwd;
+        n
+    }
+
+    /// Subscribers (local, network) excluding one connection.
+    pub fn demand_excluding(&self, conn: Option<u64>) -> (usize, usize) {
+        let g = self.lock();
+        let mut local = 0;
+        let mut net = 0;
+        for s in g.subs.iter().filter(|s| Some(s.conn) != conn) {
+            if s.network {
+                net += 1;
+            } else {
+                local += 1;
+            }
+        }
+        (local, net)
+    }
+
+    /// Counters for the admin API.
+    pub fn stats(&self) -> TopicStats {
+        let g = self.lock();
+        TopicStats {
+            name: self.name.to_string(),
+            subscribers: g.subs.len() as u64,
+            enqueued: g.enqueued,
+            dispatched: g.dispatched,
+            forwarded: g.forwarded,
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Node configuration: command-line flags, an optional TOML file with the same keys, and the
+//! validated [`NodeConfig`] the node runs with. Flags win over the file; the file wins over
+//! the defaults of `mq_shared::defaults`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use mq_shared::defaults as d;
+use mq_shared::frame::Limits;
+use mq_shared::uri::{NetworkUri, TransportUri};
+use serde::Deserialize;
+
+use crate::transport::TransportSettings;
+
+/// Configuration errors; each names the key or flag at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: String,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has an unknown key.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// File path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// Flag or key name.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// `mqnode` command line. Every flag has a key of the same name in the TOML config file.
+#[derive(Debug, Default, Clone, Parser)]
+#[command(
+    name = "mqnode",
+    version,
+    about = "mq broker node: STOMP, redb persistence, network connectors, master/slave"
+)]
+pub struct Args {
+    /// Broker name (ActiveMQ brokerName); unique within a network of brokers.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Data directory: the store and its lock live here. Nodes sharing it form a master/slave group.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Store messages sent with persistent:true (true|false).
+    #[arg(long)]
+    pub persistent: Option<bool>,
+    /// Transport connector URI, repeatable (tcp://HOST:PORT; port 0 picks a free port).
+    #[arg(long = "transport")]
+    pub transport: Vec<String>,
+    /// Admin API address HOST:PORT (port 0 picks a free port).
+    #[arg(long)]
+    pub admin: Option<String>,
+    /// Network connector URI, repeatable (static:(tcp://h:p,...)?options or multicast://default).
+    #[arg(long = "network")]
+    pub network: Vec<String>,
+    /// Advertise the transport connectors on this discovery URI (multicast://default).
+    #[arg(long)]
+    pub discovery: Option<String>,
+    /// File holding the admin API bearer token.
+    #[arg(long = "admin-token-file")]
+    pub admin_token_file: Option<PathBuf>,
+    /// TOML config file with the same keys as these flags.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Largest STOMP frame accepted, in bytes.
+    #[arg(long = "max-frame-size")]
+    pub max_frame_size: Option<usize>,
+    /// Most headers in one frame.
+    #[arg(long = "max-headers")]
+    pub max_headers: Option<usize>,
+    /// Longest header line, in bytes.
+    #[arg(long = "max-header-length")]
+    pub max_header_length: Option<usize>,
+    /// Milliseconds a new connection may take to send CONNECT.
+    #[arg(long = "connect-timeout-ms")]
+    pub connect_timeout_ms: Option<u64>,
+    /// Heart-beat interval the server offers, in ms.
+    #[arg(long = "heartbeat-ms")]
+    pub heartbeat_ms: Option<u64>,
+    /// Default prefetch per subscription (activemq.prefetchSize).
+    #[arg(long)]
+    pub prefetch: Option<usize>,
+    /// Redeliveries before the dead-letter queue (maximumRedeliveries).
+    #[arg(long = "maximum-redeliveries")]
+    pub maximum_redeliveries: Option<u32>,
+    /// Dead-letter queue name.
+    #[arg(long)]
+    pub dlq: Option<String>,
+    /// How often a slave tries the store lock, in ms (lockAcquireSleepInterval).
+    #[arg(long = "lock-acquire-sleep-interval")]
+    pub lock_acquire_sleep_interval: Option<u64>,
+    /// How often a master checks it still holds the lock, in ms (lockKeepAlivePeriod).
+    #[arg(long = "lock-keep-alive-period")]
+    pub lock_keep_alive_period: Option<u64>,
+}
+
+/// The TOML file: the same keys as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FileConfig {
+    name: Option<String>,
+    data: Option<PathBuf>,
+    persistent: Option<bool>,
+    #[serde(default)]
+    transport: Vec<String>,
+    admin: Option<String>,
+    #[serde(default)]
+    network: Vec<String>,
+    discovery: Option<String>,
+    admin_token_file: Option<PathBuf>,
+    max_frame_size: Option<usize>,
+    max_headers: Option<usize>,
+    max_header_length: Option<usize>,
+    connect_timeout_ms: Option<u64>,
+    heartbeat_ms: Option<u64>,
+    prefetch: Option<usize>,
+    maximum_redeliveries: Option<u32>,
+    dlq: Option<String>,
+    lock_acquire_sleep_interval: Option<u64>,
+    lock_keep_alive_period: Option<u64>,
+}
+
+/// Validated node configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Broker name.
+    pub name: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Store persistent messages.
+    pub persistent: bool,
+    /// Transport connectors to open when master.
+    pub transports: Vec<TransportUri>,
+    /// Admin API address.
+    pub admin: SocketAddr,
+    /// Network connectors.
+    pub networks: Vec<NetworkUri>,
+    /// Their URIs as given.
+    pub network_uris: Vec<String>,
+    /// Discovery URI to advertise transports on.
+    pub discovery: Option<String>,
+    /// Admin bearer token.
+    pub admin_token: Option<String>,
+    /// Connection settings.
+    pub transport: TransportSettings,
+    /// Default prefetch.
+    pub prefetch: usize,
+    /// `maximumRedeliveries`.
+    pub maximum_redeliveries: u32,
+    /// Dead-letter queue name.
+    pub dlq: String,
+    /// `lockAcquireSleepInterval`.
+    pub lock_acquire_sleep_interval: Duration,
+    /// `lockKeepAlivePeriod`.
+    pub lock_keep_alive_period: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            name: "localhost".into(),
+            data_dir: PathBuf::from("data"),
+            persistent: d::PERSISTENT,
+            transports: Vec::new(),
+            admin: SocketAddr::from(([127, 0, 0, 1], d::ADMIN_PORT)),
+            networks: Vec::new(),
+            network_uris: Vec::new(),
+            discovery: None,
+            admin_token: None,
+            transport: TransportSettings::default(),
+            prefetch: d::PREFETCH_SIZE,
+            maximum_redeliveries: d::MAXIMUM_REDELIVERIES,
+            dlq: d::DLQ_NAME.into(),
+            lock_acquire_sleep_interval: Duration::from_millis(d::LOCK_ACQUIRE_SLEEP_INTERVAL_MS),
+            lock_keep_alive_period: Duration::from_millis(d::LOCK_KEEP_ALIVE_PERIOD_MS),
+        }
+    }
+}
+
+/// Reads the config file named by `--config`, if any.
+pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// Parses an admin address: `HOST:PORT` (also `http://HOST:PORT`); host must be an IP or
+/// `localhost`.
+pub fn parse_admin(s: &str) -> Result<SocketAddr, ConfigError> {
+    let t = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+    let t = t.replace("localhost", "127.0.0.1");
+    t.parse::<SocketAddr>().map_err(|_| {
+        invalid(
+            "admin",
+            format!("'{s}' is not HOST:PORT with an IP address host"),
+        )
+    })
+}
+
+/// Merges flags over the file over the defaults and validates the result.
+pub fn resolve(args: Args) -> Result<NodeConfig, ConfigError> {
+    let file = match &args.config {
+        Some(p) => read_file(p)?,
+        None => FileConfig::default(),
+    };
+    let mut c = NodeConfig::default();
+    if let Some(n) = args.name.or(file.name) {
+        if n.trim().is_empty() || n.contains(char::is_whitespace) || n.contains(',') {
+            return Err(invalid(
+                "name",
+                format!("'{n}' must be non-empty without spaces or commas"),
+            ));
+        }
+        c.name = n;
+    }
+    if let Some(dir) = args.data.or(file.data) {
+        c.data_dir = dir;
+    } else {
+        c.data_dir = PathBuf::from("data").join(&c.name);
+    }
+    if let Some(p) = args.persistent.or(file.persistent) {
+        c.persistent = p;
+    }
+    let transports = if args.transport.is_empty() {
+        file.transport
+    } else {
+        args.transport
+    };
+    let transports = if transports.is_empty() {
+        vec![d::TRANSPORT_URI.to_string()]
+    } else {
+        transports
+    };
+    for t in &transports {
+        let u: TransportUri = t
+            .parse()
+            .map_err(|e: mq_shared::uri::UriError| invalid("transport", e.to_string()))?;
+        c.transports.push(u);
+    }
+    if let Some(a) = args.admin.or(file.admin) {
+        c.admin = parse_admin(&a)?;
+    }
+    let networks = if args.network.is_empty() {
+        file.network
+    } else {
+        args.network
+    };
+    for n in &networks {
+        let u: NetworkUri = n
+            .parse()
+            .map_err(|e: mq_shared::uri::UriError| invalid("network", e.to_string()))?;
+        c.networks.push(u);
+    }
+    c.network_uris = networks;
+    c.discovery = args.discovery.or(file.discovery);
+    if let Some(p) = args.admin_token_file.or(file.admin_token_file) {
+        let t = std::fs::read_to_string(&p).map_err(|e| {
+            invalid(
+                "admin-token-file",
+                format!("cannot read {}: {e}", p.display()),
+            )
+        })?;
+        let t = t.trim().to_string();
+        if t.is_empty() {
+            return Err(invalid(
+                "admin-token-file",
+                format!("{} is empty", p.display()),
+            ));
+        }
+        c.admin_token = Some(t);
+    }
+    if c.admin_token.is_none() && !c.admin.ip().is_loopback() {
+        return Err(invalid(
+            "admin",
+            format!(
+                "refusing to serve the admin API on non-loopback {} without --admin-token-file",
+                c.admin
+            ),
+        ));
+    }
+    let mut limits = Limits::default();
+    if let Some(v) = args.max_frame_size.or(file.max_frame_size) {
+        limits.max_frame_size = positive("max-frame-size", v)?;
+    }
+    if let Some(v) = args.max_headers.or(file.max_headers) {
+        limits.max_headers = positive("max-headers", v)?;
+    }
+    if let Some(v) = args.max_header_length.or(file.max_header_length) {
+        limits.max_header_length = positive("max-header-length", v)?;
+    }
+    c.transport.limits = limits;
+    if let Some(v) = args.connect_timeout_ms.or(file.connect_timeout_ms) {
+        c.transport.connect_timeout =
+            Duration::from_millis(positive("connect-timeout-ms", v as usize)? as u64);
+    }
+    if let Some(v) = args.heartbeat_ms.or(file.heartbeat_ms) {
+        c.transport.heartbeat_ms = positive("heartbeat-ms", v as usize)? as u64;
+    }
+    if let Some(v) = args.prefetch.or(file.prefetch) {
+        c.prefetch = positive("prefetch", v)?;
+    }
+    if let Some(v) = args.maximum_redeliveries.or(file.maximum_redeliveries) {
+        c.maximum_redeliveries = v;
+    }
+    if let Some(v) = args.dlq.or(file.dlq) {
+        if v.is_empty() || v.contains('/') {
+            return Err(invalid("dlq", format!("'{v}' must be a plain queue name")));
+        }
+        c.dlq = v;
+    }
+    if let Some(v) = args
+        .lock_acquire_sleep_interval
+        .or(file.lock_acquire_sleep_interval)
+    {
+        c.lock_acquire_sleep_interval =
+            Duration::from_millis(positive("lock-acquire-sleep-interval", v as usize)? as u64);
+    }
+    if let Some(v) = args.lock_keep_alive_period.or(file.lock_keep_alive_period) {
+        c.lock_keep_alive_period =
+            Duration::from_millis(positive("lock-keep-alive-period", v as usize)? as u64);
+    }
+    Ok(c)
+}
+
+fn positive(key: &'static str, v: usize) -> Result<usize, ConfigError> {
+    if v == 0 {
+        Err(invalid(key, "must be above 0"))
+    } else {
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_bad_values_name_their_key() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let f = dir.path().join("node.toml");
+        std::fs::write(
+            &f,
+            "name = \"fromfile\"\nprefetch = 7\ntransport = [\"tcp://127.0.0.1:0\"]\n",
+        )?;
+        let c = resolve(Args {
+            config: Some(f.clone()),
+            name: Some("fromflag".into()),
+            ..Args::default()
+        })?;
+        assert_eq!(c.name, "fromflag");
+        assert_eq!(c.prefetch, 7);
+        std::fs::write(&f, "nmae = \"typo\"\n")?;
+        let e = resolve(Args {
+            config: Some(f),
+            ..Args::default()
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("nmae"), "{e}");
+        let e = resolve(Args {
+            admin: Some("0.0.0.0:8161".into()),
+            ..Args::default()
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("non-loopback"), "{e}");
+        Ok(())
+    }
+}

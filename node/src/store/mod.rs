@@ -1,0 +1,450 @@
+//! The durable store: one redb file per node, written by a single writer thread that folds
+//! every operation waiting in its channel into one write transaction (group commit).
+//!
+//! Callers submit [`Op`]s with an optional completion callback. The callback runs on the writer
+//! thread once the transaction holding the ops is durable (or failed), in submission order, so
+//! a connection that pipelines sends sees its messages enqueued in the order it sent them.
+//! A receipt for a persistent SEND is written only from such a callback: confirmed means durable.
+//!
+//! Tables:
+//! - `messages`: (queue name, sequence) → encoded [`crate::broker::message::Message`]
+//! - `dedup`: message id → sequence of the commit that stored it, to drop retried forwards
+//!
+//! redb runs with quick-repair on, so reopening after a crash does not walk the whole file.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread;
+
+use bytes::Bytes;
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
+
+const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("messages");
+const DEDUP: TableDefinition<&str, u64> = TableDefinition::new("dedup");
+
+/// Store failures.
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum StoreError {
+    /// The store file could not be opened or created.
+    #[error("cannot open store {path}: {reason}")]
+    Open {
+        /// Store file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A write transaction failed (disk full, I/O error); nothing of it was committed.
+    #[error("store write failed: {0}")]
+    Write(String),
+    /// A read failed.
+    #[error("store read failed: {0}")]
+    Read(String),
+    /// The store is closed (node stopping or stepping down).
+    #[error("store is closed")]
+    Closed,
+}
+
+/// One change to the store.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Store a message. With `dedup`, the id is recorded and the put is skipped if the id was
+    /// seen before (the outcome says so).
+    Put {
+        /// Queue name.
+        queue: Arc<str>,
+        /// Sequence (unique per node, increasing).
+        seq: u64,
+        /// Encoded message.
+        data: Bytes,
+        /// Id to de-duplicate on.
+        dedup: Option<Arc<str>>,
+    },
+    /// Remove a message (acknowledged, expired, purged or moved).
+    Delete {
+        /// Queue name.
+        queue: Arc<str>,
+        /// Sequence.
+        seq: u64,
+    },
+}
+
+/// What a committed batch did for one submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// Puts skipped because their dedup id was already stored.
+    pub duplicates: usize,
+}
+
+/// Completion callback: runs on the writer thread after the commit (or its failure).
+pub type Done = Box<dyn FnOnce(Result<Outcome, StoreError>) + Send>;
+
+struct Submission {
+    ops: Vec<Op>,
+    done: Option<Done>,
+}
+
+enum Cmd {
+    Submit(Submission),
+    Close,
+}
+
+/// A message read back at recovery.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    /// Queue name.
+    pub queue: String,
+    /// Sequence.
+    pub seq: u64,
+    /// Encoded message.
+    pub data: Vec<u8>,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Cmd>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    commits: AtomicU64,
+    writer: std::sync::Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens (or creates) the store file and starts the writer thread. Returns the store and
+    /// every message it holds, ordered by queue then sequence.
+    pub fn open(path: &Path) -> Result<(Store, Vec<Recovered>), StoreError> {
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let db = Database::builder().create(path).map_err(|e| open_err(&e))?;
+        // Make sure the tables exist, with quick-repair on for every later commit.
+        {
+            let mut w = db.begin_write().map_err(|e| open_err(&e))?;
+            w.set_quick_repair(true);
+            w.open_table(MESSAGES).map_err(|e| open_err(&e))?;
+            w.open_table(DEDUP).map_err(|e| open_err(&e))?;
+            w.commit().map_err(|e| open_err(&e))?;
+        }
+        let recovered = read_all(&db)?;
+        let seen = read_dedup(&db)?;
+        let (tx, rx) = mpsc::channel::<Cmd>();
+        let inner = Arc::new(Inner {
+            path: path.to_path_buf(),
+            commits: AtomicU64::new(0),
+            writer: std::sync::Mutex::new(None),
+        });
+        let inner2 = inner.clone();
+        let handle = thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(db, rx, seen, inner2))
+            .map_err(|e| open_err(&e))?;
+        if let Ok(mut w) = inner.writer.lock() {
+            *w = Some(handle);
+        }
+        Ok((Store { tx, inner }, recovered))
+    }
+
+    /// Queues ops for the next commit; `done` runs once they are durable.
+    pub fn submit(&self, ops: Vec<Op>, done: Option<Done>) {
+        if let Err(mpsc::SendError(Cmd::Submit(s))) =
+            self.tx.send(Cmd::Submit(Submission { ops, done }))
+        {
+            if let Some(done) = s.done {
+                done(Err(StoreError::Closed));
+            }
+        }
+    }
+
+    /// Submits and waits for durability.
+    pub async fn commit(&self, ops: Vec<Op>) -> Result<Outcome, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(
+            ops,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        );
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Write transactions committed since open.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// Size of the store file in bytes.
+    pub fn file_bytes(&self) -> u64 {
+        std::fs::metadata(&self.inner.path)
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    /// Path of the store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stops the writer after it has committed everything already submitted, and closes the
+    /// file. Other clones of this handle see [`StoreError::Closed`] afterwards.
+    pub fn close(self) {
+        let Store { tx, inner } = self;
+        let _ = tx.send(Cmd::Close);
+        drop(tx);
+        let handle = inner.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+fn read_all(db: &Database) -> Result<Vec<Recovered>, StoreError> {
+    let rerr = |e: &dyn std::fmt::Display| StoreError::Read(e.to_string());
+    let r = db.begin_read().map_err(|e| rerr(&e))?;
+    let t = r.open_table(MESSAGES).map_err(|e| rerr(&e))?;
+    let mut out = Vec::with_capacity(t.len().unwrap_or(0) as usize);
+    for row in t.iter().map_err(|e| rerr(&e))? {
+        let (k, v) = row.map_err(|e| rerr(&e))?;
+        let (queue, seq) = k.value();
+        out.push(Recovered {
+            queue: queue.to_string(),
+            seq,
+            data: v.value().to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+/// The dedup window: ids in arrival order, and the set for lookups.
+struct DedupWindow {
+    order: VecDeque<(Arc<str>, u64)>,
+    set: HashSet<Arc<str>>,
+}
+
+fn read_dedup(db: &Database) -> Result<DedupWindow, StoreError> {
+    let rerr = |e: &dyn std::fmt::Display| StoreError::Read(e.to_string());
+    let r = db.begin_read().map_err(|e| rerr(&e))?;
+    let t = r.open_table(DEDUP).map_err(|e| rerr(&e))?;
+    let mut rows: Vec<(Arc<str>, u64)> = Vec::new();
+    for row in t.iter().map_err(|e| rerr(&e))? {
+        let (k, v) = row.map_err(|e| rerr(&e))?;
+        rows.push((Arc::from(k.value()), v.value()));
+    }
+    rows.sort_by_key(|(_, n)| *n);
+    let set = rows.iter().map(|(k, _)| k.clone()).collect();
+    Ok(DedupWindow {
+        order: rows.into(),
+        set,
+    })
+}
+
+fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, inner: Arc<Inner>) {
+    let mut dedup_counter = dedup.order.back().map(|(_, n)| *n + 1).unwrap_or(0);
+    let max = mq_shared::defaults::MAX_COMMIT_BATCH;
+    let window = mq_shared::defaults::DEDUP_WINDOW;
+    let mut closing = false;
+    while !closing {
+        let first = match rx.recv() {
+            Ok(Cmd::Submit(s)) => s,
+            Ok(Cmd::Close) | Err(_) => break,
+        };
+        let mut nops = first.ops.len();
+        let mut batch = vec![first];
+        while nops < max {
+            match rx.try_recv() {
+                Ok(Cmd::Submit(s)) => {
+                    nops += s.ops.len();
+                    batch.push(s);
+                }
+                Ok(Cmd::Close) => {
+                    closing = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let result = if nops == 0 {
+            // Only ordering barriers: nothing to write.
+            Ok(vec![Outcome::default(); batch.len()])
+        } else {
+            commit_batch(&db, &batch, &mut dedup, &mut dedup_counter, window)
+        };
+        match result {
+            Ok(outcomes) => {
+                if nops > 0 {
+                    inner.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                for (s, o) in batch.into_iter().zip(outcomes) {
+                    if let Some(done) = s.done {
+                        done(Ok(o));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store commit failed; the senders are told and nothing of the batch is kept");
+                for s in batch {
+                    if let Some(done) = s.done {
+                        done(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+    // Whatever arrives after the close is refused.
+    drop(rx);
+    if let Err(e) = db.close() {
+        tracing::warn!(error = %e, "closing the store");
+    }
+}
+
+fn commit_batch(
+    db: &Database,
+    batch: &[Submission],
+    dedup: &mut DedupWindow,
+    counter: &mut u64,
+    window: usize,
+) -> Result<Vec<Outcome>, StoreError> {
+    let werr = |e: &dyn std::fmt::Display| StoreError::Write(e.to_string());
+    let mut w = db.begin_write().map_err(|e| werr(&e))?;
+    w.set_quick_repair(true);
+    w.set_durability(Durability::Immediate)
+        .map_err(|e| werr(&e))?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    // Ids added by this batch, to undo in memory if the commit fails.
+    let mut added: Vec<Arc<str>> = Vec::new();
+    let mut evicted: Vec<Arc<str>> = Vec::new();
+    {
+        let mut msgs = w.open_table(MESSAGES).map_err(|e| werr(&e))?;
+        let mut ids = w.open_table(DEDUP).map_err(|e| werr(&e))?;
+        for s in batch {
+            let mut o = Outcome::default();
+            for op in &s.ops {
+                match op {
+                    Op::Put {
+                        queue,
+                        seq,
+                        data,
+                        dedup: id,
+                    } => {
+                        if let Some(id) = id {
+                            if dedup.set.contains(id) {
+                                o.duplicates += 1;
+                                continue;
+                            }
+                            ids.insert(&**id, *counter).map_err(|e| werr(&e))?;
+                            dedup.set.insert(id.clone());
+                            dedup.order.push_back((id.clone(), *counter));
+                            added.push(id.clone());
+                            *counter += 1;
+                            while dedup.order.len() > window {
+                                if let Some((old, _)) = dedup.order.pop_front() {
+                                    ids.remove(&*old).map_err(|e| werr(&e))?;
+                                    dedup.set.remove(&old);
+                                    evicted.push(old);
+                                }
+                            }
+                        }
+                        msgs.insert((&**queue, *seq), &data[..])
+                            .map_err(|e| werr(&e))?;
+                    }
+                    Op::Delete { queue, seq } => {
+                        msgs.remove((&**queue, *seq)).map_err(|e| werr(&e))?;
+                    }
+                }
+            }
+            outcomes.push(o);
+        }
+    }
+    match w.commit() {
+        Ok(()) => Ok(outcomes),
+        Err(e) => {
+            for id in added {
+                dedup.set.remove(&id);
+            }
+            dedup.order.retain(|(id, _)| dedup.set.contains(id));
+            let _ = evicted;
+            Err(werr(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(q: &str, seq: u64, data: &[u8], dedup: Option<&str>) -> Op {
+        Op::Put {
+            queue: Arc::from(q),
+            seq,
+            data: Bytes::copy_from_slice(data),
+            dedup: dedup.map(Arc::from),
+        }
+    }
+
+    #[tokio::test]
+    async fn put_delete_recover_and_dedup() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Read(e.to_string()))?;
+        let path = dir.path().join("store.redb");
+        let (store, rec) = Store::open(&path)?;
+        assert!(rec.is_empty());
+        store
+            .commit(vec![
+                put("a", 1, b"one", None),
+                put("a", 2, b"two", Some("id-2")),
+            ])
+            .await?;
+        let o = store
+            .commit(vec![put("a", 3, b"dup", Some("id-2"))])
+            .await?;
+        assert_eq!(o.duplicates, 1);
+        store
+            .commit(vec![Op::Delete {
+                queue: Arc::from("a"),
+                seq: 1,
+            }])
+            .await?;
+        store.close();
+        let (store, rec) = Store::open(&path)?;
+        assert_eq!(rec.len(), 1);
+        assert_eq!(rec[0].seq, 2);
+        assert_eq!(rec[0].data, b"two");
+        // The dedup window survives a restart.
+        let o = store
+            .commit(vec![put("a", 4, b"dup", Some("id-2"))])
+            .await?;
+        assert_eq!(o.duplicates, 1);
+        store.close();
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn concurrent_submissions_share_commits() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Read(e.to_string()))?;
+        let (store, _) = Store::open(&dir.path().join("s.redb"))?;
+        let mut tasks = Vec::new();
+        for i in 0..200u64 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.commit(vec![put("q", i, b"x", None)]).await
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(|e| StoreError::Write(e.to_string()))??;
+        }
+        assert!(
+            store.commits() < 200,
+            "commits were not grouped: {}",
+            store.commits()
+        );
+        store.close();
+        Ok(())
+    }
+}

@@ -1,0 +1,1040 @@
+//! Connector URIs through the crate's public API: the forms, the options and their defaults,
+//! printing and parsing back, wildcard matching, and an error naming the culprit for each mistake.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
+
+use mq_shared::defaults;
+use mq_shared::uri::{
+    ClientUri, DestinationFilter, DestinationKind, DiscoveryUri, FAILOVER_OPTIONS, FailoverOptions,
+    FailoverUri, HostPort, NETWORK_OPTIONS, NetworkOptions, NetworkUri, PeerUri, TransportUri,
+    UriError,
+};
+use proptest::prelude::*;
+
+fn ok<T: FromStr<Err = UriError>>(s: &str) -> T {
+    match s.parse() {
+        Ok(v) => v,
+        Err(e) => panic!("'{s}' should parse, got: {e}"),
+    }
+}
+
+/// The error text for `s`, which must not parse.
+fn err<T: FromStr<Err = UriError> + Debug>(s: &str) -> String {
+    match s.parse::<T>() {
+        Ok(v) => panic!("'{s}' should not parse, got {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_contains(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "'{text}' should mention '{part}'");
+    }
+}
+
+fn hp(host: &str, port: u16) -> HostPort {
+    HostPort::new(host, port)
+}
+
+fn filter(s: &str) -> DestinationFilter {
+    match DestinationFilter::parse(s) {
+        Ok(f) => f,
+        Err(e) => panic!("'{s}' should parse, got: {e}"),
+    }
+}
+
+fn static_parts(uri: &NetworkUri) -> (&[PeerUri], &NetworkOptions) {
+    match uri {
+        NetworkUri::Static { peers, options } => (peers, options),
+        other => panic!("expected static:, got {other:?}"),
+    }
+}
+
+// ---- the seed's URI and the defaults -----------------------------------------------------
+
+#[test]
+fn seed_static_uri() {
+    let uri: NetworkUri = ok(
+        "static:(tcp://localhost:61616,tcp://localhost:61617)?maxReconnectDelay=5000&useExponentialBackOff=false",
+    );
+    let (peers, o) = static_parts(&uri);
+    assert_eq!(
+        peers,
+        &[
+            PeerUri::Tcp(hp("localhost", 61616)),
+            PeerUri::Tcp(hp("localhost", 61617))
+        ]
+    );
+    assert_eq!(o.max_reconnect_delay_ms, 5000);
+    assert!(!o.use_exponential_back_off);
+    // Untouched defaults, as ActiveMQ's code has them.
+    assert_eq!(o.initial_reconnect_delay_ms, 1000);
+    assert_eq!(o.back_off_multiplier, 2.0);
+    assert_eq!(o.max_reconnect_attempts, 0);
+    assert_eq!(o.min_connect_time_ms, 5000);
+    assert_eq!((o.network_ttl, o.message_ttl, o.consumer_ttl), (1, 1, 1));
+    assert!(!o.duplex);
+    assert!(o.conduit_subscriptions);
+    assert!(o.decrease_network_consumer_priority);
+    assert!(!o.dynamic_only);
+    assert_eq!(o.prefetch_size, 1000);
+    assert!(!o.static_bridge);
+    assert!(!o.suppress_duplicate_queue_subscriptions);
+    assert!(o.excluded_destinations.is_empty());
+    assert_eq!((&o.name, &o.user_name, &o.password), (&None, &None, &None));
+    assert_eq!(uri.options(), o);
+    assert_eq!(
+        uri.to_string(),
+        "static:(tcp://localhost:61616,tcp://localhost:61617)?maxReconnectDelay=5000&useExponentialBackOff=false"
+    );
+}
+
+#[test]
+fn network_defaults_come_from_defaults_rs() {
+    let o = NetworkOptions::default();
+    assert_eq!(
+        o.initial_reconnect_delay_ms,
+        defaults::INITIAL_RECONNECT_DELAY_MS
+    );
+    assert_eq!(o.max_reconnect_delay_ms, defaults::MAX_RECONNECT_DELAY_MS);
+    assert_eq!(
+        o.use_exponential_back_off,
+        defaults::USE_EXPONENTIAL_BACK_OFF
+    );
+    assert_eq!(o.back_off_multiplier, defaults::BACK_OFF_MULTIPLIER);
+    assert_eq!(o.network_ttl, defaults::NETWORK_TTL);
+    assert_eq!(o.duplex, defaults::DUPLEX);
+    assert_eq!(o.conduit_subscriptions, defaults::CONDUIT_SUBSCRIPTIONS);
+    assert_eq!(o.prefetch_size, defaults::NETWORK_PREFETCH_SIZE);
+    let uri: NetworkUri = ok("static:(tcp://a:1)");
+    assert_eq!(uri.options(), &o);
+}
+
+// ---- every option ------------------------------------------------------------------------------
+
+const EVERY_NETWORK_OPTION: &str = "static:(tcp://a:1)?name=east&initialReconnectDelay=250&maxReconnectDelay=9000\
+    &useExponentialBackOff=false&backOffMultiplier=1.5&maxReconnectAttempts=7&minConnectTime=100\
+    &networkTTL=4&messageTTL=3&consumerTTL=2&duplex=true&conduitSubscriptions=false\
+    &decreaseNetworkConsumerPriority=false&dynamicOnly=true&prefetchSize=50&staticBridge=true\
+    &suppressDuplicateQueueSubscriptions=true&excludedDestinations=/queue/A.>, /topic/B\
+    &dynamicallyIncludedDestinations=/queue/C.*&staticallyIncludedDestinations=D\
+    &userName=bridge&password=s3cret";
+
+#[test]
+fn every_network_option() {
+    let uri: NetworkUri = ok(EVERY_NETWORK_OPTION);
+    let o = uri.options();
+    assert_eq!(o.name.as_deref(), Some("east"));
+    assert_eq!(o.initial_reconnect_delay_ms, 250);
+    assert_eq!(o.max_reconnect_delay_ms, 9000);
+    assert!(!o.use_exponential_back_off);
+    assert_eq!(o.back_off_multiplier, 1.5);
+    assert_eq!(o.max_reconnect_attempts, 7);
+    assert_eq!(o.min_connect_time_ms, 100);
+    assert_eq!((o.network_ttl, o.message_ttl, o.consumer_ttl), (4, 3, 2));
+    assert!(o.duplex);
+    assert!(!o.conduit_subscriptions);
+    assert!(!o.decrease_network_consumer_priority);
+    assert!(o.dynamic_only);
+    assert_eq!(o.prefetch_size, 50);
+    assert!(o.static_bridge);
+    assert!(o.suppress_duplicate_queue_subscriptions);
+    assert_eq!(
+        o.excluded_destinations,
+        vec![filter("/queue/A.>"), filter("/topic/B")]
+    );
+    assert_eq!(
+        o.dynamically_included_destinations,
+        vec![filter("/queue/C.*")]
+    );
+    assert_eq!(o.statically_included_destinations, vec![filter("/queue/D")]);
+    assert_eq!(o.user_name.as_deref(), Some("bridge"));
+    assert_eq!(o.password.as_deref(), Some("s3cret"));
+    assert_eq!(ok::<NetworkUri>(&uri.to_string()), uri);
+}
+
+#[test]
+fn to_map_lists_every_option_by_activemq_name_and_masks_the_password() {
+    let uri: NetworkUri = ok(EVERY_NETWORK_OPTION);
+    let map = uri.options().to_map();
+    let keys: BTreeSet<&str> = map.keys().map(String::as_str).collect();
+    let names: BTreeSet<&str> = NETWORK_OPTIONS.iter().copied().collect();
+    assert_eq!(keys, names);
+    assert_eq!(map["password"], "******");
+    assert_eq!(map["excludedDestinations"], "/queue/A.>,/topic/B");
+    assert_eq!(map["backOffMultiplier"], "1.5");
+    assert_eq!(map["networkTTL"], "4");
+
+    let defaults = NetworkOptions::default().to_map();
+    assert!(!defaults.contains_key("name") && !defaults.contains_key("password"));
+    assert_eq!(defaults["initialReconnectDelay"], "1000");
+    assert_eq!(defaults["backOffMultiplier"], "2");
+    assert_eq!(defaults["decreaseNetworkConsumerPriority"], "true");
+    assert_eq!(defaults["excludedDestinations"], "");
+}
+
+#[test]
+fn each_network_option_name_is_accepted_alone() {
+    for name in NETWORK_OPTIONS {
+        let value = match *name {
+            "name" | "userName" | "password" => "x",
+            "useExponentialBackOff"
+            | "duplex"
+            | "conduitSubscriptions"
+            | "dynamicOnly"
+            | "decreaseNetworkConsumerPriority"
+            | "staticBridge"
+            | "suppressDuplicateQueueSubscriptions" => "true",
+            "excludedDestinations"
+            | "dynamicallyIncludedDestinations"
+            | "staticallyIncludedDestinations" => "/topic/X.>",
+            _ => "3",
+        };
+        let _: NetworkUri = ok(&format!("static:(tcp://a:1)?{name}={value}"));
+        let _: NetworkUri = ok(&format!("multicast://default?{name}={value}"));
+    }
+}
+
+#[test]
+fn network_ttl_sets_message_and_consumer_ttl_unless_given() {
+    let o = |q: &str| {
+        ok::<NetworkUri>(&format!("static:(tcp://a:1)?{q}"))
+            .options()
+            .clone()
+    };
+    let all = o("networkTTL=3");
+    assert_eq!(
+        (all.network_ttl, all.message_ttl, all.consumer_ttl),
+        (3, 3, 3)
+    );
+    let message = o("networkTTL=3&messageTTL=5");
+    assert_eq!((message.message_ttl, message.consumer_ttl), (5, 3));
+    // Order does not matter: an explicit TTL wins over networkTTL given later.
+    let consumer = o("consumerTTL=1&networkTTL=4");
+    assert_eq!((consumer.message_ttl, consumer.consumer_ttl), (4, 1));
+    let alone = o("messageTTL=2");
+    assert_eq!(
+        (alone.network_ttl, alone.message_ttl, alone.consumer_ttl),
+        (1, 2, 1)
+    );
+}
+
+// ---- peers --------------------------------------------------------------------------------------
+
+#[test]
+fn masterslave_and_nested_failover_inside_static() {
+    let uri: NetworkUri = ok(
+        "static:(masterslave:(tcp://m:61616,tcp://s:61617), failover:(tcp://a:1,tcp://b:2)?randomize=false&maxReconnectAttempts=0 ,tcp://c:3)?duplex=true",
+    );
+    let (peers, o) = static_parts(&uri);
+    assert!(o.duplex);
+    assert_eq!(peers.len(), 3);
+    assert_eq!(
+        peers[0],
+        PeerUri::MasterSlave(vec![hp("m", 61616), hp("s", 61617)])
+    );
+    let PeerUri::Failover(f) = &peers[1] else {
+        panic!("expected a failover peer, got {:?}", peers[1]);
+    };
+    assert_eq!(f.endpoints, vec![hp("a", 1), hp("b", 2)]);
+    assert!(!f.options.randomize);
+    assert_eq!(f.options.max_reconnect_attempts, 0);
+    assert_eq!(peers[2], PeerUri::Tcp(hp("c", 3)));
+    assert_eq!(peers[1].endpoints(), vec![hp("a", 1), hp("b", 2)]);
+    assert_eq!(peers[0].endpoints()[1], hp("s", 61617));
+    assert_eq!(
+        uri.to_string(),
+        "static:(masterslave:(tcp://m:61616,tcp://s:61617),failover:(tcp://a:1,tcp://b:2)?randomize=false&maxReconnectAttempts=0,tcp://c:3)?duplex=true"
+    );
+}
+
+#[test]
+fn activemq_nested_failover_example() {
+    // From ActiveMQ's docs (AMQ-3542).
+    let uri: NetworkUri = ok(
+        "static:(failover:(tcp://a:61616,tcp://b:61616)?maxReconnectAttempts=0)?useExponentialBackOff=false",
+    );
+    let (peers, o) = static_parts(&uri);
+    assert!(!o.use_exponential_back_off);
+    let PeerUri::Failover(f) = &peers[0] else {
+        panic!("expected a failover peer, got {:?}", peers[0]);
+    };
+    assert_eq!(f.options.max_reconnect_attempts, 0);
+}
+
+#[test]
+fn top_level_masterslave_is_a_static_connector_to_one_pair() {
+    let uri: NetworkUri = ok("masterslave:(tcp://m:1,tcp://s:2)?networkTTL=2");
+    let (peers, o) = static_parts(&uri);
+    assert_eq!(peers, &[PeerUri::MasterSlave(vec![hp("m", 1), hp("s", 2)])]);
+    assert_eq!(o.network_ttl, 2);
+    assert_eq!(ok::<NetworkUri>(&uri.to_string()), uri);
+}
+
+#[test]
+fn schemes_ignore_case_and_composites_take_slashes() {
+    let uri: NetworkUri = ok("STATIC://(STOMP://h:1)");
+    assert_eq!(static_parts(&uri).0, &[PeerUri::Tcp(hp("h", 1))]);
+    let f: FailoverUri = ok("failover://(tcp://a:1)");
+    assert_eq!(f.endpoints, vec![hp("a", 1)]);
+    let p: PeerUri = ok("masterslave:(tcp://a:1,tcp://b:2)");
+    assert_eq!(p.to_string(), "masterslave:(tcp://a:1,tcp://b:2)");
+}
+
+// ---- multicast and transports -------------------------------------------------------------------
+
+#[test]
+fn multicast_default_is_activemqs_group() {
+    let uri: NetworkUri = ok("multicast://default");
+    let NetworkUri::Multicast { discovery, options } = &uri else {
+        panic!("expected multicast, got {uri:?}");
+    };
+    assert_eq!(
+        discovery.group_addr,
+        SocketAddr::from((Ipv4Addr::new(239, 255, 2, 3), 6155))
+    );
+    assert_eq!(discovery.group, "default");
+    assert_eq!(options, &NetworkOptions::default());
+    assert_eq!(uri.to_string(), "multicast://default");
+    // The address spelt out is the same group.
+    assert_eq!(ok::<NetworkUri>("multicast://239.255.2.3:6155"), uri);
+}
+
+#[test]
+fn multicast_with_group_and_options() {
+    let uri: NetworkUri = ok("multicast://239.1.2.3:7000?group=blue&networkTTL=3&duplex=true");
+    let NetworkUri::Multicast { discovery, options } = &uri else {
+        panic!("expected multicast, got {uri:?}");
+    };
+    assert_eq!(discovery.group_addr.to_string(), "239.1.2.3:7000");
+    assert_eq!(discovery.group, "blue");
+    assert_eq!(options.network_ttl, 3);
+    assert!(options.duplex);
+    assert_eq!(
+        uri.to_string(),
+        "multicast://239.1.2.3:7000?group=blue&networkTTL=3&duplex=true"
+    );
+}
+
+#[test]
+fn transport_uris() {
+    let t: TransportUri = ok("tcp://127.0.0.1:61613");
+    assert_eq!(t.addr, hp("127.0.0.1", 61613));
+    assert_eq!(t.discovery, None);
+    // stomp:// is an alias; port 0 binds any free port.
+    let t: TransportUri = ok("stomp://0.0.0.0:0");
+    assert_eq!(t.addr.port, 0);
+    assert_eq!(t.to_string(), "tcp://0.0.0.0:0");
+    let t: TransportUri = ok("tcp://127.0.0.1:0?discoveryUri=multicast://default");
+    assert_eq!(t.discovery, Some(DiscoveryUri::default()));
+    assert_eq!(
+        t.to_string(),
+        "tcp://127.0.0.1:0?discoveryUri=multicast://default"
+    );
+    let t: TransportUri = ok("tcp://h:1?discoveryUri=multicast://default?group=red");
+    assert_eq!(t.discovery.as_ref().map(|d| d.group.as_str()), Some("red"));
+    assert_eq!(ok::<TransportUri>(&t.to_string()), t);
+    let _: TransportUri = ok(defaults::TRANSPORT_URI);
+}
+
+// ---- failover and client URIs ---------------------------------------------------------------------
+
+#[test]
+fn failover_defaults() {
+    let f: FailoverUri = ok("failover:(tcp://a:1,tcp://b:2)");
+    assert_eq!(f.endpoints, vec![hp("a", 1), hp("b", 2)]);
+    let o = &f.options;
+    assert!(o.randomize);
+    assert_eq!(o.initial_reconnect_delay_ms, 10);
+    assert_eq!(o.max_reconnect_delay_ms, 30_000);
+    assert!(o.use_exponential_back_off);
+    assert_eq!(o.back_off_multiplier, 2.0);
+    assert_eq!(o.max_reconnect_attempts, -1);
+    assert_eq!(o.startup_max_reconnect_attempts, -1);
+    assert_eq!(o.timeout_ms, -1);
+    assert!(!o.priority_backup);
+    assert_eq!(o, &FailoverOptions::default());
+    assert_eq!(f.to_string(), "failover:(tcp://a:1,tcp://b:2)");
+}
+
+#[test]
+fn every_failover_option() {
+    let f: FailoverUri = ok(
+        "failover:(tcp://a:1,tcp://b:2)?randomize=false&initialReconnectDelay=20&maxReconnectDelay=500\
+         &useExponentialBackOff=false&backOffMultiplier=3&maxReconnectAttempts=0\
+         &startupMaxReconnectAttempts=5&timeout=3000&priorityBackup=true",
+    );
+    let o = &f.options;
+    assert!(!o.randomize);
+    assert_eq!(o.initial_reconnect_delay_ms, 20);
+    assert_eq!(o.max_reconnect_delay_ms, 500);
+    assert!(!o.use_exponential_back_off);
+    assert_eq!(o.back_off_multiplier, 3.0);
+    assert_eq!(o.max_reconnect_attempts, 0);
+    assert_eq!(o.startup_max_reconnect_attempts, 5);
+    assert_eq!(o.timeout_ms, 3000);
+    assert!(o.priority_backup);
+    assert_eq!(ok::<FailoverUri>(&f.to_string()), f);
+    // Every documented name is accepted.
+    for name in FAILOVER_OPTIONS {
+        let value = match *name {
+            "randomize" | "useExponentialBackOff" | "priorityBackup" => "true",
+            _ => "4",
+        };
+        let _: FailoverUri = ok(&format!("failover:(tcp://a:1)?{name}={value}"));
+    }
+    let keys: BTreeSet<String> = o.to_map().into_keys().collect();
+    assert!(keys.contains("backOffMultiplier") && !keys.contains("reconnectDelayExponent"));
+}
+
+#[test]
+fn reconnect_delay_exponent_is_back_off_multiplier() {
+    let f: FailoverUri = ok("failover:(tcp://a:1)?reconnectDelayExponent=1.5");
+    assert_eq!(f.options.back_off_multiplier, 1.5);
+    assert_eq!(f.to_string(), "failover:(tcp://a:1)?backOffMultiplier=1.5");
+}
+
+#[test]
+fn failover_bare_list_form() {
+    let f: FailoverUri = ok("failover:tcp://a:1, tcp://b:2?randomize=false");
+    assert_eq!(f.endpoints, vec![hp("a", 1), hp("b", 2)]);
+    assert!(!f.options.randomize);
+    assert_eq!(
+        f.to_string(),
+        "failover:(tcp://a:1,tcp://b:2)?randomize=false"
+    );
+}
+
+#[test]
+fn client_uris() {
+    assert_eq!(
+        ok::<ClientUri>("tcp://localhost:61613"),
+        ClientUri::Tcp(hp("localhost", 61613))
+    );
+    assert_eq!(ok::<ClientUri>("stomp://h:1"), ClientUri::Tcp(hp("h", 1)));
+    let ClientUri::Failover(f) = ok::<ClientUri>("failover:(tcp://a:1,tcp://b:2)") else {
+        panic!("expected failover");
+    };
+    assert!(f.options.randomize);
+    // masterslave: is a failover that tries the master first.
+    let ms: ClientUri = ok("masterslave:(tcp://m:1,tcp://s:2)");
+    let ClientUri::Failover(f) = &ms else {
+        panic!("expected failover, got {ms:?}");
+    };
+    assert!(!f.options.randomize);
+    assert_eq!(ms.endpoints(), vec![hp("m", 1), hp("s", 2)]);
+    assert_eq!(
+        ms.to_string(),
+        "failover:(tcp://m:1,tcp://s:2)?randomize=false"
+    );
+    assert_eq!(ok::<ClientUri>(&ms.to_string()), ms);
+}
+
+// ---- IPv6 -------------------------------------------------------------------------------------------
+
+#[test]
+fn ipv6_hosts_are_bracketed() {
+    let t: TransportUri = ok("tcp://[::1]:61613");
+    assert_eq!(t.addr.host, "::1");
+    assert_eq!(t.addr.to_addr_string(), "[::1]:61613");
+    assert_eq!(t.to_string(), "tcp://[::1]:61613");
+    // Stored in canonical form, so equal addresses compare equal.
+    let c: ClientUri = ok("tcp://[0:0:0:0:0:0:0:1]:2");
+    assert_eq!(c, ClientUri::Tcp(hp("::1", 2)));
+    let uri: NetworkUri = ok("static:(tcp://[fe80::1]:1,failover:(tcp://[::1]:2,tcp://h:3))");
+    assert_eq!(ok::<NetworkUri>(&uri.to_string()), uri);
+    assert_eq!(hp("127.0.0.1", 5).to_addr_string(), "127.0.0.1:5");
+    assert_contains(
+        &err::<ClientUri>("tcp://::1:61613"),
+        &["'::1:61613'", "bracketed"],
+    );
+    assert_contains(&err::<ClientUri>("tcp://[::g]:1"), &["'[::g]'", "IPv6"]);
+    assert_contains(&err::<ClientUri>("tcp://[::1:1"), &["'[::1:1'", "']'"]);
+    assert_contains(
+        &err::<ClientUri>("tcp://[::1]"),
+        &["missing port", "'tcp://[::1]'"],
+    );
+}
+
+// ---- printing and parsing back ------------------------------------------------------------------
+
+#[test]
+fn display_round_trips() {
+    let network = [
+        "static:(tcp://localhost:61616,tcp://localhost:61617)?maxReconnectDelay=5000&useExponentialBackOff=false",
+        "static:(tcp://a:1)",
+        "static:(failover:(tcp://a:1,tcp://b:2)?randomize=false,tcp://c:3)",
+        "static:(masterslave:(tcp://a:1,tcp://b:2))?networkTTL=2&messageTTL=1",
+        "static:(tcp://a:1)?excludedDestinations=/queue/A.>,/topic/*.PRICE&staticallyIncludedDestinations=/queue/X",
+        "static:(tcp://a:1)?name=a%2Cb%26c%3D%20d&password=",
+        "multicast://default?group=g&duplex=true",
+        EVERY_NETWORK_OPTION,
+    ];
+    for s in network {
+        let uri: NetworkUri = ok(s);
+        let printed = uri.to_string();
+        assert_eq!(ok::<NetworkUri>(&printed), uri, "{s} printed as {printed}");
+        assert_eq!(ok::<NetworkUri>(&printed).to_string(), printed);
+    }
+    let client = [
+        "tcp://h:1",
+        "failover:(tcp://a:1)?timeout=5&priorityBackup=true",
+    ];
+    for s in client {
+        assert_eq!(ok::<ClientUri>(s).to_string(), s);
+    }
+    let discovery: DiscoveryUri = ok("multicast://239.9.9.9:9?group=a%26b");
+    assert_eq!(discovery.group, "a&b");
+    assert_eq!(ok::<DiscoveryUri>(&discovery.to_string()), discovery);
+}
+
+#[test]
+fn escaped_values_are_decoded() {
+    let uri: NetworkUri = ok("static:(tcp://a:1)?name=a%2Cb%26c%3D%20d&userName=%C3%A9");
+    let o = uri.options();
+    assert_eq!(o.name.as_deref(), Some("a,b&c= d"));
+    assert_eq!(o.user_name.as_deref(), Some("é"));
+    assert_eq!(o.password, None);
+    assert_eq!(
+        uri.to_string(),
+        "static:(tcp://a:1)?name=a%2Cb%26c%3D%20d&userName=é"
+    );
+}
+
+// ---- destination filters ---------------------------------------------------------------------------
+
+#[test]
+fn wildcards_match_like_activemq() {
+    let orders = filter("/queue/ORDERS.>");
+    assert!(orders.matches("/queue/ORDERS.EU"));
+    assert!(orders.matches("/queue/ORDERS.EU.DE"));
+    assert!(!orders.matches("/queue/ORDERS"));
+    assert!(!orders.matches("/queue/ORDERSX.EU"));
+    assert!(!orders.matches("/topic/ORDERS.EU"));
+
+    let price = filter("/topic/*.PRICE");
+    assert!(price.matches("/topic/IBM.PRICE"));
+    assert!(!price.matches("/topic/PRICE"));
+    assert!(!price.matches("/topic/IBM.NYSE.PRICE"));
+    assert!(!price.matches("/queue/IBM.PRICE"));
+
+    let everything = filter("/topic/>");
+    assert!(everything.matches("/topic/A") && everything.matches("/topic/A.B.C"));
+
+    let exact = filter("/queue/A.B");
+    assert!(exact.matches("/queue/A.B"));
+    assert!(!exact.matches("/queue/A.B.C") && !exact.matches("/queue/A"));
+
+    let middle = filter("/queue/A.*.C");
+    assert!(middle.matches("/queue/A.B.C") && !middle.matches("/queue/A.B.D"));
+
+    // Wildcards are whole segments only.
+    let literal = filter("/queue/A*");
+    assert!(literal.matches("/queue/A*") && !literal.matches("/queue/AB"));
+
+    // A bare name is a queue, in filters and in destinations.
+    let bare = filter("JOBS.*");
+    assert_eq!(bare.kind(), DestinationKind::Queue);
+    assert_eq!(bare.pattern(), "JOBS.*");
+    assert_eq!(bare.to_string(), "/queue/JOBS.*");
+    assert!(bare.matches("/queue/JOBS.1") && bare.matches("JOBS.1"));
+    assert!(!bare.matches("/temp-queue/JOBS.1"));
+    assert_eq!(filter("/topic/X").kind(), DestinationKind::Topic);
+}
+
+#[test]
+fn allows_dynamic_and_is_static() {
+    let uri: NetworkUri = ok(
+        "static:(tcp://a:1)?excludedDestinations=/queue/ORDERS.SECRET.>&dynamicallyIncludedDestinations=/queue/ORDERS.>,/topic/>\
+         &staticallyIncludedDestinations=/queue/ORDERS.SECRET.AUDIT",
+    );
+    let o = uri.options();
+    assert!(o.allows_dynamic("/queue/ORDERS.EU"));
+    assert!(o.allows_dynamic("/topic/NEWS"));
+    assert!(!o.allows_dynamic("/queue/ORDERS.SECRET.AUDIT"));
+    assert!(!o.allows_dynamic("/queue/OTHER"));
+    // Static includes ignore exclusions.
+    assert!(o.is_static("/queue/ORDERS.SECRET.AUDIT"));
+    assert!(!o.is_static("/queue/ORDERS.EU"));
+
+    let open = NetworkOptions::default();
+    assert!(open.allows_dynamic("/queue/ANY") && open.allows_dynamic("/topic/ANY"));
+    assert!(!open.is_static("/queue/ANY"));
+
+    let static_bridge = ok::<NetworkUri>("static:(tcp://a:1)?staticBridge=true");
+    assert!(!static_bridge.options().allows_dynamic("/queue/ANY"));
+}
+
+// ---- errors name the culprit ------------------------------------------------------------------------
+
+#[test]
+fn unknown_options_are_errors() {
+    let e = err::<NetworkUri>("static:(tcp://a:1)?maxReconectDelay=5000");
+    assert_contains(
+        &e,
+        &[
+            "unknown option 'maxReconectDelay' in static:(...)",
+            "did you mean 'maxReconnectDelay'?",
+            "known: name, initialReconnectDelay,",
+        ],
+    );
+    // Option names are case-sensitive, as ActiveMQ spells them.
+    assert_contains(
+        &err::<NetworkUri>("static:(tcp://a:1)?networkttl=2"),
+        &["'networkttl'", "did you mean 'networkTTL'?"],
+    );
+    assert_contains(
+        &err::<FailoverUri>("failover:(tcp://a:1)?randomise=false"),
+        &["'randomise' in failover:(...)", "'randomize'"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("multicast://default?grup=x"),
+        &["'grup' in multicast://", "did you mean 'group'?"],
+    );
+    assert_contains(
+        &err::<TransportUri>("tcp://h:1?maximumConnections=10"),
+        &["'maximumConnections' in tcp://", "known: discoveryUri"],
+    );
+    assert_contains(
+        &err::<ClientUri>("tcp://h:1?wireFormat.maxInactivityDuration=0"),
+        &["'wireFormat.maxInactivityDuration'", "takes no options"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("static:(masterslave:(tcp://a:1,tcp://b:2)?duplex=true)"),
+        &["'duplex' in masterslave:(...)", "takes no options"],
+    );
+    // ActiveMQ options mq does not implement say so.
+    assert_contains(
+        &err::<FailoverUri>("failover:(tcp://a:1)?backup=true"),
+        &["'backup'", "not supported", "failover:(...)"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("static:(tcp://a:1)?bridgeTempDestinations=true"),
+        &["'bridgeTempDestinations'", "not supported"],
+    );
+}
+
+#[test]
+fn bad_values_are_errors() {
+    let bad = |q: &str| err::<NetworkUri>(&format!("static:(tcp://a:1)?{q}"));
+    assert_eq!(
+        bad("networkTTL=abc"),
+        "option 'networkTTL' wants a whole number, got 'abc'"
+    );
+    assert_contains(&bad("networkTTL=-1"), &["'networkTTL'", "'-1'"]);
+    assert_contains(
+        &bad("duplex=yes"),
+        &["'duplex' wants true or false, got 'yes'"],
+    );
+    assert_contains(&bad("duplex=TRUE"), &["'duplex'", "'TRUE'"]);
+    assert_contains(
+        &bad("maxReconnectDelay=5s"),
+        &["'maxReconnectDelay'", "milliseconds", "'5s'"],
+    );
+    assert_contains(
+        &bad("backOffMultiplier=0.5"),
+        &["'backOffMultiplier'", "at least 1", "'0.5'"],
+    );
+    assert_contains(
+        &bad("backOffMultiplier=NaN"),
+        &["'backOffMultiplier'", "'NaN'"],
+    );
+    assert_contains(
+        &bad("prefetchSize=0"),
+        &["'prefetchSize'", "above 0", "'0'"],
+    );
+    assert_contains(
+        &bad("maxReconnectAttempts=-2"),
+        &["'maxReconnectAttempts'", "'-2'"],
+    );
+    assert_contains(&bad("name="), &["'name'", "non-empty"]);
+    assert_contains(&bad("name=a%zz"), &["'name'", "%XX", "'a%zz'"]);
+    assert_contains(&bad("duplex"), &["option 'duplex' has no value"]);
+    assert_contains(
+        &bad("duplex=true&duplex=false"),
+        &["'duplex' given more than once in static:(...)"],
+    );
+    assert_contains(
+        &err::<FailoverUri>("failover:(tcp://a:1)?backOffMultiplier=2&reconnectDelayExponent=3"),
+        &["backOffMultiplier", "more than once"],
+    );
+    assert_contains(
+        &err::<FailoverUri>("failover:(tcp://a:1)?timeout=soon"),
+        &["'timeout'", "'soon'"],
+    );
+    assert_contains(
+        &err::<FailoverUri>("failover:(tcp://a:1)?randomize=1"),
+        &["'randomize'", "'1'"],
+    );
+}
+
+#[test]
+fn bad_destinations_are_errors() {
+    let bad = |q: &str| err::<NetworkUri>(&format!("static:(tcp://a:1)?excludedDestinations={q}"));
+    assert_contains(
+        &bad("/queue/A.>.B"),
+        &["'/queue/A.>.B'", "'>' may only be the last"],
+    );
+    assert_contains(
+        &bad("/queue/A,,/queue/B"),
+        &["bad destination filter", "empty"],
+    );
+    assert_contains(&bad("/exchange/A"), &["'/exchange/A'", "/queue/NAME"]);
+    assert_contains(&bad("/topic/"), &["'/topic/'", "empty name"]);
+    assert_contains(&bad("/queue/A..B"), &["'/queue/A..B'", "empty segment"]);
+    // An empty value is an empty list.
+    let uri: NetworkUri = ok("static:(tcp://a:1)?excludedDestinations=");
+    assert!(uri.options().excluded_destinations.is_empty());
+}
+
+#[test]
+fn unbalanced_parentheses_are_errors() {
+    assert_eq!(
+        err::<NetworkUri>("static:(tcp://a:1"),
+        "missing ')' in 'static:(tcp://a:1'"
+    );
+    assert_contains(
+        &err::<NetworkUri>("static:(failover:(tcp://a:1,tcp://b:2)"),
+        &["missing ')'", "'static:(failover:(tcp://a:1,tcp://b:2)'"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("static:(tcp://a:1))"),
+        &["unmatched ')'", "'static:(tcp://a:1))'"],
+    );
+    assert_contains(&err::<ClientUri>("failover:(tcp://a:1"), &["missing ')'"]);
+    assert_contains(
+        &err::<NetworkUri>("static:tcp://a:1"),
+        &["missing '(' after 'static:'", "'static:tcp://a:1'"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("static:(tcp://a:1)duplex=true"),
+        &["unexpected 'duplex=true' after ')'", "'?'"],
+    );
+}
+
+#[test]
+fn empty_lists_are_errors() {
+    assert_eq!(err::<NetworkUri>("static:()"), "empty list in 'static:()'");
+    assert_contains(
+        &err::<NetworkUri>("static:( )?duplex=true"),
+        &["empty list"],
+    );
+    assert_contains(
+        &err::<FailoverUri>("failover:()"),
+        &["empty list in 'failover:()'"],
+    );
+    assert_contains(
+        &err::<ClientUri>("masterslave:()"),
+        &["empty list in 'masterslave:()'"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("static:(tcp://a:1,,tcp://b:2)"),
+        &["empty entry", "'static:(tcp://a:1,,tcp://b:2)'"],
+    );
+    assert_contains(&err::<NetworkUri>("static:(tcp://a:1,)"), &["empty entry"]);
+    assert_eq!(err::<NetworkUri>("  "), "empty URI");
+}
+
+#[test]
+fn bad_schemes_are_errors() {
+    assert_contains(
+        &err::<NetworkUri>("http://a:1"),
+        &["unknown scheme 'http' in 'http://a:1'", "static:(...)"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("static:(http://a:1)"),
+        &["unknown scheme 'http' in 'http://a:1'", "tcp://"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("static:(static:(tcp://a:1))"),
+        &["unknown scheme 'static' in 'static:(tcp://a:1)'"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("static:(failover:(masterslave:(tcp://a:1)))"),
+        &["unknown scheme 'masterslave'", "tcp:// or stomp://"],
+    );
+    assert_contains(&err::<NetworkUri>("tcp://a:1"), &["unknown scheme 'tcp'"]);
+    assert_contains(
+        &err::<TransportUri>("failover:(tcp://a:1)"),
+        &["unknown scheme 'failover'"],
+    );
+    assert_contains(&err::<TransportUri>("udp://h:1"), &["unknown scheme 'udp'"]);
+    assert_contains(
+        &err::<ClientUri>("localhost:61613"),
+        &["missing scheme in 'localhost:61613'", "tcp://"],
+    );
+    assert_contains(&err::<ClientUri>("127.0.0.1:61613"), &["missing scheme"]);
+    assert_contains(
+        &err::<ClientUri>("tcp:h:1"),
+        &["missing '//' after 'tcp:'", "'tcp:h:1'"],
+    );
+    assert_contains(
+        &err::<TransportUri>("tcp://h:1?discoveryUri=zeroconf://x"),
+        &["unknown scheme 'zeroconf'", "multicast://"],
+    );
+}
+
+#[test]
+fn bad_ports_and_hosts_are_errors() {
+    assert_eq!(
+        err::<ClientUri>("tcp://h:x"),
+        "bad port 'x' in 'tcp://h:x' (want a number from 1 to 65535)"
+    );
+    assert_contains(
+        &err::<TransportUri>("tcp://h:70000"),
+        &["bad port '70000' in 'tcp://h:70000'"],
+    );
+    assert_contains(&err::<TransportUri>("tcp://h:-1"), &["bad port '-1'"]);
+    assert_contains(&err::<TransportUri>("tcp://h:+1"), &["bad port '+1'"]);
+    // Port 0 is for transports only: a peer needs a real port.
+    assert_contains(
+        &err::<NetworkUri>("static:(tcp://a:1,tcp://b:0)"),
+        &["bad port '0' in 'tcp://b:0'", "from 1"],
+    );
+    assert_contains(&err::<ClientUri>("failover:(tcp://a:0)"), &["bad port '0'"]);
+    assert_contains(
+        &err::<NetworkUri>("static:(tcp://a:1,tcp://b:x1)?duplex=true"),
+        &["bad port 'x1' in 'tcp://b:x1'"],
+    );
+    assert_contains(&err::<TransportUri>("tcp://h:1/"), &["bad port '1/'"]);
+    assert_eq!(
+        err::<NetworkUri>("static:(tcp://localhost)"),
+        "missing port in 'tcp://localhost' (write host:port)"
+    );
+    assert_contains(
+        &err::<ClientUri>("tcp://h:"),
+        &["missing port in 'tcp://h:'"],
+    );
+    assert_contains(
+        &err::<TransportUri>("tcp://h?discoveryUri=multicast://default"),
+        &["missing port in 'tcp://h'"],
+    );
+    assert_contains(
+        &err::<ClientUri>("tcp://:1"),
+        &["missing host in 'tcp://:1'"],
+    );
+    assert_contains(
+        &err::<ClientUri>("tcp://user@h:1"),
+        &["bad host 'user@h' in 'tcp://user@h:1'"],
+    );
+    assert_contains(
+        &err::<ClientUri>("tcp://300.1.1.1:1"),
+        &["bad host '300.1.1.1'", "IPv4"],
+    );
+}
+
+#[test]
+fn bad_multicast_groups_are_errors() {
+    assert_contains(
+        &err::<NetworkUri>("multicast://10.0.0.1:6155"),
+        &["bad multicast group '10.0.0.1:6155'", "239.255.2.3:6155"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("multicast://somehost:1"),
+        &["'somehost:1'"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("multicast://239.1.1.1:0"),
+        &["'239.1.1.1:0'"],
+    );
+    assert_contains(
+        &err::<NetworkUri>("multicast://239.1.1.1"),
+        &["'239.1.1.1'"],
+    );
+    assert_contains(
+        &err::<DiscoveryUri>("multicast://default?group="),
+        &["'group'", "non-empty"],
+    );
+    assert_contains(
+        &err::<DiscoveryUri>("multicast://default?timeToLive=2"),
+        &["'timeToLive'", "not supported"],
+    );
+}
+
+#[test]
+fn errors_are_comparable_values() {
+    let e = "static:(tcp://a:x)".parse::<NetworkUri>();
+    assert_eq!(
+        e,
+        Err(UriError::BadPort {
+            port: "x".into(),
+            endpoint: "tcp://a:x".into(),
+            want: "a number from 1 to 65535",
+        })
+    );
+}
+
+// ---- property: printing then parsing gives the same connector ------------------------------------------
+
+fn arb_host() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9-]{0,8}(\\.[a-z][a-z0-9]{0,5}){0,2}",
+        any::<Ipv4Addr>().prop_map(|ip| ip.to_string()),
+        any::<Ipv6Addr>().prop_map(|ip| ip.to_string()),
+    ]
+}
+
+fn arb_endpoint() -> impl Strategy<Value = HostPort> {
+    (arb_host(), 1u16..).prop_map(|(host, port)| HostPort { host, port })
+}
+
+fn arb_failover_options() -> impl Strategy<Value = FailoverOptions> {
+    (
+        any::<bool>(),
+        0u64..100_000,
+        0u64..100_000,
+        any::<bool>(),
+        1.0f64..100.0,
+        -1i64..50,
+        -1i64..50,
+        -1i64..100_000,
+        any::<bool>(),
+    )
+        .prop_map(|(r, i, m, u, b, a, s, t, p)| FailoverOptions {
+            randomize: r,
+            initial_reconnect_delay_ms: i,
+            max_reconnect_delay_ms: m,
+            use_exponential_back_off: u,
+            back_off_multiplier: b,
+            max_reconnect_attempts: a,
+            startup_max_reconnect_attempts: s,
+            timeout_ms: t,
+            priority_backup: p,
+        })
+}
+
+fn arb_peer() -> impl Strategy<Value = PeerUri> {
+    prop_oneof![
+        arb_endpoint().prop_map(PeerUri::Tcp),
+        prop::collection::vec(arb_endpoint(), 1..4).prop_map(PeerUri::MasterSlave),
+        (
+            prop::collection::vec(arb_endpoint(), 1..4),
+            arb_failover_options()
+        )
+            .prop_map(|(endpoints, options)| PeerUri::Failover(FailoverUri { endpoints, options })),
+    ]
+}
+
+fn arb_filter() -> impl Strategy<Value = DestinationFilter> {
+    (
+        prop_oneof![Just("/queue/"), Just("/topic/"), Just("")],
+        prop::collection::vec(
+            prop_oneof!["[A-Za-z0-9_-]{1,6}", Just("*".to_string())],
+            1..4,
+        ),
+        any::<bool>(),
+    )
+        .prop_map(|(prefix, mut segments, rest)| {
+            if rest {
+                segments.push(">".into());
+            }
+            filter(&format!("{prefix}{}", segments.join(".")))
+        })
+}
+
+fn arb_text() -> impl Strategy<Value = String> {
+    // Includes the characters that need escaping.
+    "[a-zA-Z0-9 %&,()?#=.é-]{0,10}"
+}
+
+fn arb_network_options() -> impl Strategy<Value = NetworkOptions> {
+    let names = (
+        prop::option::of("[a-zA-Z0-9 %&,()?#=.é-]{1,10}"),
+        prop::option::of(arb_text()),
+        prop::option::of(arb_text()),
+    );
+    let reconnect = (
+        0u64..100_000,
+        0u64..100_000,
+        any::<bool>(),
+        1.0f64..10.0,
+        -1i64..100,
+        0u64..100_000,
+    );
+    let ttls = (
+        0u32..10,
+        prop::option::of(0u32..10),
+        prop::option::of(0u32..10),
+    );
+    let flags = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        1usize..10_000,
+        any::<bool>(),
+        any::<bool>(),
+    );
+    let lists = (
+        prop::collection::vec(arb_filter(), 0..3),
+        prop::collection::vec(arb_filter(), 0..3),
+        prop::collection::vec(arb_filter(), 0..3),
+    );
+    (names, reconnect, ttls, flags, lists).prop_map(
+        |(
+            (name, user_name, password),
+            (initial, max, exp, mult, attempts, min_connect),
+            (network_ttl, message_ttl, consumer_ttl),
+            (duplex, conduit, decrease, dynamic_only, prefetch, static_bridge, suppress),
+            (excluded, dynamic, statically),
+        )| NetworkOptions {
+            name,
+            initial_reconnect_delay_ms: initial,
+            max_reconnect_delay_ms: max,
+            use_exponential_back_off: exp,
+            back_off_multiplier: mult,
+            max_reconnect_attempts: attempts,
+            min_connect_time_ms: min_connect,
+            network_ttl,
+            message_ttl: message_ttl.unwrap_or(network_ttl),
+            consumer_ttl: consumer_ttl.unwrap_or(network_ttl),
+            duplex,
+            conduit_subscriptions: conduit,
+            decrease_network_consumer_priority: decrease,
+            dynamic_only,
+            prefetch_size: prefetch,
+            static_bridge,
+            suppress_duplicate_queue_subscriptions: suppress,
+            excluded_destinations: excluded,
+            dynamically_included_destinations: dynamic,
+            statically_included_destinations: statically,
+            user_name,
+            password,
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn static_uris_round_trip(
+        peers in prop::collection::vec(arb_peer(), 1..5),
+        options in arb_network_options(),
+    ) {
+        let uri = NetworkUri::Static { peers, options };
+        let printed = uri.to_string();
+        let parsed = printed.parse::<NetworkUri>();
+        prop_assert_eq!(parsed.as_ref(), Ok(&uri), "printed as {}", printed);
+        let reprinted = parsed.map(|u| u.to_string());
+        prop_assert_eq!(reprinted, Ok(printed));
+    }
+
+    #[test]
+    fn client_uris_round_trip(
+        endpoints in prop::collection::vec(arb_endpoint(), 1..5),
+        options in arb_failover_options(),
+    ) {
+        let uri = ClientUri::Failover(FailoverUri { endpoints, options });
+        let printed = uri.to_string();
+        prop_assert_eq!(printed.parse::<ClientUri>(), Ok(uri), "printed as {}", printed);
+    }
+
+    #[test]
+    fn garbage_never_panics(s in "[a-z:/(),?&=%.0-9\\[\\] ]{0,40}") {
+        let _ = s.parse::<NetworkUri>();
+        let _ = s.parse::<ClientUri>();
+        let _ = s.parse::<TransportUri>();
+    }
+}
