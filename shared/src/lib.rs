@@ -19,3 +19,6 @@ pub mod uri;
 
 #[cfg(feature = "client")]
 pub mod client;
+
+#[cfg(feature = "client")]
+pub mod failover;

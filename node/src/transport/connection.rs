@@ -717,8 +717,9 @@ impl Session {
             .iter()
             .position(|u| u.ack_id == ack_id)
             .ok_or_else(|| format!("no message with ack id '{ack_id}' is awaiting an ack"))?;
+        // ACK in `client` mode is cumulative; a NACK always names one message.
         let taken: Vec<Unacked> = match s.ack {
-            AckMode::Client => s.unacked.drain(..=pos).collect(),
+            AckMode::Client if !nack => s.unacked.drain(..=pos).collect(),
             _ => s.unacked.remove(pos).into_iter().collect(),
         };
         if let Attached::Queue(q) = &s.attached {
