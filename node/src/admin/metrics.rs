@@ -8,6 +8,14 @@ use axum::response::IntoResponse;
 
 use super::AppState;
 
+/// A metric name, its type, its help text and how to read it from a queue's counters.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&mq_shared::api::QueueStats) -> u64,
+);
+
 /// Renders every queue's and topic's counters, and the broker's role and store figures.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::with_capacity(4096);
@@ -30,7 +38,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     );
     if let Some(s) = state.serving() {
         let queues = s.core.queue_stats();
-        let series: [(&str, &str, &str, fn(&mq_shared::api::QueueStats) -> u64); 9] = [
+        let series: [Series; 9] = [
             (
                 "mq_queue_size",
                 "gauge",

@@ -358,6 +358,12 @@ impl Queue {
     }
 }
 
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("name", &self.name).finish()
+    }
+}
+
 /// Index of the consumer to receive the next message, if any has capacity.
 fn pick(g: &mut Inner) -> Option<usize> {
     let best = g
@@ -476,11 +482,5 @@ mod tests {
         assert_eq!(fx.delete.len(), 1);
         assert_eq!(ra.try_recv().map(|d| d.seq).ok(), Some(2));
         assert!(!q.ack(1, 1, &mut fx), "double ack is refused");
-    }
-}
-
-impl std::fmt::Debug for Queue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("name", &self.name).finish()
     }
 }

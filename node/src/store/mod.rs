@@ -155,12 +155,11 @@ impl Store {
 
     /// Queues ops for the next commit; `done` runs once they are durable.
     pub fn submit(&self, ops: Vec<Op>, done: Option<Done>) {
-        if let Err(mpsc::SendError(Cmd::Submit(s))) =
-            self.tx.send(Cmd::Submit(Submission { ops, done }))
+        if let Err(mpsc::SendError(Cmd::Submit(Submission {
+            done: Some(done), ..
+        }))) = self.tx.send(Cmd::Submit(Submission { ops, done }))
         {
-            if let Some(done) = s.done {
-                done(Err(StoreError::Closed));
-            }
+            done(Err(StoreError::Closed));
         }
     }
 

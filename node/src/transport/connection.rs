@@ -470,13 +470,13 @@ impl Session {
             expires,
             timestamp: now_ms(),
         };
-        if let Destination::Queue(q) = &dest {
-            if !self.produced.contains(q.as_str()) {
-                let queue = self.broker.queue(q);
-                queue.add_producer(self.conn);
-                self.produced.insert(Arc::from(q.as_str()));
-                self.produced_queues.push(queue);
-            }
+        if let Destination::Queue(q) = &dest
+            && !self.produced.contains(q.as_str())
+        {
+            let queue = self.broker.queue(q);
+            queue.add_producer(self.conn);
+            self.produced.insert(Arc::from(q.as_str()));
+            self.produced_queues.push(queue);
         }
         if let Some(tx) = f.header("transaction") {
             let ops = self
