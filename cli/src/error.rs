@@ -67,7 +67,9 @@ pub enum CliError {
     },
 
     /// `NAME/NODE` names a node the manifest does not have.
-    #[error("cluster `{cluster}` has no node `{node}` (it has {known}); list them with `mqctl node ls {cluster}`")]
+    #[error(
+        "cluster `{cluster}` has no node `{node}` (it has {known}); list them with `mqctl node ls {cluster}`"
+    )]
     NodeNotFound {
         /// Cluster name.
         cluster: String,
@@ -246,7 +248,9 @@ pub enum CliError {
     },
 
     /// A node answered 200 with a body that is not the expected JSON.
-    #[error("{node} sent an unexpected answer to {what}: {reason}; is it an mqnode of the same version as mqctl?")]
+    #[error(
+        "{node} sent an unexpected answer to {what}: {reason}; is it an mqnode of the same version as mqctl?"
+    )]
     BadAnswer {
         /// Node label.
         node: String,
@@ -257,18 +261,24 @@ pub enum CliError {
     },
 
     /// No node of a group is serving (every member down or a slave).
-    #[error("no member of {group} in cluster `{cluster}` is serving ({detail}); start it with `mqctl node start {cluster}/{group}`")]
+    #[error(
+        "no member of {group} in cluster `{cluster}` is serving ({detail}); start one with `mqctl node start {cluster}/{first}` or see `mqctl cluster status {cluster}`"
+    )]
     NoMaster {
         /// Cluster name.
         cluster: String,
         /// Group name.
         group: String,
+        /// Its first member.
+        first: String,
         /// What each member said.
         detail: String,
     },
 
     /// Every node of a multi-node command failed to answer.
-    #[error("no node of cluster `{cluster}` answered; start it with `mqctl cluster start {cluster}`")]
+    #[error(
+        "no node of cluster `{cluster}` answered; start it with `mqctl cluster start {cluster}`"
+    )]
     NoneAnswered {
         /// Cluster name.
         cluster: String,
@@ -284,6 +294,10 @@ pub enum CliError {
     /// Several independent failures (one per node), one per line.
     #[error("{}", join_lines(.0))]
     Several(Vec<CliError>),
+
+    /// `mqctl bench` could not run, or found lost or duplicated messages.
+    #[error("{0}")]
+    Bench(String),
 
     /// stdout was closed by the reader (`mqctl ... | head`): exit quietly with 0.
     #[error("broken pipe")]

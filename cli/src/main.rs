@@ -1,1 +1,54 @@
-fn main() {}
+//! `mqctl`: the admin CLI of mq. Creates local clusters of `mqnode` processes, links them, and
+//! shows queue statistics across every node in one table.
+//!
+//! `main` only parses the command line, runs the command on a tokio runtime and turns the
+//! outcome into an exit code: 0 ok, 1 failed, 2 usage (clap's errors included), 3 partial. A
+//! closed stdout (`mqctl ... | head`) ends the program quietly with 0.
+
+mod args;
+mod bench;
+mod client;
+mod commands;
+mod error;
+mod home;
+mod nodes;
+mod output;
+mod pattern;
+mod process;
+mod sys;
+mod topology;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use crate::error::{CliError, EXIT_FAILED, EXIT_OK};
+
+fn main() -> ExitCode {
+    // clap exits with 2 on usage errors and 0 for --help and --version.
+    let cli = args::Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime");
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let result = runtime.block_on(commands::run(cli));
+    // Do not wait for stray blocking tasks (a hung request) once the command has ended.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(outcome) => outcome.exit_code(),
+        Err(CliError::BrokenPipe) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -7,7 +7,9 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use mq_shared::api::{AddNetworkConnector, NetworkConnectorList, PeerState, Role};
-use mq_shared::ctl::{ClusterManifest, ClusterStatus, LinkEntry, LinkState, LinkStatus, NodeEntry, NodeStatus};
+use mq_shared::ctl::{
+    ClusterManifest, ClusterStatus, LinkEntry, LinkState, LinkStatus, NodeEntry, NodeStatus,
+};
 use mq_shared::defaults::{
     ADMIN_REQUEST_TIMEOUT, NODE_READY_TIMEOUT, NODE_STOP_TIMEOUT, READY_POLL_INTERVAL,
     STAT_REQUEST_TIMEOUT,
@@ -88,7 +90,12 @@ impl Cluster {
 
     /// The error for an unknown node name.
     pub fn node_not_found(&self, name: &str) -> CliError {
-        let mut known: Vec<&str> = self.manifest.nodes.iter().map(|n| n.name.as_str()).collect();
+        let mut known: Vec<&str> = self
+            .manifest
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
         for g in &self.manifest.groups {
             if g.members.len() > 1 {
                 known.push(g.name.as_str());
@@ -127,7 +134,11 @@ impl Cluster {
             }
             return names;
         }
-        self.manifest.groups.iter().map(|g| g.name.clone()).collect()
+        self.manifest
+            .groups
+            .iter()
+            .map(|g| g.name.clone())
+            .collect()
     }
 
     /// The admin client of the node that serves `target`: a process by name, the current master
@@ -140,11 +151,9 @@ impl Cluster {
                 None if self.manifest.group(name).is_some() => name.to_string(),
                 None => return Err(self.node_not_found(name)),
             },
-            None => self
-                .group_names()
-                .into_iter()
-                .next()
-                .ok_or_else(|| CliError::Usage(format!("cluster `{}` has no nodes", self.name())))?,
+            None => self.group_names().into_iter().next().ok_or_else(|| {
+                CliError::Usage(format!("cluster `{}` has no nodes", self.name()))
+            })?,
         };
         self.master_of(&group, timeout).await
     }
@@ -155,6 +164,7 @@ impl Cluster {
         if let [only] = members.as_slice() {
             return self.client(only, timeout);
         }
+        let first = members.first().map(|n| n.name.clone()).unwrap_or_default();
         let mut details = Vec::new();
         for node in members {
             let client = self.client(node, timeout)?;
@@ -167,6 +177,7 @@ impl Cluster {
         Err(CliError::NoMaster {
             cluster: self.name().to_string(),
             group: group.to_string(),
+            first,
             detail: details.join(", "),
         })
     }
@@ -198,7 +209,13 @@ pub async fn start_processes(
         cluster
             .manifest
             .node(name)
-            .and_then(|n| cluster.manifest.members(&n.group).first().map(|m| m.name == *name))
+            .and_then(|n| {
+                cluster
+                    .manifest
+                    .members(&n.group)
+                    .first()
+                    .map(|m| m.name == *name)
+            })
             .unwrap_or(true)
     });
     let bar = output::progress(names.len() as u64, "starting nodes");
@@ -383,9 +400,7 @@ pub async fn terminate_all(nodes: &[NodeEntry]) -> Vec<(String, Option<u32>)> {
 pub async fn apply_links(cluster: &Cluster, links: &[LinkEntry]) -> Result<bool> {
     let mut supported = true;
     for link in links {
-        let client = cluster
-            .master_of(&link.from, ADMIN_REQUEST_TIMEOUT)
-            .await?;
+        let client = cluster.master_of(&link.from, ADMIN_REQUEST_TIMEOUT).await?;
         let request = AddNetworkConnector {
             name: Some(link.name.clone()),
             uri: link.uri.clone(),
@@ -545,8 +560,17 @@ fn link_status(cluster: &Cluster, link: &LinkEntry, reports: &[NodeReport]) -> L
 pub fn status_table(status: &ClusterStatus) -> output::Table {
     let mut table = output::Table::new(
         vec![
-            "node", "group", "role", "pid", "alive", "transport", "admin", "uptime", "queues",
-            "messages", "links",
+            "node",
+            "group",
+            "role",
+            "pid",
+            "alive",
+            "transport",
+            "admin",
+            "uptime",
+            "queues",
+            "messages",
+            "links",
         ],
         format!("Cluster {} has no nodes.", status.name),
     )
@@ -572,10 +596,10 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
 /// The links as a table.
 pub fn links_table(cluster: &str, links: &[LinkStatus]) -> output::Table {
     let mut table = output::Table::new(
-        vec!["link", "from", "to", "duplex", "ttl", "state", "peers", "uri"],
-        format!(
-            "Cluster {cluster} has no links. Add one with `mqctl link add {cluster} FROM TO`."
-        ),
+        vec![
+            "link", "from", "to", "duplex", "ttl", "state", "peers", "uri",
+        ],
+        format!("Cluster {cluster} has no links. Add one with `mqctl link add {cluster} FROM TO`."),
     )
     .numeric([4]);
     for l in links {

@@ -192,7 +192,8 @@ pub fn progress(len: u64, message: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}")
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}")
     {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -248,7 +249,11 @@ mod tests {
     fn table_has_header_and_right_aligned_numbers() {
         let s = render_table(&sample(), false);
         let lines: Vec<&str> = s.lines().collect();
-        assert!(lines.iter().any(|l| l.contains("node") && l.contains("depth")));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("node") && l.contains("depth"))
+        );
         let row = lines
             .iter()
             .find(|l| l.contains("node1"))

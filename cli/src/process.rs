@@ -97,7 +97,10 @@ pub fn node_args(manifest: &ClusterManifest, node: &NodeEntry) -> Vec<OsString> 
 /// after writing a marker line to the log so that [`log_tail`] shows this run only.
 pub fn spawn(manifest: &ClusterManifest, node: &NodeEntry, mqnode: &Path) -> Result<Child> {
     let log_path = Path::new(&node.log);
-    for dir in [Path::new(&node.data_dir), log_path.parent().unwrap_or(log_path)] {
+    for dir in [
+        Path::new(&node.data_dir),
+        log_path.parent().unwrap_or(log_path),
+    ] {
         fs::create_dir_all(dir).map_err(|e| CliError::io("could not create", dir, e))?;
     }
     let mut log = OpenOptions::new()
@@ -163,17 +166,8 @@ pub fn tail_of_last_run(text: &str, n: usize) -> String {
 /// Whether `args` (a process's argv) is the command line of `node`: the same `--name` and
 /// `--data` values.
 pub fn is_command_of(args: &[String], node: &NodeEntry) -> bool {
-    let value_of = |flag: &str| {
-        args.windows(2)
-            .find(|w| w[0] == flag)
-            .map(|w| w[1].as_str())
-            .or_else(|| {
-                let prefix = format!("{flag}=");
-                args.iter().find_map(|a| a.strip_prefix(&prefix))
-            })
-    };
-    value_of("--name") == Some(node.name.as_str())
-        && value_of("--data") == Some(node.data_dir.as_str())
+    flag_value(args, "--name") == Some(node.name.as_str())
+        && flag_value(args, "--data") == Some(node.data_dir.as_str())
 }
 
 /// The argv of a running process, empty if it is gone (or a zombie).
@@ -247,6 +241,64 @@ pub async fn terminate_child(child: &mut Child, timeout: Duration) {
     let _ = child.wait();
 }
 
+/// Processes whose `--data` lies inside `dir` (nodes of a cluster, recorded or not), with
+/// their `--name`.
+pub fn strays(dir: &Path) -> Vec<(u32, String)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|pid| *pid != own)
+        .filter_map(|pid| {
+            let args = cmdline(pid);
+            uses_data_under(&args, dir)
+                .then(|| (pid, flag_value(&args, "--name").unwrap_or("?").to_string()))
+        })
+        .collect()
+}
+
+/// The value of `--flag V` or `--flag=V` in `args`.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.windows(2)
+        .find(|w| w[0] == flag)
+        .map(|w| w[1].as_str())
+        .or_else(|| {
+            let prefix = format!("{flag}=");
+            args.iter().find_map(|a| a.strip_prefix(&prefix))
+        })
+}
+
+/// Whether `args` is a node command line (`--name` given) with `--data` inside `dir`.
+pub fn uses_data_under(args: &[String], dir: &Path) -> bool {
+    flag_value(args, "--name").is_some()
+        && flag_value(args, "--data").is_some_and(|data| Path::new(data).starts_with(dir))
+}
+
+/// Stops every [`strays`] process of `dir`: SIGTERM, then SIGKILL after the bounded wait.
+pub async fn stop_strays(dir: &Path) -> Vec<(u32, String)> {
+    let found = strays(dir);
+    for (pid, _) in &found {
+        let _ = sys::send(*pid, Signal::Term);
+    }
+    let deadline = Instant::now() + mq_shared::defaults::NODE_STOP_TIMEOUT;
+    for (pid, _) in &found {
+        while is_stray(*pid, dir) && Instant::now() < deadline {
+            tokio::time::sleep(READY_POLL_INTERVAL).await;
+        }
+        if is_stray(*pid, dir) {
+            let _ = sys::send(*pid, Signal::Kill);
+        }
+    }
+    found
+}
+
+fn is_stray(pid: u32, dir: &Path) -> bool {
+    sys::exists(pid) && uses_data_under(&cmdline(pid), dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,16 +334,18 @@ mod tests {
             &n
         ));
         assert!(is_command_of(
-            &args(&[
-                "mqnode",
-                "--name=node1",
-                "--data=/h/clusters/c/node1/data"
-            ]),
+            &args(&["mqnode", "--name=node1", "--data=/h/clusters/c/node1/data"]),
             &n
         ));
         assert!(!is_command_of(&args(&["mqnode", "--name", "node1"]), &n));
         assert!(!is_command_of(
-            &args(&["mqnode", "--name", "node2", "--data", "/h/clusters/c/node1/data"]),
+            &args(&[
+                "mqnode",
+                "--name",
+                "node2",
+                "--data",
+                "/h/clusters/c/node1/data"
+            ]),
             &n
         ));
         assert!(!is_command_of(&args(&["bash"]), &n));
@@ -345,6 +399,35 @@ mod tests {
             ]
         );
         assert!(is_command_of(&a, &n));
+    }
+
+    #[test]
+    fn strays_are_recognised_by_their_data_dir() {
+        let dir = Path::new("/h/clusters/c");
+        assert!(uses_data_under(
+            &args(&[
+                "mqnode",
+                "--name",
+                "node1",
+                "--data",
+                "/h/clusters/c/node1/data"
+            ]),
+            dir
+        ));
+        assert!(!uses_data_under(
+            &args(&[
+                "mqnode",
+                "--name",
+                "node1",
+                "--data",
+                "/h/clusters/cc/node1/data"
+            ]),
+            dir
+        ));
+        assert!(!uses_data_under(
+            &args(&["vim", "/h/clusters/c/node1/data"]),
+            dir
+        ));
     }
 
     #[test]

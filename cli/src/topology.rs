@@ -71,12 +71,14 @@ pub fn topology_links(topology: Topology, n: usize) -> Vec<LinkSpec> {
     match topology {
         Topology::Mesh => (0..n)
             .flat_map(|from| {
-                (0..n).filter(move |&to| to != from).map(move |to| LinkSpec {
-                    from,
-                    to,
-                    duplex: false,
-                    ttl: 1,
-                })
+                (0..n)
+                    .filter(move |&to| to != from)
+                    .map(move |to| LinkSpec {
+                        from,
+                        to,
+                        duplex: false,
+                        ttl: 1,
+                    })
             })
             .collect(),
         Topology::Line => (0..n - 1).map(|i| duplex(i, i + 1, n - 1)).collect(),
@@ -158,7 +160,10 @@ mod tests {
     use super::*;
 
     fn pairs(links: &[LinkSpec]) -> Vec<(usize, usize, bool, u32)> {
-        links.iter().map(|l| (l.from, l.to, l.duplex, l.ttl)).collect()
+        links
+            .iter()
+            .map(|l| (l.from, l.to, l.duplex, l.ttl))
+            .collect()
     }
 
     #[test]
@@ -174,7 +179,11 @@ mod tests {
         for n in 1..=5 {
             let links = topology_links(Topology::Mesh, n);
             assert_eq!(links.len(), n * n.saturating_sub(1));
-            assert!(links.iter().all(|l| !l.duplex && l.ttl == 1 && l.from != l.to));
+            assert!(
+                links
+                    .iter()
+                    .all(|l| !l.duplex && l.ttl == 1 && l.from != l.to)
+            );
             for a in 0..n {
                 for b in (0..n).filter(|&b| b != a) {
                     assert!(links.iter().any(|l| l.from == a && l.to == b));
@@ -193,7 +202,12 @@ mod tests {
         );
         assert_eq!(
             pairs(&topology_links(Topology::Line, 5)),
-            [(0, 1, true, 4), (1, 2, true, 4), (2, 3, true, 4), (3, 4, true, 4)]
+            [
+                (0, 1, true, 4),
+                (1, 2, true, 4),
+                (2, 3, true, 4),
+                (3, 4, true, 4)
+            ]
         );
         assert_eq!(topology_links(Topology::Line, 4).len(), 3);
     }
@@ -208,7 +222,12 @@ mod tests {
         );
         assert_eq!(
             pairs(&topology_links(Topology::Ring, 4)),
-            [(0, 1, true, 2), (1, 2, true, 2), (2, 3, true, 2), (3, 0, true, 2)]
+            [
+                (0, 1, true, 2),
+                (1, 2, true, 2),
+                (2, 3, true, 2),
+                (3, 0, true, 2)
+            ]
         );
         let five = topology_links(Topology::Ring, 5);
         assert_eq!(five.len(), 5);
@@ -240,7 +259,12 @@ mod tests {
     /// direction, both ways for duplex) within the link's TTL.
     #[test]
     fn every_topology_connects_all_brokers_within_ttl() {
-        for t in [Topology::Mesh, Topology::Line, Topology::Ring, Topology::Star] {
+        for t in [
+            Topology::Mesh,
+            Topology::Line,
+            Topology::Ring,
+            Topology::Star,
+        ] {
             for n in 1..=5 {
                 let links = topology_links(t, n);
                 for src in 0..n {
@@ -316,7 +340,10 @@ mod tests {
     #[test]
     fn link_names_are_unique() {
         assert_eq!(link_name("node1", "node2", &[]), "node1-node2");
-        assert_eq!(link_name("node1", "node2", &["node1-node2"]), "node1-node2-2");
+        assert_eq!(
+            link_name("node1", "node2", &["node1-node2"]),
+            "node1-node2-2"
+        );
         assert_eq!(
             link_name("node1", "node2", &["node1-node2", "node1-node2-2"]),
             "node1-node2-3"
@@ -329,7 +356,10 @@ mod tests {
             base_ports(61700, 3).expect("fits"),
             [(61700, 61701), (61702, 61703), (61704, 61705)]
         );
-        assert_eq!(base_ports(65532, 2).expect("fits"), [(65532, 65533), (65534, 65535)]);
+        assert_eq!(
+            base_ports(65532, 2).expect("fits"),
+            [(65532, 65533), (65534, 65535)]
+        );
         assert!(base_ports(65534, 2).is_err());
         assert!(base_ports(61700, 0).expect("empty").is_empty());
     }

@@ -6,12 +6,14 @@
 //! - [`uri`]: connector URIs (`tcp://`, `static:(...)`, `masterslave:(...)`, `failover:(...)`,
 //!   `multicast://default`) with ActiveMQ's option names and defaults.
 //! - [`api`]: the admin API's JSON request and response types.
+//! - [`bench`]: the report of `mqctl bench -o json`.
 //! - [`ctl`]: the JSON shapes `mqctl -o json` prints, and the cluster manifest.
 //! - [`defaults`]: every default, in one place.
 //! - `client` (feature `client`): an async STOMP client over tokio, used by `mqctl`, by the
 //!   node's network bridges and by the tests.
 
 pub mod api;
+pub mod bench;
 pub mod ctl;
 pub mod defaults;
 pub mod frame;

@@ -24,10 +24,13 @@ Examples:
     Create(CreateArgs),
 
     /// List the clusters in $MQCTL_HOME.
-    #[command(visible_alias = "list", after_help = "\
+    #[command(
+        visible_alias = "list",
+        after_help = "\
 Examples:
   mqctl cluster ls
-  mqctl cluster ls -o json")]
+  mqctl cluster ls -o json"
+    )]
     Ls,
 
     /// Show every node of a cluster: role, pid, liveness, ports, uptime, queues, links.
@@ -135,7 +138,9 @@ const CLUSTER_BASE_PORT_STR: &str = "61700";
 fn parse_node_count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=64).contains(&n) => Ok(n),
-        _ => Err(format!("expected a number of brokers from 1 to 64, got `{s}`")),
+        _ => Err(format!(
+            "expected a number of brokers from 1 to 64, got `{s}`"
+        )),
     }
 }
 

@@ -21,9 +21,12 @@ Examples:
     Add(LinkAddArgs),
 
     /// List the links of a cluster with their state.
-    #[command(visible_alias = "list", after_help = "\
+    #[command(
+        visible_alias = "list",
+        after_help = "\
 Examples:
-  mqctl link ls demo")]
+  mqctl link ls demo"
+    )]
     Ls(ClusterName),
 
     /// Remove a link: delete the connector on its FROM node and from the manifest.

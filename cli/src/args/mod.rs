@@ -2,6 +2,7 @@
 //!
 //! One module per noun; each verb's doc comment is its `--help`, with an `Examples:` block.
 
+pub mod bench;
 pub mod cluster;
 pub mod link;
 pub mod node;
@@ -27,8 +28,17 @@ Clusters live in $MQCTL_HOME (default ~/.mqctl).";
 #[derive(Debug, Parser)]
 #[command(name = "mqctl", version, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Output format (default: table on a terminal, plain otherwise).
-    #[arg(short = 'o', long = "output", global = true, value_enum, value_name = "FORMAT")]
+    /// Output format: table, plain (tab-separated, one row per line) or json. Default: table
+    /// on a terminal, plain otherwise.
+    #[arg(
+        short = 'o',
+        long = "output",
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        hide_possible_values = true,
+        display_order = 900
+    )]
     pub output: Option<Format>,
 
     /// What to do.
@@ -51,6 +61,8 @@ pub enum Command {
     /// Queue statistics across nodes; send, browse and purge.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Benchmark any STOMP broker: throughput, latency, lost and duplicated messages.
+    Bench(bench::BenchArgs),
 }
 
 /// Splits `NAME/NODE` into the cluster and the node.
@@ -97,7 +109,10 @@ mod tests {
     #[test]
     fn targets() {
         assert_eq!(split_target("demo"), ("demo".into(), None));
-        assert_eq!(split_target("demo/node2"), ("demo".into(), Some("node2".into())));
+        assert_eq!(
+            split_target("demo/node2"),
+            ("demo".into(), Some("node2".into()))
+        );
         assert_eq!(split_target("demo/"), ("demo".into(), None));
         assert!(parse_node_target("demo").is_err());
         assert!(parse_node_target("demo/").is_err());
@@ -113,11 +128,11 @@ mod tests {
 
     #[test]
     fn global_output_flag_anywhere() {
-        let cli = Cli::try_parse_from(["mqctl", "queue", "stat", "demo", "-o", "json"])
-            .expect("parses");
+        let cli =
+            Cli::try_parse_from(["mqctl", "queue", "stat", "demo", "-o", "json"]).expect("parses");
         assert_eq!(cli.output, Some(Format::Json));
-        let cli = Cli::try_parse_from(["mqctl", "--output", "plain", "cluster", "ls"])
-            .expect("parses");
+        let cli =
+            Cli::try_parse_from(["mqctl", "--output", "plain", "cluster", "ls"]).expect("parses");
         assert_eq!(cli.output, Some(Format::Plain));
     }
 }

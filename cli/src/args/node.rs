@@ -11,9 +11,12 @@ use crate::args::cluster::ClusterName;
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
     /// List the processes of a cluster: pid, running, ports, data dir, log.
-    #[command(visible_alias = "list", after_help = "\
+    #[command(
+        visible_alias = "list",
+        after_help = "\
 Examples:
-  mqctl node ls demo")]
+  mqctl node ls demo"
+    )]
     Ls(ClusterName),
 
     /// Start one stopped node with its recorded flags and wait until it is ready.

@@ -124,7 +124,11 @@ impl QueueTarget {
 #[derive(Debug, Args)]
 pub struct StatArgs {
     /// Cluster (all its nodes) or one node of it: demo, demo/node2.
-    #[arg(value_name = "NAME", required_unless_present = "url", conflicts_with = "url")]
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "url",
+        conflicts_with = "url"
+    )]
     pub name: Option<String>,
     /// Admin URL of a node outside any cluster; repeat for several.
     #[arg(long, value_name = "URL")]
@@ -225,7 +229,11 @@ mod tests {
             ))
         );
         assert!(target(None, Some("demo"), None).resolve().is_err());
-        assert!(target(Some("http://h:1"), Some("demo"), Some("q")).resolve().is_err());
+        assert!(
+            target(Some("http://h:1"), Some("demo"), Some("q"))
+                .resolve()
+                .is_err()
+        );
         assert!(target(Some("http://h:1"), None, None).resolve().is_err());
     }
 

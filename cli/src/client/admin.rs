@@ -81,20 +81,19 @@ impl AdminClient {
         &self.endpoint.label
     }
 
-    /// The admin base URL.
-    pub fn url(&self) -> &str {
-        &self.endpoint.url
-    }
-
     /// `GET /healthz`: `Ok(true)` on 200.
     pub async fn healthz(&self) -> Result<bool> {
-        let resp = self.send(Method::GET, &["healthz"], None, None::<&()>).await?;
+        let resp = self
+            .send(Method::GET, &["healthz"], None, None::<&()>)
+            .await?;
         Ok(resp.status() == StatusCode::OK)
     }
 
     /// `GET /readyz`: `Ok(true)` on 200 (master or standalone), `Ok(false)` on 503 (slave).
     pub async fn readyz(&self) -> Result<bool> {
-        let resp = self.send(Method::GET, &["readyz"], None, None::<&()>).await?;
+        let resp = self
+            .send(Method::GET, &["readyz"], None, None::<&()>)
+            .await?;
         Ok(resp.status() == StatusCode::OK)
     }
 
@@ -132,13 +131,8 @@ impl AdminClient {
 
     /// `POST /api/v1/queues/{queue}/purge`.
     pub async fn purge(&self, queue: &str) -> Result<PurgeResponse> {
-        self.json(
-            Method::POST,
-            &["queues", queue, "purge"],
-            None,
-            None::<&()>,
-        )
-        .await
+        self.json(Method::POST, &["queues", queue, "purge"], None, None::<&()>)
+            .await
     }
 
     /// `GET /api/v1/network-connectors`; `None` when the node has no such endpoint (404).
@@ -168,9 +162,7 @@ impl AdminClient {
             }
             StatusCode::CONFLICT => Ok(ConnectorOutcome::AlreadyExists),
             s if s.is_success() => Ok(ConnectorOutcome::Created),
-            _ => Err(self
-                .failure(&describe(&Method::POST, &path), resp)
-                .await),
+            _ => Err(self.failure(&describe(&Method::POST, &path), resp).await),
         }
     }
 
@@ -184,9 +176,7 @@ impl AdminClient {
         match resp.status() {
             StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => Ok(false),
             s if s.is_success() => Ok(true),
-            _ => Err(self
-                .failure(&describe(&Method::DELETE, &path), resp)
-                .await),
+            _ => Err(self.failure(&describe(&Method::DELETE, &path), resp).await),
         }
     }
 

@@ -1,6 +1,7 @@
 //! One module per noun, one file per verb. Each command takes its parsed arguments and the
 //! [`Context`], prints its result, and returns how it ended.
 
+pub mod bench;
 pub mod cluster;
 pub mod link;
 pub mod node;
@@ -31,5 +32,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Node(command) => node::run(&ctx, command).await,
         Command::Link(command) => link::run(&ctx, command).await,
         Command::Queue(command) => queue::run(&ctx, command).await,
+        Command::Bench(args) => bench::run(&ctx, args).await,
     }
 }

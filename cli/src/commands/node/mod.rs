@@ -29,11 +29,17 @@ pub(crate) fn print_change(ctx: &Context, change: &NodeChange) -> Result<()> {
     if ctx.out.format() == Format::Json {
         return ctx.out.json(change);
     }
-    let pid = change.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    let pid = change
+        .pid
+        .map(|p| format!(" (pid {p})"))
+        .unwrap_or_default();
     let role = change.role.map(|r| format!(" as {r}")).unwrap_or_default();
     let sentence = match change.action {
         mq_shared::ctl::NodeAction::Unchanged => {
-            format!("{}/{} was already in that state{pid}.", change.cluster, change.node)
+            format!(
+                "{}/{} was already in that state{pid}.",
+                change.cluster, change.node
+            )
         }
         action => format!("{}/{} {action}{pid}{role}.", change.cluster, change.node),
     };

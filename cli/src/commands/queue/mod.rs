@@ -37,11 +37,14 @@ pub(crate) async fn resolve(ctx: &Context, at: &QueueTarget) -> Result<(AdminCli
     let client = match address {
         Address::Cluster { name, node } => {
             let cluster = Cluster::load(&ctx.home, &name)?;
-            cluster.serving(node.as_deref(), ADMIN_REQUEST_TIMEOUT).await?
+            cluster
+                .serving(node.as_deref(), ADMIN_REQUEST_TIMEOUT)
+                .await?
         }
-        Address::Url { url, token_file } => {
-            AdminClient::new(url_endpoint(&url, token_file.as_deref())?, ADMIN_REQUEST_TIMEOUT)?
-        }
+        Address::Url { url, token_file } => AdminClient::new(
+            url_endpoint(&url, token_file.as_deref())?,
+            ADMIN_REQUEST_TIMEOUT,
+        )?,
     };
     Ok((client, queue))
 }

@@ -1,0 +1,142 @@
+//! `mqctl bench`: arguments.
+
+use clap::{Args, ValueEnum};
+use mq_shared::bench::ReceiptMode;
+
+/// `--receipts`: whether each SEND asks for a RECEIPT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Receipts {
+    /// A receipt per SEND; the producer waits for it (see --window).
+    Each,
+    /// No receipts; SEND frames go back to back.
+    None,
+}
+
+impl From<Receipts> for ReceiptMode {
+    fn from(r: Receipts) -> ReceiptMode {
+        match r {
+            Receipts::Each => ReceiptMode::Each,
+            Receipts::None => ReceiptMode::None,
+        }
+    }
+}
+
+/// `--ack`: the consumers' SUBSCRIBE ack mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Ack {
+    /// The broker considers a message acknowledged once delivered.
+    Auto,
+    /// ACK per message, cumulative.
+    Client,
+    /// ACK per message.
+    ClientIndividual,
+}
+
+/// Benchmark any STOMP broker (mqnode, ActiveMQ, RabbitMQ): throughput, end-to-end latency,
+/// and a check that every message arrived exactly once.
+///
+/// Each producer and each consumer has its own connection. Every body carries the producer,
+/// a sequence number and a send timestamp, so consumers measure latency from the send and
+/// count lost and duplicated messages exactly. Exits 1 when a message was lost or duplicated
+/// or a client failed.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  mqctl bench --url tcp://127.0.0.1:61613 --messages 20000 --persistent --receipts each
+  mqctl bench --url tcp://127.0.0.1:61613 --producers 4 --consumers 4 --persistent
+  mqctl bench --url tcp://127.0.0.1:61613 --duration 30 --rate 1000 -o json
+  mqctl bench --url tcp://127.0.0.1:61613 --login guest --passcode guest   (RabbitMQ)")]
+pub struct BenchArgs {
+    /// The broker: tcp://HOST:PORT, stomp://HOST:PORT, or failover:(...) (the first endpoint
+    /// that answers is used).
+    #[arg(long, value_name = "URL", default_value = "tcp://127.0.0.1:61613")]
+    pub url: String,
+    /// Messages to send in all (split across producers).
+    #[arg(long, value_name = "N", conflicts_with = "duration",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: Option<u64>,
+    /// Send for this many seconds instead of a fixed count.
+    #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
+    pub duration: Option<f64>,
+    /// Body size in bytes (at least 48: the bench's own header).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub size: usize,
+    /// Producer connections.
+    #[arg(long, value_name = "P", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub producers: u32,
+    /// Consumer connections (0: only produce, and leave the messages in the queue).
+    #[arg(long, value_name = "C", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub consumers: u32,
+    /// Send with `persistent:true` (default: `persistent:false`).
+    #[arg(long)]
+    pub persistent: bool,
+    /// Ask for a RECEIPT per SEND (`each`) or not (`none`).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = Receipts::None)]
+    pub receipts: Receipts,
+    /// With `--receipts each`: receipts a producer may wait for at once (1: strictly one
+    /// SEND, then its RECEIPT, then the next SEND).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub window: u32,
+    /// Total send rate in messages per second (fixed load, for latency); default: as fast as
+    /// possible. Latency is then measured from each message's scheduled send time.
+    #[arg(long, value_name = "R", value_parser = parse_positive_rate)]
+    pub rate: Option<f64>,
+    /// Queue name (`/queue/NAME`; a leading `/queue/` or `/topic/` is kept as given).
+    #[arg(long, value_name = "NAME", default_value = "mqbench")]
+    pub queue: String,
+    /// Messages sent and consumed before the measured run (not counted).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub warmup: u64,
+    /// The consumers' ack mode.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = Ack::Auto)]
+    pub ack: Ack,
+    /// Prefetch per consumer (`activemq.prefetchSize` and RabbitMQ's `prefetch-count`).
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub prefetch: u32,
+    /// Login for CONNECT (RabbitMQ: guest).
+    #[arg(long, value_name = "USER")]
+    pub login: Option<String>,
+    /// Passcode for CONNECT (RabbitMQ: guest).
+    #[arg(long, value_name = "SECRET")]
+    pub passcode: Option<String>,
+    /// The `host` header of CONNECT (virtual host; RabbitMQ: /).
+    #[arg(long, value_name = "VHOST", default_value = "localhost")]
+    pub vhost: String,
+    /// Once the producers are done, how long consumers wait for a missing message before
+    /// counting it lost.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_positive_secs)]
+    pub drain_timeout: f64,
+}
+
+fn parse_positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("expected seconds between 0 and 86400, got `{s}`")),
+    }
+}
+
+fn parse_positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a positive number of messages per second, got `{s}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_checked() {
+        assert!(parse_positive_secs("0").is_err());
+        assert!(parse_positive_secs("x").is_err());
+        assert_eq!(parse_positive_secs("1.5"), Ok(1.5));
+        assert!(parse_positive_rate("-1").is_err());
+        assert!(parse_positive_rate("inf").is_err());
+        assert_eq!(parse_positive_rate("2000"), Ok(2000.0));
+    }
+}

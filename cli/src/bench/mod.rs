@@ -1,0 +1,581 @@
+//! The bench engine behind `mqctl bench`: producers and consumers on their own STOMP
+//! connections against any broker, end-to-end latency from a send timestamp, and an exact
+//! count of lost and duplicated messages.
+//!
+//! A run goes: connect every consumer and SUBSCRIBE (with a receipt, so the subscription exists
+//! before anything is sent), connect every producer, then release them all at once. Producers
+//! send their share ([`payload`] stamps each body), optionally at a fixed rate and with a
+//! window of outstanding receipts. Consumers record each message in their own [`tally::Tally`]
+//! and stop when as many distinct messages arrived as were sent, or when nothing arrived for
+//! the drain timeout after the producers finished. The tallies are merged into a
+//! [`BenchReport`].
+
+pub mod payload;
+pub mod tally;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indicatif::ProgressBar;
+use mq_shared::bench::{BenchParams, BenchReport, ReceiptMode};
+use mq_shared::client::{AckMode, ClientError, ConnectOptions, StompClient};
+use mq_shared::frame::{Command, Frame};
+use mq_shared::uri::HostPort;
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
+use self::payload::Stamp;
+use self::tally::Tally;
+
+/// Producers flush their socket after this many SEND frames without receipts (and whenever
+/// they are about to wait).
+const SEND_BATCH: u64 = 16;
+/// How often an idle consumer looks at the run's progress.
+const CONSUMER_POLL: Duration = Duration::from_millis(100);
+/// Bound on DISCONNECT at the end of a run.
+const DISCONNECT_LIMIT: Duration = Duration::from_secs(5);
+/// Bound on connecting and subscribing.
+const CONNECT_LIMIT: Duration = Duration::from_secs(10);
+
+/// Why a bench could not run at all. Failures during the run are reported in
+/// [`BenchReport::errors`] instead, with the messages they cost counted as lost.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// No endpoint of the URL accepted a STOMP connection.
+    #[error("cannot connect to {endpoints}: {source}")]
+    Connect {
+        /// The endpoints tried.
+        endpoints: String,
+        /// The last failure.
+        source: ClientError,
+    },
+    /// SUBSCRIBE was refused or not confirmed.
+    #[error("cannot subscribe to {destination} on {endpoint}: {source}")]
+    Subscribe {
+        /// The endpoint.
+        endpoint: String,
+        /// The destination.
+        destination: String,
+        /// What went wrong.
+        source: ClientError,
+    },
+}
+
+/// Everything a run needs, already validated.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The URL as given (for the report).
+    pub url: String,
+    /// Endpoints to try in order.
+    pub endpoints: Vec<HostPort>,
+    /// Destination, `/queue/NAME`.
+    pub destination: String,
+    /// Total messages, or `None` with `duration`.
+    pub messages: Option<u64>,
+    /// Send for this long, or `None` with `messages`.
+    pub duration: Option<Duration>,
+    /// Body size.
+    pub size: usize,
+    /// Producer connections.
+    pub producers: u32,
+    /// Consumer connections (0: produce only).
+    pub consumers: u32,
+    /// `persistent:true` on each SEND.
+    pub persistent: bool,
+    /// Receipts per SEND or none.
+    pub receipts: ReceiptMode,
+    /// Outstanding receipts per producer.
+    pub window: u32,
+    /// Total target rate, messages per second.
+    pub rate: Option<f64>,
+    /// Consumers' ack mode.
+    pub ack: AckMode,
+    /// Prefetch asked for on SUBSCRIBE.
+    pub prefetch: u32,
+    /// Warm-up messages.
+    pub warmup: u64,
+    /// CONNECT `login`, `passcode` and `host`.
+    pub login: Option<String>,
+    /// See `login`.
+    pub passcode: Option<String>,
+    /// See `login`.
+    pub vhost: String,
+    /// How long consumers wait for stragglers after the producers are done.
+    pub drain_timeout: Duration,
+}
+
+impl BenchConfig {
+    fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            host: Some(self.vhost.clone()),
+            login: self.login.clone(),
+            passcode: self.passcode.clone(),
+            accept_version: "1.0,1.1,1.2".to_owned(),
+            heart_beat: (0, 0),
+            headers: Vec::new(),
+            connect_timeout: CONNECT_LIMIT,
+        }
+    }
+
+    /// Connects to the first endpoint that answers.
+    async fn connect(&self) -> Result<(StompClient, String), BenchError> {
+        let mut last = None;
+        for hp in &self.endpoints {
+            let addr = hp.to_addr_string();
+            match StompClient::connect(&addr, self.connect_options()).await {
+                Ok(client) => return Ok((client, addr)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(BenchError::Connect {
+            endpoints: self
+                .endpoints
+                .iter()
+                .map(HostPort::to_addr_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            source: last.unwrap_or(ClientError::Closed),
+        })
+    }
+}
+
+/// What the run's tasks share: the time base and the progress counters.
+#[derive(Debug)]
+struct Shared {
+    /// Send timestamps are nanoseconds since this instant.
+    base: Instant,
+    /// Distinct messages received so far (summed over consumers).
+    received: AtomicU64,
+    /// Messages sent so far.
+    sent: AtomicU64,
+    /// Total sent, once every producer is done; `u64::MAX` until then.
+    sent_final: AtomicU64,
+    /// A timed run is over: producers stop.
+    stop: AtomicBool,
+}
+
+/// How one producer ended.
+#[derive(Debug)]
+struct ProducerEnd {
+    sent: u64,
+    started: Instant,
+    finished: Instant,
+    error: Option<String>,
+}
+
+/// How one consumer ended.
+#[derive(Debug)]
+struct ConsumerEnd {
+    tally: Tally,
+    last_receive: Option<Instant>,
+    error: Option<String>,
+}
+
+/// Runs the warm-up (if any) and the measured run. `progress` makes a bar for the measured
+/// run: `(length, message)`; the caller decides whether it is shown.
+pub async fn run(
+    cfg: &BenchConfig,
+    progress: impl Fn(u64, &str) -> ProgressBar,
+) -> Result<BenchReport, BenchError> {
+    if cfg.warmup > 0 {
+        let warm = BenchConfig {
+            messages: Some(cfg.warmup),
+            duration: None,
+            rate: None,
+            ..cfg.clone()
+        };
+        let bar = progress(cfg.warmup, "warm-up");
+        let report = run_once(&warm, &bar).await?;
+        bar.finish_and_clear();
+        if !report.ok() {
+            crate::output::warn(&format!(
+                "warm-up: {} lost, {} duplicated, errors: {}",
+                report.lost,
+                report.duplicated,
+                report.errors.join("; ")
+            ));
+        }
+    }
+    let bar = match (cfg.messages, cfg.duration) {
+        (Some(n), _) => progress(n, "messages"),
+        (None, Some(d)) => progress(d.as_secs().max(1), "seconds"),
+        (None, None) => ProgressBar::hidden(),
+    };
+    let report = run_once(cfg, &bar).await;
+    bar.finish_and_clear();
+    report
+}
+
+/// One run: connect, go, collect.
+async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, BenchError> {
+    let run_id: u32 = rand::random();
+    let shared = Arc::new(Shared {
+        base: Instant::now(),
+        received: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        sent_final: AtomicU64::new(u64::MAX),
+        stop: AtomicBool::new(false),
+    });
+    let start = Arc::new(Barrier::new(
+        (cfg.producers + cfg.consumers) as usize + 1,
+    ));
+
+    // Consumers first, subscribed, so nothing sent can miss them.
+    let mut consumers = Vec::with_capacity(cfg.consumers as usize);
+    let mut endpoint = String::new();
+    let mut server = None;
+    for i in 0..cfg.consumers {
+        let (mut client, addr) = cfg.connect().await?;
+        let prefetch = cfg.prefetch.to_string();
+        let headers = [
+            ("activemq.prefetchSize", prefetch.as_str()),
+            ("prefetch-count", prefetch.as_str()),
+        ];
+        let id = format!("bench-{i}");
+        let subscribed = tokio::time::timeout(
+            CONNECT_LIMIT,
+            client.subscribe(&cfg.destination, &id, cfg.ack, &headers),
+        )
+        .await
+        .unwrap_or_else(|_| Err(ClientError::Timeout("no RECEIPT for SUBSCRIBE".to_owned())));
+        if let Err(source) = subscribed {
+            return Err(BenchError::Subscribe {
+                endpoint: addr,
+                destination: cfg.destination.clone(),
+                source,
+            });
+        }
+        server = server.or_else(|| client.connected().header("server").map(str::to_owned));
+        endpoint = addr;
+        consumers.push(client);
+    }
+    let mut producers = Vec::with_capacity(cfg.producers as usize);
+    for _ in 0..cfg.producers {
+        let (client, addr) = cfg.connect().await?;
+        server = server.or_else(|| client.connected().header("server").map(str::to_owned));
+        endpoint = addr;
+        producers.push(client);
+    }
+
+    let mut consumer_tasks = JoinSet::new();
+    for client in consumers {
+        let (cfg, shared, start) = (cfg.clone(), shared.clone(), start.clone());
+        consumer_tasks.spawn(async move {
+            start.wait().await;
+            consume(client, &cfg, &shared, run_id).await
+        });
+    }
+    let mut producer_tasks = JoinSet::new();
+    for (p, client) in producers.into_iter().enumerate() {
+        let (cfg, shared, start) = (cfg.clone(), shared.clone(), start.clone());
+        let p = p as u32;
+        producer_tasks.spawn(async move {
+            start.wait().await;
+            let end = produce(client, &cfg, &shared, run_id, p).await;
+            (p, end)
+        });
+    }
+
+    start.wait().await;
+    let released = Instant::now();
+    let deadline = cfg.duration.map(|d| released + d);
+
+    // Progress and the clock of a timed run, until the producers are done.
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let mut sent = vec![0u64; cfg.producers as usize];
+    let mut producer_ends = Vec::with_capacity(sent.len());
+    let mut errors = Vec::new();
+    loop {
+        tokio::select! {
+            joined = producer_tasks.join_next() => match joined {
+                Some(Ok((p, end))) => {
+                    sent[p as usize] = end.sent;
+                    if let Some(e) = &end.error {
+                        errors.push(format!("producer {p}: {e}"));
+                    }
+                    producer_ends.push(end);
+                }
+                Some(Err(e)) => errors.push(format!("producer task: {e}")),
+                None => break,
+            },
+            _ = ticker.tick() => {
+                if let Some(at) = deadline {
+                    let now = Instant::now();
+                    if now >= at {
+                        shared.stop.store(true, Ordering::Relaxed);
+                    }
+                    bar.set_position(now.saturating_duration_since(released).as_secs());
+                } else {
+                    bar.set_position(shared.received.load(Ordering::Relaxed));
+                }
+            }
+        }
+    }
+    let total_sent: u64 = sent.iter().sum();
+    shared.sent_final.store(total_sent, Ordering::Relaxed);
+    if deadline.is_some() {
+        bar.set_message("draining");
+    }
+
+    let mut tallies = Vec::new();
+    let mut last_receive: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            joined = consumer_tasks.join_next() => match joined {
+                Some(Ok(end)) => {
+                    if let Some(e) = &end.error {
+                        errors.push(format!("consumer: {e}"));
+                    }
+                    last_receive = last_receive.max(end.last_receive);
+                    tallies.push(end.tally);
+                }
+                Some(Err(e)) => errors.push(format!("consumer task: {e}")),
+                None => break,
+            },
+            _ = ticker.tick() => {
+                if deadline.is_none() {
+                    bar.set_position(shared.received.load(Ordering::Relaxed));
+                }
+            }
+        }
+    }
+
+    let first_send = producer_ends.iter().map(|e| e.started).min().unwrap_or(released);
+    let last_send = producer_ends
+        .iter()
+        .map(|e| e.finished)
+        .max()
+        .unwrap_or(first_send);
+    let mut tally = Tally::default().merge(tallies);
+    let received = tally.received();
+    let send_ms = ms(last_send.saturating_duration_since(first_send));
+    let total_ms = ms(last_receive
+        .unwrap_or(last_send)
+        .saturating_duration_since(first_send));
+    let per_sec = |n: u64, ms: f64| if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 };
+    let lost = if cfg.consumers == 0 { 0 } else { tally.lost(&sent) };
+    Ok(BenchReport {
+        params: params(cfg, endpoint, server),
+        sent: total_sent,
+        received,
+        send_ms,
+        total_ms,
+        send_rate: per_sec(total_sent, send_ms),
+        receive_rate: per_sec(received, total_ms),
+        latency_ms: tally.latency(),
+        lost,
+        duplicated: tally.duplicated,
+        foreign: tally.foreign,
+        errors,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn params(cfg: &BenchConfig, endpoint: String, server: Option<String>) -> BenchParams {
+    BenchParams {
+        url: cfg.url.clone(),
+        endpoint,
+        server,
+        destination: cfg.destination.clone(),
+        messages: cfg.messages,
+        duration_s: cfg.duration.map(|d| d.as_secs_f64()),
+        size: cfg.size.max(payload::HEADER_LEN),
+        producers: cfg.producers,
+        consumers: cfg.consumers,
+        persistent: cfg.persistent,
+        receipts: cfg.receipts,
+        window: cfg.window,
+        rate: cfg.rate,
+        ack: cfg.ack.as_str().to_owned(),
+        prefetch: cfg.prefetch,
+        warmup: cfg.warmup,
+    }
+}
+
+/// Producer `p`'s share of `total`: an even split, the remainder to the first producers.
+fn share(total: u64, producers: u32, p: u32) -> u64 {
+    let n = u64::from(producers);
+    total / n + u64::from(u64::from(p) < total % n)
+}
+
+/// One producer: sends its share (or until the run's clock stops it), then disconnects.
+async fn produce(
+    mut client: StompClient,
+    cfg: &BenchConfig,
+    shared: &Shared,
+    run: u32,
+    p: u32,
+) -> ProducerEnd {
+    let count = cfg.messages.map(|n| share(n, cfg.producers, p));
+    // This producer's interval between sends at the target rate.
+    let interval = cfg
+        .rate
+        .map(|r| Duration::from_secs_f64(f64::from(cfg.producers) / r));
+    let mut frame = Frame::new(Command::Send)
+        .with_header("destination", cfg.destination.as_str())
+        .with_header("persistent", if cfg.persistent { "true" } else { "false" });
+    let receipt_at = frame.headers.len();
+    if cfg.receipts == ReceiptMode::Each {
+        frame.push_header("receipt", "");
+    }
+    let template = payload::template(cfg.size);
+    let window = cfg.window.max(1) as usize;
+    let mut outstanding: VecDeque<String> = VecDeque::with_capacity(window);
+    let started = Instant::now();
+    let mut seq: u64 = 0;
+    let result: Result<(), ClientError> = async {
+        loop {
+            if count.is_some_and(|n| seq >= n) || shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let mut sent_at = Instant::now();
+            if let Some(step) = interval {
+                // Open loop: message `seq` is due at `started + seq * step`, and its latency
+                // counts from then, so a stalled broker cannot hide its stall.
+                let due = started + step.mul_f64(seq as f64);
+                if due > sent_at {
+                    client.flush().await?;
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                sent_at = due;
+            }
+            let mut body = template.clone();
+            let stamp = Stamp {
+                run,
+                producer: p,
+                seq,
+                sent_ns: sent_at.saturating_duration_since(shared.base).as_nanos() as u64,
+            };
+            payload::write(&stamp, &mut body);
+            frame.body = Bytes::from(body);
+            match cfg.receipts {
+                ReceiptMode::Each => {
+                    let id = client.next_receipt_id();
+                    frame.headers[receipt_at].1.clone_from(&id);
+                    client.queue_frame(&frame);
+                    outstanding.push_back(id);
+                    if outstanding.len() >= window
+                        && let Some(oldest) = outstanding.pop_front()
+                    {
+                        client.wait_receipt(&oldest).await?;
+                    }
+                }
+                ReceiptMode::None => {
+                    client.queue_frame(&frame);
+                    if (seq + 1) % SEND_BATCH == 0 {
+                        client.flush().await?;
+                    }
+                }
+            }
+            seq += 1;
+            shared.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        client.flush().await?;
+        while let Some(id) = outstanding.pop_front() {
+            client.wait_receipt(&id).await?;
+        }
+        Ok(())
+    }
+    .await;
+    let finished = Instant::now();
+    let error = match result {
+        Ok(()) => {
+            // DISCONNECT with a receipt also tells us the broker has read every SEND.
+            match tokio::time::timeout(DISCONNECT_LIMIT, client.disconnect()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("DISCONNECT: {e}")),
+                Err(_) => Some("DISCONNECT not confirmed in time".to_owned()),
+            }
+        }
+        Err(e) => Some(e.to_string()),
+    };
+    ProducerEnd {
+        sent: seq,
+        started,
+        finished,
+        error,
+    }
+}
+
+/// One consumer: records every MESSAGE until the run has all it sent, or the drain timeout.
+async fn consume(
+    mut client: StompClient,
+    cfg: &BenchConfig,
+    shared: &Shared,
+    run: u32,
+) -> ConsumerEnd {
+    let mut tally = Tally::default();
+    let mut last_receive = None;
+    let mut last_activity = Instant::now();
+    let result: Result<(), ClientError> = async {
+        loop {
+            let target = shared.sent_final.load(Ordering::Relaxed);
+            if shared.received.load(Ordering::Relaxed) >= target {
+                break;
+            }
+            if target != u64::MAX && last_activity.elapsed() >= cfg.drain_timeout {
+                break;
+            }
+            let Some(frame) = client.recv_timeout(CONSUMER_POLL).await? else {
+                continue;
+            };
+            let now = Instant::now();
+            last_activity = now;
+            if frame.command != Command::Message {
+                continue;
+            }
+            if cfg.ack != AckMode::Auto {
+                let ack = client.ack_frame(&frame)?;
+                client.queue_frame(&ack);
+            }
+            match payload::read(&frame.body) {
+                Some(stamp) if stamp.run == run => {
+                    let now_ns = now.saturating_duration_since(shared.base).as_nanos() as u64;
+                    let us = now_ns.saturating_sub(stamp.sent_ns) / 1000;
+                    let us = u32::try_from(us).unwrap_or(u32::MAX);
+                    if tally.record(stamp.producer, stamp.seq, us) {
+                        shared.received.fetch_add(1, Ordering::Relaxed);
+                        last_receive = Some(now);
+                    }
+                }
+                _ => tally.foreign += 1,
+            }
+        }
+        client.flush().await
+    }
+    .await;
+    let error = match result {
+        Ok(()) => match tokio::time::timeout(DISCONNECT_LIMIT, client.disconnect()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("DISCONNECT: {e}")),
+            Err(_) => Some("DISCONNECT not confirmed in time".to_owned()),
+        },
+        Err(e) => Some(e.to_string()),
+    };
+    ConsumerEnd {
+        tally,
+        last_receive,
+        error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up() {
+        for (total, producers) in [(10, 3), (1, 4), (1_000_000, 4), (7, 7)] {
+            let sum: u64 = (0..producers).map(|p| share(total, producers, p)).sum();
+            assert_eq!(sum, total);
+        }
+        assert_eq!(share(10, 3, 0), 4);
+        assert_eq!(share(10, 3, 2), 3);
+    }
+}

@@ -1,0 +1,140 @@
+//! `mqctl bench`: throughput and end-to-end latency of any STOMP broker, with an exact check
+//! that every message arrived once. The engine is in [`crate::bench`].
+
+use std::time::Duration;
+
+use mq_shared::bench::{BenchReport, ReceiptMode};
+use mq_shared::client::AckMode;
+use mq_shared::uri::ClientUri;
+
+use crate::args::bench::{Ack, BenchArgs};
+use crate::bench::{self, BenchConfig};
+use crate::commands::Context;
+use crate::error::{CliError, Outcome, Result};
+use crate::output::{self, Format, Table};
+
+/// Runs `bench`.
+pub async fn run(ctx: &Context, args: BenchArgs) -> Result<Outcome> {
+    let cfg = config(&args)?;
+    let report = bench::run(&cfg, output::progress)
+        .await
+        .map_err(|e| CliError::Bench(format!("{e}; check --url and that the broker speaks STOMP there")))?;
+    if ctx.out.format() == Format::Json {
+        ctx.out.json(&report)?;
+    } else {
+        ctx.out.table(&table(&report))?;
+        if report.foreign > 0 {
+            output::note(&format!(
+                "{} messages left in {} by an earlier run were consumed and not counted.",
+                report.foreign, report.params.destination
+            ));
+        }
+    }
+    if report.ok() {
+        return Ok(Outcome::Complete);
+    }
+    let mut problems = Vec::new();
+    if report.lost > 0 {
+        problems.push(format!("{} of {} messages lost", report.lost, report.sent));
+    }
+    if report.duplicated > 0 {
+        problems.push(format!("{} duplicated", report.duplicated));
+    }
+    problems.extend(report.errors.iter().cloned());
+    Err(CliError::Bench(format!(
+        "bench against {} failed: {}",
+        report.params.endpoint,
+        problems.join("; ")
+    )))
+}
+
+/// Checks the arguments and turns them into the engine's configuration.
+fn config(args: &BenchArgs) -> Result<BenchConfig> {
+    let uri: ClientUri = args
+        .url
+        .parse()
+        .map_err(|e| CliError::Usage(format!("--url: {e}")))?;
+    let endpoints = uri.endpoints();
+    if endpoints.is_empty() {
+        return Err(CliError::Usage("--url names no endpoint".to_string()));
+    }
+    let messages = match (args.messages, args.duration) {
+        (None, None) => Some(10_000),
+        (m, _) => m,
+    };
+    if args.consumers == 0 && args.duration.is_none() && args.warmup > 0 {
+        return Err(CliError::Usage(
+            "--warmup needs consumers to take the warm-up messages away".to_string(),
+        ));
+    }
+    if args.window > 1 && args.receipts == crate::args::bench::Receipts::None {
+        return Err(CliError::Usage(
+            "--window applies to --receipts each only".to_string(),
+        ));
+    }
+    let destination = if args.queue.starts_with("/queue/") || args.queue.starts_with("/topic/") {
+        args.queue.clone()
+    } else {
+        format!("/queue/{}", args.queue)
+    };
+    Ok(BenchConfig {
+        url: args.url.clone(),
+        endpoints,
+        destination,
+        messages,
+        duration: args.duration.map(Duration::from_secs_f64),
+        size: args.size,
+        producers: args.producers,
+        consumers: args.consumers,
+        persistent: args.persistent,
+        receipts: ReceiptMode::from(args.receipts),
+        window: args.window,
+        rate: args.rate,
+        ack: match args.ack {
+            Ack::Auto => AckMode::Auto,
+            Ack::Client => AckMode::Client,
+            Ack::ClientIndividual => AckMode::ClientIndividual,
+        },
+        prefetch: args.prefetch,
+        warmup: args.warmup,
+        login: args.login.clone(),
+        passcode: args.passcode.clone(),
+        vhost: args.vhost.clone(),
+        drain_timeout: Duration::from_secs_f64(args.drain_timeout),
+    })
+}
+
+/// The one-row result table.
+fn table(r: &BenchReport) -> Table {
+    let mut t = Table::new(
+        vec![
+            "broker",
+            "messages",
+            "send/s",
+            "recv/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "lost",
+            "duplicated",
+        ],
+        "No result.",
+    )
+    .numeric(1..=8);
+    let broker = match &r.params.server {
+        Some(server) => format!("{} ({server})", r.params.endpoint),
+        None => r.params.endpoint.clone(),
+    };
+    t.push(vec![
+        broker,
+        r.received.to_string(),
+        format!("{:.0}", r.send_rate),
+        format!("{:.0}", r.receive_rate),
+        format!("{:.2}", r.latency_ms.p50),
+        format!("{:.2}", r.latency_ms.p99),
+        format!("{:.2}", r.latency_ms.max),
+        r.lost.to_string(),
+        r.duplicated.to_string(),
+    ]);
+    t
+}

@@ -1,0 +1,519 @@
+//! `mqctl cluster create NAME`: plan the nodes, ports and links, write the manifest and token,
+//! start every process detached, wait until all are ready, create the links, print the status.
+//!
+//! All or nothing: on any failure (or Ctrl-C) every process it started is stopped and the
+//! cluster's folder is removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use mq_shared::ctl::{
+    ClusterLayout, ClusterManifest, GroupEntry, LinkEntry, MANIFEST_VERSION, NodeEntry, Topology,
+};
+use mq_shared::defaults::{NETWORK_TTL, NODE_STOP_TIMEOUT};
+
+use crate::args::cluster::CreateArgs;
+use crate::commands::Context;
+use crate::error::{CliError, Outcome, Result};
+use crate::home::{now_rfc3339, validate_name, write_new_token};
+use crate::nodes::{self, Cluster, Launched};
+use crate::process;
+use crate::topology::{self, LinkSpec, PlannedNode};
+
+/// A process to create, before ports are known.
+#[derive(Debug, Clone)]
+struct Planned {
+    node: PlannedNode,
+    transport_port: Option<u16>,
+    admin_port: Option<u16>,
+    persistent: bool,
+}
+
+/// A link to create, by group name.
+#[derive(Debug, Clone)]
+struct PlannedLink {
+    name: Option<String>,
+    from: String,
+    to: String,
+    duplex: bool,
+    ttl: u32,
+}
+
+/// Runs `cluster create`.
+pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
+    validate_name("cluster", &args.name)?;
+    let dir = ctx.home.cluster_dir(&args.name);
+    if dir.exists() {
+        return Err(CliError::ClusterExists {
+            name: args.name.clone(),
+            path: dir,
+        });
+    }
+    let mqnode = process::find_mqnode(args.mqnode.as_deref())?;
+    let persistent = !args.no_persistent;
+    let (planned, links, topology) = match &args.from {
+        Some(file) => {
+            let (nodes, links) = plan_from_file(file, persistent)?;
+            (nodes, links, Topology::Custom)
+        }
+        None => {
+            let topology = Topology::from(args.topology);
+            let (nodes, links) = plan_generated(args.nodes, args.ha, topology, persistent);
+            (nodes, links, topology)
+        }
+    };
+    let ports = assign_ports(&planned, args.base_port)?;
+    let manifest = build_manifest(
+        &ctx.home.cluster_dir(&args.name),
+        &args.name,
+        topology,
+        &mqnode,
+        &ctx.home.token_path(&args.name),
+        &planned,
+        &ports,
+        &links,
+    )?;
+
+    let clusters = ctx.home.clusters_dir();
+    fs::create_dir_all(&clusters).map_err(|e| CliError::io("could not create", &clusters, e))?;
+    if let Err(e) = fs::create_dir(&dir) {
+        return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+            CliError::ClusterExists {
+                name: args.name.clone(),
+                path: dir,
+            }
+        } else {
+            CliError::io("could not create", &dir, e)
+        });
+    }
+
+    let mut launched: Vec<Launched> = Vec::new();
+    let mut cluster = Cluster {
+        manifest,
+        token: None,
+        home: ctx.home.clone(),
+    };
+    let result = tokio::select! {
+        result = bring_up(&mut cluster, &mqnode, &mut launched) => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted { cleanup: String::new() }),
+    };
+    match result {
+        Ok(status) => {
+            nodes::print_status(&ctx.out, &status)?;
+            Ok(Outcome::Complete)
+        }
+        Err(error) => {
+            for launch in &mut launched {
+                process::terminate_child(&mut launch.child, NODE_STOP_TIMEOUT).await;
+            }
+            let removed = fs::remove_dir_all(&dir);
+            Err(match error {
+                CliError::Interrupted { .. } => CliError::Interrupted {
+                    cleanup: match removed {
+                        Ok(()) => format!(
+                            "stopped the {} node(s) started and removed {}",
+                            launched.len(),
+                            dir.display()
+                        ),
+                        Err(e) => format!("could not remove {}: {e}", dir.display()),
+                    },
+                },
+                other => other,
+            })
+        }
+    }
+}
+
+/// Token, manifest, processes, readiness, links, status.
+async fn bring_up(
+    cluster: &mut Cluster,
+    mqnode: &Path,
+    launched: &mut Vec<Launched>,
+) -> Result<mq_shared::ctl::ClusterStatus> {
+    let token_file = PathBuf::from(&cluster.manifest.token_file);
+    write_new_token(&token_file)?;
+    cluster.token = cluster.home.token(&cluster.manifest)?;
+    cluster.save()?;
+    let names: Vec<String> = cluster
+        .manifest
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
+    nodes::start_processes(cluster, &names, mqnode, launched).await?;
+    let links = cluster.manifest.links.clone();
+    nodes::apply_links(cluster, &links).await?;
+    let (status, _) = nodes::gather_status(cluster).await?;
+    Ok(status)
+}
+
+/// `node1..nodeN` (pairs with `ha`) and the topology's links.
+fn plan_generated(
+    count: usize,
+    ha: bool,
+    topology: Topology,
+    persistent: bool,
+) -> (Vec<Planned>, Vec<PlannedLink>) {
+    let nodes: Vec<Planned> = topology::node_names(count, ha)
+        .into_iter()
+        .map(|node| Planned {
+            node,
+            transport_port: None,
+            admin_port: None,
+            persistent,
+        })
+        .collect();
+    let groups: Vec<String> = (1..=count).map(|k| format!("node{k}")).collect();
+    let links = topology::topology_links(topology, count)
+        .into_iter()
+        .map(
+            |LinkSpec {
+                 from,
+                 to,
+                 duplex,
+                 ttl,
+             }| PlannedLink {
+                name: None,
+                from: groups[from].clone(),
+                to: groups[to].clone(),
+                duplex,
+                ttl,
+            },
+        )
+        .collect();
+    (nodes, links)
+}
+
+/// Reads and checks a `--from` layout.
+fn plan_from_file(file: &Path, persistent: bool) -> Result<(Vec<Planned>, Vec<PlannedLink>)> {
+    let text = fs::read_to_string(file).map_err(|e| CliError::io("could not read", file, e))?;
+    let layout: ClusterLayout =
+        serde_json::from_str(&text).map_err(|source| CliError::BadFile {
+            path: file.to_path_buf(),
+            what: "cluster layout",
+            source,
+        })?;
+    plan_layout(&layout, persistent).map_err(|problem| CliError::BadLayout {
+        path: file.to_path_buf(),
+        problem,
+    })
+}
+
+/// Checks a layout: valid unique names, groups that do not shadow processes, links between
+/// existing groups.
+fn plan_layout(
+    layout: &ClusterLayout,
+    persistent: bool,
+) -> std::result::Result<(Vec<Planned>, Vec<PlannedLink>), String> {
+    if layout.nodes.is_empty() {
+        return Err("the layout has no nodes".to_string());
+    }
+    let mut names = BTreeSet::new();
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut nodes = Vec::new();
+    for n in &layout.nodes {
+        let group = n.group.clone().unwrap_or_else(|| n.name.clone());
+        for (kind, name) in [("node", &n.name), ("group", &group)] {
+            validate_name(kind, name).map_err(|e| e.to_string())?;
+        }
+        if !names.insert(n.name.clone()) {
+            return Err(format!("node `{}` appears twice", n.name));
+        }
+        groups
+            .entry(group.clone())
+            .or_default()
+            .push(n.name.clone());
+        nodes.push(Planned {
+            node: PlannedNode {
+                name: n.name.clone(),
+                group,
+            },
+            transport_port: n.transport_port,
+            admin_port: n.admin_port,
+            persistent: n.persistent.unwrap_or(persistent),
+        });
+    }
+    for (group, members) in &groups {
+        if names.contains(group) && members.as_slice() != [group.clone()] {
+            return Err(format!(
+                "group `{group}` has the name of a node outside it; rename one of them"
+            ));
+        }
+    }
+    // A link may name a group, or a node standing for its group.
+    let group_of = |name: &str| -> Option<String> {
+        if groups.contains_key(name) {
+            return Some(name.to_string());
+        }
+        nodes
+            .iter()
+            .find(|p| p.node.name == name)
+            .map(|p| p.node.group.clone())
+    };
+    let mut links = Vec::new();
+    let mut link_names = BTreeSet::new();
+    for l in &layout.links {
+        let from =
+            group_of(&l.from).ok_or_else(|| format!("link from unknown node `{}`", l.from))?;
+        let to = group_of(&l.to).ok_or_else(|| format!("link to unknown node `{}`", l.to))?;
+        if from == to {
+            return Err(format!("link from `{from}` to itself"));
+        }
+        if let Some(name) = &l.name {
+            validate_name("link", name).map_err(|e| e.to_string())?;
+            if !link_names.insert(name.clone()) {
+                return Err(format!("link `{name}` appears twice"));
+            }
+        }
+        links.push(PlannedLink {
+            name: l.name.clone(),
+            from,
+            to,
+            duplex: l.duplex,
+            ttl: l.ttl.unwrap_or(NETWORK_TTL).max(1),
+        });
+    }
+    Ok((nodes, links))
+}
+
+/// `(transport, admin)` for each planned process: given in the layout, else from `--base-port`,
+/// else free ports. Every port must be distinct and free right now.
+fn assign_ports(planned: &[Planned], base: Option<u16>) -> Result<Vec<(u16, u16)>> {
+    let generated: Vec<(u16, u16)> = match base {
+        Some(base) => topology::base_ports(base, planned.len())?,
+        None => {
+            let free = topology::free_ports(planned.len() * 2)
+                .map_err(|e| CliError::io("could not find free ports on", "127.0.0.1", e))?;
+            free.chunks(2).map(|c| (c[0], c[1])).collect()
+        }
+    };
+    let ports: Vec<(u16, u16)> = planned
+        .iter()
+        .zip(&generated)
+        .map(|(p, (t, a))| (p.transport_port.unwrap_or(*t), p.admin_port.unwrap_or(*a)))
+        .collect();
+    let mut seen: BTreeMap<u16, String> = BTreeMap::new();
+    for (p, (t, a)) in planned.iter().zip(&ports) {
+        for (port, role) in [(*t, "transport"), (*a, "admin")] {
+            if port == 0 {
+                return Err(CliError::Usage(format!(
+                    "the {role} port of {} is 0; give a real port or leave it out",
+                    p.node.name
+                )));
+            }
+            if let Some(other) = seen.insert(port, format!("{role} port of {}", p.node.name)) {
+                return Err(CliError::Usage(format!(
+                    "port {port} is both the {other} and the {role} port of {}",
+                    p.node.name
+                )));
+            }
+            if !topology::port_is_free(port) {
+                return Err(CliError::PortInUse {
+                    port,
+                    role,
+                    node: p.node.name.clone(),
+                });
+            }
+        }
+    }
+    Ok(ports)
+}
+
+/// The manifest of a new cluster in `dir`.
+#[allow(clippy::too_many_arguments)]
+fn build_manifest(
+    dir: &Path,
+    name: &str,
+    topology: Topology,
+    mqnode: &Path,
+    token_file: &Path,
+    planned: &[Planned],
+    ports: &[(u16, u16)],
+    links: &[PlannedLink],
+) -> Result<ClusterManifest> {
+    let path = |p: PathBuf| p.to_string_lossy().into_owned();
+    let nodes: Vec<NodeEntry> = planned
+        .iter()
+        .zip(ports)
+        .map(|(p, (transport, admin))| NodeEntry {
+            name: p.node.name.clone(),
+            group: p.node.group.clone(),
+            data_dir: path(dir.join(&p.node.group).join("data")),
+            log: path(dir.join(&p.node.name).join("node.log")),
+            transport_port: *transport,
+            admin_port: *admin,
+            pid: None,
+            persistent: p.persistent,
+        })
+        .collect();
+    let mut groups: Vec<GroupEntry> = Vec::new();
+    for n in &nodes {
+        match groups.iter_mut().find(|g| g.name == n.group) {
+            Some(g) => g.members.push(n.name.clone()),
+            None => groups.push(GroupEntry {
+                name: n.group.clone(),
+                members: vec![n.name.clone()],
+            }),
+        }
+    }
+    let mut entries: Vec<LinkEntry> = Vec::new();
+    for l in links {
+        let to_ports: Vec<u16> = nodes
+            .iter()
+            .filter(|n| n.group == l.to)
+            .map(|n| n.transport_port)
+            .collect();
+        let taken: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        let name = l
+            .name
+            .clone()
+            .unwrap_or_else(|| topology::link_name(&l.from, &l.to, &taken));
+        if taken.contains(&name.as_str()) {
+            return Err(CliError::Usage(format!("link `{name}` appears twice")));
+        }
+        entries.push(LinkEntry {
+            uri: topology::link_uri(&to_ports, l.ttl, l.duplex),
+            name,
+            from: l.from.clone(),
+            to: l.to.clone(),
+            duplex: l.duplex,
+            ttl: l.ttl,
+        });
+    }
+    Ok(ClusterManifest {
+        version: MANIFEST_VERSION,
+        name: name.to_string(),
+        created: now_rfc3339(),
+        topology,
+        mqnode: Some(path(mqnode.to_path_buf())),
+        token_file: path(token_file.to_path_buf()),
+        nodes,
+        links: entries,
+        groups,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mq_shared::ctl::{LayoutLink, LayoutNode};
+
+    fn layout_node(name: &str, group: Option<&str>) -> LayoutNode {
+        LayoutNode {
+            name: name.into(),
+            group: group.map(String::from),
+            transport_port: None,
+            admin_port: None,
+            persistent: None,
+        }
+    }
+
+    fn layout_link(from: &str, to: &str) -> LayoutLink {
+        LayoutLink {
+            name: None,
+            from: from.into(),
+            to: to.into(),
+            duplex: false,
+            ttl: None,
+        }
+    }
+
+    #[test]
+    fn generated_manifest_for_an_ha_line() {
+        let (planned, links) = plan_generated(2, true, Topology::Line, true);
+        let ports = topology::base_ports(61700, planned.len()).expect("ports");
+        let m = build_manifest(
+            Path::new("/h/clusters/c"),
+            "c",
+            Topology::Line,
+            Path::new("/bin/mqnode"),
+            Path::new("/h/clusters/c/admin.token"),
+            &planned,
+            &ports,
+            &links,
+        )
+        .expect("manifest");
+        assert_eq!(m.nodes.len(), 4);
+        assert_eq!(m.nodes[1].name, "node1b");
+        assert_eq!(m.nodes[1].data_dir, "/h/clusters/c/node1/data");
+        assert_eq!(m.nodes[1].log, "/h/clusters/c/node1b/node.log");
+        assert_eq!(
+            (m.nodes[1].transport_port, m.nodes[1].admin_port),
+            (61702, 61703)
+        );
+        assert_eq!(m.groups.len(), 2);
+        assert_eq!(m.groups[1].members, ["node2a", "node2b"]);
+        assert_eq!(m.links.len(), 1);
+        assert_eq!(m.links[0].name, "node1-node2");
+        assert_eq!(
+            m.links[0].uri,
+            "static:(masterslave:(tcp://127.0.0.1:61704,tcp://127.0.0.1:61706))?networkTTL=1&duplex=true"
+        );
+        // The manifest survives a round trip through JSON unchanged.
+        let json = serde_json::to_string_pretty(&m).expect("serialise");
+        let back: ClusterManifest = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn layouts_are_checked() {
+        let ok = ClusterLayout {
+            nodes: vec![
+                layout_node("a", None),
+                layout_node("b1", Some("b")),
+                layout_node("b2", Some("b")),
+            ],
+            links: vec![layout_link("a", "b"), layout_link("b2", "a")],
+        };
+        let (nodes, links) = plan_layout(&ok, false).expect("valid");
+        assert_eq!(nodes.len(), 3);
+        assert!(!nodes[0].persistent);
+        assert_eq!(links[1].from, "b", "a node stands for its group");
+        assert_eq!(links[0].ttl, 1);
+
+        let empty = ClusterLayout::default();
+        assert!(plan_layout(&empty, true).is_err());
+        let twice = ClusterLayout {
+            nodes: vec![layout_node("a", None), layout_node("a", None)],
+            links: vec![],
+        };
+        assert!(plan_layout(&twice, true).is_err());
+        let unknown = ClusterLayout {
+            nodes: vec![layout_node("a", None)],
+            links: vec![layout_link("a", "zz")],
+        };
+        assert!(plan_layout(&unknown, true).is_err());
+        let self_link = ClusterLayout {
+            nodes: vec![layout_node("a", None)],
+            links: vec![layout_link("a", "a")],
+        };
+        assert!(plan_layout(&self_link, true).is_err());
+        let shadow = ClusterLayout {
+            nodes: vec![layout_node("a", None), layout_node("b", Some("a"))],
+            links: vec![],
+        };
+        assert!(plan_layout(&shadow, true).is_err());
+    }
+
+    #[test]
+    fn ports_in_use_are_named() {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let taken = listener.local_addr().expect("addr").port();
+        let planned = vec![Planned {
+            node: PlannedNode {
+                name: "node1".into(),
+                group: "node1".into(),
+            },
+            transport_port: Some(taken),
+            admin_port: None,
+            persistent: true,
+        }];
+        match assign_ports(&planned, None) {
+            Err(CliError::PortInUse { port, role, node }) => {
+                assert_eq!((port, role, node.as_str()), (taken, "transport", "node1"));
+            }
+            other => panic!("expected PortInUse, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! `mqctl cluster start NAME`: start the nodes that are not running, with their recorded ports
+//! and flags, wait until they are ready, re-create the links, print the status.
+
+use crate::args::cluster::StartArgs;
+use crate::commands::Context;
+use crate::error::{Outcome, Result};
+use crate::nodes::{self, Cluster};
+use crate::{output, process};
+
+/// Runs `cluster start`.
+pub async fn run(ctx: &Context, args: StartArgs) -> Result<Outcome> {
+    let mut cluster = Cluster::load(&ctx.home, &args.name)?;
+    let stopped: Vec<String> = cluster
+        .manifest
+        .nodes
+        .iter()
+        .filter(|n| process::running_pid(n).is_none())
+        .map(|n| n.name.clone())
+        .collect();
+    if stopped.is_empty() {
+        output::note(&format!("Every node of {} is already running.", args.name));
+    } else {
+        let mqnode = process::mqnode_for(&cluster.manifest, args.mqnode.as_deref())?;
+        let mut launched = Vec::new();
+        // Processes that started stay recorded (and running) even if another one fails.
+        nodes::start_processes(&mut cluster, &stopped, &mqnode, &mut launched).await?;
+        let links = cluster.manifest.links.clone();
+        nodes::apply_links(&cluster, &links).await?;
+    }
+    let (status, answered) = nodes::gather_status(&cluster).await?;
+    nodes::print_status(&ctx.out, &status)?;
+    super::status::outcome(&cluster, answered)
+}

@@ -1,0 +1,53 @@
+//! `mqctl link rm NAME LINK`: delete the connector on its FROM broker and from the manifest.
+
+use mq_shared::ctl::LinkRemoved;
+use mq_shared::defaults::ADMIN_REQUEST_TIMEOUT;
+
+use crate::args::link::LinkRmArgs;
+use crate::commands::Context;
+use crate::error::{CliError, Outcome, Result};
+use crate::nodes::Cluster;
+use crate::output::{self, Format};
+
+/// Runs `link rm`.
+pub async fn run(ctx: &Context, args: LinkRmArgs) -> Result<Outcome> {
+    let mut cluster = Cluster::load(&ctx.home, &args.name)?;
+    let Some(link) = cluster.manifest.link(&args.link).cloned() else {
+        return Err(CliError::LinkNotFound {
+            cluster: args.name.clone(),
+            link: args.link.clone(),
+        });
+    };
+    // A broker that is not running has no connectors: removing the record is all there is.
+    let deleted = match cluster.master_of(&link.from, ADMIN_REQUEST_TIMEOUT).await {
+        Ok(client) => client.delete_connector(&link.name).await,
+        Err(e) => Err(e),
+    };
+    let applied = match deleted {
+        Ok(applied) => applied,
+        Err(CliError::NoMaster { .. } | CliError::Unreachable { .. }) => {
+            output::warn(&format!(
+                "{} is not running; the link is removed from the manifest only",
+                link.from
+            ));
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    cluster.manifest.links.retain(|l| l.name != link.name);
+    cluster.save()?;
+    let report = LinkRemoved {
+        cluster: cluster.name().to_string(),
+        link,
+        applied,
+    };
+    if ctx.out.format() == Format::Json {
+        ctx.out.json(&report)?;
+    } else {
+        ctx.out.sentence(&format!(
+            "Removed link {} ({} to {}).",
+            report.link.name, report.link.from, report.link.to
+        ))?;
+    }
+    Ok(Outcome::Complete)
+}

@@ -1,0 +1,29 @@
+//! `mqctl node kill NAME/NODE`: SIGKILL to one node, as a crash would. The pid stays in the
+//! manifest, so `cluster status` shows the node as down rather than stopped.
+
+use mq_shared::ctl::{NodeAction, NodeChange};
+
+use crate::args::node::NodeArgs;
+use crate::commands::Context;
+use crate::error::{Outcome, Result};
+use crate::nodes::{self, Cluster};
+
+/// Runs `node kill`.
+pub async fn run(ctx: &Context, args: NodeArgs) -> Result<Outcome> {
+    let cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
+    let node = cluster.process(&args.target.node)?.clone();
+    let pid = nodes::kill_process(&node).await?;
+    let change = NodeChange {
+        cluster: cluster.name().to_string(),
+        node: node.name.clone(),
+        action: if pid.is_some() {
+            NodeAction::Killed
+        } else {
+            NodeAction::Unchanged
+        },
+        pid,
+        role: None,
+    };
+    super::print_change(ctx, &change)?;
+    Ok(Outcome::Complete)
+}

@@ -1,0 +1,29 @@
+//! `mqctl node restart NAME/NODE`: stop it (or notice it is dead), start it again with the same
+//! flags, wait until it is ready.
+
+use mq_shared::ctl::NodeAction;
+
+use crate::args::node::NodeStartArgs;
+use crate::commands::Context;
+use crate::error::{Outcome, Result};
+use crate::nodes::{self, Cluster};
+
+/// Runs `node restart`.
+pub async fn run(ctx: &Context, args: NodeStartArgs) -> Result<Outcome> {
+    let mut cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
+    let node = cluster.process(&args.target.node)?.clone();
+    nodes::stop_process(&cluster, &node).await?;
+    if let Some(entry) = cluster.manifest.node_mut(&node.name) {
+        entry.pid = None;
+    }
+    cluster.save()?;
+    let change = super::start::start_one(
+        &mut cluster,
+        &node.name,
+        args.mqnode.as_deref(),
+        NodeAction::Restarted,
+    )
+    .await?;
+    super::print_change(ctx, &change)?;
+    Ok(Outcome::Complete)
+}

@@ -1,0 +1,74 @@
+//! `mqctl node start NAME/NODE`: start one stopped node with its recorded flags, wait until it
+//! is ready, and re-create its broker's links if it is the one serving.
+
+use std::path::Path;
+
+use mq_shared::api::Role;
+use mq_shared::ctl::{NodeAction, NodeChange};
+use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
+
+use crate::args::node::NodeStartArgs;
+use crate::commands::Context;
+use crate::error::{Outcome, Result};
+use crate::nodes::{self, Cluster};
+use crate::process;
+
+/// Runs `node start`.
+pub async fn run(ctx: &Context, args: NodeStartArgs) -> Result<Outcome> {
+    let mut cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
+    let node = cluster.process(&args.target.node)?.clone();
+    let change = match process::running_pid(&node) {
+        Some(pid) => NodeChange {
+            cluster: cluster.name().to_string(),
+            node: node.name.clone(),
+            action: NodeAction::Unchanged,
+            pid: Some(pid),
+            role: None,
+        },
+        None => {
+            start_one(
+                &mut cluster,
+                &node.name,
+                args.mqnode.as_deref(),
+                NodeAction::Started,
+            )
+            .await?
+        }
+    };
+    super::print_change(ctx, &change)?;
+    Ok(Outcome::Complete)
+}
+
+/// Starts process `name`, waits until it is ready, re-creates its group's links when it serves.
+pub(crate) async fn start_one(
+    cluster: &mut Cluster,
+    name: &str,
+    mqnode: Option<&Path>,
+    action: NodeAction,
+) -> Result<NodeChange> {
+    let mqnode = process::mqnode_for(&cluster.manifest, mqnode)?;
+    let mut launched = Vec::new();
+    nodes::start_processes(cluster, &[name.to_string()], &mqnode, &mut launched).await?;
+    let node = cluster.process(name)?.clone();
+    let role = match cluster.client(&node, STAT_REQUEST_TIMEOUT)?.broker().await {
+        Ok(info) => Some(info.role),
+        Err(_) => None,
+    };
+    if matches!(role, Some(Role::Master | Role::Standalone)) {
+        let links: Vec<_> = cluster
+            .manifest
+            .links
+            .iter()
+            .filter(|l| l.from == node.group)
+            .cloned()
+            .collect();
+        nodes::apply_links(cluster, &links).await?;
+    }
+    Ok(NodeChange {
+        cluster: cluster.name().to_string(),
+        node: node.name.clone(),
+        action,
+        pid: node.pid,
+        role,
+    })
+}

@@ -1,0 +1,29 @@
+//! `mqctl queue purge NAME[/NODE] QUEUE`: remove every message of a queue on one node.
+
+use mq_shared::ctl::PurgeReport;
+
+use crate::args::queue::PurgeArgs;
+use crate::commands::Context;
+use crate::error::{Outcome, Result};
+use crate::output::Format;
+
+/// Runs `queue purge`.
+pub async fn run(ctx: &Context, args: PurgeArgs) -> Result<Outcome> {
+    let (client, queue) = super::resolve(ctx, &args.at).await?;
+    let answer = client.purge(&queue).await?;
+    let report = PurgeReport {
+        node: client.label().to_string(),
+        queue: answer.queue,
+        removed: answer.removed,
+    };
+    if ctx.out.format() == Format::Json {
+        ctx.out.json(&report)?;
+    } else {
+        let plural = if report.removed == 1 { "" } else { "s" };
+        ctx.out.sentence(&format!(
+            "Purged {} message{plural} from queue {} on {}.",
+            report.removed, report.queue, report.node
+        ))?;
+    }
+    Ok(Outcome::Complete)
+}

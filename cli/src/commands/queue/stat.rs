@@ -1,0 +1,382 @@
+//! `mqctl queue stat [NAME | --url URL...]`: every queue on every node in one table.
+//!
+//! All nodes are asked at once with a short timeout. A slave (which has no queues while it
+//! waits for the store) is skipped; a node that does not answer is a row marked `(down)`, a
+//! warning on stderr, and exit code 3. With `--watch` the table is redrawn until Ctrl-C.
+
+use std::time::Duration;
+
+use mq_shared::api::{self, QueueList};
+use mq_shared::ctl::{QueueStatReport, QueueStatRow};
+use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
+use tokio::task::JoinSet;
+
+use crate::args::queue::StatArgs;
+use crate::client::admin::AdminClient;
+use crate::commands::Context;
+use crate::error::{CliError, Outcome, Result};
+use crate::nodes::Cluster;
+use crate::output::{self, Format, Table};
+use crate::pattern::glob_match;
+
+/// Label of the totals row in the node column.
+pub const TOTAL: &str = "total";
+/// Marker in the queue column of a node that did not answer.
+pub const DOWN: &str = "(down)";
+
+/// What one node answered.
+enum Answer {
+    Queues(QueueList),
+    /// A slave or a node shutting down: no queues to show, not down either.
+    Standby,
+    Down(CliError),
+}
+
+/// Runs `queue stat`.
+pub async fn run(ctx: &Context, args: StatArgs) -> Result<Outcome> {
+    let (clients, cluster) = sources(ctx, &args)?;
+    let Some(secs) = args.watch else {
+        let (report, errors) = collect(&clients, args.queue.as_deref()).await;
+        for e in &errors {
+            output::warn(&e.to_string());
+        }
+        print(ctx, &report, clients.len(), false)?;
+        return outcome(&report, clients.len(), cluster.as_deref(), errors);
+    };
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    loop {
+        let (report, _) = collect(&clients, args.queue.as_deref()).await;
+        print(ctx, &report, clients.len(), true)?;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
+            _ = &mut interrupt => return Ok(Outcome::Complete),
+        }
+    }
+}
+
+/// The nodes to ask, in display order, and the cluster name if any.
+fn sources(ctx: &Context, args: &StatArgs) -> Result<(Vec<AdminClient>, Option<String>)> {
+    if let Some(target) = &args.name {
+        let (name, node) = crate::args::split_target(target);
+        let cluster = Cluster::load(&ctx.home, &name)?;
+        let nodes: Vec<_> = match &node {
+            None => cluster.manifest.nodes.iter().collect(),
+            Some(node) => {
+                cluster.check_node(node)?;
+                cluster
+                    .manifest
+                    .nodes
+                    .iter()
+                    .filter(|n| n.name == *node || n.group == *node)
+                    .collect()
+            }
+        };
+        let clients = nodes
+            .into_iter()
+            .map(|n| cluster.client(n, STAT_REQUEST_TIMEOUT))
+            .collect::<Result<_>>()?;
+        return Ok((clients, Some(name)));
+    }
+    let clients = args
+        .url
+        .iter()
+        .map(|url| {
+            let endpoint = super::url_endpoint(url, args.token_file.as_deref())?;
+            AdminClient::new(endpoint, STAT_REQUEST_TIMEOUT)
+        })
+        .collect::<Result<_>>()?;
+    Ok((clients, None))
+}
+
+/// Asks every node at once; rows sorted by queue, then node in the order given.
+async fn collect(
+    clients: &[AdminClient],
+    pattern: Option<&str>,
+) -> (QueueStatReport, Vec<CliError>) {
+    let mut tasks = JoinSet::new();
+    for (i, client) in clients.iter().cloned().enumerate() {
+        tasks.spawn(async move {
+            let answer = match client.queues().await {
+                Ok(list) => Answer::Queues(list),
+                Err(CliError::Api { code, .. }) if code == api::codes::UNAVAILABLE => {
+                    Answer::Standby
+                }
+                Err(e) => Answer::Down(e),
+            };
+            (i, answer)
+        });
+    }
+    let mut answers: Vec<Option<Answer>> = clients.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((i, answer)) = joined {
+            answers[i] = Some(answer);
+        }
+    }
+    let mut rows: Vec<(usize, QueueStatRow)> = Vec::new();
+    let mut down = Vec::new();
+    let mut errors = Vec::new();
+    for (i, (client, answer)) in clients.iter().zip(answers).enumerate() {
+        match answer {
+            Some(Answer::Queues(list)) => rows.extend(
+                list.queues
+                    .into_iter()
+                    .filter(|q| pattern.is_none_or(|p| glob_match(p, &q.name)))
+                    .map(|q| (i, row(client.label(), q))),
+            ),
+            Some(Answer::Standby) => {}
+            Some(Answer::Down(e)) => {
+                down.push(client.label().to_string());
+                errors.push(e);
+            }
+            None => down.push(client.label().to_string()),
+        }
+    }
+    rows.sort_by(|(ia, a), (ib, b)| a.queue.cmp(&b.queue).then(ia.cmp(ib)));
+    let report = QueueStatReport {
+        queues: rows.into_iter().map(|(_, r)| r).collect(),
+        down,
+    };
+    (report, errors)
+}
+
+fn row(node: &str, q: api::QueueStats) -> QueueStatRow {
+    QueueStatRow {
+        node: node.to_string(),
+        queue: q.name,
+        depth: q.depth,
+        producers: q.producers,
+        consumers: q.consumers,
+        enqueued: q.enqueued,
+        dequeued: q.dequeued,
+        forwarded: q.forwarded,
+        inflight: q.inflight,
+        expired: q.expired,
+        dead_lettered: q.dead_lettered,
+        bytes: q.bytes,
+    }
+}
+
+/// Header of the table and plain output.
+pub const HEADER: [&str; 12] = [
+    "node",
+    "queue",
+    "depth",
+    "producers",
+    "consumers",
+    "enqueued",
+    "dequeued",
+    "forwarded",
+    "in-flight",
+    "expired",
+    "dead-lettered",
+    "bytes",
+];
+
+fn cells(r: &QueueStatRow) -> Vec<String> {
+    let mut cells = vec![r.node.clone(), r.queue.clone()];
+    cells.extend(
+        [
+            r.depth,
+            r.producers,
+            r.consumers,
+            r.enqueued,
+            r.dequeued,
+            r.forwarded,
+            r.inflight,
+            r.expired,
+            r.dead_lettered,
+            r.bytes,
+        ]
+        .iter()
+        .map(u64::to_string),
+    );
+    cells
+}
+
+/// The rows of `report` as a table: each queue's rows, then its totals row when more than one
+/// node was asked, then one `(down)` row per node that did not answer.
+pub fn stat_table(report: &QueueStatReport, nodes_asked: usize) -> Table {
+    let mut table = Table::new(HEADER.to_vec(), "No queues.").numeric(2..12);
+    let mut i = 0;
+    while i < report.queues.len() {
+        let queue = &report.queues[i].queue;
+        let group: Vec<&QueueStatRow> = report.queues[i..]
+            .iter()
+            .take_while(|r| r.queue == *queue)
+            .collect();
+        for r in &group {
+            table.push(cells(r));
+        }
+        if nodes_asked > 1 {
+            let mut total = QueueStatRow {
+                node: TOTAL.to_string(),
+                queue: queue.clone(),
+                ..QueueStatRow::default()
+            };
+            for r in &group {
+                total.depth += r.depth;
+                total.producers += r.producers;
+                total.consumers += r.consumers;
+                total.enqueued += r.enqueued;
+                total.dequeued += r.dequeued;
+                total.forwarded += r.forwarded;
+                total.inflight += r.inflight;
+                total.expired += r.expired;
+                total.dead_lettered += r.dead_lettered;
+                total.bytes += r.bytes;
+            }
+            table.push(cells(&total));
+        }
+        i += group.len();
+    }
+    for node in &report.down {
+        let mut cells = vec![node.clone(), DOWN.to_string()];
+        cells.extend(std::iter::repeat_n("-".to_string(), HEADER.len() - 2));
+        table.push(cells);
+    }
+    table
+}
+
+fn print(
+    ctx: &Context,
+    report: &QueueStatReport,
+    nodes_asked: usize,
+    watching: bool,
+) -> Result<()> {
+    match ctx.out.format() {
+        Format::Json if watching => output::write_stdout(&(output::to_json(report, false) + "\n")),
+        Format::Json => ctx.out.json(report),
+        _ => {
+            let mut table = stat_table(report, nodes_asked);
+            table.empty = if nodes_asked == 1 {
+                "No queues on this node.".to_string()
+            } else {
+                format!("No queues on any of the {nodes_asked} nodes.")
+            };
+            let text = ctx.out.render(&table);
+            if watching && ctx.out.is_tty() {
+                // Clear the screen and redraw from the top.
+                let stamp = crate::home::now_rfc3339();
+                output::write_stdout(&format!("\x1b[H\x1b[2J{stamp}  (Ctrl-C to stop)\n{text}"))
+            } else if watching {
+                output::write_stdout(&format!("{text}\n"))
+            } else {
+                output::write_stdout(&text)
+            }
+        }
+    }
+}
+
+/// Complete when every node answered; partial when some did not; an error when none did.
+fn outcome(
+    report: &QueueStatReport,
+    asked: usize,
+    cluster: Option<&str>,
+    mut errors: Vec<CliError>,
+) -> Result<Outcome> {
+    if report.down.is_empty() {
+        Ok(Outcome::Complete)
+    } else if report.down.len() < asked {
+        Ok(Outcome::Partial)
+    } else {
+        Err(match cluster {
+            Some(cluster) => CliError::NoneAnswered {
+                cluster: cluster.to_string(),
+            },
+            None if errors.len() == 1 => errors.remove(0),
+            None => CliError::Several(errors),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(node: &str, queue: &str, depth: u64) -> QueueStatRow {
+        QueueStatRow {
+            node: node.into(),
+            queue: queue.into(),
+            depth,
+            enqueued: depth * 2,
+            bytes: depth * 100,
+            ..QueueStatRow::default()
+        }
+    }
+
+    #[test]
+    fn totals_follow_each_queue_and_down_rows_come_last() {
+        let report = QueueStatReport {
+            queues: vec![r("node1", "a", 1), r("node3", "a", 4), r("node1", "b", 2)],
+            down: vec!["node2".into()],
+        };
+        let table = stat_table(&report, 3);
+        let firsts: Vec<(&str, &str, &str)> = table
+            .rows
+            .iter()
+            .map(|c| (c[0].as_str(), c[1].as_str(), c[2].as_str()))
+            .collect();
+        assert_eq!(
+            firsts,
+            [
+                ("node1", "a", "1"),
+                ("node3", "a", "4"),
+                ("total", "a", "5"),
+                ("node1", "b", "2"),
+                ("total", "b", "2"),
+                ("node2", "(down)", "-"),
+            ]
+        );
+        assert_eq!(table.rows[2][5], "10", "enqueued summed");
+        assert_eq!(table.rows[2][11], "500", "bytes summed");
+        assert!(table.rows.iter().all(|row| row.len() == HEADER.len()));
+    }
+
+    #[test]
+    fn one_node_has_no_totals() {
+        let report = QueueStatReport {
+            queues: vec![r("node1", "a", 1)],
+            down: vec![],
+        };
+        assert_eq!(stat_table(&report, 1).rows.len(), 1);
+    }
+
+    #[test]
+    fn plain_output_is_one_row_per_line() {
+        let report = QueueStatReport {
+            queues: vec![r("node1", "a", 1), r("node2", "a", 2)],
+            down: vec![],
+        };
+        let text = output::render_plain(&stat_table(&report, 2));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("node\tqueue\tdepth\tproducers"));
+        assert!(lines[3].starts_with("total\ta\t3\t"));
+    }
+
+    #[test]
+    fn exit_outcomes() {
+        let all = QueueStatReport::default();
+        assert_eq!(
+            outcome(&all, 3, Some("c"), vec![]).ok(),
+            Some(Outcome::Complete)
+        );
+        let some = QueueStatReport {
+            queues: vec![],
+            down: vec!["node2".into()],
+        };
+        assert_eq!(
+            outcome(&some, 3, Some("c"), vec![]).ok(),
+            Some(Outcome::Partial)
+        );
+        let none = QueueStatReport {
+            queues: vec![],
+            down: vec!["node1".into()],
+        };
+        assert!(matches!(
+            outcome(&none, 1, Some("c"), vec![]),
+            Err(CliError::NoneAnswered { .. })
+        ));
+    }
+}
