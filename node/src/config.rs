@@ -281,6 +281,11 @@ pub fn resolve(args: Args) -> Result<NodeConfig, ConfigError> {
     }
     c.network_uris = networks;
     c.discovery = args.discovery.or(file.discovery);
+    if let Some(d) = &c.discovery {
+        // Validated here so a typo is reported at start, not ignored.
+        d.parse::<mq_shared::uri::DiscoveryUri>()
+            .map_err(|e| invalid("discovery", e.to_string()))?;
+    }
     if let Some(p) = args.admin_token_file.or(file.admin_token_file) {
         let t = std::fs::read_to_string(&p).map_err(|e| {
             invalid(

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use mq_shared::api::{ReadyEvent, Role};
 use mq_shared::uri::TransportUri;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -42,22 +42,22 @@ use crate::store::Store;
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// A listener could not be bound (port in use, address not local).
-    #[error("cannot listen on {what} {addr}: {source}")]
+    #[error("cannot listen on {what} {addr}: {error}")]
     Bind {
         /// `transport` or `admin`.
         what: &'static str,
         /// The address.
         addr: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a separate source, so it is printed once).
+        error: std::io::Error,
     },
-    /// The data directory could not be created.
-    #[error("cannot create data directory {path}: {source}")]
+    /// The data directory could not be created or is not a directory.
+    #[error("cannot use data directory {path}: {error}")]
     DataDir {
         /// Directory.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a separate source, so it is printed once).
+        error: std::io::Error,
     },
     /// The store lock could not be tried.
     #[error(transparent)]
@@ -83,7 +83,8 @@ pub struct NodeState {
     events: mpsc::UnboundedSender<ReadyEvent>,
     /// Fires when the whole node must stop.
     pub shutdown: CancellationToken,
-    stepdown: Notify,
+    /// Cancelled to ask the current master term to step down; `None` while not master.
+    stepdown: std::sync::Mutex<Option<CancellationToken>>,
     /// Network connectors of this node.
     pub network: network::Manager,
 }
@@ -121,12 +122,30 @@ impl NodeState {
         if self.serving().is_none() {
             return false;
         }
-        self.stepdown.notify_one();
-        true
+        let term = self.stepdown.lock().unwrap_or_else(|e| e.into_inner());
+        match term.as_ref() {
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     fn set_serving(&self, s: Option<Serving>) {
         *self.serving.write().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+
+    fn set_stepdown_term(&self, term: Option<CancellationToken>) {
+        *self.stepdown.lock().unwrap_or_else(|e| e.into_inner()) = term;
+    }
+
+    /// Stops reporting master (admin API, `/readyz`) before the store and lock are let go, so
+    /// that no instant exists at which two nodes of a group claim to be master.
+    fn withdraw(&self) {
+        self.set_serving(None);
+        self.set_stepdown_term(None);
+        self.role.send_replace(Role::Slave);
     }
 
     fn emit(&self, role: Role, transports: Vec<String>) {
@@ -283,24 +302,31 @@ impl Broker {
 
 /// Starts a node from a validated configuration; `shutdown` stops it.
 pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<Broker, NodeError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+    let data_dir_error = |error| NodeError::DataDir {
         path: config.data_dir.display().to_string(),
-        source,
+        error,
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        if config.data_dir.exists() && !config.data_dir.is_dir() {
+            data_dir_error(std::io::Error::other("it exists and is not a directory"))
+        } else {
+            data_dir_error(e)
+        }
     })?;
     let admin_listener =
         TcpListener::bind(config.admin)
             .await
-            .map_err(|source| NodeError::Bind {
+            .map_err(|error| NodeError::Bind {
                 what: "admin",
                 addr: config.admin.to_string(),
-                source,
+                error,
             })?;
     let admin_addr = admin_listener
         .local_addr()
-        .map_err(|source| NodeError::Bind {
+        .map_err(|error| NodeError::Bind {
             what: "admin",
             addr: config.admin.to_string(),
-            source,
+            error,
         })?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (role, _) = watch::channel(Role::Slave);
@@ -313,7 +339,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<Br
         serving: RwLock::new(None),
         events: events_tx,
         shutdown,
-        stepdown: Notify::new(),
+        stepdown: std::sync::Mutex::new(None),
     });
     let tracker = TaskTracker::new();
     tracker.spawn(admin::serve(admin_listener, state.clone()));
@@ -376,6 +402,9 @@ async fn role_machine(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(
                     if !announced_slave {
                         tracing::info!(
                             dir = %cfg.data_dir.display(),
+                            holder = %ha::LockRecord::read(&cfg.data_dir)
+                                .map_or_else(|| "unknown".to_string(), |r| r.to_string()),
+                            interval_ms = cfg.lock_acquire_sleep_interval.as_millis() as u64,
                             "store is locked by another node; waiting as slave"
                         );
                         state.emit(Role::Slave, Vec::new());
@@ -384,7 +413,7 @@ async fn role_machine(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot try the store lock");
+                    tracing::error!(error = %e, "cannot try the store lock; stopping");
                     return signal(&mut ready, Err(e.into()));
                 }
             }
@@ -393,11 +422,41 @@ async fn role_machine(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(
                 _ = tokio::time::sleep(cfg.lock_acquire_sleep_interval) => {}
             }
         };
-        tracing::info!(dir = %cfg.data_dir.display(), "store lock taken; starting as master");
-        let serving = match become_master(&state).await {
-            Ok(s) => s,
+        tracing::info!(
+            dir = %cfg.data_dir.display(),
+            previous = %lock.previous().map_or_else(|| "none".to_string(), |r| r.to_string()),
+            "store lock taken; starting as master"
+        );
+        if lock.fenced() && cfg.data_dir.join(STORE_FILE).exists() {
+            // Not handed over on this very file: a master may still hold a replaced one. Give
+            // its keep-alive check one period to notice and demote (see `ha`).
+            tracing::warn!(
+                wait_ms = cfg.lock_keep_alive_period.as_millis() as u64,
+                "the lock file is new or was replaced; waiting one lockKeepAlivePeriod before serving"
+            );
+            tokio::select! {
+                _ = state.shutdown.cancelled() => {
+                    lock.release();
+                    return signal(&mut ready, Ok(()));
+                }
+                _ = tokio::time::sleep(cfg.lock_keep_alive_period) => {}
+            }
+        }
+        let term = CancellationToken::new();
+        state.set_stepdown_term(Some(term.clone()));
+        let serving = match take_over(&state, &lock).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                state.withdraw();
+                lock.release();
+                if state.shutdown.is_cancelled() {
+                    return signal(&mut ready, Ok(()));
+                }
+                continue;
+            }
             Err(e) => {
-                tracing::error!(error = %e, "cannot serve");
+                tracing::error!(error = %e, "cannot serve; stopping");
+                state.withdraw();
                 lock.release();
                 return signal(&mut ready, Err(e));
             }
@@ -409,7 +468,7 @@ async fn role_machine(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(
         let reason = loop {
             tokio::select! {
                 _ = state.shutdown.cancelled() => break Demote::Shutdown,
-                _ = state.stepdown.notified() => break Demote::Stepdown,
+                _ = term.cancelled() => break Demote::Stepdown,
                 _ = keepalive.tick() => {
                     if !lock.still_held() {
                         tracing::error!(
@@ -421,16 +480,22 @@ async fn role_machine(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(
                 }
             }
         };
+        let since = Instant::now();
+        state.withdraw();
         serving.stop().await;
-        state.set_serving(None);
         lock.release();
+        let took_ms = since.elapsed().as_millis() as u64;
         match reason {
             Demote::Shutdown => {
-                tracing::info!("stopped");
+                tracing::info!(took_ms, "stopped; store closed and lock released");
                 return Ok(());
             }
             Demote::Stepdown => {
-                tracing::info!("stepped down; waiting as slave");
+                tracing::info!(
+                    took_ms,
+                    backoff_ms = mq_shared::defaults::STEPDOWN_BACKOFF_MS,
+                    "stepped down: store closed and lock released; waiting as slave"
+                );
                 state.emit(Role::Slave, Vec::new());
                 announced_slave = true;
                 tokio::select! {
@@ -439,9 +504,49 @@ async fn role_machine(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(
                 }
             }
             Demote::LockLost => {
+                tracing::info!(took_ms, "demoted: store closed; waiting as slave");
                 state.emit(Role::Slave, Vec::new());
                 announced_slave = true;
             }
+        }
+    }
+}
+
+/// Name of the store file in the data directory.
+const STORE_FILE: &str = "store.redb";
+
+/// Opens the store and serves, holding `lock`. A store still open by another process (a master
+/// that lost its lock file and is closing) is retried every `lockAcquireSleepInterval` while the
+/// lock stays ours. `Ok(None)`: shutdown, or the lock file was replaced meanwhile.
+async fn take_over(
+    state: &Arc<NodeState>,
+    lock: &StoreLock,
+) -> Result<Option<MasterParts>, NodeError> {
+    let cfg = &state.config;
+    let mut logged = false;
+    loop {
+        match become_master(state).await {
+            Ok(parts) => return Ok(Some(parts)),
+            Err(NodeError::Store(store::StoreError::AlreadyOpen { path })) => {
+                if !logged {
+                    tracing::warn!(
+                        store = %path,
+                        "the store is still open by another process; waiting for it to close"
+                    );
+                    logged = true;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(cfg.lock_acquire_sleep_interval) => {}
+        }
+        if !lock.still_held() {
+            tracing::warn!(
+                "the store lock file was replaced while waiting for the store; back to slave"
+            );
+            return Ok(None);
         }
     }
 }
@@ -476,7 +581,7 @@ impl MasterParts {
 async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError> {
     let cfg = &state.config;
     let (store, recovered) = if cfg.persistent {
-        let path = cfg.data_dir.join("store.redb");
+        let path = cfg.data_dir.join(STORE_FILE);
         let (s, r) = tokio::task::spawn_blocking(move || Store::open(&path))
             .await
             .map_err(|e| store::StoreError::Read(e.to_string()))??;
@@ -500,14 +605,14 @@ async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError>
         let addr = t.addr.to_addr_string();
         match TcpListener::bind(&addr).await {
             Ok(l) => listeners.push((l, t.clone())),
-            Err(source) => {
+            Err(error) => {
                 if let Some(s) = store {
                     tokio::task::spawn_blocking(move || s.close()).await.ok();
                 }
                 return Err(NodeError::Bind {
                     what: "transport",
                     addr: t.to_string(),
-                    source,
+                    error,
                 });
             }
         }
@@ -516,15 +621,23 @@ async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError>
     let tracker = TaskTracker::new();
     let settings = Arc::new(cfg.transport.clone());
     let mut bound = Vec::new();
+    // Bound transports to advertise for multicast discovery: those with a discoveryUri, or
+    // all of them with --discovery.
+    let node_discovery: Option<mq_shared::uri::DiscoveryUri> =
+        cfg.discovery.as_deref().and_then(|d| d.parse().ok());
+    let mut adverts = Vec::new();
     for (l, uri) in listeners {
-        let local: SocketAddr = l.local_addr().map_err(|source| NodeError::Bind {
+        let local: SocketAddr = l.local_addr().map_err(|error| NodeError::Bind {
             what: "transport",
             addr: uri.to_string(),
-            source,
+            error,
         })?;
         let mut u: TransportUri = uri.clone();
         u.addr.port = local.port();
         bound.push(format!("tcp://{}", u.addr.to_addr_string()));
+        if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
+            adverts.push((d, format!("tcp://{}", u.addr.to_addr_string())));
+        }
         tracker.spawn(transport::serve(
             l,
             core.clone(),
@@ -549,7 +662,7 @@ async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError>
     }
     state
         .network
-        .start(core.clone(), &cfg.networks, &cfg.network_uris);
+        .start(core.clone(), &cfg.networks, &cfg.network_uris, adverts);
     state.set_serving(Some(Serving {
         core,
         transports: bound.clone(),

@@ -52,8 +52,113 @@ pub struct ConsumerSpec {
     pub priority: i32,
     /// Whether this consumer is another broker's bridge.
     pub network: bool,
+    /// For a bridge's consumer: where it forwards to, the demand it stands for, and the
+    /// loop-prevention filter dispatch applies (see [`NetworkConsumer`]).
+    pub bridge: Option<Arc<NetworkConsumer>>,
     /// Where deliveries go (the connection's writer).
     pub tx: mpsc::UnboundedSender<Delivery>,
+}
+
+/// Header carrying the brokers a message has crossed, comma separated, oldest first
+/// (ActiveMQ's `brokerPath`). Each bridge appends its own broker's name when it forwards.
+pub const BROKER_PATH_HEADER: &str = "mq-broker-path";
+
+/// The brokers a message has crossed (its [`BROKER_PATH_HEADER`]).
+pub fn broker_path(msg: &Message) -> impl Iterator<Item = &str> {
+    msg.header(BROKER_PATH_HEADER)
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// What a network consumer (one standing for consumers on other brokers) carries.
+///
+/// Dispatch uses it as ActiveMQ's `NetworkBridgeFilter`: a message is never handed to a
+/// consumer whose remote broker is already in the message's broker path, nor once the path
+/// is `message_ttl` long; such a message stays for other consumers. Demand advisories use
+/// `hops` and `origin` so that demand travels at most `consumerTTL` hops and never returns
+/// to a broker it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConsumer {
+    /// The broker this consumer forwards to.
+    pub remote_broker: Arc<str>,
+    /// Hops from this node to the nearest consumer this one stands for (1: the peer's own).
+    pub hops: u32,
+    /// Brokers that every consumer this one stands for lies behind (the peer included).
+    pub origin: Vec<Arc<str>>,
+    /// `messageTTL`: most brokers a message may have crossed and still be forwarded.
+    pub message_ttl: u32,
+}
+
+impl NetworkConsumer {
+    /// Whether `msg` may be handed to this consumer (not back to a broker it crossed, and
+    /// within `messageTTL`).
+    pub fn accepts(&self, msg: &Message) -> bool {
+        let mut n = 0u32;
+        for b in broker_path(msg) {
+            if b == &*self.remote_broker {
+                return false;
+            }
+            n += 1;
+        }
+        n < self.message_ttl
+    }
+}
+
+impl ConsumerSpec {
+    /// Whether dispatch may hand `msg` to this consumer (always, for a local consumer).
+    pub fn accepts(&self, msg: &Message) -> bool {
+        self.bridge.as_ref().is_none_or(|b| b.accepts(msg))
+    }
+
+    /// Hops to the consumers this one stands for: 0 for a local consumer.
+    pub fn hops(&self) -> u32 {
+        self.bridge.as_ref().map_or(0, |b| b.hops)
+    }
+}
+
+/// Demand for one destination as one bridge should see it: see [`Core::demand_for`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demand {
+    /// The destination.
+    pub destination: Destination,
+    /// Consumers counted (local and network).
+    pub consumers: usize,
+    /// Fewest hops to one of them (0: a local consumer).
+    pub hops: u32,
+    /// Brokers that all of them lie behind (empty as soon as one is local).
+    pub origin: Vec<Arc<str>>,
+}
+
+/// Folds consumers into a [`Demand`] aggregate, skipping those of connection `except_conn`
+/// and those whose demand came through broker `except_broker`.
+pub(crate) fn fold_demand<'a>(
+    consumers: impl Iterator<Item = &'a ConsumerSpec>,
+    except_conn: Option<u64>,
+    except_broker: Option<&str>,
+) -> Option<(usize, u32, Vec<Arc<str>>)> {
+    let mut count = 0;
+    let mut hops = u32::MAX;
+    let mut origin: Option<Vec<Arc<str>>> = None;
+    for c in consumers {
+        if Some(c.conn) == except_conn {
+            continue;
+        }
+        let o: &[Arc<str>] = c.bridge.as_ref().map_or(&[], |b| &b.origin[..]);
+        if let Some(x) = except_broker
+            && o.iter().any(|b| &**b == x)
+        {
+            continue;
+        }
+        count += 1;
+        hops = hops.min(c.hops());
+        origin = Some(match origin {
+            None => o.to_vec(),
+            Some(prev) => prev.into_iter().filter(|b| o.contains(b)).collect(),
+        });
+    }
+    (count > 0).then(|| (count, hops, origin.unwrap_or_default()))
 }
 
 /// One message handed to one consumer.
@@ -151,6 +256,31 @@ struct Shared {
     id_prefix: String,
     conns: Mutex<HashMap<u64, ConnMeta>>,
     demand: watch::Sender<u64>,
+    recent: Mutex<RecentIds>,
+}
+
+/// Ids of messages that arrived over bridges without going through the store's dedup table
+/// (topic and non-persistent messages), so a retried or doubly routed forward is dropped.
+#[derive(Default)]
+struct RecentIds {
+    order: std::collections::VecDeque<Arc<str>>,
+    set: std::collections::HashSet<Arc<str>>,
+}
+
+impl RecentIds {
+    /// Records `id`; false if it was already there.
+    fn insert(&mut self, id: &Arc<str>) -> bool {
+        if !self.set.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back(id.clone());
+        while self.order.len() > mq_shared::defaults::DEDUP_WINDOW {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
 }
 
 /// The broker core; cheap to clone.
@@ -181,6 +311,7 @@ impl Core {
                 id_prefix,
                 conns: Mutex::new(HashMap::new()),
                 demand,
+                recent: Mutex::new(RecentIds::default()),
             }),
         };
         b.recover(recovered);
@@ -340,6 +471,22 @@ impl Core {
         dedup: bool,
         accepted: Option<Accepted>,
     ) {
+        // A forward the store cannot de-duplicate (topic or non-persistent) is checked
+        // against the ids recently seen from bridges instead.
+        if dedup && !(self.stores(&msg) && msg.destination.starts_with("/queue/")) {
+            let fresh = self
+                .shared
+                .recent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(&msg.id);
+            if !fresh {
+                if let Some(a) = accepted {
+                    a(Ok(true));
+                }
+                return;
+            }
+        }
         self.publish_batch(vec![msg], Vec::new(), from_conn, ordered, dedup, accepted)
     }
 
@@ -560,6 +707,35 @@ impl Core {
             let (l, n) = t.demand_excluding(except);
             if l + n > 0 {
                 out.push((Destination::Topic(t.name.to_string()), l, n));
+            }
+        }
+        out
+    }
+
+    /// Demand as a bridge to broker `except_broker` should see it: per destination, the
+    /// consumers other than those of connection `except_conn` (the bridge's own) and other than
+    /// network consumers whose demand came through `except_broker` (so demand never echoes
+    /// back where it came from), with the fewest hops to one of them.
+    pub fn demand_for(&self, except_conn: Option<u64>, except_broker: Option<&str>) -> Vec<Demand> {
+        let mut out = Vec::new();
+        for q in self.queues() {
+            if let Some((consumers, hops, origin)) = q.demand_for(except_conn, except_broker) {
+                out.push(Demand {
+                    destination: Destination::Queue(q.name.to_string()),
+                    consumers,
+                    hops,
+                    origin,
+                });
+            }
+        }
+        for t in self.topics() {
+            if let Some((consumers, hops, origin)) = t.demand_for(except_conn, except_broker) {
+                out.push(Demand {
+                    destination: Destination::Topic(t.name.to_string()),
+                    consumers,
+                    hops,
+                    origin,
+                });
             }
         }
         out

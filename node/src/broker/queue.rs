@@ -7,7 +7,11 @@
 //! Dispatch: the consumer with capacity (in-flight below its prefetch) and the highest
 //! priority wins; equal priorities take turns (round robin). Local consumers have priority 0,
 //! network bridges a negative one, so local consumers are served first
-//! (`decreaseNetworkConsumerPriority`).
+//! (`decreaseNetworkConsumerPriority`). A network consumer only takes messages its
+//! [`super::NetworkConsumer`] filter accepts (no loops, `messageTTL`); a message no consumer
+//! with room accepts stays in place and later messages may pass it (the scan is bounded by
+//! [`MAX_SKIP`]). Messages a network consumer gives back (its bridge went away or lost demand)
+//! were never seen by an application, so they return without counting as redeliveries.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +20,10 @@ use mq_shared::api::QueueStats;
 
 use super::message::{Message, now_ms};
 use super::{ConsumerSpec, Delivery};
+
+/// Most waiting messages dispatch steps over (held back by the network filter) before it
+/// stops looking further down the queue.
+pub const MAX_SKIP: usize = 4096;
 
 /// A message held by a queue, with its store key and delivery count.
 #[derive(Debug, Clone)]
@@ -156,6 +164,12 @@ impl Queue {
     /// redelivered, or to the dead-letter queue past the redelivery limit.
     pub fn remove_consumer(self: &Arc<Self>, id: u64) -> Effects {
         let mut g = self.lock();
+        // A bridge's returns are not redeliveries: no application saw them (and a bridge
+        // that loses its peer must not push messages towards the dead-letter queue).
+        let network = g
+            .consumers
+            .iter()
+            .any(|s| s.spec.id == id && s.spec.network);
         g.consumers.retain(|s| s.spec.id != id);
         let mut back: Vec<Entry> = Vec::new();
         let seqs: Vec<u64> = g
@@ -168,7 +182,9 @@ impl Queue {
         for s in seqs {
             if let Some(f) = g.inflight.remove(&s) {
                 let mut e = f.entry;
-                e.redeliveries += 1;
+                if !network {
+                    e.redeliveries += 1;
+                }
                 if e.redeliveries > self.max_redeliveries {
                     g.counters.dead_lettered += 1;
                     g.counters.bytes = g.counters.bytes.saturating_sub(e.msg.size());
@@ -300,6 +316,20 @@ impl Queue {
         (local, net)
     }
 
+    /// Demand this queue shows a bridge: see [`super::Core::demand_for`].
+    pub fn demand_for(
+        &self,
+        except_conn: Option<u64>,
+        except_broker: Option<&str>,
+    ) -> Option<(usize, u32, Vec<Arc<str>>)> {
+        let g = self.lock();
+        super::fold_demand(
+            g.consumers.iter().map(|s| &s.spec),
+            except_conn,
+            except_broker,
+        )
+    }
+
     /// Waiting plus in-flight messages.
     pub fn depth(&self) -> usize {
         let g = self.lock();
@@ -326,9 +356,18 @@ impl Queue {
 
     fn dispatch(self: &Arc<Self>, g: &mut Inner, fx: &mut Effects) {
         let now = now_ms();
-        while !g.ready.is_empty() {
-            let Some(ix) = pick(g) else { break };
-            let Some(entry) = g.ready.pop_front() else {
+        // Index into `ready` of the next message to place; messages before it are held back
+        // because no consumer with room accepts them (network filter).
+        let mut i = 0;
+        while i < g.ready.len() && i <= MAX_SKIP {
+            let Some(ix) = pick(g, i) else {
+                if !has_room(g) {
+                    break;
+                }
+                i += 1;
+                continue;
+            };
+            let Some(entry) = g.ready.remove(i) else {
                 break;
             };
             if entry.msg.is_expired(now) {
@@ -348,7 +387,7 @@ impl Queue {
             if slot.spec.tx.send(d).is_err() {
                 // The connection is gone; its cleanup will remove the consumer.
                 slot.closed = true;
-                g.ready.push_front(entry);
+                g.ready.insert(i, entry);
                 continue;
             }
             slot.inflight += 1;
@@ -364,19 +403,31 @@ impl std::fmt::Debug for Queue {
     }
 }
 
-/// Index of the consumer to receive the next message, if any has capacity.
-fn pick(g: &mut Inner) -> Option<usize> {
+fn has_capacity(s: &Slot) -> bool {
+    !s.closed && s.inflight < s.spec.prefetch
+}
+
+/// Whether any consumer could take a message now.
+fn has_room(g: &Inner) -> bool {
+    g.consumers.iter().any(has_capacity)
+}
+
+/// Index of the consumer to receive the waiting message at `at`, if one with room accepts
+/// it: the highest priority wins, equal priorities take turns.
+fn pick(g: &mut Inner, at: usize) -> Option<usize> {
+    let msg = g.ready.get(at)?.msg.clone();
+    let ok = |s: &Slot| has_capacity(s) && s.spec.accepts(&msg);
     let best = g
         .consumers
         .iter()
-        .filter(|s| !s.closed && s.inflight < s.spec.prefetch)
+        .filter(|s| ok(s))
         .map(|s| s.spec.priority)
         .max()?;
     let n = g.consumers.len();
     for k in 0..n {
         let i = (g.rr + k) % n;
         let s = &g.consumers[i];
-        if s.spec.priority == best && !s.closed && s.inflight < s.spec.prefetch {
+        if s.spec.priority == best && ok(s) {
             g.rr = (i + 1) % n;
             return Some(i);
         }
@@ -419,6 +470,7 @@ mod tests {
                 prefetch,
                 priority,
                 network: priority < 0,
+                bridge: None,
                 tx,
             },
             rx,
@@ -466,6 +518,66 @@ mod tests {
         let fx = q.remove_consumer(2);
         assert_eq!(fx.dead.len(), 1);
         assert_eq!(q.depth(), 0);
+    }
+
+    fn with_path(seq: u64, path: &str) -> Entry {
+        let mut e = entry(seq);
+        let mut m = (*e.msg).clone();
+        m.headers
+            .push((super::super::BROKER_PATH_HEADER.into(), path.into()));
+        e.msg = Arc::new(m);
+        e
+    }
+
+    fn bridge_to(
+        id: u64,
+        broker: &str,
+        ttl: u32,
+    ) -> (ConsumerSpec, mpsc::UnboundedReceiver<Delivery>) {
+        let (mut c, rx) = consumer(id, 10, -5);
+        c.bridge = Some(Arc::new(super::super::NetworkConsumer {
+            remote_broker: Arc::from(broker),
+            hops: 1,
+            origin: vec![Arc::from(broker)],
+            message_ttl: ttl,
+        }));
+        (c, rx)
+    }
+
+    #[test]
+    fn network_filter_holds_back_loops_and_lets_later_messages_pass() {
+        let q = Arc::new(Queue::new("q", 6));
+        let (n, mut rn) = bridge_to(1, "B", 2);
+        q.add_consumer(n);
+        q.enqueue(with_path(1, "B")); // came from B: never back to B
+        q.enqueue(with_path(2, "X,Y")); // crossed messageTTL brokers already
+        q.enqueue(entry(3));
+        q.enqueue(with_path(4, "X"));
+        let got: Vec<u64> = std::iter::from_fn(|| rn.try_recv().ok().map(|d| d.seq)).collect();
+        assert_eq!(got, vec![3, 4]);
+        assert_eq!(q.depth(), 4);
+        // A local consumer takes what the bridge may not.
+        let (l, mut rl) = consumer(2, 10, 0);
+        q.add_consumer(l);
+        let got: Vec<u64> = std::iter::from_fn(|| rl.try_recv().ok().map(|d| d.seq)).collect();
+        assert_eq!(got, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_bridge_giving_messages_back_is_not_a_redelivery() {
+        let q = Arc::new(Queue::new("q", 0));
+        let (n, mut rn) = bridge_to(1, "B", 1);
+        q.add_consumer(n);
+        q.enqueue(entry(1));
+        assert!(rn.try_recv().is_ok());
+        let fx = q.remove_consumer(1);
+        assert!(
+            fx.dead.is_empty(),
+            "maximumRedeliveries=0 yet not dead-lettered"
+        );
+        let (l, mut rl) = consumer(2, 10, 0);
+        q.add_consumer(l);
+        assert!(rl.try_recv().is_ok_and(|d| !d.redelivered));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A publish/subscribe topic: every current subscriber gets a copy; with no subscriber the
-//! message is dropped (STOMP and ActiveMQ semantics for non-durable subscriptions).
+//! message is dropped (STOMP and ActiveMQ semantics for non-durable subscriptions). A bridge's
+//! subscriber gets only the copies its network filter accepts (no loops, `messageTTL`).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -54,7 +55,8 @@ impl Topic {
         let mut n = 0;
         let mut fwd = 0;
         for s in &g.subs {
-            if Some(s.conn) == except {
+            // Never back to the bridge it came from, nor to a broker it already crossed.
+            if Some(s.conn) == except || !s.accepts(&msg) {
                 continue;
             }
             let d = Delivery {
@@ -89,6 +91,15 @@ impl Topic {
             }
         }
         (local, net)
+    }
+
+    /// Demand this topic shows a bridge: see [`super::Core::demand_for`].
+    pub fn demand_for(
+        &self,
+        except_conn: Option<u64>,
+        except_broker: Option<&str>,
+    ) -> Option<(usize, u32, Vec<Arc<str>>)> {
+        super::fold_demand(self.lock().subs.iter(), except_conn, except_broker)
     }
 
     /// Counters for the admin API.

@@ -1,10 +1,11 @@
 //! Master/slave on a shared data directory.
 //!
 //! The store lock is the file `lock` in the data directory, held with an exclusive OS file
-//! lock (`flock`), which the kernel releases when the holder dies. Role machine:
+//! lock (`flock`), which the kernel releases when the holder dies. Role machine (driven by
+//! `role_machine` in the crate root):
 //!
 //! ```text
-//!            try_lock ok                      lock lost / stepdown
+//!            try_lock ok (+ fence)              lock lost / stepdown
 //!  start ──▶ [slave: poll every lockAcquireSleepInterval] ──▶ [master] ──────────────▶ [slave]
 //!                                                  │ every lockKeepAlivePeriod: is the file
 //!                                                  │ at `lock` still the one we hold?
@@ -13,9 +14,17 @@
 //! The keep-alive check guards against the lock file being deleted or replaced under a running
 //! master (a new file could be locked by another node: two masters). The master compares the
 //! device and inode of its open handle with the path's; on a mismatch it demotes itself.
+//!
+//! The other half of that guard is on the taker's side. Each holder writes a record into the
+//! file: `NAME pid PID inode INO`, with the inode of the file it locked. A taker that finds the
+//! inode of the very file it just locked knows the previous holder locked this same file and
+//! has released it (stepped down, stopped or died): it may serve at once. Any other content
+//! (a new file, a replaced one, a copy) means a master may still hold a lock on a file that is
+//! no longer at the path; the taker then waits one `lockKeepAlivePeriod` ([`StoreLock::fenced`])
+//! so that master has noticed and demoted before it serves.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -23,29 +32,33 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// The lock file could not be created or opened (permissions, missing directory).
-    #[error("cannot open lock file {path}: {source}")]
+    #[error("cannot open lock file {path}: {error}")]
     Open {
         /// Lock file path.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a separate source, so it is printed once).
+        error: std::io::Error,
     },
 }
+
+pub use mq_shared::ctl::LockHolder as LockRecord;
 
 /// A held store lock. Dropping it releases the lock.
 #[derive(Debug)]
 pub struct StoreLock {
     file: File,
     path: PathBuf,
+    previous: Option<LockRecord>,
+    handover: bool,
 }
 
 impl StoreLock {
     /// Tries once to take the lock; `Ok(None)` when another process holds it.
     pub fn try_acquire(dir: &Path, holder: &str) -> Result<Option<StoreLock>, LockError> {
         let path = dir.join(mq_shared::defaults::LOCK_FILE);
-        let err = |source| LockError::Open {
+        let err = |error| LockError::Open {
             path: path.display().to_string(),
-            source,
+            error,
         };
         let mut file = OpenOptions::new()
             .create(true)
@@ -55,15 +68,45 @@ impl StoreLock {
             .open(&path)
             .map_err(err)?;
         match file.try_lock() {
-            Ok(()) => {
-                // Record who holds it, for people looking at the directory.
-                let _ = file.set_len(0);
-                let _ = writeln!(file, "{holder} pid {}", std::process::id());
-                Ok(Some(StoreLock { file, path }))
-            }
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
         }
+        let inode = file.metadata().map_err(err)?.ino();
+        let mut text = String::new();
+        // An unreadable record only costs the fence wait.
+        let _ = file.read_to_string(&mut text);
+        let previous = LockRecord::parse(&text);
+        let handover = previous.as_ref().is_some_and(|p| p.inode == inode);
+        let mine = LockRecord {
+            holder: holder.to_string(),
+            pid: std::process::id(),
+            inode,
+        };
+        // Record who holds it: for the next taker (see the module doc) and for people.
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| writeln!(file, "{mine}"))
+            .and_then(|()| file.sync_data())
+            .map_err(err)?;
+        Ok(Some(StoreLock {
+            file,
+            path,
+            previous,
+            handover,
+        }))
+    }
+
+    /// Whether the taker must wait one `lockKeepAlivePeriod` before serving: the file was not
+    /// handed over by a holder of this very file (it is new, or was replaced), so a master
+    /// holding an older file may still be running until its keep-alive check notices.
+    pub fn fenced(&self) -> bool {
+        !self.handover
+    }
+
+    /// The record the previous holder left in the file, if any.
+    pub fn previous(&self) -> Option<&LockRecord> {
+        self.previous.as_ref()
     }
 
     /// Whether the lock file at the path is still the one this lock holds.
@@ -84,26 +127,55 @@ impl StoreLock {
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn take(dir: &Path, who: &str) -> Result<StoreLock, Box<dyn std::error::Error>> {
+        StoreLock::try_acquire(dir, who)?
+            .ok_or_else(|| format!("{who} did not get the lock").into())
+    }
+
     #[test]
-    fn one_holder_at_a_time_and_replacement_is_noticed() -> Result<(), LockError> {
-        let dir = tempfile::tempdir().map_err(|e| LockError::Open {
-            path: "tmp".into(),
-            source: e,
-        })?;
-        let a = StoreLock::try_acquire(dir.path(), "a")?;
-        assert!(a.is_some());
+    fn one_holder_at_a_time_and_replacement_is_noticed() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let a = take(dir.path(), "a")?;
         assert!(StoreLock::try_acquire(dir.path(), "b")?.is_none());
-        let a = a.ok_or_else(|| LockError::Open {
-            path: "a".into(),
-            source: std::io::Error::other("no lock"),
-        })?;
         assert!(a.still_held());
-        std::fs::remove_file(dir.path().join("lock")).map_err(|e| LockError::Open {
-            path: "lock".into(),
-            source: e,
-        })?;
+        std::fs::remove_file(dir.path().join("lock"))?;
         assert!(!a.still_held());
         a.release();
+        Ok(())
+    }
+
+    #[test]
+    fn a_handover_of_the_same_file_needs_no_fence() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let a = take(dir.path(), "a")?;
+        assert!(a.fenced(), "a new lock file is fenced");
+        let record = LockRecord::read(dir.path()).ok_or("no record")?;
+        assert_eq!(record.holder, "a");
+        assert_eq!(record.pid, std::process::id());
+        a.release();
+        let b = take(dir.path(), "b")?;
+        assert!(!b.fenced(), "a released the same file");
+        assert_eq!(b.previous().map(|p| p.holder.as_str()), Some("a"));
+        b.release();
+        Ok(())
+    }
+
+    #[test]
+    fn a_replaced_lock_file_is_fenced_even_with_a_copied_record() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let a = take(dir.path(), "a")?;
+        // Someone copies the file over itself: same text, new inode; `a` still holds the old one.
+        let text = std::fs::read_to_string(dir.path().join("lock"))?;
+        std::fs::write(dir.path().join("lock.new"), &text)?;
+        std::fs::rename(dir.path().join("lock.new"), dir.path().join("lock"))?;
+        let b = take(dir.path(), "b")?;
+        assert!(b.fenced());
+        assert!(!a.still_held());
+        assert!(b.still_held());
+        a.release();
+        b.release();
         Ok(())
     }
 }

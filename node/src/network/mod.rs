@@ -1,27 +1,384 @@
 //! Network connectors: bridges from this node to other nodes (store and forward, on demand).
+//!
+//! ```text
+//! Manager ── connector "nc-1" static:(tcp://b:61613,masterslave:(tcp://c1:1,tcp://c2:2))?…
+//!    │          ├── bridge::run  peer b      connecting → connected → backoff → …
+//!    │          └── bridge::run  peer c1|c2
+//!    ├─ connector "nc-2" multicast://default  discovery::run_connector ── bridge per node heard
+//!    └─ advertisers (transport connectors with discoveryUri, or --discovery)
+//! ```
+//!
+//! Connectors come from `--network`/the config file and from the admin API at run time
+//! ([`Manager::add`], [`Manager::remove`]); definitions outlive role changes, and bridges run
+//! only while the node is master ([`Manager::start`], [`Manager::stop`]). Connectors added
+//! at run time are not written back to the config file.
+//!
+//! Modules: [`bridge`] (the per-peer state machine and forwarding), [`demand`] (advisories
+//! and which destinations to forward), [`backoff`] (reconnect delays), [`discovery`]
+//! (multicast), `wire` (the STOMP link).
 
-use mq_shared::uri::NetworkUri;
+pub mod backoff;
+pub mod bridge;
+pub mod demand;
+pub mod discovery;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mq_shared::api::{NetworkConnectorInfo, NetworkConnectorList};
+use mq_shared::uri::{DiscoveryUri, NetworkUri, UriError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::broker::Core;
+use bridge::{BridgeConfig, PeerStatus, Target};
+
+/// Heart-beat interval a bridge asks for both ways, ms: a peer silent for three of them (a
+/// SIGKILLed host, a cut cable) is taken for dead.
+pub const BRIDGE_HEARTBEAT_MS: u64 = 1000;
+/// Bound on TCP connect plus CONNECTED for one endpoint of a peer.
+pub const BRIDGE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a bridge with `staticallyIncludedDestinations` looks for new matching destinations.
+pub const STATIC_RESCAN: Duration = Duration::from_secs(1);
+
+/// Why a bridge's link failed; shown as the peer's `last_error`.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// No endpoint accepted the TCP connection.
+    #[error("cannot connect to {0}")]
+    Connect(String),
+    /// The socket failed.
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer sent bytes that are not STOMP.
+    #[error("invalid frame from the peer: {0}")]
+    Frame(#[from] mq_shared::frame::FrameError),
+    /// The peer sent something a bridge does not expect.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The peer answered with an ERROR frame.
+    #[error("peer error: {0}")]
+    Peer(String),
+    /// Something did not happen in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The peer closed the connection.
+    #[error("connection closed by the peer")]
+    Closed,
+    /// The peer is this node itself (a loop-back connector).
+    #[error("{0} is this node itself; a bridge to itself is refused")]
+    SelfLink(String),
+    /// A message from the peer could not be stored here.
+    #[error("store failed: {0}")]
+    Store(String),
+}
+
+/// Why a connector could not be added or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The URI does not parse; the message names the offending part.
+    #[error("{0}")]
+    BadUri(#[from] UriError),
+    /// The name is not usable.
+    #[error("connector name '{0}' must be non-empty, without spaces, '/' or '?'")]
+    BadName(String),
+    /// The body's name and the URI's `name` option differ.
+    #[error("name '{given}' differs from the URI's name option '{in_uri}'")]
+    NameMismatch {
+        /// Name in the request.
+        given: String,
+        /// `name=` in the URI.
+        in_uri: String,
+    },
+    /// A connector of that name exists.
+    #[error("a network connector named '{0}' already exists")]
+    Duplicate(String),
+    /// No connector of that name.
+    #[error("no network connector named '{0}'")]
+    NotFound(String),
+}
+
+/// A connector definition.
+struct Def {
+    name: String,
+    uri: String,
+    parsed: NetworkUri,
+}
+
+/// A running connector.
+struct Live {
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    peers: Arc<Mutex<Vec<Arc<PeerStatus>>>>,
+}
+
+/// What runs while master.
+struct Running {
+    core: Core,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    live: HashMap<String, Live>,
+}
+
+#[derive(Default)]
+struct Inner {
+    defs: Vec<Def>,
+    configured: bool,
+    next: u64,
+    running: Option<Running>,
+}
 
 /// The network connectors of a node.
 pub struct Manager {
-    broker_name: String,
+    broker_name: Arc<str>,
+    inner: Mutex<Inner>,
 }
 
 impl Manager {
     /// No connectors yet.
     pub fn new(broker_name: String) -> Manager {
-        Manager { broker_name }
-    }
-
-    /// Starts the configured connectors' bridges over `core` (when the node becomes master).
-    pub fn start(&self, _core: Core, networks: &[NetworkUri], _uris: &[String]) {
-        if !networks.is_empty() {
-            tracing::warn!(broker = %self.broker_name, "network connectors are not started by this build");
+        Manager {
+            broker_name: Arc::from(broker_name),
+            inner: Mutex::new(Inner::default()),
         }
     }
 
-    /// Stops every bridge (when the node stops serving).
-    pub async fn stop(&self) {}
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the bridges of every connector over `core` (when the node becomes master): the
+    /// configured ones (`networks`, as given in `uris`; added on the first start) and those
+    /// added at run time. `adverts` are the bound transport URIs to advertise, with the group
+    /// to advertise each on.
+    pub fn start(
+        &self,
+        core: Core,
+        networks: &[NetworkUri],
+        uris: &[String],
+        adverts: Vec<(DiscoveryUri, String)>,
+    ) {
+        let mut g = self.lock();
+        if !g.configured {
+            g.configured = true;
+            for (i, parsed) in networks.iter().enumerate() {
+                let uri = uris.get(i).cloned().unwrap_or_else(|| parsed.to_string());
+                let name = match &parsed.options().name {
+                    Some(n) => n.clone(),
+                    None => next_name(&mut g),
+                };
+                if g.defs.iter().any(|d| d.name == name) {
+                    tracing::error!(connector = %name, %uri, "two network connectors share a name; the second is ignored (set name=... on one)");
+                    continue;
+                }
+                g.defs.push(Def {
+                    name,
+                    uri,
+                    parsed: parsed.clone(),
+                });
+            }
+        }
+        if g.running.is_some() {
+            return;
+        }
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut by_group: HashMap<String, (DiscoveryUri, Vec<String>)> = HashMap::new();
+        for (d, s) in adverts {
+            by_group
+                .entry(d.to_string())
+                .or_insert_with(|| (d.clone(), Vec::new()))
+                .1
+                .push(s);
+        }
+        for (_, (d, services)) in by_group {
+            tracker.spawn(discovery::advertise(
+                d,
+                self.broker_name.to_string(),
+                services,
+                cancel.clone(),
+            ));
+        }
+        let mut live = HashMap::new();
+        for d in &g.defs {
+            live.insert(d.name.clone(), launch(&core, &self.broker_name, d, &cancel));
+        }
+        g.running = Some(Running {
+            core,
+            cancel,
+            tracker,
+            live,
+        });
+    }
+
+    /// Stops every bridge and advertiser (when the node stops serving) and waits for them;
+    /// local consumers are detached, so waiting messages stay in the store.
+    pub async fn stop(&self) {
+        let Some(r) = self.lock().running.take() else {
+            return;
+        };
+        r.cancel.cancel();
+        for (_, l) in r.live {
+            l.tracker.close();
+            l.tracker.wait().await;
+        }
+        r.tracker.close();
+        r.tracker.wait().await;
+    }
+
+    /// Every connector with its peers' states.
+    pub fn list(&self) -> NetworkConnectorList {
+        let g = self.lock();
+        NetworkConnectorList {
+            connectors: g.defs.iter().map(|d| info(&g, d)).collect(),
+        }
+    }
+
+    /// Adds a connector (named `name`, else by the URI's `name` option, else generated) and
+    /// starts it if the node is master.
+    pub fn add(
+        &self,
+        name: Option<String>,
+        uri: &str,
+    ) -> Result<NetworkConnectorInfo, NetworkError> {
+        let parsed: NetworkUri = uri.parse()?;
+        let mut g = self.lock();
+        let name = match (name, &parsed.options().name) {
+            (Some(n), Some(u)) if n != *u => {
+                return Err(NetworkError::NameMismatch {
+                    given: n,
+                    in_uri: u.clone(),
+                });
+            }
+            (Some(n), _) => n,
+            (None, Some(u)) => u.clone(),
+            (None, None) => loop {
+                let n = next_name(&mut g);
+                if !g.defs.iter().any(|d| d.name == n) {
+                    break n;
+                }
+            },
+        };
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '/' || c == '?') {
+            return Err(NetworkError::BadName(name));
+        }
+        if g.defs.iter().any(|d| d.name == name) {
+            return Err(NetworkError::Duplicate(name));
+        }
+        let def = Def {
+            name: name.clone(),
+            uri: uri.trim().to_string(),
+            parsed,
+        };
+        let broker = self.broker_name.clone();
+        if let Some(r) = g.running.as_mut() {
+            let l = launch(&r.core, &broker, &def, &r.cancel);
+            r.live.insert(name.clone(), l);
+        }
+        tracing::info!(connector = %name, uri = %def.uri, "network connector added");
+        g.defs.push(def);
+        let d = g.defs.last().map(|d| info(&g, d));
+        d.ok_or(NetworkError::NotFound(name))
+    }
+
+    /// Removes a connector and stops its bridges (their messages stay in the local store).
+    pub async fn remove(&self, name: &str) -> Result<(), NetworkError> {
+        let live = {
+            let mut g = self.lock();
+            let before = g.defs.len();
+            g.defs.retain(|d| d.name != name);
+            if g.defs.len() == before {
+                return Err(NetworkError::NotFound(name.to_string()));
+            }
+            g.running.as_mut().and_then(|r| r.live.remove(name))
+        };
+        if let Some(l) = live {
+            l.cancel.cancel();
+            l.tracker.close();
+            l.tracker.wait().await;
+        }
+        tracing::info!(connector = %name, "network connector removed");
+        Ok(())
+    }
+}
+
+fn next_name(g: &mut Inner) -> String {
+    g.next += 1;
+    format!("nc-{}", g.next)
+}
+
+fn info(g: &Inner, d: &Def) -> NetworkConnectorInfo {
+    let peers = g
+        .running
+        .as_ref()
+        .and_then(|r| r.live.get(&d.name))
+        .map(|l| {
+            l.peers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|p| p.info())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut options = d.parsed.options().to_map();
+    options.insert("name".into(), d.name.clone());
+    NetworkConnectorInfo {
+        name: d.name.clone(),
+        uri: d.uri.clone(),
+        options,
+        peers,
+    }
+}
+
+/// Starts the bridges of one connector.
+fn launch(core: &Core, local: &Arc<str>, d: &Def, parent: &CancellationToken) -> Live {
+    let cancel = parent.child_token();
+    let tracker = TaskTracker::new();
+    let peers: Arc<Mutex<Vec<Arc<PeerStatus>>>> = Arc::default();
+    let cfg = Arc::new(BridgeConfig {
+        local: local.clone(),
+        connector: d.name.clone(),
+        options: d.parsed.options().clone(),
+    });
+    match &d.parsed {
+        NetworkUri::Static { peers: list, .. } => {
+            for p in list {
+                let uri = p.to_string();
+                let status = Arc::new(PeerStatus::new(&uri));
+                peers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(status.clone());
+                let target = Target {
+                    uri,
+                    endpoints: p.endpoints(),
+                };
+                tracker.spawn(bridge::run(
+                    core.clone(),
+                    cfg.clone(),
+                    target,
+                    status,
+                    cancel.clone(),
+                ));
+            }
+        }
+        NetworkUri::Multicast { discovery, .. } => {
+            tracker.spawn(discovery::run_connector(
+                core.clone(),
+                cfg.clone(),
+                discovery.clone(),
+                peers.clone(),
+                cancel.clone(),
+                tracker.clone(),
+            ));
+        }
+    }
+    Live {
+        cancel,
+        tracker,
+        peers,
+    }
 }

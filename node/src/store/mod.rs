@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Instant;
 
 use bytes::Bytes;
 use redb::{
@@ -37,6 +38,12 @@ pub enum StoreError {
         path: String,
         /// Why.
         reason: String,
+    },
+    /// Another process has the store file open (a master that has not let go of it yet).
+    #[error("store {path} is still open by another process")]
+    AlreadyOpen {
+        /// Store file.
+        path: String,
     },
     /// A write transaction failed (disk full, I/O error); nothing of it was committed.
     #[error("store write failed: {0}")]
@@ -125,7 +132,12 @@ impl Store {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
-        let db = Database::builder().create(path).map_err(|e| open_err(&e))?;
+        let db = Database::builder().create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+                path: path.display().to_string(),
+            },
+            e => open_err(&e),
+        })?;
         // Make sure the tables exist, with quick-repair on for every later commit.
         {
             let mut w = db.begin_write().map_err(|e| open_err(&e))?;
@@ -245,19 +257,48 @@ fn read_dedup(db: &Database) -> Result<DedupWindow, StoreError> {
     })
 }
 
+/// Whether a submission only removes messages (acks): such a submission promises nothing to
+/// a producer, so it may wait a little for a commit that has to happen anyway.
+fn only_deletes(s: &Submission) -> bool {
+    !s.ops.is_empty() && s.ops.iter().all(|op| matches!(op, Op::Delete { .. }))
+}
+
 fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, inner: Arc<Inner>) {
     let mut dedup_counter = dedup.order.back().map(|(_, n)| *n + 1).unwrap_or(0);
     let max = mq_shared::defaults::MAX_COMMIT_BATCH;
     let window = mq_shared::defaults::DEDUP_WINDOW;
+    let hold_limit = mq_shared::defaults::ACK_COMMIT_DELAY;
+    // Delete-only submissions held back to ride the next commit, and since when.
+    let mut held: Vec<Submission> = Vec::new();
+    let mut held_since = Instant::now();
     let mut closing = false;
     while !closing {
-        let first = match rx.recv() {
-            Ok(Cmd::Submit(s)) => s,
-            Ok(Cmd::Close) | Err(_) => break,
+        let mut timed_out = false;
+        let next = if held.is_empty() {
+            rx.recv().ok()
+        } else {
+            match rx.recv_timeout(hold_limit.saturating_sub(held_since.elapsed())) {
+                Ok(cmd) => Some(cmd),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    None
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            }
         };
-        let mut nops = first.ops.len();
-        let mut batch = vec![first];
-        while nops < max {
+        let was_holding = !held.is_empty();
+        let mut batch = std::mem::take(&mut held);
+        let mut nops: usize = batch.iter().map(|s| s.ops.len()).sum();
+        match next {
+            Some(Cmd::Submit(s)) => {
+                nops += s.ops.len();
+                batch.push(s);
+            }
+            Some(Cmd::Close) => closing = true,
+            None if timed_out => {}
+            None => closing = true,
+        }
+        while !closing && nops < max {
             match rx.try_recv() {
                 Ok(Cmd::Submit(s)) => {
                     nops += s.ops.len();
@@ -269,6 +310,19 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
                 }
                 Err(_) => break,
             }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        // Acks alone do not get a commit of their own: they wait (at most `hold_limit`) for
+        // the next put, whose commit makes them durable too. A lost ack after a crash means a
+        // redelivery, which at-least-once allows; a lost put would break a receipt.
+        if !closing && !timed_out && nops < max && batch.iter().all(only_deletes) {
+            if !was_holding {
+                held_since = Instant::now();
+            }
+            held = batch;
+            continue;
         }
         let result = if nops == 0 {
             // Only ordering barriers: nothing to write.

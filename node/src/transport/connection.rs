@@ -8,6 +8,11 @@
 //! Life of a connection: `Connecting` (only CONNECT/STOMP accepted, within the connect
 //! timeout) → `Connected` → closed (DISCONNECT, ERROR, socket closed, heart-beat silence or
 //! shutdown). On close, open transactions are aborted and unacked messages are redelivered.
+//!
+//! A connection whose CONNECT names a broker in [`BRIDGE_HEADER`] is another node's network
+//! bridge: CONNECTED names this node back, its subscriptions are network consumers (with the
+//! loop filter and demand hops of `crate::network::demand`), it may subscribe to the demand
+//! advisory, and its sends keep their message ids and are de-duplicated.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -20,15 +25,17 @@ use mq_shared::api::ConnectionKind;
 use mq_shared::frame::{Command, Decoder, Frame, FrameError, Item, Version, encode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::TransportSettings;
 use crate::broker::queue::{Effects, Queue};
 use crate::broker::{
-    Attached, ConnMeta, ConsumerSpec, Core, Delivery, Destination, Message, now_ms,
+    Attached, BROKER_PATH_HEADER, ConnMeta, ConsumerSpec, Core, Delivery, Destination, Message,
+    NetworkConsumer, now_ms,
 };
+use crate::network::demand;
 
 /// CONNECT header a network bridge sends with its broker name, so the node treats the
 /// connection as a bridge (its consumers rank below local ones; its sends keep their ids).
@@ -116,6 +123,10 @@ struct Session {
     /// Server → client heart-beat interval agreed (ms), 0 = none.
     write_hb: u64,
     disconnecting: bool,
+    /// A bridge's subscription to the demand advisory: its id and the last snapshot sent.
+    advisory: Option<(String, String)>,
+    /// Ticks when consumers change, while the advisory is subscribed.
+    demand_rx: Option<watch::Receiver<u64>>,
 }
 
 /// Serves one accepted socket until it closes.
@@ -156,6 +167,8 @@ pub async fn run(
         read_hb: 0,
         write_hb: 0,
         disconnecting: false,
+        advisory: None,
+        demand_rx: None,
     };
     let mut decoder = Decoder::new(settings.limits);
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
@@ -199,6 +212,13 @@ pub async fn run(
             }
             Some(d) = deliver_rx.recv() => {
                 s.write_delivery(d, &mut outbuf, &mut auto_acks);
+            }
+            alive = demand_changed(&mut s.demand_rx) => {
+                if alive {
+                    s.send_advisory(false);
+                } else {
+                    s.demand_rx = None;
+                }
             }
             r = stream.read_buf(&mut inbuf), if !paused && !eof && !s.disconnecting => {
                 match r {
@@ -284,6 +304,15 @@ pub async fn run(
     // Whatever is still queued for this connection goes back to its queues via cleanup
     // (unsubscribe redelivers in-flight messages), so dropping the receivers loses nothing.
     drop(deliver_rx);
+}
+
+/// Resolves when demand changed (true) or can no longer change (false); never without a
+/// receiver.
+async fn demand_changed(rx: &mut Option<watch::Receiver<u64>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
 }
 
 fn push_out(s: &mut Session, o: Out, outbuf: &mut BytesMut) -> Option<Frame> {
@@ -421,6 +450,9 @@ impl Session {
             connected.push_header("heart-beat", hb);
         }
         self.bridge = f.header(BRIDGE_HEADER).map(str::to_string);
+        if self.bridge.is_some() {
+            connected.push_header(demand::BROKER_HEADER, self.broker.name());
+        }
         let bridge = self.bridge.clone();
         self.broker.update_connection(self.conn, |m| {
             m.version = v.as_str().to_string();
@@ -529,15 +561,18 @@ impl Session {
         let dest_s = f
             .header("destination")
             .ok_or("SUBSCRIBE without a destination header")?;
-        let dest = Destination::parse(dest_s)?;
         let id = match f.header("id") {
             Some(id) => id.to_string(),
             None if self.version() == Version::V1_0 => dest_s.to_string(),
             None => return Err("SUBSCRIBE without an id header".into()),
         };
-        if self.subs.contains_key(&id) {
+        if self.subs.contains_key(&id) || self.advisory.as_ref().is_some_and(|(a, _)| *a == id) {
             return Err(format!("subscription id '{id}' is already in use"));
         }
+        if demand::is_advisory(dest_s) {
+            return self.subscribe_advisory(dest_s, id);
+        }
+        let dest = Destination::parse(dest_s)?;
         let ack = match f.header("ack").unwrap_or("auto") {
             "auto" => AckMode::Auto,
             "client" => AckMode::Client,
@@ -568,6 +603,10 @@ impl Session {
             None if network => -5,
             None => 0,
         };
+        let bridge = match &self.bridge {
+            Some(b) => Some(Arc::new(bridge_consumer(b, f)?)),
+            None => None,
+        };
         let consumer = self.broker.next_id();
         let spec = ConsumerSpec {
             id: consumer,
@@ -575,6 +614,7 @@ impl Session {
             prefetch,
             priority,
             network,
+            bridge,
             tx: self.deliver_tx.clone(),
         };
         // Deliveries made during attach wait in the channel until this frame is handled,
@@ -597,12 +637,59 @@ impl Session {
         Ok(Reply::Now)
     }
 
+    /// A bridge subscribes to this node's demand: a snapshot now and on every change.
+    fn subscribe_advisory(&mut self, dest: &str, id: String) -> Result<Reply, String> {
+        if self.bridge.is_none() {
+            return Err(format!(
+                "{dest} is served to network bridges only (CONNECT with {BRIDGE_HEADER})"
+            ));
+        }
+        if dest != demand::ADVISORY_DESTINATION {
+            return Err(format!(
+                "unknown advisory destination {dest}; bridges subscribe to {}",
+                demand::ADVISORY_DESTINATION
+            ));
+        }
+        if self.advisory.is_some() {
+            return Err("the demand advisory is already subscribed".into());
+        }
+        self.advisory = Some((id, String::new()));
+        self.demand_rx = Some(self.broker.demand_changes());
+        self.send_advisory(true);
+        Ok(Reply::Now)
+    }
+
+    /// Sends the demand snapshot to the bridge if it changed since the last one (or always).
+    fn send_advisory(&mut self, always: bool) {
+        let Some((id, last)) = &mut self.advisory else {
+            return;
+        };
+        let snap = demand::snapshot(&self.broker, Some(self.conn), self.bridge.as_deref());
+        let body = serde_json::to_string(&snap).unwrap_or_default();
+        if !always && body == *last {
+            return;
+        }
+        *last = body.clone();
+        let f = Frame::new(Command::Message)
+            .with_header("subscription", id.as_str())
+            .with_header("message-id", self.broker.new_message_id())
+            .with_header("destination", demand::ADVISORY_DESTINATION)
+            .with_header("content-type", "application/json")
+            .with_body(Bytes::from(body));
+        let _ = self.out_tx.send(Out::Frame(f));
+    }
+
     fn on_unsubscribe(&mut self, f: &Frame) -> Result<Reply, String> {
         let id = match (f.header("id"), f.header("destination")) {
             (Some(id), _) => id.to_string(),
             (None, Some(d)) if self.version() == Version::V1_0 => d.to_string(),
             _ => return Err("UNSUBSCRIBE without an id header".into()),
         };
+        if self.advisory.as_ref().is_some_and(|(a, _)| *a == id) {
+            self.advisory = None;
+            self.demand_rx = None;
+            return Ok(Reply::Now);
+        }
         let sub = self
             .subs
             .remove(&id)
@@ -726,6 +813,9 @@ impl Session {
             for u in taken {
                 if nack {
                     q.nack(u.seq, s.consumer, fx);
+                } else if self.bridge.is_some() {
+                    // A bridge acks once its own node has the message: forwarded.
+                    q.ack_forwarded(u.seq, s.consumer, fx);
                 } else {
                     q.ack(u.seq, s.consumer, fx);
                 }
@@ -843,8 +933,28 @@ impl Session {
         if m.expires != 0 && m.header("expires").is_none() {
             f.push_header("expires", m.expires.to_string());
         }
+        let mut path_written = false;
         for (k, v) in &m.headers {
+            if k == BROKER_PATH_HEADER {
+                // Clients never see the broker path; a bridge gets it with this node added.
+                if let Some(me) = self.bridge.as_ref().map(|_| self.broker.name())
+                    && !path_written
+                {
+                    f.push_header(k.as_str(), format!("{v},{me}"));
+                    path_written = true;
+                }
+                continue;
+            }
             f.push_header(k.as_str(), v.as_str());
+        }
+        if self.bridge.is_some() {
+            if !path_written {
+                f.push_header(BROKER_PATH_HEADER, self.broker.name());
+            }
+            // The bridge stores what was stored here, whoever produced it.
+            if m.persistent && m.header("persistent").is_none() {
+                f.push_header("persistent", "true");
+            }
         }
         f.body = m.body.clone();
         encode(&f, self.version.unwrap_or(Version::V1_2), out);
@@ -881,6 +991,36 @@ impl Session {
         }
         self.broker.unregister_connection(self.conn);
     }
+}
+
+/// The network consumer a bridge's SUBSCRIBE asks for: it forwards to broker `bridge`, stands
+/// for demand [`demand::HOPS_HEADER`] hops away behind [`demand::ORIGIN_HEADER`], and takes
+/// messages within the bridge's [`demand::MESSAGE_TTL_HEADER`].
+fn bridge_consumer(bridge: &str, f: &Frame) -> Result<NetworkConsumer, String> {
+    let num = |name: &str, default: u32| -> Result<u32, String> {
+        match f.header(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{name} '{v}' is not a whole number")),
+        }
+    };
+    let remote: Arc<str> = Arc::from(bridge);
+    let mut origin = vec![remote.clone()];
+    if let Some(v) = f.header(demand::ORIGIN_HEADER) {
+        origin.extend(
+            demand::parse_brokers(v)
+                .into_iter()
+                .filter(|b| *b != remote),
+        );
+    }
+    Ok(NetworkConsumer {
+        remote_broker: remote,
+        hops: num(demand::HOPS_HEADER, 1)?,
+        origin,
+        message_ttl: num(demand::MESSAGE_TTL_HEADER, mq_shared::defaults::NETWORK_TTL)?,
+    })
 }
 
 /// Whether the receipt goes out now or from a store callback.

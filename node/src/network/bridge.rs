@@ -1,0 +1,825 @@
+//! The bridge to one peer: an explicit state machine, one task per peer.
+//!
+//! ```text
+//!            ┌────────────── cancel (connector removed, node stops) ───────────────┐
+//!            ▼                                                                     │
+//!   ┌─► connecting ── CONNECT/CONNECTED ok ──► connected ── link error ──┐          │
+//!   │        │ every endpoint refused / timed out                       │          │
+//!   │        ▼                                                          ▼          │
+//!   └──── backoff (initialReconnectDelay × backOffMultiplier^n ≤ maxReconnectDelay) ◄┘
+//! ```
+//!
+//! There is exactly one loop and every way out of `connected` goes through `backoff`: a link
+//! cannot die silently. While connected, a [`Session`] runs:
+//!
+//! 1. subscribe to the peer's demand advisory ([`demand::ADVISORY_DESTINATION`]);
+//! 2. for each destination the peer demands (within `consumerTTL`, allowed by the
+//!    include/exclude lists) and each statically included one, attach a network consumer to
+//!    the local queue or topic (priority −5 and lower with `decreaseNetworkConsumerPriority`,
+//!    prefetch `prefetchSize`, with the loop filter of [`crate::broker::NetworkConsumer`]);
+//! 3. SEND each delivery to the peer with the message's id, its broker path plus this node,
+//!    and a receipt; ack it locally ([`crate::broker::queue::Queue::ack_forwarded`]) only
+//!    when the peer's RECEIPT says it is stored. Sends are pipelined up to the prefetch;
+//! 4. with `duplex`, also subscribe on the peer for this node's own demand and publish what
+//!    arrives locally (de-duplicated by id through the store), ACKing it after the commit.
+//!
+//! When demand for a destination goes away, its consumer stops sending and is detached once
+//! its outstanding receipts are in (its unsent messages return to the queue); a duplex
+//! subscription likewise waits for its pending ACKs before it UNSUBSCRIBEs. When the link
+//! drops, every consumer is detached and its messages wait in the local store for the next
+//! link; the peer drops any it had already stored by message id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mq_shared::api::{PeerInfo, PeerState};
+use mq_shared::frame::{Command, Frame};
+use mq_shared::uri::{HostPort, NetworkOptions};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::demand::{self, Advisory, DemandEntry, Selection, Want};
+use super::wire::{Link, peer_error};
+use super::{BRIDGE_CONNECT_TIMEOUT, BRIDGE_HEARTBEAT_MS, BridgeError, STATIC_RESCAN};
+use crate::broker::queue::{Effects, Queue};
+use crate::broker::{
+    Attached, BROKER_PATH_HEADER, ConnMeta, ConsumerSpec, Core, Delivery, Destination, Message,
+    now_ms,
+};
+use crate::transport::connection::{BRIDGE_HEADER, PREFETCH_HEADER, PRIORITY_HEADER};
+
+/// Subscription id of the demand advisory on the peer.
+const ADVISORY_SUB: &str = "advisory";
+/// ActiveMQ's base priority of network consumers (`ConsumerInfo.NETWORK_CONSUMER_PRIORITY`).
+const NETWORK_PRIORITY: i32 = -5;
+/// Headers the bridge sets itself on a forwarded SEND, or that describe one delivery only.
+const NOT_FORWARDED: &[&str] = &[
+    "destination",
+    "message-id",
+    "persistent",
+    "expires",
+    "receipt",
+    "transaction",
+    "content-length",
+    "subscription",
+    "ack",
+    "redelivered",
+    BROKER_PATH_HEADER,
+];
+
+/// What one bridge needs to know about its connector.
+#[derive(Debug)]
+pub struct BridgeConfig {
+    /// This node's broker name.
+    pub local: Arc<str>,
+    /// Connector name (for logs).
+    pub connector: String,
+    /// Connector options.
+    pub options: NetworkOptions,
+}
+
+/// Where a peer is: one endpoint, or several tried in order (`masterslave:`, `failover:`).
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The peer as configured or discovered.
+    pub uri: String,
+    /// Endpoints, tried in order on each attempt.
+    pub endpoints: Vec<HostPort>,
+}
+
+/// Live state of one peer, shared with the admin API.
+#[derive(Debug)]
+pub struct PeerStatus {
+    info: Mutex<PeerInfo>,
+    forwarded: AtomicU64,
+}
+
+impl PeerStatus {
+    /// A peer not yet tried.
+    pub fn new(uri: &str) -> PeerStatus {
+        PeerStatus {
+            info: Mutex::new(PeerInfo {
+                uri: uri.to_string(),
+                state: PeerState::Connecting,
+                remote_broker: None,
+                since_ms: now_ms(),
+                forwarded: 0,
+                reconnect_attempts: 0,
+                next_retry_ms: None,
+                last_error: None,
+            }),
+            forwarded: AtomicU64::new(0),
+        }
+    }
+
+    /// A snapshot for the admin API.
+    pub fn info(&self) -> PeerInfo {
+        let mut i = self.lock().clone();
+        i.forwarded = self.forwarded.load(Ordering::Relaxed);
+        i
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PeerInfo> {
+        self.info.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, state: PeerState, f: impl FnOnce(&mut PeerInfo)) {
+        let mut i = self.lock();
+        if i.state != state {
+            i.since_ms = now_ms();
+        }
+        i.state = state;
+        f(&mut i);
+    }
+
+    fn add_forwarded(&self, n: u64) {
+        self.forwarded.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Runs the state machine of one peer until `cancel` fires.
+pub async fn run(
+    core: Core,
+    cfg: Arc<BridgeConfig>,
+    target: Target,
+    status: Arc<PeerStatus>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Backoff::new(&cfg.options);
+    let min_connect = Duration::from_millis(cfg.options.min_connect_time_ms);
+    loop {
+        let attempts = backoff.attempts();
+        status.set(PeerState::Connecting, |i| {
+            i.reconnect_attempts = attempts;
+            i.next_retry_ms = None;
+        });
+        let attempt = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = connect_any(&cfg, &target) => r,
+        };
+        let err = match attempt {
+            Err(e) => e,
+            Ok((link, addr)) => {
+                let peer: Arc<str> = Arc::from(
+                    link.connected
+                        .header(demand::BROKER_HEADER)
+                        .unwrap_or(addr.as_str()),
+                );
+                if peer == cfg.local {
+                    BridgeError::SelfLink(addr)
+                } else {
+                    tracing::info!(connector = %cfg.connector, peer = %peer, %addr, "bridge connected");
+                    status.set(PeerState::Connected, |i| {
+                        i.remote_broker = Some(peer.to_string());
+                        i.reconnect_attempts = 0;
+                        i.last_error = None;
+                        i.next_retry_ms = None;
+                    });
+                    let started = Instant::now();
+                    let r =
+                        Session::new(core.clone(), cfg.clone(), status.clone(), link, peer, addr)
+                            .run(&cancel)
+                            .await;
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    if started.elapsed() >= min_connect {
+                        backoff.reset();
+                    }
+                    r.err().unwrap_or(BridgeError::Closed)
+                }
+            }
+        };
+        tracing::warn!(connector = %cfg.connector, peer = %target.uri, error = %err, "bridge down");
+        let msg = err.to_string();
+        match backoff.failed() {
+            Some(d) => {
+                let attempts = backoff.attempts();
+                status.set(PeerState::Backoff, |i| {
+                    i.reconnect_attempts = attempts;
+                    i.next_retry_ms = Some(now_ms() + d.as_millis() as u64);
+                    i.last_error = Some(msg);
+                });
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(d) => {}
+                }
+            }
+            None => {
+                let attempts = backoff.attempts();
+                status.set(PeerState::Backoff, |i| {
+                    i.reconnect_attempts = attempts;
+                    i.next_retry_ms = None;
+                    i.last_error = Some(format!(
+                        "{msg}; gave up after {attempts} attempts (maxReconnectAttempts)"
+                    ));
+                });
+                tracing::error!(connector = %cfg.connector, peer = %target.uri, "bridge gave up (maxReconnectAttempts)");
+                cancel.cancelled().await;
+                return;
+            }
+        }
+    }
+}
+
+/// Tries each endpoint in order; the first that answers CONNECTED wins.
+async fn connect_any(cfg: &BridgeConfig, target: &Target) -> Result<(Link, String), BridgeError> {
+    let mut last = BridgeError::Connect(format!("{}: no endpoint", target.uri));
+    for ep in &target.endpoints {
+        let addr = ep.to_addr_string();
+        let mut headers = vec![(BRIDGE_HEADER.to_string(), cfg.local.to_string())];
+        if let Some(u) = &cfg.options.user_name {
+            headers.push(("login".into(), u.clone()));
+        }
+        if let Some(p) = &cfg.options.password {
+            headers.push(("passcode".into(), p.clone()));
+        }
+        match Link::connect(&addr, headers, BRIDGE_HEARTBEAT_MS, BRIDGE_CONNECT_TIMEOUT).await {
+            Ok(l) => return Ok((l, addr)),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// One local network consumer attached for the peer.
+struct Consumer {
+    dest: String,
+    attached: Attached,
+    /// Sends awaiting the peer's receipt.
+    inflight: usize,
+    /// Demand went away: send nothing more, detach when `inflight` reaches 0.
+    draining: bool,
+}
+
+/// A forwarded queue message awaiting the peer's receipt.
+struct Pending {
+    queue: Arc<Queue>,
+    seq: u64,
+    consumer: u64,
+}
+
+/// A duplex subscription on the peer, for this node's demand.
+struct Reverse {
+    id: String,
+    want: Want,
+    /// Messages published locally whose ACK has not gone out yet.
+    unacked: usize,
+    /// Demand went away: publish nothing more, UNSUBSCRIBE when `unacked` reaches 0.
+    closing: bool,
+}
+
+/// A message from the peer, committed here (or not): (subscription, ack id, outcome).
+type Committed = (String, String, Result<(), String>);
+
+/// The connected phase of a bridge.
+struct Session {
+    core: Core,
+    cfg: Arc<BridgeConfig>,
+    status: Arc<PeerStatus>,
+    link: Link,
+    peer: Arc<str>,
+    conn: u64,
+    tx: mpsc::UnboundedSender<Delivery>,
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    remote: Vec<DemandEntry>,
+    fwd: BTreeMap<String, (Want, Vec<u64>)>,
+    consumers: HashMap<u64, Consumer>,
+    pending: HashMap<u64, Pending>,
+    next_receipt: u64,
+    rev: BTreeMap<String, Reverse>,
+    rev_by_sub: HashMap<String, String>,
+    next_sub: u64,
+    committed_tx: mpsc::UnboundedSender<Committed>,
+    committed_rx: mpsc::UnboundedReceiver<Committed>,
+}
+
+impl Session {
+    fn new(
+        core: Core,
+        cfg: Arc<BridgeConfig>,
+        status: Arc<PeerStatus>,
+        link: Link,
+        peer: Arc<str>,
+        addr: String,
+    ) -> Session {
+        let conn = core.register_connection(ConnMeta {
+            remote: addr,
+            kind: mq_shared::api::ConnectionKind::Bridge,
+            version: "1.2".into(),
+            broker: Some(peer.to_string()),
+            subscriptions: 0,
+            since_ms: now_ms(),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (committed_tx, committed_rx) = mpsc::unbounded_channel();
+        Session {
+            core,
+            cfg,
+            status,
+            link,
+            peer,
+            conn,
+            tx,
+            rx,
+            remote: Vec::new(),
+            fwd: BTreeMap::new(),
+            consumers: HashMap::new(),
+            pending: HashMap::new(),
+            next_receipt: 0,
+            rev: BTreeMap::new(),
+            rev_by_sub: HashMap::new(),
+            next_sub: 0,
+            committed_tx,
+            committed_rx,
+        }
+    }
+
+    /// Runs until the link fails (`Err`) or `cancel` fires (`Ok`). Always detaches every
+    /// local consumer before returning.
+    async fn run(mut self, cancel: &CancellationToken) -> Result<(), BridgeError> {
+        let r = self.serve(cancel).await;
+        for (id, c) in self.consumers.drain() {
+            self.core.unsubscribe(&c.attached, id);
+        }
+        self.core.unregister_connection(self.conn);
+        r
+    }
+
+    async fn serve(&mut self, cancel: &CancellationToken) -> Result<(), BridgeError> {
+        self.link.send(
+            Frame::new(Command::Subscribe)
+                .with_header("destination", demand::ADVISORY_DESTINATION)
+                .with_header("id", ADVISORY_SUB)
+                .with_header("ack", "auto"),
+        )?;
+        let duplex = self.cfg.options.duplex;
+        let mut local_demand: Option<watch::Receiver<u64>> =
+            duplex.then(|| self.core.demand_changes());
+        if duplex {
+            self.reconcile_reverse()?;
+        }
+        let statics = !self.cfg.options.statically_included_destinations.is_empty()
+            && !self.cfg.options.dynamic_only;
+        let mut rescan = tokio::time::interval(STATIC_RESCAN);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                f = self.link.read() => self.on_frame(f?)?,
+                Some(d) = self.rx.recv() => {
+                    self.forward(d)?;
+                    // Take what else is ready before waiting again.
+                    while let Ok(d) = self.rx.try_recv() {
+                        self.forward(d)?;
+                    }
+                }
+                Some(c) = self.committed_rx.recv() => self.on_committed(c)?,
+                changed = changed(&mut local_demand) => {
+                    if changed {
+                        self.reconcile_reverse()?;
+                    } else {
+                        local_demand = None;
+                    }
+                }
+                _ = rescan.tick(), if statics => self.reconcile_forward(),
+            }
+        }
+    }
+
+    fn on_frame(&mut self, f: Frame) -> Result<(), BridgeError> {
+        match f.command {
+            Command::Receipt => {
+                if let Some(n) = f
+                    .header("receipt-id")
+                    .and_then(|r| r.strip_prefix("f-"))
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
+                    self.on_receipt(n);
+                }
+                Ok(())
+            }
+            Command::Message => {
+                let sub = f.header("subscription").unwrap_or_default().to_string();
+                if sub == ADVISORY_SUB {
+                    let a: Advisory = serde_json::from_slice(&f.body)
+                        .map_err(|e| BridgeError::Protocol(format!("bad demand advisory: {e}")))?;
+                    self.remote = a.demand;
+                    self.reconcile_forward();
+                    Ok(())
+                } else {
+                    self.on_inbound(&sub, f)
+                }
+            }
+            Command::Error => Err(peer_error(&f)),
+            other => Err(BridgeError::Protocol(format!(
+                "unexpected {other} frame from the peer"
+            ))),
+        }
+    }
+
+    /// The peer stored a forwarded message: ack it here (the store deletes it).
+    fn on_receipt(&mut self, n: u64) {
+        let Some(p) = self.pending.remove(&n) else {
+            return;
+        };
+        let mut fx = Effects::default();
+        if p.queue.ack_forwarded(p.seq, p.consumer, &mut fx) {
+            self.status.add_forwarded(1);
+        }
+        self.core.apply(fx, None);
+        let done = match self.consumers.get_mut(&p.consumer) {
+            Some(c) => {
+                c.inflight = c.inflight.saturating_sub(1);
+                c.draining && c.inflight == 0
+            }
+            None => false,
+        };
+        if done && let Some(c) = self.consumers.remove(&p.consumer) {
+            self.core.unsubscribe(&c.attached, p.consumer);
+        }
+    }
+
+    /// Sends one local delivery to the peer.
+    fn forward(&mut self, d: Delivery) -> Result<(), BridgeError> {
+        let Some(c) = self.consumers.get_mut(&d.consumer) else {
+            return Ok(());
+        };
+        if c.draining {
+            // Stays in flight here until the consumer is detached, then returns to its queue.
+            return Ok(());
+        }
+        let mut f = send_frame(&d.message, &self.cfg.local);
+        match &d.queue {
+            Some(q) => {
+                self.next_receipt += 1;
+                let n = self.next_receipt;
+                f.push_header("receipt", format!("f-{n}"));
+                self.pending.insert(
+                    n,
+                    Pending {
+                        queue: q.clone(),
+                        seq: d.seq,
+                        consumer: d.consumer,
+                    },
+                );
+                c.inflight += 1;
+            }
+            None => self.status.add_forwarded(1),
+        }
+        self.link.send(f)
+    }
+
+    /// Attaches and detaches local network consumers to match the peer's demand.
+    fn reconcile_forward(&mut self) {
+        let cfg = self.cfg.clone();
+        let o = &cfg.options;
+        let local: Vec<Destination> = if o.statically_included_destinations.is_empty() {
+            Vec::new()
+        } else {
+            let mut v: Vec<Destination> = self
+                .core
+                .queues()
+                .iter()
+                .map(|q| Destination::Queue(q.name.to_string()))
+                .collect();
+            v.extend(
+                self.core
+                    .topics()
+                    .iter()
+                    .map(|t| Destination::Topic(t.name.to_string())),
+            );
+            v
+        };
+        let wanted = Selection::new(o, self.peer.clone()).wanted(&self.remote, local.into_iter());
+        let gone: Vec<String> = self
+            .fwd
+            .iter()
+            .filter(|(k, (w, _))| wanted.get(*k) != Some(w))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            if let Some((_, ids)) = self.fwd.remove(&k) {
+                for id in ids {
+                    self.detach(id);
+                }
+            }
+        }
+        for (k, w) in wanted {
+            if self.fwd.contains_key(&k) {
+                continue;
+            }
+            let Ok(dest) = Destination::parse(&k) else {
+                continue;
+            };
+            let mut ids = Vec::with_capacity(w.consumers);
+            for _ in 0..w.consumers {
+                let id = self.core.next_id();
+                let spec = ConsumerSpec {
+                    id,
+                    conn: self.conn,
+                    prefetch: o.prefetch_size,
+                    priority: priority(o, w.network.hops),
+                    network: true,
+                    bridge: Some(w.network.clone()),
+                    tx: self.tx.clone(),
+                };
+                let attached = self.core.subscribe(&dest, spec);
+                self.consumers.insert(
+                    id,
+                    Consumer {
+                        dest: k.clone(),
+                        attached,
+                        inflight: 0,
+                        draining: false,
+                    },
+                );
+                ids.push(id);
+            }
+            tracing::debug!(peer = %self.peer, destination = %k, "forwarding on demand");
+            self.fwd.insert(k, (w, ids));
+        }
+        let n = self.consumers.len() as u64;
+        self.core
+            .update_connection(self.conn, |m| m.subscriptions = n);
+    }
+
+    fn detach(&mut self, id: u64) {
+        let Some(c) = self.consumers.get_mut(&id) else {
+            return;
+        };
+        if c.inflight > 0 {
+            c.draining = true;
+            return;
+        }
+        if let Some(c) = self.consumers.remove(&id) {
+            tracing::debug!(peer = %self.peer, destination = %c.dest, "demand gone; detached");
+            self.core.unsubscribe(&c.attached, id);
+        }
+    }
+
+    /// Duplex: subscribes on the peer for this node's demand (and unsubscribes when it ends).
+    fn reconcile_reverse(&mut self) -> Result<(), BridgeError> {
+        let cfg = self.cfg.clone();
+        let o = &cfg.options;
+        let snap = demand::snapshot(&self.core, Some(self.conn), Some(&self.peer));
+        let wanted =
+            Selection::new(o, self.cfg.local.clone()).wanted(&snap.demand, std::iter::empty());
+        let gone: Vec<String> = self
+            .rev
+            .iter()
+            .filter(|(k, r)| !r.closing && wanted.get(*k) != Some(&r.want))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            if let Some(r) = self.rev.get_mut(&k) {
+                r.closing = true;
+                if r.unacked == 0 {
+                    let id = r.id.clone();
+                    self.unsubscribe_reverse(&k, &id)?;
+                }
+            }
+        }
+        for (k, w) in wanted {
+            if self.rev.contains_key(&k) {
+                continue;
+            }
+            self.next_sub += 1;
+            let id = format!("rev-{}", self.next_sub);
+            let origin: Vec<&str> = w
+                .network
+                .origin
+                .iter()
+                .filter(|b| ***b != *self.cfg.local)
+                .map(|b| &**b)
+                .collect();
+            self.link.send(
+                Frame::new(Command::Subscribe)
+                    .with_header("destination", k.as_str())
+                    .with_header("id", id.as_str())
+                    .with_header("ack", "client-individual")
+                    .with_header(PREFETCH_HEADER, o.prefetch_size.to_string())
+                    .with_header(PRIORITY_HEADER, priority(o, w.network.hops).to_string())
+                    .with_header(demand::HOPS_HEADER, w.network.hops.to_string())
+                    .with_header(demand::ORIGIN_HEADER, origin.join(","))
+                    .with_header(demand::MESSAGE_TTL_HEADER, o.message_ttl.to_string()),
+            )?;
+            tracing::debug!(peer = %self.peer, destination = %k, "duplex: subscribed on the peer");
+            self.rev_by_sub.insert(id.clone(), k.clone());
+            self.rev.insert(
+                k,
+                Reverse {
+                    id,
+                    want: w,
+                    unacked: 0,
+                    closing: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn unsubscribe_reverse(&mut self, dest: &str, id: &str) -> Result<(), BridgeError> {
+        self.rev.remove(dest);
+        self.rev_by_sub.remove(id);
+        self.link
+            .send(Frame::new(Command::Unsubscribe).with_header("id", id))
+    }
+
+    /// Duplex: a message from the peer for this node's demand.
+    fn on_inbound(&mut self, sub: &str, f: Frame) -> Result<(), BridgeError> {
+        let Some(dest) = self.rev_by_sub.get(sub).cloned() else {
+            // Unsubscribed meanwhile: the peer takes it back.
+            return Ok(());
+        };
+        let Some(r) = self.rev.get_mut(&dest) else {
+            return Ok(());
+        };
+        if r.closing {
+            // Not taken: it returns to the peer's queue when the subscription ends.
+            return Ok(());
+        }
+        let ack = f
+            .header("ack")
+            .ok_or_else(|| BridgeError::Protocol("MESSAGE without an ack header".into()))?
+            .to_string();
+        let msg = inbound_message(f)?;
+        r.unacked += 1;
+        let done = self.committed_tx.clone();
+        let sub = sub.to_string();
+        self.core.publish(
+            msg,
+            Some(self.conn),
+            false,
+            true,
+            Some(Box::new(move |res| {
+                let _ = done.send((sub, ack, res.map(|_| ()).map_err(|e| e.to_string())));
+            })),
+        );
+        Ok(())
+    }
+
+    /// A message from the peer is stored here: ACK it so the peer deletes it.
+    fn on_committed(&mut self, (sub, ack, res): Committed) -> Result<(), BridgeError> {
+        if let Err(e) = res {
+            // Not stored: drop the link so the peer keeps and redelivers it.
+            return Err(BridgeError::Store(e));
+        }
+        self.link
+            .send(Frame::new(Command::Ack).with_header("id", ack))?;
+        let Some(dest) = self.rev_by_sub.get(&sub).cloned() else {
+            return Ok(());
+        };
+        let Some(r) = self.rev.get_mut(&dest) else {
+            return Ok(());
+        };
+        r.unacked = r.unacked.saturating_sub(1);
+        if r.closing && r.unacked == 0 {
+            self.unsubscribe_reverse(&dest, &sub)?;
+        }
+        Ok(())
+    }
+}
+
+/// Resolves when this node's demand changed (true) or can no longer change (false).
+async fn changed(rx: &mut Option<watch::Receiver<u64>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Priority of a network consumer standing for demand `hops` away: ActiveMQ's −5, one lower
+/// per further hop, with `decreaseNetworkConsumerPriority`; else 0 like a local consumer.
+fn priority(o: &NetworkOptions, hops: u32) -> i32 {
+    if o.decrease_network_consumer_priority {
+        NETWORK_PRIORITY.saturating_sub(hops.saturating_sub(1).min(1000) as i32)
+    } else {
+        0
+    }
+}
+
+/// The SEND that forwards `m`: same id, destination, persistence, expiry and user headers,
+/// with this node appended to its broker path.
+fn send_frame(m: &Message, local: &str) -> Frame {
+    let mut f = Frame::new(Command::Send)
+        .with_header("destination", &*m.destination)
+        .with_header("message-id", &*m.id);
+    if m.persistent {
+        f.push_header("persistent", "true");
+    }
+    if m.expires != 0 {
+        f.push_header("expires", m.expires.to_string());
+    }
+    let path = match m.header(BROKER_PATH_HEADER) {
+        Some(p) if !p.is_empty() => format!("{p},{local}"),
+        _ => local.to_string(),
+    };
+    f.push_header(BROKER_PATH_HEADER, path);
+    for (k, v) in &m.headers {
+        if !NOT_FORWARDED.contains(&k.as_str()) {
+            f.push_header(k.as_str(), v.as_str());
+        }
+    }
+    f.body = m.body.clone();
+    f
+}
+
+/// The message a duplex MESSAGE frame carries, as it was on the peer.
+fn inbound_message(mut f: Frame) -> Result<Message, BridgeError> {
+    let bad = |what: &str| BridgeError::Protocol(format!("MESSAGE from the peer {what}"));
+    let id = f
+        .header("message-id")
+        .ok_or_else(|| bad("without a message-id"))?;
+    let dest = f
+        .header("destination")
+        .ok_or_else(|| bad("without a destination"))?;
+    let dest = Destination::parse(dest).map_err(|e| bad(&e))?;
+    let persistent = f.header("persistent") == Some("true");
+    let expires = f
+        .header("expires")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let id: Arc<str> = Arc::from(id);
+    let body: Bytes = std::mem::take(&mut f.body);
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(f.headers.len());
+    for (k, v) in f.headers {
+        if matches!(
+            k.as_str(),
+            "destination"
+                | "message-id"
+                | "subscription"
+                | "ack"
+                | "redelivered"
+                | "content-length"
+                | "receipt"
+                | "transaction"
+        ) || headers.iter().any(|(h, _)| *h == k)
+        {
+            continue;
+        }
+        headers.push((k, v));
+    }
+    Ok(Message {
+        id,
+        destination: Arc::from(dest.to_string()),
+        headers,
+        body,
+        persistent,
+        expires,
+        timestamp: now_ms(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(path: Option<&str>) -> Message {
+        let mut headers = vec![("k".to_string(), "v".to_string())];
+        if let Some(p) = path {
+            headers.push((BROKER_PATH_HEADER.to_string(), p.to_string()));
+        }
+        Message {
+            id: Arc::from("ID:a-1"),
+            destination: Arc::from("/queue/q"),
+            headers,
+            body: Bytes::from_static(b"hi"),
+            persistent: true,
+            expires: 0,
+            timestamp: 1,
+        }
+    }
+
+    #[test]
+    fn forwarded_send_keeps_id_and_extends_the_path() {
+        let f = send_frame(&msg(None), "A");
+        assert_eq!(f.header("message-id"), Some("ID:a-1"));
+        assert_eq!(f.header("persistent"), Some("true"));
+        assert_eq!(f.header(BROKER_PATH_HEADER), Some("A"));
+        assert_eq!(f.header("k"), Some("v"));
+        let f = send_frame(&msg(Some("X,Y")), "A");
+        assert_eq!(f.header(BROKER_PATH_HEADER), Some("X,Y,A"));
+        assert_eq!(
+            f.headers
+                .iter()
+                .filter(|(k, _)| k == BROKER_PATH_HEADER)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn priorities_fall_with_hops() {
+        let mut o = NetworkOptions::default();
+        assert_eq!(priority(&o, 1), -5);
+        assert_eq!(priority(&o, 3), -7);
+        o.decrease_network_consumer_priority = false;
+        assert_eq!(priority(&o, 3), 0);
+    }
+}
