@@ -331,7 +331,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<Br
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (role, _) = watch::channel(Role::Slave);
     let state = Arc::new(NodeState {
-        network: network::Manager::new(config.name.clone()),
+        network: network::Manager::new(config.name.clone(), Some(&config.data_dir)),
         config,
         started: Instant::now(),
         admin_url: format!("http://{admin_addr}"),

@@ -126,3 +126,35 @@ async fn connectors_from_the_toml_config_file() {
     let got = collect(std::slice::from_mut(&mut cb), 3, SOON).await;
     assert_exactly_once(&got, 3);
 }
+
+/// Connectors added through the API are kept in the data directory: a restarted node, or the
+/// member of its master/slave group that takes over, starts the same links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_time_connectors_survive_restart_and_failover() {
+    let b = Node::start(NodeOpts::new("B"));
+    let mut group = HaGroup::start("A", 2, &[]);
+    let m = group.master(SOON);
+    let a = &group.nodes[m];
+    add_link(a, &static_uri(&[&b], "name=to-b")).await;
+    wait_connected(a, 1).await;
+
+    // Kill the master: the slave takes over and starts the link it never saw being added.
+    group.kill(m);
+    let m2 = group.master(SOON);
+    assert_ne!(m, m2);
+    wait_connected(&group.nodes[m2], 1).await;
+    let l = connectors(&group.nodes[m2]).await;
+    assert_eq!(l.connectors.len(), 1);
+    assert_eq!(l.connectors[0].name, "to-b");
+
+    // Removed on the new master: gone after a restart too.
+    let r = group.nodes[m2]
+        .admin()
+        .delete("/api/v1/network-connectors/to-b")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    group.nodes[m2].kill();
+    group.nodes[m2].restart();
+    let m3 = group.master(SOON);
+    assert!(connectors(&group.nodes[m3]).await.connectors.is_empty());
+}

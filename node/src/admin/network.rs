@@ -47,6 +47,10 @@ async fn add(
     body: Result<Json<AddNetworkConnector>, JsonRejection>,
 ) -> Result<(StatusCode, Json<NetworkConnectorInfo>), AdminError> {
     let Json(req) = body.map_err(AdminError::bad_json)?;
+    // Only the master changes connectors: they are kept in the store directory it owns.
+    if state.serving().is_none() {
+        return Err(AdminError::unavailable());
+    }
     let info = state.network.add(req.name, &req.uri).map_err(to_admin)?;
     Ok((StatusCode::CREATED, Json(info)))
 }
@@ -55,6 +59,9 @@ async fn remove(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusResponse> {
+    if state.serving().is_none() {
+        return Err(AdminError::unavailable());
+    }
     state.network.remove(&name).await.map_err(to_admin)?;
     Ok(Json(StatusResponse {
         status: "removed".into(),

@@ -9,9 +9,11 @@
 //! ```
 //!
 //! Connectors come from `--network`/the config file and from the admin API at run time
-//! ([`Manager::add`], [`Manager::remove`]); definitions outlive role changes, and bridges run
-//! only while the node is master ([`Manager::start`], [`Manager::stop`]). Connectors added
-//! at run time are not written back to the config file.
+//! ([`Manager::add`], [`Manager::remove`]); bridges run only while the node is master
+//! ([`Manager::start`], [`Manager::stop`]). Connectors added at run time are kept in
+//! `DATA/network-connectors.json` (not in the config file): the data directory is what a
+//! master/slave group shares, so the member that takes over starts the same links, and a
+//! restarted node keeps them.
 //!
 //! Modules: [`bridge`] (the per-peer state machine and forwarding), [`demand`] (advisories
 //! and which destinations to forward), [`backoff`] (reconnect delays), [`discovery`]
@@ -24,6 +26,7 @@ pub mod discovery;
 mod wire;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,6 +108,18 @@ struct Def {
     name: String,
     uri: String,
     parsed: NetworkUri,
+    /// Added through the admin API (kept in the data directory) rather than configured.
+    runtime: bool,
+}
+
+/// File in the data directory holding the connectors added at run time.
+pub const RUNTIME_CONNECTORS_FILE: &str = "network-connectors.json";
+
+/// One run-time connector as kept on disk.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedConnector {
+    name: String,
+    uri: String,
 }
 
 /// A running connector.
@@ -133,15 +148,77 @@ struct Inner {
 /// The network connectors of a node.
 pub struct Manager {
     broker_name: Arc<str>,
+    /// Where run-time connectors are kept; `None` keeps them in memory only.
+    saved: Option<PathBuf>,
     inner: Mutex<Inner>,
 }
 
 impl Manager {
-    /// No connectors yet.
-    pub fn new(broker_name: String) -> Manager {
+    /// No connectors yet. Run-time connectors are kept in `data_dir` when one is given.
+    pub fn new(broker_name: String, data_dir: Option<&Path>) -> Manager {
         Manager {
             broker_name: Arc::from(broker_name),
+            saved: data_dir.map(|d| d.join(RUNTIME_CONNECTORS_FILE)),
             inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Replaces the run-time definitions with those kept on disk (another member of the group
+    /// may have changed them while this node was a slave).
+    fn load_saved(&self, g: &mut Inner) {
+        let Some(path) = &self.saved else { return };
+        let saved: Vec<SavedConnector> = match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "run-time network connectors file is not valid JSON; ignoring it");
+                    return;
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "cannot read run-time network connectors");
+                return;
+            }
+        };
+        g.defs.retain(|d| !d.runtime);
+        for c in saved {
+            if g.defs.iter().any(|d| d.name == c.name) {
+                continue;
+            }
+            match c.uri.parse::<NetworkUri>() {
+                Ok(parsed) => g.defs.push(Def {
+                    name: c.name,
+                    uri: c.uri,
+                    parsed,
+                    runtime: true,
+                }),
+                Err(e) => {
+                    tracing::error!(connector = %c.name, error = %e, "skipping a saved network connector")
+                }
+            }
+        }
+    }
+
+    /// Writes the run-time definitions to disk (atomically: temp file, then rename).
+    fn save(&self, g: &Inner) {
+        let Some(path) = &self.saved else { return };
+        let list: Vec<SavedConnector> = g
+            .defs
+            .iter()
+            .filter(|d| d.runtime)
+            .map(|d| SavedConnector {
+                name: d.name.clone(),
+                uri: d.uri.clone(),
+            })
+            .collect();
+        let tmp = path.with_extension("json.tmp");
+        let r = serde_json::to_vec_pretty(&list)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = r {
+            tracing::error!(file = %path.display(), error = %e, "cannot save run-time network connectors; they last until this node stops");
         }
     }
 
@@ -177,12 +254,14 @@ impl Manager {
                     name,
                     uri,
                     parsed: parsed.clone(),
+                    runtime: false,
                 });
             }
         }
         if g.running.is_some() {
             return;
         }
+        self.load_saved(&mut g);
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut by_group: HashMap<String, (DiscoveryUri, Vec<String>)> = HashMap::new();
@@ -271,6 +350,7 @@ impl Manager {
             name: name.clone(),
             uri: uri.trim().to_string(),
             parsed,
+            runtime: true,
         };
         let broker = self.broker_name.clone();
         if let Some(r) = g.running.as_mut() {
@@ -279,6 +359,7 @@ impl Manager {
         }
         tracing::info!(connector = %name, uri = %def.uri, "network connector added");
         g.defs.push(def);
+        self.save(&g);
         let d = g.defs.last().map(|d| info(&g, d));
         d.ok_or(NetworkError::NotFound(name))
     }
@@ -292,6 +373,7 @@ impl Manager {
             if g.defs.len() == before {
                 return Err(NetworkError::NotFound(name.to_string()));
             }
+            self.save(&g);
             g.running.as_mut().and_then(|r| r.live.remove(name))
         };
         if let Some(l) = live {
