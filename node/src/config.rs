@@ -18,12 +18,12 @@ use crate::transport::TransportSettings;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The config file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         /// File path.
         path: String,
-        /// I/O error.
-        source: std::io::Error,
+        /// I/O error (in the message, not a separate source, so it is printed once).
+        error: std::io::Error,
     },
     /// The config file is not valid TOML or has an unknown key.
     #[error("config file {path}: {message}")]
@@ -195,9 +195,9 @@ impl Default for NodeConfig {
 
 /// Reads the config file named by `--config`, if any.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.display().to_string(),
-        source,
+        error,
     })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.display().to_string(),

@@ -82,6 +82,27 @@ impl IntoResponse for AdminError {
 }
 
 type ApiResult<T> = Result<Json<T>, AdminError>;
+
+/// A `{name}` path segment; a malformed one (e.g. invalid UTF-8) is a JSON 400, not text.
+pub struct Name(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Name {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(s)) => Ok(Name(s)),
+            Err(e) => Err(AdminError::new(
+                StatusCode::BAD_REQUEST,
+                codes::BAD_REQUEST,
+                e.body_text(),
+            )),
+        }
+    }
+}
 type AppState = Arc<NodeState>;
 
 /// Serves the admin API on `listener` until the node shuts down.
@@ -118,6 +139,13 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/readyz", get(readyz))
         .merge(protected)
         .fallback(|| async { AdminError::not_found("no such endpoint; see /api/v1") })
+        .method_not_allowed_fallback(|| async {
+            AdminError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::BAD_REQUEST,
+                "this endpoint does not take that method; see docs/admin-api.md",
+            )
+        })
         .with_state(state)
 }
 
@@ -207,7 +235,7 @@ async fn list_queues(State(state): State<AppState>) -> ApiResult<QueueList> {
 
 async fn get_queue(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Name(name): Name,
 ) -> ApiResult<mq_shared::api::QueueStats> {
     let s = serving(&state)?;
     let q = s
@@ -230,7 +258,7 @@ fn check_queue_name(name: &str) -> Result<(), AdminError> {
 
 async fn send_message(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Name(name): Name,
     body: Result<Json<SendRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SendResponse>), AdminError> {
     let Json(req) = body.map_err(AdminError::bad_json)?;
@@ -292,9 +320,12 @@ struct BrowseQuery {
 
 async fn browse(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<BrowseQuery>,
+    Name(name): Name,
+    query: Result<Query<BrowseQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<BrowseResponse> {
+    let Query(q) = query.map_err(|e| {
+        AdminError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, e.body_text())
+    })?;
     let limit = match q.limit {
         None => 100,
         Some(l) => l.parse::<usize>().map_err(|_| {
@@ -339,7 +370,7 @@ async fn browse(
 
 async fn purge_queue(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Name(name): Name,
 ) -> ApiResult<PurgeResponse> {
     let s = serving(&state)?;
     match s.core.purge(&name).await {
@@ -354,7 +385,7 @@ async fn purge_queue(
 
 async fn delete_queue(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Name(name): Name,
 ) -> ApiResult<PurgeResponse> {
     let s = serving(&state)?;
     match s.core.delete_queue(&name).await {

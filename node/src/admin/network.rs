@@ -8,7 +8,7 @@
 //! - `DELETE /network-connectors/{name}` → 200 `{"status":"removed"}`; 404 for an unknown name.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -16,7 +16,7 @@ use mq_shared::api::{
     AddNetworkConnector, NetworkConnectorInfo, NetworkConnectorList, StatusResponse, codes,
 };
 
-use super::{AdminError, ApiResult, AppState};
+use super::{AdminError, ApiResult, AppState, Name};
 use crate::network::NetworkError;
 
 /// Routes of the network-connector endpoints.
@@ -57,7 +57,7 @@ async fn add(
 
 async fn remove(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Name(name): Name,
 ) -> ApiResult<StatusResponse> {
     if state.serving().is_none() {
         return Err(AdminError::unavailable());

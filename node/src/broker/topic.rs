@@ -47,16 +47,21 @@ impl Topic {
         self.lock().subs.retain(|s| s.id != id);
     }
 
-    /// Sends a copy to every subscriber, skipping the connection `except` (a bridge must not
-    /// get back what it brought in). Returns the number of copies.
+    /// Sends a copy to every subscriber, skipping the network subscriptions of connection
+    /// `except` (a bridge must not get back what it brought in; a client does get its own
+    /// messages on its own subscriptions). An expired message reaches nobody. Returns the
+    /// number of copies.
     pub fn publish(&self, msg: Arc<Message>, except: Option<u64>) -> usize {
         let mut g = self.lock();
         g.enqueued += 1;
+        if msg.is_expired(super::now_ms()) {
+            return 0;
+        }
         let mut n = 0;
         let mut fwd = 0;
         for s in &g.subs {
             // Never back to the bridge it came from, nor to a broker it already crossed.
-            if Some(s.conn) == except || !s.accepts(&msg) {
+            if (s.network && Some(s.conn) == except) || !s.accepts(&msg) {
                 continue;
             }
             let d = Delivery {

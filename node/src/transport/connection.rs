@@ -201,7 +201,8 @@ pub async fn run(
         let paused = s.pending.count.load(Ordering::Acquire) >= s.settings.max_pending_writes;
 
         tokio::select! {
-            biased;
+            // Not biased: under a flood of deliveries the socket must still be read (a
+            // subscriber's own SENDs and ACKs), so every ready branch gets its turn.
             _ = shutdown.cancelled() => {
                 break 'conn;
             }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command: builds the binaries (debug) and runs every test of the workspace,
+# including the interop suite (stomp.py against a real mqnode, tests/python), which the Rust
+# test `interop` runs. Installs stomp.py and pytest for the current user when they are missing.
+#
+# Environment: CARGO_TARGET_DIR is honoured; MQ_TEST_PROFILE=release runs the tests against
+# release binaries (built here with --release).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if ! command -v python3 >/dev/null; then
+    echo "test.sh: python3 is required for the interop tests (apt-get install python3 python3-pip)" >&2
+    exit 1
+fi
+if ! python3 -c 'import stomp, pytest' 2>/dev/null; then
+    echo "test.sh: installing stomp-py and pytest" >&2
+    python3 -m pip install --quiet stomp-py pytest ||
+        python3 -m pip install --quiet --user --break-system-packages stomp-py pytest
+fi
+
+profile=()
+if [[ "${MQ_TEST_PROFILE:-}" == release ]]; then
+    profile=(--release)
+fi
+
+cargo build --workspace --bins "${profile[@]}"
+# The integration tests start real nodes; the interop suite runs inside them (tests/tests/interop.rs).
+cargo test --workspace --no-fail-fast "${profile[@]}"
