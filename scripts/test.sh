@@ -18,6 +18,16 @@ if ! python3 -c 'import stomp, pytest' 2>/dev/null; then
         python3 -m pip install --quiet --user --break-system-packages stomp-py pytest
 fi
 
+# The multicast discovery test runs its nodes inside a network namespace it creates (ip netns).
+if ! command -v ip >/dev/null; then
+    echo "test.sh: installing iproute2 (ip netns) for the discovery test" >&2
+    if [[ $(id -u) -eq 0 ]]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2
+    fi
+fi
+
 profile=()
 if [[ "${MQ_TEST_PROFILE:-}" == release ]]; then
     profile=(--release)
