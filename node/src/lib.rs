@@ -562,6 +562,7 @@ struct MasterParts {
     stop: CancellationToken,
     tracker: TaskTracker,
     store: Option<Store>,
+    core: Core,
     state: Arc<NodeState>,
 }
 
@@ -572,8 +573,13 @@ impl MasterParts {
         self.tracker.close();
         self.tracker.wait().await;
         if let Some(s) = self.store {
+            // Connections are closed, so their unacked messages are back in their queues with
+            // a delivery count: record those, so they go out again with redelivered:true.
+            let marks = self.core.delivery_marks();
             // Commits everything already submitted, then closes the file.
-            tokio::task::spawn_blocking(move || s.close()).await.ok();
+            tokio::task::spawn_blocking(move || s.close_marking(marks))
+                .await
+                .ok();
         }
     }
 }
@@ -671,6 +677,7 @@ async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError>
     state
         .network
         .start(core.clone(), &cfg.networks, &cfg.network_uris, adverts);
+    let serving_core = core.clone();
     state.set_serving(Some(Serving {
         core,
         transports: bound.clone(),
@@ -686,6 +693,7 @@ async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError>
         stop,
         tracker,
         store,
+        core: serving_core,
         state: state.clone(),
     })
 }

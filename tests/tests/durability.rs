@@ -281,3 +281,44 @@ async fn receipts_for_disconnect_and_commit_cover_what_came_before() {
     assert_eq!(numbers, (0..550).collect::<Vec<_>>());
     expect_nothing(&mut c, QUIET).await;
 }
+
+/// A message delivered and not acknowledged when the node stops comes back marked
+/// `redelivered:true`: after a clean stop (the store records it) and after SIGKILL (every
+/// recovered message may have been delivered); one never delivered is not marked after a clean
+/// stop.
+#[tokio::test]
+async fn delivered_unacked_messages_come_back_marked_redelivered() {
+    let mut node = Node::start(NodeOpts::new("marks"));
+    let addr = node.stomp_addr();
+    let mut p = connect(&addr).await;
+    send_persistent(&mut p, "/queue/marks", "delivered").await;
+    send_persistent(&mut p, "/queue/other", "never delivered").await;
+    let mut c = connect(&addr).await;
+    subscribe(&mut c, "/queue/marks", "s", AckMode::ClientIndividual).await;
+    let m = recv(&mut c, SOON).await;
+    assert_eq!(m.header("redelivered"), None);
+
+    let status = node.terminate();
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    node.restart();
+    let mut c = connect(&addr).await;
+    subscribe(&mut c, "/queue/marks", "s", AckMode::ClientIndividual).await;
+    subscribe(&mut c, "/queue/other", "o", AckMode::ClientIndividual).await;
+    let frames = drain(&mut c, 2, SOON).await;
+    for f in &frames {
+        let body = body_str(f);
+        let flagged = f.header("redelivered") == Some("true");
+        assert_eq!(flagged, body == "delivered", "{body}: redelivered={flagged}");
+    }
+
+    node.kill();
+    node.restart();
+    let mut c = connect(&addr).await;
+    subscribe(&mut c, "/queue/other", "o", AckMode::ClientIndividual).await;
+    let f = recv(&mut c, SOON).await;
+    assert_eq!(
+        f.header("redelivered"),
+        Some("true"),
+        "after a crash a recovered message may have been delivered"
+    );
+}

@@ -325,10 +325,12 @@ impl Core {
         for r in recovered {
             max_seq = max_seq.max(r.seq);
             match Message::decode(&r.data) {
+                // Delivered before without an ack (or maybe, after a crash): the next delivery
+                // says redelivered:true.
                 Some(m) => by_queue.entry(r.queue).or_default().push(Entry {
                     msg: Arc::new(m),
                     seq: r.seq,
-                    redeliveries: 0,
+                    redeliveries: r.deliveries,
                 }),
                 None => bad += 1,
             }
@@ -352,6 +354,18 @@ impl Core {
             );
         }
         self.shared.next_seq.store(max_seq + 1, Ordering::Relaxed);
+    }
+
+    /// Stored messages that were delivered and not acknowledged (queue, sequence, deliveries),
+    /// for the store to record at a clean close.
+    pub fn delivery_marks(&self) -> Vec<(Arc<str>, u64, u32)> {
+        let mut out = Vec::new();
+        for q in self.queues() {
+            for (seq, n) in q.delivery_marks() {
+                out.push((q.name.clone(), seq, n));
+            }
+        }
+        out
     }
 
     /// Core settings.

@@ -292,6 +292,26 @@ impl Queue {
         all
     }
 
+    /// Persistent messages delivered without an ack: (sequence, deliveries), counting a
+    /// message still in flight as delivered once more.
+    pub fn delivery_marks(&self) -> Vec<(u64, u32)> {
+        let g = self.lock();
+        let inflight = g
+            .inflight
+            .values()
+            .map(|f| (&f.entry, f.entry.redeliveries + 1));
+        let ready = g
+            .ready
+            .iter()
+            .filter(|e| e.redeliveries > 0)
+            .map(|e| (e, e.redeliveries));
+        inflight
+            .chain(ready)
+            .filter(|(e, _)| e.msg.persistent)
+            .map(|(e, n)| (e.seq, n))
+            .collect()
+    }
+
     /// Number of consumers (local and network).
     pub fn consumer_count(&self) -> usize {
         self.lock().consumers.len()

@@ -9,6 +9,14 @@
 //! Tables:
 //! - `messages`: (queue name, sequence) → encoded [`crate::broker::message::Message`]
 //! - `dedup`: message id → sequence of the commit that stored it, to drop retried forwards
+//! - `delivered`: (queue name, sequence) → delivery count, written at a clean close for the
+//!   messages that were handed to a consumer and not acknowledged
+//! - `state`: `"clean"` → 1 while the store is closed cleanly; removed when it is opened
+//!
+//! A message recovered after a crash (no `clean` mark) may have been delivered before, so it is
+//! recovered with a delivery count of at least 1 and goes out with `redelivered:true`, as JMS
+//! defines the flag ("may have been delivered"). After a clean close (shutdown, stepdown) only
+//! the messages recorded in `delivered` carry the flag.
 //!
 //! redb runs with quick-repair on, so reopening after a crash does not walk the whole file.
 
@@ -27,6 +35,9 @@ use redb::{
 
 const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("messages");
 const DEDUP: TableDefinition<&str, u64> = TableDefinition::new("dedup");
+const DELIVERED: TableDefinition<(&str, u64), u32> = TableDefinition::new("delivered");
+const STATE: TableDefinition<&str, u64> = TableDefinition::new("state");
+const CLEAN: &str = "clean";
 
 /// Store failures.
 #[derive(Debug, thiserror::Error, Clone)]
@@ -97,7 +108,8 @@ struct Submission {
 
 enum Cmd {
     Submit(Submission),
-    Close,
+    /// Close after the queued submissions, recording these (queue, seq, deliveries) marks.
+    Close(Vec<(Arc<str>, u64, u32)>),
 }
 
 /// A message read back at recovery.
@@ -109,6 +121,8 @@ pub struct Recovered {
     pub seq: u64,
     /// Encoded message.
     pub data: Vec<u8>,
+    /// Deliveries without an ack before the store was closed (at least 1 after a crash).
+    pub deliveries: u32,
 }
 
 /// Handle to the store; cheap to clone.
@@ -144,9 +158,25 @@ impl Store {
             w.set_quick_repair(true);
             w.open_table(MESSAGES).map_err(|e| open_err(&e))?;
             w.open_table(DEDUP).map_err(|e| open_err(&e))?;
+            w.open_table(DELIVERED).map_err(|e| open_err(&e))?;
+            w.open_table(STATE).map_err(|e| open_err(&e))?;
             w.commit().map_err(|e| open_err(&e))?;
         }
         let recovered = read_all(&db)?;
+        // From here on the store is in use: a crash before the next clean close must show.
+        {
+            let mut w = db.begin_write().map_err(|e| open_err(&e))?;
+            w.set_quick_repair(true);
+            w.open_table(STATE)
+                .map_err(|e| open_err(&e))?
+                .remove(CLEAN)
+                .map_err(|e| open_err(&e))?;
+            w.open_table(DELIVERED)
+                .map_err(|e| open_err(&e))?
+                .retain(|_, _| false)
+                .map_err(|e| open_err(&e))?;
+            w.commit().map_err(|e| open_err(&e))?;
+        }
         let seen = read_dedup(&db)?;
         let (tx, rx) = mpsc::channel::<Cmd>();
         let inner = Arc::new(Inner {
@@ -205,10 +235,16 @@ impl Store {
     }
 
     /// Stops the writer after it has committed everything already submitted, and closes the
-    /// file. Other clones of this handle see [`StoreError::Closed`] afterwards.
+    /// file cleanly. Other clones of this handle see [`StoreError::Closed`] afterwards.
     pub fn close(self) {
+        self.close_marking(Vec::new());
+    }
+
+    /// Like [`Store::close`], recording which stored messages were delivered and not
+    /// acknowledged (queue, sequence, deliveries), so they come back with `redelivered:true`.
+    pub fn close_marking(self, delivered: Vec<(Arc<str>, u64, u32)>) {
         let Store { tx, inner } = self;
-        let _ = tx.send(Cmd::Close);
+        let _ = tx.send(Cmd::Close(delivered));
         drop(tx);
         let handle = inner.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(h) = handle {
@@ -220,15 +256,28 @@ impl Store {
 fn read_all(db: &Database) -> Result<Vec<Recovered>, StoreError> {
     let rerr = |e: &dyn std::fmt::Display| StoreError::Read(e.to_string());
     let r = db.begin_read().map_err(|e| rerr(&e))?;
+    let clean = r
+        .open_table(STATE)
+        .map_err(|e| rerr(&e))?
+        .get(CLEAN)
+        .map_err(|e| rerr(&e))?
+        .is_some();
+    let marks = r.open_table(DELIVERED).map_err(|e| rerr(&e))?;
     let t = r.open_table(MESSAGES).map_err(|e| rerr(&e))?;
     let mut out = Vec::with_capacity(t.len().unwrap_or(0) as usize);
     for row in t.iter().map_err(|e| rerr(&e))? {
         let (k, v) = row.map_err(|e| rerr(&e))?;
         let (queue, seq) = k.value();
+        let marked = marks
+            .get((queue, seq))
+            .map_err(|e| rerr(&e))?
+            .map(|g| g.value())
+            .unwrap_or(0);
         out.push(Recovered {
             queue: queue.to_string(),
             seq,
             data: v.value().to_vec(),
+            deliveries: if clean { marked } else { marked.max(1) },
         });
     }
     Ok(out)
@@ -271,8 +320,11 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
     // Delete-only submissions held back to ride the next commit, and since when.
     let mut held: Vec<Submission> = Vec::new();
     let mut held_since = Instant::now();
-    let mut closing = false;
-    while !closing {
+    // Set by a close: the delivery marks to record with the clean-close mark.
+    let mut closing: Option<Vec<(Arc<str>, u64, u32)>> = None;
+    // Set when every handle is gone without a close: no clean mark, as after a crash.
+    let mut abandoned = false;
+    while closing.is_none() && !abandoned {
         let mut timed_out = false;
         let next = if held.is_empty() {
             rx.recv().ok()
@@ -294,18 +346,18 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
                 nops += s.ops.len();
                 batch.push(s);
             }
-            Some(Cmd::Close) => closing = true,
+            Some(Cmd::Close(marks)) => closing = Some(marks),
             None if timed_out => {}
-            None => closing = true,
+            None => abandoned = true,
         }
-        while !closing && nops < max {
+        while closing.is_none() && !abandoned && nops < max {
             match rx.try_recv() {
                 Ok(Cmd::Submit(s)) => {
                     nops += s.ops.len();
                     batch.push(s);
                 }
-                Ok(Cmd::Close) => {
-                    closing = true;
+                Ok(Cmd::Close(marks)) => {
+                    closing = Some(marks);
                     break;
                 }
                 Err(_) => break,
@@ -317,7 +369,12 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
         // Acks alone do not get a commit of their own: they wait (at most `hold_limit`) for
         // the next put, whose commit makes them durable too. A lost ack after a crash means a
         // redelivery, which at-least-once allows; a lost put would break a receipt.
-        if !closing && !timed_out && nops < max && batch.iter().all(only_deletes) {
+        if closing.is_none()
+            && !abandoned
+            && !timed_out
+            && nops < max
+            && batch.iter().all(only_deletes)
+        {
             if !was_holding {
                 held_since = Instant::now();
             }
@@ -353,9 +410,32 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
     }
     // Whatever arrives after the close is refused.
     drop(rx);
+    if let Some(marks) = closing {
+        if let Err(e) = mark_clean(&db, &marks) {
+            tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
+        }
+    }
     if let Err(e) = db.close() {
         tracing::warn!(error = %e, "closing the store");
     }
+}
+
+fn mark_clean(db: &Database, marks: &[(Arc<str>, u64, u32)]) -> Result<(), StoreError> {
+    let werr = |e: &dyn std::fmt::Display| StoreError::Write(e.to_string());
+    let mut w = db.begin_write().map_err(|e| werr(&e))?;
+    w.set_quick_repair(true);
+    {
+        let msgs = w.open_table(MESSAGES).map_err(|e| werr(&e))?;
+        let mut d = w.open_table(DELIVERED).map_err(|e| werr(&e))?;
+        for (q, seq, n) in marks {
+            if msgs.get((&**q, *seq)).map_err(|e| werr(&e))?.is_some() {
+                d.insert((&**q, *seq), *n).map_err(|e| werr(&e))?;
+            }
+        }
+        let mut st = w.open_table(STATE).map_err(|e| werr(&e))?;
+        st.insert(CLEAN, 1).map_err(|e| werr(&e))?;
+    }
+    w.commit().map_err(|e| werr(&e))
 }
 
 fn commit_batch(
@@ -464,17 +544,52 @@ mod tests {
                 seq: 1,
             }])
             .await?;
-        store.close();
+        store.close_marking(vec![(Arc::from("a"), 2, 3)]);
         let (store, rec) = Store::open(&path)?;
         assert_eq!(rec.len(), 1);
         assert_eq!(rec[0].seq, 2);
         assert_eq!(rec[0].data, b"two");
+        assert_eq!(rec[0].deliveries, 3, "the mark of a clean close comes back");
         // The dedup window survives a restart.
         let o = store
             .commit(vec![put("a", 4, b"dup", Some("id-2"))])
             .await?;
         assert_eq!(o.duplicates, 1);
         store.close();
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_store_not_closed_cleanly_flags_every_message_as_maybe_delivered()
+    -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Read(e.to_string()))?;
+        let path = dir.path().join("store.redb");
+        let (store, _) = Store::open(&path)?;
+        store.commit(vec![put("a", 1, b"one", None)]).await?;
+        store.close();
+        let (store, rec) = Store::open(&path)?;
+        assert_eq!(rec[0].deliveries, 0, "a clean close flags nothing");
+        // Every handle dropped without a close, as when the process dies: no clean mark.
+        drop(store);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let rec = loop {
+            match Store::open(&path) {
+                Ok((s, rec)) => {
+                    s.close();
+                    break rec;
+                }
+                // The writer thread may still be closing the file.
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        assert_eq!(
+            rec[0].deliveries, 1,
+            "after an unclean end, maybe delivered"
+        );
         Ok(())
     }
 
