@@ -299,6 +299,11 @@ pub enum CliError {
     #[error("{0}")]
     Bench(String),
 
+    /// A STOMP operation failed: `failover trigger` could not fail a group over or found lost
+    /// messages, or `queue send` over STOMP could not deliver.
+    #[error("{0}")]
+    Stomp(String),
+
     /// stdout was closed by the reader (`mqctl ... | head`): exit quietly with 0.
     #[error("broken pipe")]
     BrokenPipe,

@@ -441,6 +441,11 @@ async fn role_machine(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(
                 }
                 _ = tokio::time::sleep(cfg.lock_keep_alive_period) => {}
             }
+            if !lock.still_held() {
+                tracing::warn!("the lock file was replaced again while waiting; back to slave");
+                lock.release();
+                continue;
+            }
         }
         let term = CancellationToken::new();
         state.set_stepdown_term(Some(term.clone()));

@@ -50,6 +50,10 @@ pub const EXPIRE_MESSAGES_PERIOD: Duration = Duration::from_millis(1000);
 
 /// Most operations folded into one redb write transaction (group commit).
 pub const MAX_COMMIT_BATCH: usize = 4096;
+/// Longest an ack's store delete waits to ride a commit that writes a message, before it is
+/// committed on its own. Such a delete holds no receipt of a SEND; a receipted ACK waits for it
+/// at most this long longer.
+pub const ACK_COMMIT_DELAY: Duration = Duration::from_millis(5);
 /// Message ids remembered per node to drop duplicates from retried forwards.
 pub const DEDUP_WINDOW: usize = 100_000;
 
@@ -148,6 +152,14 @@ pub const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const STAT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often `mqctl` polls `/readyz` and process liveness while waiting for a node.
 pub const READY_POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long `mqctl failover trigger` waits for a slave to take over and serve STOMP.
+pub const FAILOVER_TRIGGER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often `mqctl failover trigger` tries a STOMP CONNECT while waiting for the new master
+/// (the bound on how much its recovery figure can overstate the real one).
+pub const FAILOVER_PROBE_INTERVAL: Duration = Duration::from_millis(5);
+/// With `failover trigger --verify`: how long to wait for one more message after the last one
+/// before counting the rest as lost.
+pub const FAILOVER_VERIFY_IDLE: Duration = Duration::from_secs(3);
 /// Lines of a node's log shown when it fails to start.
 pub const LOG_TAIL_LINES: usize = 20;
 /// Environment variable naming `mqctl`'s home (clusters live in `$MQCTL_HOME/clusters`).

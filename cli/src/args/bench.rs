@@ -51,6 +51,10 @@ pub struct BenchArgs {
     /// that answers is used).
     #[arg(long, value_name = "URL", default_value = "tcp://127.0.0.1:61613")]
     pub url: String,
+    /// Consumers connect here instead (e.g. another node of a network of brokers, to measure
+    /// forwarding through a bridge); same forms as --url.
+    #[arg(long, value_name = "URL")]
+    pub consume_url: Option<String>,
     /// Messages to send in all (split across producers).
     #[arg(long, value_name = "N", conflicts_with = "duration",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -87,6 +91,18 @@ pub struct BenchArgs {
     /// Queue name (`/queue/NAME`; a leading `/queue/` or `/topic/` is kept as given).
     #[arg(long, value_name = "NAME", default_value = "mqbench")]
     pub queue: String,
+    /// Spread the messages round-robin over N queues NAME.0 ... NAME.N-1; every consumer
+    /// subscribes to all of them.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queues: u32,
+    /// Instead of a run: open N idle connections, hold them for --hold seconds, close them
+    /// (to measure the broker's memory per connection).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub idle_connections: Option<u32>,
+    /// With --idle-connections: seconds to hold them open.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_positive_secs)]
+    pub hold: f64,
     /// Messages sent and consumed before the measured run (not counted).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub warmup: u64,

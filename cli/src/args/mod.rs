@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod failover;
 pub mod link;
 pub mod node;
 pub mod queue;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Queue statistics across nodes; send, browse and purge.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Fail over a master/slave group and measure recovery; show each group's master.
+    #[command(subcommand)]
+    Failover(failover::FailoverCommand),
     /// Benchmark any STOMP broker: throughput, latency, lost and duplicated messages.
     Bench(bench::BenchArgs),
 }

@@ -20,14 +20,20 @@ Examples:
   mqctl queue stat demo -o json | jq '.queues[] | select(.depth > 0)'")]
     Stat(StatArgs),
 
-    /// Send messages to a queue through a node's admin API.
+    /// Send messages to a queue through a node's admin API, or over STOMP with --url tcp://...
+    /// or --url failover:(...).
+    ///
+    /// Over STOMP each message asks for a RECEIPT; when the connection drops (the master failed
+    /// over), the client reconnects through the failover URI and sends the unconfirmed message
+    /// again, so a message may arrive twice but none is lost.
     #[command(
         override_usage = "mqctl queue send NAME[/NODE] QUEUE [OPTIONS]\n       mqctl queue send --url URL QUEUE [OPTIONS]",
         after_help = "\
 Examples:
   mqctl queue send demo orders --body hello
   mqctl queue send demo/node2 orders --file order.json --header type=order --count 100
-  mqctl queue send --url http://127.0.0.1:8161 orders --body hi --non-persistent"
+  mqctl queue send --url http://127.0.0.1:8161 orders --body hi --non-persistent
+  mqctl queue send --url 'failover:(tcp://127.0.0.1:61613,tcp://127.0.0.1:61614)' orders --count 100"
     )]
     Send(SendArgs),
 
@@ -55,7 +61,8 @@ Examples:
 /// A node outside any cluster.
 #[derive(Debug, Clone, Args)]
 pub struct UrlArgs {
-    /// Admin URL of a node outside any cluster, e.g. http://127.0.0.1:8161.
+    /// Admin URL of a node outside any cluster, e.g. http://127.0.0.1:8161. `queue send` also
+    /// takes a STOMP URL: tcp://HOST:PORT, or failover:(tcp://A,tcp://B) to follow a master.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// File holding that node's admin token.
@@ -93,12 +100,27 @@ pub enum Address {
         /// Its token file.
         token_file: Option<PathBuf>,
     },
+    /// A STOMP endpoint (`tcp://`, `stomp://`) or several (`failover:(...)`), for `queue send`.
+    Stomp {
+        /// The client URI as given.
+        uri: String,
+    },
+}
+
+/// Whether `url` is a STOMP client URI rather than an admin URL.
+pub fn is_stomp_uri(url: &str) -> bool {
+    ["tcp://", "stomp://", "failover:"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
 }
 
 impl QueueTarget {
     /// Sorts out `NAME[/NODE] QUEUE` versus `--url URL QUEUE`.
     pub fn resolve(&self) -> Result<(Address, String), String> {
         match (&self.url.url, &self.target, &self.queue) {
+            (Some(url), Some(queue), None) if is_stomp_uri(url) => {
+                Ok((Address::Stomp { uri: url.clone() }, queue.clone()))
+            }
             (Some(url), Some(queue), None) => Ok((
                 Address::Url {
                     url: url.clone(),

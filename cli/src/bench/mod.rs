@@ -71,8 +71,13 @@ pub struct BenchConfig {
     pub url: String,
     /// Endpoints to try in order.
     pub endpoints: Vec<HostPort>,
+    /// Where consumers connect, if not to `endpoints`.
+    pub consume_endpoints: Option<Vec<HostPort>>,
     /// Destination, `/queue/NAME`.
     pub destination: String,
+    /// Spread messages round-robin over this many destinations `NAME.0`, `NAME.1`, ... (1:
+    /// just `destination`); every consumer subscribes to all of them.
+    pub queues: u32,
     /// Total messages, or `None` with `duration`.
     pub messages: Option<u64>,
     /// Send for this long, or `None` with `messages`.
@@ -108,6 +113,16 @@ pub struct BenchConfig {
 }
 
 impl BenchConfig {
+    /// The destinations messages go to.
+    fn destinations(&self) -> Vec<String> {
+        if self.queues <= 1 {
+            return vec![self.destination.clone()];
+        }
+        (0..self.queues)
+            .map(|i| format!("{}.{i}", self.destination))
+            .collect()
+    }
+
     fn connect_options(&self) -> ConnectOptions {
         ConnectOptions {
             host: Some(self.vhost.clone()),
@@ -120,10 +135,14 @@ impl BenchConfig {
         }
     }
 
-    /// Connects to the first endpoint that answers.
-    async fn connect(&self) -> Result<(StompClient, String), BenchError> {
+    /// Connects to the first endpoint that answers, of the producers' or the consumers' list.
+    async fn connect(&self, consumer: bool) -> Result<(StompClient, String), BenchError> {
+        let endpoints = match (&self.consume_endpoints, consumer) {
+            (Some(c), true) => c,
+            _ => &self.endpoints,
+        };
         let mut last = None;
-        for hp in &self.endpoints {
+        for hp in endpoints {
             let addr = hp.to_addr_string();
             match StompClient::connect(&addr, self.connect_options()).await {
                 Ok(client) => return Ok((client, addr)),
@@ -131,8 +150,7 @@ impl BenchConfig {
             }
         }
         Err(BenchError::Connect {
-            endpoints: self
-                .endpoints
+            endpoints: endpoints
                 .iter()
                 .map(HostPort::to_addr_string)
                 .collect::<Vec<_>>()
@@ -228,25 +246,29 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
     let mut endpoint = String::new();
     let mut server = None;
     for i in 0..cfg.consumers {
-        let (mut client, addr) = cfg.connect().await?;
+        let (mut client, addr) = cfg.connect(true).await?;
         let prefetch = cfg.prefetch.to_string();
         let headers = [
             ("activemq.prefetchSize", prefetch.as_str()),
             ("prefetch-count", prefetch.as_str()),
         ];
-        let id = format!("bench-{i}");
-        let subscribed = tokio::time::timeout(
-            CONNECT_LIMIT,
-            client.subscribe(&cfg.destination, &id, cfg.ack, &headers),
-        )
-        .await
-        .unwrap_or_else(|_| Err(ClientError::Timeout("no RECEIPT for SUBSCRIBE".to_owned())));
-        if let Err(source) = subscribed {
-            return Err(BenchError::Subscribe {
-                endpoint: addr,
-                destination: cfg.destination.clone(),
-                source,
+        for (j, destination) in cfg.destinations().into_iter().enumerate() {
+            let id = format!("bench-{i}-{j}");
+            let subscribed = tokio::time::timeout(
+                CONNECT_LIMIT,
+                client.subscribe(&destination, &id, cfg.ack, &headers),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClientError::Timeout("no RECEIPT for SUBSCRIBE".to_owned()))
             });
+            if let Err(source) = subscribed {
+                return Err(BenchError::Subscribe {
+                    endpoint: addr,
+                    destination,
+                    source,
+                });
+            }
         }
         server = server.or_else(|| client.connected().header("server").map(str::to_owned));
         endpoint = addr;
@@ -254,8 +276,12 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
     }
     let mut producers = Vec::with_capacity(cfg.producers as usize);
     for _ in 0..cfg.producers {
-        let (client, addr) = cfg.connect().await?;
-        server = server.or_else(|| client.connected().header("server").map(str::to_owned));
+        let (client, addr) = cfg.connect(false).await?;
+        server = client
+            .connected()
+            .header("server")
+            .map(str::to_owned)
+            .or(server);
         endpoint = addr;
         producers.push(client);
     }
@@ -398,6 +424,31 @@ fn params(cfg: &BenchConfig, endpoint: String, server: Option<String>) -> BenchP
     }
 }
 
+/// Opens `n` STOMP connections to the first endpoint that answers and keeps them open (idle,
+/// no heart-beats) for `hold`, to measure a broker's memory per connection. Calls `opened`
+/// once all are open. Returns how many were opened.
+pub async fn hold_idle(
+    cfg: &BenchConfig,
+    n: u32,
+    hold: Duration,
+    opened: impl FnOnce(u32),
+) -> Result<u32, BenchError> {
+    let mut clients = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        clients.push(cfg.connect(false).await?.0);
+    }
+    opened(n);
+    tokio::time::sleep(hold).await;
+    let mut closing = JoinSet::new();
+    for client in clients {
+        closing.spawn(async move {
+            let _ = tokio::time::timeout(DISCONNECT_LIMIT, client.disconnect()).await;
+        });
+    }
+    while closing.join_next().await.is_some() {}
+    Ok(n)
+}
+
 /// Producer `p`'s share of `total`: an even split, the remainder to the first producers.
 fn share(total: u64, producers: u32, p: u32) -> u64 {
     let n = u64::from(producers);
@@ -424,6 +475,7 @@ async fn produce(
     if cfg.receipts == ReceiptMode::Each {
         frame.push_header("receipt", "");
     }
+    let destinations = cfg.destinations();
     let template = payload::template(cfg.size);
     let window = cfg.window.max(1) as usize;
     let mut outstanding: VecDeque<String> = VecDeque::with_capacity(window);
@@ -454,6 +506,10 @@ async fn produce(
             };
             payload::write(&stamp, &mut body);
             frame.body = Bytes::from(body);
+            if destinations.len() > 1 {
+                let d = &destinations[(seq % destinations.len() as u64) as usize];
+                frame.headers[0].1.clone_from(d);
+            }
             match cfg.receipts {
                 ReceiptMode::Each => {
                     let id = client.next_receipt_id();

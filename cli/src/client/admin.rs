@@ -180,6 +180,20 @@ impl AdminClient {
         }
     }
 
+    /// `POST /api/v1/ha/stepdown`: the master lets go of the store (202); a node that is not
+    /// master answers 409, an error here.
+    pub async fn stepdown(&self) -> Result<()> {
+        let path = ["ha", "stepdown"];
+        let resp = self
+            .send(Method::POST, &self.api(&path), None, None::<&()>)
+            .await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.failure(&describe(&Method::POST, &path), resp).await)
+        }
+    }
+
     /// `["api", "v1", ...path]`.
     fn api<'a>(&self, path: &[&'a str]) -> Vec<&'a str> {
         let mut segments = vec!["api", "v1"];

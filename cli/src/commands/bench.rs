@@ -16,6 +16,20 @@ use crate::output::{self, Format, Table};
 /// Runs `bench`.
 pub async fn run(ctx: &Context, args: BenchArgs) -> Result<Outcome> {
     let cfg = config(&args)?;
+    if let Some(n) = args.idle_connections {
+        let hold = Duration::from_secs_f64(args.hold);
+        let opened = bench::hold_idle(&cfg, n, hold, |n| {
+            output::note(&format!(
+                "opened {n} idle connections; holding them for {} s",
+                args.hold
+            ));
+        })
+        .await
+        .map_err(|e| CliError::Bench(e.to_string()))?;
+        ctx.out
+            .sentence(&format!("Held {opened} idle connections for {} s.", args.hold))?;
+        return Ok(Outcome::Complete);
+    }
     let report = bench::run(&cfg, output::progress)
         .await
         .map_err(|e| CliError::Bench(format!("{e}; check --url and that the broker speaks STOMP there")))?;
@@ -58,6 +72,15 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
     if endpoints.is_empty() {
         return Err(CliError::Usage("--url names no endpoint".to_string()));
     }
+    let consume_endpoints = match &args.consume_url {
+        None => None,
+        Some(url) => {
+            let uri: ClientUri = url
+                .parse()
+                .map_err(|e| CliError::Usage(format!("--consume-url: {e}")))?;
+            Some(uri.endpoints())
+        }
+    };
     let messages = match (args.messages, args.duration) {
         (None, None) => Some(10_000),
         (m, _) => m,
@@ -80,7 +103,9 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
     Ok(BenchConfig {
         url: args.url.clone(),
         endpoints,
+        consume_endpoints,
         destination,
+        queues: args.queues,
         messages,
         duration: args.duration.map(Duration::from_secs_f64),
         size: args.size,

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod failover;
 pub mod link;
 pub mod node;
 pub mod queue;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Node(command) => node::run(&ctx, command).await,
         Command::Link(command) => link::run(&ctx, command).await,
         Command::Queue(command) => queue::run(&ctx, command).await,
+        Command::Failover(command) => failover::run(&ctx, command).await,
         Command::Bench(args) => bench::run(&ctx, args).await,
     }
 }

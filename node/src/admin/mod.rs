@@ -323,9 +323,8 @@ async fn browse(
     Name(name): Name,
     query: Result<Query<BrowseQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<BrowseResponse> {
-    let Query(q) = query.map_err(|e| {
-        AdminError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, e.body_text())
-    })?;
+    let Query(q) = query
+        .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, e.body_text()))?;
     let limit = match q.limit {
         None => 100,
         Some(l) => l.parse::<usize>().map_err(|_| {
@@ -368,10 +367,7 @@ async fn browse(
     }))
 }
 
-async fn purge_queue(
-    State(state): State<AppState>,
-    Name(name): Name,
-) -> ApiResult<PurgeResponse> {
+async fn purge_queue(State(state): State<AppState>, Name(name): Name) -> ApiResult<PurgeResponse> {
     let s = serving(&state)?;
     match s.core.purge(&name).await {
         Ok(Some(n)) => Ok(Json(PurgeResponse {
@@ -383,10 +379,7 @@ async fn purge_queue(
     }
 }
 
-async fn delete_queue(
-    State(state): State<AppState>,
-    Name(name): Name,
-) -> ApiResult<PurgeResponse> {
+async fn delete_queue(State(state): State<AppState>, Name(name): Name) -> ApiResult<PurgeResponse> {
     let s = serving(&state)?;
     match s.core.delete_queue(&name).await {
         Ok(Some(n)) => Ok(Json(PurgeResponse {

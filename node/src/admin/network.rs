@@ -7,8 +7,8 @@
 //!   `bad_request` for an unusable name, 409 `conflict` for a name in use.
 //! - `DELETE /network-connectors/{name}` → 200 `{"status":"removed"}`; 404 for an unknown name.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -55,10 +55,7 @@ async fn add(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    Name(name): Name,
-) -> ApiResult<StatusResponse> {
+async fn remove(State(state): State<AppState>, Name(name): Name) -> ApiResult<StatusResponse> {
     if state.serving().is_none() {
         return Err(AdminError::unavailable());
     }

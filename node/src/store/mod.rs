@@ -410,10 +410,10 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
     }
     // Whatever arrives after the close is refused.
     drop(rx);
-    if let Some(marks) = closing {
-        if let Err(e) = mark_clean(&db, &marks) {
-            tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
-        }
+    if let Some(marks) = closing
+        && let Err(e) = mark_clean(&db, &marks)
+    {
+        tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
     }
     if let Err(e) = db.close() {
         tracing::warn!(error = %e, "closing the store");

@@ -1,11 +1,17 @@
-//! `mqctl queue send NAME[/NODE] QUEUE`: send messages through a node's admin API.
+//! `mqctl queue send NAME[/NODE] QUEUE`: send messages through a node's admin API, or over
+//! STOMP to `--url tcp://...` or `--url failover:(...)`, following the master of a group.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use mq_shared::api::SendRequest;
+use mq_shared::client::{ClientError, ConnectOptions, StompClient};
 use mq_shared::ctl::SendReport;
+use mq_shared::defaults::FAILOVER_TRIGGER_TIMEOUT;
+use mq_shared::failover::Failover;
+use mq_shared::uri::ClientUri;
 
-use crate::args::queue::SendArgs;
+use crate::args::queue::{Address, SendArgs};
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
 use crate::output::{self, Format};
@@ -25,6 +31,10 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<Outcome> {
         }
         (None, None) => String::new(),
     };
+    if let Ok((Address::Stomp { uri }, queue)) = args.at.resolve() {
+        let report = send_stomp(&uri, &queue, &body, &args).await?;
+        return print(ctx, &report);
+    }
     let (client, queue) = super::resolve(ctx, &args.at).await?;
     let persistent = !args.non_persistent;
     let request = SendRequest {
@@ -62,8 +72,14 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<Outcome> {
         persistent,
         message_ids: ids,
     };
+    print(ctx, &report)
+}
+
+/// Prints what was sent: JSON, or one sentence.
+fn print(ctx: &Context, report: &SendReport) -> Result<Outcome> {
+    let persistent = report.persistent;
     if ctx.out.format() == Format::Json {
-        ctx.out.json(&report)?;
+        ctx.out.json(report)?;
     } else {
         let kind = if persistent {
             "persistent"
@@ -81,4 +97,103 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<Outcome> {
         ))?;
     }
     Ok(Outcome::Complete)
+}
+
+/// Sends `args.count` messages over STOMP, each with a RECEIPT. A dropped connection (a master
+/// failing over) is re-established through the URI's failover options and the unconfirmed
+/// message is sent again: at least once, never lost. STOMP receipts carry no message id, so
+/// the report lists none.
+async fn send_stomp(uri: &str, queue: &str, body: &str, args: &SendArgs) -> Result<SendReport> {
+    let parsed: ClientUri = uri
+        .parse()
+        .map_err(|e| CliError::Usage(format!("--url: {e}")))?;
+    let queue = queue.strip_prefix("/queue/").unwrap_or(queue);
+    if queue.is_empty() {
+        return Err(CliError::Usage("the queue name is empty".to_string()));
+    }
+    let persistent = !args.non_persistent;
+    let mut headers: Vec<(&str, &str)> =
+        vec![("persistent", if persistent { "true" } else { "false" })];
+    headers.extend(args.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let destination = format!("/queue/{queue}");
+    // A plain tcp:// endpoint is tried once, as ActiveMQ's tcp transport; failover:(...) retries
+    // per its options.
+    let reconnect = matches!(parsed, ClientUri::Failover(_));
+    let mut failover = Failover::new(&parsed, ConnectOptions::default());
+    let mut client = connect(&mut failover, uri, reconnect).await?;
+    let bar = if args.count > 1 {
+        output::progress(args.count, "sending")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut sent = 0;
+    while sent < args.count {
+        match client
+            .send(&destination, body.to_string(), &headers, true)
+            .await
+        {
+            Ok(()) => {
+                sent += 1;
+                bar.inc(1);
+            }
+            Err(ClientError::Io(_) | ClientError::Closed) if reconnect => {
+                bar.suspend(|| {
+                    output::note(&format!(
+                        "connection to {} lost after {sent} confirmed messages; reconnecting",
+                        endpoint(&failover)
+                    ))
+                });
+                client = connect(&mut failover, uri, reconnect).await?;
+            }
+            Err(e) => {
+                bar.abandon();
+                return Err(CliError::Stomp(format!(
+                    "{} refused a message to {destination} after {sent} of {}: {e}",
+                    endpoint(&failover),
+                    args.count
+                )));
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let _ = client.disconnect().await;
+    Ok(SendReport {
+        node: endpoint(&failover),
+        queue: queue.to_string(),
+        sent,
+        persistent,
+        message_ids: Vec::new(),
+    })
+}
+
+/// Connects through `failover` (or, without `reconnect`, tries its one endpoint once), bounded
+/// so that a URI whose endpoints never answer ends.
+async fn connect(failover: &mut Failover, uri: &str, reconnect: bool) -> Result<StompClient> {
+    let limit: Duration = FAILOVER_TRIGGER_TIMEOUT;
+    let attempt = async {
+        match (reconnect, failover.endpoints().first()) {
+            (false, Some(ep)) => {
+                StompClient::connect(&ep.to_addr_string(), ConnectOptions::default()).await
+            }
+            _ => failover.connect().await,
+        }
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(CliError::Stomp(format!(
+            "could not connect to {uri}: {e}; check the URL and that a broker serves there"
+        ))),
+        Err(_) => Err(CliError::Stomp(format!(
+            "no endpoint of {uri} answered within {} s; check the URL and that a broker serves there",
+            limit.as_secs()
+        ))),
+    }
+}
+
+/// `HOST:PORT` of the endpoint in use.
+fn endpoint(failover: &Failover) -> String {
+    failover
+        .current()
+        .or(failover.endpoints().first())
+        .map_or_else(|| "the broker".to_string(), ToString::to_string)
 }

@@ -1,0 +1,343 @@
+//! `mqctl failover trigger NAME [--broker B] [--mode stepdown|kill] [--verify N]`.
+//!
+//! Phases, each shown on the spinner and timed from the trigger: the old master stops serving
+//! (its process is gone, or its `/readyz` answers 503), another member's record appears in the
+//! lock file (it took the store lock), and a STOMP CONNECT to that member is answered. The
+//! CONNECT is tried every [`FAILOVER_PROBE_INTERVAL`] by a task of its own, so the admin calls
+//! that watch the other phases never delay the measurement.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mq_shared::client::{ConnectOptions, StompClient};
+use mq_shared::ctl::{FailoverMode, FailoverReport, LinkEntry, LockHolder, NodeEntry};
+use mq_shared::defaults::{
+    ADMIN_REQUEST_TIMEOUT, FAILOVER_PROBE_INTERVAL, FAILOVER_TRIGGER_TIMEOUT, STAT_REQUEST_TIMEOUT,
+};
+use mq_shared::uri::ClientUri;
+
+use super::verify;
+use crate::args::failover::TriggerArgs;
+use crate::commands::Context;
+use crate::error::{CliError, Outcome, Result};
+use crate::nodes::{self, Cluster};
+use crate::output::{self, Format, Table};
+use crate::process;
+use crate::sys::Signal;
+
+/// How often the phase watcher looks at the old master and the lock file.
+const WATCH_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Runs `failover trigger`.
+pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
+    let cluster = Cluster::load(&ctx.home, &args.name)?;
+    let c = cluster.name().to_string();
+    let group = super::pick_group(&cluster, args.broker.as_deref())?;
+    let members: Vec<NodeEntry> = cluster
+        .manifest
+        .members(&group)
+        .into_iter()
+        .cloned()
+        .collect();
+    if members.len() < 2 {
+        return Err(CliError::Usage(format!(
+            "`{group}` of cluster `{c}` is a single node, not a master/slave group; create the cluster with `mqctl cluster create NAME --ha`"
+        )));
+    }
+    let roles = super::roles(&cluster, &members, STAT_REQUEST_TIMEOUT).await?;
+    let Some(old) = roles.iter().position(|r| super::serves(*r)) else {
+        return Err(CliError::NoMaster {
+            cluster: c.clone(),
+            group: group.clone(),
+            first: members[0].name.clone(),
+            detail: describe_roles(&members, &roles),
+        });
+    };
+    let old_node = members[old].clone();
+    if !roles.contains(&Some(mq_shared::api::Role::Slave)) {
+        let other = members
+            .iter()
+            .find(|m| m.name != old_node.name)
+            .map_or("NODE", |m| m.name.as_str());
+        return Err(CliError::Stomp(format!(
+            "no slave of {group} in cluster `{c}` is running to take over from {} ({}); start one with `mqctl node start {c}/{other}`",
+            old_node.name,
+            describe_roles(&members, &roles)
+        )));
+    }
+    let mode: FailoverMode = args.mode.into();
+    let old_client = cluster.client(&old_node, ADMIN_REQUEST_TIMEOUT)?;
+    let old_pid = old_client.broker().await?.pid;
+
+    // Before: the messages to find again after.
+    let queue = format!(
+        "mq.failover.verify.{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let sent = match args.verify {
+        Some(n) => {
+            let bar = output::progress(n, &format!("sending {n} messages to {}", old_node.name));
+            let sent = verify::send(&stomp_addr(&old_node), &queue, n, &bar)
+                .await
+                .map_err(|e| {
+                    bar.abandon();
+                    CliError::Stomp(format!(
+                        "could not send the --verify messages to {} at {}: {e}; nothing was failed over",
+                        old_node.name,
+                        old_node.transport_uri()
+                    ))
+                })?;
+            bar.finish_and_clear();
+            Some(sent)
+        }
+        None => None,
+    };
+
+    // The trigger, and the race to the first CONNECTED.
+    let candidates: Vec<(usize, String)> = members
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != old)
+        .map(|(i, m)| (i, stomp_addr(m)))
+        .collect();
+    let spinner = super::spinner(match mode {
+        FailoverMode::Stepdown => format!("{} stepping down", old_node.name),
+        FailoverMode::Kill => format!("killing {}", old_node.name),
+    });
+    let t0 = Instant::now();
+    let probe = tokio::spawn(first_serving(candidates));
+    let triggered = match mode {
+        FailoverMode::Stepdown => old_client.stepdown().await,
+        FailoverMode::Kill => match process::signal(&old_node, Signal::Kill) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(CliError::Stomp(format!(
+                "cannot kill {}: its recorded process is not running (see `mqctl node ls {c}`)",
+                old_node.name
+            ))),
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = triggered {
+        probe.abort();
+        spinner.abandon();
+        return Err(e);
+    }
+    let mut timeline = Timeline::default();
+    let watcher = cluster.client(&old_node, WATCH_INTERVAL.max(Duration::from_millis(200)))?;
+    let data_dir = Path::new(&old_node.data_dir);
+    let deadline = t0 + FAILOVER_TRIGGER_TIMEOUT;
+    tokio::pin!(probe);
+    let (serving_at, new) = loop {
+        tokio::select! {
+            joined = &mut probe => match joined {
+                Ok(found) => break found,
+                Err(e) => {
+                    spinner.abandon();
+                    return Err(CliError::Stomp(format!("the STOMP probe failed: {e}")));
+                }
+            },
+            _ = tokio::time::sleep(WATCH_INTERVAL) => {}
+        }
+        if timeline.down.is_none() {
+            let down = match mode {
+                FailoverMode::Kill => process::running_pid(&old_node).is_none(),
+                FailoverMode::Stepdown => !matches!(watcher.readyz().await, Ok(true)),
+            };
+            if down {
+                timeline.down = Some(t0.elapsed());
+                spinner.set_message(format!(
+                    "{} is down; waiting for a slave to take the store lock",
+                    old_node.name
+                ));
+            }
+        }
+        if timeline.lock.is_none()
+            && let Some(record) = LockHolder::read(data_dir)
+                .filter(|r| r.pid != old_pid && members.iter().any(|m| m.name == r.holder))
+        {
+            timeline.lock = Some((t0.elapsed(), record.holder.clone()));
+            spinner.set_message(format!(
+                "{} took the store lock; waiting for it to serve STOMP",
+                record.holder
+            ));
+        }
+        if Instant::now() >= deadline {
+            probe.abort();
+            spinner.abandon();
+            let roles = super::roles(&cluster, &members, STAT_REQUEST_TIMEOUT).await?;
+            return Err(CliError::Stomp(format!(
+                "no other member of {group} served STOMP within {} s of the {mode} of {} ({}); see `mqctl failover status {c}` and the nodes' logs",
+                FAILOVER_TRIGGER_TIMEOUT.as_secs(),
+                old_node.name,
+                describe_roles(&members, &roles)
+            )));
+        }
+    };
+    let recovery = serving_at.saturating_duration_since(t0);
+    let new_node = members[new].clone();
+    spinner.finish_and_clear();
+
+    // After: the group's own links live in its master's memory; give them to the new one.
+    let links: Vec<LinkEntry> = cluster
+        .manifest
+        .links
+        .iter()
+        .filter(|l| l.from == group)
+        .cloned()
+        .collect();
+    if !links.is_empty()
+        && let Err(e) = nodes::apply_links(&cluster, &links).await
+    {
+        output::warn(&format!(
+            "the links of {group} could not be re-created on {}: {e}",
+            new_node.name
+        ));
+    }
+
+    let verify = match sent {
+        Some(sent) => {
+            let uri = failover_uri(&members)?;
+            let bar = output::progress(sent, &format!("consuming from {}", new_node.name));
+            let report = verify::consume(&uri, &queue, sent, &bar)
+                .await
+                .map_err(|e| {
+                    bar.abandon();
+                    CliError::Stomp(format!(
+                        "the failover of {group} to {} worked (recovery {} ms) but consuming queue {queue} through {uri} failed: {e}",
+                        new_node.name,
+                        recovery.as_millis()
+                    ))
+                })?;
+            bar.finish_and_clear();
+            Some(report)
+        }
+        None => None,
+    };
+
+    let report = FailoverReport {
+        group: group.clone(),
+        mode,
+        old_master: old_node.name.clone(),
+        new_master: new_node.name.clone(),
+        recovery_ms: recovery.as_millis() as u64,
+        verify,
+    };
+    if ctx.out.format() == Format::Json {
+        ctx.out.json(&report)?;
+    } else {
+        ctx.out.table(&table(&report))?;
+        output::note(&timeline.describe(mode, &old_node.name, &new_node.name, recovery));
+        if mode == FailoverMode::Kill {
+            output::note(&format!(
+                "{} was killed; start it again as a slave with `mqctl node start {c}/{}`.",
+                old_node.name, old_node.name
+            ));
+        }
+    }
+    match report.verify {
+        Some(v) if v.lost > 0 => Err(CliError::Stomp(format!(
+            "{} of {} confirmed messages were lost in the failover of {group} (queue {queue})",
+            v.lost, v.sent
+        ))),
+        _ => Ok(Outcome::Complete),
+    }
+}
+
+/// When each phase was seen, from the trigger.
+#[derive(Debug, Default)]
+struct Timeline {
+    down: Option<Duration>,
+    lock: Option<(Duration, String)>,
+}
+
+impl Timeline {
+    fn describe(&self, mode: FailoverMode, old: &str, new: &str, serving: Duration) -> String {
+        let mut parts = vec![format!("{mode} of {old} at 0 ms")];
+        if let Some(d) = self.down {
+            parts.push(format!("{old} down at +{} ms", d.as_millis()));
+        }
+        if let Some((d, who)) = &self.lock {
+            parts.push(format!(
+                "store lock taken by {who} at +{} ms",
+                d.as_millis()
+            ));
+        }
+        parts.push(format!(
+            "{new} serving STOMP at +{} ms",
+            serving.as_millis()
+        ));
+        format!("Timeline: {}.", parts.join(", "))
+    }
+}
+
+/// Tries a STOMP CONNECT on each candidate until one answers; returns when it did and which.
+async fn first_serving(candidates: Vec<(usize, String)>) -> (Instant, usize) {
+    let options = ConnectOptions {
+        connect_timeout: Duration::from_secs(2),
+        ..ConnectOptions::default()
+    };
+    loop {
+        for (i, addr) in &candidates {
+            if let Ok(client) = StompClient::connect(addr, options.clone()).await {
+                let at = Instant::now();
+                let _ = client.disconnect().await;
+                return (at, *i);
+            }
+        }
+        tokio::time::sleep(FAILOVER_PROBE_INTERVAL).await;
+    }
+}
+
+/// `HOST:PORT` of a member's STOMP transport.
+fn stomp_addr(node: &NodeEntry) -> String {
+    format!("127.0.0.1:{}", node.transport_port)
+}
+
+/// `failover:(tcp://A,tcp://B,...)?randomize=false` over every member of the group.
+fn failover_uri(members: &[NodeEntry]) -> Result<ClientUri> {
+    let list: Vec<String> = members.iter().map(NodeEntry::transport_uri).collect();
+    let text = format!("failover:({})?randomize=false", list.join(","));
+    text.parse()
+        .map_err(|e| CliError::Stomp(format!("cannot build the client URI {text}: {e}")))
+}
+
+/// `node1a is master, node1b did not answer`.
+fn describe_roles(members: &[NodeEntry], roles: &[Option<mq_shared::api::Role>]) -> String {
+    members
+        .iter()
+        .zip(roles)
+        .map(|(m, r)| match r {
+            Some(role) => format!("{} is {role}", m.name),
+            None => format!("{} did not answer", m.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One row: the group, both masters and the recovery time, and the check's counts.
+fn table(report: &FailoverReport) -> Table {
+    let mut header = vec!["group", "mode", "old master", "new master", "recovery ms"];
+    if report.verify.is_some() {
+        header.extend(["sent", "received", "lost", "duplicated"]);
+    }
+    let mut table = Table::new(header, "No failover.").numeric([4, 5, 6, 7, 8]);
+    let mut row = vec![
+        report.group.clone(),
+        report.mode.to_string(),
+        report.old_master.clone(),
+        report.new_master.clone(),
+        report.recovery_ms.to_string(),
+    ];
+    if let Some(v) = report.verify {
+        row.extend([
+            v.sent.to_string(),
+            v.received.to_string(),
+            v.lost.to_string(),
+            v.duplicated.to_string(),
+        ]);
+    }
+    table.push(row);
+    table
+}
