@@ -76,7 +76,13 @@ impl Message {
     }
 
     /// Decodes a store record; `None` if it is not one.
-    pub fn decode(mut b: &[u8]) -> Option<Message> {
+    pub fn decode(b: &[u8]) -> Option<Message> {
+        Message::decode_shared(&Bytes::copy_from_slice(b))
+    }
+
+    /// Decodes a store record whose body is then a slice of `record` (no copy).
+    pub fn decode_shared(record: &Bytes) -> Option<Message> {
+        let mut b: &[u8] = record;
         if b.remaining() < 1 + 8 + 8 + 1 || b.get_u8() != 1 {
             return None;
         }
@@ -99,7 +105,7 @@ impl Message {
             id: Arc::from(id),
             destination: Arc::from(destination),
             headers,
-            body: Bytes::copy_from_slice(b),
+            body: record.slice(record.len() - b.len()..),
             persistent,
             expires,
             timestamp,

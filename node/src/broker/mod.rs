@@ -324,7 +324,7 @@ impl Core {
         let mut bad = 0usize;
         for r in recovered {
             max_seq = max_seq.max(r.seq);
-            match Message::decode(&r.data) {
+            match Message::decode_shared(&r.data) {
                 // Delivered before without an ack (or maybe, after a crash): the next delivery
                 // says redelivered:true.
                 Some(m) => by_queue.entry(r.queue).or_default().push(Entry {

@@ -120,7 +120,7 @@ pub struct Recovered {
     /// Sequence.
     pub seq: u64,
     /// Encoded message.
-    pub data: Vec<u8>,
+    pub data: Bytes,
     /// Deliveries without an ack before the store was closed (at least 1 after a crash).
     pub deliveries: u32,
 }
@@ -276,7 +276,7 @@ fn read_all(db: &Database) -> Result<Vec<Recovered>, StoreError> {
         out.push(Recovered {
             queue: queue.to_string(),
             seq,
-            data: v.value().to_vec(),
+            data: Bytes::copy_from_slice(v.value()),
             deliveries: if clean { marked } else { marked.max(1) },
         });
     }
@@ -548,7 +548,7 @@ mod tests {
         let (store, rec) = Store::open(&path)?;
         assert_eq!(rec.len(), 1);
         assert_eq!(rec[0].seq, 2);
-        assert_eq!(rec[0].data, b"two");
+        assert_eq!(&rec[0].data[..], b"two");
         assert_eq!(rec[0].deliveries, 3, "the mark of a clean close comes back");
         // The dedup window survives a restart.
         let o = store
