@@ -36,6 +36,14 @@ pub struct Entry {
     pub redeliveries: u32,
 }
 
+/// How an in-flight message is settled.
+#[derive(Clone, Copy)]
+enum Settle {
+    Ack,
+    Forwarded,
+    Nack,
+}
+
 /// Work for the broker after a queue operation.
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -202,50 +210,45 @@ impl Queue {
         fx
     }
 
-    /// Acknowledges one in-flight message of a consumer. Returns the entry if it was in flight
-    /// with that consumer.
+    /// Acknowledges one in-flight message of a consumer: it leaves the queue (and the store).
+    /// False if it was not in flight with that consumer.
     pub fn ack(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects) -> bool {
-        let mut g = self.lock();
-        let ok = matches!(g.inflight.get(&seq), Some(f) if f.consumer == consumer);
-        if !ok {
-            return false;
-        }
-        if let Some(f) = g.inflight.remove(&seq) {
-            g.counters.dequeued += 1;
-            g.counters.bytes = g.counters.bytes.saturating_sub(f.entry.msg.size());
-            if let Some(slot) = g.consumers.iter_mut().find(|s| s.spec.id == consumer) {
-                slot.inflight = slot.inflight.saturating_sub(1);
-            }
-            fx.delete.push(f.entry);
-        }
-        self.dispatch(&mut g, fx);
-        true
+        self.settle(seq, consumer, fx, Settle::Ack)
     }
 
     /// Like [`Queue::ack`] but counts the message as forwarded to another broker.
     pub fn ack_forwarded(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects) -> bool {
-        let ok = self.ack(seq, consumer, fx);
-        if ok {
-            self.lock().counters.forwarded += 1;
-        }
-        ok
+        self.settle(seq, consumer, fx, Settle::Forwarded)
     }
 
     /// Rejects an in-flight message (STOMP NACK, ActiveMQ's poison ack): straight to the
     /// dead-letter queue.
     pub fn nack(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects) -> bool {
+        self.settle(seq, consumer, fx, Settle::Nack)
+    }
+
+    fn settle(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects, how: Settle) -> bool {
         let mut g = self.lock();
-        let ok = matches!(g.inflight.get(&seq), Some(f) if f.consumer == consumer);
-        if !ok {
+        if !matches!(g.inflight.get(&seq), Some(f) if f.consumer == consumer) {
             return false;
         }
         if let Some(f) = g.inflight.remove(&seq) {
-            g.counters.dead_lettered += 1;
+            match how {
+                Settle::Ack => g.counters.dequeued += 1,
+                Settle::Forwarded => {
+                    g.counters.dequeued += 1;
+                    g.counters.forwarded += 1;
+                }
+                Settle::Nack => g.counters.dead_lettered += 1,
+            }
             g.counters.bytes = g.counters.bytes.saturating_sub(f.entry.msg.size());
             if let Some(slot) = g.consumers.iter_mut().find(|s| s.spec.id == consumer) {
                 slot.inflight = slot.inflight.saturating_sub(1);
             }
-            fx.dead.push(f.entry);
+            match how {
+                Settle::Nack => fx.dead.push(f.entry),
+                Settle::Ack | Settle::Forwarded => fx.delete.push(f.entry),
+            }
         }
         self.dispatch(&mut g, fx);
         true

@@ -594,6 +594,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn acks_ride_the_next_put_or_commit_on_their_own_soon() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Read(e.to_string()))?;
+        let (store, _) = Store::open(&dir.path().join("s.redb"))?;
+        store.commit(vec![put("q", 1, b"x", None)]).await?;
+        let before = store.commits();
+        // A lone delete is held back, then committed by itself: it still completes.
+        let started = std::time::Instant::now();
+        store
+            .commit(vec![Op::Delete {
+                queue: Arc::from("q"),
+                seq: 1,
+            }])
+            .await?;
+        assert!(started.elapsed() >= mq_shared::defaults::ACK_COMMIT_DELAY / 2);
+        assert_eq!(store.commits(), before + 1);
+        // A delete followed by a put: one commit for both.
+        store.commit(vec![put("q", 2, b"y", None)]).await?;
+        let before = store.commits();
+        store.submit(
+            vec![Op::Delete {
+                queue: Arc::from("q"),
+                seq: 2,
+            }],
+            None,
+        );
+        store.commit(vec![put("q", 3, b"z", None)]).await?;
+        assert_eq!(store.commits(), before + 1);
+        store.close();
+        let (_, rec) = Store::open(&dir.path().join("s.redb"))?;
+        assert_eq!(rec.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3]);
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn concurrent_submissions_share_commits() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::Read(e.to_string()))?;
         let (store, _) = Store::open(&dir.path().join("s.redb"))?;

@@ -32,8 +32,8 @@ use tokio_util::sync::CancellationToken;
 use super::TransportSettings;
 use crate::broker::queue::{Effects, Queue};
 use crate::broker::{
-    Attached, BROKER_PATH_HEADER, ConnMeta, ConsumerSpec, Core, Delivery, Destination, Message,
-    NetworkConsumer, now_ms,
+    Accepted, Attached, BROKER_PATH_HEADER, ConnMeta, ConsumerSpec, Core, Delivery, Destination,
+    Message, NetworkConsumer, now_ms,
 };
 use crate::network::demand;
 
@@ -526,36 +526,39 @@ impl Session {
                 .publish(msg, Some(self.conn), false, from_bridge, None);
             return Ok(Reply::Now);
         }
+        let done = self.store_completion(receipt, "message not stored");
+        self.broker
+            .publish(msg, Some(self.conn), ordered, from_bridge, Some(done));
+        Ok(Reply::Later)
+    }
+
+    /// Counts one more store write in flight and returns the callback that, once it is
+    /// durable, writes the RECEIPT (if one was asked) or, if it failed, an ERROR that closes
+    /// the connection (`what` says what was not stored).
+    fn store_completion(&self, receipt: Option<&str>, what: &'static str) -> Accepted {
         self.pending.count.fetch_add(1, Ordering::AcqRel);
         let pending = self.pending.clone();
         let out = self.out_tx.clone();
         let receipt = receipt.map(str::to_string);
-        self.broker.publish(
-            msg,
-            Some(self.conn),
-            ordered,
-            from_bridge,
-            Some(Box::new(move |r| {
-                match r {
-                    Ok(_) => {
-                        if let Some(r) = receipt {
-                            let _ = out.send(Out::Frame(
-                                Frame::new(Command::Receipt).with_header("receipt-id", r),
-                            ));
-                        }
-                    }
-                    Err(e) => {
-                        let _ = out.send(Out::Fatal(error_frame(
-                            &format!("message not stored: {e}"),
-                            receipt.as_deref(),
-                        )));
+        Box::new(move |r| {
+            match r {
+                Ok(_) => {
+                    if let Some(r) = receipt {
+                        let _ = out.send(Out::Frame(
+                            Frame::new(Command::Receipt).with_header("receipt-id", r),
+                        ));
                     }
                 }
-                pending.count.fetch_sub(1, Ordering::AcqRel);
-                pending.notify.notify_one();
-            })),
-        );
-        Ok(Reply::Later)
+                Err(e) => {
+                    let _ = out.send(Out::Fatal(error_frame(
+                        &format!("{what}: {e}"),
+                        receipt.as_deref(),
+                    )));
+                }
+            }
+            pending.count.fetch_sub(1, Ordering::AcqRel);
+            pending.notify.notify_one();
+        })
     }
 
     fn on_subscribe(&mut self, f: &Frame) -> Result<Reply, String> {
@@ -861,37 +864,10 @@ impl Session {
         if msgs.is_empty() && deletes.is_empty() {
             return Ok(Reply::Now);
         }
-        self.pending.count.fetch_add(1, Ordering::AcqRel);
-        let pending = self.pending.clone();
-        let out = self.out_tx.clone();
-        let receipt = receipt.map(str::to_string);
-        let ordered = true;
-        self.broker.publish_batch(
-            msgs,
-            deletes,
-            Some(self.conn),
-            ordered,
-            false,
-            Some(Box::new(move |r| {
-                match r {
-                    Ok(_) => {
-                        if let Some(r) = receipt {
-                            let _ = out.send(Out::Frame(
-                                Frame::new(Command::Receipt).with_header("receipt-id", r),
-                            ));
-                        }
-                    }
-                    Err(e) => {
-                        let _ = out.send(Out::Fatal(error_frame(
-                            &format!("transaction not stored: {e}"),
-                            receipt.as_deref(),
-                        )));
-                    }
-                }
-                pending.count.fetch_sub(1, Ordering::AcqRel);
-                pending.notify.notify_one();
-            })),
-        );
+        let done = self.store_completion(receipt, "transaction not stored");
+        // Ordered: the transaction's messages go after everything this connection sent before.
+        self.broker
+            .publish_batch(msgs, deletes, Some(self.conn), true, false, Some(done));
         Ok(Reply::Later)
     }
 
