@@ -138,7 +138,9 @@ fn parse_positive_secs(s: &str) -> Result<f64, String> {
 fn parse_positive_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("expected a positive number of messages per second, got `{s}`")),
+        _ => Err(format!(
+            "expected a positive number of messages per second, got `{s}`"
+        )),
     }
 }
 

@@ -237,9 +237,7 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
         sent_final: AtomicU64::new(u64::MAX),
         stop: AtomicBool::new(false),
     });
-    let start = Arc::new(Barrier::new(
-        (cfg.producers + cfg.consumers) as usize + 1,
-    ));
+    let start = Arc::new(Barrier::new((cfg.producers + cfg.consumers) as usize + 1));
 
     // Consumers first, subscribed, so nothing sent can miss them.
     let mut consumers = Vec::with_capacity(cfg.consumers as usize);
@@ -259,9 +257,7 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
                 client.subscribe(&destination, &id, cfg.ack, &headers),
             )
             .await
-            .unwrap_or_else(|_| {
-                Err(ClientError::Timeout("no RECEIPT for SUBSCRIBE".to_owned()))
-            });
+            .unwrap_or_else(|_| Err(ClientError::Timeout("no RECEIPT for SUBSCRIBE".to_owned())));
             if let Err(source) = subscribed {
                 return Err(BenchError::Subscribe {
                     endpoint: addr,
@@ -369,7 +365,11 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
         }
     }
 
-    let first_send = producer_ends.iter().map(|e| e.started).min().unwrap_or(released);
+    let first_send = producer_ends
+        .iter()
+        .map(|e| e.started)
+        .min()
+        .unwrap_or(released);
     let last_send = producer_ends
         .iter()
         .map(|e| e.finished)
@@ -381,8 +381,18 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
     let total_ms = ms(last_receive
         .unwrap_or(last_send)
         .saturating_duration_since(first_send));
-    let per_sec = |n: u64, ms: f64| if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 };
-    let lost = if cfg.consumers == 0 { 0 } else { tally.lost(&sent) };
+    let per_sec = |n: u64, ms: f64| {
+        if ms > 0.0 {
+            n as f64 * 1000.0 / ms
+        } else {
+            0.0
+        }
+    };
+    let lost = if cfg.consumers == 0 {
+        0
+    } else {
+        tally.lost(&sent)
+    };
     Ok(BenchReport {
         params: params(cfg, endpoint, server),
         sent: total_sent,
@@ -524,7 +534,7 @@ async fn produce(
                 }
                 ReceiptMode::None => {
                     client.queue_frame(&frame);
-                    if (seq + 1) % SEND_BATCH == 0 {
+                    if (seq + 1).is_multiple_of(SEND_BATCH) {
                         client.flush().await?;
                     }
                 }

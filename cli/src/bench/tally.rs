@@ -99,7 +99,12 @@ impl Tally {
     pub fn received(&self) -> u64 {
         self.seen
             .iter()
-            .map(|b| b.words.iter().map(|w| u64::from(w.count_ones())).sum::<u64>())
+            .map(|b| {
+                b.words
+                    .iter()
+                    .map(|w| u64::from(w.count_ones()))
+                    .sum::<u64>()
+            })
             .sum()
     }
 

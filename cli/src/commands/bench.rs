@@ -26,13 +26,17 @@ pub async fn run(ctx: &Context, args: BenchArgs) -> Result<Outcome> {
         })
         .await
         .map_err(|e| CliError::Bench(e.to_string()))?;
-        ctx.out
-            .sentence(&format!("Held {opened} idle connections for {} s.", args.hold))?;
+        ctx.out.sentence(&format!(
+            "Held {opened} idle connections for {} s.",
+            args.hold
+        ))?;
         return Ok(Outcome::Complete);
     }
-    let report = bench::run(&cfg, output::progress)
-        .await
-        .map_err(|e| CliError::Bench(format!("{e}; check --url and that the broker speaks STOMP there")))?;
+    let report = bench::run(&cfg, output::progress).await.map_err(|e| {
+        CliError::Bench(format!(
+            "{e}; check --url and that the broker speaks STOMP there"
+        ))
+    })?;
     if ctx.out.format() == Format::Json {
         ctx.out.json(&report)?;
     } else {

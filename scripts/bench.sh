@@ -1,0 +1,491 @@
+#!/usr/bin/env bash
+# mqnode against ActiveMQ Classic, side by side, on this machine (DESIGN §7).
+#
+# Builds the release binaries, installs Debian's `activemq` package if it is missing, then for
+# ROUNDS rounds starts each broker in turn (the order alternates per round), alone on the
+# machine, with its persistent store on the same disk, and runs the scenarios of DESIGN §7
+# with `mqctl bench`. Prints one table of medians with the mqnode/ActiveMQ ratio, followed by
+# the scale figures. Everything it starts runs on loopback and is stopped on exit, whatever
+# happens; its files live in one temporary directory, removed at the end (KEEP=1 keeps it).
+#
+#   scripts/bench.sh                   # full run (about 25 minutes on 2 cores)
+#   ROUNDS=1 BACKLOG=100000 SCALE=0 scripts/bench.sh   # a quick look
+#
+# Settings (environment): ROUNDS (3), BACKLOG messages preloaded for the backlog figure
+# (1000000; 0 skips it), SCALE=0 skips the mqnode-only scale figures, BENCH_DIR (where the
+# temporary directory goes: both stores live there; default /var/tmp), BASE_PORT (61800).
+set -euo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+BACKLOG=${BACKLOG:-1000000}
+SCALE=${SCALE:-1}
+BASE_PORT=${BASE_PORT:-61800}
+BENCH_DIR=${BENCH_DIR:-/var/tmp}
+AMQ_HOME=/usr/share/activemq
+
+# Message counts per scenario: each run lasts a few seconds on either broker.
+N_P11R=${N_P11R:-5000}     # persistent, 1+1, a receipt per message
+N_P44R=${N_P44R:-20000}    # persistent, 4+4, a receipt per message
+N_P11N=${N_P11N:-50000}    # persistent, 1+1, no receipts
+N_N11=${N_N11:-200000}     # non-persistent, 1+1
+N_BRP=${N_BRP:-3000}       # through a bridge, persistent with receipts
+N_BRN=${N_BRN:-100000}     # through a bridge, non-persistent
+WARMUP=${WARMUP:-1000}     # per run, not counted (the JVM needs it more than mqnode)
+
+log() { printf '%s  %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---- processes: every one we start is tracked and stopped on exit ----------------------------
+
+PIDS=()
+WORK=""
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ -n "$WORK" && -d "$WORK" && "${KEEP:-0}" != 1 ]]; then
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+untrack() {
+  local keep=() pid
+  for pid in "${PIDS[@]}"; do [[ "$pid" == "$1" ]] || keep+=("$pid"); done
+  PIDS=("${keep[@]}")
+}
+
+# stop PID: SIGTERM, then SIGKILL after 20 s.
+stop() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  untrack "$pid"
+}
+
+# kill9 PID: the crash of the failover figure.
+kill9() {
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  untrack "$1"
+}
+
+now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+
+# Whether a STOMP CONNECT on 127.0.0.1:PORT is answered with CONNECTED.
+stomp_connected() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf 'CONNECT\naccept-version:1.2\nhost:localhost\n\n\0' >&3
+    IFS= read -r -t 5 -u 3 line || exit 1
+    printf 'DISCONNECT\n\n\0' >&3
+    [[ "${line%$'\r'}" == CONNECTED ]]
+  ) 2>/dev/null
+}
+
+# wait_stomp PORT SECS PID: polls until CONNECTED; fails if PID dies or SECS pass.
+wait_stomp() {
+  local port=$1 deadline=$(($(now_us) + $2 * 1000000)) pid=${3:-}
+  while (($(now_us) < deadline)); do
+    stomp_connected "$port" && return 0
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+    sleep 0.005
+  done
+  return 1
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# ---- setup ---------------------------------------------------------------------------------
+
+as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+if [[ ! -d "$AMQ_HOME" ]]; then
+  log "installing ActiveMQ Classic (Debian package activemq)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q activemq
+fi
+JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
+command -v "$JAVA" >/dev/null || die "no java found (the activemq package should have installed one)"
+AMQ_LOG4J=/etc/activemq/instances-available/main/log4j2.properties
+[[ -f "$AMQ_LOG4J" ]] || die "$AMQ_LOG4J is missing: is the activemq package complete?"
+
+log "building release binaries"
+cargo build --release --bins --quiet
+TEMPLATE=$PWD/scripts/activemq/activemq.xml
+
+# Many idle connections need many descriptors, on both sides.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+mkdir -p "$BENCH_DIR"
+WORK=$(mktemp -d "$BENCH_DIR/mqbench.XXXXXX")
+# A copy of the binaries, so that a rebuild during the run cannot change what is measured.
+mkdir -p "$WORK/bin"
+cp target/release/mqnode target/release/mqctl "$WORK/bin/"
+MQNODE=$WORK/bin/mqnode
+MQCTL=$WORK/bin/mqctl
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+PROBLEMS=0
+log "working in $WORK ($(df -h --output=source,fstype "$WORK" | tail -1 | tr -s ' '))"
+
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+
+# ---- the disk: how long one durable 1 KiB append takes ---------------------------------------
+
+fsync_probe() {
+  # 2,000 appends of 1 KiB, each written with O_DSYNC (a write plus fdatasync).
+  local out secs
+  out=$(dd if=/dev/zero of="$WORK/fsync-probe" bs=1024 count=2000 oflag=dsync 2>&1) || true
+  rm -f "$WORK/fsync-probe"
+  secs=$(sed -n 's/.*copied, \([0-9.e-]*\) s.*/\1/p' <<<"$out")
+  awk -v s="$secs" 'BEGIN { printf "%.3f", s * 1000 / 2000 }'
+}
+FSYNC_MS=$(fsync_probe)
+log "fdatasync of a 1 KiB append: $FSYNC_MS ms (mean of 2000)"
+
+# ---- brokers -------------------------------------------------------------------------------
+
+# start_mqnode NAME PORT DATA [mqnode args...]: starts it and sets STARTED_PID.
+start_mqnode() {
+  local name=$1 port=$2 data=$3
+  shift 3
+  "$MQNODE" --name "$name" --data "$data" --transport "tcp://127.0.0.1:$port" \
+    --admin "127.0.0.1:$((port + 1000))" "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+}
+
+# start_activemq NAME STOMP_PORT KAHADB [OPENWIRE_PORT] [NETWORK_URI]: as the Debian launcher
+# (/usr/bin/activemq) runs it, in the foreground, with this script's activemq.xml.
+start_activemq() {
+  local name=$1 port=$2 kahadb=$3 openwire=${4:-} network=${5:-}
+  local base=$WORK/$name
+  mkdir -p "$base/conf" "$base/data" "$base/tmp"
+  cp "$AMQ_LOG4J" "$base/conf/log4j2.properties"
+  local ow_line="" net_line=""
+  [[ -n "$openwire" ]] && ow_line="      <transportConnector name=\"openwire\" uri=\"tcp://127.0.0.1:$openwire\"/>"
+  [[ -n "$network" ]] && net_line="    <networkConnectors><networkConnector uri=\"$network\"/></networkConnectors>"
+  sed -e "s|@NAME@|$name|" -e "s|@KAHADB@|$kahadb|" -e "s|@STOMP_PORT@|$port|" \
+    -e "s|@OPENWIRE@|$ow_line|" -e "s|@NETWORK@|$net_line|" "$TEMPLATE" >"$base/conf/activemq.xml"
+  # JVM options: Debian's /usr/share/activemq/activemq-options and /usr/bin/activemq.
+  "$JAVA" -Xms512M -Xmx512M -Dorg.apache.activemq.UseDedicatedTaskRunner=true \
+    -Djava.awt.headless=true -Djava.io.tmpdir="$base/tmp" \
+    --add-reads=java.xml=java.logging \
+    --add-opens java.base/java.security=ALL-UNNAMED --add-opens java.base/java.net=ALL-UNNAMED \
+    --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED \
+    --add-opens java.naming/javax.naming.spi=ALL-UNNAMED \
+    --add-opens java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED \
+    --add-opens java.base/java.util.concurrent=ALL-UNNAMED \
+    --add-opens java.base/java.util.concurrent.atomic=ALL-UNNAMED \
+    --add-exports=java.base/sun.net.www.protocol.http=ALL-UNNAMED \
+    --add-exports=java.base/sun.net.www.protocol.https=ALL-UNNAMED \
+    --add-exports=java.base/sun.net.www.protocol.jar=ALL-UNNAMED \
+    --add-exports=jdk.xml.dom/org.w3c.dom.html=ALL-UNNAMED \
+    --add-exports=jdk.naming.rmi/com.sun.jndi.url.rmi=ALL-UNNAMED \
+    -Dactivemq.classpath="$base/conf:" -Dactivemq.home="$AMQ_HOME" -Dactivemq.base="$base" \
+    -Dactivemq.conf="$base/conf" -Dactivemq.data="$base/data" \
+    -jar "$AMQ_HOME/bin/activemq.jar" start "xbean:file:$base/conf/activemq.xml" \
+    >"$base/console.log" 2>&1 &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+}
+
+# start_broker KIND NAME PORT DATA: starts a standalone broker, waits for STOMP, records its
+# start-to-serving time and idle RSS; sets BROKER_PID.
+start_broker() {
+  local kind=$1 name=$2 port=$3 data=$4 t0 t1
+  t0=$(now_us)
+  if [[ $kind == mqnode ]]; then
+    start_mqnode "$name" "$port" "$data"
+  else
+    start_activemq "$name" "$port" "$data"
+  fi
+  BROKER_PID=$STARTED_PID
+  wait_stomp "$port" 120 "$BROKER_PID" || die "$kind did not serve STOMP on $port (see $WORK)"
+  t1=$(now_us)
+  START_MS=$(((t1 - t0) / 1000))
+  sleep 2
+  IDLE_KB=$(rss_kb "$BROKER_PID")
+}
+
+# run_bench KEY KIND URL [mqctl bench args...]: one run, its end-to-end rate recorded as KEY.
+run_bench() {
+  local key=$1 kind=$2 url=$3 out line
+  shift 3
+  if ! out=$("$MQCTL" bench --url "$url" -o plain "$@" 2>>"$WORK/bench.stderr"); then
+    PROBLEMS=$((PROBLEMS + 1))
+    log "  $key on $kind: FAILED ($(tail -n1 "$WORK/bench.stderr"))"
+  fi
+  line=$(tail -n1 <<<"$out")
+  [[ -n "$line" && "$line" != broker* ]] || return 0
+  local _b msgs send recv p50 p99 max lost dup
+  IFS=$'\t' read -r _b msgs send recv p50 p99 max lost dup <<<"$line"
+  record "$key" "$kind" "$recv"
+  record "$key.p50" "$kind" "$p50"
+  record "$key.p99" "$kind" "$p99"
+  log "  $key on $kind: $recv msg/s, p50 $p50 ms, p99 $p99 ms, lost $lost, duplicated $dup"
+}
+
+# The standalone scenarios of DESIGN §7, against a broker serving STOMP on PORT.
+scenarios() {
+  local kind=$1 port=$2 round=$3 url="tcp://127.0.0.1:$2"
+  local q="bench.r$round"
+  run_bench p11r "$kind" "$url" --queue "$q.p11r" --warmup "$WARMUP" --messages "$N_P11R" \
+    --persistent --receipts each
+  run_bench p44r "$kind" "$url" --queue "$q.p44r" --warmup "$WARMUP" --messages "$N_P44R" \
+    --persistent --receipts each --producers 4 --consumers 4
+  run_bench p11n "$kind" "$url" --queue "$q.p11n" --warmup "$WARMUP" --messages "$N_P11N" \
+    --persistent
+  run_bench n11 "$kind" "$url" --queue "$q.n11" --warmup "$WARMUP" --messages "$N_N11"
+  # Fixed load, for latency: half of what the slower broker does at 1+1 with receipts.
+  run_bench lat "$kind" "$url" --queue "$q.lat" --warmup "$WARMUP" --duration 5 --rate 500 \
+    --persistent --receipts each
+}
+
+one_broker_round() {
+  local kind=$1 round=$2 port=$BASE_PORT
+  log "round $round: $kind"
+  start_broker "$kind" "$kind-r$round" "$port" "$WORK/$kind-r$round.data"
+  record start_ms "$kind" "$START_MS"
+  record idle_rss_mb "$kind" "$(awk -v k="$IDLE_KB" 'BEGIN { printf "%.1f", k / 1024 }')"
+  log "  started in $START_MS ms, idle RSS $IDLE_KB kB"
+  scenarios "$kind" "$port" "$round"
+  record loaded_rss_mb "$kind" "$(awk -v k="$(hwm_kb "$BROKER_PID")" 'BEGIN { printf "%.1f", k / 1024 }')"
+  stop "$BROKER_PID"
+  rm -rf "$WORK/$kind-r$round.data" "$WORK/$kind-r$round"
+}
+
+# Produce on one broker, consume on another, through one network connector.
+bridge_round() {
+  local kind=$1 round=$2 pa=$((BASE_PORT + 10)) pb=$((BASE_PORT + 20)) a b
+  log "round $round: $kind, through a bridge"
+  if [[ $kind == mqnode ]]; then
+    start_mqnode "bra-r$round" "$pa" "$WORK/bra-r$round.data" --network "static:(tcp://127.0.0.1:$pb)"
+    a=$STARTED_PID
+    start_mqnode "brb-r$round" "$pb" "$WORK/brb-r$round.data"
+    b=$STARTED_PID
+  else
+    start_activemq "bra-r$round" "$pa" "$WORK/bra-r$round/kahadb" "" \
+      "static:(tcp://127.0.0.1:$((pb + 1)))"
+    a=$STARTED_PID
+    start_activemq "brb-r$round" "$pb" "$WORK/brb-r$round/kahadb" "$((pb + 1))"
+    b=$STARTED_PID
+  fi
+  wait_stomp "$pa" 120 "$a" && wait_stomp "$pb" 120 "$b" || die "$kind bridge pair did not start"
+  local a_url="tcp://127.0.0.1:$pa" b_url="tcp://127.0.0.1:$pb"
+  run_bench brp "$kind" "$a_url" --consume-url "$b_url" --queue "br.r$round.p" --warmup "$WARMUP" \
+    --messages "$N_BRP" --persistent --receipts each
+  run_bench brn "$kind" "$a_url" --consume-url "$b_url" --queue "br.r$round.n" --warmup "$WARMUP" \
+    --messages "$N_BRN"
+  stop "$a"
+  stop "$b"
+  rm -rf "$WORK"/bra-r"$round"* "$WORK"/brb-r"$round"*
+}
+
+# Two brokers on one store; kill -9 the master; time until the other serves STOMP.
+failover_round() {
+  local kind=$1 round=$2 p1=$((BASE_PORT + 30)) p2=$((BASE_PORT + 40)) m s i t0 t1
+  local store=$WORK/ha-r$round.store
+  log "round $round: $kind, shared-store failover"
+  if [[ $kind == mqnode ]]; then
+    start_mqnode "ham-r$round" "$p1" "$store"
+    m=$STARTED_PID
+    wait_stomp "$p1" 60 "$m" || die "mqnode master did not start"
+    start_mqnode "has-r$round" "$p2" "$store"
+    s=$STARTED_PID
+    for ((i = 0; i < 600; i++)); do
+      grep -q '"role":"slave"' "$WORK/has-r$round.out" 2>/dev/null && break
+      sleep 0.05
+    done
+  else
+    start_activemq "ham-r$round" "$p1" "$store"
+    m=$STARTED_PID
+    wait_stomp "$p1" 120 "$m" || die "ActiveMQ master did not start"
+    start_activemq "has-r$round" "$p2" "$store"
+    s=$STARTED_PID
+    for ((i = 0; i < 1200; i++)); do
+      grep -qi 'slave mode\|waiting a lock\|is locked' "$WORK/has-r$round/console.log" \
+        "$WORK/has-r$round/data/activemq.log" 2>/dev/null && break
+      sleep 0.05
+    done
+  fi
+  sleep 1
+  t0=$(now_us)
+  kill9 "$m"
+  if wait_stomp "$p2" 120 "$s"; then
+    t1=$(now_us)
+    record failover_ms "$kind" $(((t1 - t0) / 1000))
+    log "  kill -9 to STOMP CONNECTED on the slave: $(((t1 - t0) / 1000)) ms"
+  else
+    PROBLEMS=$((PROBLEMS + 1))
+    log "  the $kind slave never served STOMP"
+  fi
+  stop "$s"
+  rm -rf "$store" "$WORK"/ham-r"$round"* "$WORK"/has-r"$round"*
+}
+
+# ---- the rounds ------------------------------------------------------------------------------
+
+for ((round = 1; round <= ROUNDS; round++)); do
+  if ((round % 2)); then order=(mqnode activemq); else order=(activemq mqnode); fi
+  for kind in "${order[@]}"; do one_broker_round "$kind" "$round"; done
+  for kind in "${order[@]}"; do bridge_round "$kind" "$round"; done
+  for kind in "${order[@]}"; do failover_round "$kind" "$round"; done
+done
+
+# ---- 1,000,000 messages backlogged ---------------------------------------------------------
+
+backlog() {
+  local kind=$1 port=$BASE_PORT url="tcp://127.0.0.1:$BASE_PORT" data=$WORK/$kind-backlog.data
+  log "$kind: preloading $BACKLOG persistent 1 KiB messages"
+  start_broker "$kind" "$kind-backlog" "$port" "$data"
+  local t0 t1
+  t0=$(now_us)
+  # Without receipts (each producer's DISCONNECT receipt still confirms it was all read).
+  "$MQCTL" bench --url "$url" -o plain --queue backlog --messages "$BACKLOG" --consumers 0 \
+    --producers 4 --persistent >/dev/null 2>>"$WORK/bench.stderr" ||
+    { PROBLEMS=$((PROBLEMS + 1)); log "  preload failed"; }
+  t1=$(now_us)
+  record preload_rate "$kind" "$(awk -v n="$BACKLOG" -v us=$((t1 - t0)) 'BEGIN { printf "%.0f", n * 1e6 / us }')"
+  local r
+  for r in 1 2 3; do
+    run_bench bl_p44r "$kind" "$url" --queue "bl.r$r.p44r" --warmup "$WARMUP" \
+      --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
+    run_bench bl_p11r "$kind" "$url" --queue "bl.r$r.p11r" --warmup "$WARMUP" \
+      --messages "$N_P11R" --persistent --receipts each
+  done
+  # Restart with the backlog in the store.
+  stop "$BROKER_PID"
+  start_broker "$kind" "$kind-backlog" "$port" "$data"
+  record bl_start_ms "$kind" "$START_MS"
+  record bl_rss_mb "$kind" "$(awk -v k="$IDLE_KB" 'BEGIN { printf "%.1f", k / 1024 }')"
+  log "  restart with the backlog: serving after $START_MS ms, RSS $IDLE_KB kB"
+  stop "$BROKER_PID"
+  rm -rf "$data" "$WORK/$kind-backlog"
+}
+if ((BACKLOG > 0)); then
+  backlog mqnode
+  backlog activemq
+fi
+
+# ---- scale figures, mqnode only -------------------------------------------------------------
+
+scale() {
+  local port=$BASE_PORT url="tcp://127.0.0.1:$BASE_PORT" before after hold_pid i
+  log "scale: mqnode, 5,000 idle connections"
+  start_broker mqnode mqnode-scale "$port" "$WORK/scale.data"
+  before=$(rss_kb "$BROKER_PID")
+  "$MQCTL" bench --url "$url" --idle-connections 5000 --hold 8 >/dev/null 2>"$WORK/idle.stderr" &
+  hold_pid=$!
+  PIDS+=("$hold_pid")
+  for ((i = 0; i < 600; i++)); do
+    grep -q 'opened' "$WORK/idle.stderr" && break
+    sleep 0.1
+  done
+  sleep 1
+  after=$(rss_kb "$BROKER_PID")
+  wait "$hold_pid" || PROBLEMS=$((PROBLEMS + 1))
+  untrack "$hold_pid"
+  record conn_kb mqnode "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", (a - b) / 5000 }')"
+  record conn_rss_mb mqnode "$(awk -v k="$after" 'BEGIN { printf "%.1f", k / 1024 }')"
+
+  log "scale: mqnode, 10,000 queues"
+  run_bench q10k mqnode "$url" --queue many --queues 10000 --messages 20000 --persistent \
+    --receipts each --producers 4 --consumers 4
+  record q10k_rss_mb mqnode "$(awk -v k="$(rss_kb "$BROKER_PID")" 'BEGIN { printf "%.1f", k / 1024 }')"
+  stop "$BROKER_PID"
+
+  log "scale: a 5-node mesh with mqctl cluster create"
+  local home=$WORK/mqctl-home t0 t1
+  mkdir -p "$home"
+  t0=$(now_us)
+  if MQCTL_HOME=$home "$MQCTL" cluster create benchmesh --nodes 5 --topology mesh \
+    --base-port $((BASE_PORT + 100)) --mqnode "$MQNODE" >/dev/null 2>>"$WORK/bench.stderr"; then
+    t1=$(now_us)
+    record mesh5_ms mqnode $(((t1 - t0) / 1000))
+    log "  5-node mesh ready in $(((t1 - t0) / 1000)) ms"
+  else
+    PROBLEMS=$((PROBLEMS + 1))
+    log "  cluster create failed"
+  fi
+  MQCTL_HOME=$home "$MQCTL" cluster destroy benchmesh >/dev/null 2>&1 || true
+}
+if [[ $SCALE == 1 ]]; then scale; fi
+
+# ---- the table -------------------------------------------------------------------------------
+
+median() { # KEY KIND
+  awk -F'\t' -v k="$1" -v w="$2" '$1 == k && $2 == w { print $3 }' "$RESULTS" | sort -g |
+    awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
+                               else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+row() { # LABEL KEY UNIT
+  local m a
+  m=$(median "$2" mqnode)
+  a=$(median "$2" activemq)
+  awk -v l="$1" -v m="$m" -v a="$a" -v u="$3" 'BEGIN {
+    r = (m != "-" && a != "-" && a + 0 != 0) ? sprintf("%.2f", m / a) : "-";
+    fm = (m == "-") ? "-" : (m + 0 >= 100 ? sprintf("%.0f", m) : sprintf("%.2f", m));
+    fa = (a == "-") ? "-" : (a + 0 >= 100 ? sprintf("%.0f", a) : sprintf("%.2f", a));
+    printf "| %-58s | %6s | %12s | %12s | %6s |\n", l, u, fm, fa, r }'
+}
+
+cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+echo
+echo "mqnode vs ActiveMQ $(dpkg-query -W -f '${Version}' activemq 2>/dev/null || echo '?'), medians of $ROUNDS rounds"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, fdatasync of a 1 KiB append: $FSYNC_MS ms"
+echo
+printf '| %-58s | %6s | %12s | %12s | %6s |\n' figure unit mqnode ActiveMQ ratio
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "--------" "--------------" "--------------" "--------"
+row "persistent 1 KiB, 1+1, receipt per message" p11r msg/s
+row "persistent 1 KiB, 4+4, receipt per message" p44r msg/s
+row "persistent 1 KiB, 1+1, no receipts" p11n msg/s
+row "non-persistent 1 KiB, 1+1" n11 msg/s
+row "through one bridge, persistent 1+1, receipts" brp msg/s
+row "through one bridge, non-persistent 1+1" brn msg/s
+row "latency at 500 msg/s, persistent 1+1 receipts: p50" lat.p50 ms
+row "latency at 500 msg/s, persistent 1+1 receipts: p99" lat.p99 ms
+row "latency, persistent 1+1 receipts (as fast as possible): p50" p11r.p50 ms
+row "latency, non-persistent 1+1 (as fast as possible): p99" n11.p99 ms
+row "kill -9 of the master to STOMP on the slave" failover_ms ms
+row "process start to serving STOMP" start_ms ms
+row "resident memory, idle" idle_rss_mb MB
+row "resident memory, peak under the scenarios above" loaded_rss_mb MB
+if ((BACKLOG > 0)); then
+  row "preload of the backlog, persistent, 4 producers, no receipts" preload_rate msg/s
+  row "persistent 4+4 receipts, $BACKLOG backlogged" bl_p44r msg/s
+  row "persistent 1+1 receipts, $BACKLOG backlogged" bl_p11r msg/s
+  row "restart to serving with $BACKLOG stored" bl_start_ms ms
+  row "resident memory after that restart" bl_rss_mb MB
+fi
+if [[ $SCALE == 1 ]]; then
+  echo
+  echo "mqnode scale figures"
+  row "memory per idle STOMP connection (5,000 open)" conn_kb kB
+  row "resident memory with 5,000 idle connections" conn_rss_mb MB
+  row "persistent 4+4 receipts over 10,000 queues" q10k msg/s
+  row "resident memory after that" q10k_rss_mb MB
+  row "mqctl cluster create, 5-node mesh, to ready" mesh5_ms ms
+fi
+echo
+if ((PROBLEMS > 0)); then
+  echo "$PROBLEMS run(s) failed or lost/duplicated messages; see the log above."
+  exit 1
+fi
