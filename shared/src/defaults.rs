@@ -54,6 +54,11 @@ pub const MAX_COMMIT_BATCH: usize = 4096;
 /// committed on its own. Such a delete holds no receipt of a SEND; a receipted ACK waits for it
 /// at most this long longer.
 pub const ACK_COMMIT_DELAY: Duration = Duration::from_millis(5);
+/// How often the store's index (redb) is made durable and the journal emptied
+/// (`checkpointInterval`; 5000 ms in KahaDB, shorter here so a takeover replays little).
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(1000);
+/// Journal size that forces a checkpoint (`journalMaxFileLength`, 32 MiB as in KahaDB).
+pub const JOURNAL_MAX_FILE_LENGTH: u64 = 32 * 1024 * 1024;
 /// Message ids remembered per node to drop duplicates from retried forwards.
 pub const DEDUP_WINDOW: usize = 100_000;
 

@@ -308,7 +308,11 @@ async fn delivered_unacked_messages_come_back_marked_redelivered() {
     for f in &frames {
         let body = body_str(f);
         let flagged = f.header("redelivered") == Some("true");
-        assert_eq!(flagged, body == "delivered", "{body}: redelivered={flagged}");
+        assert_eq!(
+            flagged,
+            body == "delivered",
+            "{body}: redelivered={flagged}"
+        );
     }
 
     node.kill();

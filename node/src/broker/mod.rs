@@ -342,14 +342,17 @@ impl Core {
             );
         }
         let mut total = 0;
+        let mut flagged = 0;
         for (name, mut entries) in by_queue {
             entries.sort_by_key(|e| e.seq);
             total += entries.len();
+            flagged += entries.iter().filter(|e| e.redeliveries > 0).count();
             self.queue(&name).recover(entries);
         }
         if total > 0 {
             tracing::info!(
                 messages = total,
+                redelivered = flagged,
                 "recovered persistent messages from the store"
             );
         }

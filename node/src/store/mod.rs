@@ -1,10 +1,17 @@
-//! The durable store: one redb file per node, written by a single writer thread that folds
-//! every operation waiting in its channel into one write transaction (group commit).
+//! The durable store: a write-ahead journal in front of a redb file, written by a single
+//! writer thread that folds every operation waiting in its channel into one journal record and
+//! one sync (group commit).
 //!
 //! Callers submit [`Op`]s with an optional completion callback. The callback runs on the writer
-//! thread once the transaction holding the ops is durable (or failed), in submission order, so
-//! a connection that pipelines sends sees its messages enqueued in the order it sent them.
-//! A receipt for a persistent SEND is written only from such a callback: confirmed means durable.
+//! thread once the record holding the ops is synced (or failed), in submission order, so a
+//! connection that pipelines sends sees its messages enqueued in the order it sent them. A
+//! receipt for a persistent SEND is written only from such a callback: confirmed means durable.
+//!
+//! redb is the index that recovery reads: every `checkpointInterval` (or when the journal
+//! reaches `journalMaxFileLength`) the changes since the last checkpoint go into redb in one
+//! durable commit with quick-repair, and the journal starts over ([`journal`]). A message stored
+//! and acknowledged between two checkpoints never reaches redb. After a crash, opening the store
+//! replays the journal records written since the last checkpoint.
 //!
 //! Tables:
 //! - `messages`: (queue name, sequence) → encoded [`crate::broker::message::Message`]
@@ -19,8 +26,9 @@
 //! the messages recorded in `delivered` carry the flag.
 //!
 //! redb runs with quick-repair on, so reopening after a crash does not walk the whole file.
+//! `state` also holds `"lsn"`: the last journal record redb holds.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,15 +37,18 @@ use std::thread;
 use std::time::Instant;
 
 use bytes::Bytes;
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-};
+use journal::Journal;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+pub mod journal;
 
 const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("messages");
 const DEDUP: TableDefinition<&str, u64> = TableDefinition::new("dedup");
 const DELIVERED: TableDefinition<(&str, u64), u32> = TableDefinition::new("delivered");
 const STATE: TableDefinition<&str, u64> = TableDefinition::new("state");
 const CLEAN: &str = "clean";
+/// Key in `state`: LSN of the last journal record redb holds durably.
+const LSN: &str = "lsn";
 
 /// Store failures.
 #[derive(Debug, thiserror::Error, Clone)]
@@ -162,6 +173,12 @@ impl Store {
             w.open_table(STATE).map_err(|e| open_err(&e))?;
             w.commit().map_err(|e| open_err(&e))?;
         }
+        // Records the journal holds beyond redb's last checkpoint (an unclean stop) go into
+        // redb first; then the journal starts empty.
+        let journal_path = path.with_extension("journal");
+        let (mut journal, records) = Journal::open(&journal_path).map_err(|e| open_err(&e))?;
+        let last_lsn = replay(&db, records)?;
+        journal.reset().map_err(|e| open_err(&e))?;
         let recovered = read_all(&db)?;
         // From here on the store is in use: a crash before the next clean close must show.
         {
@@ -178,6 +195,18 @@ impl Store {
             w.commit().map_err(|e| open_err(&e))?;
         }
         let seen = read_dedup(&db)?;
+        let writer = Writer {
+            dedup_counter: seen.order.back().map_or(0, |(_, n)| *n + 1),
+            db,
+            journal,
+            dedup: seen,
+            lsn: last_lsn + 1,
+            pending: HashMap::new(),
+            pending_ids: Vec::new(),
+            pending_evicted: Vec::new(),
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+        };
         let (tx, rx) = mpsc::channel::<Cmd>();
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
@@ -187,7 +216,7 @@ impl Store {
         let inner2 = inner.clone();
         let handle = thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(db, rx, seen, inner2))
+            .spawn(move || writer_loop(writer, rx, inner2))
             .map_err(|e| open_err(&e))?;
         if let Ok(mut w) = inner.writer.lock() {
             *w = Some(handle);
@@ -222,11 +251,10 @@ impl Store {
         self.inner.commits.load(Ordering::Relaxed)
     }
 
-    /// Size of the store file in bytes.
+    /// Size of the store on disk in bytes (redb file and journal).
     pub fn file_bytes(&self) -> u64 {
-        std::fs::metadata(&self.inner.path)
-            .map(|m| m.len())
-            .unwrap_or(0)
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        size(&self.inner.path) + size(&self.inner.path.with_extension("journal"))
     }
 
     /// Path of the store file.
@@ -312,10 +340,237 @@ fn only_deletes(s: &Submission) -> bool {
     !s.ops.is_empty() && s.ops.iter().all(|op| matches!(op, Op::Delete { .. }))
 }
 
-fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, inner: Arc<Inner>) {
-    let mut dedup_counter = dedup.order.back().map(|(_, n)| *n + 1).unwrap_or(0);
+/// Applies journal records written after the last checkpoint to redb and makes them durable
+/// there, so the journal can be emptied. Returns the last LSN now in redb.
+fn replay(db: &Database, records: Vec<journal::Record>) -> Result<u64, StoreError> {
+    let werr = |e: &dyn std::fmt::Display| StoreError::Write(e.to_string());
+    let checkpoint = read_lsn(db)?;
+    let todo: Vec<journal::Record> = records.into_iter().filter(|r| r.lsn > checkpoint).collect();
+    let Some(last) = todo.last().map(|r| r.lsn) else {
+        return Ok(checkpoint);
+    };
+    let mut w = db.begin_write().map_err(|e| werr(&e))?;
+    w.set_quick_repair(true);
+    let mut ops = 0usize;
+    {
+        let mut msgs = w.open_table(MESSAGES).map_err(|e| werr(&e))?;
+        let mut ids = w.open_table(DEDUP).map_err(|e| werr(&e))?;
+        let mut counter = ids
+            .iter()
+            .map_err(|e| werr(&e))?
+            .filter_map(|r| r.ok().map(|(_, v)| v.value()))
+            .max()
+            .map_or(0, |n| n + 1);
+        for r in &todo {
+            for op in &r.ops {
+                ops += 1;
+                match op {
+                    Op::Put {
+                        queue,
+                        seq,
+                        data,
+                        dedup,
+                    } => {
+                        if let Some(id) = dedup {
+                            ids.insert(&**id, counter).map_err(|e| werr(&e))?;
+                            counter += 1;
+                        }
+                        msgs.insert((&**queue, *seq), &data[..])
+                            .map_err(|e| werr(&e))?;
+                    }
+                    Op::Delete { queue, seq } => {
+                        msgs.remove((&**queue, *seq)).map_err(|e| werr(&e))?;
+                    }
+                }
+            }
+        }
+        let mut st = w.open_table(STATE).map_err(|e| werr(&e))?;
+        st.insert(LSN, last).map_err(|e| werr(&e))?;
+    }
+    w.commit().map_err(|e| werr(&e))?;
+    tracing::info!(
+        records = todo.len(),
+        ops,
+        "replayed the journal after an unclean stop"
+    );
+    Ok(last)
+}
+
+fn read_lsn(db: &Database) -> Result<u64, StoreError> {
+    let rerr = |e: &dyn std::fmt::Display| StoreError::Read(e.to_string());
+    let r = db.begin_read().map_err(|e| rerr(&e))?;
+    let t = r.open_table(STATE).map_err(|e| rerr(&e))?;
+    Ok(t.get(LSN).map_err(|e| rerr(&e))?.map_or(0, |g| g.value()))
+}
+
+/// A change waiting for the next checkpoint to reach redb.
+enum Pending {
+    /// Stored since the last checkpoint.
+    Put(Bytes),
+    /// Removed since the last checkpoint; it is in redb from an earlier one.
+    Delete,
+}
+
+/// The writer thread's state: redb, the journal in front of it, and the dedup window.
+///
+/// A batch is durable once its journal record is synced. redb only learns of it at the next
+/// checkpoint: the changes since the last one wait in `pending`, where a message stored and
+/// acknowledged between two checkpoints cancels out and never reaches redb at all.
+struct Writer {
+    db: Database,
+    journal: Journal,
+    dedup: DedupWindow,
+    dedup_counter: u64,
+    /// LSN of the next journal record.
+    lsn: u64,
+    /// Changes to messages since the last checkpoint.
+    pending: HashMap<(Arc<str>, u64), Pending>,
+    /// Dedup ids added (with their counter) and evicted since the last checkpoint.
+    pending_ids: Vec<(Arc<str>, u64)>,
+    pending_evicted: Vec<Arc<str>>,
+    /// Operations journaled since the last checkpoint.
+    since_checkpoint: usize,
+    last_checkpoint: Instant,
+}
+
+impl Writer {
+    /// Makes one batch durable: one journal record and one sync. Returns each submission's
+    /// outcome.
+    fn commit(&mut self, batch: &[Submission]) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut effective: Vec<&Op> = Vec::new();
+        // Ids this batch adds, to forget again if the journal write fails.
+        let mut added: Vec<Arc<str>> = Vec::new();
+        for s in batch {
+            let mut o = Outcome::default();
+            for op in &s.ops {
+                if let Op::Put {
+                    dedup: Some(id), ..
+                } = op
+                {
+                    if self.dedup.set.contains(id) {
+                        o.duplicates += 1;
+                        continue;
+                    }
+                    self.dedup.set.insert(id.clone());
+                    added.push(id.clone());
+                }
+                effective.push(op);
+            }
+            outcomes.push(o);
+        }
+        if effective.is_empty() {
+            return Ok(outcomes);
+        }
+        if let Err(e) = self.journal.append(self.lsn, &effective) {
+            for id in &added {
+                self.dedup.set.remove(id);
+            }
+            return Err(StoreError::Write(format!("journal: {e}")));
+        }
+        self.lsn += 1;
+        self.since_checkpoint += effective.len();
+        for op in effective {
+            match op {
+                Op::Put {
+                    queue, seq, data, ..
+                } => {
+                    self.pending
+                        .insert((queue.clone(), *seq), Pending::Put(data.clone()));
+                }
+                Op::Delete { queue, seq } => {
+                    let key = (queue.clone(), *seq);
+                    if let Some(Pending::Put(_)) = self.pending.get(&key) {
+                        self.pending.remove(&key);
+                    } else {
+                        self.pending.insert(key, Pending::Delete);
+                    }
+                }
+            }
+        }
+        let window = mq_shared::defaults::DEDUP_WINDOW;
+        for id in added {
+            self.pending_ids.push((id.clone(), self.dedup_counter));
+            self.dedup.order.push_back((id, self.dedup_counter));
+            self.dedup_counter += 1;
+            while self.dedup.order.len() > window {
+                if let Some((old, _)) = self.dedup.order.pop_front() {
+                    self.dedup.set.remove(&old);
+                    self.pending_evicted.push(old);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Whether a checkpoint is due (`checkpointInterval` passed, or the journal reached
+    /// `journalMaxFileLength`).
+    fn checkpoint_due(&self) -> bool {
+        self.since_checkpoint > 0
+            && (self.last_checkpoint.elapsed() >= mq_shared::defaults::CHECKPOINT_INTERVAL
+                || self.journal.len() >= mq_shared::defaults::JOURNAL_MAX_FILE_LENGTH)
+    }
+
+    /// Writes the changes since the last checkpoint into redb in one durable commit (with
+    /// quick-repair), then empties the journal. On failure the journal keeps everything and
+    /// the next checkpoint tries again.
+    fn checkpoint(&mut self) {
+        if self.since_checkpoint == 0 {
+            return;
+        }
+        let werr = |e: &dyn std::fmt::Display| StoreError::Write(e.to_string());
+        let r = (|| {
+            let mut w = self.db.begin_write().map_err(|e| werr(&e))?;
+            w.set_quick_repair(true);
+            {
+                let mut msgs = w.open_table(MESSAGES).map_err(|e| werr(&e))?;
+                for ((queue, seq), change) in &self.pending {
+                    match change {
+                        Pending::Put(data) => {
+                            msgs.insert((&**queue, *seq), &data[..])
+                                .map_err(|e| werr(&e))?;
+                        }
+                        Pending::Delete => {
+                            msgs.remove((&**queue, *seq)).map_err(|e| werr(&e))?;
+                        }
+                    }
+                }
+                let mut ids = w.open_table(DEDUP).map_err(|e| werr(&e))?;
+                for (id, n) in &self.pending_ids {
+                    ids.insert(&**id, *n).map_err(|e| werr(&e))?;
+                }
+                for id in &self.pending_evicted {
+                    ids.remove(&**id).map_err(|e| werr(&e))?;
+                }
+                w.open_table(STATE)
+                    .map_err(|e| werr(&e))?
+                    .insert(LSN, self.lsn - 1)
+                    .map_err(|e| werr(&e))?;
+            }
+            w.commit().map_err(|e| werr(&e))?;
+            self.journal
+                .reset()
+                .map_err(|e| StoreError::Write(format!("journal: {e}")))
+        })();
+        match r {
+            Ok(()) => {
+                self.pending.clear();
+                self.pending_ids.clear();
+                self.pending_evicted.clear();
+                self.since_checkpoint = 0;
+                self.last_checkpoint = Instant::now();
+            }
+            Err(e) => {
+                // Try again after another interval, not on every batch.
+                self.last_checkpoint = Instant::now();
+                tracing::error!(error = %e, "store checkpoint failed; the journal keeps the data")
+            }
+        }
+    }
+}
+
+fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<Inner>) {
     let max = mq_shared::defaults::MAX_COMMIT_BATCH;
-    let window = mq_shared::defaults::DEDUP_WINDOW;
     let hold_limit = mq_shared::defaults::ACK_COMMIT_DELAY;
     // Delete-only submissions held back to ride the next commit, and since when.
     let mut held: Vec<Submission> = Vec::new();
@@ -326,17 +581,26 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
     let mut abandoned = false;
     while closing.is_none() && !abandoned {
         let mut timed_out = false;
-        let next = if held.is_empty() {
-            rx.recv().ok()
+        let wait = if !held.is_empty() {
+            Some(hold_limit.saturating_sub(held_since.elapsed()))
+        } else if wr.since_checkpoint > 0 {
+            Some(
+                mq_shared::defaults::CHECKPOINT_INTERVAL
+                    .saturating_sub(wr.last_checkpoint.elapsed()),
+            )
         } else {
-            match rx.recv_timeout(hold_limit.saturating_sub(held_since.elapsed())) {
+            None
+        };
+        let next = match wait {
+            None => rx.recv().ok(),
+            Some(d) => match rx.recv_timeout(d) {
                 Ok(cmd) => Some(cmd),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     timed_out = true;
                     None
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            }
+            },
         };
         let was_holding = !held.is_empty();
         let mut batch = std::mem::take(&mut held);
@@ -364,6 +628,9 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
             }
         }
         if batch.is_empty() {
+            if wr.checkpoint_due() {
+                wr.checkpoint();
+            }
             continue;
         }
         // Acks alone do not get a commit of their own: they wait (at most `hold_limit`) for
@@ -371,7 +638,7 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
         // redelivery, which at-least-once allows; a lost put would break a receipt.
         if closing.is_none()
             && !abandoned
-            && !timed_out
+            && !(timed_out && was_holding)
             && nops < max
             && batch.iter().all(only_deletes)
         {
@@ -385,7 +652,7 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
             // Only ordering barriers: nothing to write.
             Ok(vec![Outcome::default(); batch.len()])
         } else {
-            commit_batch(&db, &batch, &mut dedup, &mut dedup_counter, window)
+            wr.commit(&batch)
         };
         match result {
             Ok(outcomes) => {
@@ -407,20 +674,28 @@ fn writer_loop(db: Database, rx: mpsc::Receiver<Cmd>, mut dedup: DedupWindow, in
                 }
             }
         }
+        if wr.checkpoint_due() {
+            wr.checkpoint();
+        }
     }
     // Whatever arrives after the close is refused.
     drop(rx);
-    if let Some(marks) = closing
-        && let Err(e) = mark_clean(&db, &marks)
-    {
-        tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
+    if let Some(marks) = closing {
+        wr.checkpoint();
+        if wr.journal.is_empty()
+            && let Err(e) = mark_clean(&wr.db, &marks)
+        {
+            tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
+        }
     }
+    let Writer { db, .. } = wr;
     if let Err(e) = db.close() {
         tracing::warn!(error = %e, "closing the store");
     }
 }
 
 fn mark_clean(db: &Database, marks: &[(Arc<str>, u64, u32)]) -> Result<(), StoreError> {
+    tracing::debug!(marks = marks.len(), "recording a clean close");
     let werr = |e: &dyn std::fmt::Display| StoreError::Write(e.to_string());
     let mut w = db.begin_write().map_err(|e| werr(&e))?;
     w.set_quick_repair(true);
@@ -436,77 +711,6 @@ fn mark_clean(db: &Database, marks: &[(Arc<str>, u64, u32)]) -> Result<(), Store
         st.insert(CLEAN, 1).map_err(|e| werr(&e))?;
     }
     w.commit().map_err(|e| werr(&e))
-}
-
-fn commit_batch(
-    db: &Database,
-    batch: &[Submission],
-    dedup: &mut DedupWindow,
-    counter: &mut u64,
-    window: usize,
-) -> Result<Vec<Outcome>, StoreError> {
-    let werr = |e: &dyn std::fmt::Display| StoreError::Write(e.to_string());
-    let mut w = db.begin_write().map_err(|e| werr(&e))?;
-    w.set_quick_repair(true);
-    w.set_durability(Durability::Immediate)
-        .map_err(|e| werr(&e))?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    // Ids added by this batch, to undo in memory if the commit fails.
-    let mut added: Vec<Arc<str>> = Vec::new();
-    let mut evicted: Vec<Arc<str>> = Vec::new();
-    {
-        let mut msgs = w.open_table(MESSAGES).map_err(|e| werr(&e))?;
-        let mut ids = w.open_table(DEDUP).map_err(|e| werr(&e))?;
-        for s in batch {
-            let mut o = Outcome::default();
-            for op in &s.ops {
-                match op {
-                    Op::Put {
-                        queue,
-                        seq,
-                        data,
-                        dedup: id,
-                    } => {
-                        if let Some(id) = id {
-                            if dedup.set.contains(id) {
-                                o.duplicates += 1;
-                                continue;
-                            }
-                            ids.insert(&**id, *counter).map_err(|e| werr(&e))?;
-                            dedup.set.insert(id.clone());
-                            dedup.order.push_back((id.clone(), *counter));
-                            added.push(id.clone());
-                            *counter += 1;
-                            while dedup.order.len() > window {
-                                if let Some((old, _)) = dedup.order.pop_front() {
-                                    ids.remove(&*old).map_err(|e| werr(&e))?;
-                                    dedup.set.remove(&old);
-                                    evicted.push(old);
-                                }
-                            }
-                        }
-                        msgs.insert((&**queue, *seq), &data[..])
-                            .map_err(|e| werr(&e))?;
-                    }
-                    Op::Delete { queue, seq } => {
-                        msgs.remove((&**queue, *seq)).map_err(|e| werr(&e))?;
-                    }
-                }
-            }
-            outcomes.push(o);
-        }
-    }
-    match w.commit() {
-        Ok(()) => Ok(outcomes),
-        Err(e) => {
-            for id in added {
-                dedup.set.remove(&id);
-            }
-            dedup.order.retain(|(id, _)| dedup.set.contains(id));
-            let _ = evicted;
-            Err(werr(&e))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -259,11 +259,13 @@ impl LoadResult {
         d
     }
 
-    /// Second (and later) deliveries that lack `redelivered:true`.
+    /// Ids delivered more than once without `redelivered:true`: only the first delivery of a
+    /// message may lack the flag. (Counted rather than taken in order: two consumers on two
+    /// connections may record an original and its redelivery in either order.)
     pub fn unflagged_duplicates(&self) -> Vec<u64> {
         self.duplicates()
             .into_iter()
-            .filter(|(_, flags)| flags[1..].iter().any(|f| !f))
+            .filter(|(_, flags)| flags.iter().filter(|f| !**f).count() > 1)
             .map(|(id, _)| id)
             .collect()
     }
