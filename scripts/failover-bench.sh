@@ -21,8 +21,17 @@ DATA_PARENT=${DATA_PARENT:-${TMPDIR:-/tmp}}
 # down does not compete before then.
 STEPDOWN_PAUSE=${STEPDOWN_PAUSE:-2.5}
 
+if ! command -v jq >/dev/null; then
+  echo "failover-bench: installing jq" >&2
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq
+  fi
+fi
+
 cargo build --release -p mqnode -p mqctl --quiet
-BIN=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/release
+BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c "import json,sys; print(json.load(sys.stdin)[\"target_directory\"])")/release
 MQCTL="$BIN/mqctl"
 export MQCTL_HOME
 MQCTL_HOME=$(mktemp -d "$DATA_PARENT/mq-failover-bench.XXXXXX")
