@@ -9,6 +9,12 @@ use mq_shared::api::Role;
 use mq_tests::client::AckMode;
 use mq_tests::*;
 
+/// Waits (bounded) for a line in the node's log: stderr is read by another thread, so a log
+/// line can trail the ready event printed on stdout. On a timeout the harness prints the log.
+fn expect_log(node: &Node, text: &str) {
+    wait_for(SOON, || node.log().contains(text));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_store_are_one_master_and_one_slave() {
     let shared = tempfile::tempdir().expect("tempdir");
@@ -29,12 +35,7 @@ async fn two_nodes_on_one_store_are_one_master_and_one_slave() {
     assert_eq!((record.holder.as_str(), record.pid), ("lk-a", a.pid()));
     // A stepdown request to a slave is refused.
     assert_eq!(ha_support::stepdown(&b.admin_url()).await, 409);
-    assert!(
-        b.log()
-            .contains("store is locked by another node; waiting as slave"),
-        "{}",
-        b.log()
-    );
+    expect_log(&b, "store is locked by another node; waiting as slave");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,14 +44,10 @@ async fn the_member_started_first_is_master_whatever_its_name() {
     let shared = tempfile::tempdir().expect("tempdir");
     let b = Node::start(member("first-b", shared.path()));
     assert_eq!(b.role(), Role::Master);
-    assert!(
-        b.log().contains("store lock taken; starting as master"),
-        "{}",
-        b.log()
-    );
+    expect_log(&b, "store lock taken; starting as master");
     let a = Node::start(member("first-a", shared.path()));
     assert_eq!(a.role(), Role::Slave);
-    assert!(a.log().contains("waiting as slave"), "{}", a.log());
+    expect_log(&a, "waiting as slave");
     let mut c = connect(&b.stomp_addr()).await;
     send_persistent(&mut c, "/queue/first", "served by b").await;
 }
@@ -170,17 +167,11 @@ async fn a_replaced_lock_file_demotes_the_master_before_the_slave_serves() {
             report.violations
         );
         assert!(report.rounds > 10, "{how}: only {} rounds", report.rounds);
-        assert!(
-            a.log()
-                .contains("the store lock file was removed or replaced; demoting to slave"),
-            "{}",
-            a.log()
+        expect_log(
+            &a,
+            "the store lock file was removed or replaced; demoting to slave",
         );
-        assert!(
-            b.log().contains("the lock file is new or was replaced"),
-            "{}",
-            b.log()
-        );
+        expect_log(&b, "the lock file is new or was replaced");
         assert_eq!(lock_holder_pid(shared.path()), Some(b.pid()));
         assert_eq!(a.admin().role().await, Role::Slave);
         assert_eq!(b.admin().depth("rl").await, 10, "{how}");
