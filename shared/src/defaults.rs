@@ -88,6 +88,13 @@ pub const DECREASE_NETWORK_CONSUMER_PRIORITY: bool = true;
 pub const DYNAMIC_ONLY: bool = false;
 /// `prefetchSize` of a bridge's network consumer.
 pub const NETWORK_PREFETCH_SIZE: usize = 1000;
+/// Heart-beat interval a bridge asks for both ways, ms: a peer silent for three of them (a
+/// SIGKILLed host, a cut cable) is taken for dead.
+pub const BRIDGE_HEARTBEAT_MS: u64 = 1000;
+/// Bound on TCP connect plus CONNECTED for one endpoint of a bridge's peer.
+pub const BRIDGE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a bridge with `staticallyIncludedDestinations` looks for new matching destinations.
+pub const STATIC_RESCAN: Duration = Duration::from_secs(1);
 /// ActiveMQ's default multicast discovery group (`multicast://default`).
 pub const MULTICAST_GROUP: &str = "239.255.2.3:6155";
 /// Period between multicast advertisements, ms (ActiveMQ `keepAliveInterval` 500 ms).

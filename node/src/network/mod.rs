@@ -28,7 +28,6 @@ mod wire;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use mq_shared::api::{NetworkConnectorInfo, NetworkConnectorList};
 use mq_shared::uri::{DiscoveryUri, NetworkUri, UriError};
@@ -38,13 +37,7 @@ use tokio_util::task::TaskTracker;
 use crate::broker::Core;
 use bridge::{BridgeConfig, PeerStatus, Target};
 
-/// Heart-beat interval a bridge asks for both ways, ms: a peer silent for three of them (a
-/// SIGKILLed host, a cut cable) is taken for dead.
-pub const BRIDGE_HEARTBEAT_MS: u64 = 1000;
-/// Bound on TCP connect plus CONNECTED for one endpoint of a peer.
-pub const BRIDGE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often a bridge with `staticallyIncludedDestinations` looks for new matching destinations.
-pub const STATIC_RESCAN: Duration = Duration::from_secs(1);
+pub use mq_shared::defaults::{BRIDGE_CONNECT_TIMEOUT, BRIDGE_HEARTBEAT_MS, STATIC_RESCAN};
 
 /// Why a bridge's link failed; shown as the peer's `last_error`.
 #[derive(Debug, thiserror::Error)]
