@@ -4,46 +4,14 @@
 //! cluster ([`ClusterGuard`]) that destroys it when dropped, so that no process outlives the
 //! test even when an assertion fails. Waits poll a condition with a deadline, never sleep blind.
 //!
-//! This module only uses std, serde_json and tempfile, so that it can be used as `mq_tests::cli`
-//! or included with `#[path]`.
+//! Binaries are found by [`crate::bin_path`] and waits use [`crate::poll_until`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-/// The path of a workspace binary (`mqctl`, `mqnode`) in the profile folder the tests were built
-/// in (`target/debug` or `target/release`). Panics with a hint when it is not built.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test>-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps");
-    let path = profile_dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build -p mqctl -p mqnode` first",
-        path.display()
-    );
-    path
-}
-
-/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use crate::{bin_path as binary, poll_until as wait_until};
 
 /// One finished `mqctl` run.
 #[derive(Debug)]

@@ -16,6 +16,8 @@
 //! start nodes from the test's own thread, not from a helper thread that ends before the test.
 //! [`HaGroup`] starts master/slave nodes on one shared data directory.
 
+pub mod cli;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -96,20 +98,28 @@ pub fn bin_path(name: &str) -> PathBuf {
 /// How often [`wait_for`] and [`wait_for_async`] look at their condition.
 const POLL: Duration = Duration::from_millis(15);
 
-/// Polls `cond` every ~15 ms until it is true; panics (naming the caller's line) if it is still
-/// false after `timeout`.
-#[track_caller]
-pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let caller = Location::caller();
+/// Polls `cond` every ~15 ms until it is true or `timeout` passes; returns whether it held
+/// (for callers that want their own failure message).
+pub fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     loop {
         if cond() {
-            return;
+            return true;
         }
         if start.elapsed() >= timeout {
-            panic!("condition at {caller} not met within {timeout:?}");
+            return false;
         }
         thread::sleep(POLL);
+    }
+}
+
+/// Polls `cond` every ~15 ms until it is true; panics (naming the caller's line) if it is still
+/// false after `timeout`.
+#[track_caller]
+pub fn wait_for(timeout: Duration, cond: impl FnMut() -> bool) {
+    let caller = Location::caller();
+    if !poll_until(timeout, cond) {
+        panic!("condition at {caller} not met within {timeout:?}");
     }
 }
 

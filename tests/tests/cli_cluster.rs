@@ -2,14 +2,11 @@
 //! a restart that keeps persistent messages, and an HA pair's failover seen through mqctl.
 
 #[allow(dead_code)]
-#[path = "../src/cli.rs"]
-mod cli;
-
 use std::time::Duration;
 
-use cli::{CliHome, is_running, processes_under, wait_until};
 use mq_shared::api::Role;
 use mq_shared::ctl::{BrowseReport, ClusterManifest, ClusterStatus, QueueStatReport, SendReport};
+use mq_tests::cli::{CliHome, is_running, processes_under, wait_until};
 
 fn status(home: &CliHome, name: &str) -> (ClusterStatus, i32) {
     let run = home.run(&["cluster", "status", name, "-o", "json"]);
@@ -298,7 +295,7 @@ fn nodes_outside_a_cluster_are_reached_by_url() {
     .expect_code(0);
 
     // One live node and one address where nothing listens: partial, with the down one named.
-    let nobody = format!("http://127.0.0.1:{}", cli::free_port());
+    let nobody = format!("http://127.0.0.1:{}", mq_tests::cli::free_port());
     let run = home.run(&[
         "queue",
         "stat",

@@ -2,10 +2,7 @@
 //! and leaves nothing running and no half-created cluster behind.
 
 #[allow(dead_code)]
-#[path = "../src/cli.rs"]
-mod cli;
-
-use cli::{CliHome, binary, processes_under, script};
+use mq_tests::cli::{CliHome, binary, processes_under, script};
 
 #[test]
 fn creating_an_existing_cluster_fails_and_leaves_it_alone() {

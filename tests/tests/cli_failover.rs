@@ -1,17 +1,14 @@
 //! `mqctl failover trigger|status` against real clusters made by `mqctl cluster create --ha`.
 
 #[allow(dead_code)]
-#[path = "../src/cli.rs"]
-mod cli;
-
 use std::time::Duration;
 
-use cli::{CliHome, wait_until};
 use mq_shared::api::Role;
 use mq_shared::client::{AckMode, ConnectOptions, StompClient};
 use mq_shared::ctl::{
     ClusterStatus, FailoverMode, FailoverReport, FailoverStatus, LinkList, LinkState,
 };
+use mq_tests::cli::{CliHome, wait_until};
 
 const LINKS_TIMEOUT: Duration = Duration::from_secs(30);
 

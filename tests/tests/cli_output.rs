@@ -1,12 +1,9 @@
 //! `mqctl` output as a contract: JSON matches the table, the human table has its header and
 //! totals, plain output is one row per line, and a closed pipe ends quietly.
 
-#[allow(dead_code)]
-#[path = "../src/cli.rs"]
-mod cli;
-
-use cli::CliHome;
 use mq_shared::ctl::{ClusterStatus, QueueStatReport};
+#[allow(dead_code)]
+use mq_tests::cli::CliHome;
 
 #[test]
 fn status_json_matches_the_plain_rows() {

@@ -710,25 +710,6 @@ impl Core {
         self.shared.demand.subscribe()
     }
 
-    /// Destinations with consumers other than those of connection `except`:
-    /// (destination, local consumers, network consumers).
-    pub fn demand(&self, except: Option<u64>) -> Vec<(Destination, usize, usize)> {
-        let mut out = Vec::new();
-        for q in self.queues() {
-            let (l, n) = q.demand_excluding(except);
-            if l + n > 0 {
-                out.push((Destination::Queue(q.name.to_string()), l, n));
-            }
-        }
-        for t in self.topics() {
-            let (l, n) = t.demand_excluding(except);
-            if l + n > 0 {
-                out.push((Destination::Topic(t.name.to_string()), l, n));
-            }
-        }
-        out
-    }
-
     /// Demand as a bridge to broker `except_broker` should see it: per destination, the
     /// consumers other than those of connection `except_conn` (the bridge's own) and other than
     /// network consumers whose demand came through `except_broker` (so demand never echoes

@@ -320,25 +320,6 @@ impl Queue {
         self.lock().consumers.len()
     }
 
-    /// Number of local (non-network) consumers, and network consumers excluding the given
-    /// bridge connection: the demand this queue shows to that bridge.
-    pub fn demand_excluding(&self, conn: Option<u64>) -> (usize, usize) {
-        let g = self.lock();
-        let mut local = 0;
-        let mut net = 0;
-        for s in &g.consumers {
-            if Some(s.spec.conn) == conn {
-                continue;
-            }
-            if s.spec.network {
-                net += 1;
-            } else {
-                local += 1;
-            }
-        }
-        (local, net)
-    }
-
     /// Demand this queue shows a bridge: see [`super::Core::demand_for`].
     pub fn demand_for(
         &self,

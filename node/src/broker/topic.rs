@@ -83,21 +83,6 @@ impl Topic {
         n
     }
 
-    /// Subscribers (local, network) excluding one connection.
-    pub fn demand_excluding(&self, conn: Option<u64>) -> (usize, usize) {
-        let g = self.lock();
-        let mut local = 0;
-        let mut net = 0;
-        for s in g.subs.iter().filter(|s| Some(s.conn) != conn) {
-            if s.network {
-                net += 1;
-            } else {
-                local += 1;
-            }
-        }
-        (local, net)
-    }
-
     /// Demand this topic shows a bridge: see [`super::Core::demand_for`].
     pub fn demand_for(
         &self,
