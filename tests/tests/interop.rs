@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mq_tests::{bin_path, workspace_root};
 
@@ -56,18 +56,14 @@ fn stomp_py_suite_passes() {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("waiting for pytest") {
-            break Some(s);
-        }
-        if start.elapsed() > SUITE_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
+    let mut status = None;
+    if !mq_tests::poll_until(SUITE_TIMEOUT, || {
+        status = child.try_wait().expect("waiting for pytest");
+        status.is_some()
+    }) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     match status {
