@@ -19,16 +19,18 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::frame::{Command, Decoder, Frame, FrameError, Item, Limits, Version, encode};
+use crate::connection::{ConnError, Connection, Timers, sleep_until};
+use crate::frame::{Command, Frame, FrameError, Item, Limits, Version};
+use crate::heartbeat;
 
 /// Limits on frames from the server: generous, since the server enforced its own on what it
 /// accepted and adds headers of its own when it delivers.
-const CLIENT_LIMITS: Limits = Limits {
+pub const CLIENT_LIMITS: Limits = Limits {
     max_frame_size: 1 << 30,
     max_headers: 100_000,
     max_header_length: 1 << 20,
@@ -38,7 +40,7 @@ const CLIENT_LIMITS: Limits = Limits {
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The server may be this many of its intervals late before the client gives up on it.
-const SERVER_HEARTBEAT_GRACE: u32 = 2;
+const SERVER_HEARTBEAT_GRACE: f64 = 2.0;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -69,13 +71,28 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    fn from_error_frame(frame: Frame) -> ClientError {
+    /// The error an ERROR frame stands for (its `message` header, else its body).
+    pub fn from_error_frame(frame: Frame) -> ClientError {
         let message = match frame.header("message") {
             Some(m) => m.to_owned(),
             None if !frame.body.is_empty() => String::from_utf8_lossy(&frame.body).into_owned(),
             None => "no message given".to_owned(),
         };
         ClientError::Server { message, frame }
+    }
+}
+
+impl From<ConnError> for ClientError {
+    fn from(e: ConnError) -> ClientError {
+        match e {
+            ConnError::Io(e) => ClientError::Io(e),
+            ConnError::Frame(e) => ClientError::Frame(e),
+            ConnError::Closed => ClientError::Closed,
+            ConnError::PeerSilent { ms } => {
+                ClientError::Timeout(format!("no data or heart-beat from the server for {ms} ms"))
+            }
+            e @ ConnError::WriteStalled { .. } => ClientError::Timeout(e.to_string()),
+        }
     }
 }
 
@@ -135,121 +152,113 @@ impl AckMode {
     }
 }
 
+/// Connects to `addr` (`host:port`, a `tcp://` or `stomp://` prefix is accepted) and opens a
+/// session, within `opts.connect_timeout`: the framed connection and the server's CONNECTED.
+/// For callers that drive the connection themselves (the node's bridges); others use
+/// [`StompClient::connect`].
+pub async fn connect_stream(
+    addr: &str,
+    opts: &ConnectOptions,
+) -> Result<(Connection<TcpStream>, Frame), ClientError> {
+    let addr = addr
+        .strip_prefix("tcp://")
+        .or_else(|| addr.strip_prefix("stomp://"))
+        .unwrap_or(addr);
+    let limit = opts.connect_timeout;
+    let open = async {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        handshake(Connection::new(stream, CLIENT_LIMITS), opts).await
+    };
+    match tokio::time::timeout(limit, open).await {
+        Ok(result) => result,
+        Err(_) => Err(ClientError::Timeout(format!(
+            "no CONNECTED from {addr} within {} ms",
+            limit.as_millis()
+        ))),
+    }
+}
+
+/// Sends CONNECT on `conn` and waits for CONNECTED; sets the negotiated version and the
+/// heart-beat timers on the connection.
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    mut conn: Connection<S>,
+    opts: &ConnectOptions,
+) -> Result<(Connection<S>, Frame), ClientError> {
+    let mut connect =
+        Frame::new(Command::Connect).with_header("accept-version", &opts.accept_version);
+    if let Some(host) = &opts.host {
+        connect.push_header("host", host);
+    }
+    if let Some(login) = &opts.login {
+        connect.push_header("login", login);
+    }
+    if let Some(passcode) = &opts.passcode {
+        connect.push_header("passcode", passcode);
+    }
+    let (cx, cy) = opts.heart_beat;
+    connect.push_header("heart-beat", format!("{cx},{cy}"));
+    for (name, value) in &opts.headers {
+        connect.push_header(name, value);
+    }
+    conn.queue(&connect);
+    conn.flush().await?;
+    let connected = conn.read_frame().await?;
+    match connected.command {
+        Command::Connected => {}
+        Command::Error => return Err(ClientError::from_error_frame(connected)),
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "expected CONNECTED, got {other}"
+            )));
+        }
+    }
+    let version = match connected.header("version") {
+        None | Some("1.0") => Version::V1_0,
+        Some("1.1") => Version::V1_1,
+        Some("1.2") => Version::V1_2,
+        Some(other) => {
+            return Err(ClientError::Protocol(format!(
+                "server chose unknown version {other:?}"
+            )));
+        }
+    };
+    conn.set_version(version);
+    let theirs = match connected.header("heart-beat") {
+        None => (0, 0),
+        Some(value) => heartbeat::parse(value).ok_or_else(|| {
+            ClientError::Protocol(format!("bad heart-beat header {value:?} in CONNECTED"))
+        })?,
+    };
+    let agreed = heartbeat::agree(opts.heart_beat, theirs);
+    conn.set_timers(Timers::from_heart_beats(agreed, SERVER_HEARTBEAT_GRACE));
+    Ok((conn, connected))
+}
+
 /// One STOMP session over TCP. See the module doc for how waiting and heart-beats work.
 #[derive(Debug)]
 pub struct StompClient {
-    stream: TcpStream,
-    read_buf: BytesMut,
-    write_buf: BytesMut,
-    decoder: Decoder,
-    version: Version,
+    conn: Connection<TcpStream>,
     connected: Frame,
     /// Frames received while waiting for a receipt, for `recv`.
     pending: VecDeque<Frame>,
     /// Receipt ids received but not yet waited for.
     receipts: HashSet<String>,
     next_receipt: u64,
-    /// Write an EOL when nothing was written for this long.
-    send_beat: Option<Duration>,
-    /// Expect bytes from the server at least this often.
-    recv_beat: Option<Duration>,
-    last_write: Instant,
-    last_read: Instant,
 }
 
 impl StompClient {
     /// Connects to `addr` (`host:port`, a `tcp://` or `stomp://` prefix is accepted), sends
     /// CONNECT and waits for CONNECTED. An ERROR answer is [`ClientError::Server`].
     pub async fn connect(addr: &str, opts: ConnectOptions) -> Result<StompClient, ClientError> {
-        let addr = addr
-            .strip_prefix("tcp://")
-            .or_else(|| addr.strip_prefix("stomp://"))
-            .unwrap_or(addr);
-        let limit = opts.connect_timeout;
-        match tokio::time::timeout(limit, Self::handshake(addr, &opts)).await {
-            Ok(result) => result,
-            Err(_) => Err(ClientError::Timeout(format!(
-                "no CONNECTED from {addr} within {} ms",
-                limit.as_millis()
-            ))),
-        }
-    }
-
-    async fn handshake(addr: &str, opts: &ConnectOptions) -> Result<StompClient, ClientError> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let now = Instant::now();
-        let mut client = StompClient {
-            stream,
-            read_buf: BytesMut::with_capacity(64 * 1024),
-            write_buf: BytesMut::with_capacity(64 * 1024),
-            decoder: Decoder::new(CLIENT_LIMITS),
-            version: Version::V1_0,
-            connected: Frame::new(Command::Connected),
+        let (conn, connected) = connect_stream(addr, &opts).await?;
+        Ok(StompClient {
+            conn,
+            connected,
             pending: VecDeque::new(),
             receipts: HashSet::new(),
             next_receipt: 0,
-            send_beat: None,
-            recv_beat: None,
-            last_write: now,
-            last_read: now,
-        };
-        let mut connect =
-            Frame::new(Command::Connect).with_header("accept-version", &opts.accept_version);
-        if let Some(host) = &opts.host {
-            connect.push_header("host", host);
-        }
-        if let Some(login) = &opts.login {
-            connect.push_header("login", login);
-        }
-        if let Some(passcode) = &opts.passcode {
-            connect.push_header("passcode", passcode);
-        }
-        let (cx, cy) = opts.heart_beat;
-        connect.push_header("heart-beat", format!("{cx},{cy}"));
-        for (name, value) in &opts.headers {
-            connect.push_header(name, value);
-        }
-        client.send_frame(connect).await?;
-
-        let connected = client.read_frame().await?;
-        match connected.command {
-            Command::Connected => {}
-            Command::Error => return Err(ClientError::from_error_frame(connected)),
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "expected CONNECTED, got {other}"
-                )));
-            }
-        }
-        client.version = match connected.header("version") {
-            None => Version::V1_0,
-            Some("1.0") => Version::V1_0,
-            Some("1.1") => Version::V1_1,
-            Some("1.2") => Version::V1_2,
-            Some(other) => {
-                return Err(ClientError::Protocol(format!(
-                    "server chose unknown version {other:?}"
-                )));
-            }
-        };
-        client.decoder.set_version(client.version);
-        let (sx, sy) = match connected.header("heart-beat") {
-            None => (0, 0),
-            Some(value) => parse_heart_beat(value).ok_or_else(|| {
-                ClientError::Protocol(format!("bad heart-beat header {value:?} in CONNECTED"))
-            })?,
-        };
-        // STOMP 1.1 §heart-beating: each side beats at the larger of what one offers and the
-        // other wants; 0 on either side means no beats that way.
-        if cx > 0 && sy > 0 {
-            client.send_beat = Some(Duration::from_millis(cx.max(sy)));
-        }
-        if cy > 0 && sx > 0 {
-            client.recv_beat = Some(Duration::from_millis(cy.max(sx)));
-        }
-        client.connected = connected;
-        Ok(client)
+        })
     }
 
     /// The server's CONNECTED frame (`version`, `server`, `session`, `heart-beat`, ...).
@@ -259,7 +268,7 @@ impl StompClient {
 
     /// The negotiated protocol version.
     pub fn version(&self) -> Version {
-        self.version
+        self.conn.version()
     }
 
     /// Writes a frame and flushes it (with anything queued before); waits for no answer.
@@ -271,20 +280,13 @@ impl StompClient {
     /// Encodes a frame into the write buffer without writing it, to batch several frames into
     /// one write; [`StompClient::flush`] (or any wait for an answer) writes them.
     pub fn queue_frame(&mut self, frame: &Frame) {
-        encode(frame, self.version, &mut self.write_buf);
+        self.conn.queue(frame);
     }
 
     /// Writes everything queued.
     pub async fn flush(&mut self) -> Result<(), ClientError> {
-        // `write_buf` advances the buffer as bytes leave, so a dropped flush loses nothing.
-        while !self.write_buf.is_empty() {
-            let n = self.stream.write_buf(&mut self.write_buf).await?;
-            if n == 0 {
-                return Err(ClientError::Closed);
-            }
-            self.last_write = Instant::now();
-        }
-        Ok(())
+        // The connection removes bytes from its buffer as they leave: a dropped flush loses nothing.
+        Ok(self.conn.flush().await?)
     }
 
     /// Sends a message to `destination` with the given extra headers. With `receipt`, asks
@@ -418,7 +420,7 @@ impl StompClient {
 
     /// The NACK frame for `message`, as [`StompClient::ack_frame`]; STOMP 1.0 has no NACK.
     pub fn nack_frame(&self, message: &Frame) -> Result<Frame, ClientError> {
-        if self.version == Version::V1_0 {
+        if self.version() == Version::V1_0 {
             return Err(ClientError::Protocol(
                 "NACK does not exist in STOMP 1.0".to_owned(),
             ));
@@ -431,7 +433,7 @@ impl StompClient {
             ClientError::Protocol(format!("cannot {command} a frame without a {name} header"))
         };
         let mut frame = Frame::new(command);
-        if self.version == Version::V1_2 {
+        if self.version() == Version::V1_2 {
             let id = message.header("ack").ok_or_else(|| missing("ack"))?;
             frame.push_header("id", id);
         } else {
@@ -441,7 +443,7 @@ impl StompClient {
             frame.push_header("message-id", id);
             match message.header("subscription") {
                 Some(sub) => frame.push_header("subscription", sub),
-                None if self.version == Version::V1_1 => return Err(missing("subscription")),
+                None if self.version() == Version::V1_1 => return Err(missing("subscription")),
                 None => {}
             }
         }
@@ -487,7 +489,7 @@ impl StompClient {
             ))),
         };
         // The session is over either way; a failed shutdown only means the peer left first.
-        let _ = self.stream.shutdown().await;
+        let _ = self.conn.shutdown().await;
         result
     }
 
@@ -503,70 +505,21 @@ impl StompClient {
     /// waits, writes heart-beats while it waits, and fails if the server's beats stop.
     async fn read_frame(&mut self) -> Result<Frame, ClientError> {
         loop {
-            if let Some(item) = self.decoder.decode(&mut self.read_buf)? {
-                match item {
-                    Item::Frame(frame) => return Ok(frame),
-                    Item::HeartBeat => continue,
+            while let Some(item) = self.conn.decode()? {
+                if let Item::Frame(frame) = item {
+                    return Ok(frame);
                 }
             }
-            self.flush().await?;
-            if self.read_buf.capacity() - self.read_buf.len() < 8 * 1024 {
-                self.read_buf.reserve(64 * 1024);
-            }
-            let deadline = self.next_deadline();
-            let read = self.stream.read_buf(&mut self.read_buf);
-            let n = match deadline {
-                None => read.await?,
-                Some(at) => match tokio::time::timeout_at(at, read).await {
-                    Ok(n) => n?,
-                    Err(_) => {
-                        self.on_heart_beat_tick()?;
-                        continue;
+            self.conn.flush().await?;
+            let deadline = self.conn.next_deadline();
+            tokio::select! {
+                n = self.conn.read() => {
+                    if n? == 0 {
+                        return Err(ClientError::Closed);
                     }
-                },
-            };
-            if n == 0 {
-                return Err(ClientError::Closed);
+                }
+                _ = sleep_until(deadline) => self.conn.tick(Instant::now())?,
             }
-            self.last_read = Instant::now();
         }
     }
-
-    /// When the next heart-beat duty falls due, if any.
-    fn next_deadline(&self) -> Option<Instant> {
-        let send = self.send_beat.map(|d| self.last_write + d);
-        let recv = self
-            .recv_beat
-            .map(|d| self.last_read + d * SERVER_HEARTBEAT_GRACE);
-        match (send, recv) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Queues a heart-beat if one is due; fails if the server has been silent too long.
-    fn on_heart_beat_tick(&mut self) -> Result<(), ClientError> {
-        let now = Instant::now();
-        if let Some(d) = self.recv_beat
-            && now >= self.last_read + d * SERVER_HEARTBEAT_GRACE
-        {
-            return Err(ClientError::Timeout(format!(
-                "no data or heart-beat from the server for {} ms",
-                (now - self.last_read).as_millis()
-            )));
-        }
-        if let Some(d) = self.send_beat
-            && now >= self.last_write + d
-            && self.write_buf.is_empty()
-        {
-            self.write_buf.extend_from_slice(b"\n");
-        }
-        Ok(())
-    }
-}
-
-/// Parses a `heart-beat` header value `"x,y"`.
-fn parse_heart_beat(value: &str) -> Option<(u64, u64)> {
-    let (x, y) = value.split_once(',')?;
-    Some((x.trim().parse().ok()?, y.trim().parse().ok()?))
 }

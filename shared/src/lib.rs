@@ -3,12 +3,15 @@
 //! Everything that `mqnode` and `mqctl` must agree on lives here, defined once:
 //!
 //! - [`frame`]: the STOMP 1.0/1.1/1.2 frame codec, pure (no I/O), limits enforced while decoding.
+//! - [`heartbeat`]: the `heart-beat` header and what two sides agree on.
 //! - [`uri`]: connector URIs (`tcp://`, `static:(...)`, `masterslave:(...)`, `failover:(...)`,
 //!   `multicast://default`) with ActiveMQ's option names and defaults.
 //! - [`api`]: the admin API's JSON request and response types.
 //! - [`bench`]: the report of `mqctl bench -o json`.
 //! - [`ctl`]: the JSON shapes `mqctl -o json` prints, and the cluster manifest.
 //! - [`defaults`]: every default, in one place.
+//! - `connection` (feature `client`): one framed STOMP connection over any byte stream, with
+//!   heart-beats and a write deadline; the node's server side, its bridges and the client use it.
 //! - `client` (feature `client`): an async STOMP client over tokio, used by `mqctl`, by the
 //!   node's network bridges and by the tests.
 
@@ -17,10 +20,14 @@ pub mod bench;
 pub mod ctl;
 pub mod defaults;
 pub mod frame;
+pub mod heartbeat;
 pub mod uri;
 
 #[cfg(feature = "client")]
 pub mod client;
+
+#[cfg(feature = "client")]
+pub mod connection;
 
 #[cfg(feature = "client")]
 pub mod failover;
