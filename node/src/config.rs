@@ -43,14 +43,17 @@ pub enum ConfigError {
     },
 }
 
-/// `mqnode` command line. Every flag has a key of the same name in the TOML config file.
-#[derive(Debug, Default, Clone, Parser)]
+/// The node's options: the `mqnode` command line and the TOML config file, one type for both
+/// (every flag is a key of the same name in the file). Unset options take the defaults of
+/// `mq_shared::defaults`; [`resolve`] merges flags over the file and validates.
+#[derive(Debug, Default, Clone, Parser, Deserialize)]
 #[command(
     name = "mqnode",
     version,
     about = "mq broker node: STOMP, redb persistence, network connectors, master/slave"
 )]
-pub struct Args {
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Options {
     /// Broker name (ActiveMQ brokerName); unique within a network of brokers.
     #[arg(long)]
     pub name: Option<String>,
@@ -62,12 +65,14 @@ pub struct Args {
     pub persistent: Option<bool>,
     /// Transport connector URI, repeatable (tcp://HOST:PORT; port 0 picks a free port).
     #[arg(long = "transport")]
+    #[serde(default)]
     pub transport: Vec<String>,
     /// Admin API address HOST:PORT (port 0 picks a free port).
     #[arg(long)]
     pub admin: Option<String>,
     /// Network connector URI, repeatable (static:(tcp://h:p,...)?options or multicast://default).
     #[arg(long = "network")]
+    #[serde(default)]
     pub network: Vec<String>,
     /// Advertise the transport connectors on this discovery URI (multicast://default).
     #[arg(long)]
@@ -77,6 +82,7 @@ pub struct Args {
     pub admin_token_file: Option<PathBuf>,
     /// TOML config file with the same keys as these flags.
     #[arg(long)]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Largest STOMP frame accepted, in bytes.
     #[arg(long = "max-frame-size")]
@@ -110,30 +116,27 @@ pub struct Args {
     pub lock_keep_alive_period: Option<u64>,
 }
 
-/// The TOML file: the same keys as the flags.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct FileConfig {
-    name: Option<String>,
-    data: Option<PathBuf>,
-    persistent: Option<bool>,
-    #[serde(default)]
-    transport: Vec<String>,
-    admin: Option<String>,
-    #[serde(default)]
-    network: Vec<String>,
-    discovery: Option<String>,
-    admin_token_file: Option<PathBuf>,
-    max_frame_size: Option<usize>,
-    max_headers: Option<usize>,
-    max_header_length: Option<usize>,
-    connect_timeout_ms: Option<u64>,
-    heartbeat_ms: Option<u64>,
-    prefetch: Option<usize>,
-    maximum_redeliveries: Option<u32>,
-    dlq: Option<String>,
-    lock_acquire_sleep_interval: Option<u64>,
-    lock_keep_alive_period: Option<u64>,
+/// Flags over the file: each option set on the command line wins; a list given on the
+/// command line replaces the file's.
+macro_rules! over {
+    ($flags:ident, $file:ident; one: $($o:ident),* ; list: $($l:ident),* $(,)?) => {
+        Options {
+            $($o: $flags.$o.or($file.$o),)*
+            $($l: if $flags.$l.is_empty() { $file.$l } else { $flags.$l },)*
+            config: $flags.config,
+        }
+    };
+}
+
+impl Options {
+    /// These options over `file`'s.
+    pub fn over(self, file: Options) -> Options {
+        over!(self, file;
+            one: name, data, persistent, admin, discovery, admin_token_file, max_frame_size,
+                 max_headers, max_header_length, connect_timeout_ms, heartbeat_ms, prefetch,
+                 maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period;
+            list: transport, network)
+    }
 }
 
 /// Validated node configuration.
@@ -193,8 +196,8 @@ impl Default for NodeConfig {
     }
 }
 
-/// Reads the config file named by `--config`, if any.
-pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+/// Reads a TOML config file.
+pub fn read_file(path: &Path) -> Result<Options, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.display().to_string(),
         error,
@@ -225,14 +228,18 @@ pub fn parse_admin(s: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
-/// Merges flags over the file over the defaults and validates the result.
-pub fn resolve(args: Args) -> Result<NodeConfig, ConfigError> {
-    let file = match &args.config {
-        Some(p) => read_file(p)?,
-        None => FileConfig::default(),
+/// Merges options over their config file (if they name one) over the defaults, and
+/// validates the result. The binary and the embedded builder both start through here.
+pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
+    let o = match &args.config {
+        Some(p) => {
+            let file = read_file(p)?;
+            args.over(file)
+        }
+        None => args,
     };
     let mut c = NodeConfig::default();
-    if let Some(n) = args.name.or(file.name) {
+    if let Some(n) = o.name {
         if n.trim().is_empty() || n.contains(char::is_whitespace) || n.contains(',') {
             return Err(invalid(
                 "name",
@@ -241,19 +248,15 @@ pub fn resolve(args: Args) -> Result<NodeConfig, ConfigError> {
         }
         c.name = n;
     }
-    if let Some(dir) = args.data.or(file.data) {
+    if let Some(dir) = o.data {
         c.data_dir = dir;
     } else {
         c.data_dir = PathBuf::from("data").join(&c.name);
     }
-    if let Some(p) = args.persistent.or(file.persistent) {
+    if let Some(p) = o.persistent {
         c.persistent = p;
     }
-    let transports = if args.transport.is_empty() {
-        file.transport
-    } else {
-        args.transport
-    };
+    let transports = o.transport;
     let transports = if transports.is_empty() {
         vec![d::TRANSPORT_URI.to_string()]
     } else {
@@ -265,14 +268,10 @@ pub fn resolve(args: Args) -> Result<NodeConfig, ConfigError> {
             .map_err(|e: mq_shared::uri::UriError| invalid("transport", e.to_string()))?;
         c.transports.push(u);
     }
-    if let Some(a) = args.admin.or(file.admin) {
+    if let Some(a) = o.admin {
         c.admin = parse_admin(&a)?;
     }
-    let networks = if args.network.is_empty() {
-        file.network
-    } else {
-        args.network
-    };
+    let networks = o.network;
     for n in &networks {
         let u: NetworkUri = n
             .parse()
@@ -280,13 +279,13 @@ pub fn resolve(args: Args) -> Result<NodeConfig, ConfigError> {
         c.networks.push(u);
     }
     c.network_uris = networks;
-    c.discovery = args.discovery.or(file.discovery);
+    c.discovery = o.discovery;
     if let Some(d) = &c.discovery {
         // Validated here so a typo is reported at start, not ignored.
         d.parse::<mq_shared::uri::DiscoveryUri>()
             .map_err(|e| invalid("discovery", e.to_string()))?;
     }
-    if let Some(p) = args.admin_token_file.or(file.admin_token_file) {
+    if let Some(p) = o.admin_token_file {
         let t = std::fs::read_to_string(&p).map_err(|e| {
             invalid(
                 "admin-token-file",
@@ -312,43 +311,40 @@ pub fn resolve(args: Args) -> Result<NodeConfig, ConfigError> {
         ));
     }
     let mut limits = Limits::default();
-    if let Some(v) = args.max_frame_size.or(file.max_frame_size) {
+    if let Some(v) = o.max_frame_size {
         limits.max_frame_size = positive("max-frame-size", v)?;
     }
-    if let Some(v) = args.max_headers.or(file.max_headers) {
+    if let Some(v) = o.max_headers {
         limits.max_headers = positive("max-headers", v)?;
     }
-    if let Some(v) = args.max_header_length.or(file.max_header_length) {
+    if let Some(v) = o.max_header_length {
         limits.max_header_length = positive("max-header-length", v)?;
     }
     c.transport.limits = limits;
-    if let Some(v) = args.connect_timeout_ms.or(file.connect_timeout_ms) {
+    if let Some(v) = o.connect_timeout_ms {
         c.transport.connect_timeout =
             Duration::from_millis(positive("connect-timeout-ms", v as usize)? as u64);
     }
-    if let Some(v) = args.heartbeat_ms.or(file.heartbeat_ms) {
+    if let Some(v) = o.heartbeat_ms {
         c.transport.heartbeat_ms = positive("heartbeat-ms", v as usize)? as u64;
     }
-    if let Some(v) = args.prefetch.or(file.prefetch) {
+    if let Some(v) = o.prefetch {
         c.prefetch = positive("prefetch", v)?;
     }
-    if let Some(v) = args.maximum_redeliveries.or(file.maximum_redeliveries) {
+    if let Some(v) = o.maximum_redeliveries {
         c.maximum_redeliveries = v;
     }
-    if let Some(v) = args.dlq.or(file.dlq) {
+    if let Some(v) = o.dlq {
         if v.is_empty() || v.contains('/') {
             return Err(invalid("dlq", format!("'{v}' must be a plain queue name")));
         }
         c.dlq = v;
     }
-    if let Some(v) = args
-        .lock_acquire_sleep_interval
-        .or(file.lock_acquire_sleep_interval)
-    {
+    if let Some(v) = o.lock_acquire_sleep_interval {
         c.lock_acquire_sleep_interval =
             Duration::from_millis(positive("lock-acquire-sleep-interval", v as usize)? as u64);
     }
-    if let Some(v) = args.lock_keep_alive_period.or(file.lock_keep_alive_period) {
+    if let Some(v) = o.lock_keep_alive_period {
         c.lock_keep_alive_period =
             Duration::from_millis(positive("lock-keep-alive-period", v as usize)? as u64);
     }
@@ -376,25 +372,25 @@ mod tests {
             &f,
             "name = \"fromfile\"\nprefetch = 7\ntransport = [\"tcp://127.0.0.1:0\"]\n",
         )?;
-        let c = resolve(Args {
+        let c = resolve(Options {
             config: Some(f.clone()),
             name: Some("fromflag".into()),
-            ..Args::default()
+            ..Options::default()
         })?;
         assert_eq!(c.name, "fromflag");
         assert_eq!(c.prefetch, 7);
         std::fs::write(&f, "nmae = \"typo\"\n")?;
-        let e = resolve(Args {
+        let e = resolve(Options {
             config: Some(f),
-            ..Args::default()
+            ..Options::default()
         })
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(e.contains("nmae"), "{e}");
-        let e = resolve(Args {
+        let e = resolve(Options {
             admin: Some("0.0.0.0:8161".into()),
-            ..Args::default()
+            ..Options::default()
         })
         .err()
         .map(|e| e.to_string())

@@ -23,11 +23,14 @@
 //! caller when a particular frame has been handed to the kernel (the server acks `auto`
 //! subscriptions then).
 
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
+use tokio_util::io::{poll_read_buf, poll_write_buf};
 
 use crate::frame::{Decoder, Frame, FrameError, Item, Limits, Version, encode};
 use crate::heartbeat::Agreed;
@@ -83,6 +86,15 @@ impl Timers {
             write_timeout: None,
         }
     }
+}
+
+/// What one [`Connection::drive`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes read, if a read completed (`Some(0)`: end of stream).
+    pub read: Option<usize>,
+    /// Bytes written.
+    pub wrote: usize,
 }
 
 /// A STOMP connection over any byte stream (TCP, TLS, ...).
@@ -234,6 +246,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.written += n as u64;
         self.last_write = Instant::now();
         Ok(n)
+    }
+
+    /// Waits until the stream takes some of the buffer or (when `read`) gives some bytes,
+    /// and reports both: the one future a server loop selects on, so that a peer that does
+    /// not read never keeps its bytes from being read, nor the other way round. Pending for
+    /// ever when there is nothing to write and `read` is false. Cancel-safe: it returns as
+    /// soon as either side made progress.
+    pub async fn drive(&mut self, read: bool) -> Result<Progress, ConnError> {
+        if read && self.read_buf.capacity() - self.read_buf.len() < BUF / 8 {
+            self.read_buf.reserve(BUF);
+        }
+        let p = std::future::poll_fn(|cx| {
+            let mut p = Progress::default();
+            let mut ready = false;
+            if !self.write_buf.is_empty()
+                && let Poll::Ready(r) =
+                    poll_write_buf(Pin::new(&mut self.io), cx, &mut self.write_buf)
+            {
+                match r {
+                    Ok(0) => return Poll::Ready(Err(ConnError::Closed)),
+                    Ok(n) => p.wrote = n,
+                    Err(e) => return Poll::Ready(Err(e.into())),
+                }
+                ready = true;
+            }
+            if read
+                && let Poll::Ready(r) =
+                    poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf)
+            {
+                match r {
+                    Ok(n) => p.read = Some(n),
+                    Err(e) => return Poll::Ready(Err(e.into())),
+                }
+                ready = true;
+            }
+            if ready {
+                Poll::Ready(Ok(p))
+            } else {
+                Poll::Pending
+            }
+        })
+        .await?;
+        let now = Instant::now();
+        if p.wrote > 0 {
+            self.written += p.wrote as u64;
+            self.last_write = now;
+        }
+        if p.read.is_some_and(|n| n > 0) {
+            self.last_read = now;
+        }
+        Ok(p)
     }
 
     /// Writes the whole buffer and flushes the stream.

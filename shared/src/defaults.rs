@@ -29,6 +29,9 @@ pub const MAX_HEADER_LENGTH: usize = 10 * 1024;
 /// How long a new connection may stay silent before its CONNECT frame (ActiveMQ
 /// `transport.connectAttemptTimeout`, 30 s by default there).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the last bytes of a closing connection (its ERROR, its DISCONNECT receipt) may
+/// take to leave before the socket is dropped anyway (ActiveMQ's `soWriteTimeout` default).
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Smallest heart-beat interval the server offers and accepts, in ms.
 pub const HEARTBEAT_MIN_MS: u64 = 1000;
 /// Grace factor on the client's heart-beat before it is dropped (STOMP 1.2 spec suggests some).

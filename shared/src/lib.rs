@@ -2,7 +2,9 @@
 //!
 //! Everything that `mqnode` and `mqctl` must agree on lives here, defined once:
 //!
+//! - [`destination`]: `/queue/NAME` and `/topic/NAME`, parsed once.
 //! - [`frame`]: the STOMP 1.0/1.1/1.2 frame codec, pure (no I/O), limits enforced while decoding.
+//! - [`headers`]: the ActiveMQ header names (prefetch, priority, ...).
 //! - [`heartbeat`]: the `heart-beat` header and what two sides agree on.
 //! - [`uri`]: connector URIs (`tcp://`, `static:(...)`, `masterslave:(...)`, `failover:(...)`,
 //!   `multicast://default`) with ActiveMQ's option names and defaults.
@@ -19,7 +21,9 @@ pub mod api;
 pub mod bench;
 pub mod ctl;
 pub mod defaults;
+pub mod destination;
 pub mod frame;
+pub mod headers;
 pub mod heartbeat;
 pub mod uri;
 

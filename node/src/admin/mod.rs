@@ -24,6 +24,8 @@ use mq_shared::api::{
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
+use mq_shared::destination::Destination;
+
 use crate::broker::{DeleteError, Message, now_ms};
 use crate::{NodeState, Serving};
 
@@ -265,30 +267,23 @@ async fn send_message(
     check_queue_name(&name)?;
     let s = serving(&state)?;
     let persistent = req.persistent.unwrap_or(true);
-    let expires = match req.headers.get("expires") {
-        None => 0,
-        Some(v) => v.parse::<u64>().map_err(|_| {
-            AdminError::new(
-                StatusCode::BAD_REQUEST,
-                codes::BAD_REQUEST,
-                format!("header expires '{v}' is not ms since the epoch"),
-            )
-        })?,
-    };
     let id = s.core.new_message_id();
-    let mut headers: Vec<(String, String)> = req.headers.into_iter().collect();
-    if persistent && !headers.iter().any(|(k, _)| k == "persistent") {
+    let mut headers: Vec<(String, String)> = req
+        .headers
+        .into_iter()
+        .filter(|(k, _)| k != "persistent")
+        .collect();
+    if persistent {
         headers.push(("persistent".into(), "true".into()));
     }
-    let msg = Message {
-        id: Arc::from(id.as_str()),
-        destination: Arc::from(format!("/queue/{name}")),
+    let msg = Message::from_headers(
+        Arc::from(id.as_str()),
+        Destination::queue(&name),
         headers,
-        body: Bytes::from(req.body),
-        persistent,
-        expires,
-        timestamp: now_ms(),
-    };
+        Bytes::from(req.body),
+        now_ms(),
+    )
+    .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, e))?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     s.core.publish(
         msg,

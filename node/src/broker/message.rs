@@ -1,4 +1,7 @@
-//! A message as the broker holds it, and its encoding in the store.
+//! A message as the broker holds it: the one mapping between STOMP frames and messages (every
+//! SEND, every bridge's MESSAGE, every admin send comes in through [`Message::from_headers`];
+//! every MESSAGE to a subscriber and every forwarded SEND goes out through
+//! [`Message::to_frame`]), and its encoding in the store.
 //!
 //! Store record layout (little endian):
 //! ```text
@@ -8,17 +11,37 @@
 //! | body (rest)
 //! ```
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use mq_shared::destination::Destination;
+use mq_shared::frame::{Command, Frame};
+
+use crate::internode::{BROKER_PATH_HEADER, extend_path};
+
+/// Headers the broker sets itself and never copies from an incoming frame into a message.
+pub const RESERVED: &[&str] = &[
+    "destination",
+    "receipt",
+    "transaction",
+    "content-length",
+    "message-id",
+    "subscription",
+    "ack",
+    "redelivered",
+];
+
+/// Headers rebuilt from the message's fields on the way out, so never copied verbatim.
+const FROM_FIELDS: &[&str] = &["persistent", "expires", BROKER_PATH_HEADER];
 
 /// An immutable message: shared between the queue, consumers and bridges by `Arc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// Globally unique id (`message-id`); kept across network bridges.
     pub id: Arc<str>,
-    /// Destination with its prefix, e.g. `/queue/orders`.
-    pub destination: Arc<str>,
+    /// Where it was sent.
+    pub destination: Destination,
     /// User headers, in the order the producer sent them (broker headers excluded).
     pub headers: Vec<(String, String)>,
     /// Body bytes.
@@ -31,7 +54,140 @@ pub struct Message {
     pub timestamp: u64,
 }
 
+/// How a message leaves the node.
+#[derive(Debug, Clone, Copy)]
+pub enum Outgoing<'a> {
+    /// A MESSAGE for a subscription.
+    Deliver {
+        /// The subscription id.
+        subscription: &'a str,
+        /// The `ack` header (STOMP 1.2, client ack modes).
+        ack: Option<&'a str>,
+        /// Delivered before without an ack.
+        redelivered: bool,
+        /// The subscriber is a network bridge; this node's name goes on the broker path.
+        to_bridge: Option<&'a str>,
+    },
+    /// A SEND by this node's bridge (named `local`) to a peer.
+    Forward {
+        /// This node's name, appended to the broker path.
+        local: &'a str,
+    },
+}
+
 impl Message {
+    /// The message an incoming frame's headers describe: user headers in order (first value
+    /// of a repeated header wins, [`RESERVED`] ones dropped), `persistent:true`, and `expires`
+    /// in ms since the epoch (an unreadable value is an error, from any sender).
+    pub fn from_headers(
+        id: Arc<str>,
+        destination: Destination,
+        headers: impl IntoIterator<Item = (String, String)>,
+        body: Bytes,
+        now_ms: u64,
+    ) -> Result<Message, String> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut kept = Vec::new();
+        for (k, v) in headers {
+            if RESERVED.contains(&k.as_str()) || !seen.insert(k.clone()) {
+                continue;
+            }
+            kept.push((k, v));
+        }
+        let value = |name: &str| {
+            kept.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let persistent = value("persistent") == Some("true");
+        let expires = match value("expires").map(str::trim) {
+            None | Some("") => 0,
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|_| format!("expires '{v}' is not a time in ms since the epoch"))?,
+        };
+        Ok(Message {
+            id,
+            destination,
+            headers: kept,
+            body,
+            persistent,
+            expires,
+            timestamp: now_ms,
+        })
+    }
+
+    /// The message a SEND (or a bridge's MESSAGE) carries: its destination must parse, its
+    /// `message-id` is kept when `keep_id` (a trusted bridge) and present, else `new_id` names it.
+    pub fn from_frame(
+        mut frame: Frame,
+        keep_id: bool,
+        new_id: impl FnOnce() -> String,
+    ) -> Result<Message, String> {
+        let dest = frame
+            .header("destination")
+            .ok_or_else(|| format!("{} without a destination header", frame.command))?;
+        let destination = Destination::parse(dest).map_err(|e| e.to_string())?;
+        let id = match frame.header("message-id") {
+            Some(id) if keep_id => id.to_string(),
+            _ => new_id(),
+        };
+        let body = std::mem::take(&mut frame.body);
+        Message::from_headers(Arc::from(id), destination, frame.headers, body, now_ms())
+    }
+
+    /// The frame that carries this message out: `message-id`, `destination`, `persistent` and
+    /// `expires` from its fields, the broker path extended when it goes to or through a
+    /// bridge (clients never see it), then the user headers.
+    pub fn to_frame(&self, how: Outgoing<'_>) -> Frame {
+        let (command, to_bridge) = match how {
+            Outgoing::Deliver { to_bridge, .. } => (Command::Message, to_bridge),
+            Outgoing::Forward { local } => (Command::Send, Some(local)),
+        };
+        let mut f = Frame::new(command);
+        f.headers.reserve(self.headers.len() + 8);
+        if let Outgoing::Deliver { subscription, .. } = how {
+            f.push_header("subscription", subscription);
+        }
+        f.push_header("message-id", &*self.id);
+        f.push_header("destination", self.destination.as_str());
+        if let Outgoing::Deliver {
+            ack, redelivered, ..
+        } = how
+        {
+            if let Some(a) = ack {
+                f.push_header("ack", a);
+            }
+            if redelivered {
+                f.push_header("redelivered", "true");
+            }
+        }
+        if self.persistent {
+            f.push_header("persistent", "true");
+        }
+        if self.expires != 0 {
+            f.push_header("expires", self.expires.to_string());
+        }
+        if let Some(local) = to_bridge {
+            f.push_header(
+                BROKER_PATH_HEADER,
+                extend_path(self.header(BROKER_PATH_HEADER), local),
+            );
+        }
+        for (k, v) in &self.headers {
+            if !FROM_FIELDS.contains(&k.as_str()) {
+                f.push_header(k.as_str(), v.as_str());
+            }
+        }
+        f.body = self.body.clone();
+        f
+    }
+
+    /// The brokers this message has crossed (its broker path), oldest first.
+    pub fn broker_path(&self) -> impl Iterator<Item = &str> {
+        crate::internode::brokers(self.header(BROKER_PATH_HEADER).unwrap_or(""))
+    }
+
     /// Bytes held for this message (headers and body), for statistics.
     pub fn size(&self) -> u64 {
         let h: usize = self
@@ -39,7 +195,7 @@ impl Message {
             .iter()
             .map(|(k, v)| k.len() + v.len() + 2)
             .sum();
-        (h + self.body.len() + self.id.len() + self.destination.len()) as u64
+        (h + self.body.len() + self.id.len() + self.destination.as_str().len()) as u64
     }
 
     /// Whether the message's `expires` has passed at `now_ms`.
@@ -63,7 +219,7 @@ impl Message {
         b.put_u64_le(self.expires);
         b.put_u8(u8::from(self.persistent));
         put_short(&mut b, &self.id);
-        put_short(&mut b, &self.destination);
+        put_short(&mut b, self.destination.as_str());
         b.put_u16_le(self.headers.len().min(u16::MAX as usize) as u16);
         for (k, v) in self.headers.iter().take(u16::MAX as usize) {
             b.put_u32_le(k.len() as u32);
@@ -90,7 +246,7 @@ impl Message {
         let expires = b.get_u64_le();
         let persistent = b.get_u8() & 1 == 1;
         let id = get_short(&mut b)?;
-        let destination = get_short(&mut b)?;
+        let destination = Destination::parse(&get_short(&mut b)?).ok()?;
         if b.remaining() < 2 {
             return None;
         }
@@ -103,7 +259,7 @@ impl Message {
         }
         Some(Message {
             id: Arc::from(id),
-            destination: Arc::from(destination),
+            destination,
             headers,
             body: record.slice(record.len() - b.len()..),
             persistent,
@@ -160,7 +316,7 @@ mod tests {
     fn round_trip() {
         let m = Message {
             id: Arc::from("ID:b-1:7"),
-            destination: Arc::from("/queue/a"),
+            destination: Destination::queue("a"),
             headers: vec![("k".into(), "v:1\n".into()), ("k".into(), "dup".into())],
             body: Bytes::from_static(b"\0binary\xff"),
             persistent: true,
@@ -170,5 +326,50 @@ mod tests {
         assert_eq!(Message::decode(&m.encode()), Some(m));
         assert_eq!(Message::decode(b"\x02garbage"), None);
         assert_eq!(Message::decode(b""), None);
+    }
+
+    #[test]
+    fn one_mapping_in_and_out() -> Result<(), String> {
+        let send = Frame::new(Command::Send)
+            .with_header("destination", "/queue/q")
+            .with_header("message-id", "forged")
+            .with_header("k", "1")
+            .with_header("k", "2")
+            .with_header("receipt", "r")
+            .with_header("persistent", "true")
+            .with_header("expires", "99")
+            .with_body(&b"hi"[..]);
+        let m = Message::from_frame(send.clone(), false, || "ID:new".into())?;
+        assert_eq!(&*m.id, "ID:new");
+        assert!(m.persistent);
+        assert_eq!(m.expires, 99);
+        assert_eq!(m.header("k"), Some("1"));
+        assert_eq!(m.header("receipt"), None);
+        let kept = Message::from_frame(send, true, || "ID:new".into())?;
+        assert_eq!(&*kept.id, "forged");
+        let bad = Frame::new(Command::Send)
+            .with_header("destination", "/queue/q")
+            .with_header("expires", "soon");
+        assert!(Message::from_frame(bad, true, String::new).is_err());
+        let out = m.to_frame(Outgoing::Deliver {
+            subscription: "s",
+            ack: None,
+            redelivered: true,
+            to_bridge: None,
+        });
+        assert_eq!(out.header("redelivered"), Some("true"));
+        assert_eq!(out.header(BROKER_PATH_HEADER), None);
+        assert_eq!(
+            out.headers
+                .iter()
+                .filter(|(k, _)| k == "persistent")
+                .count(),
+            1
+        );
+        let fwd = m.to_frame(Outgoing::Forward { local: "A" });
+        assert_eq!(fwd.command, Command::Send);
+        assert_eq!(fwd.header(BROKER_PATH_HEADER), Some("A"));
+        assert_eq!(fwd.header("expires"), Some("99"));
+        Ok(())
     }
 }

@@ -5,23 +5,42 @@
 //! SEND ─▶ Core::publish ─┬─ queue, persistent ─▶ Store (group commit) ─▶ Queue::enqueue ─▶ dispatch ─▶ consumer
 //!                          ├─ queue, in memory ───────────────────────────▶ Queue::enqueue ─▶ dispatch ─▶ consumer
 //!                          └─ topic ─▶ Topic::publish ─▶ every subscriber (local or bridge)
-//! ACK  ─▶ Queue::ack ─▶ Effects{delete} ─▶ Store delete (rides the next group commit)
+//! ACK  ─▶ Core::settle ─▶ Queue::settle ─▶ Effects{delete} ─▶ Store delete (rides the next group commit)
 //! ```
+//!
+//! [`Core`] is the whole API the transport and the bridges use: publish, settle (ack,
+//! forwarded, nack), subscribe and unsubscribe, the transaction commit, a store barrier, and
+//! the producer and connection registries. Nothing outside `broker` touches the store or a
+//! queue's state. Modules: [`message`] (the frame ⇄ message mapping), [`consumer`] (what a
+//! destination hands a consumer), [`queue`] and [`topic`] (the destinations), `publish` (the
+//! write side), [`registry`] (connections, recent forwarded ids).
+//!
+//! Threads: calls come from connection and bridge tasks (tokio workers) and take each
+//! destination's short mutex; what depends on a store commit (enqueue and dispatch of a
+//! persistent message, a receipt) runs in the commit's completion on the store writer thread.
 
+pub mod consumer;
 pub mod message;
+mod publish;
 pub mod queue;
+pub mod registry;
 pub mod topic;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use mq_shared::api::{ConnectionInfo, ConnectionKind, QueueStats, TopicStats};
-use tokio::sync::{mpsc, watch};
+use mq_shared::api::{QueueStats, TopicStats};
+use mq_shared::destination::{Destination, DestinationKind};
+use tokio::sync::watch;
 
-use crate::store::{Done, Op, Recovered, Store, StoreError};
-pub use message::{Message, now_ms};
-use queue::{Effects, Entry, Queue};
+use crate::internode::{Advisory, DemandEntry, is_advisory};
+use crate::store::{Op, Recovered, Store, StoreError};
+pub use consumer::{AckHandle, ConsumerSpec, Delivery, Demand, NetworkConsumer, Settle};
+pub use message::{Message, Outgoing, now_ms};
+use queue::{Entry, Queue};
+pub use registry::ConnMeta;
+use registry::RecentIds;
 use topic::Topic;
 
 /// Settings of the broker core.
@@ -39,184 +58,6 @@ pub struct BrokerSettings {
     pub prefetch: usize,
 }
 
-/// A consumer as a queue or topic sees it.
-#[derive(Debug, Clone)]
-pub struct ConsumerSpec {
-    /// Unique consumer id.
-    pub id: u64,
-    /// Connection it belongs to.
-    pub conn: u64,
-    /// Most unacked messages.
-    pub prefetch: usize,
-    /// 0 for local consumers, negative for network bridges.
-    pub priority: i32,
-    /// Whether this consumer is another broker's bridge.
-    pub network: bool,
-    /// For a bridge's consumer: where it forwards to, the demand it stands for, and the
-    /// loop-prevention filter dispatch applies (see [`NetworkConsumer`]).
-    pub bridge: Option<Arc<NetworkConsumer>>,
-    /// Where deliveries go (the connection's writer).
-    pub tx: mpsc::UnboundedSender<Delivery>,
-}
-
-/// Header carrying the brokers a message has crossed, comma separated, oldest first
-/// (ActiveMQ's `brokerPath`). Each bridge appends its own broker's name when it forwards.
-pub const BROKER_PATH_HEADER: &str = "mq-broker-path";
-
-/// The brokers a message has crossed (its [`BROKER_PATH_HEADER`]).
-pub fn broker_path(msg: &Message) -> impl Iterator<Item = &str> {
-    msg.header(BROKER_PATH_HEADER)
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-/// What a network consumer (one standing for consumers on other brokers) carries.
-///
-/// Dispatch uses it as ActiveMQ's `NetworkBridgeFilter`: a message is never handed to a
-/// consumer whose remote broker is already in the message's broker path, nor once the path
-/// is `message_ttl` long; such a message stays for other consumers. Demand advisories use
-/// `hops` and `origin` so that demand travels at most `consumerTTL` hops and never returns
-/// to a broker it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkConsumer {
-    /// The broker this consumer forwards to.
-    pub remote_broker: Arc<str>,
-    /// Hops from this node to the nearest consumer this one stands for (1: the peer's own).
-    pub hops: u32,
-    /// Brokers that every consumer this one stands for lies behind (the peer included).
-    pub origin: Vec<Arc<str>>,
-    /// `messageTTL`: most brokers a message may have crossed and still be forwarded.
-    pub message_ttl: u32,
-}
-
-impl NetworkConsumer {
-    /// Whether `msg` may be handed to this consumer (not back to a broker it crossed, and
-    /// within `messageTTL`).
-    pub fn accepts(&self, msg: &Message) -> bool {
-        let mut n = 0u32;
-        for b in broker_path(msg) {
-            if b == &*self.remote_broker {
-                return false;
-            }
-            n += 1;
-        }
-        n < self.message_ttl
-    }
-}
-
-impl ConsumerSpec {
-    /// Whether dispatch may hand `msg` to this consumer (always, for a local consumer).
-    pub fn accepts(&self, msg: &Message) -> bool {
-        self.bridge.as_ref().is_none_or(|b| b.accepts(msg))
-    }
-
-    /// Hops to the consumers this one stands for: 0 for a local consumer.
-    pub fn hops(&self) -> u32 {
-        self.bridge.as_ref().map_or(0, |b| b.hops)
-    }
-}
-
-/// Demand for one destination as one bridge should see it: see [`Core::demand_for`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Demand {
-    /// The destination.
-    pub destination: Destination,
-    /// Consumers counted (local and network).
-    pub consumers: usize,
-    /// Fewest hops to one of them (0: a local consumer).
-    pub hops: u32,
-    /// Brokers that all of them lie behind (empty as soon as one is local).
-    pub origin: Vec<Arc<str>>,
-}
-
-/// Folds consumers into a [`Demand`] aggregate, skipping those of connection `except_conn`
-/// and those whose demand came through broker `except_broker`.
-pub(crate) fn fold_demand<'a>(
-    consumers: impl Iterator<Item = &'a ConsumerSpec>,
-    except_conn: Option<u64>,
-    except_broker: Option<&str>,
-) -> Option<(usize, u32, Vec<Arc<str>>)> {
-    let mut count = 0;
-    let mut hops = u32::MAX;
-    let mut origin: Option<Vec<Arc<str>>> = None;
-    for c in consumers {
-        if Some(c.conn) == except_conn {
-            continue;
-        }
-        let o: &[Arc<str>] = c.bridge.as_ref().map_or(&[], |b| &b.origin[..]);
-        if let Some(x) = except_broker
-            && o.iter().any(|b| &**b == x)
-        {
-            continue;
-        }
-        count += 1;
-        hops = hops.min(c.hops());
-        origin = Some(match origin {
-            None => o.to_vec(),
-            Some(prev) => prev.into_iter().filter(|b| o.contains(b)).collect(),
-        });
-    }
-    (count > 0).then(|| (count, hops, origin.unwrap_or_default()))
-}
-
-/// One message handed to one consumer.
-#[derive(Debug)]
-pub struct Delivery {
-    /// Consumer id.
-    pub consumer: u64,
-    /// The message.
-    pub message: Arc<Message>,
-    /// Store sequence (0 for topics).
-    pub seq: u64,
-    /// Delivered before without an ack.
-    pub redelivered: bool,
-    /// The queue to ack against (None for topics).
-    pub queue: Option<Arc<Queue>>,
-}
-
-/// A parsed destination.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Destination {
-    /// `/queue/NAME`.
-    Queue(String),
-    /// `/topic/NAME`.
-    Topic(String),
-}
-
-impl Destination {
-    /// Parses `/queue/NAME` or `/topic/NAME`.
-    pub fn parse(s: &str) -> Result<Destination, String> {
-        let (kind, name) = if let Some(n) = s.strip_prefix("/queue/") {
-            (true, n)
-        } else if let Some(n) = s.strip_prefix("/topic/") {
-            (false, n)
-        } else {
-            return Err(format!(
-                "unsupported destination '{s}': use /queue/NAME or /topic/NAME"
-            ));
-        };
-        if name.is_empty() || name.len() > 1024 {
-            return Err(format!("destination '{s}' has an empty or too long name"));
-        }
-        Ok(if kind {
-            Destination::Queue(name.to_string())
-        } else {
-            Destination::Topic(name.to_string())
-        })
-    }
-}
-
-impl std::fmt::Display for Destination {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Destination::Queue(n) => write!(f, "/queue/{n}"),
-            Destination::Topic(n) => write!(f, "/topic/{n}"),
-        }
-    }
-}
-
 /// Where a subscription is attached.
 #[derive(Clone)]
 pub enum Attached {
@@ -229,23 +70,6 @@ pub enum Attached {
 /// Accepted-callback of a publish: `Ok(true)` when the message was a duplicate and dropped.
 pub type Accepted = Box<dyn FnOnce(Result<bool, StoreError>) + Send>;
 
-/// Live facts about one connection, for the admin API.
-#[derive(Debug, Clone)]
-pub struct ConnMeta {
-    /// Peer address.
-    pub remote: String,
-    /// Client or bridge.
-    pub kind: ConnectionKind,
-    /// Negotiated version.
-    pub version: String,
-    /// Remote broker name for bridges.
-    pub broker: Option<String>,
-    /// Open subscriptions.
-    pub subscriptions: u64,
-    /// Epoch ms.
-    pub since_ms: u64,
-}
-
 struct Shared {
     settings: BrokerSettings,
     store: Option<Store>,
@@ -257,30 +81,6 @@ struct Shared {
     conns: Mutex<HashMap<u64, ConnMeta>>,
     demand: watch::Sender<u64>,
     recent: Mutex<RecentIds>,
-}
-
-/// Ids of messages that arrived over bridges without going through the store's dedup table
-/// (topic and non-persistent messages), so a retried or doubly routed forward is dropped.
-#[derive(Default)]
-struct RecentIds {
-    order: std::collections::VecDeque<Arc<str>>,
-    set: std::collections::HashSet<Arc<str>>,
-}
-
-impl RecentIds {
-    /// Records `id`; false if it was already there.
-    fn insert(&mut self, id: &Arc<str>) -> bool {
-        if !self.set.insert(id.clone()) {
-            return false;
-        }
-        self.order.push_back(id.clone());
-        while self.order.len() > mq_shared::defaults::DEDUP_WINDOW {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
 }
 
 /// The broker core; cheap to clone.
@@ -468,222 +268,33 @@ impl Core {
         self.topics().iter().map(|t| t.stats()).collect()
     }
 
-    /// Whether a message must go through the store.
-    pub fn stores(&self, msg: &Message) -> bool {
-        msg.persistent && self.shared.store.is_some()
-    }
-
-    /// Accepts a message for its destination. `accepted` runs once it is in its queue (after
-    /// the store commit for a persistent message) or delivered to the topic's subscribers.
-    ///
-    /// `ordered` asks that a message that needs no store write still wait for the commits
-    /// submitted before it, so one connection's messages keep their order.
-    /// `dedup` drops a persistent message whose id the store has seen (retried forwards).
-    /// `from_conn` is the producing connection, never handed its own topic message back.
-    pub fn publish(
-        &self,
-        msg: Message,
-        from_conn: Option<u64>,
-        ordered: bool,
-        dedup: bool,
-        accepted: Option<Accepted>,
-    ) {
-        // A forward the store cannot de-duplicate (topic or non-persistent) is checked
-        // against the ids recently seen from bridges instead.
-        if dedup && !(self.stores(&msg) && msg.destination.starts_with("/queue/")) {
-            let fresh = self
-                .shared
-                .recent
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(&msg.id);
-            if !fresh {
-                if let Some(a) = accepted {
-                    a(Ok(true));
-                }
-                return;
-            }
-        }
-        self.publish_batch(vec![msg], Vec::new(), from_conn, ordered, dedup, accepted)
-    }
-
-    /// Publishes several messages and applies store deletes in one commit (a STOMP
-    /// transaction's COMMIT): all or nothing in the store.
-    pub fn publish_batch(
-        &self,
-        msgs: Vec<Message>,
-        deletes: Vec<Entry>,
-        from_conn: Option<u64>,
-        ordered: bool,
-        dedup: bool,
-        accepted: Option<Accepted>,
-    ) {
-        let mut ops = Vec::new();
-        let mut deliver: Vec<(Destination, Message, u64)> = Vec::with_capacity(msgs.len());
-        for m in msgs {
-            let dest = match Destination::parse(&m.destination) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(error = %e, "dropping a message for a bad destination");
-                    continue;
-                }
-            };
-            let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
-            if let (Destination::Queue(q), true) = (&dest, self.stores(&m)) {
-                ops.push(Op::Put {
-                    queue: Arc::from(q.as_str()),
-                    seq,
-                    data: m.encode(),
-                    dedup: dedup.then(|| m.id.clone()),
-                });
-            }
-            deliver.push((dest, m, seq));
-        }
-        for e in deletes {
-            if let Some(op) = self.delete_op(&e) {
-                ops.push(op);
-            }
-        }
-        let broker = self.clone();
-        let finish = move |duplicates: usize| {
-            // With a duplicate in a single-message batch, nothing is delivered.
-            let skip = duplicates > 0 && deliver.len() == 1;
-            if !skip {
-                for (dest, m, seq) in deliver {
-                    broker.deliver(dest, m, seq, from_conn);
-                }
-            }
-            skip
-        };
-        match (&self.shared.store, ops.is_empty() && !ordered) {
-            (Some(store), false) => {
-                let done: Done = Box::new(move |r| {
-                    let r = r.map(|o| finish(o.duplicates));
-                    if let Some(a) = accepted {
-                        a(r);
-                    }
-                });
-                store.submit(ops, Some(done));
-            }
-            _ => {
-                let dup = finish(0);
-                if let Some(a) = accepted {
-                    a(Ok(dup));
-                }
-            }
+    /// Records connection `conn` as a producer of `dest` (queues count their producers).
+    pub fn add_producer(&self, dest: &Destination, conn: u64) {
+        if dest.is_queue() {
+            self.queue(dest.name()).add_producer(conn);
         }
     }
 
-    fn deliver(&self, dest: Destination, m: Message, seq: u64, from_conn: Option<u64>) {
-        match dest {
-            Destination::Queue(q) => {
-                let queue = self.queue(&q);
-                let fx = queue.enqueue(Entry {
-                    msg: Arc::new(m),
-                    seq,
-                    redeliveries: 0,
-                });
-                self.apply(fx, None);
-            }
-            Destination::Topic(t) => {
-                self.topic(&t).publish(Arc::new(m), from_conn);
-            }
-        }
-    }
-
-    fn delete_op(&self, e: &Entry) -> Option<Op> {
-        if self.stores(&e.msg) {
-            let name = Destination::parse(&e.msg.destination)
-                .ok()
-                .map(|d| match d {
-                    Destination::Queue(n) | Destination::Topic(n) => n,
-                })?;
-            Some(Op::Delete {
-                queue: Arc::from(name),
-                seq: e.seq,
-            })
-        } else {
-            None
-        }
-    }
-
-    /// Applies a queue operation's effects: store deletes and dead-letter moves. `done` runs
-    /// once they are durable.
-    pub fn apply(&self, fx: Effects, done: Option<Done>) {
-        let mut ops: Vec<Op> = fx.delete.iter().filter_map(|e| self.delete_op(e)).collect();
-        let mut dead_moves: Vec<(Entry, Message)> = Vec::new();
-        for e in fx.dead {
-            if let Some(op) = self.delete_op(&e) {
-                ops.push(op);
-            }
-            let mut m = (*e.msg).clone();
-            if !m.headers.iter().any(|(k, _)| k == "original-destination") {
-                m.headers
-                    .push(("original-destination".into(), m.destination.to_string()));
-            }
-            m.destination = Arc::from(format!("/queue/{}", self.shared.settings.dlq));
-            let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
-            if self.stores(&m) {
-                ops.push(Op::Put {
-                    queue: Arc::from(self.shared.settings.dlq.as_str()),
-                    seq,
-                    data: m.encode(),
-                    dedup: None,
-                });
-            }
-            dead_moves.push((
-                Entry {
-                    msg: Arc::new(m),
-                    seq,
-                    redeliveries: 0,
-                },
-                (*e.msg).clone(),
-            ));
-        }
-        let broker = self.clone();
-        let finish = move || {
-            if !dead_moves.is_empty() {
-                let dlq = broker.queue(&broker.shared.settings.dlq);
-                for (entry, original) in dead_moves {
-                    tracing::info!(id = %original.id, from = %original.destination, "moved to the dead-letter queue");
-                    let fx = dlq.enqueue(entry);
-                    // The dead-letter queue's own effects (expiry) carry no further dead letters.
-                    broker.apply(fx, None);
-                }
-            }
-        };
-        match (&self.shared.store, ops.is_empty()) {
-            (Some(store), false) => store.submit(
-                ops,
-                Some(Box::new(move |r| {
-                    if r.is_ok() {
-                        finish();
-                    }
-                    if let Some(d) = done {
-                        d(r);
-                    }
-                })),
-            ),
-            _ => {
-                finish();
-                if let Some(d) = done {
-                    d(Ok(Default::default()));
-                }
-            }
+    /// Forgets connection `conn` as a producer of `dest`.
+    pub fn remove_producer(&self, dest: &Destination, conn: u64) {
+        if dest.is_queue()
+            && let Some(q) = self.find_queue(dest.name())
+        {
+            q.remove_producer(conn);
         }
     }
 
     /// Attaches a consumer to a destination.
     pub fn subscribe(&self, dest: &Destination, spec: ConsumerSpec) -> Attached {
-        let a = match dest {
-            Destination::Queue(n) => {
-                let q = self.queue(n);
+        let a = match dest.kind() {
+            DestinationKind::Queue => {
+                let q = self.queue(dest.name());
                 let fx = q.add_consumer(spec);
                 self.apply(fx, None);
                 Attached::Queue(q)
             }
-            Destination::Topic(n) => {
-                let t = self.topic(n);
+            DestinationKind::Topic => {
+                let t = self.topic(dest.name());
                 t.subscribe(spec);
                 Attached::Topic(t)
             }
@@ -719,7 +330,7 @@ impl Core {
         for q in self.queues() {
             if let Some((consumers, hops, origin)) = q.demand_for(except_conn, except_broker) {
                 out.push(Demand {
-                    destination: Destination::Queue(q.name.to_string()),
+                    destination: Destination::queue(&q.name),
                     consumers,
                     hops,
                     origin,
@@ -729,7 +340,7 @@ impl Core {
         for t in self.topics() {
             if let Some((consumers, hops, origin)) = t.demand_for(except_conn, except_broker) {
                 out.push(Demand {
-                    destination: Destination::Topic(t.name.to_string()),
+                    destination: Destination::topic(&t.name),
                     consumers,
                     hops,
                     origin,
@@ -737,6 +348,26 @@ impl Core {
             }
         }
         out
+    }
+
+    /// This node's demand as the bridge of broker `to_broker` (whose consumers here are those
+    /// of connection `except_conn`) should see it: the advisory it subscribes to.
+    pub fn advisory(&self, except_conn: Option<u64>, to_broker: Option<&str>) -> Advisory {
+        let demand = self
+            .demand_for(except_conn, to_broker)
+            .into_iter()
+            .filter(|d| !is_advisory(d.destination.as_str()))
+            .map(|d| DemandEntry {
+                destination: d.destination.to_string(),
+                consumers: d.consumers,
+                hops: d.hops,
+                origin: d.origin.iter().map(|b| b.to_string()).collect(),
+            })
+            .collect();
+        Advisory {
+            broker: self.name().to_string(),
+            demand,
+        }
     }
 
     /// Drops expired messages from every queue.
@@ -784,48 +415,6 @@ impl Core {
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
         Ok(Some(n))
-    }
-
-    /// Registers a connection for the admin API; returns its id.
-    pub fn register_connection(&self, meta: ConnMeta) -> u64 {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock_conns().insert(id, meta);
-        id
-    }
-
-    /// Updates a connection's facts.
-    pub fn update_connection(&self, id: u64, f: impl FnOnce(&mut ConnMeta)) {
-        if let Some(m) = self.lock_conns().get_mut(&id) {
-            f(m);
-        }
-    }
-
-    /// Forgets a connection.
-    pub fn unregister_connection(&self, id: u64) {
-        self.lock_conns().remove(&id);
-    }
-
-    fn lock_conns(&self) -> std::sync::MutexGuard<'_, HashMap<u64, ConnMeta>> {
-        self.shared.conns.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Open connections.
-    pub fn connections(&self) -> Vec<ConnectionInfo> {
-        let mut v: Vec<ConnectionInfo> = self
-            .lock_conns()
-            .iter()
-            .map(|(id, m)| ConnectionInfo {
-                id: *id,
-                remote: m.remote.clone(),
-                kind: m.kind,
-                version: m.version.clone(),
-                broker: m.broker.clone(),
-                subscriptions: m.subscriptions,
-                since_ms: m.since_ms,
-            })
-            .collect();
-        v.sort_by_key(|c| c.id);
-        v
     }
 
     /// A fresh id for a consumer or connection.

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use mq_shared::api::QueueStats;
 
+use super::consumer::{AckHandle, ConsumerSpec, Delivery, Settle};
 use super::message::{Message, now_ms};
-use super::{ConsumerSpec, Delivery};
 
 /// Most waiting messages dispatch steps over (held back by the network filter) before it
 /// stops looking further down the queue.
@@ -34,14 +34,6 @@ pub struct Entry {
     pub seq: u64,
     /// Deliveries that ended without an ack.
     pub redeliveries: u32,
-}
-
-/// How an in-flight message is settled.
-#[derive(Clone, Copy)]
-enum Settle {
-    Ack,
-    Forwarded,
-    Nack,
 }
 
 /// Work for the broker after a queue operation.
@@ -216,18 +208,17 @@ impl Queue {
         self.settle(seq, consumer, fx, Settle::Ack)
     }
 
-    /// Like [`Queue::ack`] but counts the message as forwarded to another broker.
-    pub fn ack_forwarded(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects) -> bool {
-        self.settle(seq, consumer, fx, Settle::Forwarded)
-    }
-
-    /// Rejects an in-flight message (STOMP NACK, ActiveMQ's poison ack): straight to the
-    /// dead-letter queue.
-    pub fn nack(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects) -> bool {
-        self.settle(seq, consumer, fx, Settle::Nack)
-    }
-
-    fn settle(self: &Arc<Self>, seq: u64, consumer: u64, fx: &mut Effects, how: Settle) -> bool {
+    /// Settles one in-flight message of a consumer: acked (it leaves the queue and the store),
+    /// forwarded (likewise, counted as forwarded to another broker) or nacked (straight to the
+    /// dead-letter queue, ActiveMQ's poison ack). False if it was not in flight with that
+    /// consumer (already settled, or redelivered elsewhere).
+    pub fn settle(
+        self: &Arc<Self>,
+        seq: u64,
+        consumer: u64,
+        fx: &mut Effects,
+        how: Settle,
+    ) -> bool {
         let mut g = self.lock();
         if !matches!(g.inflight.get(&seq), Some(f) if f.consumer == consumer) {
             return false;
@@ -327,7 +318,7 @@ impl Queue {
         except_broker: Option<&str>,
     ) -> Option<(usize, u32, Vec<Arc<str>>)> {
         let g = self.lock();
-        super::fold_demand(
+        super::consumer::fold_demand(
             g.consumers.iter().map(|s| &s.spec),
             except_conn,
             except_broker,
@@ -384,9 +375,12 @@ impl Queue {
             let d = Delivery {
                 consumer: slot.spec.id,
                 message: entry.msg.clone(),
-                seq: entry.seq,
                 redelivered: entry.redeliveries > 0,
-                queue: Some(self.clone()),
+                ack: Some(AckHandle {
+                    queue: self.clone(),
+                    seq: entry.seq,
+                    consumer: slot.spec.id,
+                }),
             };
             if slot.spec.tx.send(d).is_err() {
                 // The connection is gone; its cleanup will remove the consumer.
@@ -443,13 +437,14 @@ fn pick(g: &mut Inner, at: usize) -> Option<usize> {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use mq_shared::destination::Destination;
     use tokio::sync::mpsc;
 
     fn entry(seq: u64) -> Entry {
         Entry {
             msg: Arc::new(Message {
                 id: Arc::from(format!("id-{seq}")),
-                destination: Arc::from("/queue/q"),
+                destination: Destination::queue("q"),
                 headers: vec![],
                 body: Bytes::from_static(b"x"),
                 persistent: true,
@@ -459,6 +454,10 @@ mod tests {
             seq,
             redeliveries: 0,
         }
+    }
+
+    fn seq_of(d: &Delivery) -> u64 {
+        d.ack.as_ref().map_or(0, |a| a.seq)
     }
 
     fn consumer(
@@ -496,7 +495,7 @@ mod tests {
         let got = |r: &mut mpsc::UnboundedReceiver<Delivery>| {
             let mut v = vec![];
             while let Ok(d) = r.try_recv() {
-                v.push(d.seq);
+                v.push(seq_of(&d));
             }
             v
         };
@@ -528,7 +527,7 @@ mod tests {
         let mut e = entry(seq);
         let mut m = (*e.msg).clone();
         m.headers
-            .push((super::super::BROKER_PATH_HEADER.into(), path.into()));
+            .push((crate::internode::BROKER_PATH_HEADER.into(), path.into()));
         e.msg = Arc::new(m);
         e
     }
@@ -539,7 +538,7 @@ mod tests {
         ttl: u32,
     ) -> (ConsumerSpec, mpsc::UnboundedReceiver<Delivery>) {
         let (mut c, rx) = consumer(id, 10, -5);
-        c.bridge = Some(Arc::new(super::super::NetworkConsumer {
+        c.bridge = Some(Arc::new(crate::broker::consumer::NetworkConsumer {
             remote_broker: Arc::from(broker),
             hops: 1,
             origin: vec![Arc::from(broker)],
@@ -557,13 +556,13 @@ mod tests {
         q.enqueue(with_path(2, "X,Y")); // crossed messageTTL brokers already
         q.enqueue(entry(3));
         q.enqueue(with_path(4, "X"));
-        let got: Vec<u64> = std::iter::from_fn(|| rn.try_recv().ok().map(|d| d.seq)).collect();
+        let got: Vec<u64> = std::iter::from_fn(|| rn.try_recv().ok().map(|d| seq_of(&d))).collect();
         assert_eq!(got, vec![3, 4]);
         assert_eq!(q.depth(), 4);
         // A local consumer takes what the bridge may not.
         let (l, mut rl) = consumer(2, 10, 0);
         q.add_consumer(l);
-        let got: Vec<u64> = std::iter::from_fn(|| rl.try_recv().ok().map(|d| d.seq)).collect();
+        let got: Vec<u64> = std::iter::from_fn(|| rl.try_recv().ok().map(|d| seq_of(&d))).collect();
         assert_eq!(got, vec![1, 2]);
     }
 
@@ -591,12 +590,12 @@ mod tests {
         q.add_consumer(a);
         q.enqueue(entry(1));
         q.enqueue(entry(2));
-        assert_eq!(ra.try_recv().map(|d| d.seq).ok(), Some(1));
+        assert_eq!(ra.try_recv().ok().map(|d| seq_of(&d)), Some(1));
         assert!(ra.try_recv().is_err());
         let mut fx = Effects::default();
         assert!(q.ack(1, 1, &mut fx));
         assert_eq!(fx.delete.len(), 1);
-        assert_eq!(ra.try_recv().map(|d| d.seq).ok(), Some(2));
+        assert_eq!(ra.try_recv().ok().map(|d| seq_of(&d)), Some(2));
         assert!(!q.ack(1, 1, &mut fx), "double ack is refused");
     }
 }

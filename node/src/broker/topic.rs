@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use mq_shared::api::TopicStats;
 
+use super::consumer::{ConsumerSpec, Delivery};
 use super::message::Message;
-use super::{ConsumerSpec, Delivery};
 
 #[derive(Default)]
 struct Inner {
@@ -67,9 +67,8 @@ impl Topic {
             let d = Delivery {
                 consumer: s.id,
                 message: msg.clone(),
-                seq: 0,
                 redelivered: false,
-                queue: None,
+                ack: None,
             };
             if s.tx.send(d).is_ok() {
                 n += 1;
@@ -89,7 +88,7 @@ impl Topic {
         except_conn: Option<u64>,
         except_broker: Option<&str>,
     ) -> Option<(usize, u32, Vec<Arc<str>>)> {
-        super::fold_demand(self.lock().subs.iter(), except_conn, except_broker)
+        super::consumer::fold_demand(self.lock().subs.iter(), except_conn, except_broker)
     }
 
     /// Counters for the admin API.

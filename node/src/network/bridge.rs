@@ -12,13 +12,13 @@
 //! There is exactly one loop and every way out of `connected` goes through `backoff`: a link
 //! cannot die silently. While connected, a [`Session`] runs:
 //!
-//! 1. subscribe to the peer's demand advisory ([`demand::ADVISORY_DESTINATION`]);
+//! 1. subscribe to the peer's demand advisory ([`crate::internode::ADVISORY_DESTINATION`]);
 //! 2. for each destination the peer demands (within `consumerTTL`, allowed by the
 //!    include/exclude lists) and each statically included one, attach a network consumer to
 //!    the local queue or topic (priority −5 and lower with `decreaseNetworkConsumerPriority`,
 //!    prefetch `prefetchSize`, with the loop filter of [`crate::broker::NetworkConsumer`]);
 //! 3. SEND each delivery to the peer with the message's id, its broker path plus this node,
-//!    and a receipt; ack it locally ([`crate::broker::queue::Queue::ack_forwarded`]) only
+//!    and a receipt; settle it locally as forwarded ([`crate::broker::Core::settle`]) only
 //!    when the peer's RECEIPT says it is stored. Sends are pipelined up to the prefetch;
 //! 4. with `duplex`, also subscribe on the peer for this node's own demand and publish what
 //!    arrives locally (de-duplicated by id through the store), ACKing it after the commit.
@@ -34,43 +34,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use mq_shared::api::{PeerInfo, PeerState};
-use mq_shared::frame::{Command, Frame};
+use mq_shared::client::{self, ClientError, ConnectOptions};
+use mq_shared::connection::{ConnError, Connection, Timers, sleep_until};
+use mq_shared::destination::Destination;
+use mq_shared::frame::{Command, Frame, Item, Version};
 use mq_shared::uri::{HostPort, NetworkOptions};
+use mq_shared::{headers, heartbeat};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use super::demand::{self, Advisory, DemandEntry, Selection, Want};
-use super::wire::{Link, peer_error};
+use super::demand::{Selection, Want};
 use super::{BRIDGE_CONNECT_TIMEOUT, BRIDGE_HEARTBEAT_MS, BridgeError, STATIC_RESCAN};
-use crate::broker::queue::{Effects, Queue};
 use crate::broker::{
-    Attached, BROKER_PATH_HEADER, ConnMeta, ConsumerSpec, Core, Delivery, Destination, Message,
-    now_ms,
+    AckHandle, Attached, ConnMeta, ConsumerSpec, Core, Delivery, Message, Outgoing, Settle, now_ms,
 };
-use crate::transport::connection::{BRIDGE_HEADER, PREFETCH_HEADER, PRIORITY_HEADER};
+use crate::internode::{
+    ADVISORY_DESTINATION, Advisory, BRIDGE_HEADER, BROKER_HEADER, BridgeSubscription, DemandEntry,
+};
 
 /// Subscription id of the demand advisory on the peer.
 const ADVISORY_SUB: &str = "advisory";
 /// ActiveMQ's base priority of network consumers (`ConsumerInfo.NETWORK_CONSUMER_PRIORITY`).
 const NETWORK_PRIORITY: i32 = -5;
-/// Headers the bridge sets itself on a forwarded SEND, or that describe one delivery only.
-const NOT_FORWARDED: &[&str] = &[
-    "destination",
-    "message-id",
-    "persistent",
-    "expires",
-    "receipt",
-    "transaction",
-    "content-length",
-    "subscription",
-    "ack",
-    "redelivered",
-    BROKER_PATH_HEADER,
-];
+/// The peer may be this many of its heart-beat intervals late before the link is dropped.
+const SILENCE_FACTOR: f64 = 3.0;
+/// Bytes waiting for the peer above which no more deliveries are forwarded for now.
+const HIGH_WATER: usize = 1 << 20;
 
 /// What one bridge needs to know about its connector.
 #[derive(Debug)]
@@ -164,12 +157,9 @@ pub async fn run(
         };
         let err = match attempt {
             Err(e) => e,
-            Ok((link, addr)) => {
-                let peer: Arc<str> = Arc::from(
-                    link.connected
-                        .header(demand::BROKER_HEADER)
-                        .unwrap_or(addr.as_str()),
-                );
+            Ok((link, connected, addr)) => {
+                let peer: Arc<str> =
+                    Arc::from(connected.header(BROKER_HEADER).unwrap_or(addr.as_str()));
                 if peer == cfg.local {
                     BridgeError::SelfLink(addr)
                 } else {
@@ -227,24 +217,82 @@ pub async fn run(
     }
 }
 
+/// A connected link to the peer: STOMP 1.2 with heart-beats both ways.
+type Link = Connection<TcpStream>;
+
 /// Tries each endpoint in order; the first that answers CONNECTED wins.
-async fn connect_any(cfg: &BridgeConfig, target: &Target) -> Result<(Link, String), BridgeError> {
+async fn connect_any(
+    cfg: &BridgeConfig,
+    target: &Target,
+) -> Result<(Link, Frame, String), BridgeError> {
     let mut last = BridgeError::Connect(format!("{}: no endpoint", target.uri));
+    let hb = BRIDGE_HEARTBEAT_MS;
+    let opts = ConnectOptions {
+        login: cfg.options.user_name.clone(),
+        passcode: cfg.options.password.clone(),
+        accept_version: "1.2".into(),
+        heart_beat: (hb, hb),
+        headers: vec![(BRIDGE_HEADER.to_string(), cfg.local.to_string())],
+        connect_timeout: BRIDGE_CONNECT_TIMEOUT,
+        ..ConnectOptions::default()
+    };
     for ep in &target.endpoints {
         let addr = ep.to_addr_string();
-        let mut headers = vec![(BRIDGE_HEADER.to_string(), cfg.local.to_string())];
-        if let Some(u) = &cfg.options.user_name {
-            headers.push(("login".into(), u.clone()));
-        }
-        if let Some(p) = &cfg.options.password {
-            headers.push(("passcode".into(), p.clone()));
-        }
-        match Link::connect(&addr, headers, BRIDGE_HEARTBEAT_MS, BRIDGE_CONNECT_TIMEOUT).await {
-            Ok(l) => return Ok((l, addr)),
-            Err(e) => last = e,
+        match client::connect_stream(&addr, &opts).await {
+            Ok((mut link, connected)) => {
+                if link.version() != Version::V1_2 {
+                    last = BridgeError::Protocol(format!(
+                        "peer chose STOMP {}; bridges speak 1.2",
+                        link.version()
+                    ));
+                    continue;
+                }
+                let theirs = connected
+                    .header("heart-beat")
+                    .and_then(heartbeat::parse)
+                    .unwrap_or((0, 0));
+                let agreed = heartbeat::agree((hb, hb), theirs);
+                link.set_timers(Timers::from_heart_beats(agreed, SILENCE_FACTOR));
+                return Ok((link, connected, addr));
+            }
+            Err(e) => last = connect_error(&addr, e),
         }
     }
     Err(last)
+}
+
+/// What a failed connection attempt to `addr` says.
+fn connect_error(addr: &str, e: ClientError) -> BridgeError {
+    match e {
+        ClientError::Io(e) => BridgeError::Connect(format!("{addr}: {e}")),
+        ClientError::Frame(e) => BridgeError::Frame(e),
+        ClientError::Protocol(m) => BridgeError::Protocol(m),
+        ClientError::Server { message, .. } => BridgeError::Peer(message),
+        ClientError::Closed => BridgeError::Closed,
+        ClientError::Timeout(m) => BridgeError::Timeout(m),
+    }
+}
+
+impl From<ConnError> for BridgeError {
+    fn from(e: ConnError) -> BridgeError {
+        match e {
+            ConnError::Io(e) => BridgeError::Io(e),
+            ConnError::Frame(e) => BridgeError::Frame(e),
+            ConnError::Closed => BridgeError::Closed,
+            e @ (ConnError::PeerSilent { .. } | ConnError::WriteStalled { .. }) => {
+                BridgeError::Timeout(e.to_string())
+            }
+        }
+    }
+}
+
+/// Turns an ERROR frame from the peer into an error.
+fn peer_error(f: &Frame) -> BridgeError {
+    BridgeError::Peer(
+        f.header("message")
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(&f.body).into_owned()),
+    )
 }
 
 /// One local network consumer attached for the peer.
@@ -259,8 +307,7 @@ struct Consumer {
 
 /// A forwarded queue message awaiting the peer's receipt.
 struct Pending {
-    queue: Arc<Queue>,
-    seq: u64,
+    handle: AckHandle,
     consumer: u64,
 }
 
@@ -352,9 +399,9 @@ impl Session {
     }
 
     async fn serve(&mut self, cancel: &CancellationToken) -> Result<(), BridgeError> {
-        self.link.send(
+        self.send(
             Frame::new(Command::Subscribe)
-                .with_header("destination", demand::ADVISORY_DESTINATION)
+                .with_header("destination", ADVISORY_DESTINATION)
                 .with_header("id", ADVISORY_SUB)
                 .with_header("ack", "auto"),
         )?;
@@ -369,13 +416,27 @@ impl Session {
         let mut rescan = tokio::time::interval(STATIC_RESCAN);
         rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let deadline = self.link.next_deadline();
+            let room = self.link.buffered() < HIGH_WATER;
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                f = self.link.read() => self.on_frame(f?)?,
-                Some(d) = self.rx.recv() => {
+                p = self.link.drive(true) => {
+                    if p?.read == Some(0) {
+                        return Err(BridgeError::Closed);
+                    }
+                    while let Some(item) = self.link.decode()? {
+                        if let Item::Frame(f) = item {
+                            self.on_frame(f)?;
+                        }
+                    }
+                }
+                _ = sleep_until(deadline) => self.link.tick(Instant::now())?,
+                Some(d) = self.rx.recv(), if room => {
                     self.forward(d)?;
                     // Take what else is ready before waiting again.
-                    while let Ok(d) = self.rx.try_recv() {
+                    while self.link.buffered() < HIGH_WATER
+                        && let Ok(d) = self.rx.try_recv()
+                    {
                         self.forward(d)?;
                     }
                 }
@@ -390,6 +451,12 @@ impl Session {
                 _ = rescan.tick(), if statics => self.reconcile_forward(),
             }
         }
+    }
+
+    /// Queues a frame for the peer (written by the session loop).
+    fn send(&mut self, f: Frame) -> Result<(), BridgeError> {
+        self.link.queue(&f);
+        Ok(())
     }
 
     fn on_frame(&mut self, f: Frame) -> Result<(), BridgeError> {
@@ -428,11 +495,9 @@ impl Session {
         let Some(p) = self.pending.remove(&n) else {
             return;
         };
-        let mut fx = Effects::default();
-        if p.queue.ack_forwarded(p.seq, p.consumer, &mut fx) {
+        if self.core.settle([(p.handle, Settle::Forwarded)], None) > 0 {
             self.status.add_forwarded(1);
         }
-        self.core.apply(fx, None);
         let done = match self.consumers.get_mut(&p.consumer) {
             Some(c) => {
                 c.inflight = c.inflight.saturating_sub(1);
@@ -454,17 +519,18 @@ impl Session {
             // Stays in flight here until the consumer is detached, then returns to its queue.
             return Ok(());
         }
-        let mut f = send_frame(&d.message, &self.cfg.local);
-        match &d.queue {
-            Some(q) => {
+        let mut f = d.message.to_frame(Outgoing::Forward {
+            local: &self.cfg.local,
+        });
+        match d.ack {
+            Some(handle) => {
                 self.next_receipt += 1;
                 let n = self.next_receipt;
                 f.push_header("receipt", format!("f-{n}"));
                 self.pending.insert(
                     n,
                     Pending {
-                        queue: q.clone(),
-                        seq: d.seq,
+                        handle,
                         consumer: d.consumer,
                     },
                 );
@@ -472,7 +538,7 @@ impl Session {
             }
             None => self.status.add_forwarded(1),
         }
-        self.link.send(f)
+        self.send(f)
     }
 
     /// Attaches and detaches local network consumers to match the peer's demand.
@@ -486,13 +552,13 @@ impl Session {
                 .core
                 .queues()
                 .iter()
-                .map(|q| Destination::Queue(q.name.to_string()))
+                .map(|q| Destination::queue(&q.name))
                 .collect();
             v.extend(
                 self.core
                     .topics()
                     .iter()
-                    .map(|t| Destination::Topic(t.name.to_string())),
+                    .map(|t| Destination::topic(&t.name)),
             );
             v
         };
@@ -567,7 +633,7 @@ impl Session {
     fn reconcile_reverse(&mut self) -> Result<(), BridgeError> {
         let cfg = self.cfg.clone();
         let o = &cfg.options;
-        let snap = demand::snapshot(&self.core, Some(self.conn), Some(&self.peer));
+        let snap = self.core.advisory(Some(self.conn), Some(&self.peer));
         let wanted =
             Selection::new(o, self.cfg.local.clone()).wanted(&snap.demand, std::iter::empty());
         let gone: Vec<String> = self
@@ -591,24 +657,19 @@ impl Session {
             }
             self.next_sub += 1;
             let id = format!("rev-{}", self.next_sub);
-            let origin: Vec<&str> = w
-                .network
-                .origin
-                .iter()
-                .filter(|b| ***b != *self.cfg.local)
-                .map(|b| &**b)
-                .collect();
-            self.link.send(
-                Frame::new(Command::Subscribe)
-                    .with_header("destination", k.as_str())
-                    .with_header("id", id.as_str())
-                    .with_header("ack", "client-individual")
-                    .with_header(PREFETCH_HEADER, o.prefetch_size.to_string())
-                    .with_header(PRIORITY_HEADER, priority(o, w.network.hops).to_string())
-                    .with_header(demand::HOPS_HEADER, w.network.hops.to_string())
-                    .with_header(demand::ORIGIN_HEADER, origin.join(","))
-                    .with_header(demand::MESSAGE_TTL_HEADER, o.message_ttl.to_string()),
-            )?;
+            let mut f = Frame::new(Command::Subscribe)
+                .with_header("destination", k.as_str())
+                .with_header("id", id.as_str())
+                .with_header("ack", "client-individual")
+                .with_header(headers::PREFETCH_SIZE, o.prefetch_size.to_string())
+                .with_header(headers::PRIORITY, priority(o, w.network.hops).to_string());
+            BridgeSubscription {
+                hops: w.network.hops,
+                origin: w.network.origin.clone(),
+                message_ttl: o.message_ttl,
+            }
+            .add_headers(&self.cfg.local, &mut f);
+            self.send(f)?;
             tracing::debug!(peer = %self.peer, destination = %k, "duplex: subscribed on the peer");
             self.rev_by_sub.insert(id.clone(), k.clone());
             self.rev.insert(
@@ -627,8 +688,7 @@ impl Session {
     fn unsubscribe_reverse(&mut self, dest: &str, id: &str) -> Result<(), BridgeError> {
         self.rev.remove(dest);
         self.rev_by_sub.remove(id);
-        self.link
-            .send(Frame::new(Command::Unsubscribe).with_header("id", id))
+        self.send(Frame::new(Command::Unsubscribe).with_header("id", id))
     }
 
     /// Duplex: a message from the peer for this node's demand.
@@ -648,7 +708,13 @@ impl Session {
             .header("ack")
             .ok_or_else(|| BridgeError::Protocol("MESSAGE without an ack header".into()))?
             .to_string();
-        let msg = inbound_message(f)?;
+        if f.header("message-id").is_none() {
+            return Err(BridgeError::Protocol(
+                "MESSAGE from the peer without a message-id".into(),
+            ));
+        }
+        let msg = Message::from_frame(f, true, String::new)
+            .map_err(|e| BridgeError::Protocol(format!("MESSAGE from the peer: {e}")))?;
         r.unacked += 1;
         let done = self.committed_tx.clone();
         let sub = sub.to_string();
@@ -670,8 +736,7 @@ impl Session {
             // Not stored: drop the link so the peer keeps and redelivers it.
             return Err(BridgeError::Store(e));
         }
-        self.link
-            .send(Frame::new(Command::Ack).with_header("id", ack))?;
+        self.send(Frame::new(Command::Ack).with_header("id", ack))?;
         let Some(dest) = self.rev_by_sub.get(&sub).cloned() else {
             return Ok(());
         };
@@ -704,81 +769,16 @@ fn priority(o: &NetworkOptions, hops: u32) -> i32 {
     }
 }
 
-/// The SEND that forwards `m`: same id, destination, persistence, expiry and user headers,
-/// with this node appended to its broker path.
-fn send_frame(m: &Message, local: &str) -> Frame {
-    let mut f = Frame::new(Command::Send)
-        .with_header("destination", &*m.destination)
-        .with_header("message-id", &*m.id);
-    if m.persistent {
-        f.push_header("persistent", "true");
-    }
-    if m.expires != 0 {
-        f.push_header("expires", m.expires.to_string());
-    }
-    let path = match m.header(BROKER_PATH_HEADER) {
-        Some(p) if !p.is_empty() => format!("{p},{local}"),
-        _ => local.to_string(),
-    };
-    f.push_header(BROKER_PATH_HEADER, path);
-    for (k, v) in &m.headers {
-        if !NOT_FORWARDED.contains(&k.as_str()) {
-            f.push_header(k.as_str(), v.as_str());
-        }
-    }
-    f.body = m.body.clone();
-    f
-}
-
-/// The message a duplex MESSAGE frame carries, as it was on the peer.
-fn inbound_message(mut f: Frame) -> Result<Message, BridgeError> {
-    let bad = |what: &str| BridgeError::Protocol(format!("MESSAGE from the peer {what}"));
-    let id = f
-        .header("message-id")
-        .ok_or_else(|| bad("without a message-id"))?;
-    let dest = f
-        .header("destination")
-        .ok_or_else(|| bad("without a destination"))?;
-    let dest = Destination::parse(dest).map_err(|e| bad(&e))?;
-    let persistent = f.header("persistent") == Some("true");
-    let expires = f
-        .header("expires")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let id: Arc<str> = Arc::from(id);
-    let body: Bytes = std::mem::take(&mut f.body);
-    let mut headers: Vec<(String, String)> = Vec::with_capacity(f.headers.len());
-    for (k, v) in f.headers {
-        if matches!(
-            k.as_str(),
-            "destination"
-                | "message-id"
-                | "subscription"
-                | "ack"
-                | "redelivered"
-                | "content-length"
-                | "receipt"
-                | "transaction"
-        ) || headers.iter().any(|(h, _)| *h == k)
-        {
-            continue;
-        }
-        headers.push((k, v));
-    }
-    Ok(Message {
-        id,
-        destination: Arc::from(dest.to_string()),
-        headers,
-        body,
-        persistent,
-        expires,
-        timestamp: now_ms(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::internode::BROKER_PATH_HEADER;
+    use bytes::Bytes;
+
+    fn send_frame(m: &Message, local: &str) -> Frame {
+        m.to_frame(Outgoing::Forward { local })
+    }
 
     fn msg(path: Option<&str>) -> Message {
         let mut headers = vec![("k".to_string(), "v".to_string())];
@@ -787,7 +787,7 @@ mod tests {
         }
         Message {
             id: Arc::from("ID:a-1"),
-            destination: Arc::from("/queue/q"),
+            destination: Destination::queue("q"),
             headers,
             body: Bytes::from_static(b"hi"),
             persistent: true,

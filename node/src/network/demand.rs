@@ -1,8 +1,10 @@
 //! Demand: which destinations a bridge forwards, and the advisory that tells it.
 //!
-//! A node serves a special destination, [`ADVISORY_DESTINATION`], to bridge connections only
+//! A node serves a special destination, [`crate::internode::ADVISORY_DESTINATION`], to bridge
+//! connections only
 //! (ActiveMQ's consumer advisories, folded into one snapshot). A bridge subscribes to it on
-//! its peer; the peer answers at once with a JSON [`Advisory`] and again whenever its
+//! its peer; the peer answers at once with a JSON [`crate::internode::Advisory`] and again
+//! whenever its
 //! consumers change:
 //!
 //! ```text
@@ -20,71 +22,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use mq_shared::destination::Destination;
 use mq_shared::uri::NetworkOptions;
-use serde::{Deserialize, Serialize};
 
-use crate::broker::{Core, Destination, NetworkConsumer};
-
-/// The destination a bridge subscribes to on its peer to follow the peer's demand.
-pub const ADVISORY_DESTINATION: &str = "/topic/ActiveMQ.Advisory.Consumer";
-/// Prefix of advisory destinations: never forwarded, never counted as demand.
-pub const ADVISORY_PREFIX: &str = "/topic/ActiveMQ.Advisory.";
-/// CONNECTED header with which a node names itself to a bridge.
-pub const BROKER_HEADER: &str = "mq-broker";
-/// SUBSCRIBE header of a bridge's subscription: hops to the demand it stands for.
-pub const HOPS_HEADER: &str = "mq-hops";
-/// SUBSCRIBE header of a bridge's subscription: brokers its demand lies behind (comma list).
-pub const ORIGIN_HEADER: &str = "mq-origin";
-/// SUBSCRIBE header of a bridge's subscription: the bridge's `messageTTL`.
-pub const MESSAGE_TTL_HEADER: &str = "mq-message-ttl";
-
-/// One snapshot of a node's demand, as its peer's bridge should see it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Advisory {
-    /// The node that sent it.
-    pub broker: String,
-    /// One entry per destination with consumers.
-    pub demand: Vec<DemandEntry>,
-}
-
-/// Demand for one destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DemandEntry {
-    /// `/queue/NAME` or `/topic/NAME`.
-    pub destination: String,
-    /// Consumers counted.
-    pub consumers: usize,
-    /// Hops to the nearest (0: on the sending node).
-    pub hops: u32,
-    /// Brokers all of them lie behind, the sending node excluded.
-    #[serde(default)]
-    pub origin: Vec<String>,
-}
-
-/// Whether `destination` is an advisory (never forwarded).
-pub fn is_advisory(destination: &str) -> bool {
-    destination.starts_with(ADVISORY_PREFIX)
-}
-
-/// The demand of `core` as a bridge from broker `to_broker`, whose own consumers are those of
-/// connection `except_conn`, should see it.
-pub fn snapshot(core: &Core, except_conn: Option<u64>, to_broker: Option<&str>) -> Advisory {
-    let demand = core
-        .demand_for(except_conn, to_broker)
-        .into_iter()
-        .map(|d| DemandEntry {
-            destination: d.destination.to_string(),
-            consumers: d.consumers,
-            hops: d.hops,
-            origin: d.origin.iter().map(|b| b.to_string()).collect(),
-        })
-        .filter(|e| !is_advisory(&e.destination))
-        .collect();
-    Advisory {
-        broker: core.name().to_string(),
-        demand,
-    }
-}
+use crate::broker::NetworkConsumer;
+use crate::internode::{DemandEntry, is_advisory};
 
 /// What a bridge wants attached for one destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,15 +116,6 @@ impl<'a> Selection<'a> {
     }
 }
 
-/// Parses a comma list of broker names (the [`ORIGIN_HEADER`]).
-pub fn parse_brokers(v: &str) -> Vec<Arc<str>> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(Arc::from)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,10 +141,7 @@ mod tests {
             entry("/queue/secret.x", 0, &[]),
             entry("/topic/ActiveMQ.Advisory.Consumer", 0, &[]),
         ];
-        let local = vec![
-            Destination::Queue("always".into()),
-            Destination::Queue("other".into()),
-        ];
+        let local = vec![Destination::queue("always"), Destination::queue("other")];
         let w = sel.wanted(&adv, local.into_iter());
         let keys: Vec<&str> = w.keys().map(String::as_str).collect();
         assert_eq!(keys, vec!["/queue/a", "/queue/always", "/queue/near"]);
@@ -222,17 +152,6 @@ mod tests {
             vec![Arc::<str>::from("B"), Arc::<str>::from("C")]
         );
         assert_eq!(w["/queue/a"].consumers, 1);
-        Ok(())
-    }
-
-    #[test]
-    fn advisory_round_trips_as_json() -> Result<(), serde_json::Error> {
-        let a = Advisory {
-            broker: "B".into(),
-            demand: vec![entry("/queue/a", 0, &[])],
-        };
-        let s = serde_json::to_string(&a)?;
-        assert_eq!(serde_json::from_str::<Advisory>(&s)?, a);
         Ok(())
     }
 }

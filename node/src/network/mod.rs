@@ -17,13 +17,13 @@
 //!
 //! Modules: [`bridge`] (the per-peer state machine and forwarding), [`demand`] (advisories
 //! and which destinations to forward), [`backoff`] (reconnect delays), [`discovery`]
-//! (multicast), `wire` (the STOMP link).
+//! (multicast). The STOMP link itself is `mq_shared::connection`, the inter-node headers are
+//! [`crate::internode`].
 
 pub mod backoff;
 pub mod bridge;
 pub mod demand;
 pub mod discovery;
-mod wire;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,19 @@
 //! Transport connectors: TCP listeners that speak STOMP to clients and to other brokers'
-//! bridges. One task per connection ([`connection`]), tracked so shutdown can wait for all.
+//! bridges. This module owns sockets only; what a frame means is the broker core's business.
+//!
+//! ```text
+//! serve (accept loop) ──▶ connection::run (one task per socket: reads, writes, timers)
+//!                              └─▶ session::Session (STOMP semantics) ──▶ broker::Core API
+//!                                     ├─ subscription (ack modes, unacked deliveries)
+//!                                     └─ transaction (BEGIN/COMMIT/ABORT)
+//! ```
+//!
+//! Connection tasks are tracked so shutdown can wait for all of them.
 
 pub mod connection;
+pub mod session;
+pub mod subscription;
+pub mod transaction;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +36,9 @@ pub struct TransportSettings {
     pub heartbeat_ms: u64,
     /// Most store writes one connection may have outstanding before its reads pause.
     pub max_pending_writes: usize,
+    /// How long the last bytes (an ERROR, a DISCONNECT's RECEIPT) may take to leave before a
+    /// closing connection is dropped.
+    pub close_timeout: Duration,
 }
 
 impl Default for TransportSettings {
@@ -33,6 +48,7 @@ impl Default for TransportSettings {
             connect_timeout: mq_shared::defaults::CONNECT_TIMEOUT,
             heartbeat_ms: mq_shared::defaults::HEARTBEAT_MIN_MS,
             max_pending_writes: 10_000,
+            close_timeout: mq_shared::defaults::CLOSE_TIMEOUT,
         }
     }
 }

@@ -1,0 +1,154 @@
+//! Consumers as destinations see them, and what a destination hands a consumer.
+//!
+//! A [`ConsumerSpec`] is a subscription attached to a queue or topic: a local client's, or a
+//! network bridge's standing for consumers on other brokers ([`NetworkConsumer`]). Dispatch
+//! sends a [`Delivery`] down the consumer's channel; a queue delivery carries an opaque
+//! [`AckHandle`] that the holder gives back to [`super::Core::settle`] to acknowledge it.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::message::Message;
+use super::queue::Queue;
+
+/// A consumer as a queue or topic sees it.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Unique consumer id.
+    pub id: u64,
+    /// Connection it belongs to.
+    pub conn: u64,
+    /// Most unacked messages.
+    pub prefetch: usize,
+    /// 0 for local consumers, negative for network bridges.
+    pub priority: i32,
+    /// Whether this consumer is another broker's bridge.
+    pub network: bool,
+    /// For a bridge's consumer: where it forwards to, the demand it stands for, and the
+    /// loop-prevention filter dispatch applies (see [`NetworkConsumer`]).
+    pub bridge: Option<Arc<NetworkConsumer>>,
+    /// Where deliveries go (the connection's writer).
+    pub tx: mpsc::UnboundedSender<Delivery>,
+}
+
+impl ConsumerSpec {
+    /// Whether dispatch may hand `msg` to this consumer (always, for a local consumer).
+    pub fn accepts(&self, msg: &Message) -> bool {
+        self.bridge.as_ref().is_none_or(|b| b.accepts(msg))
+    }
+
+    /// Hops to the consumers this one stands for: 0 for a local consumer.
+    pub fn hops(&self) -> u32 {
+        self.bridge.as_ref().map_or(0, |b| b.hops)
+    }
+}
+
+/// What a network consumer (one standing for consumers on other brokers) carries.
+///
+/// Dispatch uses it as ActiveMQ's `NetworkBridgeFilter`: a message is never handed to a
+/// consumer whose remote broker is already in the message's broker path, nor once the path
+/// is `message_ttl` long; such a message stays for other consumers. Demand advisories use
+/// `hops` and `origin` so that demand travels at most `consumerTTL` hops and never returns
+/// to a broker it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConsumer {
+    /// The broker this consumer forwards to.
+    pub remote_broker: Arc<str>,
+    /// Hops from this node to the nearest consumer this one stands for (1: the peer's own).
+    pub hops: u32,
+    /// Brokers that every consumer this one stands for lies behind (the peer included).
+    pub origin: Vec<Arc<str>>,
+    /// `messageTTL`: most brokers a message may have crossed and still be forwarded.
+    pub message_ttl: u32,
+}
+
+impl NetworkConsumer {
+    /// Whether `msg` may be handed to this consumer (not back to a broker it crossed, and
+    /// within `messageTTL`).
+    pub fn accepts(&self, msg: &Message) -> bool {
+        let mut n = 0u32;
+        for b in msg.broker_path() {
+            if b == &*self.remote_broker {
+                return false;
+            }
+            n += 1;
+        }
+        n < self.message_ttl
+    }
+}
+
+/// One message handed to one consumer.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Consumer id.
+    pub consumer: u64,
+    /// The message.
+    pub message: Arc<Message>,
+    /// Delivered before without an ack.
+    pub redelivered: bool,
+    /// For a queue delivery: what to settle it with (topic deliveries need no ack).
+    pub ack: Option<AckHandle>,
+}
+
+/// Names one queue delivery for [`super::Core::settle`]; opaque to its holder.
+#[derive(Debug, Clone)]
+pub struct AckHandle {
+    pub(super) queue: Arc<Queue>,
+    pub(super) seq: u64,
+    pub(super) consumer: u64,
+}
+
+/// How a delivery is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Consumed: it leaves the queue and the store.
+    Ack,
+    /// Stored by the peer a bridge forwarded it to: leaves, counted as forwarded.
+    Forwarded,
+    /// Rejected (STOMP NACK, ActiveMQ's poison ack): to the dead-letter queue.
+    Nack,
+}
+
+/// Demand for one destination as one bridge should see it: see [`super::Core::demand_for`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demand {
+    /// The destination.
+    pub destination: mq_shared::destination::Destination,
+    /// Consumers counted (local and network).
+    pub consumers: usize,
+    /// Fewest hops to one of them (0: a local consumer).
+    pub hops: u32,
+    /// Brokers that all of them lie behind (empty as soon as one is local).
+    pub origin: Vec<Arc<str>>,
+}
+
+/// Folds consumers into a [`Demand`] aggregate, skipping those of connection `except_conn`
+/// and those whose demand came through broker `except_broker`.
+pub(crate) fn fold_demand<'a>(
+    consumers: impl Iterator<Item = &'a ConsumerSpec>,
+    except_conn: Option<u64>,
+    except_broker: Option<&str>,
+) -> Option<(usize, u32, Vec<Arc<str>>)> {
+    let mut count = 0;
+    let mut hops = u32::MAX;
+    let mut origin: Option<Vec<Arc<str>>> = None;
+    for c in consumers {
+        if Some(c.conn) == except_conn {
+            continue;
+        }
+        let o: &[Arc<str>] = c.bridge.as_ref().map_or(&[], |b| &b.origin[..]);
+        if let Some(x) = except_broker
+            && o.iter().any(|b| &**b == x)
+        {
+            continue;
+        }
+        count += 1;
+        hops = hops.min(c.hops());
+        origin = Some(match origin {
+            None => o.to_vec(),
+            Some(prev) => prev.into_iter().filter(|b| o.contains(b)).collect(),
+        });
+    }
+    (count > 0).then(|| (count, hops, origin.unwrap_or_default()))
+}

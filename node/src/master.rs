@@ -1,0 +1,168 @@
+//! What runs while a node is master: the store, the broker core over it, the transport
+//! connectors, the expiry sweep and the network bridges; and how it all stops.
+//!
+//! Threads: the store has its own writer thread (`store-writer`, group commits and the
+//! completions that enqueue and dispatch persistent messages); recovery runs on a blocking
+//! thread; every listener, connection, bridge and the sweep is a tokio task, tracked so that a
+//! stop waits for all of them before the store closes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mq_shared::api::Role;
+use mq_shared::uri::TransportUri;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::broker::{BrokerSettings, Core};
+use crate::node::{NodeError, NodeState, Serving};
+use crate::store::Store;
+use crate::transport;
+
+/// Name of the store file in the data directory.
+pub const STORE_FILE: &str = "store.redb";
+
+/// What runs while master, and how to stop it.
+pub struct MasterParts {
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    store: Option<Store>,
+    core: Core,
+    state: Arc<NodeState>,
+}
+
+impl MasterParts {
+    /// Stops bridges, transports and connections, then closes the store.
+    pub async fn stop(self) {
+        self.state.network.stop().await;
+        self.stop.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        if let Some(s) = self.store {
+            // Connections are closed, so their unacked messages are back in their queues with
+            // a delivery count: record those, so they go out again with redelivered:true.
+            let marks = self.core.delivery_marks();
+            // Commits everything already submitted, then closes the file.
+            tokio::task::spawn_blocking(move || s.close_marking(marks))
+                .await
+                .ok();
+        }
+    }
+}
+
+/// Opens the store, recovers, binds the transports and starts serving.
+pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError> {
+    let cfg = &state.config;
+    let began = Instant::now();
+    let (store, recovered) = if cfg.persistent {
+        let path = cfg.data_dir.join(STORE_FILE);
+        let (s, r) = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??;
+        (Some(s), r)
+    } else {
+        (None, Vec::new())
+    };
+    let opened = Instant::now();
+    let core = Core::new(
+        BrokerSettings {
+            name: cfg.name.clone(),
+            persistent: cfg.persistent,
+            max_redeliveries: cfg.maximum_redeliveries,
+            dlq: cfg.dlq.clone(),
+            prefetch: cfg.prefetch,
+        },
+        store.clone(),
+        recovered,
+    );
+    // Where a takeover's time goes: reading the store, then rebuilding the queues.
+    tracing::info!(
+        open_ms = opened.duration_since(began).as_millis() as u64,
+        recover_ms = opened.elapsed().as_millis() as u64,
+        "store opened and queues recovered"
+    );
+    let mut listeners = Vec::new();
+    for t in &cfg.transports {
+        let addr = t.addr.to_addr_string();
+        match TcpListener::bind(&addr).await {
+            Ok(l) => listeners.push((l, t.clone())),
+            Err(error) => {
+                if let Some(s) = store {
+                    tokio::task::spawn_blocking(move || s.close()).await.ok();
+                }
+                return Err(NodeError::Bind {
+                    what: "transport",
+                    addr: t.to_string(),
+                    error,
+                });
+            }
+        }
+    }
+    let stop = state.shutdown.child_token();
+    let tracker = TaskTracker::new();
+    let settings = Arc::new(cfg.transport.clone());
+    let mut bound = Vec::new();
+    // Bound transports to advertise for multicast discovery: those with a discoveryUri, or
+    // all of them with --discovery.
+    let node_discovery: Option<mq_shared::uri::DiscoveryUri> =
+        cfg.discovery.as_deref().and_then(|d| d.parse().ok());
+    let mut adverts = Vec::new();
+    for (l, uri) in listeners {
+        let local: SocketAddr = l.local_addr().map_err(|error| NodeError::Bind {
+            what: "transport",
+            addr: uri.to_string(),
+            error,
+        })?;
+        let mut u: TransportUri = uri.clone();
+        u.addr.port = local.port();
+        bound.push(format!("tcp://{}", u.addr.to_addr_string()));
+        if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
+            adverts.push((d, format!("tcp://{}", u.addr.to_addr_string())));
+        }
+        tracker.spawn(transport::serve(
+            l,
+            core.clone(),
+            settings.clone(),
+            stop.clone(),
+            tracker.clone(),
+        ));
+    }
+    // Expiry sweep.
+    {
+        let core = core.clone();
+        let stop = stop.clone();
+        tracker.spawn(async move {
+            let mut t = tokio::time::interval(mq_shared::defaults::EXPIRE_MESSAGES_PERIOD);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = t.tick() => core.expire_sweep(),
+                }
+            }
+        });
+    }
+    state
+        .network
+        .start(core.clone(), &cfg.networks, &cfg.network_uris, adverts);
+    let serving_core = core.clone();
+    state.set_serving(Some(Serving {
+        core,
+        transports: bound.clone(),
+    }));
+    let role = if cfg.persistent {
+        Role::Master
+    } else {
+        Role::Standalone
+    };
+    tracing::info!(transports = ?bound, %role, "serving");
+    state.emit(role, bound);
+    Ok(MasterParts {
+        stop,
+        tracker,
+        store,
+        core: serving_core,
+        state: state.clone(),
+    })
+}

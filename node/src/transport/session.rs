@@ -1,0 +1,577 @@
+//! One STOMP session: what each client frame means, against the broker core's API.
+//!
+//! The session never touches the socket: it answers through [`Out`] (written by the
+//! connection task, in order, also from store callbacks once a commit is durable) and turns
+//! deliveries into MESSAGE frames for the connection task to write. Life of a session:
+//! `Connecting` (only CONNECT/STOMP accepted) → `Connected` → closed; on close, open
+//! transactions are aborted and unacked messages are redelivered.
+//!
+//! A connection whose CONNECT names a broker in [`BRIDGE_HEADER`] is another node's network
+//! bridge: CONNECTED names this node back, its subscriptions are network consumers (with the
+//! loop filter and demand hops of the inter-node protocol), it may subscribe to the demand
+//! advisory, and its sends keep their message ids and are de-duplicated.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mq_shared::api::ConnectionKind;
+use mq_shared::connection::Timers;
+use mq_shared::destination::Destination;
+use mq_shared::frame::{Command, Frame, Version};
+use mq_shared::heartbeat;
+use tokio::sync::{Notify, mpsc, watch};
+
+use super::TransportSettings;
+use super::subscription::{self, AckMode, Sub, Subscriptions, Unacked};
+use super::transaction::{self, Transactions, TxOp};
+use crate::broker::{
+    Accepted, AckHandle, ConsumerSpec, Core, Delivery, Message, NetworkConsumer, Outgoing, Settle,
+};
+use crate::internode::{
+    ADVISORY_DESTINATION, BRIDGE_HEADER, BROKER_HEADER, BridgeSubscription, is_advisory,
+};
+
+/// ActiveMQ's base priority of network consumers (`ConsumerInfo.NETWORK_CONSUMER_PRIORITY`).
+const NETWORK_PRIORITY: i32 = -5;
+
+/// Something for the connection task to write.
+pub enum Out {
+    /// A frame.
+    Frame(Frame),
+    /// An ERROR frame; the connection closes after writing it.
+    Fatal(Frame),
+}
+
+/// Store writes a session has outstanding; its reads pause above a bound.
+pub struct Pending {
+    count: AtomicUsize,
+    /// Notified whenever one completes.
+    pub notify: Notify,
+}
+
+impl Pending {
+    /// Outstanding writes.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    fn start(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn finish(&self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        self.notify.notify_one();
+    }
+}
+
+/// Ends the connection; `Some` carries an ERROR frame to send first.
+pub struct Close(pub Option<Frame>);
+
+/// Whether the receipt goes out now or from a store callback.
+enum Reply {
+    Now,
+    Later,
+}
+
+/// An ERROR frame with `message` (and `receipt-id` when the frame asked for a receipt).
+pub fn error_frame(message: &str, receipt: Option<&str>) -> Frame {
+    let mut f = Frame::new(Command::Error).with_header("message", message);
+    if let Some(r) = receipt {
+        f.push_header("receipt-id", r);
+    }
+    f.with_header("content-type", "text/plain")
+        .with_body(Bytes::from(message.to_string()))
+}
+
+/// The STOMP state of one connection.
+pub struct Session {
+    conn: u64,
+    broker: Core,
+    settings: Arc<TransportSettings>,
+    version: Option<Version>,
+    /// Timers agreed at CONNECT, for the connection task to apply.
+    pub timers: Option<Timers>,
+    bridge: Option<String>,
+    subs: Subscriptions,
+    txs: Transactions,
+    produced: HashSet<Destination>,
+    /// Store writes outstanding.
+    pub pending: Arc<Pending>,
+    out_tx: mpsc::UnboundedSender<Out>,
+    deliver_tx: mpsc::UnboundedSender<Delivery>,
+    /// DISCONNECT seen: read nothing more, close once pending writes are done.
+    pub disconnecting: bool,
+    /// A bridge's subscription to the demand advisory: its id and the last snapshot sent.
+    advisory: Option<(String, String)>,
+    /// Ticks when consumers change, while the advisory is subscribed.
+    pub demand_rx: Option<watch::Receiver<u64>>,
+}
+
+impl Session {
+    /// A session for connection `conn` (registered with the broker), answering on `out_tx`
+    /// and receiving deliveries on the receiver of `deliver_tx`.
+    pub fn new(
+        conn: u64,
+        broker: Core,
+        settings: Arc<TransportSettings>,
+        out_tx: mpsc::UnboundedSender<Out>,
+        deliver_tx: mpsc::UnboundedSender<Delivery>,
+    ) -> Session {
+        Session {
+            conn,
+            broker,
+            settings,
+            version: None,
+            timers: None,
+            bridge: None,
+            subs: Subscriptions::default(),
+            txs: Transactions::default(),
+            produced: HashSet::new(),
+            pending: Arc::new(Pending {
+                count: AtomicUsize::new(0),
+                notify: Notify::new(),
+            }),
+            out_tx,
+            deliver_tx,
+            disconnecting: false,
+            advisory: None,
+            demand_rx: None,
+        }
+    }
+
+    /// The negotiated version, once connected.
+    pub fn connected(&self) -> Option<Version> {
+        self.version
+    }
+
+    fn version(&self) -> Version {
+        self.version.unwrap_or(Version::V1_2)
+    }
+
+    /// Handles one frame. `Err(Close(Some(error)))` closes after sending the error;
+    /// `Err(Close(None))` is an orderly DISCONNECT.
+    pub fn handle(&mut self, f: Frame) -> Result<(), Close> {
+        let receipt = f.header("receipt").map(str::to_string);
+        let fail = |msg: String| Close(Some(error_frame(&msg, receipt.as_deref())));
+        if self.version.is_none() {
+            return match f.command {
+                Command::Connect | Command::Stomp => self.on_connect(&f),
+                _ => Err(fail(format!(
+                    "{} before CONNECT: a CONNECT frame must come first",
+                    f.command.as_str()
+                ))),
+            };
+        }
+        let r = match f.command {
+            Command::Send => self.on_send(f, receipt.as_deref()),
+            Command::Subscribe => self.on_subscribe(&f),
+            Command::Unsubscribe => self.on_unsubscribe(&f),
+            Command::Ack => self.on_ack(&f, false, receipt.as_deref()),
+            Command::Nack => self.on_ack(&f, true, receipt.as_deref()),
+            Command::Begin => transaction::name(&f, "BEGIN")
+                .and_then(|tx| self.txs.begin(tx))
+                .map(|()| Reply::Now),
+            Command::Commit => self.on_commit(&f, receipt.as_deref()),
+            Command::Abort => transaction::name(&f, "ABORT")
+                .and_then(|tx| self.txs.end(tx))
+                .map(|_| Reply::Now),
+            Command::Disconnect => {
+                self.disconnecting = true;
+                if let Some(r) = &receipt {
+                    self.after_pending(Frame::new(Command::Receipt).with_header("receipt-id", r));
+                }
+                return Err(Close(None));
+            }
+            Command::Connect | Command::Stomp => Err("already connected".to_string()),
+            Command::Connected | Command::Message | Command::Receipt | Command::Error => {
+                Err(format!(
+                    "{} is a server frame; clients may not send it",
+                    f.command.as_str()
+                ))
+            }
+        };
+        match r {
+            Err(msg) => Err(fail(msg)),
+            Ok(Reply::Now) => {
+                if let Some(r) = receipt {
+                    self.send_now(Frame::new(Command::Receipt).with_header("receipt-id", r));
+                }
+                Ok(())
+            }
+            Ok(Reply::Later) => Ok(()),
+        }
+    }
+
+    fn send_now(&self, f: Frame) {
+        let _ = self.out_tx.send(Out::Frame(f));
+    }
+
+    /// Sends a frame once every store write submitted so far by this connection is done.
+    fn after_pending(&self, f: Frame) {
+        if self.pending.count() == 0 {
+            self.send_now(f);
+            return;
+        }
+        let out = self.out_tx.clone();
+        let pending = self.pending.clone();
+        pending.start();
+        self.broker.barrier(Box::new(move |_| {
+            let _ = out.send(Out::Frame(f));
+            pending.finish();
+        }));
+    }
+
+    fn on_connect(&mut self, f: &Frame) -> Result<(), Close> {
+        let Some(v) = Version::negotiate(f.header("accept-version")) else {
+            let e = error_frame(
+                "Supported protocol versions are 1.0,1.1,1.2",
+                f.header("receipt"),
+            )
+            .with_header("version", "1.0,1.1,1.2");
+            return Err(Close(Some(e)));
+        };
+        self.version = Some(v);
+        let mut connected = Frame::new(Command::Connected)
+            .with_header("version", v.as_str())
+            .with_header("server", format!("mq/{}", env!("CARGO_PKG_VERSION")))
+            .with_header("session", format!("{}-{}", self.broker.name(), self.conn));
+        if v >= Version::V1_1 {
+            let theirs = match f.header("heart-beat") {
+                None => (0, 0),
+                Some(h) => heartbeat::parse(h).ok_or_else(|| {
+                    Close(Some(error_frame(
+                        &format!("heart-beat '{h}' is not two numbers 'cx,cy'"),
+                        f.header("receipt"),
+                    )))
+                })?,
+            };
+            let offer = self.settings.heartbeat_ms;
+            // The server offers `offer` each way, but only where the client asked for beats.
+            let mine = (
+                if theirs.1 > 0 { offer } else { 0 },
+                if theirs.0 > 0 { offer } else { 0 },
+            );
+            connected.push_header("heart-beat", format!("{},{}", mine.0, mine.1));
+            let agreed = heartbeat::agree((offer, offer), theirs);
+            self.timers = Some(Timers::from_heart_beats(
+                agreed,
+                mq_shared::defaults::HEARTBEAT_GRACE,
+            ));
+        } else {
+            self.timers = Some(Timers::default());
+        }
+        self.bridge = f.header(BRIDGE_HEADER).map(str::to_string);
+        if self.bridge.is_some() {
+            connected.push_header(BROKER_HEADER, self.broker.name());
+        }
+        let bridge = self.bridge.clone();
+        self.broker.update_connection(self.conn, |m| {
+            m.version = v.as_str().to_string();
+            if let Some(b) = bridge {
+                m.kind = ConnectionKind::Bridge;
+                m.broker = Some(b);
+            }
+        });
+        self.send_now(connected);
+        Ok(())
+    }
+
+    fn on_send(&mut self, f: Frame, receipt: Option<&str>) -> Result<Reply, String> {
+        let from_bridge = self.bridge.is_some();
+        let tx = f.header("transaction").map(str::to_string);
+        let broker = self.broker.clone();
+        let msg = Message::from_frame(f, from_bridge, || broker.new_message_id())?;
+        if !self.produced.contains(&msg.destination) {
+            self.broker.add_producer(&msg.destination, self.conn);
+            self.produced.insert(msg.destination.clone());
+        }
+        if let Some(tx) = tx {
+            self.txs.push(&tx, TxOp::Send(msg))?;
+            return Ok(Reply::Now);
+        }
+        let ordered = self.pending.count() > 0;
+        let done = self.store_completion(receipt, "message not stored");
+        self.broker
+            .publish(msg, Some(self.conn), ordered, from_bridge, Some(done));
+        Ok(Reply::Later)
+    }
+
+    /// Counts one more store write in flight and returns the callback that, once it is
+    /// durable (at once when nothing was stored), writes the RECEIPT (if one was asked) or,
+    /// if it failed, an ERROR that closes the connection (`what` says what was not stored).
+    fn store_completion(&self, receipt: Option<&str>, what: &'static str) -> Accepted {
+        self.pending.start();
+        let pending = self.pending.clone();
+        let out = self.out_tx.clone();
+        let receipt = receipt.map(str::to_string);
+        Box::new(move |r| {
+            match r {
+                Ok(_) => {
+                    if let Some(r) = receipt {
+                        let _ = out.send(Out::Frame(
+                            Frame::new(Command::Receipt).with_header("receipt-id", r),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    let _ = out.send(Out::Fatal(error_frame(
+                        &format!("{what}: {e}"),
+                        receipt.as_deref(),
+                    )));
+                }
+            }
+            pending.finish();
+        })
+    }
+
+    fn on_subscribe(&mut self, f: &Frame) -> Result<Reply, String> {
+        let dest_s = f
+            .header("destination")
+            .ok_or("SUBSCRIBE without a destination header")?;
+        let id = match f.header("id") {
+            Some(id) => id.to_string(),
+            None if self.version() == Version::V1_0 => dest_s.to_string(),
+            None => return Err("SUBSCRIBE without an id header".into()),
+        };
+        if self.subs.contains(&id) || self.advisory.as_ref().is_some_and(|(a, _)| *a == id) {
+            return Err(format!("subscription id '{id}' is already in use"));
+        }
+        if is_advisory(dest_s) {
+            return self.subscribe_advisory(dest_s, id);
+        }
+        let dest = Destination::parse(dest_s).map_err(|e| e.to_string())?;
+        let ack = AckMode::parse(f.header("ack"))?;
+        let prefetch = subscription::prefetch(f, self.broker.settings().prefetch)?;
+        let network = self.bridge.is_some();
+        let priority = subscription::priority(f, if network { NETWORK_PRIORITY } else { 0 })?;
+        let bridge = match &self.bridge {
+            Some(b) => {
+                let s = BridgeSubscription::from_frame(b, f)?;
+                Some(Arc::new(NetworkConsumer {
+                    remote_broker: Arc::from(b.as_str()),
+                    hops: s.hops,
+                    origin: s.origin,
+                    message_ttl: s.message_ttl,
+                }))
+            }
+            None => None,
+        };
+        let consumer = self.broker.next_id();
+        let spec = ConsumerSpec {
+            id: consumer,
+            conn: self.conn,
+            prefetch,
+            priority,
+            network,
+            bridge,
+            tx: self.deliver_tx.clone(),
+        };
+        // Deliveries made during attach wait in the channel until this frame is handled,
+        // so registering after attaching loses nothing.
+        let attached = self.broker.subscribe(&dest, spec);
+        self.subs.insert(Sub {
+            id,
+            consumer,
+            ack,
+            attached,
+            unacked: Default::default(),
+        });
+        self.count_subscriptions();
+        Ok(Reply::Now)
+    }
+
+    fn count_subscriptions(&self) {
+        let n = self.subs.len() as u64;
+        self.broker
+            .update_connection(self.conn, |m| m.subscriptions = n);
+    }
+
+    /// A bridge subscribes to this node's demand: a snapshot now and on every change.
+    fn subscribe_advisory(&mut self, dest: &str, id: String) -> Result<Reply, String> {
+        if self.bridge.is_none() {
+            return Err(format!(
+                "{dest} is served to network bridges only (CONNECT with {BRIDGE_HEADER})"
+            ));
+        }
+        if dest != ADVISORY_DESTINATION {
+            return Err(format!(
+                "unknown advisory destination {dest}; bridges subscribe to {ADVISORY_DESTINATION}"
+            ));
+        }
+        if self.advisory.is_some() {
+            return Err("the demand advisory is already subscribed".into());
+        }
+        self.advisory = Some((id, String::new()));
+        self.demand_rx = Some(self.broker.demand_changes());
+        self.send_advisory(true);
+        Ok(Reply::Now)
+    }
+
+    /// Sends the demand snapshot to the bridge if it changed since the last one (or always).
+    pub fn send_advisory(&mut self, always: bool) {
+        let Some((id, last)) = &mut self.advisory else {
+            return;
+        };
+        let snap = self
+            .broker
+            .advisory(Some(self.conn), self.bridge.as_deref());
+        let body = serde_json::to_string(&snap).unwrap_or_default();
+        if !always && body == *last {
+            return;
+        }
+        *last = body.clone();
+        let f = Frame::new(Command::Message)
+            .with_header("subscription", id.as_str())
+            .with_header("message-id", self.broker.new_message_id())
+            .with_header("destination", ADVISORY_DESTINATION)
+            .with_header("content-type", "application/json")
+            .with_body(Bytes::from(body));
+        let _ = self.out_tx.send(Out::Frame(f));
+    }
+
+    fn on_unsubscribe(&mut self, f: &Frame) -> Result<Reply, String> {
+        let id = match (f.header("id"), f.header("destination")) {
+            (Some(id), _) => id.to_string(),
+            (None, Some(d)) if self.version() == Version::V1_0 => d.to_string(),
+            _ => return Err("UNSUBSCRIBE without an id header".into()),
+        };
+        if self.advisory.as_ref().is_some_and(|(a, _)| *a == id) {
+            self.advisory = None;
+            self.demand_rx = None;
+            return Ok(Reply::Now);
+        }
+        let sub = self
+            .subs
+            .remove(&id)
+            .ok_or_else(|| format!("no subscription with id '{id}'"))?;
+        self.broker.unsubscribe(&sub.attached, sub.consumer);
+        self.count_subscriptions();
+        Ok(Reply::Now)
+    }
+
+    /// How this connection's ACK settles a delivery: a bridge acks once its own node has the
+    /// message, so its ACKs count as forwarded.
+    fn settle_kind(&self, nack: bool) -> Settle {
+        match (nack, self.bridge.is_some()) {
+            (true, _) => Settle::Nack,
+            (false, true) => Settle::Forwarded,
+            (false, false) => Settle::Ack,
+        }
+    }
+
+    fn on_ack(&mut self, f: &Frame, nack: bool, receipt: Option<&str>) -> Result<Reply, String> {
+        let (sub, ack_id) = self.subs.ack_target(f, self.version())?;
+        if let Some(tx) = f.header("transaction") {
+            self.txs.push(tx, TxOp::Ack { sub, ack_id, nack })?;
+            return Ok(Reply::Now);
+        }
+        let how = self.settle_kind(nack);
+        let taken = self.subs.take(&sub, &ack_id, nack)?;
+        let items = handles(taken, how);
+        let Some(r) = receipt else {
+            self.broker.settle(items, None);
+            return Ok(Reply::Now);
+        };
+        let out = self.out_tx.clone();
+        let r = r.to_string();
+        self.broker.settle(
+            items,
+            Some(Box::new(move |res| {
+                let f = match res {
+                    Ok(_) => Out::Frame(Frame::new(Command::Receipt).with_header("receipt-id", r)),
+                    Err(e) => Out::Fatal(error_frame(&format!("ack not stored: {e}"), Some(&r))),
+                };
+                let _ = out.send(f);
+            })),
+        );
+        Ok(Reply::Later)
+    }
+
+    fn on_commit(&mut self, f: &Frame, receipt: Option<&str>) -> Result<Reply, String> {
+        let tx = transaction::name(f, "COMMIT")?;
+        let ops = self.txs.end(tx)?;
+        let mut msgs = Vec::new();
+        let mut acks = Vec::new();
+        for op in ops {
+            match op {
+                TxOp::Send(m) => msgs.push(m),
+                TxOp::Ack { sub, ack_id, nack } => {
+                    // An ack of a message that is no longer pending (redelivered elsewhere)
+                    // is skipped, as ActiveMQ does.
+                    if let Ok(taken) = self.subs.take(&sub, &ack_id, nack) {
+                        acks.extend(handles(taken, self.settle_kind(nack)));
+                    }
+                }
+            }
+        }
+        let done = self.store_completion(receipt, "transaction not stored");
+        // Ordered: the transaction's messages go after everything this connection sent before.
+        self.broker
+            .commit_transaction(msgs, acks, Some(self.conn), done);
+        Ok(Reply::Later)
+    }
+
+    /// The MESSAGE frame for a delivery, and the handle to settle it with once it is written
+    /// when its subscription is in `auto` mode. `None` when the subscription is gone (the
+    /// queue redelivers the message: unsubscribing gave it back).
+    pub fn delivery_frame(&mut self, d: Delivery) -> Option<(Frame, Option<AckHandle>)> {
+        let version = self.version();
+        let to_bridge = self.bridge.as_ref().map(|_| self.broker.name().to_string());
+        let sub = self.subs.by_consumer(d.consumer)?;
+        let m = &d.message;
+        let ack_id = format!("{}:{}", d.consumer, m.id);
+        let f = m.to_frame(Outgoing::Deliver {
+            subscription: &sub.id,
+            ack: (sub.ack != AckMode::Auto && version == Version::V1_2).then_some(&*ack_id),
+            redelivered: d.redelivered,
+            to_bridge: to_bridge.as_deref(),
+        });
+        let auto = match sub.ack {
+            AckMode::Auto => d.ack,
+            _ => {
+                sub.unacked.push_back(Unacked {
+                    ack_id,
+                    message_id: m.id.clone(),
+                    handle: d.ack,
+                });
+                None
+            }
+        };
+        Some((f, auto))
+    }
+
+    /// Settles deliveries of `auto` subscriptions once written to the socket.
+    pub fn auto_ack(&self, handles: impl IntoIterator<Item = AckHandle>) {
+        self.broker
+            .settle(handles.into_iter().map(|h| (h, Settle::Ack)), None);
+    }
+
+    /// How long the client may take to send CONNECT.
+    pub fn connect_timeout(&self) -> Duration {
+        self.settings.connect_timeout
+    }
+
+    /// Ends the session: open transactions are aborted, subscriptions detached (their unacked
+    /// messages redelivered), producers and the connection forgotten.
+    pub fn cleanup(&mut self) {
+        self.txs.clear();
+        for sub in self.subs.drain() {
+            self.broker.unsubscribe(&sub.attached, sub.consumer);
+        }
+        for d in self.produced.drain() {
+            self.broker.remove_producer(&d, self.conn);
+        }
+        self.broker.unregister_connection(self.conn);
+    }
+}
+
+fn handles(taken: Vec<Unacked>, how: Settle) -> Vec<(AckHandle, Settle)> {
+    taken
+        .into_iter()
+        .filter_map(|u| u.handle.map(|h| (h, how)))
+        .collect()
+}

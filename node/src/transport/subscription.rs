@@ -1,0 +1,197 @@
+//! A connection's subscriptions: what each SUBSCRIBE asked for, and the deliveries awaiting
+//! an ACK, found again by the ack id or message id that each STOMP version uses.
+//!
+//! | version | ACK/NACK names a delivery by                      |
+//! | ------- | ------------------------------------------------- |
+//! | 1.2     | `id`: the MESSAGE's `ack` header, `CONSUMER:MSGID` |
+//! | 1.1     | `message-id` and `subscription`                    |
+//! | 1.0     | `message-id` (`subscription` optional)             |
+//!
+//! In `client` mode an ACK is cumulative (it settles the delivery and every earlier one of
+//! the subscription); a NACK always names one delivery.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use mq_shared::frame::{Frame, Version};
+use mq_shared::headers;
+
+use crate::broker::{AckHandle, Attached};
+
+/// A subscription's acknowledgement mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    /// Settled once written to the socket.
+    Auto,
+    /// ACK is cumulative.
+    Client,
+    /// ACK settles one delivery.
+    ClientIndividual,
+}
+
+impl AckMode {
+    /// Reads the SUBSCRIBE `ack` header (default `auto`).
+    pub fn parse(v: Option<&str>) -> Result<AckMode, String> {
+        match v.unwrap_or("auto") {
+            "auto" => Ok(AckMode::Auto),
+            "client" => Ok(AckMode::Client),
+            "client-individual" => Ok(AckMode::ClientIndividual),
+            other => Err(format!(
+                "ack mode '{other}' is not one of auto, client, client-individual"
+            )),
+        }
+    }
+}
+
+/// A delivery awaiting its ACK.
+#[derive(Debug, Clone)]
+pub struct Unacked {
+    /// The 1.2 ack id.
+    pub ack_id: String,
+    /// The MESSAGE's `message-id`.
+    pub message_id: Arc<str>,
+    /// What to settle it with (none for topic deliveries).
+    pub handle: Option<AckHandle>,
+}
+
+/// One subscription of the connection.
+pub struct Sub {
+    /// The SUBSCRIBE `id`.
+    pub id: String,
+    /// The broker's consumer id.
+    pub consumer: u64,
+    /// Ack mode.
+    pub ack: AckMode,
+    /// Where it is attached.
+    pub attached: Attached,
+    /// Delivered and not acked (client modes), oldest first.
+    pub unacked: VecDeque<Unacked>,
+}
+
+/// The SUBSCRIBE `activemq.prefetchSize` (else `default`), above 0.
+pub fn prefetch(f: &Frame, default: usize) -> Result<usize, String> {
+    match f.header(headers::PREFETCH_SIZE) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "{} '{v}' must be a whole number above 0",
+                headers::PREFETCH_SIZE
+            )),
+        },
+    }
+}
+
+/// The SUBSCRIBE `activemq.priority` (else `default`).
+pub fn priority(f: &Frame, default: i32) -> Result<i32, String> {
+    match f.header(headers::PRIORITY) {
+        Some(v) => v
+            .trim()
+            .parse::<i32>()
+            .map_err(|_| format!("{} '{v}' is not a whole number", headers::PRIORITY)),
+        None => Ok(default),
+    }
+}
+
+/// Every subscription of one connection.
+#[derive(Default)]
+pub struct Subscriptions {
+    subs: HashMap<String, Sub>,
+    by_consumer: HashMap<u64, String>,
+}
+
+impl Subscriptions {
+    /// Whether subscription id `id` is taken.
+    pub fn contains(&self, id: &str) -> bool {
+        self.subs.contains_key(id)
+    }
+
+    /// Number of subscriptions.
+    pub fn len(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.subs.is_empty()
+    }
+
+    /// Adds a subscription.
+    pub fn insert(&mut self, sub: Sub) {
+        self.by_consumer.insert(sub.consumer, sub.id.clone());
+        self.subs.insert(sub.id.clone(), sub);
+    }
+
+    /// Removes subscription `id`.
+    pub fn remove(&mut self, id: &str) -> Option<Sub> {
+        let sub = self.subs.remove(id)?;
+        self.by_consumer.remove(&sub.consumer);
+        Some(sub)
+    }
+
+    /// Removes every subscription.
+    pub fn drain(&mut self) -> impl Iterator<Item = Sub> + '_ {
+        self.by_consumer.clear();
+        self.subs.drain().map(|(_, s)| s)
+    }
+
+    /// The subscription of broker consumer `consumer`.
+    pub fn by_consumer(&mut self, consumer: u64) -> Option<&mut Sub> {
+        let id = self.by_consumer.get(&consumer)?;
+        self.subs.get_mut(id)
+    }
+
+    /// The subscription and ack id an ACK/NACK frame of `version` names.
+    pub fn ack_target(&self, f: &Frame, version: Version) -> Result<(String, String), String> {
+        if version == Version::V1_2 {
+            let id = f.header("id").ok_or("ACK/NACK without an id header")?;
+            let sub = id
+                .split_once(':')
+                .and_then(|(c, _)| c.parse::<u64>().ok())
+                .and_then(|c| self.by_consumer.get(&c))
+                .ok_or_else(|| format!("no message with ack id '{id}' is awaiting an ack"))?;
+            return Ok((sub.clone(), id.to_string()));
+        }
+        let mid = f
+            .header("message-id")
+            .ok_or("ACK/NACK without a message-id header")?;
+        let sub = match f.header("subscription") {
+            Some(s) => s.to_string(),
+            None if version == Version::V1_0 => self
+                .subs
+                .values()
+                .find(|s| s.unacked.iter().any(|u| &*u.message_id == mid))
+                .map(|s| s.id.clone())
+                .ok_or_else(|| format!("no message '{mid}' is awaiting an ack"))?,
+            None => return Err("ACK/NACK without a subscription header".into()),
+        };
+        let s = self
+            .subs
+            .get(&sub)
+            .ok_or_else(|| format!("no subscription with id '{sub}'"))?;
+        let u = s
+            .unacked
+            .iter()
+            .find(|u| &*u.message_id == mid)
+            .ok_or_else(|| format!("no message '{mid}' is awaiting an ack"))?;
+        Ok((sub, u.ack_id.clone()))
+    }
+
+    /// Takes the deliveries an ACK (or NACK) of `ack_id` on `sub` settles: that one, or every
+    /// earlier one too for an ACK in `client` mode.
+    pub fn take(&mut self, sub: &str, ack_id: &str, nack: bool) -> Result<Vec<Unacked>, String> {
+        let s = self
+            .subs
+            .get_mut(sub)
+            .ok_or_else(|| format!("no subscription with id '{sub}'"))?;
+        let pos = s
+            .unacked
+            .iter()
+            .position(|u| u.ack_id == ack_id)
+            .ok_or_else(|| format!("no message with ack id '{ack_id}' is awaiting an ack"))?;
+        Ok(match s.ack {
+            AckMode::Client if !nack => s.unacked.drain(..=pos).collect(),
+            _ => s.unacked.remove(pos).into_iter().collect(),
+        })
+    }
+}
