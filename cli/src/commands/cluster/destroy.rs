@@ -9,7 +9,7 @@ use mq_shared::ctl::{ClusterChange, NodeAction, NodeChange};
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
 use crate::home::validate_name;
-use crate::nodes;
+use crate::lifecycle;
 use crate::output::Format;
 use crate::process;
 
@@ -25,7 +25,7 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     };
     let mut changes: Vec<NodeChange> = Vec::new();
     if let Some(m) = &manifest {
-        for (node, pid) in nodes::terminate_all(&m.nodes).await {
+        for (node, pid) in lifecycle::terminate_all(&m.nodes).await {
             changes.push(NodeChange {
                 cluster: name.to_string(),
                 node,

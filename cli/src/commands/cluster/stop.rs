@@ -3,9 +3,9 @@
 use mq_shared::ctl::{ClusterChange, NodeAction, NodeChange};
 use mq_shared::defaults::NODE_STOP_TIMEOUT;
 
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
 use crate::output::{Format, Table};
 use crate::process;
 use crate::sys::Signal;

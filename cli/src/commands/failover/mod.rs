@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 
 use super::Context;
 use crate::args::failover::FailoverCommand;
+use crate::cluster::Cluster;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
 
 /// Runs one `failover` verb.
 pub async fn run(ctx: &Context, command: FailoverCommand) -> Result<Outcome> {

@@ -7,9 +7,9 @@ use mq_shared::defaults::ADMIN_REQUEST_TIMEOUT;
 
 use crate::args::link::LinkAddArgs;
 use crate::client::admin::ConnectorOutcome;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
 use crate::output::{self, Format};
 use crate::topology;
 

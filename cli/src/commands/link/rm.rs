@@ -4,9 +4,9 @@ use mq_shared::ctl::LinkRemoved;
 use mq_shared::defaults::ADMIN_REQUEST_TIMEOUT;
 
 use crate::args::link::LinkRmArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
 use crate::output::{self, Format};
 
 /// Runs `link rm`.

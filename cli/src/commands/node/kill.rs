@@ -4,15 +4,16 @@
 use mq_shared::ctl::{NodeAction, NodeChange};
 
 use crate::args::node::NodeArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
-use crate::nodes::{self, Cluster};
+use crate::lifecycle;
 
 /// Runs `node kill`.
 pub async fn run(ctx: &Context, args: NodeArgs) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
-    let pid = nodes::kill_process(&node).await?;
+    let pid = lifecycle::kill_process(&node).await?;
     let change = NodeChange {
         cluster: cluster.name().to_string(),
         node: node.name.clone(),

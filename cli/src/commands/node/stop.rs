@@ -3,15 +3,16 @@
 use mq_shared::ctl::{NodeAction, NodeChange};
 
 use crate::args::node::NodeArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
-use crate::nodes::{self, Cluster};
+use crate::lifecycle;
 
 /// Runs `node stop`.
 pub async fn run(ctx: &Context, args: NodeArgs) -> Result<Outcome> {
     let mut cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
-    let pid = nodes::stop_process(&cluster, &node).await?;
+    let pid = lifecycle::stop_process(&cluster, &node).await?;
     if let Some(entry) = cluster.manifest.node_mut(&node.name) {
         entry.pid = None;
     }

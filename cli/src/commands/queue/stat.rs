@@ -13,9 +13,9 @@ use tokio::task::JoinSet;
 
 use crate::args::queue::StatArgs;
 use crate::client::admin::AdminClient;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
 use crate::output::{self, Format, Table};
 use crate::pattern::glob_match;
 
