@@ -15,7 +15,6 @@ mod home;
 mod lifecycle;
 mod links;
 mod output;
-mod pattern;
 mod process;
 mod status;
 mod sys;
