@@ -96,6 +96,17 @@ impl Cluster {
         }
     }
 
+    /// The broker (group) `name` stands for: a group, or a process of one.
+    pub fn broker_of(&self, name: &str) -> Result<String> {
+        if self.manifest.group(name).is_some() {
+            return Ok(name.to_string());
+        }
+        match self.manifest.node(name) {
+            Some(node) => Ok(node.group.clone()),
+            None => Err(self.node_not_found(name)),
+        }
+    }
+
     /// The process `name` (a process, not a group).
     pub fn process(&self, name: &str) -> Result<&NodeEntry> {
         match self.manifest.node(name) {

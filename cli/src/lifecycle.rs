@@ -192,6 +192,16 @@ pub async fn stop_process(cluster: &Cluster, node: &NodeEntry) -> Result<Option<
     }
 }
 
+/// [`stop_process`], then records in the manifest that `node` no longer runs.
+pub async fn stop_and_record(cluster: &mut Cluster, node: &NodeEntry) -> Result<Option<u32>> {
+    let pid = stop_process(cluster, node).await?;
+    if let Some(entry) = cluster.manifest.node_mut(&node.name) {
+        entry.pid = None;
+    }
+    cluster.save()?;
+    Ok(pid)
+}
+
 /// Kills the recorded process of `node` with SIGKILL and waits (bounded) until it is gone.
 pub async fn kill_process(node: &NodeEntry) -> Result<Option<u32>> {
     let Some(pid) = process::signal(node, Signal::Kill)? else {

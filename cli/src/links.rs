@@ -9,18 +9,24 @@ use crate::cluster::Cluster;
 use crate::error::Result;
 use crate::output;
 
+/// Creates `link` on its FROM broker's serving member. `Ok(false)` when that node does not
+/// support network connectors (404).
+pub async fn apply_link(cluster: &Cluster, link: &LinkEntry) -> Result<bool> {
+    let client = cluster.master_of(&link.from, ADMIN_REQUEST_TIMEOUT).await?;
+    let request = AddNetworkConnector {
+        name: Some(link.name.clone()),
+        uri: link.uri.clone(),
+    };
+    Ok(client.add_connector(&request).await? != ConnectorOutcome::Unsupported)
+}
+
 /// Creates `links` on their FROM brokers. A node without network connector support (404) is
 /// not an error: the links stay recorded, with one warning. Returns whether the node supports
 /// them.
 pub async fn apply_links(cluster: &Cluster, links: &[LinkEntry]) -> Result<bool> {
     let mut supported = true;
     for link in links {
-        let client = cluster.master_of(&link.from, ADMIN_REQUEST_TIMEOUT).await?;
-        let request = AddNetworkConnector {
-            name: Some(link.name.clone()),
-            uri: link.uri.clone(),
-        };
-        if client.add_connector(&request).await? == ConnectorOutcome::Unsupported {
+        if !apply_link(cluster, link).await? {
             supported = false;
             break;
         }

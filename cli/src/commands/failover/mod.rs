@@ -34,15 +34,7 @@ pub async fn run(ctx: &Context, command: FailoverCommand) -> Result<Outcome> {
 /// first group with more than one member.
 fn pick_group(cluster: &Cluster, broker: Option<&str>) -> Result<String> {
     match broker {
-        Some(name) => {
-            if cluster.manifest.group(name).is_some() {
-                return Ok(name.to_string());
-            }
-            match cluster.manifest.node(name) {
-                Some(node) => Ok(node.group.clone()),
-                None => Err(cluster.node_not_found(name)),
-            }
-        }
+        Some(name) => cluster.broker_of(name),
         None => cluster
             .group_names()
             .into_iter()

@@ -1,7 +1,7 @@
 //! `mqctl node kill NAME/NODE`: SIGKILL to one node, as a crash would. The pid stays in the
 //! manifest, so `cluster status` shows the node as down rather than stopped.
 
-use mq_shared::ctl::{NodeAction, NodeChange};
+use mq_shared::ctl::NodeAction;
 
 use crate::args::node::NodeArgs;
 use crate::cluster::Cluster;
@@ -14,17 +14,7 @@ pub async fn run(ctx: &Context, args: NodeArgs) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
     let pid = lifecycle::kill_process(&node).await?;
-    let change = NodeChange {
-        cluster: cluster.name().to_string(),
-        node: node.name.clone(),
-        action: if pid.is_some() {
-            NodeAction::Killed
-        } else {
-            NodeAction::Unchanged
-        },
-        pid,
-        role: None,
-    };
+    let change = super::change(cluster.name(), &node.name, NodeAction::Killed, pid);
     super::print_change(ctx, &change)?;
     Ok(Outcome::Complete)
 }

@@ -13,11 +13,7 @@ use crate::lifecycle;
 pub async fn run(ctx: &Context, args: NodeStartArgs) -> Result<Outcome> {
     let mut cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
-    lifecycle::stop_process(&cluster, &node).await?;
-    if let Some(entry) = cluster.manifest.node_mut(&node.name) {
-        entry.pid = None;
-    }
-    cluster.save()?;
+    lifecycle::stop_and_record(&mut cluster, &node).await?;
     let change = super::start::start_one(
         &mut cluster,
         &node.name,
