@@ -1,4 +1,4 @@
-//! `mqctl failover trigger|status`: master/slave groups (DESIGN §1, §5).
+//! `mqctl failover trigger|status`: master/slave groups (docs/ha.md).
 //!
 //! A group is the set of processes sharing one data directory; the one holding the store lock
 //! is master. `trigger` makes it let go and measures the takeover from the outside, the way a
