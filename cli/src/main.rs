@@ -8,13 +8,15 @@
 mod args;
 mod bench;
 mod client;
+mod cluster;
 mod commands;
 mod error;
 mod home;
-mod nodes;
+mod lifecycle;
+mod links;
 mod output;
-mod pattern;
 mod process;
+mod status;
 mod sys;
 mod topology;
 

@@ -156,6 +156,20 @@ impl Output {
     pub fn sentence(&self, text: &str) -> Result<()> {
         write_stdout(&format!("{text}\n"))
     }
+
+    /// Prints a command's report: as JSON with `-o json`, else as the sentence `describe`
+    /// makes of it.
+    pub fn report<T: Serialize>(
+        &self,
+        value: &T,
+        describe: impl FnOnce(&T) -> String,
+    ) -> Result<()> {
+        if self.format == Format::Json {
+            self.json(value)
+        } else {
+            self.sentence(&describe(value))
+        }
+    }
 }
 
 /// `value` as JSON, pretty or on one line.

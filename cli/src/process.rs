@@ -93,8 +93,8 @@ pub fn node_args(manifest: &ClusterManifest, node: &NodeEntry) -> Vec<OsString> 
     args
 }
 
-/// Starts `node` detached (own session, stdin closed, stdout and stderr appended to its log),
-/// after writing a marker line to the log so that [`log_tail`] shows this run only.
+/// Starts `node` detached (own process group, stdin closed, stdout and stderr appended to its
+/// log), after writing a marker line to the log so that [`log_tail`] shows this run only.
 pub fn spawn(manifest: &ClusterManifest, node: &NodeEntry, mqnode: &Path) -> Result<Child> {
     let log_path = Path::new(&node.log);
     for dir in [

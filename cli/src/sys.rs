@@ -1,11 +1,13 @@
-//! The few system calls `mqctl` needs that std does not wrap: starting a node in its own session
-//! and signalling a process by pid. This is the only module allowed `unsafe`; each block is one
-//! libc call with its safety argument beside it.
-#![allow(unsafe_code)]
+//! The few process calls `mqctl` needs that std does not offer: starting a node away from
+//! `mqctl`'s terminal, and signalling or probing a process by pid. Signals go through `rustix`,
+//! so there is no `unsafe` here or anywhere else in `mqctl`.
 
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+
+use rustix::io::Errno;
+use rustix::process::{self as rp, Pid};
 
 /// Signals `mqctl` sends to nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,56 +18,56 @@ pub enum Signal {
     Kill,
 }
 
-/// Makes the child start a new session (`setsid`), detached from `mqctl`'s terminal, so that
-/// Ctrl-C or closing the terminal does not reach the node.
+/// Makes the child start in a process group of its own (its pgid is its pid), outside the
+/// terminal's foreground group, so that Ctrl-C in `mqctl`'s terminal or the shell hanging up
+/// does not reach the node.
 pub fn detach(command: &mut Command) {
-    // SAFETY: the closure runs in the forked child before exec and only calls setsid(2), which
-    // is async-signal-safe, allocates nothing and touches no lock.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    command.process_group(0);
+}
+
+/// A single process's pid: never 0 or negative, which address process groups.
+fn pid(pid: u32) -> Option<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .and_then(Pid::from_raw)
 }
 
 /// Sends `signal` to `pid`. `Ok(false)` when there is no such process.
 pub fn send(pid: u32, signal: Signal) -> io::Result<bool> {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = self::pid(pid) else {
         return Ok(false);
     };
-    if pid <= 0 {
-        // 0 and negative pids address process groups: never.
-        return Ok(false);
-    }
     let sig = match signal {
-        Signal::Term => libc::SIGTERM,
-        Signal::Kill => libc::SIGKILL,
+        Signal::Term => rp::Signal::TERM,
+        Signal::Kill => rp::Signal::KILL,
     };
-    // SAFETY: kill(2) takes plain integers and has no memory effects in this process.
-    let rc = unsafe { libc::kill(pid, sig) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::ESRCH) {
-        Ok(false)
-    } else {
-        Err(err)
+    match rp::kill_process(pid, sig) {
+        Ok(()) => Ok(true),
+        Err(Errno::SRCH) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// Whether a process with this pid exists (`kill(pid, 0)`); a zombie counts as existing.
+/// Whether a process with this pid exists (`kill(pid, 0)`); a zombie counts as existing, and so
+/// does one we may not signal.
 pub fn exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = self::pid(pid) else {
         return false;
     };
-    if pid <= 0 {
-        return false;
+    matches!(rp::test_kill_process(pid), Ok(()) | Err(Errno::PERM))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_process_exists_and_group_pids_never_do() {
+        assert!(exists(std::process::id()));
+        assert!(!exists(0));
+        assert!(!exists(u32::MAX), "wraps to -1: every process");
+        assert_eq!(send(0, Signal::Term).ok(), Some(false));
+        assert_eq!(send(u32::MAX, Signal::Kill).ok(), Some(false));
     }
-    // SAFETY: kill(2) with signal 0 only checks for existence and permission.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

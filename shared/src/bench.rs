@@ -38,6 +38,15 @@ pub struct BenchParams {
     pub server: Option<String>,
     /// The destination (`/queue/NAME`).
     pub destination: String,
+    /// The load; its fields sit beside the ones above in JSON.
+    #[serde(flatten)]
+    pub load: BenchLoad,
+}
+
+/// The load a run puts on the broker: how much, how fast, over how many connections. `mqctl`
+/// runs from it and reports it as it ran, inside [`BenchParams`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchLoad {
     /// Messages asked for (`--messages`), or `null` for a timed run.
     pub messages: Option<u64>,
     /// Seconds asked for (`--duration`), or `null` for a counted run.
@@ -129,5 +138,41 @@ mod tests {
             "\"each\""
         );
         assert_eq!(ReceiptMode::None.as_str(), "none");
+    }
+
+    #[test]
+    fn params_are_one_flat_object_in_field_order() {
+        let params = BenchParams {
+            url: "tcp://h:1".into(),
+            endpoint: "h:1".into(),
+            server: None,
+            destination: "/queue/q".into(),
+            load: BenchLoad {
+                messages: Some(10),
+                duration_s: None,
+                size: 64,
+                producers: 1,
+                consumers: 2,
+                persistent: true,
+                receipts: ReceiptMode::Each,
+                window: 1,
+                rate: None,
+                ack: "auto".into(),
+                prefetch: 100,
+                warmup: 0,
+            },
+        };
+        let json = serde_json::to_string(&params).expect("serialises");
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"url":"tcp://h:1","endpoint":"h:1","server":null,"destination":"/queue/q","#,
+                r#""messages":10,"duration_s":null,"size":64,"producers":1,"consumers":2,"#,
+                r#""persistent":true,"receipts":"each","window":1,"rate":null,"ack":"auto","#,
+                r#""prefetch":100,"warmup":0}"#
+            )
+        );
+        let back: BenchParams = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, params);
     }
 }

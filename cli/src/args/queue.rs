@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use mq_shared::uri::{DestinationFilter, DestinationKind};
 
 /// `mqctl queue VERB`.
 #[derive(Debug, Subcommand)]
@@ -15,7 +16,8 @@ pub enum QueueCommand {
     #[command(after_help = "\
 Examples:
   mqctl queue stat demo
-  mqctl queue stat demo --queue 'orders.*' --watch 2
+  mqctl queue stat demo --queue 'orders.>' --watch 2
+  mqctl queue stat demo --queue '*.eu'
   mqctl queue stat --url http://127.0.0.1:8161 --url http://127.0.0.1:8162
   mqctl queue stat demo -o json | jq '.queues[] | select(.depth > 0)'")]
     Stat(StatArgs),
@@ -158,9 +160,11 @@ pub struct StatArgs {
     /// File holding the admin token of the --url nodes.
     #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
-    /// Only queues matching this glob (`*` any run, `?` one character).
-    #[arg(long, value_name = "PATTERN")]
-    pub queue: Option<String>,
+    /// Only queues matching this pattern, in ActiveMQ's wildcards over `.`-separated names: `*`
+    /// is one element, `>` the rest (one element or more): orders.>, *.eu. A name without
+    /// wildcards matches exactly.
+    #[arg(long, value_name = "PATTERN", value_parser = parse_queue_filter)]
+    pub queue: Option<DestinationFilter>,
     /// Redraw every SECS seconds until Ctrl-C.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub watch: Option<u64>,
@@ -203,6 +207,28 @@ pub struct BrowseArgs {
 pub struct PurgeArgs {
     #[command(flatten)]
     pub at: QueueTarget,
+}
+
+/// clap parser for `--queue`: a queue pattern (bare, or with `/queue/`) whose wildcards are
+/// whole elements. `b*` or `orders.>x` would be literal names there, which a queue is never
+/// meant to be called: refused with the syntax rather than silently matching nothing.
+pub fn parse_queue_filter(s: &str) -> Result<DestinationFilter, String> {
+    let filter = DestinationFilter::parse(s).map_err(|e| e.to_string())?;
+    if filter.kind() != DestinationKind::Queue {
+        return Err(format!(
+            "`{s}` is a topic pattern; queue stat shows queues (drop the /topic/)"
+        ));
+    }
+    if let Some(part) = filter
+        .pattern()
+        .split('.')
+        .find(|part| part.len() > 1 && part.contains(['*', '>']))
+    {
+        return Err(format!(
+            "`{part}` mixes a wildcard into a name; wildcards are whole elements between dots: `*` one element, `>` the rest (e.g. `orders.>`, `*.eu`)"
+        ));
+    }
+    Ok(filter)
 }
 
 /// clap parser for `K=V`.
@@ -257,6 +283,35 @@ mod tests {
                 .is_err()
         );
         assert!(target(Some("http://h:1"), None, None).resolve().is_err());
+    }
+
+    #[test]
+    fn queue_patterns_are_activemq_wildcards() {
+        let matches =
+            |pattern: &str, name: &str| parse_queue_filter(pattern).is_ok_and(|f| f.matches(name));
+        assert!(matches("orders", "orders"));
+        assert!(!matches("orders", "orders.eu"));
+        assert!(!matches("demo", "demo2"));
+        assert!(matches("orders.>", "orders.eu"));
+        assert!(matches("orders.>", "orders.eu.de"));
+        assert!(!matches("orders.>", "orders"));
+        assert!(matches("*.x", "a.x"));
+        assert!(!matches("*.x", "a.b.x"));
+        assert!(matches("orders.*", "orders.eu"));
+        assert!(!matches("orders.*", "orders.eu.de"));
+        assert!(matches("/queue/orders.>", "orders.eu"));
+        assert!(matches(">", "DLQ"));
+        for refused in [
+            "b*",
+            "orders.eu*",
+            "orders.>x",
+            "a.>.b",
+            "a..b",
+            "/topic/x",
+            "",
+        ] {
+            assert!(parse_queue_filter(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use indicatif::ProgressBar;
-use mq_shared::bench::{BenchParams, BenchReport, ReceiptMode};
+use mq_shared::bench::{BenchLoad, BenchParams, BenchReport, ReceiptMode};
 use mq_shared::client::{AckMode, ClientError, ConnectOptions, StompClient};
 use mq_shared::frame::{Command, Frame};
 use mq_shared::uri::HostPort;
@@ -78,30 +78,11 @@ pub struct BenchConfig {
     /// Spread messages round-robin over this many destinations `NAME.0`, `NAME.1`, ... (1:
     /// just `destination`); every consumer subscribes to all of them.
     pub queues: u32,
-    /// Total messages, or `None` with `duration`.
-    pub messages: Option<u64>,
-    /// Send for this long, or `None` with `messages`.
-    pub duration: Option<Duration>,
-    /// Body size.
-    pub size: usize,
-    /// Producer connections.
-    pub producers: u32,
-    /// Consumer connections (0: produce only).
-    pub consumers: u32,
-    /// `persistent:true` on each SEND.
-    pub persistent: bool,
-    /// Receipts per SEND or none.
-    pub receipts: ReceiptMode,
-    /// Outstanding receipts per producer.
-    pub window: u32,
-    /// Total target rate, messages per second.
-    pub rate: Option<f64>,
-    /// Consumers' ack mode.
+    /// What to send and how, as the report shows it. `load.size` is at least
+    /// [`payload::HEADER_LEN`]; `load.duration_s` or `load.messages` is set.
+    pub load: BenchLoad,
+    /// Consumers' ack mode; `load.ack` is its header value.
     pub ack: AckMode,
-    /// Prefetch asked for on SUBSCRIBE.
-    pub prefetch: u32,
-    /// Warm-up messages.
-    pub warmup: u64,
     /// CONNECT `login`, `passcode` and `host`.
     pub login: Option<String>,
     /// See `login`.
@@ -113,6 +94,11 @@ pub struct BenchConfig {
 }
 
 impl BenchConfig {
+    /// How long producers send in a timed run.
+    fn duration(&self) -> Option<Duration> {
+        self.load.duration_s.map(Duration::from_secs_f64)
+    }
+
     /// The destinations messages go to.
     fn destinations(&self) -> Vec<String> {
         if self.queues <= 1 {
@@ -198,14 +184,17 @@ pub async fn run(
     cfg: &BenchConfig,
     progress: impl Fn(u64, &str) -> ProgressBar,
 ) -> Result<BenchReport, BenchError> {
-    if cfg.warmup > 0 {
+    if cfg.load.warmup > 0 {
         let warm = BenchConfig {
-            messages: Some(cfg.warmup),
-            duration: None,
-            rate: None,
+            load: BenchLoad {
+                messages: Some(cfg.load.warmup),
+                duration_s: None,
+                rate: None,
+                ..cfg.load.clone()
+            },
             ..cfg.clone()
         };
-        let bar = progress(cfg.warmup, "warm-up");
+        let bar = progress(cfg.load.warmup, "warm-up");
         let report = run_once(&warm, &bar).await?;
         bar.finish_and_clear();
         if !report.ok() {
@@ -217,7 +206,7 @@ pub async fn run(
             ));
         }
     }
-    let bar = match (cfg.messages, cfg.duration) {
+    let bar = match (cfg.load.messages, cfg.duration()) {
         (Some(n), _) => progress(n, "messages"),
         (None, Some(d)) => progress(d.as_secs().max(1), "seconds"),
         (None, None) => ProgressBar::hidden(),
@@ -237,15 +226,17 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
         sent_final: AtomicU64::new(u64::MAX),
         stop: AtomicBool::new(false),
     });
-    let start = Arc::new(Barrier::new((cfg.producers + cfg.consumers) as usize + 1));
+    let start = Arc::new(Barrier::new(
+        (cfg.load.producers + cfg.load.consumers) as usize + 1,
+    ));
 
     // Consumers first, subscribed, so nothing sent can miss them.
-    let mut consumers = Vec::with_capacity(cfg.consumers as usize);
+    let mut consumers = Vec::with_capacity(cfg.load.consumers as usize);
     let mut endpoint = String::new();
     let mut server = None;
-    for i in 0..cfg.consumers {
+    for i in 0..cfg.load.consumers {
         let (mut client, addr) = cfg.connect(true).await?;
-        let prefetch = cfg.prefetch.to_string();
+        let prefetch = cfg.load.prefetch.to_string();
         let headers = [
             ("activemq.prefetchSize", prefetch.as_str()),
             ("prefetch-count", prefetch.as_str()),
@@ -270,8 +261,8 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
         endpoint = addr;
         consumers.push(client);
     }
-    let mut producers = Vec::with_capacity(cfg.producers as usize);
-    for _ in 0..cfg.producers {
+    let mut producers = Vec::with_capacity(cfg.load.producers as usize);
+    for _ in 0..cfg.load.producers {
         let (client, addr) = cfg.connect(false).await?;
         server = client
             .connected()
@@ -303,11 +294,11 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
 
     start.wait().await;
     let released = Instant::now();
-    let deadline = cfg.duration.map(|d| released + d);
+    let deadline = cfg.duration().map(|d| released + d);
 
     // Progress and the clock of a timed run, until the producers are done.
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
-    let mut sent = vec![0u64; cfg.producers as usize];
+    let mut sent = vec![0u64; cfg.load.producers as usize];
     let mut producer_ends = Vec::with_capacity(sent.len());
     let mut errors = Vec::new();
     loop {
@@ -388,7 +379,7 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
             0.0
         }
     };
-    let lost = if cfg.consumers == 0 {
+    let lost = if cfg.load.consumers == 0 {
         0
     } else {
         tally.lost(&sent)
@@ -419,18 +410,7 @@ fn params(cfg: &BenchConfig, endpoint: String, server: Option<String>) -> BenchP
         endpoint,
         server,
         destination: cfg.destination.clone(),
-        messages: cfg.messages,
-        duration_s: cfg.duration.map(|d| d.as_secs_f64()),
-        size: cfg.size.max(payload::HEADER_LEN),
-        producers: cfg.producers,
-        consumers: cfg.consumers,
-        persistent: cfg.persistent,
-        receipts: cfg.receipts,
-        window: cfg.window,
-        rate: cfg.rate,
-        ack: cfg.ack.as_str().to_owned(),
-        prefetch: cfg.prefetch,
-        warmup: cfg.warmup,
+        load: cfg.load.clone(),
     }
 }
 
@@ -473,21 +453,25 @@ async fn produce(
     run: u32,
     p: u32,
 ) -> ProducerEnd {
-    let count = cfg.messages.map(|n| share(n, cfg.producers, p));
+    let count = cfg.load.messages.map(|n| share(n, cfg.load.producers, p));
     // This producer's interval between sends at the target rate.
     let interval = cfg
+        .load
         .rate
-        .map(|r| Duration::from_secs_f64(f64::from(cfg.producers) / r));
+        .map(|r| Duration::from_secs_f64(f64::from(cfg.load.producers) / r));
     let mut frame = Frame::new(Command::Send)
         .with_header("destination", cfg.destination.as_str())
-        .with_header("persistent", if cfg.persistent { "true" } else { "false" });
+        .with_header(
+            "persistent",
+            if cfg.load.persistent { "true" } else { "false" },
+        );
     let receipt_at = frame.headers.len();
-    if cfg.receipts == ReceiptMode::Each {
+    if cfg.load.receipts == ReceiptMode::Each {
         frame.push_header("receipt", "");
     }
     let destinations = cfg.destinations();
-    let template = payload::template(cfg.size);
-    let window = cfg.window.max(1) as usize;
+    let template = payload::template(cfg.load.size);
+    let window = cfg.load.window.max(1) as usize;
     let mut outstanding: VecDeque<String> = VecDeque::with_capacity(window);
     let started = Instant::now();
     let mut seq: u64 = 0;
@@ -520,7 +504,7 @@ async fn produce(
                 let d = &destinations[(seq % destinations.len() as u64) as usize];
                 frame.headers[0].1.clone_from(d);
             }
-            match cfg.receipts {
+            match cfg.load.receipts {
                 ReceiptMode::Each => {
                     let id = client.next_receipt_id();
                     frame.headers[receipt_at].1.clone_from(&id);

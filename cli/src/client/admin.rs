@@ -1,4 +1,4 @@
-//! A client of one node's HTTP admin API (DESIGN §4), typed with `mq_shared::api`.
+//! A client of one node's HTTP admin API (docs/admin-api.md), typed with `mq_shared::api`.
 //!
 //! Every failure becomes a [`CliError`] that names the node: unreachable (with a hint on how to
 //! start it), token refused, or the node's own `{"error":{"code","message"}}`.

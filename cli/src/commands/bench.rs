@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use mq_shared::bench::{BenchReport, ReceiptMode};
+use mq_shared::bench::{BenchLoad, BenchReport, ReceiptMode};
 use mq_shared::client::AckMode;
 use mq_shared::uri::ClientUri;
 
 use crate::args::bench::{Ack, BenchArgs};
-use crate::bench::{self, BenchConfig};
+use crate::bench::{self, BenchConfig, payload};
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
 use crate::output::{self, Format, Table};
@@ -104,28 +104,34 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
     } else {
         format!("/queue/{}", args.queue)
     };
+    let ack = match args.ack {
+        Ack::Auto => AckMode::Auto,
+        Ack::Client => AckMode::Client,
+        Ack::ClientIndividual => AckMode::ClientIndividual,
+    };
     Ok(BenchConfig {
         url: args.url.clone(),
         endpoints,
         consume_endpoints,
         destination,
         queues: args.queues,
-        messages,
-        duration: args.duration.map(Duration::from_secs_f64),
-        size: args.size,
-        producers: args.producers,
-        consumers: args.consumers,
-        persistent: args.persistent,
-        receipts: ReceiptMode::from(args.receipts),
-        window: args.window,
-        rate: args.rate,
-        ack: match args.ack {
-            Ack::Auto => AckMode::Auto,
-            Ack::Client => AckMode::Client,
-            Ack::ClientIndividual => AckMode::ClientIndividual,
+        load: BenchLoad {
+            messages,
+            duration_s: args
+                .duration
+                .map(|s| Duration::from_secs_f64(s).as_secs_f64()),
+            size: args.size.max(payload::HEADER_LEN),
+            producers: args.producers,
+            consumers: args.consumers,
+            persistent: args.persistent,
+            receipts: ReceiptMode::from(args.receipts),
+            window: args.window,
+            rate: args.rate,
+            ack: ack.as_str().to_owned(),
+            prefetch: args.prefetch,
+            warmup: args.warmup,
         },
-        prefetch: args.prefetch,
-        warmup: args.warmup,
+        ack,
         login: args.login.clone(),
         passcode: args.passcode.clone(),
         vhost: args.vhost.clone(),

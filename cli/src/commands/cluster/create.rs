@@ -14,11 +14,14 @@ use mq_shared::ctl::{
 use mq_shared::defaults::{NETWORK_TTL, NODE_STOP_TIMEOUT};
 
 use crate::args::cluster::CreateArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
 use crate::home::{now_rfc3339, validate_name, write_new_token};
-use crate::nodes::{self, Cluster, Launched};
+use crate::lifecycle::{self, Launched};
+use crate::links;
 use crate::process;
+use crate::status;
 use crate::topology::{self, LinkSpec, PlannedNode};
 
 /// A process to create, before ports are known.
@@ -100,7 +103,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
     };
     match result {
         Ok(status) => {
-            nodes::print_status(&ctx.out, &status)?;
+            status::print_status(&ctx.out, &status)?;
             Ok(Outcome::Complete)
         }
         Err(error) => {
@@ -141,10 +144,10 @@ async fn bring_up(
         .iter()
         .map(|n| n.name.clone())
         .collect();
-    nodes::start_processes(cluster, &names, mqnode, launched).await?;
+    lifecycle::start_processes(cluster, &names, mqnode, launched).await?;
     let links = cluster.manifest.links.clone();
-    nodes::apply_links(cluster, &links).await?;
-    let (status, _) = nodes::gather_status(cluster).await?;
+    links::apply_links(cluster, &links).await?;
+    let (status, _) = status::gather_status(cluster).await?;
     Ok(status)
 }
 

@@ -6,11 +6,10 @@ use std::fs;
 
 use mq_shared::ctl::{ClusterChange, NodeAction, NodeChange};
 
-use crate::commands::Context;
+use crate::commands::{Context, node};
 use crate::error::{CliError, Outcome, Result};
 use crate::home::validate_name;
-use crate::nodes;
-use crate::output::Format;
+use crate::lifecycle;
 use crate::process;
 
 /// Runs `cluster destroy`.
@@ -25,28 +24,12 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     };
     let mut changes: Vec<NodeChange> = Vec::new();
     if let Some(m) = &manifest {
-        for (node, pid) in nodes::terminate_all(&m.nodes).await {
-            changes.push(NodeChange {
-                cluster: name.to_string(),
-                node,
-                action: if pid.is_some() {
-                    NodeAction::Stopped
-                } else {
-                    NodeAction::Unchanged
-                },
-                pid,
-                role: None,
-            });
+        for (node, pid) in lifecycle::terminate_all(&m.nodes).await {
+            changes.push(node::change(name, &node, NodeAction::Stopped, pid));
         }
     }
     for (pid, label) in process::stop_strays(&dir).await {
-        changes.push(NodeChange {
-            cluster: name.to_string(),
-            node: label,
-            action: NodeAction::Killed,
-            pid: Some(pid),
-            role: None,
-        });
+        changes.push(node::change(name, &label, NodeAction::Killed, Some(pid)));
     }
     fs::remove_dir_all(&dir).map_err(|e| CliError::io("could not remove", &dir, e))?;
     let report = ClusterChange {
@@ -54,18 +37,16 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
         action: "destroyed".to_string(),
         nodes: changes,
     };
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(&report)?;
-    } else {
-        let stopped = report
+    ctx.out.report(&report, |r| {
+        let stopped = r
             .nodes
             .iter()
             .filter(|c| c.action != NodeAction::Unchanged)
             .count();
-        ctx.out.sentence(&format!(
+        format!(
             "Destroyed cluster {name}: stopped {stopped} running node(s), removed {}.",
             dir.display()
-        ))?;
-    }
+        )
+    })?;
     Ok(Outcome::Complete)
 }

@@ -2,9 +2,12 @@
 //! and flags, wait until they are ready, re-create the links, print the status.
 
 use crate::args::cluster::StartArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
-use crate::nodes::{self, Cluster};
+use crate::lifecycle;
+use crate::links;
+use crate::status;
 use crate::{output, process};
 
 /// Runs `cluster start`.
@@ -23,11 +26,11 @@ pub async fn run(ctx: &Context, args: StartArgs) -> Result<Outcome> {
         let mqnode = process::mqnode_for(&cluster.manifest, args.mqnode.as_deref())?;
         let mut launched = Vec::new();
         // Processes that started stay recorded (and running) even if another one fails.
-        nodes::start_processes(&mut cluster, &stopped, &mqnode, &mut launched).await?;
+        lifecycle::start_processes(&mut cluster, &stopped, &mqnode, &mut launched).await?;
         let links = cluster.manifest.links.clone();
-        nodes::apply_links(&cluster, &links).await?;
+        links::apply_links(&cluster, &links).await?;
     }
-    let (status, answered) = nodes::gather_status(&cluster).await?;
-    nodes::print_status(&ctx.out, &status)?;
-    super::status::outcome(&cluster, answered)
+    let (status, answered) = status::gather_status(&cluster).await?;
+    status::print_status(&ctx.out, &status)?;
+    status::outcome(&cluster, answered)
 }

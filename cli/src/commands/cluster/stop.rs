@@ -1,11 +1,11 @@
 //! `mqctl cluster stop NAME`: SIGTERM to every node at once, then wait (bounded) for each.
 
-use mq_shared::ctl::{ClusterChange, NodeAction, NodeChange};
+use mq_shared::ctl::{ClusterChange, NodeAction};
 use mq_shared::defaults::NODE_STOP_TIMEOUT;
 
-use crate::commands::Context;
+use crate::cluster::Cluster;
+use crate::commands::{Context, node};
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
 use crate::output::{Format, Table};
 use crate::process;
 use crate::sys::Signal;
@@ -24,31 +24,21 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     }
     let mut changes = Vec::new();
     for (node, pid) in signalled {
-        let action = match pid {
-            None => NodeAction::Unchanged,
-            Some(pid) if process::wait_exit(pid, &node, NODE_STOP_TIMEOUT).await => {
-                NodeAction::Stopped
-            }
-            Some(pid) => {
-                errors.push(CliError::StopTimeout {
-                    cluster: cluster.name().to_string(),
-                    node: node.name.clone(),
-                    pid,
-                    secs: NODE_STOP_TIMEOUT.as_secs(),
-                });
-                continue;
-            }
-        };
+        if let Some(pid) = pid
+            && !process::wait_exit(pid, &node, NODE_STOP_TIMEOUT).await
+        {
+            errors.push(CliError::StopTimeout {
+                cluster: cluster.name().to_string(),
+                node: node.name.clone(),
+                pid,
+                secs: NODE_STOP_TIMEOUT.as_secs(),
+            });
+            continue;
+        }
         if let Some(entry) = cluster.manifest.node_mut(&node.name) {
             entry.pid = None;
         }
-        changes.push(NodeChange {
-            cluster: name.to_string(),
-            node: node.name.clone(),
-            action,
-            pid,
-            role: None,
-        });
+        changes.push(node::change(name, &node.name, NodeAction::Stopped, pid));
     }
     cluster.save()?;
     let report = ClusterChange {

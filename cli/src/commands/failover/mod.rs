@@ -1,4 +1,4 @@
-//! `mqctl failover trigger|status`: master/slave groups (DESIGN §1, §5).
+//! `mqctl failover trigger|status`: master/slave groups (docs/ha.md).
 //!
 //! A group is the set of processes sharing one data directory; the one holding the store lock
 //! is master. `trigger` makes it let go and measures the takeover from the outside, the way a
@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 
 use super::Context;
 use crate::args::failover::FailoverCommand;
+use crate::cluster::Cluster;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
 
 /// Runs one `failover` verb.
 pub async fn run(ctx: &Context, command: FailoverCommand) -> Result<Outcome> {
@@ -34,15 +34,7 @@ pub async fn run(ctx: &Context, command: FailoverCommand) -> Result<Outcome> {
 /// first group with more than one member.
 fn pick_group(cluster: &Cluster, broker: Option<&str>) -> Result<String> {
     match broker {
-        Some(name) => {
-            if cluster.manifest.group(name).is_some() {
-                return Ok(name.to_string());
-            }
-            match cluster.manifest.node(name) {
-                Some(node) => Ok(node.group.clone()),
-                None => Err(cluster.node_not_found(name)),
-            }
-        }
+        Some(name) => cluster.broker_of(name),
         None => cluster
             .group_names()
             .into_iter()

@@ -1,66 +1,70 @@
 //! `mqctl failover status NAME`: for each group, the member serving, the members waiting for
 //! the store lock, those that did not answer, and the holder recorded in the lock file.
+//!
+//! The roles come from the one status pass `cluster status` makes ([`status::gather_status`]).
 
 use std::path::Path;
 
 use mq_shared::api::Role;
-use mq_shared::ctl::{FailoverStatus, GroupStatus, LockHolder, NodeEntry};
-use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
+use mq_shared::ctl::{ClusterStatus, FailoverStatus, GroupStatus, LockHolder};
 
+use crate::cluster::Cluster;
 use crate::commands::Context;
-use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
+use crate::error::{Outcome, Result};
 use crate::output::{Format, Table};
+use crate::status;
 
 /// Runs `failover status`. Exit 3 when some members did not answer, 1 when none did.
 pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, name)?;
-    let mut groups = Vec::new();
-    let mut answered = 0;
-    for group in cluster.group_names() {
-        let members: Vec<NodeEntry> = cluster
-            .manifest
-            .members(&group)
-            .into_iter()
-            .cloned()
-            .collect();
-        let roles = super::roles(&cluster, &members, STAT_REQUEST_TIMEOUT).await?;
-        answered += roles.iter().filter(|r| r.is_some()).count();
-        let named = |want: &dyn Fn(Option<Role>) -> bool| -> Vec<String> {
-            members
-                .iter()
-                .zip(&roles)
-                .filter(|(_, r)| want(**r))
-                .map(|(m, _)| m.name.clone())
-                .collect()
-        };
-        groups.push(GroupStatus {
-            master: named(&|r| super::serves(r)).into_iter().next(),
-            slaves: named(&|r| r == Some(Role::Slave)),
-            down: named(&|r| r.is_none()),
-            lock: members
-                .first()
-                .and_then(|m| LockHolder::read(Path::new(&m.data_dir))),
-            group,
-        });
+    let (gathered, _) = status::gather_status(&cluster).await?;
+    let failover = groups(&cluster, &gathered);
+    if ctx.out.format() == Format::Json {
+        ctx.out.json(&failover)?;
+    } else {
+        ctx.out.table(&table(&failover))?;
     }
-    let status = FailoverStatus {
+    // A member answered when it told its role.
+    let answered = gathered.nodes.iter().filter(|n| n.role.is_some()).count();
+    status::outcome(&cluster, answered)
+}
+
+/// Each group's members sorted by the role they reported, in member order, with the lock
+/// file's record.
+fn groups(cluster: &Cluster, gathered: &ClusterStatus) -> FailoverStatus {
+    let role_of = |member: &str| -> Option<Role> {
+        gathered
+            .nodes
+            .iter()
+            .find(|n| n.name == member)
+            .and_then(|n| n.role)
+    };
+    let groups = cluster
+        .group_names()
+        .into_iter()
+        .map(|group| {
+            let members = cluster.manifest.members(&group);
+            let named = |want: &dyn Fn(Option<Role>) -> bool| -> Vec<String> {
+                members
+                    .iter()
+                    .filter(|m| want(role_of(&m.name)))
+                    .map(|m| m.name.clone())
+                    .collect()
+            };
+            GroupStatus {
+                master: named(&|r| super::serves(r)).into_iter().next(),
+                slaves: named(&|r| r == Some(Role::Slave)),
+                down: named(&|r| r.is_none()),
+                lock: members
+                    .first()
+                    .and_then(|m| LockHolder::read(Path::new(&m.data_dir))),
+                group,
+            }
+        })
+        .collect();
+    FailoverStatus {
         cluster: cluster.name().to_string(),
         groups,
-    };
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(&status)?;
-    } else {
-        ctx.out.table(&table(&status))?;
-    }
-    if answered == cluster.manifest.nodes.len() {
-        Ok(Outcome::Complete)
-    } else if answered == 0 {
-        Err(CliError::NoneAnswered {
-            cluster: cluster.name().to_string(),
-        })
-    } else {
-        Ok(Outcome::Partial)
     }
 }
 
@@ -90,4 +94,97 @@ fn table(status: &FailoverStatus) -> Table {
         ]);
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mq_shared::ctl::{ClusterManifest, GroupEntry, NodeEntry, NodeStatus, Topology};
+
+    fn node(name: &str, group: &str) -> NodeEntry {
+        NodeEntry {
+            name: name.into(),
+            group: group.into(),
+            data_dir: format!("/nonexistent/{group}/data"),
+            log: format!("/nonexistent/{name}/node.log"),
+            transport_port: 1,
+            admin_port: 2,
+            pid: None,
+            persistent: true,
+        }
+    }
+
+    fn reported(node: &NodeEntry, role: Option<Role>) -> NodeStatus {
+        NodeStatus {
+            name: node.name.clone(),
+            group: node.group.clone(),
+            role,
+            pid: None,
+            alive: role.is_some(),
+            transport: node.transport_uri(),
+            admin: node.admin_url(),
+            uptime_ms: None,
+            queues: None,
+            messages: None,
+            links_up: 0,
+            links_total: 0,
+        }
+    }
+
+    #[test]
+    fn members_are_sorted_by_the_role_they_reported() {
+        let nodes = vec![
+            node("node1a", "node1"),
+            node("node1b", "node1"),
+            node("node2a", "node2"),
+            node("node2b", "node2"),
+        ];
+        let cluster = Cluster {
+            manifest: ClusterManifest {
+                version: 1,
+                name: "ha".into(),
+                created: String::new(),
+                topology: Topology::None,
+                mqnode: None,
+                token_file: String::new(),
+                groups: vec![
+                    GroupEntry {
+                        name: "node1".into(),
+                        members: vec!["node1a".into(), "node1b".into()],
+                    },
+                    GroupEntry {
+                        name: "node2".into(),
+                        members: vec!["node2a".into(), "node2b".into()],
+                    },
+                ],
+                nodes: nodes.clone(),
+                links: vec![],
+            },
+            token: None,
+            home: crate::home::Home::at("/nonexistent".into()),
+        };
+        let gathered = ClusterStatus {
+            name: "ha".into(),
+            nodes: vec![
+                reported(&nodes[0], Some(Role::Slave)),
+                reported(&nodes[1], Some(Role::Master)),
+                reported(&nodes[2], None),
+                reported(&nodes[3], Some(Role::Slave)),
+            ],
+            links: vec![],
+        };
+        let status = groups(&cluster, &gathered);
+        assert_eq!(status.cluster, "ha");
+        let [one, two] = status.groups.as_slice() else {
+            panic!("two groups, got {:?}", status.groups);
+        };
+        assert_eq!(one.group, "node1");
+        assert_eq!(one.master.as_deref(), Some("node1b"));
+        assert_eq!(one.slaves, ["node1a"]);
+        assert!(one.down.is_empty());
+        assert_eq!(two.master, None);
+        assert_eq!(two.slaves, ["node2b"]);
+        assert_eq!(two.down, ["node2a"]);
+        assert_eq!(one.lock, None, "no lock file under a missing data dir");
+    }
 }

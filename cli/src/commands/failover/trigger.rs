@@ -18,9 +18,10 @@ use mq_shared::uri::ClientUri;
 
 use super::verify;
 use crate::args::failover::TriggerArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::{self, Cluster};
+use crate::links;
 use crate::output::{self, Format, Table};
 use crate::process;
 use crate::sys::Signal;
@@ -188,7 +189,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
         .cloned()
         .collect();
     if !links.is_empty()
-        && let Err(e) = nodes::apply_links(&cluster, &links).await
+        && let Err(e) = links::apply_links(&cluster, &links).await
     {
         output::warn(&format!(
             "the links of {group} could not be re-created on {}: {e}",

@@ -1,23 +1,21 @@
 //! `mqctl link add NAME FROM TO [--duplex] [--ttl N]`: create a network connector on FROM's
 //! serving node that forwards to TO, and record it in the manifest.
 
-use mq_shared::api::AddNetworkConnector;
 use mq_shared::ctl::{LinkAdded, LinkEntry};
-use mq_shared::defaults::ADMIN_REQUEST_TIMEOUT;
 
 use crate::args::link::LinkAddArgs;
-use crate::client::admin::ConnectorOutcome;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
-use crate::output::{self, Format};
+use crate::links;
+use crate::output;
 use crate::topology;
 
 /// Runs `link add`.
 pub async fn run(ctx: &Context, args: LinkAddArgs) -> Result<Outcome> {
     let mut cluster = Cluster::load(&ctx.home, &args.name)?;
-    let from = group_of(&cluster, &args.from)?;
-    let to = group_of(&cluster, &args.to)?;
+    let from = cluster.broker_of(&args.from)?;
+    let to = cluster.broker_of(&args.to)?;
     if from == to {
         return Err(CliError::Usage(format!(
             "a link goes from one broker to another; `{from}` and `{to}` are the same broker"
@@ -44,14 +42,7 @@ pub async fn run(ctx: &Context, args: LinkAddArgs) -> Result<Outcome> {
         duplex: args.duplex,
         ttl: args.ttl,
     };
-    let client = cluster.master_of(&from, ADMIN_REQUEST_TIMEOUT).await?;
-    let outcome = client
-        .add_connector(&AddNetworkConnector {
-            name: Some(link.name.clone()),
-            uri: link.uri.clone(),
-        })
-        .await?;
-    let applied = outcome != ConnectorOutcome::Unsupported;
+    let applied = links::apply_link(&cluster, &link).await?;
     if !applied {
         output::warn("link recorded; this mqnode does not support network connectors");
     }
@@ -62,26 +53,13 @@ pub async fn run(ctx: &Context, args: LinkAddArgs) -> Result<Outcome> {
         link,
         applied,
     };
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(&report)?;
-    } else {
-        let l = &report.link;
+    ctx.out.report(&report, |r| {
+        let l = &r.link;
         let way = if l.duplex { "and back" } else { "one way" };
-        ctx.out.sentence(&format!(
+        format!(
             "Added link {}: {} forwards to {} ({way}, networkTTL {}) via {}.",
             l.name, l.from, l.to, l.ttl, l.uri
-        ))?;
-    }
+        )
+    })?;
     Ok(Outcome::Complete)
-}
-
-/// The broker (group) a name stands for: a group, or a process of one.
-pub(super) fn group_of(cluster: &Cluster, name: &str) -> Result<String> {
-    if cluster.manifest.group(name).is_some() {
-        return Ok(name.to_string());
-    }
-    match cluster.manifest.node(name) {
-        Some(node) => Ok(node.group.clone()),
-        None => Err(cluster.node_not_found(name)),
-    }
 }

@@ -2,15 +2,16 @@
 
 use mq_shared::ctl::LinkList;
 
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
-use crate::nodes::{self, Cluster};
 use crate::output::Format;
+use crate::status;
 
 /// Runs `link ls`.
 pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, name)?;
-    let (status, _) = nodes::gather_status(&cluster).await?;
+    let (status, _) = status::gather_status(&cluster).await?;
     let list = LinkList {
         cluster: status.name,
         links: status.links,
@@ -19,7 +20,7 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
         ctx.out.json(&list)?;
     } else {
         ctx.out
-            .table(&nodes::links_table(&list.cluster, &list.links))?;
+            .table(&status::links_table(&list.cluster, &list.links))?;
     }
     Ok(Outcome::Complete)
 }

@@ -4,10 +4,10 @@ use mq_shared::ctl::LinkRemoved;
 use mq_shared::defaults::ADMIN_REQUEST_TIMEOUT;
 
 use crate::args::link::LinkRmArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
-use crate::output::{self, Format};
+use crate::output;
 
 /// Runs `link rm`.
 pub async fn run(ctx: &Context, args: LinkRmArgs) -> Result<Outcome> {
@@ -41,13 +41,11 @@ pub async fn run(ctx: &Context, args: LinkRmArgs) -> Result<Outcome> {
         link,
         applied,
     };
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(&report)?;
-    } else {
-        ctx.out.sentence(&format!(
+    ctx.out.report(&report, |r| {
+        format!(
             "Removed link {} ({} to {}).",
-            report.link.name, report.link.from, report.link.to
-        ))?;
-    }
+            r.link.name, r.link.from, r.link.to
+        )
+    })?;
     Ok(Outcome::Complete)
 }

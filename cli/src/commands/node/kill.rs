@@ -1,29 +1,20 @@
 //! `mqctl node kill NAME/NODE`: SIGKILL to one node, as a crash would. The pid stays in the
 //! manifest, so `cluster status` shows the node as down rather than stopped.
 
-use mq_shared::ctl::{NodeAction, NodeChange};
+use mq_shared::ctl::NodeAction;
 
 use crate::args::node::NodeArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
-use crate::nodes::{self, Cluster};
+use crate::lifecycle;
 
 /// Runs `node kill`.
 pub async fn run(ctx: &Context, args: NodeArgs) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
-    let pid = nodes::kill_process(&node).await?;
-    let change = NodeChange {
-        cluster: cluster.name().to_string(),
-        node: node.name.clone(),
-        action: if pid.is_some() {
-            NodeAction::Killed
-        } else {
-            NodeAction::Unchanged
-        },
-        pid,
-        role: None,
-    };
+    let pid = lifecycle::kill_process(&node).await?;
+    let change = super::change(cluster.name(), &node.name, NodeAction::Killed, pid);
     super::print_change(ctx, &change)?;
     Ok(Outcome::Complete)
 }

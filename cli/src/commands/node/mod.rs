@@ -6,12 +6,11 @@ mod restart;
 mod start;
 mod stop;
 
-use mq_shared::ctl::NodeChange;
+use mq_shared::ctl::{NodeAction, NodeChange};
 
 use super::Context;
 use crate::args::node::NodeCommand;
 use crate::error::{Outcome, Result};
-use crate::output::Format;
 
 /// Runs one `node` verb.
 pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Outcome> {
@@ -24,24 +23,45 @@ pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Outcome> {
     }
 }
 
+/// What signalling `node` did: `action` when it was running as `pid`, else nothing.
+pub(crate) fn change(
+    cluster: &str,
+    node: &str,
+    action: NodeAction,
+    pid: Option<u32>,
+) -> NodeChange {
+    NodeChange {
+        cluster: cluster.to_string(),
+        node: node.to_string(),
+        action: if pid.is_some() {
+            action
+        } else {
+            NodeAction::Unchanged
+        },
+        pid,
+        role: None,
+    }
+}
+
 /// Prints what a node command did: JSON, or one sentence.
 pub(crate) fn print_change(ctx: &Context, change: &NodeChange) -> Result<()> {
-    if ctx.out.format() == Format::Json {
-        return ctx.out.json(change);
-    }
+    ctx.out.report(change, describe)
+}
+
+/// `demo/node2 stopped (pid 123).`
+fn describe(change: &NodeChange) -> String {
     let pid = change
         .pid
         .map(|p| format!(" (pid {p})"))
         .unwrap_or_default();
     let role = change.role.map(|r| format!(" as {r}")).unwrap_or_default();
-    let sentence = match change.action {
-        mq_shared::ctl::NodeAction::Unchanged => {
+    match change.action {
+        NodeAction::Unchanged => {
             format!(
                 "{}/{} was already in that state{pid}.",
                 change.cluster, change.node
             )
         }
         action => format!("{}/{} {action}{pid}{role}.", change.cluster, change.node),
-    };
-    ctx.out.sentence(&sentence)
+    }
 }

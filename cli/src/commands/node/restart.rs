@@ -4,19 +4,16 @@
 use mq_shared::ctl::NodeAction;
 
 use crate::args::node::NodeStartArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
-use crate::nodes::{self, Cluster};
+use crate::lifecycle;
 
 /// Runs `node restart`.
 pub async fn run(ctx: &Context, args: NodeStartArgs) -> Result<Outcome> {
     let mut cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
-    nodes::stop_process(&cluster, &node).await?;
-    if let Some(entry) = cluster.manifest.node_mut(&node.name) {
-        entry.pid = None;
-    }
-    cluster.save()?;
+    lifecycle::stop_and_record(&mut cluster, &node).await?;
     let change = super::start::start_one(
         &mut cluster,
         &node.name,

@@ -8,9 +8,11 @@ use mq_shared::ctl::{NodeAction, NodeChange};
 use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
 
 use crate::args::node::NodeStartArgs;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
-use crate::nodes::{self, Cluster};
+use crate::lifecycle;
+use crate::links;
 use crate::process;
 
 /// Runs `node start`.
@@ -48,7 +50,7 @@ pub(crate) async fn start_one(
 ) -> Result<NodeChange> {
     let mqnode = process::mqnode_for(&cluster.manifest, mqnode)?;
     let mut launched = Vec::new();
-    nodes::start_processes(cluster, &[name.to_string()], &mqnode, &mut launched).await?;
+    lifecycle::start_processes(cluster, &[name.to_string()], &mqnode, &mut launched).await?;
     let node = cluster.process(name)?.clone();
     let role = match cluster.client(&node, STAT_REQUEST_TIMEOUT)?.broker().await {
         Ok(info) => Some(info.role),
@@ -62,7 +64,7 @@ pub(crate) async fn start_one(
             .filter(|l| l.from == node.group)
             .cloned()
             .collect();
-        nodes::apply_links(cluster, &links).await?;
+        links::apply_links(cluster, &links).await?;
     }
     Ok(NodeChange {
         cluster: cluster.name().to_string(),

@@ -10,9 +10,9 @@ use mq_shared::defaults::ADMIN_REQUEST_TIMEOUT;
 use super::Context;
 use crate::args::queue::{Address, QueueCommand, QueueTarget};
 use crate::client::admin::{AdminClient, Endpoint};
+use crate::cluster::Cluster;
 use crate::error::{CliError, Outcome, Result};
 use crate::home::read_token;
-use crate::nodes::Cluster;
 
 /// Runs one `queue` verb.
 pub async fn run(ctx: &Context, command: QueueCommand) -> Result<Outcome> {

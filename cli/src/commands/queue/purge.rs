@@ -5,7 +5,6 @@ use mq_shared::ctl::PurgeReport;
 use crate::args::queue::PurgeArgs;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
-use crate::output::Format;
 
 /// Runs `queue purge`.
 pub async fn run(ctx: &Context, args: PurgeArgs) -> Result<Outcome> {
@@ -16,14 +15,12 @@ pub async fn run(ctx: &Context, args: PurgeArgs) -> Result<Outcome> {
         queue: answer.queue,
         removed: answer.removed,
     };
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(&report)?;
-    } else {
-        let plural = if report.removed == 1 { "" } else { "s" };
-        ctx.out.sentence(&format!(
+    ctx.out.report(&report, |r| {
+        let plural = if r.removed == 1 { "" } else { "s" };
+        format!(
             "Purged {} message{plural} from queue {} on {}.",
-            report.removed, report.queue, report.node
-        ))?;
-    }
+            r.removed, r.queue, r.node
+        )
+    })?;
     Ok(Outcome::Complete)
 }

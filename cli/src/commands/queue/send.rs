@@ -14,7 +14,7 @@ use mq_shared::uri::ClientUri;
 use crate::args::queue::{Address, SendArgs};
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
-use crate::output::{self, Format};
+use crate::output;
 
 /// Runs `queue send`.
 pub async fn run(ctx: &Context, args: SendArgs) -> Result<Outcome> {
@@ -77,25 +77,22 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<Outcome> {
 
 /// Prints what was sent: JSON, or one sentence.
 fn print(ctx: &Context, report: &SendReport) -> Result<Outcome> {
-    let persistent = report.persistent;
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(report)?;
-    } else {
-        let kind = if persistent {
+    ctx.out.report(report, |r| {
+        let kind = if r.persistent {
             "persistent"
         } else {
             "non-persistent"
         };
-        let plural = if report.sent == 1 { "" } else { "s" };
-        let id = match report.message_ids.as_slice() {
+        let plural = if r.sent == 1 { "" } else { "s" };
+        let id = match r.message_ids.as_slice() {
             [one] => format!(" (id {one})"),
             _ => String::new(),
         };
-        ctx.out.sentence(&format!(
+        format!(
             "Sent {} {kind} message{plural} to queue {} on {}{id}.",
-            report.sent, report.queue, report.node
-        ))?;
-    }
+            r.sent, r.queue, r.node
+        )
+    })?;
     Ok(Outcome::Complete)
 }
 

@@ -9,15 +9,15 @@ use std::time::Duration;
 use mq_shared::api::{self, QueueList};
 use mq_shared::ctl::{QueueStatReport, QueueStatRow};
 use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
+use mq_shared::uri::DestinationFilter;
 use tokio::task::JoinSet;
 
 use crate::args::queue::StatArgs;
 use crate::client::admin::AdminClient;
+use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
-use crate::nodes::Cluster;
 use crate::output::{self, Format, Table};
-use crate::pattern::glob_match;
 
 /// Label of the totals row in the node column.
 pub const TOTAL: &str = "total";
@@ -36,7 +36,7 @@ enum Answer {
 pub async fn run(ctx: &Context, args: StatArgs) -> Result<Outcome> {
     let (clients, cluster) = sources(ctx, &args)?;
     let Some(secs) = args.watch else {
-        let (report, errors) = collect(&clients, args.queue.as_deref()).await;
+        let (report, errors) = collect(&clients, args.queue.as_ref()).await;
         for e in &errors {
             output::warn(&e.to_string());
         }
@@ -46,7 +46,7 @@ pub async fn run(ctx: &Context, args: StatArgs) -> Result<Outcome> {
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     loop {
-        let (report, _) = collect(&clients, args.queue.as_deref()).await;
+        let (report, _) = collect(&clients, args.queue.as_ref()).await;
         print(ctx, &report, clients.len(), true)?;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
@@ -92,7 +92,7 @@ fn sources(ctx: &Context, args: &StatArgs) -> Result<(Vec<AdminClient>, Option<S
 /// Asks every node at once; rows sorted by queue, then node in the order given.
 async fn collect(
     clients: &[AdminClient],
-    pattern: Option<&str>,
+    filter: Option<&DestinationFilter>,
 ) -> (QueueStatReport, Vec<CliError>) {
     let mut tasks = JoinSet::new();
     for (i, client) in clients.iter().cloned().enumerate() {
@@ -121,7 +121,7 @@ async fn collect(
             Some(Answer::Queues(list)) => rows.extend(
                 list.queues
                     .into_iter()
-                    .filter(|q| pattern.is_none_or(|p| glob_match(p, &q.name)))
+                    .filter(|q| filter.is_none_or(|f| f.matches(&q.name)))
                     .map(|q| (i, row(client.label(), q))),
             ),
             Some(Answer::Standby) => {}

@@ -1,0 +1,183 @@
+//! The handle on one cluster: its manifest, its admin token and its home, and how commands
+//! address its parts. `NAME/NODE` names a process or, for the commands that go to a broker, a
+//! master/slave group; [`Cluster::serving`] and [`Cluster::master_of`] find the member that
+//! serves a group right now.
+
+use std::time::Duration;
+
+use mq_shared::ctl::{ClusterManifest, NodeEntry};
+
+use crate::client::admin::{AdminClient, Endpoint};
+use crate::error::{CliError, Result};
+use crate::home::Home;
+
+/// A loaded cluster: its manifest, its admin token and where it lives.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// The manifest as read (or as being built).
+    pub manifest: ClusterManifest,
+    /// The admin token, if the cluster has one.
+    pub token: Option<String>,
+    /// Home it was loaded from.
+    pub home: Home,
+}
+
+impl Cluster {
+    /// Loads cluster `name` and its token.
+    pub fn load(home: &Home, name: &str) -> Result<Cluster> {
+        let manifest = home.load(name)?;
+        let token = home.token(&manifest)?;
+        Ok(Cluster {
+            manifest,
+            token,
+            home: home.clone(),
+        })
+    }
+
+    /// Writes the manifest back.
+    pub fn save(&self) -> Result<()> {
+        self.home.save(&self.manifest)
+    }
+
+    /// Cluster name.
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// How to reach `node`'s admin API, and what to tell the user when that fails.
+    pub fn endpoint(&self, node: &NodeEntry) -> Endpoint {
+        let c = self.name();
+        Endpoint {
+            label: node.name.clone(),
+            url: node.admin_url(),
+            token: self.token.clone(),
+            unreachable_hint: format!(
+                "is it running? see `mqctl cluster status {c}`, start it with `mqctl node start {c}/{}`",
+                node.name
+            ),
+            auth_hint: format!(
+                "it was started with another token than {}; restart it with `mqctl node restart {c}/{}`",
+                self.manifest.token_file, node.name
+            ),
+        }
+    }
+
+    /// An admin client for `node` with the given timeout.
+    pub fn client(&self, node: &NodeEntry, timeout: Duration) -> Result<AdminClient> {
+        AdminClient::new(self.endpoint(node), timeout)
+    }
+
+    /// The process or group named `name`: `Err(NodeNotFound)` if neither.
+    pub fn check_node(&self, name: &str) -> Result<()> {
+        if self.manifest.node(name).is_some() || self.manifest.group(name).is_some() {
+            Ok(())
+        } else {
+            Err(self.node_not_found(name))
+        }
+    }
+
+    /// The error for an unknown node name.
+    pub fn node_not_found(&self, name: &str) -> CliError {
+        let mut known: Vec<&str> = self
+            .manifest
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        for g in &self.manifest.groups {
+            if g.members.len() > 1 {
+                known.push(g.name.as_str());
+            }
+        }
+        CliError::NodeNotFound {
+            cluster: self.name().to_string(),
+            node: name.to_string(),
+            known: known.join(", "),
+        }
+    }
+
+    /// The broker (group) `name` stands for: a group, or a process of one.
+    pub fn broker_of(&self, name: &str) -> Result<String> {
+        if self.manifest.group(name).is_some() {
+            return Ok(name.to_string());
+        }
+        match self.manifest.node(name) {
+            Some(node) => Ok(node.group.clone()),
+            None => Err(self.node_not_found(name)),
+        }
+    }
+
+    /// The process `name` (a process, not a group).
+    pub fn process(&self, name: &str) -> Result<&NodeEntry> {
+        match self.manifest.node(name) {
+            Some(node) => Ok(node),
+            None => match self.manifest.group(name) {
+                Some(group) if group.members.len() > 1 => Err(CliError::Usage(format!(
+                    "`{name}` is a master/slave group of cluster `{}`; name one of its processes ({})",
+                    self.name(),
+                    group.members.join(", ")
+                ))),
+                _ => Err(self.node_not_found(name)),
+            },
+        }
+    }
+
+    /// Group names in manifest order.
+    pub fn group_names(&self) -> Vec<String> {
+        if self.manifest.groups.is_empty() {
+            let mut names: Vec<String> = Vec::new();
+            for n in &self.manifest.nodes {
+                if !names.contains(&n.group) {
+                    names.push(n.group.clone());
+                }
+            }
+            return names;
+        }
+        self.manifest
+            .groups
+            .iter()
+            .map(|g| g.name.clone())
+            .collect()
+    }
+
+    /// The admin client of the node that serves `target`: a process by name, the current master
+    /// of a group, or (with `None`) the first group's master.
+    pub async fn serving(&self, target: Option<&str>, timeout: Duration) -> Result<AdminClient> {
+        let group = match target {
+            Some(name) => match self.manifest.node(name) {
+                // A process named explicitly is used as is, even a slave: the user asked for it.
+                Some(node) => return self.client(node, timeout),
+                None if self.manifest.group(name).is_some() => name.to_string(),
+                None => return Err(self.node_not_found(name)),
+            },
+            None => self.group_names().into_iter().next().ok_or_else(|| {
+                CliError::Usage(format!("cluster `{}` has no nodes", self.name()))
+            })?,
+        };
+        self.master_of(&group, timeout).await
+    }
+
+    /// The member of `group` whose `/readyz` answers 200 (for a group of one, that node).
+    pub async fn master_of(&self, group: &str, timeout: Duration) -> Result<AdminClient> {
+        let members = self.manifest.members(group);
+        if let [only] = members.as_slice() {
+            return self.client(only, timeout);
+        }
+        let first = members.first().map(|n| n.name.clone()).unwrap_or_default();
+        let mut details = Vec::new();
+        for node in members {
+            let client = self.client(node, timeout)?;
+            match client.readyz().await {
+                Ok(true) => return Ok(client),
+                Ok(false) => details.push(format!("{} is a slave", node.name)),
+                Err(_) => details.push(format!("{} did not answer", node.name)),
+            }
+        }
+        Err(CliError::NoMaster {
+            cluster: self.name().to_string(),
+            group: group.to_string(),
+            first,
+            detail: details.join(", "),
+        })
+    }
+}
