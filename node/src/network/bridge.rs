@@ -36,13 +36,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mq_shared::api::{PeerInfo, PeerState};
+use mq_shared::backoff::Backoff;
 use mq_shared::frame::{Command, Frame};
 use mq_shared::uri::{HostPort, NetworkOptions};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::Backoff;
 use super::demand::{self, Advisory, DemandEntry, Selection, Want};
 use super::wire::{Link, peer_error};
 use super::{BRIDGE_CONNECT_TIMEOUT, BRIDGE_HEARTBEAT_MS, BridgeError, STATIC_RESCAN};

@@ -16,10 +16,9 @@
 //! restarted node keeps them.
 //!
 //! Modules: [`bridge`] (the per-peer state machine and forwarding), [`demand`] (advisories
-//! and which destinations to forward), [`backoff`] (reconnect delays), [`discovery`]
-//! (multicast), `wire` (the STOMP link).
+//! and which destinations to forward), [`discovery`] (multicast), `wire` (the STOMP link);
+//! reconnect delays are [`mq_shared::backoff`]'s.
 
-pub mod backoff;
 pub mod bridge;
 pub mod demand;
 pub mod discovery;
