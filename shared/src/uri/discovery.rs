@@ -4,8 +4,8 @@ use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::str::FromStr;
 
-use super::error::{UriError, unknown_option, unknown_scheme};
-use super::syntax::{Scheme, encode, non_empty, query_pairs, scheme_of, slashes};
+use super::error::{UriError, unknown_option};
+use super::syntax::{Scheme, encode, non_empty, only_scheme, query_pairs, slashes, split_query};
 use super::value::{Seen, non_empty_value};
 use crate::defaults;
 
@@ -98,15 +98,7 @@ fn default_group_addr() -> SocketAddr {
 /// Parses `multicast://default` or `multicast://IP:PORT`, returning the address and the query.
 pub(super) fn parse_multicast(s: &str) -> Result<(SocketAddr, Option<&str>), UriError> {
     const EXPECTED: &str = "multicast://";
-    let (scheme, rest) = scheme_of(s, EXPECTED)?;
-    if scheme != Scheme::Multicast {
-        return Err(unknown_scheme(s, EXPECTED));
-    }
-    let rest = slashes(s, rest)?;
-    let (addr, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (rest, None),
-    };
+    let (addr, query) = split_query(slashes(s, only_scheme(s, Scheme::Multicast, EXPECTED)?)?);
     if addr == "default" {
         return Ok((default_group_addr(), query));
     }

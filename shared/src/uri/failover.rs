@@ -6,13 +6,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::error::{UriError, unknown_option, unknown_scheme};
-use super::host::{
-    HostPort, parse_masterslave, parse_tcp, reject_options, tcp_list, write_endpoint_list,
-};
+use super::host::{HostPort, masterslave_endpoints, parse_tcp, tcp_list, write_endpoint_list};
 use super::syntax::{
-    Scheme, check_parens, non_empty, paren_body, query_pairs, scheme_of, strip_slashes, write_query,
+    Scheme, composite, only_scheme, paren_body, query_pairs, scheme_of, split_query, strip_slashes,
+    write_query,
 };
-use super::value::{Seen, attempts, boolean, millis, multiplier};
+use super::value::{Seen, attempts, boolean, entry, millis, multiplier, reconnect_entries};
 use crate::defaults;
 
 /// Options of `failover:(...)`; `reconnectDelayExponent` is another name for `backOffMultiplier`.
@@ -104,29 +103,23 @@ impl FailoverOptions {
     }
 
     fn entries(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("randomize", self.randomize.to_string()),
-            (
-                "initialReconnectDelay",
-                self.initial_reconnect_delay_ms.to_string(),
-            ),
-            ("maxReconnectDelay", self.max_reconnect_delay_ms.to_string()),
-            (
-                "useExponentialBackOff",
-                self.use_exponential_back_off.to_string(),
-            ),
-            ("backOffMultiplier", self.back_off_multiplier.to_string()),
-            (
-                "maxReconnectAttempts",
-                self.max_reconnect_attempts.to_string(),
-            ),
-            (
+        let mut entries = vec![entry("randomize", self.randomize)];
+        entries.extend(reconnect_entries(
+            self.initial_reconnect_delay_ms,
+            self.max_reconnect_delay_ms,
+            self.use_exponential_back_off,
+            self.back_off_multiplier,
+            self.max_reconnect_attempts,
+        ));
+        entries.extend([
+            entry(
                 "startupMaxReconnectAttempts",
-                self.startup_max_reconnect_attempts.to_string(),
+                self.startup_max_reconnect_attempts,
             ),
-            ("timeout", self.timeout_ms.to_string()),
-            ("priorityBackup", self.priority_backup.to_string()),
-        ]
+            entry("timeout", self.timeout_ms),
+            entry("priorityBackup", self.priority_backup),
+        ]);
+        entries
     }
 
     fn query_pairs(&self) -> Vec<String> {
@@ -143,14 +136,8 @@ impl FromStr for FailoverUri {
     type Err = UriError;
 
     fn from_str(s: &str) -> Result<Self, UriError> {
-        const EXPECTED: &str = "failover:";
-        let s = non_empty(s)?;
-        check_parens(s)?;
-        let (scheme, rest) = scheme_of(s, EXPECTED)?;
-        if scheme != Scheme::Failover {
-            return Err(unknown_scheme(s, EXPECTED));
-        }
-        parse_failover(s, rest)
+        let s = composite(s)?;
+        parse_failover(s, only_scheme(s, Scheme::Failover, "failover:")?)
     }
 }
 
@@ -169,10 +156,7 @@ pub(super) fn parse_failover(s: &str, rest: &str) -> Result<FailoverUri, UriErro
         let (body, query) = paren_body(s, rest, "failover:")?;
         (tcp_list(body, s)?, query)
     } else {
-        let (body, query) = match rest.split_once('?') {
-            Some((b, q)) => (b, Some(q)),
-            None => (rest, None),
-        };
+        let (body, query) = split_query(rest);
         (tcp_list(body, s)?, query)
     };
     let options = parse_failover_options(query)?;
@@ -184,43 +168,23 @@ fn parse_failover_options(query: Option<&str>) -> Result<FailoverOptions, UriErr
     let mut o = FailoverOptions::default();
     let mut seen = Seen::new(CONTEXT);
     for (key, raw) in query_pairs(query) {
+        // `reconnectDelayExponent` is another name for `backOffMultiplier`.
         let canonical = match key {
-            "randomize" => {
-                o.randomize = boolean(key, raw)?;
-                key
-            }
-            "initialReconnectDelay" => {
-                o.initial_reconnect_delay_ms = millis(key, raw)?;
-                key
-            }
-            "maxReconnectDelay" => {
-                o.max_reconnect_delay_ms = millis(key, raw)?;
-                key
-            }
-            "useExponentialBackOff" => {
-                o.use_exponential_back_off = boolean(key, raw)?;
-                key
-            }
-            "backOffMultiplier" | "reconnectDelayExponent" => {
-                o.back_off_multiplier = multiplier(key, raw)?;
-                "backOffMultiplier"
-            }
-            "maxReconnectAttempts" => {
-                o.max_reconnect_attempts = attempts(key, raw)?;
-                key
-            }
+            "reconnectDelayExponent" => "backOffMultiplier",
+            _ => key,
+        };
+        match canonical {
+            "randomize" => o.randomize = boolean(key, raw)?,
+            "initialReconnectDelay" => o.initial_reconnect_delay_ms = millis(key, raw)?,
+            "maxReconnectDelay" => o.max_reconnect_delay_ms = millis(key, raw)?,
+            "useExponentialBackOff" => o.use_exponential_back_off = boolean(key, raw)?,
+            "backOffMultiplier" => o.back_off_multiplier = multiplier(key, raw)?,
+            "maxReconnectAttempts" => o.max_reconnect_attempts = attempts(key, raw)?,
             "startupMaxReconnectAttempts" => {
                 o.startup_max_reconnect_attempts = attempts(key, raw)?;
-                key
             }
-            "timeout" => {
-                o.timeout_ms = attempts(key, raw)?;
-                key
-            }
-            "priorityBackup" => {
-                o.priority_backup = boolean(key, raw)?;
-                key
-            }
+            "timeout" => o.timeout_ms = attempts(key, raw)?,
+            "priorityBackup" => o.priority_backup = boolean(key, raw)?,
             _ => {
                 return Err(unknown_option(
                     key,
@@ -229,7 +193,7 @@ fn parse_failover_options(query: Option<&str>) -> Result<FailoverOptions, UriErr
                     FAILOVER_UNSUPPORTED,
                 ));
             }
-        };
+        }
         seen.check(canonical, key)?;
     }
     Ok(o)
@@ -262,23 +226,18 @@ impl FromStr for ClientUri {
 
     fn from_str(s: &str) -> Result<Self, UriError> {
         const EXPECTED: &str = "tcp://, stomp://, failover:(...) or masterslave:(...)";
-        let s = non_empty(s)?;
-        check_parens(s)?;
+        let s = composite(s)?;
         let (scheme, rest) = scheme_of(s, EXPECTED)?;
         match scheme {
             Scheme::Tcp => Ok(ClientUri::Tcp(parse_tcp(s, false)?)),
             Scheme::Failover => Ok(ClientUri::Failover(parse_failover(s, rest)?)),
-            Scheme::MasterSlave => {
-                let (endpoints, query) = parse_masterslave(s, rest)?;
-                reject_options(query, "masterslave:(...)")?;
-                Ok(ClientUri::Failover(FailoverUri {
-                    endpoints,
-                    options: FailoverOptions {
-                        randomize: false,
-                        ..FailoverOptions::default()
-                    },
-                }))
-            }
+            Scheme::MasterSlave => Ok(ClientUri::Failover(FailoverUri {
+                endpoints: masterslave_endpoints(s, rest)?,
+                options: FailoverOptions {
+                    randomize: false,
+                    ..FailoverOptions::default()
+                },
+            })),
             _ => Err(unknown_scheme(s, EXPECTED)),
         }
     }

@@ -3,9 +3,9 @@
 use std::fmt::{self, Write as _};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::error::{UriError, unknown_option, unknown_scheme};
+use super::error::{UriError, unknown_option};
 use super::syntax::{
-    Scheme, paren_body, query_pairs, scheme_of, slashes, split_list, split_query, strip_slashes,
+    Scheme, only_scheme, paren_body, query_pairs, slashes, split_list, split_query, strip_slashes,
 };
 
 /// `host:port` of a TCP endpoint. The host is a name (`localhost`), an IPv4 address, or an IPv6
@@ -52,6 +52,13 @@ pub(super) fn parse_masterslave<'a>(
     Ok((tcp_list(body, s)?, query))
 }
 
+/// `masterslave:(tcp://a:1,tcp://b:2)` as a peer or client, where it takes no options.
+pub(super) fn masterslave_endpoints(s: &str, rest: &str) -> Result<Vec<HostPort>, UriError> {
+    let (endpoints, query) = parse_masterslave(s, rest)?;
+    reject_options(query, "masterslave:(...)")?;
+    Ok(endpoints)
+}
+
 /// A list of `tcp://host:port` endpoints without options.
 pub(super) fn tcp_list(body: &str, uri: &str) -> Result<Vec<HostPort>, UriError> {
     split_list(body, uri)?
@@ -62,20 +69,21 @@ pub(super) fn tcp_list(body: &str, uri: &str) -> Result<Vec<HostPort>, UriError>
 
 /// `tcp://host:port` (or `stomp://`) without options, as a peer or client endpoint.
 pub(super) fn parse_tcp(s: &str, zero_ok: bool) -> Result<HostPort, UriError> {
-    const EXPECTED: &str = "tcp:// or stomp://";
-    let (scheme, rest) = scheme_of(s, EXPECTED)?;
-    if scheme != Scheme::Tcp {
-        return Err(unknown_scheme(s, EXPECTED));
-    }
-    let (endpoint, query) = split_query(s);
-    let (host_port, _) = split_query(slashes(s, rest)?);
-    let hp = parse_host_port(host_port, endpoint, zero_ok)?;
+    let (hp, query) = tcp_endpoint(s, zero_ok)?;
     reject_options(query, "tcp://")?;
     Ok(hp)
 }
 
+/// `tcp://host:port?query` (or `stomp://`): the endpoint and the (unparsed) query.
+pub(super) fn tcp_endpoint(s: &str, zero_ok: bool) -> Result<(HostPort, Option<&str>), UriError> {
+    let rest = only_scheme(s, Scheme::Tcp, "tcp:// or stomp://")?;
+    let (endpoint, query) = split_query(s);
+    let (host_port, _) = split_query(slashes(s, rest)?);
+    Ok((parse_host_port(host_port, endpoint, zero_ok)?, query))
+}
+
 /// Rejects any option: `context` takes none.
-pub(super) fn reject_options(query: Option<&str>, context: &'static str) -> Result<(), UriError> {
+fn reject_options(query: Option<&str>, context: &'static str) -> Result<(), UriError> {
     match query_pairs(query).first() {
         Some((key, _)) => Err(unknown_option(key, context, &[], &[])),
         None => Ok(()),
@@ -83,11 +91,7 @@ pub(super) fn reject_options(query: Option<&str>, context: &'static str) -> Resu
 }
 
 /// Parses `host:port`, `[v6]:port`; `endpoint` is the whole endpoint text, for errors.
-pub(super) fn parse_host_port(
-    hp: &str,
-    endpoint: &str,
-    zero_ok: bool,
-) -> Result<HostPort, UriError> {
+fn parse_host_port(hp: &str, endpoint: &str, zero_ok: bool) -> Result<HostPort, UriError> {
     let bad_host = |host: &str, reason| UriError::BadHost {
         host: host.to_string(),
         endpoint: endpoint.to_string(),

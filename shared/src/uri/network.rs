@@ -11,12 +11,12 @@ use super::filter::DestinationFilter;
 use super::host::parse_masterslave;
 use super::peer::{PeerUri, parse_peer};
 use super::syntax::{
-    Scheme, check_parens, encode, non_empty, paren_body, query_pairs, scheme_of, split_list,
-    strip_slashes, write_query,
+    Scheme, composite, encode, paren_body, query_pairs, scheme_of, split_list, strip_slashes,
+    write_query,
 };
 use super::value::{
-    Seen, attempts, boolean, destinations, millis, multiplier, non_empty_value, prefetch, ttl,
-    value,
+    Seen, attempts, boolean, destinations, entry, millis, multiplier, non_empty_value, prefetch,
+    reconnect_entries, ttl, value,
 };
 use crate::defaults;
 
@@ -203,54 +203,45 @@ impl NetworkOptions {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        vec![
-            ("name", self.name.clone().unwrap_or_default()),
-            (
-                "initialReconnectDelay",
-                self.initial_reconnect_delay_ms.to_string(),
-            ),
-            ("maxReconnectDelay", self.max_reconnect_delay_ms.to_string()),
-            (
-                "useExponentialBackOff",
-                self.use_exponential_back_off.to_string(),
-            ),
-            ("backOffMultiplier", self.back_off_multiplier.to_string()),
-            (
-                "maxReconnectAttempts",
-                self.max_reconnect_attempts.to_string(),
-            ),
-            ("minConnectTime", self.min_connect_time_ms.to_string()),
-            ("networkTTL", self.network_ttl.to_string()),
-            ("messageTTL", self.message_ttl.to_string()),
-            ("consumerTTL", self.consumer_ttl.to_string()),
-            ("duplex", self.duplex.to_string()),
-            (
-                "conduitSubscriptions",
-                self.conduit_subscriptions.to_string(),
-            ),
-            (
+        let mut entries = vec![entry("name", self.name.clone().unwrap_or_default())];
+        entries.extend(reconnect_entries(
+            self.initial_reconnect_delay_ms,
+            self.max_reconnect_delay_ms,
+            self.use_exponential_back_off,
+            self.back_off_multiplier,
+            self.max_reconnect_attempts,
+        ));
+        entries.extend([
+            entry("minConnectTime", self.min_connect_time_ms),
+            entry("networkTTL", self.network_ttl),
+            entry("messageTTL", self.message_ttl),
+            entry("consumerTTL", self.consumer_ttl),
+            entry("duplex", self.duplex),
+            entry("conduitSubscriptions", self.conduit_subscriptions),
+            entry(
                 "decreaseNetworkConsumerPriority",
-                self.decrease_network_consumer_priority.to_string(),
+                self.decrease_network_consumer_priority,
             ),
-            ("dynamicOnly", self.dynamic_only.to_string()),
-            ("prefetchSize", self.prefetch_size.to_string()),
-            ("staticBridge", self.static_bridge.to_string()),
-            (
+            entry("dynamicOnly", self.dynamic_only),
+            entry("prefetchSize", self.prefetch_size),
+            entry("staticBridge", self.static_bridge),
+            entry(
                 "suppressDuplicateQueueSubscriptions",
-                self.suppress_duplicate_queue_subscriptions.to_string(),
+                self.suppress_duplicate_queue_subscriptions,
             ),
-            ("excludedDestinations", list(&self.excluded_destinations)),
-            (
+            entry("excludedDestinations", list(&self.excluded_destinations)),
+            entry(
                 "dynamicallyIncludedDestinations",
                 list(&self.dynamically_included_destinations),
             ),
-            (
+            entry(
                 "staticallyIncludedDestinations",
                 list(&self.statically_included_destinations),
             ),
-            ("userName", self.user_name.clone().unwrap_or_default()),
-            ("password", self.password.clone().unwrap_or_default()),
-        ]
+            entry("userName", self.user_name.clone().unwrap_or_default()),
+            entry("password", self.password.clone().unwrap_or_default()),
+        ]);
+        entries
     }
 
     /// The options that differ from the defaults, escaped, as `name=value` query pairs. The TTLs
@@ -394,8 +385,7 @@ impl FromStr for NetworkUri {
 
     fn from_str(s: &str) -> Result<Self, UriError> {
         const EXPECTED: &str = "static:(...), masterslave:(...) or multicast://";
-        let s = non_empty(s)?;
-        check_parens(s)?;
+        let s = composite(s)?;
         let (scheme, rest) = scheme_of(s, EXPECTED)?;
         match scheme {
             Scheme::Static => {

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use super::error::{UriError, unknown_scheme};
 use super::failover::{FailoverUri, parse_failover};
-use super::host::{HostPort, parse_masterslave, parse_tcp, reject_options, write_endpoint_list};
-use super::syntax::{Scheme, check_parens, non_empty, scheme_of};
+use super::host::{HostPort, masterslave_endpoints, parse_tcp, write_endpoint_list};
+use super::syntax::{Scheme, composite, scheme_of};
 
 /// One peer of a `static:(...)` list: a plain TCP endpoint, a master/slave pair
 /// (`masterslave:(tcp://master:1,tcp://slave:2)`, master first), or a nested `failover:` URI.
@@ -36,9 +36,7 @@ impl FromStr for PeerUri {
     type Err = UriError;
 
     fn from_str(s: &str) -> Result<Self, UriError> {
-        let s = non_empty(s)?;
-        check_parens(s)?;
-        parse_peer(s)
+        parse_peer(composite(s)?)
     }
 }
 
@@ -60,11 +58,7 @@ pub(super) fn parse_peer(s: &str) -> Result<PeerUri, UriError> {
     let (scheme, rest) = scheme_of(s, EXPECTED)?;
     match scheme {
         Scheme::Tcp => Ok(PeerUri::Tcp(parse_tcp(s, false)?)),
-        Scheme::MasterSlave => {
-            let (endpoints, query) = parse_masterslave(s, rest)?;
-            reject_options(query, "masterslave:(...)")?;
-            Ok(PeerUri::MasterSlave(endpoints))
-        }
+        Scheme::MasterSlave => Ok(PeerUri::MasterSlave(masterslave_endpoints(s, rest)?)),
         Scheme::Failover => Ok(PeerUri::Failover(parse_failover(s, rest)?)),
         _ => Err(unknown_scheme(s, EXPECTED)),
     }

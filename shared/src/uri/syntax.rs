@@ -74,8 +74,28 @@ pub(super) fn split_query(s: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Checks that parentheses balance, so that the parsers may rely on it.
-pub(super) fn check_parens(uri: &str) -> Result<(), UriError> {
+/// Trims a whole URI, which must not be empty and whose parentheses must balance (so that the
+/// parsers may rely on it).
+pub(super) fn composite(s: &str) -> Result<&str, UriError> {
+    let s = non_empty(s)?;
+    check_parens(s)?;
+    Ok(s)
+}
+
+/// [`scheme_of`] where only `want` will do: the text after `scheme:`.
+pub(super) fn only_scheme<'a>(
+    s: &'a str,
+    want: Scheme,
+    expected: &'static str,
+) -> Result<&'a str, UriError> {
+    match scheme_of(s, expected)? {
+        (scheme, rest) if scheme == want => Ok(rest),
+        _ => Err(unknown_scheme(s, expected)),
+    }
+}
+
+/// Checks that parentheses balance.
+fn check_parens(uri: &str) -> Result<(), UriError> {
     let mut depth = 0usize;
     for c in uri.chars() {
         match c {

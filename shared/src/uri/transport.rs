@@ -4,9 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::discovery::DiscoveryUri;
-use super::error::{UriError, unknown_option, unknown_scheme};
-use super::host::{HostPort, parse_host_port};
-use super::syntax::{Scheme, non_empty, query_pairs, scheme_of, slashes, split_query};
+use super::error::{UriError, unknown_option};
+use super::host::{HostPort, tcp_endpoint};
+use super::syntax::{non_empty, query_pairs};
 use super::value::{Seen, required};
 
 /// Options of a transport connector URI.
@@ -28,15 +28,7 @@ impl FromStr for TransportUri {
     type Err = UriError;
 
     fn from_str(s: &str) -> Result<Self, UriError> {
-        const EXPECTED: &str = "tcp:// or stomp://";
-        let s = non_empty(s)?;
-        let (scheme, rest) = scheme_of(s, EXPECTED)?;
-        if scheme != Scheme::Tcp {
-            return Err(unknown_scheme(s, EXPECTED));
-        }
-        let (endpoint, query) = split_query(s);
-        let (host_port, _) = split_query(slashes(s, rest)?);
-        let addr = parse_host_port(host_port, endpoint, true)?;
+        let (addr, query) = tcp_endpoint(non_empty(s)?, true)?;
         let mut discovery = None;
         let mut seen = Seen::new("tcp://");
         for (key, raw) in query_pairs(query) {

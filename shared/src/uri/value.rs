@@ -2,6 +2,7 @@
 //! multipliers, names and destination lists, each error naming the option; and [`Seen`], which
 //! rejects an option given twice.
 
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use super::error::{UriError, bad_value};
@@ -70,40 +71,34 @@ pub(super) fn boolean(key: &str, raw: Option<&str>) -> Result<bool, UriError> {
 }
 
 pub(super) fn millis(key: &str, raw: Option<&str>) -> Result<u64, UriError> {
-    const WANT: &str = "a whole number of milliseconds";
-    // u64's FromStr accepts a leading '+'; a plain number is all we want.
-    let raw_v = required(key, raw)?;
-    if raw_v.starts_with('+') {
-        return Err(bad_value(key, WANT, raw_v));
-    }
-    typed(key, raw, WANT)
+    whole(key, raw, 0..=u64::MAX, "a whole number of milliseconds")
 }
 
 pub(super) fn ttl(key: &str, raw: Option<&str>) -> Result<u32, UriError> {
-    const WANT: &str = "a whole number";
-    let raw_v = required(key, raw)?;
-    if raw_v.starts_with('+') {
-        return Err(bad_value(key, WANT, raw_v));
-    }
-    typed(key, raw, WANT)
+    whole(key, raw, 0..=u32::MAX, "a whole number")
 }
 
 /// Attempts and timeouts: -1 means forever.
 pub(super) fn attempts(key: &str, raw: Option<&str>) -> Result<i64, UriError> {
-    const WANT: &str = "a whole number, -1 or more";
-    let raw_v = required(key, raw)?;
-    match raw_v.parse::<i64>() {
-        Ok(n) if n >= -1 && !raw_v.starts_with('+') => Ok(n),
-        _ => Err(bad_value(key, WANT, raw_v)),
-    }
+    whole(key, raw, -1..=i64::MAX, "a whole number, -1 or more")
 }
 
 pub(super) fn prefetch(key: &str, raw: Option<&str>) -> Result<usize, UriError> {
-    const WANT: &str = "a whole number above 0";
-    let raw_v = required(key, raw)?;
-    match raw_v.parse::<usize>() {
-        Ok(n) if n > 0 && !raw_v.starts_with('+') => Ok(n),
-        _ => Err(bad_value(key, WANT, raw_v)),
+    whole(key, raw, 1..=usize::MAX, "a whole number above 0")
+}
+
+/// A whole number within `range`, written plainly: the integers' `FromStr` also takes a leading
+/// `+`, which is not wanted.
+fn whole<T: FromStr + PartialOrd>(
+    key: &str,
+    raw: Option<&str>,
+    range: RangeInclusive<T>,
+    want: &'static str,
+) -> Result<T, UriError> {
+    let raw = required(key, raw)?;
+    match raw.parse::<T>() {
+        Ok(n) if range.contains(&n) && !raw.starts_with('+') => Ok(n),
+        _ => Err(bad_value(key, want, raw)),
     }
 }
 
@@ -114,6 +109,28 @@ pub(super) fn multiplier(key: &str, raw: Option<&str>) -> Result<f64, UriError> 
         Ok(x) if x.is_finite() && x >= 1.0 => Ok(x),
         _ => Err(bad_value(key, WANT, raw_v)),
     }
+}
+
+/// One printed option: its ActiveMQ name and value.
+pub(super) fn entry(name: &'static str, value: impl ToString) -> (&'static str, String) {
+    (name, value.to_string())
+}
+
+/// The reconnect options of network connectors and failover alike, printed, in their order.
+pub(super) fn reconnect_entries(
+    initial_ms: u64,
+    max_ms: u64,
+    exponential: bool,
+    multiplier: f64,
+    attempts: i64,
+) -> [(&'static str, String); 5] {
+    [
+        entry("initialReconnectDelay", initial_ms),
+        entry("maxReconnectDelay", max_ms),
+        entry("useExponentialBackOff", exponential),
+        entry("backOffMultiplier", multiplier),
+        entry("maxReconnectAttempts", attempts),
+    ]
 }
 
 /// A comma-separated list of destination filters; an empty value is an empty list.
