@@ -24,6 +24,11 @@
 //!   later ones grow in whole milliseconds and stay within 1 ms and `maxReconnectDelay`;
 //!   `maxReconnectAttempts` (or `startupMaxReconnectAttempts`) -1 retries forever, 0 makes one
 //!   attempt, n makes n more after the first.
+//!
+//! Whatever the config, a back-off neither panics nor overflows: growth saturates (a huge or
+//! infinite multiplier reaches the cap, a `NaN` one falls to the floor), every later wait is
+//! at most `max`, and the attempt count stops at `u64::MAX`. The URI parsers bound the options
+//! as well (see [`crate::uri`]).
 
 use std::time::Duration;
 
@@ -121,27 +126,39 @@ impl Backoff {
     /// Records a failed attempt and returns how long to wait before the next one, or `None`
     /// once the failures in a row have reached `give_up_after`.
     pub fn failed(&mut self) -> Option<Duration> {
-        self.attempts += 1;
-        if self
-            .config
-            .give_up_after
-            .is_some_and(|n| self.attempts >= n)
+        self.attempts = self.attempts.saturating_add(1);
+        if let Some(n) = self.config.give_up_after
+            && self.attempts >= n
         {
             return None;
         }
         let next = match self.delay {
             None => self.config.first,
-            Some(prev) => self.grow(prev).clamp(self.config.min, self.config.max),
+            // Not `clamp`, which panics when min > max: the cap wins.
+            Some(prev) => self.grow(prev).max(self.config.min).min(self.config.max),
         };
         self.delay = Some(next);
         Some(next)
     }
 
+    /// The wait after `prev`, before bounds, saturating whatever the multiplier: a product too
+    /// large for a `Duration` is `Duration::MAX`, one that is negative or not a number is zero.
     fn grow(&self, prev: Duration) -> Duration {
         match self.config.growth {
             Growth::Constant => prev,
-            Growth::Exact(m) => prev.mul_f64(m),
-            Growth::WholeMillis(m) => Duration::from_millis(((prev.as_millis() as f64) * m) as u64),
+            Growth::Exact(m) => {
+                let secs = prev.as_secs_f64() * m;
+                Duration::try_from_secs_f64(secs).unwrap_or(if secs > 0.0 {
+                    Duration::MAX
+                } else {
+                    Duration::ZERO
+                })
+            }
+            Growth::WholeMillis(m) => {
+                let ms = u64::try_from(prev.as_millis()).unwrap_or(u64::MAX) as f64 * m;
+                // `as` saturates, and takes NaN to 0: whole milliseconds, truncated.
+                Duration::from_millis(ms as u64)
+            }
         }
     }
 
@@ -257,6 +274,65 @@ mod tests {
         )?);
         assert_eq!(run(&mut b, 3).await, vec![0, 1, 1]);
         Ok(())
+    }
+
+    /// A config no URI can give (their options are validated): the arithmetic holds anyway.
+    fn wild(first_ms: u64, max_ms: u64, growth: Growth) -> BackoffConfig {
+        BackoffConfig {
+            first: Duration::from_millis(first_ms),
+            min: Duration::ZERO,
+            max: Duration::from_millis(max_ms),
+            growth,
+            give_up_after: None,
+        }
+    }
+
+    fn waits(config: BackoffConfig, failures: usize) -> Vec<Option<Duration>> {
+        let mut b = Backoff::new(config);
+        (0..failures).map(|_| b.failed()).collect()
+    }
+
+    #[test]
+    fn a_huge_multiplier_is_capped_not_a_panic() {
+        // What static:(tcp://...)?backOffMultiplier=1e21&maxReconnectDelay=100 asked for.
+        let o = NetworkOptions {
+            back_off_multiplier: 1e21,
+            max_reconnect_delay_ms: 100,
+            ..NetworkOptions::default()
+        };
+        let ms100 = Some(Duration::from_millis(100));
+        assert_eq!(waits(BackoffConfig::network(&o), 4), vec![ms100; 4]);
+        let f = FailoverOptions {
+            back_off_multiplier: 1e21,
+            max_reconnect_delay_ms: 100,
+            ..FailoverOptions::default()
+        };
+        let first = Some(Duration::from_millis(10));
+        assert_eq!(
+            waits(BackoffConfig::failover(&f, -1), 3),
+            vec![first, ms100, ms100]
+        );
+    }
+
+    #[test]
+    fn any_multiplier_and_any_delay_stay_within_the_cap() {
+        let multipliers = [f64::INFINITY, f64::NAN, -3.0, 0.0, f64::MAX, 1e300, 1.0];
+        for m in multipliers {
+            for growth in [Growth::Exact(m), Growth::WholeMillis(m)] {
+                for (first, max) in [(u64::MAX, u64::MAX), (u64::MAX, 5), (1, u64::MAX)] {
+                    let all = waits(wild(first, max, growth), 6);
+                    let cap = Duration::from_millis(max);
+                    assert!(
+                        all.iter().skip(1).all(|w| w.is_some_and(|w| w <= cap)),
+                        "{growth:?} {first} {max}: {all:?}"
+                    );
+                }
+            }
+        }
+        // Bounds the wrong way round: the cap wins.
+        let mut inverted = wild(10, 5, Growth::Exact(2.0));
+        inverted.min = Duration::from_secs(60);
+        assert_eq!(waits(inverted, 2)[1], Some(Duration::from_millis(5)));
     }
 
     #[test]

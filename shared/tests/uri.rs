@@ -9,8 +9,9 @@ use std::str::FromStr;
 use mq_shared::defaults;
 use mq_shared::uri::{
     ClientUri, DestinationFilter, DestinationKind, DiscoveryUri, FAILOVER_OPTIONS, FailoverOptions,
-    FailoverUri, HostPort, NETWORK_OPTIONS, NetworkOptions, NetworkUri, PeerUri, TransportUri,
-    UriError,
+    FailoverUri, HostPort, MAX_BACK_OFF_MULTIPLIER, MAX_DELAY_MS, MAX_PREFETCH_SIZE,
+    MAX_RECONNECT_ATTEMPTS, MAX_TTL, NETWORK_OPTIONS, NetworkOptions, NetworkUri, PeerUri,
+    TransportUri, UriError,
 };
 use proptest::prelude::*;
 
@@ -642,7 +643,7 @@ fn unknown_options_are_errors() {
 fn bad_values_are_errors() {
     assert_eq!(
         err::<NetworkUri>("static:(tcp://a:1)?networkTTL=abc"),
-        "option 'networkTTL' wants a whole number, got 'abc'"
+        "option 'networkTTL' wants a whole number from 0 to 255, got 'abc'"
     );
     rejects::<NetworkUri>(
         "static:(tcp://a:1)?",
@@ -656,10 +657,13 @@ fn bad_values_are_errors() {
             ),
             (
                 "backOffMultiplier=0.5",
-                &["'backOffMultiplier'", "at least 1", "'0.5'"],
+                &["'backOffMultiplier'", "from 1 to 1000", "'0.5'"],
             ),
             ("backOffMultiplier=NaN", &["'backOffMultiplier'", "'NaN'"]),
-            ("prefetchSize=0", &["'prefetchSize'", "above 0", "'0'"]),
+            (
+                "prefetchSize=0",
+                &["'prefetchSize'", "from 1 to 32767", "'0'"],
+            ),
             (
                 "maxReconnectAttempts=-2",
                 &["'maxReconnectAttempts'", "'-2'"],
@@ -684,6 +688,129 @@ fn bad_values_are_errors() {
             ("randomize=1", &["'randomize'", "'1'"]),
         ],
     );
+}
+
+#[test]
+fn numbers_out_of_range_are_errors_naming_the_option_and_the_range() {
+    const DELAY: &str = "from 0 to 86400000";
+    const ATTEMPTS: &str = "from -1 to 2147483647";
+    const MULTIPLIER: &str = "from 1 to 1000";
+    // This one used to reach the bridge and panic in its back-off.
+    assert_eq!(
+        err::<NetworkUri>(
+            "static:(tcp://127.0.0.1:61613)?backOffMultiplier=1e21&maxReconnectDelay=100"
+        ),
+        "option 'backOffMultiplier' wants a number from 1 to 1000, got '1e21'"
+    );
+    let network: &[(&str, &[&str])] = &[
+        (
+            "backOffMultiplier=inf",
+            &["'backOffMultiplier'", MULTIPLIER, "'inf'"],
+        ),
+        (
+            "backOffMultiplier=-inf",
+            &["'backOffMultiplier'", MULTIPLIER],
+        ),
+        (
+            "backOffMultiplier=1000.5",
+            &["'backOffMultiplier'", MULTIPLIER],
+        ),
+        ("backOffMultiplier=+2", &["'backOffMultiplier'", "'+2'"]),
+        (
+            "initialReconnectDelay=86400001",
+            &["'initialReconnectDelay'", DELAY, "'86400001'"],
+        ),
+        (
+            "maxReconnectDelay=18446744073709551616",
+            &["'maxReconnectDelay'", DELAY],
+        ),
+        ("minConnectTime=86400001", &["'minConnectTime'", DELAY]),
+        (
+            "maxReconnectAttempts=2147483648",
+            &["'maxReconnectAttempts'", ATTEMPTS],
+        ),
+        (
+            "networkTTL=256",
+            &["'networkTTL'", "from 0 to 255", "'256'"],
+        ),
+        ("messageTTL=256", &["'messageTTL'", "from 0 to 255"]),
+        (
+            "consumerTTL=4294967296",
+            &["'consumerTTL'", "from 0 to 255"],
+        ),
+        (
+            "prefetchSize=32768",
+            &["'prefetchSize'", "from 1 to 32767", "'32768'"],
+        ),
+    ];
+    rejects::<NetworkUri>("static:(tcp://127.0.0.1:61613)?", network);
+    rejects::<NetworkUri>("multicast://default?", network);
+    rejects::<NetworkUri>("masterslave:(tcp://a:1,tcp://b:2)?", network);
+    let failover: &[(&str, &[&str])] = &[
+        (
+            "initialReconnectDelay=86400001",
+            &["'initialReconnectDelay'", DELAY],
+        ),
+        (
+            "maxReconnectDelay=99999999999",
+            &["'maxReconnectDelay'", DELAY],
+        ),
+        (
+            "backOffMultiplier=1e21",
+            &["'backOffMultiplier'", MULTIPLIER],
+        ),
+        (
+            "reconnectDelayExponent=NaN",
+            &["'reconnectDelayExponent'", MULTIPLIER],
+        ),
+        (
+            "maxReconnectAttempts=2147483648",
+            &["'maxReconnectAttempts'", ATTEMPTS],
+        ),
+        (
+            "startupMaxReconnectAttempts=-2",
+            &["'startupMaxReconnectAttempts'", ATTEMPTS],
+        ),
+        ("timeout=86400001", &["'timeout'", "-1 (no limit)", DELAY]),
+        ("timeout=-2", &["'timeout'", "'-2'"]),
+    ];
+    rejects::<FailoverUri>("failover:(tcp://a:1)?", failover);
+    rejects::<ClientUri>("failover:(tcp://a:1)?", failover);
+    // A failover nested in a static list is checked alike.
+    rejects::<NetworkUri>(
+        "static:(failover:(tcp://a:1)?",
+        &[(
+            "backOffMultiplier=1e21)",
+            &["'backOffMultiplier'", MULTIPLIER],
+        )],
+    );
+}
+
+#[test]
+fn numbers_at_their_bounds_are_accepted() {
+    let uri: NetworkUri = ok(&format!(
+        "static:(tcp://a:1)?initialReconnectDelay={MAX_DELAY_MS}&maxReconnectDelay={MAX_DELAY_MS}\
+         &minConnectTime={MAX_DELAY_MS}&backOffMultiplier={MAX_BACK_OFF_MULTIPLIER}\
+         &maxReconnectAttempts={MAX_RECONNECT_ATTEMPTS}&networkTTL={MAX_TTL}&prefetchSize={MAX_PREFETCH_SIZE}"
+    ));
+    let o = uri.options();
+    assert_eq!(o.max_reconnect_delay_ms, MAX_DELAY_MS);
+    assert_eq!(o.back_off_multiplier, MAX_BACK_OFF_MULTIPLIER);
+    assert_eq!(o.max_reconnect_attempts, MAX_RECONNECT_ATTEMPTS);
+    assert_eq!(
+        (o.message_ttl, o.prefetch_size),
+        (MAX_TTL, MAX_PREFETCH_SIZE)
+    );
+    let low: NetworkUri = ok(
+        "static:(tcp://a:1)?initialReconnectDelay=0&backOffMultiplier=1\
+        &maxReconnectAttempts=-1&networkTTL=0&prefetchSize=1",
+    );
+    assert_eq!(low.options().back_off_multiplier, 1.0);
+    let f: FailoverUri = ok(&format!(
+        "failover:(tcp://a:1)?timeout={MAX_DELAY_MS}&startupMaxReconnectAttempts=-1&backOffMultiplier=1.5e2"
+    ));
+    assert_eq!(f.options.timeout_ms, MAX_DELAY_MS as i64);
+    assert_eq!(f.options.back_off_multiplier, 150.0);
 }
 
 #[test]

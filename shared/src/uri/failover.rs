@@ -11,7 +11,9 @@ use super::syntax::{
     Scheme, composite, only_scheme, paren_body, query_pairs, scheme_of, split_query, strip_slashes,
     write_query,
 };
-use super::value::{Seen, attempts, boolean, entry, millis, multiplier, reconnect_entries};
+use super::value::{
+    Seen, attempts, boolean, entry, millis, multiplier, reconnect_entries, timeout,
+};
 use crate::defaults;
 
 /// Options of `failover:(...)`; `reconnectDelayExponent` is another name for `backOffMultiplier`.
@@ -183,7 +185,7 @@ fn parse_failover_options(query: Option<&str>) -> Result<FailoverOptions, UriErr
             "startupMaxReconnectAttempts" => {
                 o.startup_max_reconnect_attempts = attempts(key, raw)?;
             }
-            "timeout" => o.timeout_ms = attempts(key, raw)?,
+            "timeout" => o.timeout_ms = timeout(key, raw)?,
             "priorityBackup" => o.priority_backup = boolean(key, raw)?,
             _ => {
                 return Err(unknown_option(

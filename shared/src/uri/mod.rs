@@ -29,6 +29,20 @@
 //!   (`%2C` for a comma); [`Display`](std::fmt::Display) escapes `% & , ( ) ? # =` and whitespace.
 //! - Ports go from 1 to 65535; a transport may bind port 0 (any free port).
 //! - Unknown options are errors, never ignored. Every [`UriError`] names the offending part.
+//! - Numbers are checked where they are read, against the ranges below; an error names the
+//!   option and its range. They are written plainly (no `+`); `NaN` and infinities never pass.
+//!
+//! | options | accepted |
+//! | --- | --- |
+//! | `initialReconnectDelay`, `maxReconnectDelay`, `minConnectTime` | 0 to 86400000 ms (one day, [`MAX_DELAY_MS`]) |
+//! | `timeout` (failover) | -1 (no limit), or 0 to 86400000 ms |
+//! | `backOffMultiplier` (alias `reconnectDelayExponent`) | 1 to 1000 ([`MAX_BACK_OFF_MULTIPLIER`]) |
+//! | `maxReconnectAttempts`, `startupMaxReconnectAttempts` | -1 to 2147483647 (ActiveMQ's `int`, [`MAX_RECONNECT_ATTEMPTS`]) |
+//! | `networkTTL`, `messageTTL`, `consumerTTL` | 0 to 255 ([`MAX_TTL`]) |
+//! | `prefetchSize` | 1 to 32767 (ActiveMQ's maximum prefetch, [`MAX_PREFETCH_SIZE`]) |
+//!
+//! A day is longer than any useful wait between reconnects and keeps the back-off's arithmetic
+//! far from overflow (which [`crate::backoff`] guards against anyway).
 //!
 //! Destination filters ([`DestinationFilter`]) use ActiveMQ's wildcards over `.`-separated
 //! names, written with our prefixes: `/queue/ORDERS.>`, `/topic/*.PRICE`; a bare name means a queue.
@@ -56,3 +70,6 @@ pub use host::HostPort;
 pub use network::{NETWORK_OPTIONS, NetworkOptions, NetworkUri};
 pub use peer::PeerUri;
 pub use transport::{TRANSPORT_OPTIONS, TransportUri};
+pub use value::{
+    MAX_BACK_OFF_MULTIPLIER, MAX_DELAY_MS, MAX_PREFETCH_SIZE, MAX_RECONNECT_ATTEMPTS, MAX_TTL,
+};

@@ -1,6 +1,7 @@
 //! Typed option values: booleans, milliseconds, TTLs, attempt counts, prefetch sizes,
-//! multipliers, names and destination lists, each error naming the option; and [`Seen`], which
-//! rejects an option given twice.
+//! multipliers, names and destination lists, each error naming the option and what it accepts;
+//! and [`Seen`], which rejects an option given twice. Every number is checked against its range
+//! here, where it is read (the ranges are in the [module docs](super)).
 
 use std::ops::RangeInclusive;
 use std::str::FromStr;
@@ -70,26 +71,57 @@ pub(super) fn boolean(key: &str, raw: Option<&str>) -> Result<bool, UriError> {
     typed(key, raw, "true or false")
 }
 
+/// The longest delay or timeout an option may give, ms: one day.
+pub const MAX_DELAY_MS: u64 = 86_400_000;
+/// The largest `backOffMultiplier`.
+pub const MAX_BACK_OFF_MULTIPLIER: f64 = 1000.0;
+/// The largest `maxReconnectAttempts` or `startupMaxReconnectAttempts` (a Java `int` in ActiveMQ).
+pub const MAX_RECONNECT_ATTEMPTS: i64 = i32::MAX as i64;
+/// The largest `networkTTL`, `messageTTL` or `consumerTTL`.
+pub const MAX_TTL: u32 = 255;
+/// The largest `prefetchSize`: ActiveMQ's maximum prefetch (`Short.MAX_VALUE`).
+pub const MAX_PREFETCH_SIZE: usize = 32_767;
+
+// What each kind of number accepts, as its errors say; the bounds are the constants above.
+const MILLIS_WANT: &str = "a whole number of milliseconds from 0 to 86400000 (one day)";
+const TIMEOUT_WANT: &str = "-1 (no limit) or a whole number of milliseconds from 0 to 86400000";
+const ATTEMPTS_WANT: &str = "a whole number from -1 to 2147483647";
+const TTL_WANT: &str = "a whole number from 0 to 255";
+const PREFETCH_WANT: &str = "a whole number from 1 to 32767";
+const MULTIPLIER_WANT: &str = "a number from 1 to 1000";
+
+/// Delays: `initialReconnectDelay`, `maxReconnectDelay`, `minConnectTime`.
 pub(super) fn millis(key: &str, raw: Option<&str>) -> Result<u64, UriError> {
-    whole(key, raw, 0..=u64::MAX, "a whole number of milliseconds")
+    number(key, raw, 0..=MAX_DELAY_MS, MILLIS_WANT)
+}
+
+/// The failover `timeout`: -1 means none.
+pub(super) fn timeout(key: &str, raw: Option<&str>) -> Result<i64, UriError> {
+    // One day in ms fits an i64 many times over: the cast is exact.
+    number(key, raw, -1..=MAX_DELAY_MS as i64, TIMEOUT_WANT)
 }
 
 pub(super) fn ttl(key: &str, raw: Option<&str>) -> Result<u32, UriError> {
-    whole(key, raw, 0..=u32::MAX, "a whole number")
+    number(key, raw, 0..=MAX_TTL, TTL_WANT)
 }
 
-/// Attempts and timeouts: -1 means forever.
+/// Attempts: -1 means forever.
 pub(super) fn attempts(key: &str, raw: Option<&str>) -> Result<i64, UriError> {
-    whole(key, raw, -1..=i64::MAX, "a whole number, -1 or more")
+    number(key, raw, -1..=MAX_RECONNECT_ATTEMPTS, ATTEMPTS_WANT)
 }
 
 pub(super) fn prefetch(key: &str, raw: Option<&str>) -> Result<usize, UriError> {
-    whole(key, raw, 1..=usize::MAX, "a whole number above 0")
+    number(key, raw, 1..=MAX_PREFETCH_SIZE, PREFETCH_WANT)
 }
 
-/// A whole number within `range`, written plainly: the integers' `FromStr` also takes a leading
-/// `+`, which is not wanted.
-fn whole<T: FromStr + PartialOrd>(
+/// `backOffMultiplier`: finite (`NaN` and `inf` are outside every range).
+pub(super) fn multiplier(key: &str, raw: Option<&str>) -> Result<f64, UriError> {
+    number(key, raw, 1.0..=MAX_BACK_OFF_MULTIPLIER, MULTIPLIER_WANT)
+}
+
+/// A number within `range`, written plainly: `FromStr` also takes a leading `+`, which is not
+/// wanted.
+fn number<T: FromStr + PartialOrd>(
     key: &str,
     raw: Option<&str>,
     range: RangeInclusive<T>,
@@ -99,15 +131,6 @@ fn whole<T: FromStr + PartialOrd>(
     match raw.parse::<T>() {
         Ok(n) if range.contains(&n) && !raw.starts_with('+') => Ok(n),
         _ => Err(bad_value(key, want, raw)),
-    }
-}
-
-pub(super) fn multiplier(key: &str, raw: Option<&str>) -> Result<f64, UriError> {
-    const WANT: &str = "a number of at least 1";
-    let raw_v = required(key, raw)?;
-    match raw_v.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 1.0 => Ok(x),
-        _ => Err(bad_value(key, WANT, raw_v)),
     }
 }
 
@@ -145,4 +168,44 @@ pub(super) fn destinations(
     raw.split(',')
         .map(|item| DestinationFilter::parse(&decode(key, item.trim())?))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_want_names_its_bounds() {
+        let cases: [(&str, &[String]); 6] = [
+            (MILLIS_WANT, &[MAX_DELAY_MS.to_string()]),
+            (TIMEOUT_WANT, &["-1".into(), MAX_DELAY_MS.to_string()]),
+            (
+                ATTEMPTS_WANT,
+                &["-1".into(), MAX_RECONNECT_ATTEMPTS.to_string()],
+            ),
+            (TTL_WANT, &[MAX_TTL.to_string()]),
+            (PREFETCH_WANT, &[MAX_PREFETCH_SIZE.to_string()]),
+            (MULTIPLIER_WANT, &[MAX_BACK_OFF_MULTIPLIER.to_string()]),
+        ];
+        for (want, bounds) in cases {
+            for bound in bounds {
+                assert!(
+                    want.contains(bound.as_str()),
+                    "'{want}' should name {bound}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bounds_are_inclusive_and_floats_finite() {
+        assert_eq!(millis("d", Some("86400000")), Ok(MAX_DELAY_MS));
+        assert!(millis("d", Some("86400001")).is_err());
+        assert_eq!(multiplier("m", Some("1000")), Ok(1000.0));
+        for bad in ["1000.5", "1e21", "inf", "-inf", "NaN", "+2", "0.999"] {
+            assert!(multiplier("m", Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(timeout("t", Some("-1")), Ok(-1));
+        assert!(timeout("t", Some("-2")).is_err());
+    }
 }
