@@ -3,16 +3,17 @@
 //!
 //! One attempt tries every endpoint once (in list order, or shuffled with `randomize=true`).
 //! Between attempts the delay starts at `initialReconnectDelay` and grows by
-//! `backOffMultiplier` (with `useExponentialBackOff`) up to `maxReconnectDelay`. Before the first
-//! successful connection `startupMaxReconnectAttempts` bounds the attempts, afterwards
-//! `maxReconnectAttempts` (-1 forever, 0 a single attempt); `timeout` (ms, -1 none) bounds the
-//! whole call. What to do with in-flight work after a reconnect (resend unconfirmed messages,
+//! `backOffMultiplier` (with `useExponentialBackOff`) up to `maxReconnectDelay`, as
+//! [`crate::backoff`] computes it. Before the first successful connection
+//! `startupMaxReconnectAttempts` bounds the attempts, afterwards `maxReconnectAttempts` (-1
+//! forever, 0 a single attempt); `timeout` (ms, -1 none) bounds the whole call. What to do with in-flight work after a reconnect (resend unconfirmed messages,
 //! resubscribe) is the caller's business: the broker redelivers unacked messages itself.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
+use crate::backoff::{Backoff, BackoffConfig};
 use crate::client::{ClientError, ConnectOptions, StompClient};
 use crate::uri::{ClientUri, FailoverOptions, HostPort};
 
@@ -75,13 +76,12 @@ impl Failover {
     }
 
     async fn connect_loop(&mut self) -> Result<StompClient, ClientError> {
-        let max = if self.connected_once {
+        let attempts = if self.connected_once {
             self.options.max_reconnect_attempts
         } else {
             self.options.startup_max_reconnect_attempts
         };
-        let mut delay = self.options.initial_reconnect_delay_ms;
-        let mut attempt: i64 = 0;
+        let mut backoff = Backoff::new(BackoffConfig::failover(&self.options, attempts));
         loop {
             let mut order = self.endpoints.clone();
             if self.options.randomize {
@@ -98,16 +98,11 @@ impl Failover {
                     Err(e) => last = Some(e),
                 }
             }
-            attempt += 1;
-            // -1: forever; 0: this single attempt; n: n attempts.
-            if max >= 0 && attempt > max {
-                return Err(last.unwrap_or(ClientError::Closed));
+            // -1: forever; 0: this single attempt; n: n more after it.
+            match backoff.failed() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return Err(last.unwrap_or(ClientError::Closed)),
             }
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-            if self.options.use_exponential_back_off {
-                delay = ((delay as f64) * self.options.back_off_multiplier) as u64;
-            }
-            delay = delay.clamp(1, self.options.max_reconnect_delay_ms.max(1));
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`uri`]: connector URIs (`tcp://`, `static:(...)`, `masterslave:(...)`, `failover:(...)`,
 //!   `multicast://default`) with ActiveMQ's option names and defaults.
 //! - [`api`]: the admin API's JSON request and response types.
+//! - [`backoff`]: reconnect back-off, for the node's bridges and the client's failover.
 //! - [`bench`]: the report of `mqctl bench -o json`.
 //! - [`ctl`]: the JSON shapes `mqctl -o json` prints, and the cluster manifest.
 //! - [`defaults`]: every default, in one place.
@@ -18,6 +19,7 @@
 //!   node's network bridges and by the tests.
 
 pub mod api;
+pub mod backoff;
 pub mod bench;
 pub mod ctl;
 pub mod defaults;

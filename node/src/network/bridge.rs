@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mq_shared::api::{PeerInfo, PeerState};
+use mq_shared::backoff::Backoff;
 use mq_shared::client::{self, ClientError, ConnectOptions};
 use mq_shared::connection::{ConnError, Connection, Timers, sleep_until};
 use mq_shared::destination::Destination;
@@ -46,7 +47,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::Backoff;
 use super::demand::{Selection, Want};
 use super::{BRIDGE_CONNECT_TIMEOUT, BRIDGE_HEARTBEAT_MS, BridgeError, STATIC_RESCAN};
 use crate::broker::{

@@ -16,11 +16,10 @@
 //! restarted node keeps them.
 //!
 //! Modules: [`bridge`] (the per-peer state machine and forwarding), [`demand`] (advisories
-//! and which destinations to forward), [`backoff`] (reconnect delays), [`discovery`]
-//! (multicast). The STOMP link itself is `mq_shared::connection`, the inter-node headers are
-//! [`crate::internode`].
+//! and which destinations to forward), [`discovery`] (multicast). Reconnect delays are
+//! [`mq_shared::backoff`]'s, the STOMP link itself is `mq_shared::connection`, the inter-node
+//! headers are [`crate::internode`].
 
-pub mod backoff;
 pub mod bridge;
 pub mod demand;
 pub mod discovery;
