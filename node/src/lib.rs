@@ -293,7 +293,7 @@ impl Broker {
     pub async fn wait(self) -> Result<(), NodeError> {
         match self.done.await {
             Ok(r) => r,
-            Err(e) => Err(NodeError::Store(store::StoreError::Write(format!(
+            Err(e) => Err(NodeError::Store(store::StoreError::Task(format!(
                 "node task failed: {e}"
             )))),
         }
@@ -596,7 +596,7 @@ async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError>
         let path = cfg.data_dir.join(STORE_FILE);
         let (s, r) = tokio::task::spawn_blocking(move || Store::open(&path))
             .await
-            .map_err(|e| store::StoreError::Read(e.to_string()))??;
+            .map_err(|e| store::StoreError::Task(format!("store open task failed: {e}")))??;
         (Some(s), r)
     } else {
         (None, Vec::new())

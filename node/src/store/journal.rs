@@ -25,7 +25,7 @@
 //! truncating; what lies beyond the last record is zeros or old records that the LSN rule
 //! ignores.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +33,7 @@ use std::sync::Arc;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::Op;
+use super::file::{JournalFile, WrapFile};
 
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
@@ -42,7 +43,7 @@ const CHUNK: u64 = 4 * 1024 * 1024;
 
 /// An open journal file, positioned at its end.
 pub struct Journal {
-    file: File,
+    file: Box<dyn JournalFile>,
     /// End of the last record: where the next one goes.
     len: u64,
     /// Bytes of the file already allocated (zeros or old records).
@@ -62,12 +63,24 @@ impl Journal {
     /// Opens (or creates) the journal and reads every whole record in it. A torn tail is cut
     /// off.
     pub fn open(path: &Path) -> std::io::Result<(Journal, Vec<Record>)> {
-        let mut file = OpenOptions::new()
+        Journal::open_with(path, None)
+    }
+
+    /// Like [`Journal::open`], with the file wrapped by `wrap` (tests inject faults so).
+    pub(crate) fn open_with(
+        path: &Path,
+        wrap: Option<&WrapFile>,
+    ) -> std::io::Result<(Journal, Vec<Record>)> {
+        let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(path)?;
+        let mut file: Box<dyn JournalFile> = match wrap {
+            Some(w) => w(file),
+            None => Box::new(file),
+        };
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         let mut records: Vec<Record> = Vec::new();
