@@ -48,6 +48,31 @@ pub enum StoreError {
     /// A write failed (disk full, I/O error); nothing of it was committed.
     #[error("store write failed: {0}")]
     Write(#[source] Arc<Cause>),
+    /// A commit, a queue name or a message id is larger than the store takes; nothing of the
+    /// commit was written.
+    #[error("store write failed: {what} of {bytes} bytes is over the limit of {limit} bytes")]
+    TooLarge {
+        /// What is too large.
+        what: &'static str,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The journal reached its hard limit because checkpoints into redb keep failing.
+    #[error(
+        "store full: the journal reached its limit of {limit} bytes because checkpoints keep failing; writes are refused until one succeeds"
+    )]
+    Full {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A failed journal write could not be undone on disk: every write is refused until it
+    /// is (the next submission retries) or a checkpoint covers it.
+    #[error(
+        "store write failed: a failed journal write could not be undone ({0}); writes are refused until it can be"
+    )]
+    Failed(#[source] Arc<Cause>),
     /// The store is closed (node stopping or stepping down).
     #[error("store is closed")]
     Closed,

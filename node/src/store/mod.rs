@@ -9,7 +9,7 @@
 //!
 //! redb is the index that recovery reads: every `checkpointInterval` (or when the journal
 //! reaches `journalMaxFileLength`) the changes since the last checkpoint go into redb in one
-//! durable commit with quick-repair, and the journal starts over ([`journal`]). A message stored
+//! durable commit with quick-repair, and the journal starts over (module `journal`). A message stored
 //! and acknowledged between two checkpoints never reaches redb. After a crash, opening the store
 //! replays the journal records written since the last checkpoint.
 //!
@@ -28,6 +28,26 @@
 //! redb runs with quick-repair on, so reopening after a crash does not walk the whole file.
 //! `state` also holds `"lsn"`: the last journal record redb holds.
 //!
+//! # Failures
+//!
+//! A submission's callback gets `Ok` only once its journal record is synced; then the record
+//! is recovered after a crash. It gets an error when anything of the commit failed, and then
+//! nothing of it is kept: not in memory (dedup ids, pending changes, LSN, journal length are
+//! as before), and not on disk, where the failed record's header is zeroed and synced before
+//! the error is reported, so recovery never replays a message whose sender was told ERROR.
+//! If the disk refuses even that zeroing, the store refuses every commit
+//! ([`StoreError::Failed`]) and retries the zeroing on each new submission, resuming once it
+//! succeeds or a checkpoint has made redb durable past the failed record; only a crash
+//! during that state can bring the failed record back (a duplicate, never a loss). The node
+//! keeps running meanwhile.
+//!
+//! Limits: a group commit gathers at most `MAX_COMMIT_BATCH` ops and `MAX_COMMIT_BYTES`
+//! bytes; a commit, queue name or message id that cannot fit in a record is refused
+//! ([`StoreError::TooLarge`]), never truncated. While checkpoints keep failing the journal
+//! grows up to `JOURNAL_HARD_LIMIT` and then refuses writes ([`StoreError::Full`]) until a
+//! checkpoint succeeds; each checkpoint cuts a file a burst made larger back to a bounded
+//! size. Opening the store reads and replays the journal one record at a time.
+//!
 //! # Which thread runs what
 //!
 //! - [`Store::open`] runs on the caller's thread (the node calls it from a blocking task): it
@@ -44,9 +64,11 @@
 //!
 //! # Files
 //!
-//! `error` (the error types), `journal` (the journal file and its records), `file` (the
-//! journal file's trait, where tests inject faults), `recovery` (open and replay), `tables`
-//! (redb's tables), `writer` (the writer thread: group commit and checkpoints).
+//! `error` (the error types), `journal` (the journal file, and what a failed append leaves;
+//! its unit tests are in `journal_tests`),
+//! `record` (the journal's record format), `file` (the journal file's trait, where tests inject
+//! faults), `recovery` (open and replay), `tables` (redb's tables), `writer` (the writer
+//! thread: group commit and checkpoints).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,7 +80,8 @@ use bytes::Bytes;
 
 mod error;
 mod file;
-pub mod journal;
+mod journal;
+mod record;
 mod recovery;
 mod tables;
 mod writer;
@@ -67,11 +90,52 @@ pub use error::{Cause, StoreError};
 use file::WrapFile;
 use writer::{Cmd, Submission};
 
-/// How a store is opened; the default is what the node uses, tests add fault injection.
+/// How a store is opened; the default is what the node uses, tests add fault injection and
+/// smaller limits.
 #[derive(Clone, Default)]
 pub(crate) struct Options {
     /// Wraps the journal file (fault injection).
     pub(crate) wrap_journal: Option<WrapFile>,
+    /// Sizes.
+    pub(crate) limits: Limits,
+}
+
+/// The store's size limits, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Ops one group commit gathers before it takes no more submissions (a single
+    /// submission larger than this is committed on its own).
+    pub(crate) commit_bytes: u64,
+    /// Largest journal record payload (its length field is a u32).
+    pub(crate) max_payload: u64,
+    /// Journal length that forces a checkpoint.
+    pub(crate) journal_checkpoint: u64,
+    /// Journal length past which writes are refused while checkpoints keep failing.
+    pub(crate) journal_hard: u64,
+    /// Journal preallocation step.
+    pub(crate) chunk: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        use mq_shared::defaults as d;
+        Limits {
+            commit_bytes: d::MAX_COMMIT_BYTES,
+            max_payload: u32::MAX as u64,
+            journal_checkpoint: d::JOURNAL_MAX_FILE_LENGTH,
+            journal_hard: d::JOURNAL_HARD_LIMIT,
+            chunk: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Journal file size a checkpoint cuts back to: room for a journal that reached the
+    /// checkpoint length with one more full group commit, so steady traffic never shrinks
+    /// and regrows it; only a burst (one huge commit, checkpoints failing) leaves more.
+    pub(crate) fn keep(&self) -> u64 {
+        (self.journal_checkpoint + self.commit_bytes).div_ceil(self.chunk) * self.chunk + self.chunk
+    }
 }
 
 /// One change to the store.

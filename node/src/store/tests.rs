@@ -146,6 +146,7 @@ async fn a_failed_sync_fails_the_commit_with_a_write_error() -> TestResult {
     let faults = file::faults::Faults::new();
     let opts = Options {
         wrap_journal: Some(faults.wrap()),
+        ..Default::default()
     };
     let (store, _) = Store::open_with(&dir.path().join("s.redb"), &opts)?;
     faults.fail_syncs(1);
@@ -160,6 +161,269 @@ async fn a_failed_sync_fails_the_commit_with_a_write_error() -> TestResult {
         "{e}"
     );
     store.commit(vec![put("q", 2, b"y", None)]).await?;
+    store.close();
+    Ok(())
+}
+
+/// Opens the store again once the writer thread of a dropped handle has let go of the file.
+fn reopen(path: &Path, opts: &Options) -> Result<(Store, Vec<Recovered>), StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open_with(path, opts) {
+            Err(StoreError::AlreadyOpen { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn seqs(rec: &[Recovered]) -> Vec<u64> {
+    rec.iter().map(|r| r.seq).collect()
+}
+
+fn faulty() -> (Arc<file::faults::Faults>, Options) {
+    let faults = file::faults::Faults::new();
+    let opts = Options {
+        wrap_journal: Some(faults.wrap()),
+        ..Default::default()
+    };
+    (faults, opts)
+}
+
+#[tokio::test]
+async fn a_small_commit_after_a_failed_preallocation_survives_a_crash() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    // The disk has room for 1 MiB more than the first preallocated chunk: a 6 MiB record
+    // needs a second chunk, and zeroing it runs out of space halfway.
+    faults.limit_size(Some(5 * 1024 * 1024));
+    let big = vec![7u8; 6 * 1024 * 1024];
+    assert!(store.commit(vec![put("q", 1, &big, None)]).await.is_err());
+    faults.limit_size(None);
+    store.commit(vec![put("q", 2, b"small", None)]).await?;
+    // A crash: no close, so no checkpoint; only the journal holds message 2.
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![2], "the receipted message is recovered");
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_commit_whose_sync_failed_is_not_replayed_after_a_crash() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    faults.fail_syncs(1);
+    assert!(store.commit(vec![put("q", 1, b"x", None)]).await.is_err());
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), Vec::<u64>::new(), "the sender was told ERROR");
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_commit_that_failed_and_could_not_be_undone_is_not_recovered_after_a_close() -> TestResult
+{
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    // The record's sync fails, and so does the sync that would undo it.
+    faults.fail_syncs(2);
+    assert!(store.commit(vec![put("q", 1, b"x", None)]).await.is_err());
+    store.close();
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), Vec::<u64>::new(), "the sender was told ERROR");
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn after_a_write_that_cannot_be_undone_commits_are_refused_until_the_disk_recovers()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    faults.fail_syncs(usize::MAX);
+    assert!(store.commit(vec![put("q", 1, b"x", None)]).await.is_err());
+    let e = store
+        .commit(vec![put("q", 2, b"y", None)])
+        .await
+        .err()
+        .ok_or("a commit after an undo that failed is refused")?;
+    assert!(e.to_string().contains("refused"), "{e}");
+    faults.fail_syncs(0);
+    store.commit(vec![put("q", 3, b"z", None)]).await?;
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![3]);
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_write_leaves_nothing_a_later_commit_trips_over() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    store.commit(vec![put("q", 1, b"one", None)]).await?;
+    faults.fail_writes(true);
+    assert!(store.commit(vec![put("q", 2, b"two", None)]).await.is_err());
+    faults.fail_writes(false);
+    store.commit(vec![put("q", 3, b"three", None)]).await?;
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![1, 3]);
+    store.close();
+    Ok(())
+}
+
+fn small_limits() -> Limits {
+    Limits {
+        commit_bytes: 8 * 1024,
+        max_payload: u32::MAX as u64,
+        journal_checkpoint: 16 * 1024,
+        journal_hard: 1024 * 1024,
+        chunk: 4096,
+    }
+}
+
+#[tokio::test]
+async fn a_commit_larger_than_the_journal_takes_is_refused_and_the_store_goes_on() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let opts = Options {
+        limits: small_limits(),
+        ..Default::default()
+    };
+    let (store, _) = Store::open_with(&path, &opts)?;
+    let huge = vec![0u8; 2 * 1024 * 1024];
+    let e = store
+        .commit(vec![put("q", 1, &huge, Some("id-1"))])
+        .await
+        .err()
+        .ok_or("a commit over the hard limit is refused")?;
+    assert!(matches!(e, StoreError::TooLarge { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("store write failed: "), "{e}");
+    // The refused put's dedup id was not kept: a retry of a smaller message with it is stored.
+    let o = store
+        .commit(vec![put("q", 2, b"small", Some("id-1"))])
+        .await?;
+    assert_eq!(o.duplicates, 0);
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![2]);
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_group_commit_stops_at_its_byte_limit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let opts = Options {
+        limits: small_limits(),
+        ..Default::default()
+    };
+    let (store, _) = Store::open_with(&dir.path().join("s.redb"), &opts)?;
+    // The first callback holds the writer thread until ten more submissions are queued, so
+    // the next group commit could take them all at once.
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+    store.submit(
+        vec![put("q", 0, b"first", None)],
+        Some(Box::new(move |_| {
+            let _ = held_tx.send(());
+            let _ = release_rx.recv_timeout(std::time::Duration::from_secs(10));
+        })),
+    );
+    held_rx.await?;
+    let before = store.commits();
+    let mut waits = Vec::new();
+    for i in 1..=10u64 {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        store.submit(
+            vec![put("q", i, &[i as u8; 2000], None)],
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        );
+        waits.push(rx);
+    }
+    release_tx.send(())?;
+    for w in waits {
+        w.await??;
+    }
+    // 20 000 bytes at most 8 KiB a commit: at least three commits.
+    let commits = store.commits() - before;
+    assert!(commits >= 3, "{commits} commits");
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_checkpoint_after_a_burst_gives_the_journal_space_back() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let limits = small_limits();
+    let opts = Options {
+        limits,
+        ..Default::default()
+    };
+    let (store, _) = Store::open_with(&path, &opts)?;
+    store
+        .commit(vec![put("q", 1, &vec![1u8; 300 * 1024], None)])
+        .await?;
+    let journal = path.with_extension("journal");
+    assert!(std::fs::metadata(&journal)?.len() > 300 * 1024);
+    store.close();
+    assert!(std::fs::metadata(&journal)?.len() <= limits.keep());
+    let (store, rec) = Store::open_with(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![1]);
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_applies_a_long_journal_in_several_commits() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (store, _) = Store::open(&path)?;
+    for i in 0..50u64 {
+        let id = format!("id-{i}");
+        store
+            .commit(vec![put("q", i, &[i as u8; 1000], Some(&id))])
+            .await?;
+    }
+    store
+        .commit(vec![Op::Delete {
+            queue: Arc::from("q"),
+            seq: 0,
+        }])
+        .await?;
+    drop(store);
+    // Replay in commits of about 4 KiB.
+    let opts = Options {
+        limits: Limits {
+            journal_checkpoint: 4096,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), (1..50).collect::<Vec<_>>());
+    // The dedup ids of every replayed commit came back.
+    let o = store
+        .commit(vec![put("q", 99, b"dup", Some("id-49"))])
+        .await?;
+    assert_eq!(o.duplicates, 1);
     store.close();
     Ok(())
 }

@@ -11,9 +11,10 @@ use bytes::Bytes;
 use redb::Database;
 
 use super::error::{Cause, StoreError};
-use super::journal::Journal;
+use super::journal::{AppendError, Journal};
+use super::record;
 use super::tables::{self, DEDUP, DedupWindow, LSN, MESSAGES, STATE};
-use super::{Done, Inner, Op, Outcome};
+use super::{Done, Inner, Limits, Op, Outcome};
 
 /// Ops submitted together, and the callback to run once they are durable.
 pub(super) struct Submission {
@@ -61,12 +62,25 @@ pub(super) struct Writer {
     pending_evicted: Vec<Arc<str>>,
     /// Operations journaled since the last checkpoint.
     since_checkpoint: usize,
+    /// LSNs were given up for failed records that may be on disk: the next checkpoint must
+    /// record an LSN past them even if nothing else changed.
+    lsn_given_up: bool,
+    /// Since the last checkpoint, or the last failed attempt.
     last_checkpoint: Instant,
+    /// Whether the last checkpoint attempt failed (the next waits an interval).
+    checkpoint_failed: bool,
+    limits: Limits,
 }
 
 impl Writer {
     /// The writer's state after recovery; `lsn` is the LSN of the next journal record.
-    pub(super) fn new(db: Database, journal: Journal, dedup: DedupWindow, lsn: u64) -> Writer {
+    pub(super) fn new(
+        db: Database,
+        journal: Journal,
+        dedup: DedupWindow,
+        lsn: u64,
+        limits: Limits,
+    ) -> Writer {
         Writer {
             dedup_counter: dedup.order.back().map_or(0, |(_, n)| *n + 1),
             db,
@@ -77,12 +91,21 @@ impl Writer {
             pending_ids: Vec::new(),
             pending_evicted: Vec::new(),
             since_checkpoint: 0,
+            lsn_given_up: false,
             last_checkpoint: Instant::now(),
+            checkpoint_failed: false,
+            limits,
         }
     }
 
+    /// Whether anything waits for a checkpoint.
+    fn dirty(&self) -> bool {
+        self.since_checkpoint > 0 || self.lsn_given_up
+    }
+
     /// Makes one batch durable: one journal record and one sync. Returns each submission's
-    /// outcome.
+    /// outcome. On failure nothing of the batch is kept, in memory or (as the journal's doc
+    /// says) on disk.
     fn commit(&mut self, batch: &[Submission]) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut effective: Vec<&Op> = Vec::new();
@@ -109,11 +132,26 @@ impl Writer {
         if effective.is_empty() {
             return Ok(outcomes);
         }
-        if let Err(e) = self.journal.append(self.lsn, &effective) {
+        let mut r = self.journal.append(self.lsn, &effective);
+        if matches!(r, Err(AppendError::Full { .. })) && self.checkpoint_due() {
+            // Full because checkpoints failed: one more try (at most one an interval after a
+            // failed one) before refusing.
+            self.checkpoint();
+            if !self.dirty() {
+                r = self.journal.append(self.lsn, &effective);
+            }
+        }
+        if let Err(e) = r {
             for id in &added {
                 self.dedup.set.remove(id);
             }
-            return Err(StoreError::write(e));
+            if matches!(e, AppendError::Undo { .. }) {
+                // The record may be on disk: its LSN is given up, so the next checkpoint
+                // records an LSN past it and recovery skips it.
+                self.lsn += 1;
+                self.lsn_given_up = true;
+            }
+            return Err(append_error(e));
         }
         self.lsn += 1;
         self.since_checkpoint += effective.len();
@@ -151,18 +189,19 @@ impl Writer {
     }
 
     /// Whether a checkpoint is due (`checkpointInterval` passed, or the journal reached
-    /// `journalMaxFileLength`).
+    /// `journalMaxFileLength`; after a failed attempt, only the interval).
     fn checkpoint_due(&self) -> bool {
-        self.since_checkpoint > 0
+        self.dirty()
             && (self.last_checkpoint.elapsed() >= mq_shared::defaults::CHECKPOINT_INTERVAL
-                || self.journal.len() >= mq_shared::defaults::JOURNAL_MAX_FILE_LENGTH)
+                || (!self.checkpoint_failed
+                    && self.journal.len() >= self.limits.journal_checkpoint))
     }
 
     /// Writes the changes since the last checkpoint into redb in one durable commit (with
     /// quick-repair), then empties the journal. On failure the journal keeps everything and
     /// the next checkpoint tries again.
     fn checkpoint(&mut self) {
-        if self.since_checkpoint == 0 {
+        if !self.dirty() {
             return;
         }
         let r = self.write_checkpoint();
@@ -172,11 +211,14 @@ impl Writer {
                 self.pending_ids.clear();
                 self.pending_evicted.clear();
                 self.since_checkpoint = 0;
+                self.lsn_given_up = false;
                 self.last_checkpoint = Instant::now();
+                self.checkpoint_failed = false;
             }
             Err(e) => {
                 // Try again after another interval, not on every batch.
                 self.last_checkpoint = Instant::now();
+                self.checkpoint_failed = true;
                 tracing::error!(error = %e, "store checkpoint failed; the journal keeps the data")
             }
         }
@@ -208,13 +250,39 @@ impl Writer {
             w.open_table(STATE)?.insert(LSN, self.lsn - 1)?;
         }
         w.commit()?;
-        self.journal.reset()?;
+        self.journal.reset();
         Ok(())
     }
 }
 
+/// The store error a failed append is reported as.
+fn append_error(e: AppendError) -> StoreError {
+    match e {
+        AppendError::Io(e) => StoreError::write(e),
+        AppendError::Undo { write, undo } => {
+            tracing::error!(error = %write, undo = %undo, "a failed journal write could not be undone; the store refuses writes until it can be");
+            StoreError::Failed(Arc::new(undo.into()))
+        }
+        AppendError::Refused(e) => StoreError::Failed(Arc::new(e.into())),
+        AppendError::TooLong(t) => StoreError::TooLarge {
+            what: t.what,
+            bytes: t.bytes,
+            limit: t.limit,
+        },
+        AppendError::Full { limit } => StoreError::Full { limit },
+    }
+}
+
+/// Bytes a submission's ops take in a journal record.
+fn submission_bytes(s: &Submission) -> u64 {
+    s.ops.iter().map(record::op_len).sum()
+}
+
 pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<Inner>) {
     let max = mq_shared::defaults::MAX_COMMIT_BATCH;
+    let max_bytes = wr.limits.commit_bytes;
+    // A submission taken from the channel that did not fit in the last group commit.
+    let mut carry: Option<Submission> = None;
     let hold_limit = mq_shared::defaults::ACK_COMMIT_DELAY;
     // Delete-only submissions held back to ride the next commit, and since when.
     let mut held: Vec<Submission> = Vec::new();
@@ -227,7 +295,7 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
         let mut timed_out = false;
         let wait = if !held.is_empty() {
             Some(hold_limit.saturating_sub(held_since.elapsed()))
-        } else if wr.since_checkpoint > 0 {
+        } else if wr.dirty() {
             Some(
                 mq_shared::defaults::CHECKPOINT_INTERVAL
                     .saturating_sub(wr.last_checkpoint.elapsed()),
@@ -235,9 +303,10 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
         } else {
             None
         };
-        let next = match wait {
-            None => rx.recv().ok(),
-            Some(d) => match rx.recv_timeout(d) {
+        let next = match (carry.take(), wait) {
+            (Some(s), _) => Some(Cmd::Submit(s)),
+            (None, None) => rx.recv().ok(),
+            (None, Some(d)) => match rx.recv_timeout(d) {
                 Ok(cmd) => Some(cmd),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     timed_out = true;
@@ -249,19 +318,28 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
         let was_holding = !held.is_empty();
         let mut batch = std::mem::take(&mut held);
         let mut nops: usize = batch.iter().map(|s| s.ops.len()).sum();
+        let mut nbytes: u64 = batch.iter().map(submission_bytes).sum();
         match next {
             Some(Cmd::Submit(s)) => {
                 nops += s.ops.len();
+                nbytes += submission_bytes(&s);
                 batch.push(s);
             }
             Some(Cmd::Close(marks)) => closing = Some(marks),
             None if timed_out => {}
             None => abandoned = true,
         }
-        while closing.is_none() && !abandoned && nops < max {
+        while closing.is_none() && !abandoned && nops < max && nbytes < max_bytes {
             match rx.try_recv() {
                 Ok(Cmd::Submit(s)) => {
+                    let b = submission_bytes(&s);
+                    if !batch.is_empty() && nbytes + b > max_bytes {
+                        // It opens the next group commit.
+                        carry = Some(s);
+                        break;
+                    }
                     nops += s.ops.len();
+                    nbytes += b;
                     batch.push(s);
                 }
                 Ok(Cmd::Close(marks)) => {
@@ -283,7 +361,9 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
         if closing.is_none()
             && !abandoned
             && !(timed_out && was_holding)
+            && carry.is_none()
             && nops < max
+            && nbytes < max_bytes
             && batch.iter().all(only_deletes)
         {
             if !was_holding {
@@ -325,8 +405,12 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
     // Whatever arrives after the close is refused.
     drop(rx);
     if let Some(marks) = closing {
+        if let Err(e) = wr.journal.undo_pending() {
+            tracing::error!(error = %e, "the journal still cannot undo a failed write");
+        }
         wr.checkpoint();
         if wr.journal.is_empty()
+            && !wr.journal.needs_undo()
             && let Err(e) = mark_clean(&wr.db, &marks)
         {
             tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
