@@ -46,7 +46,8 @@
 //! ([`StoreError::TooLarge`]), never truncated. While checkpoints keep failing the journal
 //! grows up to `JOURNAL_HARD_LIMIT` and then refuses writes ([`StoreError::Full`]) until a
 //! checkpoint succeeds; each checkpoint cuts a file a burst made larger back to a bounded
-//! size. Opening the store reads and replays the journal one record at a time.
+//! size. Opening the store reads and replays the journal one record at a time. The data
+//! directory is synced after the store files are created.
 //!
 //! # Which thread runs what
 //!

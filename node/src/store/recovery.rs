@@ -46,6 +46,8 @@ fn recover(db: Database, path: &Path, opts: &Options) -> Result<(Writer, Vec<Rec
         |rec| replay.apply(rec),
     )?;
     let last_lsn = replay.finish()?;
+    // A new store file or journal must survive a crash: their directory entries too.
+    sync_dir(path)?;
     journal.reset();
     let recovered = tables::read_all(&db)?;
     // From here on the store is in use: a crash before the next clean close must show.
@@ -53,6 +55,15 @@ fn recover(db: Database, path: &Path, opts: &Options) -> Result<(Writer, Vec<Rec
     let dedup = tables::read_dedup(&db)?;
     let writer = Writer::new(db, journal, dedup, last_lsn + 1, opts.limits);
     Ok((writer, recovered))
+}
+
+/// `fsync` of the directory holding the store files.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Applies journal records written after the last checkpoint to redb as they are read, in
