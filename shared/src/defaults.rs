@@ -62,6 +62,12 @@ pub const ACK_COMMIT_DELAY: Duration = Duration::from_millis(5);
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(1000);
 /// Journal size that forces a checkpoint (`journalMaxFileLength`, 32 MiB as in KahaDB).
 pub const JOURNAL_MAX_FILE_LENGTH: u64 = 32 * 1024 * 1024;
+/// Bytes of operations one group commit gathers before it takes no more submissions (a
+/// single larger submission is committed on its own, up to [`JOURNAL_HARD_LIMIT`]).
+pub const MAX_COMMIT_BYTES: u64 = 16 * 1024 * 1024;
+/// Journal size past which writes are refused ("store full") while checkpoints keep failing,
+/// instead of the journal growing without bound.
+pub const JOURNAL_HARD_LIMIT: u64 = 256 * 1024 * 1024;
 /// Message ids remembered per node to drop duplicates from retried forwards.
 pub const DEDUP_WINDOW: usize = 100_000;
 

@@ -4,343 +4,269 @@
 //! once (`fdatasync` of an append: the cheapest durable write a disk offers). The same
 //! operations are then applied to redb without a sync; every checkpoint makes redb durable in
 //! one commit (with quick-repair) and empties the journal. After a crash, recovery replays the
-//! records written after the last checkpoint.
-//!
-//! Record layout (little endian):
-//!
-//! ```text
-//! u32 payload_len | u32 crc32(payload) | payload
-//! payload = u64 lsn | u32 op_count | op*
-//! op      = 1 u16 qlen queue u64 seq u32 dlen data u16 idlen id   (put; idlen 0 = no dedup id)
-//!         | 2 u16 qlen queue u64 seq                               (delete)
-//! ```
+//! records written after the last checkpoint, reading them one at a time. The record format is
+//! in [`super::record`].
 //!
 //! A record that is cut short, fails its checksum, or does not carry a higher LSN than the one
 //! before it ends the journal: it was being written when the process died (so nothing in it was
 //! confirmed), or it is left over from before the last checkpoint.
 //!
-//! The file is preallocated with zeros in chunks and written in place, so a sync flushes data
-//! only, not file-size metadata (about a third faster on ext4 than a sync after an append; the
-//! same reason KahaDB preallocates its journal). A checkpoint rewinds to the start instead of
-//! truncating; what lies beyond the last record is zeros or old records that the LSN rule
-//! ignores.
+//! The file is preallocated with zeros in chunks and written in place at explicit offsets, so
+//! a sync flushes data only, not file-size metadata (about a third faster on ext4 than a sync
+//! after an append; the same reason KahaDB preallocates its journal). Each record is written
+//! together with a zeroed header after it, so what follows the last record never reads as
+//! one. A checkpoint rewinds to the start instead of truncating (old records beyond carry
+//! lower LSNs), and gives back what a burst preallocated beyond a bounded size.
+//!
+//! # What a failed append leaves
+//!
+//! An append either succeeds (the record is synced, its submitters are told so) or returns an
+//! error, and then the journal's length and allocation are as before and the record is made
+//! unreadable before the error is returned: its header is overwritten with zeros and synced,
+//! so recovery stops there. A preallocation that runs out of space gives the space it took
+//! back. If even the zeroing fails, the record may still be on disk, so the journal refuses
+//! every append ([`AppendError::Undo`], then [`AppendError::Refused`]) and retries the zeroing
+//! first each time; it accepts appends again once the zeroing succeeds, or once a checkpoint
+//! has made redb durable past the failed record's LSN (recovery skips records at or below
+//! redb's LSN, and the writer gives the failed record's LSN up for that). Only a crash while
+//! in that state, with the disk refusing even the zeroing, can bring the failed record back:
+//! at-least-once for a message its sender was told had failed.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::OpenOptions;
+use std::io::BufReader;
 use std::path::Path;
-use std::sync::Arc;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
-use super::Op;
+use super::error::Cause;
+use super::file::{JournalFile, ReadFrom, WrapFile};
+use super::record::{self, HEADER, Record, TooLong};
+use super::{Limits, Op};
 
-const PUT: u8 = 1;
-const DELETE: u8 = 2;
-const HEADER: usize = 8;
-/// Preallocation step.
-const CHUNK: u64 = 4 * 1024 * 1024;
+/// Zeros written at a time when preallocating.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
-/// An open journal file, positioned at its end.
-pub struct Journal {
-    file: File,
+/// Why an append failed. In every case nothing of the record is readable by recovery, except
+/// as [`Journal`]'s doc says for `Undo` and `Refused`.
+#[derive(Debug)]
+pub(super) enum AppendError {
+    /// The record could not be written or synced (or its space allocated); it was undone.
+    Io(std::io::Error),
+    /// The record could not be written or synced, and undoing it failed too.
+    Undo {
+        /// Why the write failed.
+        write: std::io::Error,
+        /// Why the undo failed.
+        undo: std::io::Error,
+    },
+    /// An earlier record could still not be undone: nothing is written until it is.
+    Refused(std::io::Error),
+    /// The record can never fit.
+    TooLong(TooLong),
+    /// The journal reached its hard limit (checkpoints are failing).
+    Full {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+/// An open journal file.
+pub(super) struct Journal {
+    file: Box<dyn JournalFile>,
     /// End of the last record: where the next one goes.
     len: u64,
     /// Bytes of the file already allocated (zeros or old records).
     allocated: u64,
     buf: BytesMut,
-}
-
-/// One record read back.
-pub struct Record {
-    /// Log sequence number.
-    pub lsn: u64,
-    /// Its operations.
-    pub ops: Vec<Op>,
+    limits: Limits,
+    /// Offset of a failed record that could not be undone.
+    undo_at: Option<u64>,
 }
 
 impl Journal {
-    /// Opens (or creates) the journal and reads every whole record in it. A torn tail is cut
-    /// off.
-    pub fn open(path: &Path) -> std::io::Result<(Journal, Vec<Record>)> {
-        let mut file = OpenOptions::new()
+    /// Opens (or creates) the journal and hands every whole record in it, in order, to
+    /// `each`, reading one record at a time. A torn tail is left behind (the next record
+    /// overwrites it).
+    pub(super) fn open(
+        path: &Path,
+        wrap: Option<&WrapFile>,
+        limits: Limits,
+        mut each: impl FnMut(Record) -> Result<(), Cause>,
+    ) -> Result<Journal, Cause> {
+        let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let mut records: Vec<Record> = Vec::new();
-        let mut at = 0usize;
-        while let Some((rec, used)) = read_record(&bytes[at..]) {
-            if records.last().is_some_and(|r| rec.lsn <= r.lsn) {
-                break;
+        let file: Box<dyn JournalFile> = match wrap {
+            Some(w) => w(file),
+            None => Box::new(file),
+        };
+        let size = file.len()?;
+        let mut at = 0u64;
+        {
+            let mut r = BufReader::with_capacity(
+                1 << 20,
+                ReadFrom {
+                    file: &*file,
+                    at: 0,
+                },
+            );
+            let mut last: Option<u64> = None;
+            while let Some((rec, used)) = record::read_next(&mut r, size - at, limits.max_payload)?
+            {
+                if last.is_some_and(|l| rec.lsn <= l) {
+                    break;
+                }
+                last = Some(rec.lsn);
+                at += used;
+                each(rec)?;
             }
-            records.push(rec);
-            at += used;
         }
         let mut journal = Journal {
             file,
-            len: at as u64,
-            allocated: bytes.len() as u64,
+            len: at,
+            allocated: size,
             buf: BytesMut::with_capacity(64 * 1024),
+            limits,
+            undo_at: None,
         };
-        journal.file.seek(SeekFrom::Start(journal.len))?;
-        journal.preallocate(CHUNK)?;
-        Ok((journal, records))
+        journal.preallocate(limits.chunk)?;
+        Ok(journal)
     }
 
-    /// Makes sure `need` bytes past the end of the last record are allocated, zeroing a
-    /// new chunk (once) when they are not.
+    /// Makes sure `need` bytes past the end of the last record are allocated, zeroing new
+    /// chunks (once) when they are not. On failure the space taken is given back.
     fn preallocate(&mut self, need: u64) -> std::io::Result<()> {
-        if self.len + need <= self.allocated {
+        let end = self.len + need;
+        if end <= self.allocated {
             return Ok(());
         }
-        let target = (self.len + need).div_ceil(CHUNK) * CHUNK;
-        let zeros = vec![0u8; (target - self.allocated) as usize];
-        self.file.seek(SeekFrom::Start(self.allocated))?;
-        self.file.write_all(&zeros)?;
-        self.file.sync_all()?;
-        self.allocated = target;
-        self.file.seek(SeekFrom::Start(self.len))?;
-        Ok(())
-    }
-
-    /// Bytes in the journal.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether the journal holds no record.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Appends one record and syncs it to disk. On failure the file is cut back to where it
-    /// was, so a later record never follows a broken one.
-    pub fn append(&mut self, lsn: u64, ops: &[&Op]) -> std::io::Result<()> {
-        self.buf.clear();
-        self.buf.put_u32_le(0);
-        self.buf.put_u32_le(0);
-        self.buf.put_u64_le(lsn);
-        self.buf.put_u32_le(ops.len() as u32);
-        for op in ops {
-            encode_op(op, &mut self.buf);
-        }
-        let payload_len = (self.buf.len() - HEADER) as u32;
-        let crc = crc32fast::hash(&self.buf[HEADER..]);
-        self.buf[0..4].copy_from_slice(&payload_len.to_le_bytes());
-        self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
-        // Room for the record plus a zeroed header after it, so what follows the last record
-        // never reads as one.
-        self.preallocate(self.buf.len() as u64 + HEADER as u64)?;
-        let r = self
-            .file
-            .write_all(&self.buf)
-            .and_then(|()| self.file.sync_data());
+        // Whole chunks, but never past the hard limit.
+        let target = (end.div_ceil(self.limits.chunk) * self.limits.chunk)
+            .min(self.limits.journal_hard.max(end));
+        let r = (|| {
+            let mut at = self.allocated;
+            while at < target {
+                let n = (target - at).min(ZEROS.len() as u64);
+                self.file.write_all_at(&ZEROS[..n as usize], at)?;
+                at += n;
+            }
+            self.file.sync_all()
+        })();
         match r {
             Ok(()) => {
-                self.len += self.buf.len() as u64;
+                self.allocated = target;
                 Ok(())
             }
             Err(e) => {
-                // The next record overwrites whatever part of this one was written.
-                let _ = self.file.seek(SeekFrom::Start(self.len));
+                if let Err(e) = self.file.set_len(self.allocated) {
+                    tracing::warn!(error = %e, "cannot give back the journal's failed preallocation");
+                }
                 Err(e)
             }
         }
     }
 
-    /// Empties the journal once redb holds everything in it durably: the next record goes
-    /// at the start (older records left behind carry lower LSNs and are ignored).
-    pub fn reset(&mut self) -> std::io::Result<()> {
-        self.file.seek(SeekFrom::Start(0))?;
-        self.len = 0;
+    /// Bytes in the journal.
+    pub(super) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the journal holds no record.
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of the file.
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> u64 {
+        self.allocated
+    }
+
+    /// Appends one record and syncs it to disk. On failure nothing of it is readable, as the
+    /// module doc says.
+    pub(super) fn append(&mut self, lsn: u64, ops: &[&Op]) -> Result<(), AppendError> {
+        self.undo_pending().map_err(AppendError::Refused)?;
+        record::encode(lsn, ops, self.limits.max_payload, &mut self.buf)
+            .map_err(AppendError::TooLong)?;
+        let rec = self.buf.len() as u64;
+        // The record plus the zeroed header after it.
+        let need = rec + HEADER as u64;
+        let hard = self.limits.journal_hard;
+        if need > hard {
+            return Err(AppendError::TooLong(TooLong {
+                what: "a commit",
+                bytes: rec,
+                limit: hard - HEADER as u64,
+            }));
+        }
+        if self.len + need > hard {
+            return Err(AppendError::Full { limit: hard });
+        }
+        self.preallocate(need).map_err(AppendError::Io)?;
+        self.buf.put_bytes(0, HEADER);
+        let r = self
+            .file
+            .write_all_at(&self.buf, self.len)
+            .and_then(|()| self.file.sync_data());
+        match r {
+            Ok(()) => {
+                self.len += rec;
+                Ok(())
+            }
+            Err(write) => match self.zero_header(self.len) {
+                Ok(()) => Err(AppendError::Io(write)),
+                Err(undo) => {
+                    self.undo_at = Some(self.len);
+                    Err(AppendError::Undo { write, undo })
+                }
+            },
+        }
+    }
+
+    /// Whether a failed record still waits to be undone.
+    pub(super) fn needs_undo(&self) -> bool {
+        self.undo_at.is_some()
+    }
+
+    /// Undoes the failed record still on disk, if there is one.
+    pub(super) fn undo_pending(&mut self) -> std::io::Result<()> {
+        if let Some(at) = self.undo_at {
+            self.zero_header(at)?;
+            tracing::info!("the journal undid a failed write; writes are accepted again");
+            self.undo_at = None;
+        }
         Ok(())
     }
-}
 
-fn encode_op(op: &Op, b: &mut BytesMut) {
-    match op {
-        Op::Put {
-            queue,
-            seq,
-            data,
-            dedup,
-        } => {
-            b.put_u8(PUT);
-            put_str16(b, queue);
-            b.put_u64_le(*seq);
-            b.put_u32_le(data.len() as u32);
-            b.put_slice(data);
-            put_str16(b, dedup.as_deref().unwrap_or(""));
+    fn zero_header(&self, at: u64) -> std::io::Result<()> {
+        self.file.write_all_at(&[0; HEADER], at)?;
+        self.file.sync_data()
+    }
+
+    /// Empties the journal once redb holds everything in it durably, up to the last LSN
+    /// handed out (a failed record that could not be undone included): the next record goes
+    /// at the start, and a file a burst left larger than the limits keep is cut back.
+    pub(super) fn reset(&mut self) {
+        self.undo_at = None;
+        self.len = 0;
+        // Not synced: what it hides (records redb already holds) is skipped by LSN anyway;
+        // it only spares the next open reading them.
+        if let Err(e) = self.file.write_all_at(&[0; HEADER], 0) {
+            tracing::debug!(error = %e, "cannot clear the journal's first header");
         }
-        Op::Delete { queue, seq } => {
-            b.put_u8(DELETE);
-            put_str16(b, queue);
-            b.put_u64_le(*seq);
-        }
-    }
-}
-
-fn put_str16(b: &mut BytesMut, s: &str) {
-    let s = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-    b.put_u16_le(s.len() as u16);
-    b.put_slice(s);
-}
-
-/// One whole record at the front of `bytes` and its length, if there is one.
-fn read_record(bytes: &[u8]) -> Option<(Record, usize)> {
-    if bytes.len() < HEADER {
-        return None;
-    }
-    let len = u32::from_le_bytes(bytes[0..4].try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(bytes[4..8].try_into().ok()?);
-    let payload = bytes.get(HEADER..HEADER + len)?;
-    if crc32fast::hash(payload) != crc {
-        return None;
-    }
-    let rec = decode_payload(payload)?;
-    Some((rec, HEADER + len))
-}
-
-fn decode_payload(mut p: &[u8]) -> Option<Record> {
-    if p.remaining() < 12 {
-        return None;
-    }
-    let lsn = p.get_u64_le();
-    let n = p.get_u32_le() as usize;
-    let mut ops = Vec::with_capacity(n.min(1 << 16));
-    for _ in 0..n {
-        if p.remaining() < 1 {
-            return None;
-        }
-        match p.get_u8() {
-            PUT => {
-                let queue = get_str16(&mut p)?;
-                if p.remaining() < 12 {
-                    return None;
-                }
-                let seq = p.get_u64_le();
-                let dlen = p.get_u32_le() as usize;
-                if p.remaining() < dlen {
-                    return None;
-                }
-                let data = Bytes::copy_from_slice(&p[..dlen]);
-                p.advance(dlen);
-                let id = get_str16(&mut p)?;
-                ops.push(Op::Put {
-                    queue,
-                    seq,
-                    data,
-                    dedup: (!id.is_empty()).then_some(id),
-                });
+        let keep = self.limits.keep();
+        if self.allocated > keep {
+            match self.file.set_len(keep) {
+                Ok(()) => self.allocated = keep,
+                Err(e) => tracing::warn!(error = %e, "cannot shrink the journal"),
             }
-            DELETE => {
-                let queue = get_str16(&mut p)?;
-                if p.remaining() < 8 {
-                    return None;
-                }
-                let seq = p.get_u64_le();
-                ops.push(Op::Delete { queue, seq });
-            }
-            _ => return None,
         }
     }
-    Some(Record { lsn, ops })
-}
-
-fn get_str16(p: &mut &[u8]) -> Option<Arc<str>> {
-    if p.remaining() < 2 {
-        return None;
-    }
-    let n = p.get_u16_le() as usize;
-    if p.remaining() < n {
-        return None;
-    }
-    let s = std::str::from_utf8(&p[..n]).ok()?;
-    let s = Arc::from(s);
-    p.advance(n);
-    Some(s)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn put(seq: u64, id: Option<&str>) -> Op {
-        Op::Put {
-            queue: Arc::from("q"),
-            seq,
-            data: Bytes::from(vec![seq as u8; 100]),
-            dedup: id.map(Arc::from),
-        }
-    }
-
-    #[test]
-    fn records_round_trip_and_a_torn_tail_is_dropped() -> std::io::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("journal");
-        let (mut j, recs) = Journal::open(&path)?;
-        assert!(recs.is_empty());
-        let a = put(1, Some("id-1"));
-        let b = Op::Delete {
-            queue: Arc::from("q"),
-            seq: 1,
-        };
-        j.append(1, &[&a, &b])?;
-        j.append(2, &[&put(2, None)])?;
-        let good = j.len();
-        drop(j);
-        // A crash in the middle of the third record.
-        let mut f = OpenOptions::new().write(true).open(&path)?;
-        f.seek(SeekFrom::Start(good))?;
-        f.write_all(&[200, 0, 0, 0, 1, 2, 3])?;
-        drop(f);
-        let (j, recs) = Journal::open(&path)?;
-        assert_eq!(j.len(), good, "the torn record is not part of the journal");
-        assert_eq!(recs.len(), 2);
-        assert_eq!(recs[0].lsn, 1);
-        assert_eq!(recs[0].ops.len(), 2);
-        assert!(
-            matches!(&recs[0].ops[0], Op::Put { seq: 1, dedup: Some(id), data, .. } if &**id == "id-1" && data.len() == 100)
-        );
-        assert!(matches!(&recs[1].ops[0], Op::Put { dedup: None, .. }));
-        Ok(())
-    }
-
-    #[test]
-    fn records_after_a_reset_start_at_the_beginning() -> std::io::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("journal");
-        let (mut j, _) = Journal::open(&path)?;
-        for lsn in 1..=5 {
-            j.append(lsn, &[&put(lsn, None)])?;
-        }
-        j.reset()?;
-        j.append(6, &[&put(6, None)])?;
-        drop(j);
-        // The old records after the new one carry lower LSNs: they end the journal.
-        let (j, recs) = Journal::open(&path)?;
-        assert_eq!(recs.iter().map(|r| r.lsn).collect::<Vec<_>>(), vec![6]);
-        assert!(j.len() < std::fs::metadata(&path)?.len(), "preallocated");
-        Ok(())
-    }
-
-    #[test]
-    fn a_corrupted_record_ends_the_journal() -> std::io::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("journal");
-        let (mut j, _) = Journal::open(&path)?;
-        j.append(1, &[&put(1, None)])?;
-        let first = j.len() as usize;
-        j.append(2, &[&put(2, None)])?;
-        drop(j);
-        let mut bytes = std::fs::read(&path)?;
-        bytes[first + 20] ^= 0xff;
-        std::fs::write(&path, &bytes)?;
-        let (_, recs) = Journal::open(&path)?;
-        assert_eq!(recs.len(), 1);
-        Ok(())
-    }
-}
+#[path = "journal_tests.rs"]
+mod tests;

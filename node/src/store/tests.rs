@@ -1,0 +1,429 @@
+//! Unit tests of the store as a whole.
+
+use super::*;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn put(q: &str, seq: u64, data: &[u8], dedup: Option<&str>) -> Op {
+    Op::Put {
+        queue: Arc::from(q),
+        seq,
+        data: Bytes::copy_from_slice(data),
+        dedup: dedup.map(Arc::from),
+    }
+}
+
+#[tokio::test]
+async fn put_delete_recover_and_dedup() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("store.redb");
+    let (store, rec) = Store::open(&path)?;
+    assert!(rec.is_empty());
+    store
+        .commit(vec![
+            put("a", 1, b"one", None),
+            put("a", 2, b"two", Some("id-2")),
+        ])
+        .await?;
+    let o = store
+        .commit(vec![put("a", 3, b"dup", Some("id-2"))])
+        .await?;
+    assert_eq!(o.duplicates, 1);
+    store
+        .commit(vec![Op::Delete {
+            queue: Arc::from("a"),
+            seq: 1,
+        }])
+        .await?;
+    store.close_marking(vec![(Arc::from("a"), 2, 3)]);
+    let (store, rec) = Store::open(&path)?;
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0].seq, 2);
+    assert_eq!(&rec[0].data[..], b"two");
+    assert_eq!(rec[0].deliveries, 3, "the mark of a clean close comes back");
+    // The dedup window survives a restart.
+    let o = store
+        .commit(vec![put("a", 4, b"dup", Some("id-2"))])
+        .await?;
+    assert_eq!(o.duplicates, 1);
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_store_not_closed_cleanly_flags_every_message_as_maybe_delivered() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("store.redb");
+    let (store, _) = Store::open(&path)?;
+    store.commit(vec![put("a", 1, b"one", None)]).await?;
+    store.close();
+    let (store, rec) = Store::open(&path)?;
+    assert_eq!(rec[0].deliveries, 0, "a clean close flags nothing");
+    // Every handle dropped without a close, as when the process dies: no clean mark.
+    drop(store);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let rec = loop {
+        match Store::open(&path) {
+            Ok((s, rec)) => {
+                s.close();
+                break rec;
+            }
+            // The writer thread may still be closing the file.
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::task::yield_now().await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    assert_eq!(
+        rec[0].deliveries, 1,
+        "after an unclean end, maybe delivered"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn acks_ride_the_next_put_or_commit_on_their_own_soon() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (store, _) = Store::open(&dir.path().join("s.redb"))?;
+    store.commit(vec![put("q", 1, b"x", None)]).await?;
+    let before = store.commits();
+    // A lone delete is held back, then committed by itself: it still completes.
+    let started = std::time::Instant::now();
+    store
+        .commit(vec![Op::Delete {
+            queue: Arc::from("q"),
+            seq: 1,
+        }])
+        .await?;
+    assert!(started.elapsed() >= mq_shared::defaults::ACK_COMMIT_DELAY / 2);
+    assert_eq!(store.commits(), before + 1);
+    // A delete followed by a put: one commit for both.
+    store.commit(vec![put("q", 2, b"y", None)]).await?;
+    let before = store.commits();
+    store.submit(
+        vec![Op::Delete {
+            queue: Arc::from("q"),
+            seq: 2,
+        }],
+        None,
+    );
+    store.commit(vec![put("q", 3, b"z", None)]).await?;
+    assert_eq!(store.commits(), before + 1);
+    store.close();
+    let (_, rec) = Store::open(&dir.path().join("s.redb"))?;
+    assert_eq!(rec.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_submissions_share_commits() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (store, _) = Store::open(&dir.path().join("s.redb"))?;
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.commit(vec![put("q", i, b"x", None)]).await
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    assert!(
+        store.commits() < 200,
+        "commits were not grouped: {}",
+        store.commits()
+    );
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_sync_fails_the_commit_with_a_write_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let faults = file::faults::Faults::new();
+    let opts = Options {
+        wrap_journal: Some(faults.wrap()),
+        ..Default::default()
+    };
+    let (store, _) = Store::open_with(&dir.path().join("s.redb"), &opts)?;
+    faults.fail_syncs(1);
+    let e = store
+        .commit(vec![put("q", 1, b"x", None)])
+        .await
+        .err()
+        .ok_or("the commit should fail")?;
+    assert!(matches!(e, StoreError::Write(_)), "{e:?}");
+    assert!(
+        e.to_string().starts_with("store write failed: journal: "),
+        "{e}"
+    );
+    store.commit(vec![put("q", 2, b"y", None)]).await?;
+    store.close();
+    Ok(())
+}
+
+/// Opens the store again once the writer thread of a dropped handle has let go of the file.
+fn reopen(path: &Path, opts: &Options) -> Result<(Store, Vec<Recovered>), StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open_with(path, opts) {
+            Err(StoreError::AlreadyOpen { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn seqs(rec: &[Recovered]) -> Vec<u64> {
+    rec.iter().map(|r| r.seq).collect()
+}
+
+fn faulty() -> (Arc<file::faults::Faults>, Options) {
+    let faults = file::faults::Faults::new();
+    let opts = Options {
+        wrap_journal: Some(faults.wrap()),
+        ..Default::default()
+    };
+    (faults, opts)
+}
+
+#[tokio::test]
+async fn a_small_commit_after_a_failed_preallocation_survives_a_crash() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    // The disk has room for 1 MiB more than the first preallocated chunk: a 6 MiB record
+    // needs a second chunk, and zeroing it runs out of space halfway.
+    faults.limit_size(Some(5 * 1024 * 1024));
+    let big = vec![7u8; 6 * 1024 * 1024];
+    assert!(store.commit(vec![put("q", 1, &big, None)]).await.is_err());
+    faults.limit_size(None);
+    store.commit(vec![put("q", 2, b"small", None)]).await?;
+    // A crash: no close, so no checkpoint; only the journal holds message 2.
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![2], "the receipted message is recovered");
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_commit_whose_sync_failed_is_not_replayed_after_a_crash() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    faults.fail_syncs(1);
+    assert!(store.commit(vec![put("q", 1, b"x", None)]).await.is_err());
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), Vec::<u64>::new(), "the sender was told ERROR");
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_commit_that_failed_and_could_not_be_undone_is_not_recovered_after_a_close() -> TestResult
+{
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    // The record's sync fails, and so does the sync that would undo it.
+    faults.fail_syncs(2);
+    assert!(store.commit(vec![put("q", 1, b"x", None)]).await.is_err());
+    store.close();
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), Vec::<u64>::new(), "the sender was told ERROR");
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn after_a_write_that_cannot_be_undone_commits_are_refused_until_the_disk_recovers()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    faults.fail_syncs(usize::MAX);
+    assert!(store.commit(vec![put("q", 1, b"x", None)]).await.is_err());
+    let e = store
+        .commit(vec![put("q", 2, b"y", None)])
+        .await
+        .err()
+        .ok_or("a commit after an undo that failed is refused")?;
+    assert!(e.to_string().contains("refused"), "{e}");
+    faults.fail_syncs(0);
+    store.commit(vec![put("q", 3, b"z", None)]).await?;
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![3]);
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_write_leaves_nothing_a_later_commit_trips_over() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (faults, opts) = faulty();
+    let (store, _) = Store::open_with(&path, &opts)?;
+    store.commit(vec![put("q", 1, b"one", None)]).await?;
+    faults.fail_writes(true);
+    assert!(store.commit(vec![put("q", 2, b"two", None)]).await.is_err());
+    faults.fail_writes(false);
+    store.commit(vec![put("q", 3, b"three", None)]).await?;
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![1, 3]);
+    store.close();
+    Ok(())
+}
+
+fn small_limits() -> Limits {
+    Limits {
+        commit_bytes: 8 * 1024,
+        max_payload: u32::MAX as u64,
+        journal_checkpoint: 16 * 1024,
+        journal_hard: 1024 * 1024,
+        chunk: 4096,
+    }
+}
+
+#[tokio::test]
+async fn a_commit_larger_than_the_journal_takes_is_refused_and_the_store_goes_on() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let opts = Options {
+        limits: small_limits(),
+        ..Default::default()
+    };
+    let (store, _) = Store::open_with(&path, &opts)?;
+    let huge = vec![0u8; 2 * 1024 * 1024];
+    let e = store
+        .commit(vec![put("q", 1, &huge, Some("id-1"))])
+        .await
+        .err()
+        .ok_or("a commit over the hard limit is refused")?;
+    assert!(matches!(e, StoreError::TooLarge { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("store write failed: "), "{e}");
+    // The refused put's dedup id was not kept: a retry of a smaller message with it is stored.
+    let o = store
+        .commit(vec![put("q", 2, b"small", Some("id-1"))])
+        .await?;
+    assert_eq!(o.duplicates, 0);
+    drop(store);
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![2]);
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_group_commit_stops_at_its_byte_limit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let opts = Options {
+        limits: small_limits(),
+        ..Default::default()
+    };
+    let (store, _) = Store::open_with(&dir.path().join("s.redb"), &opts)?;
+    // The first callback holds the writer thread until ten more submissions are queued, so
+    // the next group commit could take them all at once.
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+    store.submit(
+        vec![put("q", 0, b"first", None)],
+        Some(Box::new(move |_| {
+            let _ = held_tx.send(());
+            let _ = release_rx.recv_timeout(std::time::Duration::from_secs(10));
+        })),
+    );
+    held_rx.await?;
+    let before = store.commits();
+    let mut waits = Vec::new();
+    for i in 1..=10u64 {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        store.submit(
+            vec![put("q", i, &[i as u8; 2000], None)],
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        );
+        waits.push(rx);
+    }
+    release_tx.send(())?;
+    for w in waits {
+        w.await??;
+    }
+    // 20 000 bytes at most 8 KiB a commit: at least three commits.
+    let commits = store.commits() - before;
+    assert!(commits >= 3, "{commits} commits");
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_checkpoint_after_a_burst_gives_the_journal_space_back() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let limits = small_limits();
+    let opts = Options {
+        limits,
+        ..Default::default()
+    };
+    let (store, _) = Store::open_with(&path, &opts)?;
+    store
+        .commit(vec![put("q", 1, &vec![1u8; 300 * 1024], None)])
+        .await?;
+    let journal = path.with_extension("journal");
+    assert!(std::fs::metadata(&journal)?.len() > 300 * 1024);
+    store.close();
+    assert!(std::fs::metadata(&journal)?.len() <= limits.keep());
+    let (store, rec) = Store::open_with(&path, &opts)?;
+    assert_eq!(seqs(&rec), vec![1]);
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_applies_a_long_journal_in_several_commits() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (store, _) = Store::open(&path)?;
+    for i in 0..50u64 {
+        let id = format!("id-{i}");
+        store
+            .commit(vec![put("q", i, &[i as u8; 1000], Some(&id))])
+            .await?;
+    }
+    store
+        .commit(vec![Op::Delete {
+            queue: Arc::from("q"),
+            seq: 0,
+        }])
+        .await?;
+    drop(store);
+    // Replay in commits of about 4 KiB.
+    let opts = Options {
+        limits: Limits {
+            journal_checkpoint: 4096,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let (store, rec) = reopen(&path, &opts)?;
+    assert_eq!(seqs(&rec), (1..50).collect::<Vec<_>>());
+    // The dedup ids of every replayed commit came back.
+    let o = store
+        .commit(vec![put("q", 99, b"dup", Some("id-49"))])
+        .await?;
+    assert_eq!(o.duplicates, 1);
+    store.close();
+    Ok(())
+}

@@ -1,0 +1,427 @@
+//! The writer thread: it folds every submission waiting in its channel into one journal
+//! record and one sync (group commit), runs the completion callbacks, and checkpoints redb.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use redb::Database;
+
+use super::error::{Cause, StoreError};
+use super::journal::{AppendError, Journal};
+use super::record;
+use super::tables::{self, DEDUP, DedupWindow, LSN, MESSAGES, STATE};
+use super::{Done, Inner, Limits, Op, Outcome};
+
+/// Ops submitted together, and the callback to run once they are durable.
+pub(super) struct Submission {
+    pub(super) ops: Vec<Op>,
+    pub(super) done: Option<Done>,
+}
+
+/// What the writer thread is asked to do.
+pub(super) enum Cmd {
+    Submit(Submission),
+    /// Close after the queued submissions, recording these (queue, seq, deliveries) marks.
+    Close(Vec<(Arc<str>, u64, u32)>),
+}
+
+/// Whether a submission only removes messages (acks): such a submission promises nothing to
+/// a producer, so it may wait a little for a commit that has to happen anyway.
+fn only_deletes(s: &Submission) -> bool {
+    !s.ops.is_empty() && s.ops.iter().all(|op| matches!(op, Op::Delete { .. }))
+}
+
+/// A change waiting for the next checkpoint to reach redb.
+enum Pending {
+    /// Stored since the last checkpoint.
+    Put(Bytes),
+    /// Removed since the last checkpoint; it is in redb from an earlier one.
+    Delete,
+}
+
+/// The writer thread's state: redb, the journal in front of it, and the dedup window.
+///
+/// A batch is durable once its journal record is synced. redb only learns of it at the next
+/// checkpoint: the changes since the last one wait in `pending`, where a message stored and
+/// acknowledged between two checkpoints cancels out and never reaches redb at all.
+pub(super) struct Writer {
+    db: Database,
+    journal: Journal,
+    dedup: DedupWindow,
+    dedup_counter: u64,
+    /// LSN of the next journal record.
+    lsn: u64,
+    /// Changes to messages since the last checkpoint.
+    pending: HashMap<(Arc<str>, u64), Pending>,
+    /// Dedup ids added (with their counter) and evicted since the last checkpoint.
+    pending_ids: Vec<(Arc<str>, u64)>,
+    pending_evicted: Vec<Arc<str>>,
+    /// Operations journaled since the last checkpoint.
+    since_checkpoint: usize,
+    /// LSNs were given up for failed records that may be on disk: the next checkpoint must
+    /// record an LSN past them even if nothing else changed.
+    lsn_given_up: bool,
+    /// Since the last checkpoint, or the last failed attempt.
+    last_checkpoint: Instant,
+    /// Whether the last checkpoint attempt failed (the next waits an interval).
+    checkpoint_failed: bool,
+    limits: Limits,
+}
+
+impl Writer {
+    /// The writer's state after recovery; `lsn` is the LSN of the next journal record.
+    pub(super) fn new(
+        db: Database,
+        journal: Journal,
+        dedup: DedupWindow,
+        lsn: u64,
+        limits: Limits,
+    ) -> Writer {
+        Writer {
+            dedup_counter: dedup.order.back().map_or(0, |(_, n)| *n + 1),
+            db,
+            journal,
+            dedup,
+            lsn,
+            pending: HashMap::new(),
+            pending_ids: Vec::new(),
+            pending_evicted: Vec::new(),
+            since_checkpoint: 0,
+            lsn_given_up: false,
+            last_checkpoint: Instant::now(),
+            checkpoint_failed: false,
+            limits,
+        }
+    }
+
+    /// Whether anything waits for a checkpoint.
+    fn dirty(&self) -> bool {
+        self.since_checkpoint > 0 || self.lsn_given_up
+    }
+
+    /// Makes one batch durable: one journal record and one sync. Returns each submission's
+    /// outcome. On failure nothing of the batch is kept, in memory or (as the journal's doc
+    /// says) on disk.
+    fn commit(&mut self, batch: &[Submission]) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut effective: Vec<&Op> = Vec::new();
+        // Ids this batch adds, to forget again if the journal write fails.
+        let mut added: Vec<Arc<str>> = Vec::new();
+        for s in batch {
+            let mut o = Outcome::default();
+            for op in &s.ops {
+                if let Op::Put {
+                    dedup: Some(id), ..
+                } = op
+                {
+                    if self.dedup.set.contains(id) {
+                        o.duplicates += 1;
+                        continue;
+                    }
+                    self.dedup.set.insert(id.clone());
+                    added.push(id.clone());
+                }
+                effective.push(op);
+            }
+            outcomes.push(o);
+        }
+        if effective.is_empty() {
+            return Ok(outcomes);
+        }
+        let mut r = self.journal.append(self.lsn, &effective);
+        if matches!(r, Err(AppendError::Full { .. })) && self.checkpoint_due() {
+            // Full because checkpoints failed: one more try (at most one an interval after a
+            // failed one) before refusing.
+            self.checkpoint();
+            if !self.dirty() {
+                r = self.journal.append(self.lsn, &effective);
+            }
+        }
+        if let Err(e) = r {
+            for id in &added {
+                self.dedup.set.remove(id);
+            }
+            if matches!(e, AppendError::Undo { .. }) {
+                // The record may be on disk: its LSN is given up, so the next checkpoint
+                // records an LSN past it and recovery skips it.
+                self.lsn += 1;
+                self.lsn_given_up = true;
+            }
+            return Err(append_error(e));
+        }
+        self.lsn += 1;
+        self.since_checkpoint += effective.len();
+        for op in effective {
+            match op {
+                Op::Put {
+                    queue, seq, data, ..
+                } => {
+                    self.pending
+                        .insert((queue.clone(), *seq), Pending::Put(data.clone()));
+                }
+                Op::Delete { queue, seq } => {
+                    let key = (queue.clone(), *seq);
+                    if let Some(Pending::Put(_)) = self.pending.get(&key) {
+                        self.pending.remove(&key);
+                    } else {
+                        self.pending.insert(key, Pending::Delete);
+                    }
+                }
+            }
+        }
+        let window = mq_shared::defaults::DEDUP_WINDOW;
+        for id in added {
+            self.pending_ids.push((id.clone(), self.dedup_counter));
+            self.dedup.order.push_back((id, self.dedup_counter));
+            self.dedup_counter += 1;
+            while self.dedup.order.len() > window {
+                if let Some((old, _)) = self.dedup.order.pop_front() {
+                    self.dedup.set.remove(&old);
+                    self.pending_evicted.push(old);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Whether a checkpoint is due (`checkpointInterval` passed, or the journal reached
+    /// `journalMaxFileLength`; after a failed attempt, only the interval).
+    fn checkpoint_due(&self) -> bool {
+        self.dirty()
+            && (self.last_checkpoint.elapsed() >= mq_shared::defaults::CHECKPOINT_INTERVAL
+                || (!self.checkpoint_failed
+                    && self.journal.len() >= self.limits.journal_checkpoint))
+    }
+
+    /// Writes the changes since the last checkpoint into redb in one durable commit (with
+    /// quick-repair), then empties the journal. On failure the journal keeps everything and
+    /// the next checkpoint tries again.
+    fn checkpoint(&mut self) {
+        if !self.dirty() {
+            return;
+        }
+        let r = self.write_checkpoint();
+        match r {
+            Ok(()) => {
+                self.pending.clear();
+                self.pending_ids.clear();
+                self.pending_evicted.clear();
+                self.since_checkpoint = 0;
+                self.lsn_given_up = false;
+                self.last_checkpoint = Instant::now();
+                self.checkpoint_failed = false;
+            }
+            Err(e) => {
+                // Try again after another interval, not on every batch.
+                self.last_checkpoint = Instant::now();
+                self.checkpoint_failed = true;
+                tracing::error!(error = %e, "store checkpoint failed; the journal keeps the data")
+            }
+        }
+    }
+
+    /// The checkpoint's redb commit, then the journal reset.
+    fn write_checkpoint(&mut self) -> Result<(), Cause> {
+        let mut w = self.db.begin_write()?;
+        w.set_quick_repair(true);
+        {
+            let mut msgs = w.open_table(MESSAGES)?;
+            for ((queue, seq), change) in &self.pending {
+                match change {
+                    Pending::Put(data) => {
+                        msgs.insert((&**queue, *seq), &data[..])?;
+                    }
+                    Pending::Delete => {
+                        msgs.remove((&**queue, *seq))?;
+                    }
+                }
+            }
+            let mut ids = w.open_table(DEDUP)?;
+            for (id, n) in &self.pending_ids {
+                ids.insert(&**id, *n)?;
+            }
+            for id in &self.pending_evicted {
+                ids.remove(&**id)?;
+            }
+            w.open_table(STATE)?.insert(LSN, self.lsn - 1)?;
+        }
+        w.commit()?;
+        self.journal.reset();
+        Ok(())
+    }
+}
+
+/// The store error a failed append is reported as.
+fn append_error(e: AppendError) -> StoreError {
+    match e {
+        AppendError::Io(e) => StoreError::write(e),
+        AppendError::Undo { write, undo } => {
+            tracing::error!(error = %write, undo = %undo, "a failed journal write could not be undone; the store refuses writes until it can be");
+            StoreError::Failed(Arc::new(undo.into()))
+        }
+        AppendError::Refused(e) => StoreError::Failed(Arc::new(e.into())),
+        AppendError::TooLong(t) => StoreError::TooLarge {
+            what: t.what,
+            bytes: t.bytes,
+            limit: t.limit,
+        },
+        AppendError::Full { limit } => StoreError::Full { limit },
+    }
+}
+
+/// Bytes a submission's ops take in a journal record.
+fn submission_bytes(s: &Submission) -> u64 {
+    s.ops.iter().map(record::op_len).sum()
+}
+
+pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<Inner>) {
+    let max = mq_shared::defaults::MAX_COMMIT_BATCH;
+    let max_bytes = wr.limits.commit_bytes;
+    // A submission taken from the channel that did not fit in the last group commit.
+    let mut carry: Option<Submission> = None;
+    let hold_limit = mq_shared::defaults::ACK_COMMIT_DELAY;
+    // Delete-only submissions held back to ride the next commit, and since when.
+    let mut held: Vec<Submission> = Vec::new();
+    let mut held_since = Instant::now();
+    // Set by a close: the delivery marks to record with the clean-close mark.
+    let mut closing: Option<Vec<(Arc<str>, u64, u32)>> = None;
+    // Set when every handle is gone without a close: no clean mark, as after a crash.
+    let mut abandoned = false;
+    while closing.is_none() && !abandoned {
+        let mut timed_out = false;
+        let wait = if !held.is_empty() {
+            Some(hold_limit.saturating_sub(held_since.elapsed()))
+        } else if wr.dirty() {
+            Some(
+                mq_shared::defaults::CHECKPOINT_INTERVAL
+                    .saturating_sub(wr.last_checkpoint.elapsed()),
+            )
+        } else {
+            None
+        };
+        let next = match (carry.take(), wait) {
+            (Some(s), _) => Some(Cmd::Submit(s)),
+            (None, None) => rx.recv().ok(),
+            (None, Some(d)) => match rx.recv_timeout(d) {
+                Ok(cmd) => Some(cmd),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    None
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let was_holding = !held.is_empty();
+        let mut batch = std::mem::take(&mut held);
+        let mut nops: usize = batch.iter().map(|s| s.ops.len()).sum();
+        let mut nbytes: u64 = batch.iter().map(submission_bytes).sum();
+        match next {
+            Some(Cmd::Submit(s)) => {
+                nops += s.ops.len();
+                nbytes += submission_bytes(&s);
+                batch.push(s);
+            }
+            Some(Cmd::Close(marks)) => closing = Some(marks),
+            None if timed_out => {}
+            None => abandoned = true,
+        }
+        while closing.is_none() && !abandoned && nops < max && nbytes < max_bytes {
+            match rx.try_recv() {
+                Ok(Cmd::Submit(s)) => {
+                    let b = submission_bytes(&s);
+                    if !batch.is_empty() && nbytes + b > max_bytes {
+                        // It opens the next group commit.
+                        carry = Some(s);
+                        break;
+                    }
+                    nops += s.ops.len();
+                    nbytes += b;
+                    batch.push(s);
+                }
+                Ok(Cmd::Close(marks)) => {
+                    closing = Some(marks);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            if wr.checkpoint_due() {
+                wr.checkpoint();
+            }
+            continue;
+        }
+        // Acks alone do not get a commit of their own: they wait (at most `hold_limit`) for
+        // the next put, whose commit makes them durable too. A lost ack after a crash means a
+        // redelivery, which at-least-once allows; a lost put would break a receipt.
+        if closing.is_none()
+            && !abandoned
+            && !(timed_out && was_holding)
+            && carry.is_none()
+            && nops < max
+            && nbytes < max_bytes
+            && batch.iter().all(only_deletes)
+        {
+            if !was_holding {
+                held_since = Instant::now();
+            }
+            held = batch;
+            continue;
+        }
+        let result = if nops == 0 {
+            // Only ordering barriers: nothing to write.
+            Ok(vec![Outcome::default(); batch.len()])
+        } else {
+            wr.commit(&batch)
+        };
+        match result {
+            Ok(outcomes) => {
+                if nops > 0 {
+                    inner.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                for (s, o) in batch.into_iter().zip(outcomes) {
+                    if let Some(done) = s.done {
+                        done(Ok(o));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store commit failed; the senders are told and nothing of the batch is kept");
+                for s in batch {
+                    if let Some(done) = s.done {
+                        done(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        if wr.checkpoint_due() {
+            wr.checkpoint();
+        }
+    }
+    // Whatever arrives after the close is refused.
+    drop(rx);
+    if let Some(marks) = closing {
+        if let Err(e) = wr.journal.undo_pending() {
+            tracing::error!(error = %e, "the journal still cannot undo a failed write");
+        }
+        wr.checkpoint();
+        if wr.journal.is_empty()
+            && !wr.journal.needs_undo()
+            && let Err(e) = mark_clean(&wr.db, &marks)
+        {
+            tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
+        }
+    }
+    let Writer { db, .. } = wr;
+    if let Err(e) = db.close() {
+        tracing::warn!(error = %e, "closing the store");
+    }
+}
+
+fn mark_clean(db: &Database, marks: &[(Arc<str>, u64, u32)]) -> Result<(), StoreError> {
+    tables::mark_clean(db, marks).map_err(StoreError::write)
+}
