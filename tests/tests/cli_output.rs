@@ -2,7 +2,6 @@
 //! totals, plain output is one row per line, and a closed pipe ends quietly.
 
 use mq_shared::ctl::{ClusterStatus, QueueStatReport};
-#[allow(dead_code)]
 use mq_tests::cli::CliHome;
 
 #[test]

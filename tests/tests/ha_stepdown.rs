@@ -3,13 +3,12 @@
 //! one master, and a final count asserting that no confirmed message was lost and that every
 //! second delivery says `redelivered:true`.
 
-mod ha_support;
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ha_support::{Load, MasterWatch, failover_uri, lock_holder_pid, lock_record, member};
 use mq_shared::api::Role;
+use mq_tests::ha::{MasterWatch, lock_holder_pid, lock_record};
+use mq_tests::load::Load;
 use mq_tests::*;
 
 const STEPDOWNS: usize = 20;
@@ -37,7 +36,7 @@ async fn twenty_stepdowns_under_load_alternate_masters_without_loss_or_two_maste
         let confirmed = load.confirmed.load(Ordering::Relaxed);
         let started = Instant::now();
         assert_eq!(
-            ha_support::stepdown(&nodes[old].admin_url()).await,
+            admins[old].post("/api/v1/ha/stepdown", None).await.status,
             202,
             "step {step}"
         );

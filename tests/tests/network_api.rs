@@ -2,11 +2,9 @@
 //! and removed at run time; malformed URIs and unknown options refused with an error that
 //! names the offending part.
 
-mod network_support;
-
 use mq_tests::api::{ApiError, NetworkConnectorList, PeerState};
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_list_and_remove_connectors_at_run_time() {

@@ -2,12 +2,10 @@
 //! consumer appearing two hops away pulls them; local consumers are served before the bridge;
 //! `excludedDestinations` and `staticallyIncludedDestinations` override demand.
 
-mod network_support;
-
 use std::time::{Duration, Instant};
 
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 const OPTS: &str = "networkTTL=2&initialReconnectDelay=100";
 

@@ -2,14 +2,12 @@
 //! admin API (`backoff`, attempts, next retry, last error), and once it is back the messages
 //! that waited flow. `masterslave:(a,b)` follows whichever of the pair is master.
 
-mod network_support;
-
 use std::time::Duration;
 
 use mq_tests::api::{PeerInfo, PeerState, Role};
 use mq_tests::client::AckMode;
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 async fn peer(node: &Node) -> PeerInfo {
     let l = connectors(node).await;

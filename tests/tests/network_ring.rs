@@ -2,14 +2,12 @@
 //! circulates (the broker path stops it from returning to a broker it crossed, `networkTTL`
 //! bounds its hops), for queues and topics, even with a TTL larger than the ring.
 
-mod network_support;
-
 use std::collections::HashSet;
 
 use mq_tests::api::TopicList;
 use mq_tests::client::AckMode;
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 const N: usize = 300;
 

@@ -1,11 +1,9 @@
 //! The seed's static network: Broker3 forwards to Broker1 and Broker2 on demand, configured
 //! exactly as ActiveMQ users write it; with `duplex=true` the same links carry messages back.
 
-mod network_support;
-
 use mq_tests::api::PeerState;
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 /// `static:(tcp://localhost:P1,tcp://localhost:P2)?maxReconnectDelay=5000&useExponentialBackOff=false`.
 fn seed_uri(b1: &Node, b2: &Node, extra: &str) -> String {
