@@ -41,27 +41,12 @@ async fn kill_under_load() -> LoadResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_of_the_master_under_load_loses_no_confirmed_message() {
     let result = kill_under_load().await;
-    let lost = result.lost();
-    assert!(
-        lost.is_empty(),
-        "{} of {} confirmed messages lost, e.g. {:?}",
-        lost.len(),
-        result.confirmed.len(),
-        &lost[..lost.len().min(10)]
-    );
-    let duplicates = result.duplicates();
-    let unflagged = result.unflagged_duplicates();
-    assert!(
-        unflagged.is_empty(),
-        "{} of {} duplicates lack redelivered:true, e.g. {:?}",
-        unflagged.len(),
-        duplicates.len(),
-        &duplicates[..duplicates.len().min(5)]
-    );
+    result.assert_no_loss();
+    result.assert_redeliveries_flagged();
     eprintln!(
         "confirmed {}, delivered {}, delivered twice or more {}",
         result.confirmed.len(),
         result.deliveries.len(),
-        duplicates.len()
+        result.duplicates().len()
     );
 }

@@ -85,19 +85,8 @@ async fn twenty_stepdowns_under_load_alternate_masters_without_loss_or_two_maste
             "each stepdown hands over to another member"
         );
     }
-    let lost = result.lost();
-    assert!(
-        lost.is_empty(),
-        "{} of {} confirmed messages lost, e.g. {:?}",
-        lost.len(),
-        result.confirmed.len(),
-        &lost[..lost.len().min(10)]
-    );
-    let unflagged = result.unflagged_duplicates();
-    assert!(
-        unflagged.is_empty(),
-        "duplicates without redelivered:true: {unflagged:?}"
-    );
+    result.assert_no_loss();
+    result.assert_redeliveries_flagged();
 }
 
 /// The index of the member whose `/readyz` answers 200, waiting for one.

@@ -121,8 +121,7 @@ async fn connectors_from_the_toml_config_file() {
     let mut cb = consumer(&b, "/queue/toml").await;
     wait_consumers(&a, "toml", 1).await;
     produce(&a, "/queue/toml", 0..3, 8).await;
-    let got = collect(std::slice::from_mut(&mut cb), 3, SOON).await;
-    assert_exactly_once(&got, 3);
+    expect_each_once(&mut cb, 3).await;
 }
 
 /// Connectors added through the API are kept in the data directory: a restarted node, or the

@@ -126,14 +126,12 @@ async fn inside_the_namespace(ns: &str) {
     let mut c2 = consumer(&d2, "/queue/disc").await;
     wait_consumers(&d1, "disc", 1).await;
     produce(&d1, "/queue/disc", 0..20, 32).await;
-    let got = collect(std::slice::from_mut(&mut c2), 20, SOON).await;
-    assert_exactly_once(&got, 20);
+    expect_each_once(&mut c2, 20).await;
 
     let mut c1 = consumer(&d1, "/queue/back").await;
     wait_consumers(&d2, "back", 1).await;
     produce(&d2, "/queue/back", 0..20, 32).await;
-    let got = collect(std::slice::from_mut(&mut c1), 20, SOON).await;
-    assert_exactly_once(&got, 20);
+    expect_each_once(&mut c1, 20).await;
 
     // D2 dies without a word: after MULTICAST_MISS_BEFORE_DEATH silent periods D1 forgets it.
     d2.kill();
