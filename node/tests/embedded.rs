@@ -4,31 +4,14 @@
 //! `mqnode` binary itself.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use mq_shared::api::{PeerState, Role};
 use mq_shared::client::{AckMode, ConnectOptions, StompClient};
 use mq_shared::frame::Frame;
+use mq_tests::{SOON, poll_until_async};
 use mqnode::config::ConfigError;
 use mqnode::{Broker, NodeError};
-
-/// A generous bound for what should happen at once; only reached when a test is failing.
-const SOON: Duration = Duration::from_secs(10);
-
-/// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
-async fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if cond() {
-            return true;
-        }
-        if start.elapsed() >= timeout {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// Starts a persistent broker `name` on `dir`, STOMP and admin API on loopback port 0, with
 /// network connectors `networks`.
@@ -136,7 +119,7 @@ async fn two_linked_brokers_forward_to_a_consumer_on_the_other() -> Result<()> {
         stomp_addr(&b)?
     );
     let a = start("emb-a", dir_a.path(), &[link]).await?;
-    let connected = poll_until(SOON, || {
+    let connected = poll_until_async(SOON, async || {
         let list = a.state().network.list();
         list.connectors
             .iter()
@@ -148,7 +131,7 @@ async fn two_linked_brokers_forward_to_a_consumer_on_the_other() -> Result<()> {
 
     let mut c = consumer(&b, "/queue/across").await?;
     // The consumer on B is demand on A once it has crossed the bridge.
-    let demand = poll_until(SOON, || {
+    let demand = poll_until_async(SOON, async || {
         a.state().serving().is_some_and(|s| {
             s.core
                 .queue_stats()
