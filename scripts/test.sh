@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: builds the binaries (debug) and runs every test of the workspace,
 # including the interop suite (stomp.py against a real mqnode, tests/python), which the Rust
-# test `interop` runs. Installs stomp.py and pytest for the current user when they are missing.
+# test `interop::stomp_py_suite_passes` runs. Installs stomp.py and pytest for the current user
+# when they are missing.
 #
 # Environment: CARGO_TARGET_DIR is honoured; MQ_TEST_PROFILE=release runs the tests against
 # release binaries (built here with --release).
@@ -34,5 +35,8 @@ if [[ "${MQ_TEST_PROFILE:-}" == release ]]; then
 fi
 
 cargo build --workspace --bins "${profile[@]}"
-# The integration tests start real nodes; the interop suite runs inside them (tests/tests/interop.rs).
+# Every test of the workspace: unit tests, the in-process broker tests (node/tests/embedded.rs)
+# and the integration tests, one binary `integration` (tests/tests/main.rs, a module per
+# capability) that starts real nodes. Its module `interop` runs the stomp.py suite, and its
+# discovery test re-runs the binary inside a network namespace, filtered to itself.
 cargo test --workspace --no-fail-fast "${profile[@]}"

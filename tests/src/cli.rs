@@ -4,14 +4,15 @@
 //! cluster ([`ClusterGuard`]) that destroys it when dropped, so that no process outlives the
 //! test even when an assertion fails. Waits poll a condition with a deadline, never sleep blind.
 //!
-//! Binaries are found by [`crate::bin_path`] and waits use [`crate::poll_until`].
+//! Binaries are found by [`crate::bin_path`], waits use [`crate::poll_until`] and free ports
+//! come from [`crate::free_port`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde::de::DeserializeOwned;
 
-pub use crate::{bin_path as binary, poll_until as wait_until};
+use crate::bin_path;
 
 /// One finished `mqctl` run.
 #[derive(Debug)]
@@ -79,7 +80,7 @@ impl CliHome {
                 .prefix("mqctl-test-")
                 .tempdir()
                 .expect("temporary MQCTL_HOME"),
-            mqctl: binary("mqctl"),
+            mqctl: bin_path("mqctl"),
         }
     }
 
@@ -214,14 +215,6 @@ pub fn kill_processes_under(dir: &Path) {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Writes an executable shell script and returns its path.

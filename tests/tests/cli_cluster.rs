@@ -1,12 +1,12 @@
 //! `mqctl` against real `mqnode` processes: a cluster's life from create to destroy, a crash and
 //! a restart that keeps persistent messages, and an HA pair's failover seen through mqctl.
 
-#[allow(dead_code)]
 use std::time::Duration;
 
 use mq_shared::api::Role;
 use mq_shared::ctl::{BrowseReport, ClusterManifest, ClusterStatus, QueueStatReport, SendReport};
-use mq_tests::cli::{CliHome, is_running, processes_under, wait_until};
+use mq_tests::cli::{CliHome, is_running, processes_under};
+use mq_tests::{free_port, poll_until};
 
 fn status(home: &CliHome, name: &str) -> (ClusterStatus, i32) {
     let run = home.run(&["cluster", "status", name, "-o", "json"]);
@@ -186,7 +186,7 @@ fn an_ha_pair_fails_over_and_mqctl_follows_the_master() {
     home.run(&["node", "kill", &cluster.node("node1a")])
         .expect_code(0);
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        poll_until(Duration::from_secs(10), || {
             let (st, _) = status(&home, "ha");
             st.nodes[1].role == Some(Role::Master)
         }),
@@ -295,7 +295,7 @@ fn nodes_outside_a_cluster_are_reached_by_url() {
     .expect_code(0);
 
     // One live node and one address where nothing listens: partial, with the down one named.
-    let nobody = format!("http://127.0.0.1:{}", mq_tests::cli::free_port());
+    let nobody = format!("http://127.0.0.1:{}", free_port());
     let run = home.run(&[
         "queue",
         "stat",

@@ -1,8 +1,8 @@
 //! `mqctl` failing well: each failure exits non-zero with a sentence that says what and where,
 //! and leaves nothing running and no half-created cluster behind.
 
-#[allow(dead_code)]
-use mq_tests::cli::{CliHome, binary, processes_under, script};
+use mq_tests::bin_path;
+use mq_tests::cli::{CliHome, processes_under, script};
 
 #[test]
 fn creating_an_existing_cluster_fails_and_leaves_it_alone() {
@@ -51,7 +51,7 @@ fn a_missing_mqnode_is_a_clear_error() {
     // Not beside mqctl and not on PATH either.
     let lonely = tempfile::tempdir().expect("tempdir");
     let mqctl = lonely.path().join("mqctl");
-    std::fs::copy(binary("mqctl"), &mqctl).expect("copy mqctl");
+    std::fs::copy(bin_path("mqctl"), &mqctl).expect("copy mqctl");
     let output = std::process::Command::new(&mqctl)
         .args(["cluster", "create", "x"])
         .env("MQCTL_HOME", home.path())
@@ -102,7 +102,7 @@ fn a_node_that_crashes_at_start_is_reported_with_its_log() {
 fn when_one_node_crashes_the_others_are_stopped_too() {
     let home = CliHome::new();
     let bin = tempfile::tempdir().expect("tempdir");
-    let real = binary("mqnode");
+    let real = bin_path("mqnode");
     // node1 and node3 are real nodes; node2 dies at once.
     let flaky = script(
         bin.path(),

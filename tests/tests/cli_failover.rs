@@ -1,6 +1,5 @@
 //! `mqctl failover trigger|status` against real clusters made by `mqctl cluster create --ha`.
 
-#[allow(dead_code)]
 use std::time::Duration;
 
 use mq_shared::api::Role;
@@ -8,7 +7,8 @@ use mq_shared::client::{AckMode, ConnectOptions, StompClient};
 use mq_shared::ctl::{
     ClusterStatus, FailoverMode, FailoverReport, FailoverStatus, LinkList, LinkState,
 };
-use mq_tests::cli::{CliHome, wait_until};
+use mq_tests::cli::CliHome;
+use mq_tests::poll_until;
 
 const LINKS_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -31,7 +31,7 @@ async fn kill_with_verify_loses_nothing_and_the_links_follow_the_new_master() {
     }
     // Every link is up before, so that "up after" means re-attached.
     assert!(
-        wait_until(LINKS_TIMEOUT, || links_up(&home, demo.name())),
+        poll_until(LINKS_TIMEOUT, || links_up(&home, demo.name())),
         "links never came up: {}",
         home.run(&["link", "ls", demo.name()]).stdout
     );
@@ -87,7 +87,7 @@ async fn kill_with_verify_loses_nothing_and_the_links_follow_the_new_master() {
     // Links into node1 (masterslave:) re-attach to node1b; links out of node1 were re-created on
     // node1b by the trigger.
     assert!(
-        wait_until(LINKS_TIMEOUT, || links_up(&home, demo.name())),
+        poll_until(LINKS_TIMEOUT, || links_up(&home, demo.name())),
         "links did not re-attach after the failover: {}",
         home.run(&["link", "ls", demo.name()]).stdout
     );
@@ -175,7 +175,7 @@ fn stepdown_is_the_default_and_status_shows_the_swap() {
         run.stderr
     );
     // The old master waits as a slave.
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(poll_until(Duration::from_secs(10), || {
         let s = status(&home, pair.name());
         s.groups[0].master.as_deref() == Some("node1b")
             && s.groups[0].slaves == ["node1a".to_string()]
@@ -278,7 +278,7 @@ fn queue_send_over_failover_follows_the_master_through_a_kill() {
         };
         report.queues.iter().map(|q| q.depth).max().unwrap_or(0)
     };
-    assert!(wait_until(Duration::from_secs(30), || depth(&home) >= 200));
+    assert!(poll_until(Duration::from_secs(30), || depth(&home) >= 200));
     let report: FailoverReport = home
         .run(&["failover", "trigger", "qs", "--mode", "kill", "-o", "json"])
         .expect_code(0)

@@ -162,17 +162,28 @@ async fn check_prefix_kept(node: &Node, dest: &str, confirmed: usize) {
     expect_nothing(&mut c, QUIET).await;
 }
 
+/// A node called `name` with [`stream_until_cut`] sending to `dest`, once 1000 messages are
+/// confirmed: the node, the count of confirmed messages, and the sender.
+async fn node_mid_stream(
+    name: &str,
+    dest: &'static str,
+) -> (
+    Node,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let node = Node::start(NodeOpts::new(name));
+    let confirmed = std::sync::Arc::new(AtomicUsize::new(0));
+    let sender = tokio::spawn(stream_until_cut(node.stomp_addr(), dest, confirmed.clone()));
+    wait_for_async(SOON, async || confirmed.load(Ordering::SeqCst) >= 1000).await;
+    (node, confirmed, sender)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_in_the_middle_of_a_stream_loses_no_confirmed_message() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let mut node = Node::start(NodeOpts::new("cut"));
-    let confirmed = std::sync::Arc::new(AtomicUsize::new(0));
-    let sender = tokio::spawn(stream_until_cut(
-        node.stomp_addr(),
-        "/queue/cut",
-        confirmed.clone(),
-    ));
-    wait_for_async(SOON, async || confirmed.load(Ordering::SeqCst) >= 1000).await;
+    use std::sync::atomic::Ordering;
+    let (mut node, confirmed, sender) = node_mid_stream("cut", "/queue/cut").await;
     node.kill();
     sender.await.expect("sender task");
     let confirmed = confirmed.load(Ordering::SeqCst);
@@ -182,15 +193,8 @@ async fn sigkill_in_the_middle_of_a_stream_loses_no_confirmed_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_in_the_middle_of_a_stream_finishes_what_it_confirmed() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let mut node = Node::start(NodeOpts::new("drain"));
-    let confirmed = std::sync::Arc::new(AtomicUsize::new(0));
-    let sender = tokio::spawn(stream_until_cut(
-        node.stomp_addr(),
-        "/queue/drain",
-        confirmed.clone(),
-    ));
-    wait_for_async(SOON, async || confirmed.load(Ordering::SeqCst) >= 1000).await;
+    use std::sync::atomic::Ordering;
+    let (mut node, confirmed, sender) = node_mid_stream("drain", "/queue/drain").await;
     let status = node.terminate();
     assert_eq!(
         status.code(),
@@ -218,11 +222,7 @@ async fn acked_and_dead_lettered_messages_stay_so_after_sigkill() {
     for m in &got[..4] {
         ack_receipt(&mut c, m).await;
     }
-    let mut nack = c.nack_frame(&got[4]).expect("NACK frame");
-    let id = c.next_receipt_id();
-    nack.push_header("receipt", id.as_str());
-    c.send_frame(nack).await.expect("NACK");
-    c.wait_receipt(&id).await.expect("receipt for NACK");
+    nack_receipt(&mut c, &got[4]).await;
 
     node.kill();
     node.restart();

@@ -1,21 +1,19 @@
 //! Failover under load: producers and consumers follow the master through `failover:(...)`,
 //! and every message confirmed by a RECEIPT is consumed after the master is killed.
 
-mod ha_support;
-
 use std::time::Duration;
 
-use ha_support::{Load, failover_uri, member, transport_of};
 use mq_shared::api::Role;
+use mq_tests::load::{Load, LoadResult};
 use mq_tests::*;
 
 /// Starts a master and a slave on one data dir, runs 4 producers and 4 consumers through
 /// failover, kills the master with SIGKILL mid-stream, and lets the load run on the new master.
-async fn kill_under_load() -> ha_support::LoadResult {
+async fn kill_under_load() -> LoadResult {
     let shared = tempfile::tempdir().expect("tempdir");
     let a_opts = member("fo-a", shared.path());
     let b_opts = member("fo-b", shared.path());
-    let uri = failover_uri(&[transport_of(&a_opts), transport_of(&b_opts)]);
+    let uri = failover_uri(&[a_opts.transport.clone(), b_opts.transport.clone()]);
     let mut a = Node::start(a_opts);
     let mut b = Node::start(b_opts);
     assert_eq!((a.role(), b.role()), (Role::Master, Role::Slave));
@@ -43,27 +41,12 @@ async fn kill_under_load() -> ha_support::LoadResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_of_the_master_under_load_loses_no_confirmed_message() {
     let result = kill_under_load().await;
-    let lost = result.lost();
-    assert!(
-        lost.is_empty(),
-        "{} of {} confirmed messages lost, e.g. {:?}",
-        lost.len(),
-        result.confirmed.len(),
-        &lost[..lost.len().min(10)]
-    );
-    let duplicates = result.duplicates();
-    let unflagged = result.unflagged_duplicates();
-    assert!(
-        unflagged.is_empty(),
-        "{} of {} duplicates lack redelivered:true, e.g. {:?}",
-        unflagged.len(),
-        duplicates.len(),
-        &duplicates[..duplicates.len().min(5)]
-    );
+    result.assert_no_loss();
+    result.assert_redeliveries_flagged();
     eprintln!(
         "confirmed {}, delivered {}, delivered twice or more {}",
         result.confirmed.len(),
         result.deliveries.len(),
-        duplicates.len()
+        result.duplicates().len()
     );
 }

@@ -2,11 +2,9 @@
 //! started, stopped, killed or tampered with, and a clear error and exit when the data
 //! directory cannot be used.
 
-mod ha_support;
-
-use ha_support::{MasterWatch, lock_holder_pid, lock_record, member};
 use mq_shared::api::Role;
 use mq_tests::client::AckMode;
+use mq_tests::ha::{MasterWatch, lock_holder_pid, lock_record};
 use mq_tests::*;
 
 /// Waits (bounded) for a line in the node's log: stderr is read by another thread, so a log
@@ -34,7 +32,10 @@ async fn two_nodes_on_one_store_are_one_master_and_one_slave() {
     let record = lock_record(shared.path()).expect("lock record");
     assert_eq!((record.holder.as_str(), record.pid), ("lk-a", a.pid()));
     // A stepdown request to a slave is refused.
-    assert_eq!(ha_support::stepdown(&b.admin_url()).await, 409);
+    assert_eq!(
+        b.admin().post("/api/v1/ha/stepdown", None).await.status,
+        409
+    );
     expect_log(&b, "store is locked by another node; waiting as slave");
 }
 

@@ -3,13 +3,12 @@
 //! one master, and a final count asserting that no confirmed message was lost and that every
 //! second delivery says `redelivered:true`.
 
-mod ha_support;
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ha_support::{Load, MasterWatch, failover_uri, lock_holder_pid, lock_record, member};
 use mq_shared::api::Role;
+use mq_tests::ha::{MasterWatch, lock_holder_pid, lock_record};
+use mq_tests::load::Load;
 use mq_tests::*;
 
 const STEPDOWNS: usize = 20;
@@ -37,7 +36,7 @@ async fn twenty_stepdowns_under_load_alternate_masters_without_loss_or_two_maste
         let confirmed = load.confirmed.load(Ordering::Relaxed);
         let started = Instant::now();
         assert_eq!(
-            ha_support::stepdown(&nodes[old].admin_url()).await,
+            admins[old].post("/api/v1/ha/stepdown", None).await.status,
             202,
             "step {step}"
         );
@@ -86,19 +85,8 @@ async fn twenty_stepdowns_under_load_alternate_masters_without_loss_or_two_maste
             "each stepdown hands over to another member"
         );
     }
-    let lost = result.lost();
-    assert!(
-        lost.is_empty(),
-        "{} of {} confirmed messages lost, e.g. {:?}",
-        lost.len(),
-        result.confirmed.len(),
-        &lost[..lost.len().min(10)]
-    );
-    let unflagged = result.unflagged_duplicates();
-    assert!(
-        unflagged.is_empty(),
-        "duplicates without redelivered:true: {unflagged:?}"
-    );
+    result.assert_no_loss();
+    result.assert_redeliveries_flagged();
 }
 
 /// The index of the member whose `/readyz` answers 200, waiting for one.

@@ -2,11 +2,10 @@
 //! against the `mqnode` binary. Python 3 with `stomp-py` and `pytest` is required (CI and
 //! `scripts/test.sh` install them); without them this test fails and says how to install them.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::thread;
+use std::process::Command;
 use std::time::Duration;
 
+use mq_tests::process::run_bounded;
 use mq_tests::{bin_path, workspace_root};
 
 /// Bound on the whole Python suite (each of its tests bounds its own waits).
@@ -27,46 +26,24 @@ fn stomp_py_suite_passes() {
         ),
         Ok(_) => {}
     }
-    let mut child = Command::new("python3")
-        .args([
-            "-m",
-            "pytest",
-            "tests/python",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ])
-        .current_dir(workspace_root())
-        .env("MQNODE_BIN", bin_path("mqnode"))
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting pytest");
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut status = None;
-    if !mq_tests::poll_until(SUITE_TIMEOUT, || {
-        status = child.try_wait().expect("waiting for pytest");
-        status.is_some()
-    }) {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let out = out.join().unwrap_or_default();
-    let err = err.join().unwrap_or_default();
-    match status {
+    let run = run_bounded(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pytest",
+                "tests/python",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ])
+            .current_dir(workspace_root())
+            .env("MQNODE_BIN", bin_path("mqnode"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        SUITE_TIMEOUT,
+    );
+    let out = String::from_utf8_lossy(&run.stdout);
+    let err = String::from_utf8_lossy(&run.stderr);
+    match run.status {
         Some(s) if s.success() => println!("{out}"),
         Some(s) => panic!("the stomp.py suite failed ({s}):\n{out}\n{err}"),
         None => panic!("the stomp.py suite ran past {SUITE_TIMEOUT:?}; killed:\n{out}\n{err}"),

@@ -2,11 +2,9 @@
 //! and removed at run time; malformed URIs and unknown options refused with an error that
 //! names the offending part.
 
-mod network_support;
-
 use mq_tests::api::{ApiError, NetworkConnectorList, PeerState};
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_list_and_remove_connectors_at_run_time() {
@@ -123,8 +121,7 @@ async fn connectors_from_the_toml_config_file() {
     let mut cb = consumer(&b, "/queue/toml").await;
     wait_consumers(&a, "toml", 1).await;
     produce(&a, "/queue/toml", 0..3, 8).await;
-    let got = collect(std::slice::from_mut(&mut cb), 3, SOON).await;
-    assert_exactly_once(&got, 3);
+    expect_each_once(&mut cb, 3).await;
 }
 
 /// Connectors added through the API are kept in the data directory: a restarted node, or the

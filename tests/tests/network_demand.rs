@@ -2,12 +2,10 @@
 //! consumer appearing two hops away pulls them; local consumers are served before the bridge;
 //! `excludedDestinations` and `staticallyIncludedDestinations` override demand.
 
-mod network_support;
-
 use std::time::{Duration, Instant};
 
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 const OPTS: &str = "networkTTL=2&initialReconnectDelay=100";
 
@@ -40,8 +38,7 @@ async fn messages_wait_for_demand_then_follow_a_consumer_two_hops_away() {
     assert_eq!(c.admin().depth("idle").await, 0);
 
     let mut cc = consumer(&c, "/queue/idle").await;
-    let got = collect(std::slice::from_mut(&mut cc), N, SOON).await;
-    assert_exactly_once(&got, N);
+    expect_each_once(&mut cc, N).await;
     wait_for_async(SOON, async || a.admin().depth("idle").await == 0).await;
 }
 
@@ -55,8 +52,7 @@ async fn local_consumers_are_served_before_the_bridge() {
     let mut local = consumer(&a, "/queue/local").await;
     wait_consumers(&a, "local", 2).await;
     produce(&a, "/queue/local", 0..N, 64).await;
-    let got = collect(std::slice::from_mut(&mut local), N, SOON).await;
-    assert_exactly_once(&got, N);
+    expect_each_once(&mut local, N).await;
     expect_nothing(&mut remote, QUIET).await;
     assert_eq!(a.admin().queue("local").await.map(|q| q.forwarded), Some(0));
 
@@ -83,8 +79,7 @@ async fn excluded_destinations_never_cross_and_static_ones_always_do() {
     wait_consumers(&a, "open", 1).await;
     produce(&a, "/queue/secret.x", 0..10, 16).await;
     produce(&a, "/queue/open", 0..10, 16).await;
-    let got = collect(std::slice::from_mut(&mut open), 10, SOON).await;
-    assert_exactly_once(&got, 10);
+    expect_each_once(&mut open, 10).await;
     expect_nothing(&mut secret, QUIET).await;
     assert_eq!(a.admin().depth("secret.x").await, 10);
 

@@ -4,17 +4,16 @@
 //!
 //! Multicast never touches a real interface: the test creates a network namespace with only
 //! its own loopback (multicast route on `lo`), re-runs this test binary inside it with
-//! `ip netns exec` to start the nodes and drive them, and deletes the namespace afterwards.
+//! `ip netns exec`, filtered to this one test by its full name, to start the nodes and drive
+//! them, and deletes the namespace afterwards.
 //! Needs root and `ip` (iproute2).
-
-mod network_support;
 
 use std::process::Command;
 use std::time::Duration;
 
 use mq_tests::api::PeerState;
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 /// Environment variable naming the namespace the inner test runs in.
 const NS_ENV: &str = "MQ_TEST_NETNS";
@@ -67,15 +66,15 @@ fn discovered_nodes_forward_both_ways_inside_a_network_namespace() {
     }
     let ns = Namespace::create();
     let exe = std::env::current_exe().expect("this test binary");
+    // The test's full name in this binary: its module path without the crate, then its own.
+    let module = module_path!()
+        .split_once("::")
+        .map_or(module_path!(), |(_, m)| m);
+    let name = format!("{module}::discovered_nodes_forward_both_ways_inside_a_network_namespace");
     let out = Command::new("ip")
         .args(["netns", "exec", &ns.0])
         .arg(exe)
-        .args([
-            "--exact",
-            "discovered_nodes_forward_both_ways_inside_a_network_namespace",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", &name, "--nocapture", "--test-threads=1"])
         .env(NS_ENV, &ns.0)
         .output()
         .expect("running the test inside the namespace");
@@ -127,14 +126,12 @@ async fn inside_the_namespace(ns: &str) {
     let mut c2 = consumer(&d2, "/queue/disc").await;
     wait_consumers(&d1, "disc", 1).await;
     produce(&d1, "/queue/disc", 0..20, 32).await;
-    let got = collect(std::slice::from_mut(&mut c2), 20, SOON).await;
-    assert_exactly_once(&got, 20);
+    expect_each_once(&mut c2, 20).await;
 
     let mut c1 = consumer(&d1, "/queue/back").await;
     wait_consumers(&d2, "back", 1).await;
     produce(&d2, "/queue/back", 0..20, 32).await;
-    let got = collect(std::slice::from_mut(&mut c1), 20, SOON).await;
-    assert_exactly_once(&got, 20);
+    expect_each_once(&mut c1, 20).await;
 
     // D2 dies without a word: after MULTICAST_MISS_BEFORE_DEATH silent periods D1 forgets it.
     d2.kill();

@@ -1,14 +1,12 @@
 //! A line A → B → C with `networkTTL=2`: demand from C crosses two hops, messages produced on
 //! A reach C exactly once, also when B is SIGKILLed and restarted in the middle of the run.
 
-mod network_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 const N: usize = 10_000;
 const OPTS: &str = "networkTTL=2&initialReconnectDelay=100&maxReconnectDelay=500";

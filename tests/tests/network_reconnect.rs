@@ -2,14 +2,12 @@
 //! admin API (`backoff`, attempts, next retry, last error), and once it is back the messages
 //! that waited flow. `masterslave:(a,b)` follows whichever of the pair is master.
 
-mod network_support;
-
 use std::time::Duration;
 
 use mq_tests::api::{PeerInfo, PeerState, Role};
 use mq_tests::client::AckMode;
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 async fn peer(node: &Node) -> PeerInfo {
     let l = connectors(node).await;
@@ -45,8 +43,7 @@ async fn a_down_peer_is_retried_with_back_off_and_waiting_messages_flow_when_it_
     produce(&a, "/queue/wait", 0..N, 64).await;
     b.restart();
     let mut cb = consumer(&b, "/queue/wait").await;
-    let got = collect(std::slice::from_mut(&mut cb), N, SOON).await;
-    assert_exactly_once(&got, N);
+    expect_each_once(&mut cb, N).await;
     let p = peer(&a).await;
     assert_eq!(p.state, PeerState::Connected);
     assert_eq!(p.remote_broker.as_deref(), Some("B"));
@@ -70,8 +67,7 @@ async fn a_peer_that_dies_is_noticed_and_reconnected() {
     let mut cb = consumer(&b, "/queue/again").await;
     wait_consumers(&a, "again", 1).await;
     produce(&a, "/queue/again", 0..5, 16).await;
-    let got = collect(std::slice::from_mut(&mut cb), 5, SOON).await;
-    assert_exactly_once(&got, 5);
+    expect_each_once(&mut cb, 5).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,14 +2,12 @@
 //! circulates (the broker path stops it from returning to a broker it crossed, `networkTTL`
 //! bounds its hops), for queues and topics, even with a TTL larger than the ring.
 
-mod network_support;
-
 use std::collections::HashSet;
 
 use mq_tests::api::TopicList;
 use mq_tests::client::AckMode;
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 const N: usize = 300;
 
@@ -43,8 +41,7 @@ async fn queue_messages_cross_the_ring_once(ttl: u32) {
     wait_consumers(&b, "ring", 1).await;
     produce(&a, "/queue/ring", 0..N, 128).await;
     produce(&b, "/queue/ring", N..2 * N, 128).await;
-    let got = collect(std::slice::from_mut(&mut cc), 2 * N, SOON).await;
-    assert_exactly_once(&got, 2 * N);
+    expect_each_once(&mut cc, 2 * N).await;
     expect_nothing(&mut cc, QUIET).await;
     let mut forwarded = 0;
     for n in [&a, &b, &c] {

@@ -1,11 +1,9 @@
 //! The seed's static network: Broker3 forwards to Broker1 and Broker2 on demand, configured
 //! exactly as ActiveMQ users write it; with `duplex=true` the same links carry messages back.
 
-mod network_support;
-
 use mq_tests::api::PeerState;
+use mq_tests::network::*;
 use mq_tests::*;
-use network_support::*;
 
 /// `static:(tcp://localhost:P1,tcp://localhost:P2)?maxReconnectDelay=5000&useExponentialBackOff=false`.
 fn seed_uri(b1: &Node, b2: &Node, extra: &str) -> String {
@@ -82,8 +80,7 @@ async fn duplex_carries_messages_from_broker1_back_to_broker3() {
     // Broker3's bridge subscribed on Broker1 (and Broker2) for its consumer's demand.
     wait_consumers(&b1, "back", 1).await;
     produce(&b1, "/queue/back", 0..N, 128).await;
-    let got = collect(std::slice::from_mut(&mut c3), N, SOON).await;
-    assert_exactly_once(&got, N);
+    expect_each_once(&mut c3, N).await;
     expect_nothing(&mut c3, QUIET).await;
     wait_for_async(SOON, async || b1.admin().depth("back").await == 0).await;
     // Both directions on one connection per peer: Broker1 sees one bridge connection.

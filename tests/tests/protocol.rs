@@ -161,161 +161,81 @@ async fn crlf_line_endings_are_accepted() {
     assert_eq!((m.header("k"), body_str(&m).as_str()), (Some("v"), "hi"));
 }
 
-#[tokio::test]
-async fn every_frame_that_asks_gets_a_receipt() {
-    let node = Node::start(NodeOpts::new("receipts"));
-    let addr = node.stomp_addr();
-    let (mut c, _) = RawConn::connect(&addr, Some("1.2"), "0,0").await;
-    let mut want = BTreeSet::new();
-    let mut got = BTreeSet::new();
-    let mut messages: Vec<Frame> = Vec::new();
+/// A raw session that sends frames with receipts and keeps what came back: the receipt ids
+/// asked for and received, and the messages that arrived meanwhile.
+struct Receipts {
+    conn: RawConn,
+    want: BTreeSet<String>,
+    got: BTreeSet<String>,
+    messages: Vec<Frame>,
+}
 
-    async fn exchange(
-        c: &mut RawConn,
-        f: Frame,
-        want: &mut BTreeSet<String>,
-        got: &mut BTreeSet<String>,
-        messages: &mut Vec<Frame>,
-    ) {
-        let id = f.header("receipt").expect("a receipt header").to_owned();
-        want.insert(id.clone());
-        c.send_frame(&f).await;
-        while !got.contains(&id) {
-            let r = c.frame(SOON).await;
+impl Receipts {
+    /// Sends `cmd` with `receipt:ID` and `headers`, then reads until that receipt arrives.
+    async fn exchange(&mut self, cmd: Command, id: &str, headers: &[(&str, &str)]) {
+        let mut f = Frame::new(cmd).with_header("receipt", id);
+        for (k, v) in headers {
+            f.push_header(*k, *v);
+        }
+        self.want.insert(id.to_owned());
+        self.conn.send_frame(&f).await;
+        while !self.got.contains(id) {
+            let r = self.conn.frame(SOON).await;
             match r.command {
                 Command::Receipt => {
-                    got.insert(r.header("receipt-id").expect("receipt-id").to_owned());
+                    let rid = r.header("receipt-id").expect("receipt-id");
+                    self.got.insert(rid.to_owned());
                 }
-                Command::Message => messages.push(r),
+                Command::Message => self.messages.push(r),
                 _ => panic!("unexpected frame waiting for receipt {id}: {r:?}"),
             }
         }
     }
+}
 
-    let frame = |cmd: Command, receipt: &str, headers: &[(&str, &str)]| {
-        let mut f = Frame::new(cmd).with_header("receipt", receipt);
-        for (k, v) in headers {
-            f.push_header(*k, *v);
-        }
-        f
+#[tokio::test]
+async fn every_frame_that_asks_gets_a_receipt() {
+    let node = Node::start(NodeOpts::new("receipts"));
+    let addr = node.stomp_addr();
+    let (conn, _) = RawConn::connect(&addr, Some("1.2"), "0,0").await;
+    let mut s = Receipts {
+        conn,
+        want: BTreeSet::new(),
+        got: BTreeSet::new(),
+        messages: Vec::new(),
     };
+
     let sub = [
         ("destination", "/queue/rcpt"),
         ("id", "s1"),
         ("ack", "client-individual"),
     ];
-    exchange(
-        &mut c,
-        frame(Command::Subscribe, "subscribe", &sub),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
+    s.exchange(Command::Subscribe, "subscribe", &sub).await;
     let dest = [("destination", "/queue/rcpt")];
-    exchange(
-        &mut c,
-        frame(Command::Send, "send-1", &dest),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
-    exchange(
-        &mut c,
-        frame(Command::Send, "send-2", &dest),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
-    while messages.len() < 2 {
-        let f = c.frame(SOON).await;
+    s.exchange(Command::Send, "send-1", &dest).await;
+    s.exchange(Command::Send, "send-2", &dest).await;
+    while s.messages.len() < 2 {
+        let f = s.conn.frame(SOON).await;
         assert_eq!(f.command, Command::Message, "{f:?}");
-        messages.push(f);
+        s.messages.push(f);
     }
-    let ack1 = messages[0].header("ack").expect("ack header").to_owned();
-    let ack2 = messages[1].header("ack").expect("ack header").to_owned();
-    exchange(
-        &mut c,
-        frame(Command::Ack, "ack", &[("id", &ack1)]),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
-    exchange(
-        &mut c,
-        frame(Command::Nack, "nack", &[("id", &ack2)]),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
+    let ack1 = s.messages[0].header("ack").expect("ack header").to_owned();
+    let ack2 = s.messages[1].header("ack").expect("ack header").to_owned();
+    s.exchange(Command::Ack, "ack", &[("id", &ack1)]).await;
+    s.exchange(Command::Nack, "nack", &[("id", &ack2)]).await;
     let tx = [("transaction", "t1")];
-    exchange(
-        &mut c,
-        frame(Command::Begin, "begin", &tx),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
-    exchange(
-        &mut c,
-        frame(
-            Command::Send,
-            "send-tx",
-            &[("destination", "/queue/other"), ("transaction", "t1")],
-        ),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
-    exchange(
-        &mut c,
-        frame(Command::Commit, "commit", &tx),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
+    s.exchange(Command::Begin, "begin", &tx).await;
+    let in_tx = [("destination", "/queue/other"), ("transaction", "t1")];
+    s.exchange(Command::Send, "send-tx", &in_tx).await;
+    s.exchange(Command::Commit, "commit", &tx).await;
     let tx2 = [("transaction", "t2")];
-    exchange(
-        &mut c,
-        frame(Command::Begin, "begin-2", &tx2),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
-    exchange(
-        &mut c,
-        frame(Command::Abort, "abort", &tx2),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
-    exchange(
-        &mut c,
-        frame(Command::Unsubscribe, "unsubscribe", &[("id", "s1")]),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
-    exchange(
-        &mut c,
-        frame(Command::Disconnect, "disconnect", &[]),
-        &mut want,
-        &mut got,
-        &mut messages,
-    )
-    .await;
-    assert_eq!(want, got);
-    c.expect_closed(SOON).await;
+    s.exchange(Command::Begin, "begin-2", &tx2).await;
+    s.exchange(Command::Abort, "abort", &tx2).await;
+    s.exchange(Command::Unsubscribe, "unsubscribe", &[("id", "s1")])
+        .await;
+    s.exchange(Command::Disconnect, "disconnect", &[]).await;
+    assert_eq!(s.want, s.got);
+    s.conn.expect_closed(SOON).await;
 
     // What those frames did: one acked, one dead-lettered, one committed.
     let admin = node.admin();

@@ -119,11 +119,7 @@ async fn nack_sends_the_message_to_the_dlq() {
     let mut c = connect(&addr).await;
     subscribe(&mut c, "/queue/orders", "s", AckMode::ClientIndividual).await;
     let got = drain(&mut c, 2, SOON).await;
-    let mut f = c.nack_frame(&got[0]).expect("NACK frame");
-    let id = c.next_receipt_id();
-    f.push_header("receipt", id.as_str());
-    c.send_frame(f).await.expect("NACK");
-    c.wait_receipt(&id).await.expect("receipt for NACK");
+    nack_receipt(&mut c, &got[0]).await;
     ack_receipt(&mut c, &got[1]).await;
     wait_for_async(SOON, async || {
         admin.depth("orders").await == 0 && admin.depth("DLQ").await == 1

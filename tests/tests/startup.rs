@@ -43,35 +43,45 @@ async fn admin_on_every_interface_needs_a_token() {
     assert_eq!(b.name, "open");
 }
 
-#[test]
-fn a_transport_port_in_use_is_named() {
+/// Which listener [`start_on_a_busy_port`] gives the busy port.
+enum Busy {
+    Transport,
+    Admin,
+}
+
+/// Runs a throwaway node whose transport or admin API is given a port held busy meanwhile;
+/// returns its output and the port.
+fn start_on_a_busy_port(which: Busy) -> (std::process::Output, u16) {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_str().expect("utf-8 path");
     let (_held, port) = busy_port();
     let transport = format!("tcp://127.0.0.1:{port}");
-    let out = run_mqnode(&args(
-        d,
-        &["--transport", &transport, "--admin", "127.0.0.1:0"],
-    ));
+    let admin = format!("127.0.0.1:{port}");
+    let listen = match which {
+        Busy::Transport => ["--transport", &transport, "--admin", "127.0.0.1:0"],
+        Busy::Admin => ["--transport", "tcp://127.0.0.1:0", "--admin", &admin],
+    };
+    (run_mqnode(&args(d, &listen)), port)
+}
+
+/// [`start_on_a_busy_port`], asserting that the start was refused naming the port.
+fn refused_naming_the_busy_port(which: Busy) -> std::process::Output {
+    let (out, port) = start_on_a_busy_port(which);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains(&port.to_string()), "{err}");
+    out
+}
+
+#[test]
+fn a_transport_port_in_use_is_named() {
+    let out = refused_naming_the_busy_port(Busy::Transport);
     assert!(out.stdout.is_empty(), "printed a ready line: {out:?}");
 }
 
 #[test]
 fn an_admin_port_in_use_is_named() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().to_str().expect("utf-8 path");
-    let (_held, port) = busy_port();
-    let admin = format!("127.0.0.1:{port}");
-    let out = run_mqnode(&args(
-        d,
-        &["--transport", "tcp://127.0.0.1:0", "--admin", &admin],
-    ));
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(err.contains(&port.to_string()), "{err}");
+    refused_naming_the_busy_port(Busy::Admin);
 }
 
 #[test]
@@ -80,35 +90,30 @@ fn config_file_errors_are_clear() {
     let d = dir.path().to_str().expect("utf-8 path");
     let listen = ["--transport", "tcp://127.0.0.1:0", "--admin", "127.0.0.1:0"];
 
-    let missing = dir.path().join("missing.toml");
-    let missing = missing.to_str().expect("utf-8 path");
-    let mut a = args(d, &listen);
-    a.extend_from_slice(&["--config", missing]);
-    let out = run_mqnode(&a);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("missing.toml"), "{}", stderr(&out));
-
-    let invalid = dir.path().join("invalid.toml");
-    std::fs::write(&invalid, "name = \"unterminated\nprefetch = = 3\n").expect("write");
-    let invalid = invalid.to_str().expect("utf-8 path");
-    let mut a = args(d, &listen);
-    a.extend_from_slice(&["--config", invalid]);
-    let out = run_mqnode(&a);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("invalid.toml"), "{}", stderr(&out));
-
-    let unknown = dir.path().join("unknown.toml");
-    std::fs::write(&unknown, "prefetch = 10\nmaximum-redelivery = 3\n").expect("write");
-    let unknown = unknown.to_str().expect("utf-8 path");
-    let mut a = args(d, &listen);
-    a.extend_from_slice(&["--config", unknown]);
-    let out = run_mqnode(&a);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("maximum-redelivery"),
-        "{}",
-        stderr(&out)
-    );
+    // (file, its contents (none: it does not exist), what the error must name)
+    for (name, contents, named) in [
+        ("missing.toml", None, "missing.toml"),
+        (
+            "invalid.toml",
+            Some("name = \"unterminated\nprefetch = = 3\n"),
+            "invalid.toml",
+        ),
+        (
+            "unknown.toml",
+            Some("prefetch = 10\nmaximum-redelivery = 3\n"),
+            "maximum-redelivery",
+        ),
+    ] {
+        let file = dir.path().join(name);
+        if let Some(text) = contents {
+            std::fs::write(&file, text).expect("write");
+        }
+        let mut a = args(d, &listen);
+        a.extend_from_slice(&["--config", file.to_str().expect("utf-8 path")]);
+        let out = run_mqnode(&a);
+        assert!(!out.status.success(), "{name}");
+        assert!(stderr(&out).contains(named), "{}", stderr(&out));
+    }
 
     // A bad value names its flag.
     let out = run_mqnode(&args(d, &["--transport", "udp://127.0.0.1:0"]));
@@ -155,14 +160,7 @@ async fn a_config_file_sets_what_flags_do_not() {
 fn a_refused_start_names_its_cause_once() {
     // `mqnode: node X failed to start: cannot listen on transport tcp://...: Address already
     // in use (os error 98)` with the OS error printed once, not twice.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().to_str().expect("utf-8 path");
-    let (_held, port) = busy_port();
-    let transport = format!("tcp://127.0.0.1:{port}");
-    let out = run_mqnode(&args(
-        d,
-        &["--transport", &transport, "--admin", "127.0.0.1:0"],
-    ));
+    let (out, _) = start_on_a_busy_port(Busy::Transport);
     let err = stderr(&out);
     let last = err.lines().last().unwrap_or_default();
     assert!(last.starts_with("mqnode: "), "{err}");
@@ -172,6 +170,7 @@ fn a_refused_start_names_its_cause_once() {
         "cause repeated: {last}"
     );
 
+    let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing.toml");
     let out = run_mqnode(&["--config", missing.to_str().expect("utf-8 path")]);
     let err = stderr(&out);

@@ -1,15 +1,15 @@
-//! Helpers shared by the `network_*` tests: links through the admin API, waits on bridge
-//! state and demand, and collecting messages from several consumers.
-
-#![allow(dead_code)]
+//! Networks of nodes: links through the admin API, waits on bridge state and demand, producing
+//! numbered messages and collecting them from several consumers, exactly once.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use mq_tests::api::{NetworkConnectorInfo, NetworkConnectorList, PeerState};
-use mq_tests::client::{AckMode, StompClient};
-use mq_tests::frame::Frame;
-use mq_tests::*;
+use mq_shared::api::{NetworkConnectorInfo, NetworkConnectorList, PeerState};
+use mq_shared::client::{AckMode, StompClient};
+
+use crate::{
+    Node, SOON, body_number, connect, numbered_body, send_pipelined, subscribe, wait_for_async,
+};
 
 /// Bound for a bridge to come up or for demand to cross it.
 pub const LINK: Duration = Duration::from_secs(20);
@@ -102,6 +102,13 @@ pub async fn collect(clients: &mut [StompClient], n: usize, idle: Duration) -> V
     got
 }
 
+/// Receives on `c` until `n` messages arrived (each within [`SOON`] of the previous one) and
+/// panics unless they are the numbers `0..n`, each exactly once.
+pub async fn expect_each_once(c: &mut StompClient, n: usize) {
+    let got = collect(std::slice::from_mut(c), n, SOON).await;
+    assert_exactly_once(&got, n);
+}
+
 /// Panics unless every number in `0..n` appears exactly once across `got`.
 pub fn assert_exactly_once(got: &[Vec<usize>], n: usize) {
     let mut seen: HashMap<usize, usize> = HashMap::new();
@@ -139,9 +146,4 @@ pub async fn produce(node: &Node, dest: &str, range: std::ops::Range<usize>, siz
     )
     .await;
     let _ = p.disconnect().await;
-}
-
-/// The first frame's body number, for single-message checks.
-pub fn number(f: &Frame) -> usize {
-    body_number(f)
 }

@@ -1,0 +1,153 @@
+//! Spawning processes: one `mqnode` command builder (stdin closed, output piped, the child dies
+//! with the thread that spawned it), signals to children, bounded waits for their exit,
+//! [`run_bounded`] for a process run to its end, and [`run_mqnode`] for starts that must be
+//! refused.
+//!
+//! Only processes started here are ever signalled.
+
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use crate::{READY_TIMEOUT, bin_path, poll_until};
+
+/// Output of a process, shared with the threads that drain its pipes.
+pub(crate) type Log = Arc<Mutex<String>>;
+
+/// Appends one line to `log`.
+pub(crate) fn append(log: &Log, line: &str) {
+    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+    l.push_str(line);
+    l.push('\n');
+}
+
+/// Everything in `log` so far.
+pub(crate) fn read_log(log: &Log) -> String {
+    log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// `mqnode ARGS` with stdin closed and stdout and stderr piped, made to die with the thread
+/// that spawns it: the one way nodes are started.
+pub(crate) fn mqnode_command<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(bin_path("mqnode"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    die_with_parent(&mut cmd);
+    cmd
+}
+
+/// Waits (at most `timeout`) for `child` to exit; `None` if it is still running (or cannot be
+/// asked).
+pub(crate) fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let mut status = None;
+    poll_until(timeout, || match child.try_wait() {
+        Ok(Some(s)) => {
+            status = Some(s);
+            true
+        }
+        Ok(None) => false,
+        Err(_) => true,
+    });
+    status
+}
+
+/// Sends `sig` to a process this harness started.
+#[allow(unsafe_code)]
+pub(crate) fn signal(pid: u32, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    // SAFETY: kill(2) has no memory effects; `pid` is a child of this process that has not
+    // been reaped yet (the caller holds its `Child`), so it cannot name another process.
+    let r = unsafe { libc::kill(pid, sig) };
+    assert_eq!(
+        r,
+        0,
+        "kill({pid}, {sig}) failed: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Makes the child die with SIGKILL if the thread that spawned it ends (the test process
+/// crashed or was killed), so an interrupted test run leaves no node behind. Nodes must be
+/// started from the test's own thread, which lives as long as the test.
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
+    // which is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// What [`run_bounded`] saw of a process.
+#[derive(Debug)]
+pub struct Finished {
+    /// The exit status; `None` when it was still running at the deadline (and was killed).
+    pub status: Option<ExitStatus>,
+    /// Everything written on stdout.
+    pub stdout: Vec<u8>,
+    /// Everything written on stderr.
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `cmd` (stdin closed, stdout and stderr collected) until it exits or `timeout` passes;
+/// a process still running then is killed.
+pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Finished {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {:?}: {e}", cmd.get_program()));
+    let out = read_in_thread(child.stdout.take());
+    let err = read_in_thread(child.stderr.take());
+    let status = wait_exit(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Finished {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// Reads `pipe` to its end on a thread of its own (so that a full pipe never blocks the child).
+fn read_in_thread<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut v = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut v);
+        }
+        v
+    })
+}
+
+/// Runs `mqnode ARGS` to its exit (at most [`READY_TIMEOUT`]), for tests of refused starts.
+/// Panics if it is still running then (and kills it).
+#[track_caller]
+pub fn run_mqnode(args: &[&str]) -> Output {
+    let run = run_bounded(&mut mqnode_command(args), READY_TIMEOUT);
+    let Some(status) = run.status else {
+        panic!("mqnode {args:?} was still running after {READY_TIMEOUT:?}");
+    };
+    Output {
+        status,
+        stdout: run.stdout,
+        stderr: run.stderr,
+    }
+}

@@ -1,0 +1,33 @@
+//! The integration suite as one test binary: one module per capability, each starting real
+//! `mqnode` and `mqctl` processes through the harness (`mq_tests`). Test names carry their
+//! module, e.g. `cargo test -p mq-tests --test integration -- durability::`.
+//!
+//! Tests run in parallel threads of this one process, so none may change process-wide state
+//! (environment, working directory, signal handlers) or rely on a fixed port.
+
+mod admin_api;
+mod bad_input;
+mod cli_cluster;
+mod cli_errors;
+mod cli_failover;
+mod cli_output;
+mod concurrency;
+mod durability;
+mod ha_failover;
+mod ha_lock;
+mod ha_stepdown;
+mod heartbeat;
+mod interop;
+mod master_slave;
+mod messaging;
+mod network_api;
+mod network_demand;
+mod network_discovery;
+mod network_line;
+mod network_reconnect;
+mod network_ring;
+mod network_static;
+mod protocol;
+mod redelivery;
+mod startup;
+mod transactions;
