@@ -39,7 +39,6 @@ use crate::store::{Op, Recovered, Store, StoreError};
 pub use consumer::{AckHandle, ConsumerSpec, Delivery, Demand, NetworkConsumer, Settle};
 pub use message::{Message, Outgoing, now_ms};
 use queue::{Entry, Queue};
-pub use registry::ConnMeta;
 use registry::RecentIds;
 use topic::Topic;
 
@@ -78,7 +77,7 @@ struct Shared {
     next_seq: AtomicU64,
     next_id: AtomicU64,
     id_prefix: String,
-    conns: Mutex<HashMap<u64, ConnMeta>>,
+    conns: Mutex<HashMap<u64, mq_shared::api::ConnectionInfo>>,
     demand: watch::Sender<u64>,
     recent: Mutex<RecentIds>,
 }

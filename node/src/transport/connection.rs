@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mq_shared::api::ConnectionKind;
+use mq_shared::api::{ConnectionInfo, ConnectionKind};
 use mq_shared::connection::{Connection, sleep_until};
 use mq_shared::frame::{Frame, Item, Version};
 use tokio::net::TcpStream;
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::TransportSettings;
 use super::session::{Close, Out, Session, error_frame};
-use crate::broker::{AckHandle, ConnMeta, Core, Delivery, now_ms};
+use crate::broker::{AckHandle, Core, Delivery, now_ms};
 
 /// Bytes waiting for the client above which no more deliveries are encoded.
 pub const HIGH_WATER: usize = 1 << 20;
@@ -39,7 +39,8 @@ pub async fn run(
     settings: Arc<TransportSettings>,
     shutdown: CancellationToken,
 ) {
-    let id = broker.register_connection(ConnMeta {
+    let id = broker.register_connection(ConnectionInfo {
+        id: 0,
         remote: remote.to_string(),
         kind: ConnectionKind::Client,
         version: String::new(),

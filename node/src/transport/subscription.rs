@@ -13,35 +13,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+pub use mq_shared::client::AckMode;
 use mq_shared::frame::{Frame, Version};
 use mq_shared::headers;
 
 use crate::broker::{AckHandle, Attached};
-
-/// A subscription's acknowledgement mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckMode {
-    /// Settled once written to the socket.
-    Auto,
-    /// ACK is cumulative.
-    Client,
-    /// ACK settles one delivery.
-    ClientIndividual,
-}
-
-impl AckMode {
-    /// Reads the SUBSCRIBE `ack` header (default `auto`).
-    pub fn parse(v: Option<&str>) -> Result<AckMode, String> {
-        match v.unwrap_or("auto") {
-            "auto" => Ok(AckMode::Auto),
-            "client" => Ok(AckMode::Client),
-            "client-individual" => Ok(AckMode::ClientIndividual),
-            other => Err(format!(
-                "ack mode '{other}' is not one of auto, client, client-individual"
-            )),
-        }
-    }
-}
 
 /// A delivery awaiting its ACK.
 #[derive(Debug, Clone)]
