@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mq_shared::api::ConnectionInfo;
 
@@ -31,7 +32,31 @@ impl RecentIds {
     }
 }
 
+/// Node-wide counters of what limits did (for `/metrics` and the admin API).
+#[derive(Debug, Default)]
+pub struct LimitCounters {
+    /// Connections refused at `maximum-connections`.
+    pub refused_connections: AtomicU64,
+    /// Topic messages discarded for slow subscribers at `pending-message-limit`.
+    pub discarded: AtomicU64,
+    /// Destinations removed by `gc-inactive-destinations`.
+    pub gc_destinations: AtomicU64,
+}
+
 impl Core {
+    /// Counts a connection refused at `maximum-connections`.
+    pub fn count_refused_connection(&self) {
+        self.shared
+            .limits
+            .refused_connections
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What the limits did so far.
+    pub fn limit_counters(&self) -> &LimitCounters {
+        &self.shared.limits
+    }
+
     /// Registers a connection for the admin API (its `id` is assigned here); returns the id.
     pub fn register_connection(&self, mut info: ConnectionInfo) -> u64 {
         let id = self.next_id();

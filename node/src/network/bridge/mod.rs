@@ -127,6 +127,38 @@ impl PeerStatus {
     }
 }
 
+/// Runs the state machine of one peer as a tracked task that is started again (and says so
+/// in the peer's `last_error`) if it ever panics.
+pub fn spawn(
+    tracker: &tokio_util::task::TaskTracker,
+    core: Core,
+    cfg: Arc<BridgeConfig>,
+    target: Target,
+    status: Arc<PeerStatus>,
+    cancel: CancellationToken,
+) {
+    let what = format!("bridge {} to {}", cfg.connector, target.uri);
+    let report = status.clone();
+    tracker.spawn(crate::supervise::supervise(
+        what,
+        cancel.clone(),
+        move |m| {
+            report.set(PeerState::Backoff, |i| {
+                i.last_error = Some(format!("bridge task panicked ({m}); restarting it"));
+            })
+        },
+        move || {
+            run(
+                core.clone(),
+                cfg.clone(),
+                target.clone(),
+                status.clone(),
+                cancel.clone(),
+            )
+        },
+    ));
+}
+
 /// Runs the state machine of one peer until `cancel` fires.
 pub async fn run(
     core: Core,

@@ -254,6 +254,12 @@ impl Session {
             local: &self.cfg.local,
         });
         match d.ack {
+            // A topic copy needs no receipt: it only frees room in the subscriber's window,
+            // once it is in the link's buffer (which is bounded).
+            Some(handle) if !handle.is_queue() => {
+                self.core.settle([(handle, Settle::Forwarded)], None);
+                self.status.add_forwarded(1);
+            }
             Some(handle) => {
                 self.next_receipt += 1;
                 let n = self.next_receipt;
