@@ -143,6 +143,9 @@ mod lexer;
 mod like;
 mod parser;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 use std::str::FromStr;
 
