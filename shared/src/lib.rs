@@ -10,6 +10,7 @@
 //!   `multicast://default`) with ActiveMQ's option names and defaults.
 //! - [`api`]: the admin API's JSON request and response types.
 //! - [`backoff`]: reconnect back-off, for the node's bridges and the client's failover.
+//! - [`selector`]: JMS message selectors (`selector` on SUBSCRIBE), parsed and evaluated.
 //! - [`bench`]: the report of `mqctl bench -o json`.
 //! - [`ctl`]: the JSON shapes `mqctl -o json` prints, and the cluster manifest.
 //! - [`defaults`]: every default, in one place.
@@ -27,6 +28,7 @@ pub mod destination;
 pub mod frame;
 pub mod headers;
 pub mod heartbeat;
+pub mod selector;
 pub mod uri;
 
 #[cfg(feature = "client")]
