@@ -98,9 +98,7 @@ pub enum CliError {
     },
 
     /// A port a node needs is taken by another process.
-    #[error(
-        "port {port} (the {role} port of {node}) is already in use; stop what holds it or choose another --base-port"
-    )]
+    #[error("port {port} (the {role} port of {node}) is already in use; {hint}")]
     PortInUse {
         /// The port.
         port: u16,
@@ -108,6 +106,8 @@ pub enum CliError {
         role: &'static str,
         /// Node that needs it.
         node: String,
+        /// What to do.
+        hint: String,
     },
 
     /// A node exited while `mqctl` waited for it to become ready.
@@ -377,8 +377,9 @@ mod tests {
             port: 61702,
             role: "transport",
             node: "node2".into(),
+            hint: crate::ports::holder_hint(61702),
         };
         let s = e.to_string();
-        assert!(s.contains("61702") && s.contains("node2") && s.contains("--base-port"));
+        assert!(s.contains("61702") && s.contains("node2") && s.contains("ss -ltnp"));
     }
 }

@@ -15,6 +15,7 @@ mod home;
 mod lifecycle;
 mod links;
 mod output;
+mod ports;
 mod process;
 mod status;
 mod sys;

@@ -11,6 +11,7 @@ mod cli_cluster;
 mod cli_errors;
 mod cli_failover;
 mod cli_output;
+mod cli_ports;
 mod concurrency;
 mod durability;
 mod ha_failover;

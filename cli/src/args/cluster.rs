@@ -12,9 +12,10 @@ pub enum ClusterCommand {
     /// Create a cluster: start its mqnode processes, wait until they are ready, link them.
     ///
     /// Nodes are named node1..nodeN. With --ha each broker is a master/slave pair (node1a and
-    /// node1b sharing node1's data dir). With --base-port P the i-th process listens on P+2i
-    /// (STOMP) and P+2i+1 (admin); without it free ports are picked and recorded. The cluster
-    /// lives in $MQCTL_HOME/clusters/NAME; an admin token is generated for it.
+    /// node1b sharing node1's data dir). Ports are handed out from --base-port upward (STOMP,
+    /// then admin, for each process), outside the kernel's ephemeral range and never one that
+    /// another cluster of this home records, and kept for every later start. The cluster lives
+    /// in $MQCTL_HOME/clusters/NAME; an admin token is generated for it.
     #[command(after_help = "\
 Examples:
   mqctl cluster create demo
@@ -114,9 +115,19 @@ pub struct CreateArgs {
     #[arg(long, conflicts_with = "from")]
     pub ha: bool,
 
-    /// First port: process i gets P+2i (STOMP) and P+2i+1 (admin). Without a value: 61700.
-    #[arg(long, value_name = "P", num_args = 0..=1, default_missing_value = CLUSTER_BASE_PORT_STR)]
-    pub base_port: Option<u16>,
+    /// First port to hand out: ports go from P upward (process i gets P+2i for STOMP and
+    /// P+2i+1 for admin when all are free), skipping the kernel's ephemeral range, ports in use
+    /// and ports recorded by other clusters of this home.
+    #[arg(
+        long,
+        value_name = "P",
+        env = "MQCTL_BASE_PORT",
+        num_args = 0..=1,
+        default_value = CLUSTER_BASE_PORT_STR,
+        default_missing_value = CLUSTER_BASE_PORT_STR,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub base_port: u16,
 
     /// Start nodes with --persistent false (messages in memory only).
     #[arg(long)]
