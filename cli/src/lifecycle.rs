@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use mq_shared::api::Role;
 use mq_shared::ctl::NodeEntry;
-use mq_shared::defaults::{NODE_READY_TIMEOUT, NODE_STOP_TIMEOUT, READY_POLL_INTERVAL};
+use mq_shared::defaults::{NODE_STOP_TIMEOUT, READY_POLL_INTERVAL};
 use tokio::task::JoinSet;
 
 use crate::client::admin::AdminClient;
@@ -47,6 +47,7 @@ pub async fn start_processes(
     cluster: &mut Cluster,
     names: &[String],
     mqnode: &Path,
+    timeout: Duration,
     launched: &mut Vec<Launched>,
 ) -> Result<()> {
     let (first, rest): (Vec<String>, Vec<String>) = names.iter().cloned().partition(|name| {
@@ -83,7 +84,7 @@ pub async fn start_processes(
             }
             cluster.save()?;
         }
-        if let Err(e) = wait_ready(cluster, &mut launched[from..], &bar).await {
+        if let Err(e) = wait_ready(cluster, &mut launched[from..], timeout, &bar).await {
             bar.abandon();
             return Err(e);
         }
@@ -117,9 +118,10 @@ fn check_ports(cluster: &Cluster, names: &[String]) -> Result<()> {
 async fn wait_ready(
     cluster: &Cluster,
     waiting: &mut [Launched],
+    timeout: Duration,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
-    let deadline = Instant::now() + NODE_READY_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let poll = READY_POLL_INTERVAL.max(Duration::from_millis(10));
     let mut ready = vec![false; waiting.len()];
     let interrupt = tokio::signal::ctrl_c();
@@ -165,7 +167,7 @@ async fn wait_ready(
             let members = cluster.manifest.members(&node.group).len();
             return Err(CliError::NodeNotReady {
                 node: node.name.clone(),
-                secs: NODE_READY_TIMEOUT.as_secs(),
+                secs: timeout.as_secs(),
                 waiting: if process::ready_role(Path::new(&node.log), waiting[i].log_from).is_none()
                 {
                     format!(

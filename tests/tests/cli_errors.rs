@@ -164,12 +164,12 @@ fn usage_errors_exit_2() {
 fn unknown_clusters_and_nodes_say_how_to_find_the_right_name() {
     let home = CliHome::new();
     let run = home.run(&["cluster", "status", "nope"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 66);
     assert!(run.stderr.contains("mqctl cluster ls"), "{}", run.stderr);
 
     let _cluster = home.create("demo", &["--nodes", "1"]);
     let run = home.run(&["node", "stop", "demo/node9"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 66);
     assert!(
         run.stderr.contains("node9") && run.stderr.contains("node1"),
         "{}",

@@ -9,6 +9,7 @@ mod admin_api;
 mod bad_input;
 mod cli_cluster;
 mod cli_errors;
+mod cli_exit;
 mod cli_failover;
 mod cli_output;
 mod cli_ports;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use mq_shared::ctl::Topology;
-use mq_shared::defaults::CLUSTER_NODES;
+use mq_shared::defaults::{CLUSTER_NODES, NODE_READY_TIMEOUT};
 
 /// `mqctl cluster VERB`.
 #[derive(Debug, Subcommand)]
@@ -137,9 +137,47 @@ pub struct CreateArgs {
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
 
-    /// The mqnode executable (default: beside mqctl, else on PATH).
+    /// The mqnode executable [default: beside mqctl, else on PATH].
     #[arg(long, value_name = "PATH")]
     pub mqnode: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ready: ReadyTimeout,
+}
+
+/// `--timeout SECS`: how long a start waits for each node to be ready.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ReadyTimeout {
+    /// Seconds to wait for each node to be ready; past that the start fails (exit 75) naming
+    /// the node, with its log tail.
+    #[arg(
+        long = "timeout",
+        value_name = "SECS",
+        default_value_t = NODE_READY_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub secs: u64,
+}
+
+impl ReadyTimeout {
+    /// As a duration.
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.secs)
+    }
+}
+
+impl CreateArgs {
+    /// `--timeout`.
+    pub fn ready_timeout(&self) -> std::time::Duration {
+        self.ready.duration()
+    }
+}
+
+impl StartArgs {
+    /// `--timeout`.
+    pub fn ready_timeout(&self) -> std::time::Duration {
+        self.ready.duration()
+    }
 }
 
 /// `CLUSTER_BASE_PORT` as text for clap's `default_missing_value`; a unit test keeps the two
@@ -162,9 +200,12 @@ pub struct StartArgs {
     #[arg(value_name = "NAME")]
     pub name: String,
 
-    /// The mqnode executable (default: the one the cluster was created with).
+    /// The mqnode executable [default: the one the cluster was created with].
     #[arg(long, value_name = "PATH")]
     pub mqnode: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ready: ReadyTimeout,
 }
 
 #[cfg(test)]

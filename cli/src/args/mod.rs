@@ -22,12 +22,16 @@ Examples:
   mqctl node kill demo/node2
   mqctl cluster destroy demo
 
-Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 partial (some nodes did not answer).
-Clusters live in $MQCTL_HOME (default ~/.mqctl).";
+Clusters live in $MQCTL_HOME (default ~/.mqctl). Docs: docs/mqctl.md.";
+
+/// `mqctl --help`'s closing text: examples, then the exit codes.
+fn top_help() -> String {
+    format!("{EXAMPLES}\n\n{}", crate::error::EXIT_CODES_HELP)
+}
 
 /// Create, link and inspect local clusters of mqnode brokers.
 #[derive(Debug, Parser)]
-#[command(name = "mqctl", version, after_help = EXAMPLES)]
+#[command(name = "mqctl", version, after_help = top_help())]
 pub struct Cli {
     /// Output format: table, plain (tab-separated, one row per line) or json. Default: table
     /// on a terminal, plain otherwise.

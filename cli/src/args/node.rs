@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{NodeTarget, parse_node_target};
-use crate::args::cluster::ClusterName;
+use crate::args::cluster::{ClusterName, ReadyTimeout};
 
 /// `mqctl node VERB`.
 #[derive(Debug, Subcommand)]
@@ -60,7 +60,17 @@ pub struct NodeStartArgs {
     #[arg(value_name = "NAME/NODE", value_parser = parse_node_target)]
     pub target: NodeTarget,
 
-    /// The mqnode executable (default: the one the cluster was created with).
+    /// The mqnode executable [default: the one the cluster was created with].
     #[arg(long, value_name = "PATH")]
     pub mqnode: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ready: ReadyTimeout,
+}
+
+impl NodeStartArgs {
+    /// `--timeout`.
+    pub fn ready_timeout(&self) -> std::time::Duration {
+        self.ready.duration()
+    }
 }

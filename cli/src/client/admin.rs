@@ -303,6 +303,7 @@ impl AdminClient {
             url: self.endpoint.url.clone(),
             reason: reason(&error, self.timeout),
             hint: self.endpoint.unreachable_hint.clone(),
+            timed_out: error.is_timeout(),
         }
     }
 }

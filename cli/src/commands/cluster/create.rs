@@ -101,7 +101,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         home: ctx.home.clone(),
     };
     let result = tokio::select! {
-        result = bring_up(&mut cluster, &mqnode, &mut launched) => result,
+        result = bring_up(&mut cluster, &mqnode, args.ready_timeout(), &mut launched) => result,
         _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted { cleanup: String::new() }),
     };
     match result {
@@ -135,6 +135,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
 async fn bring_up(
     cluster: &mut Cluster,
     mqnode: &Path,
+    timeout: std::time::Duration,
     launched: &mut Vec<Launched>,
 ) -> Result<mq_shared::ctl::ClusterStatus> {
     let token_file = PathBuf::from(&cluster.manifest.token_file);
@@ -147,10 +148,10 @@ async fn bring_up(
         .iter()
         .map(|n| n.name.clone())
         .collect();
-    lifecycle::start_processes(cluster, &names, mqnode, launched).await?;
+    lifecycle::start_processes(cluster, &names, mqnode, timeout, launched).await?;
     let links = cluster.manifest.links.clone();
     links::apply_links(cluster, &links).await?;
-    let (status, _) = status::gather_status(cluster).await?;
+    let status = status::gather_status(cluster).await?;
     Ok(status)
 }
 

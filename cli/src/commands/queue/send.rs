@@ -180,7 +180,7 @@ async fn connect(failover: &mut Failover, uri: &str, reconnect: bool) -> Result<
         Ok(Err(e)) => Err(CliError::Stomp(format!(
             "could not connect to {uri}: {e}; check the URL and that a broker serves there"
         ))),
-        Err(_) => Err(CliError::Stomp(format!(
+        Err(_) => Err(CliError::Timeout(format!(
             "no endpoint of {uri} answered within {} s; check the URL and that a broker serves there",
             limit.as_secs()
         ))),
