@@ -162,10 +162,14 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
             "queues",
             "messages",
             "links",
+            "stomp",
         ],
         format!("Cluster {} has no nodes.", status.name),
     )
-    .numeric([3, 8, 9]);
+    .numeric([3, 8, 9])
+    .defaults([
+        "node", "role", "pid", "stomp", "uptime", "queues", "messages", "links",
+    ]);
     for n in &status.nodes {
         table.push(vec![
             n.name.clone(),
@@ -179,9 +183,22 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
             output::opt(n.queues),
             output::opt(n.messages),
             format!("{}/{}", n.links_up, n.links_total),
+            stomp_address(&n.transport),
         ]);
     }
     table
+}
+
+/// The STOMP column: the port of a loopback transport, else `HOST:PORT`.
+fn stomp_address(transport: &str) -> String {
+    let address = transport
+        .split_once("://")
+        .map_or(transport, |(_, rest)| rest);
+    match address.strip_prefix("127.0.0.1:") {
+        Some(port) => port.to_string(),
+        None if address.is_empty() => "-".to_string(),
+        None => address.to_string(),
+    }
 }
 
 /// The links as a table.
@@ -192,7 +209,8 @@ pub fn links_table(cluster: &str, links: &[LinkStatus]) -> output::Table {
         ],
         format!("Cluster {cluster} has no links. Add one with `mqctl link add {cluster} FROM TO`."),
     )
-    .numeric([4]);
+    .numeric([4])
+    .defaults(["link", "from", "to", "duplex", "ttl", "state", "peers"]);
     for l in links {
         table.push(vec![
             l.name.clone(),

@@ -33,8 +33,9 @@ fn top_help() -> String {
 #[derive(Debug, Parser)]
 #[command(name = "mqctl", version, after_help = top_help())]
 pub struct Cli {
-    /// Output format: table, plain (tab-separated, one row per line) or json. Default: table
-    /// on a terminal, plain otherwise.
+    /// Output format: table (default columns, fit to the terminal), wide (every column), plain
+    /// (tab-separated, one row per line, every column) or json [default: table on a terminal,
+    /// plain otherwise].
     #[arg(
         short = 'o',
         long = "output",
@@ -45,6 +46,20 @@ pub struct Cli {
         display_order = 900
     )]
     pub output: Option<Format>,
+
+    /// Show these columns, in this order (names as in the header; table and plain output).
+    #[arg(
+        long,
+        global = true,
+        value_name = "A,B,C",
+        value_delimiter = ',',
+        display_order = 901
+    )]
+    pub columns: Option<Vec<String>>,
+
+    /// Show at most N rows (0: all) [default: 100 in tables, all in plain and JSON].
+    #[arg(long, global = true, value_name = "N", display_order = 902)]
+    pub limit: Option<usize>,
 
     /// What to do.
     #[command(subcommand)]

@@ -192,14 +192,12 @@ pub struct SendArgs {
     pub non_persistent: bool,
 }
 
-/// `mqctl queue browse`.
+/// `mqctl queue browse` (`--limit N`, global, is how many messages to fetch and show; 100 by
+/// default).
 #[derive(Debug, Args)]
 pub struct BrowseArgs {
     #[command(flatten)]
     pub at: QueueTarget,
-    /// Show at most N messages.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub limit: usize,
 }
 
 /// `mqctl queue purge`.

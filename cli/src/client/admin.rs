@@ -107,6 +107,12 @@ impl AdminClient {
         self.json(Method::GET, &["queues"], None, None::<&()>).await
     }
 
+    /// `GET /api/v1/queues/{queue}`.
+    pub async fn queue(&self, queue: &str) -> Result<api::QueueStats> {
+        self.json(Method::GET, &["queues", queue], None, None::<&()>)
+            .await
+    }
+
     /// `POST /api/v1/queues/{queue}/messages`.
     pub async fn send_message(&self, queue: &str, request: &SendRequest) -> Result<SendResponse> {
         self.json(

@@ -155,7 +155,17 @@ fn table(r: &BenchReport) -> Table {
         ],
         "No result.",
     )
-    .numeric(1..=8);
+    .numeric(1..=8)
+    .defaults([
+        "messages",
+        "send/s",
+        "recv/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "lost",
+        "duplicated",
+    ]);
     let broker = match &r.params.server {
         Some(server) => format!("{} ({server})", r.params.endpoint),
         None => r.params.endpoint.clone(),

@@ -26,7 +26,11 @@ pub struct Context {
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let ctx = Context {
         home: Home::locate()?,
-        out: Output::new(cli.output),
+        out: Output::new(crate::output::Options {
+            format: cli.output,
+            columns: cli.columns,
+            limit: cli.limit,
+        }),
     };
     match cli.command {
         Command::Cluster(command) => cluster::run(&ctx, command).await,

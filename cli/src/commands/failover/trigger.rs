@@ -323,7 +323,17 @@ fn table(report: &FailoverReport) -> Table {
     if report.verify.is_some() {
         header.extend(["sent", "received", "lost", "duplicated"]);
     }
-    let mut table = Table::new(header, "No failover.").numeric([4, 5, 6, 7, 8]);
+    let mut table = Table::new(header, "No failover.")
+        .numeric([4, 5, 6, 7, 8])
+        .defaults([
+            "group",
+            "old master",
+            "new master",
+            "recovery ms",
+            "sent",
+            "lost",
+            "duplicated",
+        ]);
     let mut row = vec![
         report.group.clone(),
         report.mode.to_string(),
