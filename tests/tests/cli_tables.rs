@@ -44,7 +44,7 @@ fn every_table_fits_80_columns() {
         "customer=someone-with-a-rather-long-identifier",
         "--header",
         "kind=order",
-        "--count",
+        "--messages",
         "3",
     ])
     .expect_code(0);

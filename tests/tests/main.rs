@@ -13,6 +13,7 @@ mod cli_exit;
 mod cli_failover;
 mod cli_output;
 mod cli_ports;
+mod cli_spelling;
 mod cli_tables;
 mod concurrency;
 mod durability;

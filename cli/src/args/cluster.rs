@@ -129,9 +129,9 @@ pub struct CreateArgs {
     )]
     pub base_port: u16,
 
-    /// Start nodes with --persistent false (messages in memory only).
-    #[arg(long)]
-    pub no_persistent: bool,
+    /// Whether the nodes store persistent messages (`mqnode --persistent true|false`).
+    #[command(flatten)]
+    pub persistence: super::Persistence,
 
     /// Custom layout: a JSON file with `nodes` and `links` (see docs/mqctl.md).
     #[arg(long, value_name = "FILE")]

@@ -88,6 +88,25 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// `--persistent` / `--non-persistent`: one spelling in every command, persistent by default
+/// (as ActiveMQ and mqnode). The last one given wins.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct Persistence {
+    /// Persistent: stored, and kept across a restart [default].
+    #[arg(long, overrides_with = "non_persistent")]
+    pub persistent: bool,
+    /// Non-persistent: kept in memory only, lost when the node stops.
+    #[arg(long, overrides_with = "persistent", alias = "no-persistent")]
+    pub non_persistent: bool,
+}
+
+impl Persistence {
+    /// Whether persistent was chosen (the default).
+    pub fn is_persistent(self) -> bool {
+        !self.non_persistent
+    }
+}
+
 /// Splits `NAME/NODE` into the cluster and the node.
 pub fn split_target(target: &str) -> (String, Option<String>) {
     match target.split_once('/') {

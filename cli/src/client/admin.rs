@@ -76,6 +76,11 @@ impl AdminClient {
         })
     }
 
+    /// The host of the admin URL.
+    pub fn host(&self) -> &str {
+        self.base.host_str().unwrap_or("127.0.0.1")
+    }
+
     /// The node label used in messages.
     pub fn label(&self) -> &str {
         &self.endpoint.label

@@ -56,7 +56,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         });
     }
     let mqnode = process::find_mqnode(args.mqnode.as_deref())?;
-    let persistent = !args.no_persistent;
+    let persistent = args.persistence.is_persistent();
     let (planned, links, topology) = match &args.from {
         Some(file) => {
             let (nodes, links) = plan_from_file(file, persistent)?;

@@ -41,11 +41,6 @@ pub(crate) async fn resolve(ctx: &Context, at: &QueueTarget) -> Result<(AdminCli
                 .serving(node.as_deref(), ADMIN_REQUEST_TIMEOUT)
                 .await?
         }
-        Address::Stomp { uri } => {
-            return Err(CliError::Usage(format!(
-                "`{uri}` is a STOMP URL, and only `queue send` speaks STOMP; give the node's admin URL (http://HOST:PORT) or NAME[/NODE]"
-            )));
-        }
         Address::Url { url, token_file } => AdminClient::new(
             url_endpoint(&url, token_file.as_deref())?,
             ADMIN_REQUEST_TIMEOUT,
