@@ -424,7 +424,7 @@ scale() {
     PROBLEMS=$((PROBLEMS + 1))
     log "  cluster create failed"
   fi
-  MQCTL_HOME=$home "$MQCTL" cluster destroy benchmesh >/dev/null 2>&1 || true
+  MQCTL_HOME=$home "$MQCTL" cluster destroy benchmesh --yes >/dev/null 2>&1 || true
 }
 if [[ $SCALE == 1 ]]; then scale; fi
 

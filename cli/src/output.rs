@@ -476,6 +476,35 @@ pub fn write_stdout(text: &str) -> Result<()> {
     out.flush().map_err(CliError::stdout)
 }
 
+/// Asks before something that cannot be undone. With `yes` it goes ahead; on a terminal it asks
+/// `QUESTION [y/N]` on stderr and reads the answer from stdin; otherwise (a script, a pipe) it
+/// refuses, since nobody can answer: the caller must say `--yes`.
+pub fn confirm(question: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "{question} Refused without --yes: stdin is not a terminal to ask on"
+        )));
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{question} [y/N] ");
+    let _ = err.flush();
+    drop(err);
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::io("could not read the answer from", "stdin", e))?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(CliError::Usage(
+            "not confirmed; nothing was done".to_string(),
+        ))
+    }
+}
+
 /// Prints `warning: TEXT` on stderr.
 pub fn warn(text: &str) {
     let _ = writeln!(std::io::stderr(), "warning: {text}");

@@ -191,7 +191,7 @@ impl ClusterGuard<'_> {
 impl Drop for ClusterGuard<'_> {
     fn drop(&mut self) {
         if self.home.cluster_dir(&self.name).exists() {
-            let _ = self.home.run(&["cluster", "destroy", &self.name]);
+            let _ = self.home.run(&["cluster", "destroy", &self.name, "--yes"]);
         }
         kill_processes_under(&self.home.cluster_dir(&self.name));
     }

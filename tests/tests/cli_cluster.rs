@@ -150,9 +150,10 @@ fn a_cluster_lives_from_create_to_destroy() {
     }
 
     // Purge, then destroy: no process and no folder left.
-    home.run(&["queue", "purge", "demo", "orders"])
+    home.run(&["queue", "purge", "demo", "orders", "--yes"])
         .expect_code(0);
-    home.run(&["cluster", "destroy", "demo"]).expect_code(0);
+    home.run(&["cluster", "destroy", "demo", "-y"])
+        .expect_code(0);
     assert!(!dir.exists());
     assert!(processes_under(home.path()).is_empty());
     let run = home.run(&["cluster", "status", "demo"]);

@@ -50,6 +50,7 @@ fn unknown_names_exit_66() {
     says(&home.run(&["queue", "stat", "nope"]), 66);
     let _cluster = home.create("known", &["--nodes", "1"]);
     says(&home.run(&["node", "stop", "known/node9"]), 66);
+    says(&home.run(&["node", "logs", "known/node9"]), 66);
     let run = home.run(&["queue", "browse", "known", "no.such.queue"]);
     says(&run, 66);
     assert!(run.stderr.contains("no.such.queue"), "{}", run.stderr);

@@ -23,7 +23,9 @@ fn fits(home: &CliHome, args: &[&str]) -> Run {
     }
     assert!(
         run.stdout.contains('┆') || run.stdout.contains('│'),
-        "{args:?}: a table"
+        "{args:?}: a table:\n{}\n{}",
+        run.stdout,
+        run.stderr
     );
     run
 }
@@ -61,6 +63,7 @@ fn every_table_fits_80_columns() {
     let browse = fits(&home, &["queue", "browse", "fit", long_queue]);
     assert!(browse.stdout.contains("a long body"), "{}", browse.stdout);
     fits(&home, &["failover", "status", "fit"]);
+    fits(&home, &["connection", "ls", "fit"]);
     let st: ClusterStatus = home.run(&["cluster", "status", "fit", "-o", "json"]).json();
     let stomp = st.nodes[0].transport.clone();
     fits(
@@ -72,9 +75,10 @@ fn every_table_fits_80_columns() {
             "--messages",
             "20",
             "--queue",
-            "fit.bench",
+            "/topic/fit.bench.on.a.topic.with.a.rather.long.name",
         ],
     );
+    fits(&home, &["topic", "ls", "fit"]);
     fits(&home, &["failover", "trigger", "fit", "--verify", "10"]);
     fits(&home, &["cluster", "stop", "fit"]);
 }

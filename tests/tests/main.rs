@@ -8,6 +8,7 @@
 mod admin_api;
 mod bad_input;
 mod cli_cluster;
+mod cli_commands;
 mod cli_errors;
 mod cli_exit;
 mod cli_failover;

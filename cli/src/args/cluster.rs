@@ -54,11 +54,13 @@ Examples:
   mqctl cluster start demo")]
     Start(StartArgs),
 
-    /// Stop every node of a cluster (SIGKILL after a bounded wait) and delete its folder.
+    /// Stop every node of a cluster (SIGKILL after a bounded wait) and delete its folder, data
+    /// included (asks first; --yes when stdin is not a terminal).
     #[command(after_help = "\
 Examples:
-  mqctl cluster destroy demo")]
-    Destroy(ClusterName),
+  mqctl cluster destroy demo
+  mqctl cluster destroy demo --yes")]
+    Destroy(DestroyArgs),
 }
 
 /// A cluster name.
@@ -67,6 +69,17 @@ pub struct ClusterName {
     /// Cluster name.
     #[arg(value_name = "NAME")]
     pub name: String,
+}
+
+/// `mqctl cluster destroy`.
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Cluster name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Do it without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// Topologies `cluster create --topology` accepts.

@@ -8,6 +8,7 @@ pub mod failover;
 pub mod link;
 pub mod node;
 pub mod queue;
+pub mod topic;
 
 use clap::{Parser, Subcommand};
 
@@ -78,9 +79,15 @@ pub enum Command {
     /// Add, list and remove network connectors between brokers.
     #[command(subcommand)]
     Link(link::LinkCommand),
-    /// Queue statistics across nodes; send, browse and purge.
+    /// Queue statistics across nodes; send, browse, purge and delete.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Topics across nodes, with their subscribers.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Client and bridge connections across nodes.
+    #[command(subcommand)]
+    Connection(topic::ConnectionCommand),
     /// Fail over a master/slave group and measure recovery; show each group's master.
     #[command(subcommand)]
     Failover(failover::FailoverCommand),

@@ -49,15 +49,26 @@ Examples:
     )]
     Browse(BrowseArgs),
 
-    /// Remove every message of a queue on one node.
+    /// Remove every message of a queue on one node (asks first; --yes when not on a terminal).
     #[command(
-        override_usage = "mqctl queue purge NAME[/NODE] QUEUE\n       mqctl queue purge --url URL QUEUE",
+        override_usage = "mqctl queue purge NAME[/NODE] QUEUE [--yes]\n       mqctl queue purge --url URL QUEUE [--yes]",
         after_help = "\
 Examples:
   mqctl queue purge demo orders
-  mqctl queue purge demo/node3 DLQ"
+  mqctl queue purge demo/node3 DLQ --yes"
     )]
     Purge(PurgeArgs),
+
+    /// Delete a queue on one node, with its messages (asks first; --yes when not on a
+    /// terminal). The node refuses while the queue has consumers.
+    #[command(
+        override_usage = "mqctl queue delete NAME[/NODE] QUEUE [--yes]\n       mqctl queue delete --url URL QUEUE [--yes]",
+        after_help = "\
+Examples:
+  mqctl queue delete demo orders.old
+  mqctl queue delete demo/node2 scratch --yes"
+    )]
+    Delete(PurgeArgs),
 }
 
 /// A node outside any cluster.
@@ -169,7 +180,8 @@ pub struct StatArgs {
 pub struct SendArgs {
     #[command(flatten)]
     pub at: QueueTarget,
-    /// Message body (UTF-8 text).
+    /// Message body (UTF-8 text); one of --body and --file is needed (--body '' for an
+    /// empty one).
     #[arg(long, value_name = "TEXT", conflicts_with = "file")]
     pub body: Option<String>,
     /// Read the body from a file (UTF-8 text).
@@ -217,11 +229,14 @@ pub struct BrowseArgs {
     pub at: QueueTarget,
 }
 
-/// `mqctl queue purge`.
+/// `mqctl queue purge` and `queue delete`.
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
     #[command(flatten)]
     pub at: QueueTarget,
+    /// Do it without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// clap parser for `--queue`: a queue pattern (bare, or with `/queue/`) whose wildcards are

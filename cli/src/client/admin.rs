@@ -146,6 +146,23 @@ impl AdminClient {
             .await
     }
 
+    /// `DELETE /api/v1/queues/{queue}`.
+    pub async fn delete_queue(&self, queue: &str) -> Result<PurgeResponse> {
+        self.json(Method::DELETE, &["queues", queue], None, None::<&()>)
+            .await
+    }
+
+    /// `GET /api/v1/topics`.
+    pub async fn topics(&self) -> Result<api::TopicList> {
+        self.json(Method::GET, &["topics"], None, None::<&()>).await
+    }
+
+    /// `GET /api/v1/connections`.
+    pub async fn connections(&self) -> Result<api::ConnectionList> {
+        self.json(Method::GET, &["connections"], None, None::<&()>)
+            .await
+    }
+
     /// `GET /api/v1/network-connectors`; `None` when the node has no such endpoint (404).
     pub async fn connectors(&self) -> Result<Option<NetworkConnectorList>> {
         let path = ["network-connectors"];

@@ -6,7 +6,9 @@ pub mod cluster;
 pub mod failover;
 pub mod link;
 pub mod node;
+pub mod nodes;
 pub mod queue;
+pub mod topic;
 
 use crate::args::{Cli, Command};
 use crate::error::{Outcome, Result};
@@ -37,6 +39,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Node(command) => node::run(&ctx, command).await,
         Command::Link(command) => link::run(&ctx, command).await,
         Command::Queue(command) => queue::run(&ctx, command).await,
+        Command::Topic(command) => topic::run_topic(&ctx, command).await,
+        Command::Connection(command) => topic::run_connection(&ctx, command).await,
         Command::Failover(command) => failover::run(&ctx, command).await,
         Command::Bench(args) => bench::run(&ctx, args).await,
     }

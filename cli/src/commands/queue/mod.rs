@@ -1,6 +1,7 @@
 //! `mqctl queue stat|send|browse|purge`.
 
 mod browse;
+mod delete;
 mod purge;
 mod send;
 mod stat;
@@ -21,6 +22,7 @@ pub async fn run(ctx: &Context, command: QueueCommand) -> Result<Outcome> {
         QueueCommand::Send(args) => send::run(ctx, args).await,
         QueueCommand::Browse(args) => browse::run(ctx, args).await,
         QueueCommand::Purge(args) => purge::run(ctx, args).await,
+        QueueCommand::Delete(args) => delete::run(ctx, args).await,
     }
 }
 

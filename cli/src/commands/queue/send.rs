@@ -29,7 +29,12 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<Outcome> {
                 ))
             })?
         }
-        (None, None) => String::new(),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "give the message body with --body TEXT or --file F (--body '' sends an empty one)"
+                    .to_string(),
+            ));
+        }
     };
     if let Some(target) = args.stomp_target() {
         let (uri, queue) = target.map_err(CliError::Usage)?;

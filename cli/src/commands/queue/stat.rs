@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use mq_shared::api::{self, QueueList};
 use mq_shared::ctl::{QueueStatReport, QueueStatRow};
-use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
 use mq_shared::uri::DestinationFilter;
 use tokio::task::JoinSet;
 
 use crate::args::queue::StatArgs;
 use crate::client::admin::AdminClient;
-use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
 use crate::output::{self, Format, Table};
@@ -101,36 +99,12 @@ fn titled(mut table: Table, nodes_asked: usize) -> Table {
 
 /// The nodes to ask, in display order, and the cluster name if any.
 fn sources(ctx: &Context, args: &StatArgs) -> Result<(Vec<AdminClient>, Option<String>)> {
-    if let Some(target) = &args.name {
-        let (name, node) = crate::args::split_target(target);
-        let cluster = Cluster::load(&ctx.home, &name)?;
-        let nodes: Vec<_> = match &node {
-            None => cluster.manifest.nodes.iter().collect(),
-            Some(node) => {
-                cluster.check_node(node)?;
-                cluster
-                    .manifest
-                    .nodes
-                    .iter()
-                    .filter(|n| n.name == *node || n.group == *node)
-                    .collect()
-            }
-        };
-        let clients = nodes
-            .into_iter()
-            .map(|n| cluster.client(n, STAT_REQUEST_TIMEOUT))
-            .collect::<Result<_>>()?;
-        return Ok((clients, Some(name)));
-    }
-    let clients = args
-        .url
-        .iter()
-        .map(|url| {
-            let endpoint = super::url_endpoint(url, args.token_file.as_deref())?;
-            AdminClient::new(endpoint, STAT_REQUEST_TIMEOUT)
-        })
-        .collect::<Result<_>>()?;
-    Ok((clients, None))
+    crate::commands::nodes::sources(
+        ctx,
+        args.name.as_deref(),
+        &args.url,
+        args.token_file.as_deref(),
+    )
 }
 
 /// Asks every node at once; rows sorted by queue, then node in the order given.
@@ -325,21 +299,9 @@ fn outcome(
     report: &QueueStatReport,
     asked: usize,
     cluster: Option<&str>,
-    mut errors: Vec<CliError>,
+    errors: Vec<CliError>,
 ) -> Result<Outcome> {
-    if report.down.is_empty() {
-        Ok(Outcome::Complete)
-    } else if report.down.len() < asked {
-        Ok(Outcome::Partial)
-    } else {
-        Err(match cluster {
-            Some(cluster) => CliError::NoneAnswered {
-                cluster: cluster.to_string(),
-            },
-            None if errors.len() == 1 => errors.remove(0),
-            None => CliError::Several(errors),
-        })
-    }
+    crate::commands::nodes::outcome(report.down.len(), asked, cluster, errors)
 }
 
 #[cfg(test)]
