@@ -93,6 +93,47 @@ pub enum Command {
     Failover(failover::FailoverCommand),
     /// Benchmark any STOMP broker: throughput, latency, lost and duplicated messages.
     Bench(bench::BenchArgs),
+    /// Print a shell completion script: bash, zsh or fish.
+    #[command(after_help = "\
+Examples:
+  mqctl completions bash > ~/.local/share/bash-completion/completions/mqctl
+  mqctl completions zsh > \"${fpath[1]}/_mqctl\"
+  mqctl completions fish > ~/.config/fish/completions/mqctl.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page of mqctl, or write one per command into a folder with --dir.
+    #[command(after_help = "\
+Examples:
+  mqctl man | man -l -
+  mqctl man --dir /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+/// Shells `mqctl completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// `mqctl completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+/// `mqctl man`.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write mqctl.1 and one page per command (mqctl-cluster-create.1, ...) into this folder
+    /// instead of printing mqctl.1.
+    #[arg(long, value_name = "D")]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// `--persistent` / `--non-persistent`: one spelling in every command, persistent by default
