@@ -15,6 +15,7 @@ mod cli_exit;
 mod cli_failover;
 mod cli_output;
 mod cli_ports;
+mod cli_remote;
 mod cli_spelling;
 mod cli_tables;
 mod concurrency;
