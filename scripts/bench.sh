@@ -251,7 +251,8 @@ scenarios() {
     --persistent --receipts each --producers 4 --consumers 4
   run_bench p11n "$kind" "$url" --queue "$q.p11n" --warmup "$WARMUP" --messages "$N_P11N" \
     --persistent
-  run_bench n11 "$kind" "$url" --queue "$q.n11" --warmup "$WARMUP" --messages "$N_N11"
+  run_bench n11 "$kind" "$url" --queue "$q.n11" --warmup "$WARMUP" --messages "$N_N11" \
+    --non-persistent
   # Fixed load, for latency: half of what the slower broker does at 1+1 with receipts.
   run_bench lat "$kind" "$url" --queue "$q.lat" --warmup "$WARMUP" --duration 5 --rate 500 \
     --persistent --receipts each
@@ -291,7 +292,7 @@ bridge_round() {
   run_bench brp "$kind" "$a_url" --consume-url "$b_url" --queue "br.r$round.p" --warmup "$WARMUP" \
     --messages "$N_BRP" --persistent --receipts each
   run_bench brn "$kind" "$a_url" --consume-url "$b_url" --queue "br.r$round.n" --warmup "$WARMUP" \
-    --messages "$N_BRN"
+    --messages "$N_BRN" --non-persistent
   stop "$a"
   stop "$b"
   rm -rf "$WORK"/bra-r"$round"* "$WORK"/brb-r"$round"*
@@ -423,7 +424,7 @@ scale() {
     PROBLEMS=$((PROBLEMS + 1))
     log "  cluster create failed"
   fi
-  MQCTL_HOME=$home "$MQCTL" cluster destroy benchmesh >/dev/null 2>&1 || true
+  MQCTL_HOME=$home "$MQCTL" cluster destroy benchmesh --yes >/dev/null 2>&1 || true
 }
 if [[ $SCALE == 1 ]]; then scale; fi
 

@@ -8,9 +8,16 @@
 mod admin_api;
 mod bad_input;
 mod cli_cluster;
+mod cli_commands;
+mod cli_docs;
 mod cli_errors;
+mod cli_exit;
 mod cli_failover;
 mod cli_output;
+mod cli_ports;
+mod cli_remote;
+mod cli_spelling;
+mod cli_tables;
 mod concurrency;
 mod durability;
 mod ha_failover;
