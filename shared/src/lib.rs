@@ -13,6 +13,7 @@
 //! - [`bench`]: the report of `mqctl bench -o json`.
 //! - [`ctl`]: the JSON shapes `mqctl -o json` prints, and the cluster manifest.
 //! - [`defaults`]: every default, in one place.
+//! - [`password`]: argon2id password hashes (PHC strings), made by `mqctl`, checked by the node.
 //! - `connection` (feature `client`): one framed STOMP connection over any byte stream, with
 //!   heart-beats and a write deadline; the node's server side, its bridges and the client use it.
 //! - `client` (feature `client`): an async STOMP client over tokio, used by `mqctl`, by the
@@ -27,6 +28,7 @@ pub mod destination;
 pub mod frame;
 pub mod headers;
 pub mod heartbeat;
+pub mod password;
 pub mod uri;
 
 #[cfg(feature = "client")]
