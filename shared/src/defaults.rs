@@ -216,3 +216,6 @@ pub const ANONYMOUS_GROUP: &str = "anonymous";
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a password or a discovery secret is shown as, everywhere.
 pub const SECRET_MASK: &str = "***";
+/// Largest distance between a signed multicast advertisement's timestamp and the receiver's
+/// clock: older (or later) ones are refused, which bounds replays.
+pub const MULTICAST_SIGNATURE_MAX_AGE: Duration = Duration::from_secs(60);
