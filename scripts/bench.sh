@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# mqnode against ActiveMQ Classic, side by side, on this machine (DESIGN §7).
+# mqnode against ActiveMQ Classic, side by side, on this machine (docs/BENCHMARKS.md).
 #
 # Builds the release binaries, installs Debian's `activemq` package if it is missing, then for
 # ROUNDS rounds starts each broker in turn (the order alternates per round), alone on the
-# machine, with its persistent store on the same disk, and runs the scenarios of DESIGN §7
+# machine, with its persistent store on the same disk, and runs the scenarios of docs/BENCHMARKS.md
 # with `mqctl bench`. Prints one table of medians with the mqnode/ActiveMQ ratio, followed by
 # the scale figures. Everything it starts runs on loopback and is stopped on exit, whatever
 # happens; its files live in one temporary directory, removed at the end (KEEP=1 keeps it).
@@ -241,7 +241,7 @@ run_bench() {
   log "  $key on $kind: $recv msg/s, p50 $p50 ms, p99 $p99 ms, lost $lost, duplicated $dup"
 }
 
-# The standalone scenarios of DESIGN §7, against a broker serving STOMP on PORT.
+# The standalone scenarios of docs/BENCHMARKS.md, against a broker serving STOMP on PORT.
 scenarios() {
   local kind=$1 port=$2 round=$3 url="tcp://127.0.0.1:$2"
   local q="bench.r$round"

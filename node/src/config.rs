@@ -114,6 +114,34 @@ pub struct Options {
     /// How often a master checks it still holds the lock, in ms (lockKeepAlivePeriod).
     #[arg(long = "lock-keep-alive-period")]
     pub lock_keep_alive_period: Option<u64>,
+    /// Close a socket that takes no bytes for this many ms while bytes wait for it; its
+    /// unacknowledged messages go to other consumers (soWriteTimeout) [default: 10000].
+    #[arg(long = "write-timeout")]
+    pub write_timeout: Option<u64>,
+    /// Messages queued for one non-durable topic subscriber beyond its prefetch; past it the
+    /// oldest are discarded for that subscriber and counted [default: 1000].
+    #[arg(long = "pending-message-limit")]
+    pub pending_message_limit: Option<usize>,
+    /// Connections accepted at once over all transports; more are refused [default: 1000].
+    #[arg(long = "maximum-connections")]
+    pub maximum_connections: Option<usize>,
+    /// Close a connection that owes bytes (its CONNECT, the rest of a started frame) and sends
+    /// nothing for this many ms [default: 30000].
+    #[arg(long = "max-inactivity-duration")]
+    pub max_inactivity_duration: Option<u64>,
+    /// Largest activemq.prefetchSize honoured; larger values are capped [default: 32767].
+    #[arg(long = "max-prefetch")]
+    pub max_prefetch: Option<usize>,
+    /// Remove empty destinations without consumers or producers (true|false) [default: true].
+    #[arg(long = "gc-inactive-destinations")]
+    pub gc_inactive_destinations: Option<bool>,
+    /// Ms a destination must stay inactive before it is removed [default: 60000].
+    #[arg(long = "inactive-timeout-before-gc")]
+    pub inactive_timeout_before_gc: Option<u64>,
+    /// Ms that stop, stepdown and a lost lock wait for connections to flush before closing
+    /// them [default: 1000].
+    #[arg(long = "shutdown-grace")]
+    pub shutdown_grace: Option<u64>,
 }
 
 /// Flags over the file: each option set on the command line wins; a list given on the
@@ -134,7 +162,10 @@ impl Options {
         over!(self, file;
             one: name, data, persistent, admin, discovery, admin_token_file, max_frame_size,
                  max_headers, max_header_length, connect_timeout_ms, heartbeat_ms, prefetch,
-                 maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period;
+                 maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period,
+                 write_timeout, pending_message_limit, maximum_connections,
+                 max_inactivity_duration, max_prefetch, gc_inactive_destinations,
+                 inactive_timeout_before_gc, shutdown_grace;
             list: transport, network)
     }
 }
@@ -172,6 +203,14 @@ pub struct NodeConfig {
     pub lock_acquire_sleep_interval: Duration,
     /// `lockKeepAlivePeriod`.
     pub lock_keep_alive_period: Duration,
+    /// Messages queued per non-durable topic subscriber beyond its prefetch.
+    pub pending_message_limit: usize,
+    /// Largest prefetch honoured.
+    pub max_prefetch: usize,
+    /// Inactivity after which an empty, unused destination is removed; `None`: never.
+    pub gc_inactive_after: Option<Duration>,
+    /// How long stop, stepdown and a lost lock wait for connections.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for NodeConfig {
@@ -192,6 +231,10 @@ impl Default for NodeConfig {
             dlq: d::DLQ_NAME.into(),
             lock_acquire_sleep_interval: Duration::from_millis(d::LOCK_ACQUIRE_SLEEP_INTERVAL_MS),
             lock_keep_alive_period: Duration::from_millis(d::LOCK_KEEP_ALIVE_PERIOD_MS),
+            pending_message_limit: d::PENDING_MESSAGE_LIMIT,
+            max_prefetch: d::MAX_PREFETCH,
+            gc_inactive_after: d::GC_INACTIVE_DESTINATIONS.then_some(d::INACTIVE_TIMEOUT_BEFORE_GC),
+            shutdown_grace: d::SHUTDOWN_GRACE,
         }
     }
 }
@@ -348,7 +391,46 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         c.lock_keep_alive_period =
             Duration::from_millis(positive("lock-keep-alive-period", v as usize)? as u64);
     }
+    if let Some(v) = o.write_timeout {
+        c.transport.write_timeout = millis("write-timeout", v)?;
+    }
+    if let Some(v) = o.pending_message_limit {
+        c.pending_message_limit = v;
+    }
+    if let Some(v) = o.maximum_connections {
+        c.transport.maximum_connections = positive("maximum-connections", v)?;
+    }
+    if let Some(v) = o.max_inactivity_duration {
+        c.transport.max_inactivity = millis("max-inactivity-duration", v)?;
+    }
+    if let Some(v) = o.max_prefetch {
+        c.max_prefetch = positive("max-prefetch", v)?;
+    }
+    let gc_after = match o.inactive_timeout_before_gc {
+        Some(v) => millis("inactive-timeout-before-gc", v)?,
+        None => d::INACTIVE_TIMEOUT_BEFORE_GC,
+    };
+    c.gc_inactive_after = o
+        .gc_inactive_destinations
+        .unwrap_or(d::GC_INACTIVE_DESTINATIONS)
+        .then_some(gc_after);
+    if let Some(v) = o.shutdown_grace {
+        c.shutdown_grace = Duration::from_millis(v);
+        c.transport.shutdown_grace = c.shutdown_grace;
+    }
     Ok(c)
+}
+
+/// A duration in ms, above 0 and at most a day.
+fn millis(key: &'static str, v: u64) -> Result<Duration, ConfigError> {
+    if v == 0 || v > 86_400_000 {
+        Err(invalid(
+            key,
+            format!("{v} ms is not between 1 and 86400000"),
+        ))
+    } else {
+        Ok(Duration::from_millis(v))
+    }
 }
 
 fn positive(key: &'static str, v: usize) -> Result<usize, ConfigError> {

@@ -18,6 +18,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    // A panic anywhere (a task included) is an error in the log, not only a line on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panic");
+    }));
     let args = Options::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -229,6 +229,12 @@ pub struct TopicStats {
     pub dispatched: u64,
     /// Copies forwarded to other brokers.
     pub forwarded: u64,
+    /// Copies discarded for slow subscribers (`pending-message-limit`).
+    #[serde(default)]
+    pub discarded: u64,
+    /// Copies waiting for slow subscribers now.
+    #[serde(default)]
+    pub pending: u64,
 }
 
 /// `GET /api/v1/topics`.

@@ -142,6 +142,19 @@ pub enum AckMode {
 }
 
 impl AckMode {
+    /// Reads a SUBSCRIBE `ack` header value (none means `auto`); the error is a sentence for
+    /// an ERROR frame.
+    pub fn parse(value: Option<&str>) -> Result<AckMode, String> {
+        match value.unwrap_or("auto") {
+            "auto" => Ok(AckMode::Auto),
+            "client" => Ok(AckMode::Client),
+            "client-individual" => Ok(AckMode::ClientIndividual),
+            other => Err(format!(
+                "ack mode '{other}' is not one of auto, client, client-individual"
+            )),
+        }
+    }
+
     /// The header value: `"auto"`, `"client"` or `"client-individual"`.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -355,7 +355,7 @@ impl Node {
     #[track_caller]
     pub fn terminate(&mut self) -> ExitStatus {
         let pid = self.pid();
-        signal(pid, libc::SIGTERM);
+        signal(pid, rustix::process::Signal::TERM);
         self.wait_exit(EXIT_TIMEOUT)
     }
 

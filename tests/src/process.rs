@@ -59,19 +59,16 @@ pub(crate) fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStat
     status
 }
 
-/// Sends `sig` to a process this harness started.
-#[allow(unsafe_code)]
-pub(crate) fn signal(pid: u32, sig: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    // SAFETY: kill(2) has no memory effects; `pid` is a child of this process that has not
-    // been reaped yet (the caller holds its `Child`), so it cannot name another process.
-    let r = unsafe { libc::kill(pid, sig) };
-    assert_eq!(
-        r,
-        0,
-        "kill({pid}, {sig}) failed: {}",
-        std::io::Error::last_os_error()
-    );
+/// Sends `sig` to a process this harness started (a child not yet reaped: the caller holds
+/// its `Child`, so the pid cannot name another process).
+pub(crate) fn signal(pid: u32, sig: rustix::process::Signal) {
+    let target = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .expect("a child's pid is a positive i32");
+    if let Err(e) = rustix::process::kill_process(target, sig) {
+        panic!("kill({pid}, {sig:?}) failed: {e}");
+    }
 }
 
 /// Makes the child die with SIGKILL if the thread that spawned it ends (the test process
@@ -80,14 +77,13 @@ pub(crate) fn signal(pid: u32, sig: libc::c_int) {
 #[allow(unsafe_code)]
 fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
-    // which is async-signal-safe and touches no memory of the parent.
+    // SAFETY: `pre_exec` is unsafe because the closure runs in the child between fork and
+    // exec; it only calls prctl(2) (through rustix), which is async-signal-safe and touches no
+    // memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
         });
     }
 }

@@ -263,7 +263,7 @@ pub async fn run_connector(
                     uri: a.service.clone(),
                     endpoints: vec![HostPort::new(t.addr.host.clone(), t.addr.port)],
                 };
-                tracker.spawn(bridge::run(core.clone(), cfg.clone(), target, status.clone(), stop.clone()));
+                bridge::spawn(&tracker, core.clone(), cfg.clone(), target, status.clone(), stop.clone());
                 found.insert(a.service, Found { last_seen: Instant::now(), cancel: stop, status });
             }
         }

@@ -430,13 +430,14 @@ fn launch(core: &Core, local: &Arc<str>, d: &Def, parent: &CancellationToken) ->
                     uri,
                     endpoints: p.endpoints(),
                 };
-                tracker.spawn(bridge::run(
+                bridge::spawn(
+                    &tracker,
                     core.clone(),
                     cfg.clone(),
                     target,
                     status,
                     cancel.clone(),
-                ));
+                );
             }
         }
         NetworkUri::Multicast { discovery, .. } => {

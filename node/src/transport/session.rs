@@ -109,6 +109,7 @@ pub struct Session {
     advisory: Option<(String, String)>,
     /// Ticks when consumers change, while the advisory is subscribed.
     pub demand_rx: Option<watch::Receiver<u64>>,
+    unregistered: bool,
 }
 
 impl Session {
@@ -140,6 +141,7 @@ impl Session {
             disconnecting: false,
             advisory: None,
             demand_rx: None,
+            unregistered: false,
         }
     }
 
@@ -345,7 +347,8 @@ impl Session {
         }
         let dest = Destination::parse(dest_s).map_err(|e| e.to_string())?;
         let ack = AckMode::parse(f.header("ack"))?;
-        let prefetch = subscription::prefetch(f, self.broker.settings().prefetch)?;
+        let settings = self.broker.settings();
+        let prefetch = subscription::prefetch(f, settings.prefetch, settings.max_prefetch)?;
         let network = self.bridge.is_some();
         let priority = subscription::priority(f, if network { NETWORK_PRIORITY } else { 0 })?;
         let bridge = match &self.bridge {
@@ -556,8 +559,9 @@ impl Session {
     }
 
     /// Ends the session: open transactions are aborted, subscriptions detached (their unacked
-    /// messages redelivered), producers and the connection forgotten.
-    pub fn cleanup(&mut self) {
+    /// messages redelivered), producers and the connection forgotten. Runs when the session
+    /// is dropped, also when its task panics; a second call does nothing.
+    fn cleanup(&mut self) {
         self.txs.clear();
         for sub in self.subs.drain() {
             self.broker.unsubscribe(&sub.attached, sub.consumer);
@@ -565,7 +569,16 @@ impl Session {
         for d in self.produced.drain() {
             self.broker.remove_producer(&d, self.conn);
         }
-        self.broker.unregister_connection(self.conn);
+        if !self.unregistered {
+            self.unregistered = true;
+            self.broker.unregister_connection(self.conn);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.cleanup();
     }
 }
 
