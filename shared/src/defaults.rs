@@ -211,3 +211,35 @@ pub const LOG_TAIL_LINES: usize = 20;
 pub const MQCTL_HOME_ENV: &str = "MQCTL_HOME";
 /// `mqctl`'s home under the user's home directory when `MQCTL_HOME` is unset.
 pub const MQCTL_HOME_DIR: &str = ".mqctl";
+
+// ---- security ------------------------------------------------------------------------------
+
+/// Memory cost of a new password hash, KiB (argon2id `m`; OWASP's first recommendation).
+pub const PASSWORD_HASH_M_COST_KIB: u32 = 19_456;
+/// Passes of a new password hash (argon2id `t`).
+pub const PASSWORD_HASH_T_COST: u32 = 2;
+/// Lanes of a new password hash (argon2id `p`).
+pub const PASSWORD_HASH_P_COST: u32 = 1;
+/// Largest memory cost a stored hash may ask for, KiB: each verification allocates it, so a
+/// typo in a security file must not make every login allocate gigabytes.
+pub const PASSWORD_HASH_MAX_M_COST_KIB: u32 = 256 * 1024;
+/// Largest number of passes a stored hash may ask for.
+pub const PASSWORD_HASH_MAX_T_COST: u32 = 64;
+/// Largest number of lanes a stored hash may ask for.
+pub const PASSWORD_HASH_MAX_P_COST: u32 = 16;
+/// Password verifications running at once: each takes a core and `m` KiB of memory for tens
+/// of milliseconds, so a reconnect storm queues instead of exhausting the machine.
+pub const MAX_CONCURRENT_PASSWORD_CHECKS: usize = 4;
+/// Successful logins remembered (as keyed hashes of user, password and stored hash) so that a
+/// reconnecting client is not verified again; cleared on reload.
+pub const LOGIN_CACHE_SIZE: usize = 1024;
+/// Group every anonymous client is in (ActiveMQ `anonymousGroup`).
+pub const ANONYMOUS_GROUP: &str = "anonymous";
+/// Bound on a TLS handshake, accepted or made (a client that opens a socket and says nothing
+/// does not hold a task past it).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a password or a discovery secret is shown as, everywhere.
+pub const SECRET_MASK: &str = "***";
+/// Largest distance between a signed multicast advertisement's timestamp and the receiver's
+/// clock: older (or later) ones are refused, which bounds replays.
+pub const MULTICAST_SIGNATURE_MAX_AGE: Duration = Duration::from_secs(60);
