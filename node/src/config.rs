@@ -12,7 +12,9 @@ use mq_shared::frame::Limits;
 use mq_shared::uri::{NetworkUri, TransportUri};
 use serde::Deserialize;
 
+use crate::security::Security;
 use crate::transport::TransportSettings;
+use mq_shared::tls::TlsFiles;
 
 /// Configuration errors; each names the key or flag at fault.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +144,31 @@ pub struct Options {
     /// them [default: 1000].
     #[arg(long = "shutdown-grace")]
     pub shutdown_grace: Option<u64>,
+    /// Security file (users, groups, authorization); without one only loopback clients are
+    /// served, anonymously.
+    #[arg(long)]
+    pub security: Option<PathBuf>,
+    /// PEM certificate chain of this node, for ssl:// transports and TLS links.
+    #[arg(long = "tls-cert")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long = "tls-key")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): peers' certificates are verified against it, and clients' with
+    /// needClientAuth=true.
+    #[arg(long = "tls-ca")]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM certificate chain for HTTPS on the admin API.
+    #[arg(long = "admin-tls-cert")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// PEM private key of the admin certificate.
+    #[arg(long = "admin-tls-key")]
+    pub admin_tls_key: Option<PathBuf>,
+    /// Further Host names the admin API answers to (besides its bound address and
+    /// localhost), repeatable.
+    #[arg(long = "admin-allowed-hosts")]
+    #[serde(default)]
+    pub admin_allowed_hosts: Vec<String>,
 }
 
 /// Flags over the file: each option set on the command line wins; a list given on the
@@ -165,8 +192,9 @@ impl Options {
                  maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period,
                  write_timeout, pending_message_limit, maximum_connections,
                  max_inactivity_duration, max_prefetch, gc_inactive_destinations,
-                 inactive_timeout_before_gc, shutdown_grace;
-            list: transport, network)
+                 inactive_timeout_before_gc, shutdown_grace, security, tls_cert, tls_key, tls_ca,
+                 admin_tls_cert, admin_tls_key;
+            list: transport, network, admin_allowed_hosts)
     }
 }
 
@@ -211,6 +239,17 @@ pub struct NodeConfig {
     pub gc_inactive_after: Option<Duration>,
     /// How long stop, stepdown and a lost lock wait for connections.
     pub shutdown_grace: Duration,
+    /// Who may connect and what they may do (no file: loopback clients, anonymously).
+    pub security: Security,
+    /// The node's certificate, key and CA, when TLS is configured.
+    pub tls: Option<TlsFiles>,
+    /// The admin API's certificate and key, for HTTPS.
+    pub admin_tls: Option<TlsFiles>,
+    /// Host names the admin API answers to besides its address and localhost.
+    pub admin_allowed_hosts: Vec<String>,
+    /// The file the admin token was read from (`--admin-token-file`); the node generates
+    /// `DATA/admin.token` when none is given.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -235,6 +274,11 @@ impl Default for NodeConfig {
             max_prefetch: d::MAX_PREFETCH,
             gc_inactive_after: d::GC_INACTIVE_DESTINATIONS.then_some(d::INACTIVE_TIMEOUT_BEFORE_GC),
             shutdown_grace: d::SHUTDOWN_GRACE,
+            security: Security::none(),
+            tls: None,
+            admin_tls: None,
+            admin_allowed_hosts: Vec::new(),
+            admin_token_file: None,
         }
     }
 }
@@ -328,7 +372,7 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         d.parse::<mq_shared::uri::DiscoveryUri>()
             .map_err(|e| invalid("discovery", e.to_string()))?;
     }
-    if let Some(p) = o.admin_token_file {
+    if let Some(p) = o.admin_token_file.clone() {
         let t = std::fs::read_to_string(&p).map_err(|e| {
             invalid(
                 "admin-token-file",
@@ -343,6 +387,7 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
             ));
         }
         c.admin_token = Some(t);
+        c.admin_token_file = o.admin_token_file;
     }
     if c.admin_token.is_none() && !c.admin.ip().is_loopback() {
         return Err(invalid(
@@ -418,7 +463,97 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         c.shutdown_grace = Duration::from_millis(v);
         c.transport.shutdown_grace = c.shutdown_grace;
     }
+    if let Some(p) = o.security {
+        c.security = Security::load(&p).map_err(|e| invalid("security", e.to_string()))?;
+        c.transport.security = c.security.clone();
+    }
+    tls(
+        &mut c,
+        o.tls_cert,
+        o.tls_key,
+        o.tls_ca,
+        o.admin_tls_cert,
+        o.admin_tls_key,
+    )?;
+    for t in &c.transports {
+        if !c.security.is_enabled() && !t.addr.is_loopback() {
+            return Err(invalid(
+                "transport",
+                format!(
+                    "refusing to serve STOMP on non-loopback {} without --security (anonymous clients are served on loopback only)",
+                    t.redacted()
+                ),
+            ));
+        }
+    }
+    c.admin_allowed_hosts = o.admin_allowed_hosts;
     Ok(c)
+}
+
+/// Validates the TLS files: both halves of each pair, and every `ssl://` transport and
+/// `needClientAuth` backed by what it needs. The files are read once here, so a bad one is
+/// a startup error.
+fn tls(
+    c: &mut NodeConfig,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    admin_cert: Option<PathBuf>,
+    admin_key: Option<PathBuf>,
+) -> Result<(), ConfigError> {
+    c.tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert,
+            key,
+            ca: ca.clone(),
+        }),
+        (None, None) => None,
+        _ => return Err(invalid("tls-cert", "tls-cert and tls-key go together")),
+    };
+    for t in &c.transports {
+        if t.is_tls() {
+            let Some(files) = &c.tls else {
+                return Err(invalid(
+                    "transport",
+                    format!("{} needs --tls-cert and --tls-key", t.redacted()),
+                ));
+            };
+            if t.need_client_auth && files.ca.is_none() {
+                return Err(invalid(
+                    "transport",
+                    format!("{}: needClientAuth=true needs --tls-ca", t.redacted()),
+                ));
+            }
+            mq_shared::tls::server_config(files, t.need_client_auth)
+                .map_err(|e| invalid("tls-cert", e.to_string()))?;
+        }
+    }
+    if c.networks.iter().any(|n| n.has_tls_peer()) && ca.is_none() {
+        return Err(invalid(
+            "tls-ca",
+            "a network connector to an ssl:// peer needs --tls-ca to verify it",
+        ));
+    }
+    c.admin_tls = match (admin_cert, admin_key) {
+        (Some(cert), Some(key)) => {
+            let files = TlsFiles {
+                cert,
+                key,
+                ca: None,
+            };
+            mq_shared::tls::server_config(&files, false)
+                .map_err(|e| invalid("admin-tls-cert", e.to_string()))?;
+            Some(files)
+        }
+        (None, None) => None,
+        _ => {
+            return Err(invalid(
+                "admin-tls-cert",
+                "admin-tls-cert and admin-tls-key go together",
+            ));
+        }
+    };
+    Ok(())
 }
 
 /// A duration in ms, above 0 and at most a day.

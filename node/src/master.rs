@@ -139,12 +139,26 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
         })?;
         let mut u: TransportUri = uri.clone();
         u.addr.port = local.port();
-        bound.push(format!("tcp://{}", u.addr.to_addr_string()));
+        bound.push(u.addr.to_uri_string());
         if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
-            adverts.push((d, format!("tcp://{}", u.addr.to_addr_string())));
+            adverts.push((d, u.addr.to_uri_string()));
         }
+        let tls = match (uri.is_tls(), &cfg.tls) {
+            (true, Some(files)) => match mq_shared::tls::server_config(files, uri.need_client_auth)
+            {
+                Ok(c) => Some(mq_shared::tls::TlsAcceptor::from(c)),
+                Err(e) => {
+                    return Err(NodeError::Config(crate::config::ConfigError::Invalid {
+                        key: "tls-cert",
+                        message: e.to_string(),
+                    }));
+                }
+            },
+            _ => None,
+        };
         tracker.spawn(transport::serve(
             l,
+            tls,
             core.clone(),
             settings.clone(),
             slots.clone(),

@@ -101,6 +101,8 @@ pub struct Node {
     admin_port: u16,
     log: Log,
     starts: u32,
+    /// The token the node generated (its ready line names the file), without a given one.
+    generated_token: Option<String>,
 }
 
 impl Node {
@@ -155,7 +157,9 @@ impl Node {
                 role: Role::Slave,
                 admin: String::new(),
                 transports: Vec::new(),
+                admin_token_file: None,
             },
+            generated_token: None,
             stomp_port: None,
             admin_port: 0,
             log: Arc::new(Mutex::new(String::new())),
@@ -258,6 +262,14 @@ impl Node {
         if let Some(port) = port_of(&ev.admin) {
             self.admin_port = port;
         }
+        if self.opts.token.is_none()
+            && let Some(f) = &ev.admin_token_file
+        {
+            // A node always has an admin token: without one given, it makes its own.
+            self.generated_token = std::fs::read_to_string(f)
+                .ok()
+                .map(|t| t.trim().to_string());
+        }
         self.ready = ev;
     }
 
@@ -306,8 +318,16 @@ impl Node {
     pub fn admin(&self) -> Admin {
         Admin {
             base: self.admin_url(),
-            token: self.opts.token.clone(),
+            token: self.token(),
         }
+    }
+
+    /// The admin token: the one given in [`NodeOpts::token`], else the one the node generated.
+    pub fn token(&self) -> Option<String> {
+        self.opts
+            .token
+            .clone()
+            .or_else(|| self.generated_token.clone())
     }
 
     /// Process id of the current process. Panics if it is not running.

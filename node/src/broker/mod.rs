@@ -82,7 +82,6 @@ struct Shared {
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
     next_seq: AtomicU64,
     next_id: AtomicU64,
-    id_prefix: String,
     conns: Mutex<HashMap<u64, mq_shared::api::ConnectionInfo>>,
     demand: watch::Sender<u64>,
     recent: Mutex<RecentIds>,
@@ -98,13 +97,6 @@ pub struct Core {
 impl Core {
     /// A broker over an optional store, with the messages recovered from it.
     pub fn new(settings: BrokerSettings, store: Option<Store>, recovered: Vec<Recovered>) -> Core {
-        let boot = now_ms();
-        let id_prefix = format!(
-            "ID:{}-{:x}{:04x}",
-            settings.name,
-            boot,
-            rand::random::<u16>()
-        );
         let (demand, _) = watch::channel(0);
         let b = Core {
             shared: Arc::new(Shared {
@@ -114,7 +106,6 @@ impl Core {
                 topics: RwLock::new(HashMap::new()),
                 next_seq: AtomicU64::new(1),
                 next_id: AtomicU64::new(1),
-                id_prefix,
                 conns: Mutex::new(HashMap::new()),
                 demand,
                 recent: Mutex::new(RecentIds::default()),
@@ -193,10 +184,34 @@ impl Core {
         self.shared.store.as_ref()
     }
 
-    /// A fresh globally unique message id.
+    /// A fresh globally unique message id: `ID:` and a random 128-bit UUID (version 4), so
+    /// no one can guess the next id and pre-store it elsewhere.
     pub fn new_message_id(&self) -> String {
-        let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n}", self.shared.id_prefix)
+        let b: [u8; 16] = rand::random();
+        let v = (u128::from_be_bytes(b) & !(0xf_u128 << 76) | (0x4_u128 << 76)) & !(0x3_u128 << 62)
+            | (0x2_u128 << 62);
+        let h = format!("{v:032x}");
+        format!(
+            "ID:{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+
+    /// Whether `dest` exists (creating it needs the `admin` right).
+    pub fn exists(&self, dest: &Destination) -> bool {
+        match dest.kind() {
+            DestinationKind::Queue => self.find_queue(dest.name()).is_some(),
+            DestinationKind::Topic => self
+                .shared
+                .topics
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(dest.name()),
+        }
     }
 
     /// The queue of that name, created on first use.

@@ -45,7 +45,7 @@ impl Core {
                 .recent
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(&msg.id);
+                .insert(&msg.dedup_key());
             if !fresh {
                 if let Some(a) = accepted {
                     a(Ok(true));
@@ -127,7 +127,7 @@ impl Core {
                     queue: Arc::from(m.destination.name()),
                     seq,
                     data: m.encode(),
-                    dedup: dedup.then(|| m.id.clone()),
+                    dedup: dedup.then(|| m.dedup_key()),
                 });
             }
             deliver.push((m, seq));

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use mq_shared::api::{NetworkConnectorInfo, NetworkConnectorList};
-use mq_shared::uri::{DiscoveryUri, NetworkUri, UriError};
+use mq_shared::uri::{DiscoveryUri, NetworkUri, UriError, redact_uri};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -204,10 +204,11 @@ impl Manager {
                 uri: d.uri.clone(),
             })
             .collect();
+        // The URIs may hold passwords: the file is private to the node's user (0600).
         let tmp = path.with_extension("json.tmp");
-        let r = serde_json::to_vec_pretty(&list)
+        let r = serde_json::to_string_pretty(&list)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|text| crate::security::secret::write_private_file(&tmp, &text))
             .and_then(|()| std::fs::rename(&tmp, path));
         if let Err(e) = r {
             tracing::error!(file = %path.display(), error = %e, "cannot save run-time network connectors; they last until this node stops");
@@ -239,7 +240,7 @@ impl Manager {
                     None => next_name(&mut g),
                 };
                 if g.defs.iter().any(|d| d.name == name) {
-                    tracing::error!(connector = %name, %uri, "two network connectors share a name; the second is ignored (set name=... on one)");
+                    tracing::error!(connector = %name, uri = %redact_uri(&uri), "two network connectors share a name; the second is ignored (set name=... on one)");
                     continue;
                 }
                 g.defs.push(Def {
@@ -349,7 +350,7 @@ impl Manager {
             let l = launch(&r.core, &broker, &def, &r.cancel);
             r.live.insert(name.clone(), l);
         }
-        tracing::info!(connector = %name, uri = %def.uri, "network connector added");
+        tracing::info!(connector = %name, uri = %redact_uri(&def.uri), "network connector added");
         g.defs.push(def);
         self.save(&g);
         let d = g.defs.last().map(|d| info(&g, d));
@@ -401,7 +402,7 @@ fn info(g: &Inner, d: &Def) -> NetworkConnectorInfo {
     options.insert("name".into(), d.name.clone());
     NetworkConnectorInfo {
         name: d.name.clone(),
-        uri: d.uri.clone(),
+        uri: redact_uri(&d.uri),
         options,
         peers,
     }
@@ -420,7 +421,7 @@ fn launch(core: &Core, local: &Arc<str>, d: &Def, parent: &CancellationToken) ->
     match &d.parsed {
         NetworkUri::Static { peers: list, .. } => {
             for p in list {
-                let uri = p.to_string();
+                let uri = p.redacted().to_string();
                 let status = Arc::new(PeerStatus::new(&uri));
                 peers
                     .lock()

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use mq_shared::api::{ConnectionInfo, ConnectionKind};
 use mq_shared::connection::{Connection, Timers, sleep_until};
-use mq_shared::frame::{Frame, Item, Version};
+use mq_shared::frame::{Command, Frame, Item, Version};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::Instant;
@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use super::TransportSettings;
 use super::session::{Close, Out, Session, error_frame};
 use crate::broker::{AckHandle, Core, Delivery, now_ms};
+use crate::security::{AuthError, Principal};
 
 /// Bytes waiting for the client above which no more deliveries are encoded.
 pub const HIGH_WATER: usize = 1 << 20;
@@ -73,7 +74,14 @@ pub async fn run<S>(
     });
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
     let (deliver_tx, mut deliver_rx) = mpsc::unbounded_channel::<Delivery>();
-    let mut s = Session::new(id, broker, settings.clone(), out_tx, deliver_tx);
+    let mut s = Session::new(
+        id,
+        broker,
+        settings.clone(),
+        remote.ip().is_loopback(),
+        out_tx,
+        deliver_tx,
+    );
     let mut conn = Connection::new(stream, settings.limits);
     conn.set_timers(Timers {
         write_timeout: Some(settings.write_timeout),
@@ -87,6 +95,8 @@ pub async fn run<S>(
     // Set when the node stops: read nothing more, deliver nothing more, and finish what the
     // client is owed (receipts of commits in flight) until this instant at the latest.
     let mut stopping: Option<Instant> = None;
+    // A CONNECT whose login is being checked; nothing more is read or decoded meanwhile.
+    let mut auth: Option<Authenticating> = None;
 
     'conn: loop {
         let paused = s.pending.count() >= settings.max_pending_writes;
@@ -98,7 +108,7 @@ pub async fn run<S>(
             .flatten()
             .min();
         let room = conn.buffered() < HIGH_WATER && stopping.is_none();
-        let want_read = !paused && !eof && !s.disconnecting && stopping.is_none();
+        let want_read = !paused && !eof && !s.disconnecting && stopping.is_none() && auth.is_none();
         tokio::select! {
             // Not biased: under a flood of deliveries the socket must still be read (a
             // subscriber's own SENDs and ACKs), so every ready branch gets its turn.
@@ -130,12 +140,36 @@ pub async fn run<S>(
                 match p.read {
                     None => {}
                     Some(0) => eof = true,
-                    Some(_) => {
-                        if let Err(f) = handle_frames(&mut s, &mut conn, &settings) {
+                    Some(_) => match handle_frames(&mut s, &mut conn, &settings) {
+                        Step::Ok => {}
+                        Step::Authenticate(f) => auth = Some(Box::pin(s.authenticate(f))),
+                        Step::Close(f) => {
                             closing = f;
                             if closing.is_none() {
                                 s.disconnecting = true;
                             }
+                        }
+                    },
+                }
+            }
+            (f, principal) = authenticated(&mut auth) => {
+                auth = None;
+                let step = match s.connect(f, principal) {
+                    Ok(()) => {
+                        if let Some(v) = s.connected() {
+                            start_session(&mut conn, &s, v, &settings);
+                        }
+                        // Frames pipelined behind the CONNECT.
+                        handle_frames(&mut s, &mut conn, &settings)
+                    }
+                    Err(Close(e)) => Step::Close(e),
+                };
+                match step {
+                    Step::Ok | Step::Authenticate(_) => {}
+                    Step::Close(f) => {
+                        closing = f;
+                        if closing.is_none() {
+                            s.disconnecting = true;
                         }
                     }
                 }
@@ -211,33 +245,54 @@ pub async fn run<S>(
     drop(deliver_rx);
 }
 
-/// Handles every whole frame buffered. `Err` ends the connection: `Some` with an ERROR to
-/// send first, `None` for an orderly DISCONNECT.
+/// A CONNECT's login check in progress.
+type Authenticating = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (Frame, Result<Principal, AuthError>)> + Send>,
+>;
+
+/// Resolves when the login check finishes; never without one.
+async fn authenticated(a: &mut Option<Authenticating>) -> (Frame, Result<Principal, AuthError>) {
+    match a {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What handling the buffered frames came to.
+enum Step {
+    /// Every whole frame was handled.
+    Ok,
+    /// A CONNECT waits for its login check (frames behind it stay buffered).
+    Authenticate(Frame),
+    /// The connection ends: `Some` with an ERROR to send first, `None` for a DISCONNECT.
+    Close(Option<Frame>),
+}
+
+/// Handles every whole frame buffered, up to a CONNECT that needs its login checked.
 fn handle_frames<S>(
     s: &mut Session,
     conn: &mut Connection<S>,
-    settings: &TransportSettings,
-) -> Result<(), Option<Frame>>
+    _settings: &TransportSettings,
+) -> Step
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
         match conn.decode() {
-            Ok(None) => return Ok(()),
+            Ok(None) => return Step::Ok,
             Ok(Some(Item::HeartBeat)) => {}
             Ok(Some(Item::Frame(f))) => {
-                let was_connected = s.connected().is_some();
-                let r = s.handle(f);
-                if !was_connected && let Some(v) = s.connected() {
-                    start_session(conn, s, v, settings);
+                if s.connected().is_none() && matches!(f.command, Command::Connect | Command::Stomp)
+                {
+                    return Step::Authenticate(f);
                 }
-                if let Err(Close(e)) = r {
-                    return Err(e);
+                if let Err(Close(e)) = s.handle(f) {
+                    return Step::Close(e);
                 }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "bad frame");
-                return Err(Some(error_frame(
+                return Step::Close(Some(error_frame(
                     &format!("malformed frame: {e}"),
                     conn.failed_receipt(),
                 )));

@@ -20,12 +20,14 @@ use std::time::Duration;
 
 use mq_shared::connection::Connection;
 use mq_shared::frame::Limits;
+use mq_shared::tls::TlsAcceptor;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::broker::Core;
+use crate::security::Security;
 
 /// Settings shared by every connection of a node.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct TransportSettings {
     pub maximum_connections: usize,
     /// How long a stopping connection may take to flush what it owes its client.
     pub shutdown_grace: Duration,
+    /// Who may connect and what they may do.
+    pub security: Security,
 }
 
 impl Default for TransportSettings {
@@ -60,6 +64,7 @@ impl Default for TransportSettings {
             max_inactivity: mq_shared::defaults::MAX_INACTIVITY_DURATION,
             maximum_connections: mq_shared::defaults::MAXIMUM_CONNECTIONS,
             shutdown_grace: mq_shared::defaults::SHUTDOWN_GRACE,
+            security: Security::none(),
         }
     }
 }
@@ -68,8 +73,11 @@ impl Default for TransportSettings {
 /// node's `maximum-connections` budget, shared by all its transports: a connection beyond it
 /// gets an ERROR and is closed. Accept errors (EMFILE and friends) back off from 5 ms to 1 s
 /// instead of spinning.
+/// With `tls` (an `ssl://` transport), every connection first completes a TLS handshake
+/// (bounded in time; plain bytes get no CONNECTED, only a closed socket).
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     broker: Core,
     settings: Arc<TransportSettings>,
     slots: Arc<Semaphore>,
@@ -89,7 +97,18 @@ pub async fn serve(
                             let b = broker.clone();
                             let s = settings.clone();
                             let sd = shutdown.clone();
+                            let tls = tls.clone();
                             tracker.spawn(async move {
+                                let stream = tokio::select! {
+                                    _ = sd.cancelled() => return,
+                                    r = mq_shared::tls::accept(stream, tls.as_ref()) => match r {
+                                        Ok(s) => s,
+                                        Err(e) => {
+                                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                                            return;
+                                        }
+                                    },
+                                };
                                 connection::run(stream, remote, b, s, sd, permit).await;
                             });
                         }

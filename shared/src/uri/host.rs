@@ -50,6 +50,16 @@ impl HostPort {
         format!("{}://{self}", self.scheme())
     }
 
+    /// Whether the host is a loopback address or `localhost` (what a node may serve without
+    /// a security file).
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// `host:port`, IPv6 bracketed, as `TcpStream::connect` and `TcpListener::bind` take it.
     pub fn to_addr_string(&self) -> String {
         if self.host.contains(':') {

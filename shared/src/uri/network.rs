@@ -385,6 +385,16 @@ impl NetworkUri {
         Redacted(self)
     }
 
+    /// Whether a static peer is reached over TLS (`ssl://`).
+    pub fn has_tls_peer(&self) -> bool {
+        match self {
+            NetworkUri::Static { peers, .. } => {
+                peers.iter().any(|p| p.endpoints().iter().any(|e| e.secure))
+            }
+            NetworkUri::Multicast { .. } => false,
+        }
+    }
+
     /// The connector's options.
     pub fn options(&self) -> &NetworkOptions {
         match self {
