@@ -236,10 +236,21 @@ pub async fn start(
             "http"
         }
     );
+    // Bridges to ssl:// peers verify them against the CA and present this node's certificate.
+    let bridge_tls = match config.tls.as_ref().filter(|t| t.ca.is_some()) {
+        Some(files) => Some(files.client_config().map_err(|e| {
+            NodeError::Config(config::ConfigError::Invalid {
+                key: "tls-ca",
+                message: e.to_string(),
+            })
+        })?),
+        None => None,
+    };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (role, _) = watch::channel(Role::Slave);
     let state = Arc::new(NodeState {
-        network: network::Manager::new(config.name.clone(), Some(&config.data_dir)),
+        network: network::Manager::new(config.name.clone(), Some(&config.data_dir))
+            .with_tls(bridge_tls),
         config,
         started: Instant::now(),
         admin_url,

@@ -205,6 +205,23 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             m.sample("mq_store_file_bytes", "", store.file_bytes());
         }
     }
+    let security = &state.config.security;
+    m.family(
+        "mq_failed_logins_total",
+        "counter",
+        "CONNECTs refused: authentication failed.",
+    );
+    m.sample("mq_failed_logins_total", "", security.failed_logins());
+    m.family(
+        "mq_denied_operations_total",
+        "counter",
+        "Operations refused by the authorization rules.",
+    );
+    m.sample(
+        "mq_denied_operations_total",
+        "",
+        security.denied_operations(),
+    );
     bridges(&mut m, &state);
     process(&mut m);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.out)

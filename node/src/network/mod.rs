@@ -143,6 +143,8 @@ pub struct Manager {
     /// Where run-time connectors are kept; `None` keeps them in memory only.
     saved: Option<PathBuf>,
     inner: Mutex<Inner>,
+    /// TLS for `ssl://` peers.
+    tls: Option<Arc<mq_shared::tls::ClientConfig>>,
 }
 
 impl Manager {
@@ -152,7 +154,15 @@ impl Manager {
             broker_name: Arc::from(broker_name),
             saved: data_dir.map(|d| d.join(RUNTIME_CONNECTORS_FILE)),
             inner: Mutex::new(Inner::default()),
+            tls: None,
         }
+    }
+
+    /// Bridges to `ssl://` peers use `tls` (the CA that verifies them, this node's own
+    /// certificate).
+    pub fn with_tls(mut self, tls: Option<Arc<mq_shared::tls::ClientConfig>>) -> Manager {
+        self.tls = tls;
+        self
     }
 
     /// Replaces the run-time definitions with those kept on disk (another member of the group
@@ -275,7 +285,10 @@ impl Manager {
         }
         let mut live = HashMap::new();
         for d in &g.defs {
-            live.insert(d.name.clone(), launch(&core, &self.broker_name, d, &cancel));
+            live.insert(
+                d.name.clone(),
+                launch(&core, &self.broker_name, d, &cancel, self.tls.clone()),
+            );
         }
         g.running = Some(Running {
             core,
@@ -347,7 +360,7 @@ impl Manager {
         };
         let broker = self.broker_name.clone();
         if let Some(r) = g.running.as_mut() {
-            let l = launch(&r.core, &broker, &def, &r.cancel);
+            let l = launch(&r.core, &broker, &def, &r.cancel, self.tls.clone());
             r.live.insert(name.clone(), l);
         }
         tracing::info!(connector = %name, uri = %redact_uri(&def.uri), "network connector added");
@@ -409,7 +422,13 @@ fn info(g: &Inner, d: &Def) -> NetworkConnectorInfo {
 }
 
 /// Starts the bridges of one connector.
-fn launch(core: &Core, local: &Arc<str>, d: &Def, parent: &CancellationToken) -> Live {
+fn launch(
+    core: &Core,
+    local: &Arc<str>,
+    d: &Def,
+    parent: &CancellationToken,
+    tls: Option<Arc<mq_shared::tls::ClientConfig>>,
+) -> Live {
     let cancel = parent.child_token();
     let tracker = TaskTracker::new();
     let peers: Arc<Mutex<Vec<Arc<PeerStatus>>>> = Arc::default();
@@ -417,6 +436,7 @@ fn launch(core: &Core, local: &Arc<str>, d: &Def, parent: &CancellationToken) ->
         local: local.clone(),
         connector: d.name.clone(),
         options: d.parsed.options().clone(),
+        tls,
     });
     match &d.parsed {
         NetworkUri::Static { peers: list, .. } => {

@@ -39,8 +39,8 @@ use mq_shared::client::{self, ClientError, ConnectOptions};
 use mq_shared::connection::{ConnError, Connection, Timers};
 use mq_shared::frame::{Frame, Version};
 use mq_shared::heartbeat;
+use mq_shared::tls::Stream;
 use mq_shared::uri::{HostPort, NetworkOptions};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +66,8 @@ pub struct BridgeConfig {
     pub connector: String,
     /// Connector options.
     pub options: NetworkOptions,
+    /// TLS for `ssl://` peers: the CA to verify them against and this node's certificate.
+    pub tls: Option<Arc<mq_shared::tls::ClientConfig>>,
 }
 
 /// Where a peer is: one endpoint, or several tried in order (`masterslave:`, `failover:`).
@@ -242,7 +244,7 @@ pub async fn run(
 }
 
 /// A connected link to the peer: STOMP 1.2 with heart-beats both ways.
-type Link = Connection<TcpStream>;
+type Link = Connection<Stream>;
 
 /// Tries each endpoint in order; the first that answers CONNECTED wins.
 async fn connect_any(
@@ -258,10 +260,11 @@ async fn connect_any(
         heart_beat: (hb, hb),
         headers: vec![(BRIDGE_HEADER.to_string(), cfg.local.to_string())],
         connect_timeout: BRIDGE_CONNECT_TIMEOUT,
+        tls: cfg.tls.clone(),
         ..ConnectOptions::default()
     };
     for ep in &target.endpoints {
-        let addr = ep.to_addr_string();
+        let addr = ep.to_uri_string();
         match client::connect_stream(&addr, &opts).await {
             Ok((mut link, connected)) => {
                 if link.version() != Version::V1_2 {
@@ -294,6 +297,7 @@ fn connect_error(addr: &str, e: ClientError) -> BridgeError {
         ClientError::Server { message, .. } => BridgeError::Peer(message),
         ClientError::Closed => BridgeError::Closed,
         ClientError::Timeout(m) => BridgeError::Timeout(m),
+        ClientError::Tls(e) => BridgeError::Connect(format!("{addr}: {e}")),
     }
 }
 
