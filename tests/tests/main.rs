@@ -13,6 +13,7 @@ mod cli_failover;
 mod cli_output;
 mod concurrency;
 mod durability;
+mod faults;
 mod ha_failover;
 mod ha_lock;
 mod ha_stepdown;
