@@ -650,7 +650,10 @@ async fn a_full_disk_refuses_a_send_and_a_later_receipted_one_survives_a_crash()
         .send("/queue/disk", big, &[("persistent", "true")], true)
         .await
     {
-        Err(ClientError::Server { .. }) => {}
+        Err(ClientError::Server { message, .. }) => {
+            assert!(message.starts_with("message not stored: "), "{message}");
+            eprintln!("the full disk's ERROR: {message}");
+        }
         other => panic!("a 6 MiB persistent SEND on a full disk got {other:?}"),
     }
     if let Err(e) = std::fs::remove_file(&filler) {
