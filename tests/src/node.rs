@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use mq_shared::api::{ReadyEvent, Role};
 use tempfile::TempDir;
 
-use crate::process::{Log, append, mqnode_command, read_log, signal, wait_exit};
+use crate::process::{Log, append, limit_open_files, mqnode_command, read_log, signal, wait_exit};
 use crate::{Admin, EXIT_TIMEOUT, READY_TIMEOUT, poll_until};
 
 /// How to start a node. Defaults: transport `tcp://127.0.0.1:0`, admin `127.0.0.1:0`, a fresh
@@ -39,6 +39,8 @@ pub struct NodeOpts {
     /// Admin bearer token: written to a file passed as `--admin-token-file`, and sent by
     /// [`Node::admin`].
     pub token: Option<String>,
+    /// Open-files limit (`RLIMIT_NOFILE`) of the process; `None` inherits the test's.
+    pub open_files: Option<u64>,
 }
 
 impl NodeOpts {
@@ -51,6 +53,7 @@ impl NodeOpts {
             admin: "127.0.0.1:0".to_owned(),
             args: Vec::new(),
             token: None,
+            open_files: None,
         }
     }
 
@@ -67,6 +70,12 @@ impl NodeOpts {
         S: Into<String>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Runs the node with at most `n` open file descriptors (`ulimit -n`).
+    pub fn open_files(mut self, n: u64) -> NodeOpts {
+        self.open_files = Some(n);
         self
     }
 
@@ -193,6 +202,9 @@ impl Node {
             .args(["--transport", transport, "--admin", admin]);
         if let Some(f) = &self.token_file {
             cmd.arg("--admin-token-file").arg(f);
+        }
+        if let Some(n) = self.opts.open_files {
+            limit_open_files(&mut cmd, n);
         }
         cmd.args(&self.opts.args).env(
             "RUST_LOG",

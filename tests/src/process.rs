@@ -1,7 +1,7 @@
 //! Spawning processes: one `mqnode` command builder (stdin closed, output piped, the child dies
-//! with the thread that spawned it), signals to children, bounded waits for their exit,
-//! [`run_bounded`] for a process run to its end, and [`run_mqnode`] for starts that must be
-//! refused.
+//! with the thread that spawned it), an open-files limit for a child, signals to children,
+//! bounded waits for their exit, [`run_bounded`] for a process run to its end, and
+//! [`run_mqnode`] for starts that must be refused.
 //!
 //! Only processes started here are ever signalled.
 
@@ -84,6 +84,28 @@ fn die_with_parent(cmd: &mut Command) {
         cmd.pre_exec(|| {
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
                 .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Lowers the child's open-files limit (`RLIMIT_NOFILE`, soft and hard) to `n` before it
+/// runs, for tests of a process that runs out of file descriptors.
+#[allow(unsafe_code)]
+pub(crate) fn limit_open_files(cmd: &mut Command, n: u64) {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec; it only calls setrlimit(2)
+    // (through rustix), which is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(n),
+                    maximum: Some(n),
+                },
+            )
+            .map_err(std::io::Error::from)
         });
     }
 }

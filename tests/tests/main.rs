@@ -20,6 +20,7 @@ mod cli_spelling;
 mod cli_tables;
 mod concurrency;
 mod durability;
+mod faults;
 mod ha_failover;
 mod ha_lock;
 mod ha_stepdown;
