@@ -334,6 +334,9 @@ mod tests {
             nodes: vec![],
             links: vec![],
             groups: vec![],
+            security_file: None,
+            credentials_file: None,
+            tls_dir: None,
         };
         (
             Cluster {

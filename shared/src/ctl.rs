@@ -110,6 +110,17 @@ pub struct ClusterManifest {
     /// Brokers: a group of one process, or a master/slave pair sharing one data dir.
     #[serde(default)]
     pub groups: Vec<GroupEntry>,
+    /// The security file every node is started with (`--security`); `null` for a cluster
+    /// created before clusters were secured.
+    #[serde(default)]
+    pub security_file: Option<String>,
+    /// Where mqctl keeps the cluster's passwords (mode 0600): the client user `app`, the
+    /// bridge user `broker` and the discovery secret.
+    #[serde(default)]
+    pub credentials_file: Option<String>,
+    /// The folder of the cluster's CA and node certificates, when it was created with `--tls`.
+    #[serde(default)]
+    pub tls_dir: Option<String>,
 }
 
 fn manifest_version() -> u32 {
@@ -136,12 +147,16 @@ pub struct NodeEntry {
     pub pid: Option<u32>,
     /// Whether the node stores persistent messages (`--persistent`).
     pub persistent: bool,
+    /// Whether its transport is TLS (`ssl://`).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 impl NodeEntry {
-    /// The transport connector URI, `tcp://127.0.0.1:PORT`.
+    /// The transport connector URI, `tcp://127.0.0.1:PORT` (`ssl://` with TLS).
     pub fn transport_uri(&self) -> String {
-        format!("tcp://127.0.0.1:{}", self.transport_port)
+        let scheme = if self.tls { "ssl" } else { "tcp" };
+        format!("{scheme}://127.0.0.1:{}", self.transport_port)
     }
 
     /// The admin API base URL, `http://127.0.0.1:PORT`.

@@ -128,6 +128,11 @@ pub struct CreateArgs {
     #[arg(long, conflicts_with = "from")]
     pub ha: bool,
 
+    /// Serve every transport and link over TLS (ssl://) with a CA and node certificates that
+    /// mqctl makes in the cluster folder.
+    #[arg(long)]
+    pub tls: bool,
+
     /// First port to hand out: ports go from P upward (process i gets P+2i for STOMP and
     /// P+2i+1 for admin when all are free), skipping the kernel's ephemeral range, ports in use
     /// and ports recorded by other clusters of this home.

@@ -106,6 +106,21 @@ Examples:
   mqctl man | man -l -
   mqctl man --dir /usr/local/share/man/man1")]
     Man(ManArgs),
+    /// Security helpers: hash a password for a node's security file.
+    #[command(subcommand)]
+    Security(SecurityCommand),
+}
+
+/// `mqctl security ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecurityCommand {
+    /// Read a password on stdin (one trailing newline is ignored) and print its argon2id PHC
+    /// string, for the `password` key of a user in a security file.
+    #[command(after_help = "\
+Examples:
+  printf '%s' 's3cret' | mqctl security hash-password
+  mqctl security hash-password < password.txt")]
+    HashPassword,
 }
 
 /// Shells `mqctl completions` writes for.

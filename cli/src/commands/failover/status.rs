@@ -110,6 +110,7 @@ mod tests {
             admin_port: 2,
             pid: None,
             persistent: true,
+            tls: false,
         }
     }
 
@@ -158,6 +159,9 @@ mod tests {
                 ],
                 nodes: nodes.clone(),
                 links: vec![],
+                security_file: None,
+                credentials_file: None,
+                tls_dir: None,
             },
             token: None,
             home: crate::home::Home::at("/nonexistent".into()),

@@ -28,14 +28,11 @@ pub async fn run(ctx: &Context, args: LinkAddArgs) -> Result<Outcome> {
         .map(|l| l.name.as_str())
         .collect();
     let name = topology::link_name(&from, &to, &taken);
-    let to_ports: Vec<u16> = cluster
-        .manifest
-        .members(&to)
-        .iter()
-        .map(|n| n.transport_port)
-        .collect();
+    let members = cluster.manifest.members(&to);
+    let to_ports: Vec<u16> = members.iter().map(|n| n.transport_port).collect();
+    let tls = members.iter().any(|n| n.tls);
     let link = LinkEntry {
-        uri: topology::link_uri(&to_ports, args.ttl, args.duplex),
+        uri: topology::link_uri(&to_ports, args.ttl, args.duplex, tls),
         name,
         from: from.clone(),
         to,
