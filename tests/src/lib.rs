@@ -22,8 +22,9 @@
 //! The helpers of single areas are modules to import by name: [`cli`] (`mqctl` runs in a private
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
 //! through failover), [`network`] (links, demand, exactly-once collection), [`procfs`] (a
-//! process's memory, CPU time and descriptors as `/proc` reports them) and [`tmpfs`] (a small
-//! file system to fill up).
+//! process's memory, CPU time and descriptors as `/proc` reports them), [`tmpfs`] (a small
+//! file system to fill up) and [`chaos`] (the soak: two master/slave pairs, a bridge, random
+//! faults, an audit of every message).
 //!
 //! Every node gets its own temporary data directory (unless given one), ports come from port 0
 //! and are read back from the ready line, and only processes started here are ever signalled.
@@ -32,6 +33,7 @@
 
 pub mod admin;
 pub mod bins;
+pub mod chaos;
 pub mod cli;
 pub mod cluster;
 pub mod ha;
