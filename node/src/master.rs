@@ -103,6 +103,19 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
         recover_ms = opened.elapsed().as_millis() as u64,
         "store opened and queues recovered"
     );
+    // ws:// and wss:// transports: refuse what cannot be served before binding anything.
+    for t in cfg.transports.iter().filter(|t| t.is_websocket()) {
+        if let Err(error) = transport::websocket::check_servable(t) {
+            if let Some(s) = store {
+                tokio::task::spawn_blocking(move || s.close()).await.ok();
+            }
+            return Err(NodeError::Bind {
+                what: "transport",
+                addr: t.to_string(),
+                error,
+            });
+        }
+    }
     let mut listeners = Vec::new();
     for t in &cfg.transports {
         let addr = t.addr.to_addr_string();
@@ -139,6 +152,20 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
         })?;
         let mut u: TransportUri = uri.clone();
         u.addr.port = local.port();
+        // STOMP over WebSocket: its own accept loop (the upgrade first), then the same
+        // connection task as TCP; not advertised for discovery (bridges speak TCP).
+        if u.is_websocket() {
+            bound.push(u.endpoint_string());
+            tracker.spawn(transport::websocket::serve(
+                l,
+                core.clone(),
+                settings.clone(),
+                slots.clone(),
+                stop.clone(),
+                tracker.clone(),
+            ));
+            continue;
+        }
         bound.push(format!("tcp://{}", u.addr.to_addr_string()));
         if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
             adverts.push((d, format!("tcp://{}", u.addr.to_addr_string())));
