@@ -32,6 +32,7 @@ pub mod bins;
 pub mod cli;
 pub mod cluster;
 pub mod ha;
+pub mod js;
 pub mod load;
 pub mod network;
 pub mod node;

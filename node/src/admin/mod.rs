@@ -4,6 +4,7 @@
 //! With a token configured every route but the two health checks needs
 //! `Authorization: Bearer TOKEN`. Errors are `{"error":{"code","message"}}` with stable codes.
 
+mod console;
 mod metrics;
 mod network;
 
@@ -140,6 +141,7 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(protected)
+        .merge(console::routes(state.clone()))
         .fallback(|| async { AdminError::not_found("no such endpoint; see /api/v1") })
         .method_not_allowed_fallback(|| async {
             AdminError::new(
