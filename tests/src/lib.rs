@@ -28,6 +28,7 @@
 //! (environment, working directory, signal handlers).
 
 pub mod admin;
+pub mod background;
 pub mod bins;
 pub mod cli;
 pub mod cluster;

@@ -9,6 +9,7 @@ mod admin_api;
 mod bad_input;
 mod cli_cluster;
 mod cli_commands;
+mod cli_console;
 mod cli_docs;
 mod cli_errors;
 mod cli_exit;
