@@ -341,6 +341,7 @@ mod tests {
             admin_port: 61701,
             pid: Some(1),
             persistent: true,
+            remote: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod admin_api;
 mod bad_input;
+mod cli_adopt;
 mod cli_cluster;
 mod cli_commands;
 mod cli_console;

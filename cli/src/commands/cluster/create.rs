@@ -374,6 +374,7 @@ fn build_manifest(
             admin_port: *admin,
             pid: None,
             persistent: p.persistent,
+            remote: None,
         })
         .collect();
     let mut groups: Vec<GroupEntry> = Vec::new();
