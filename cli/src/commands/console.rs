@@ -99,10 +99,10 @@ pub async fn run(ctx: &Context, args: ConsoleArgs) -> Result<Outcome> {
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| CliError::io("could not listen on", &addr.to_string(), e))?;
+        .map_err(|e| CliError::io("could not listen on", addr.to_string(), e))?;
     let local = listener
         .local_addr()
-        .map_err(|e| CliError::io("could not read the address of", &addr.to_string(), e))?;
+        .map_err(|e| CliError::io("could not read the address of", addr.to_string(), e))?;
     let shared = Shared {
         home: ctx.home.clone(),
         name: args.name.clone(),
@@ -129,7 +129,7 @@ pub async fn run(ctx: &Context, args: ConsoleArgs) -> Result<Outcome> {
             }
         })
         .await
-        .map_err(|e| CliError::io("serving the console on", &local.to_string(), e))?;
+        .map_err(|e| CliError::io("serving the console on", local.to_string(), e))?;
     Ok(Outcome::Complete)
 }
 

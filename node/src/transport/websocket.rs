@@ -168,7 +168,9 @@ fn websocket_config(limits: &Limits) -> WebSocketConfig {
 }
 
 /// Chooses the subprotocol: the first STOMP one the client offers; none when it offers none;
-/// a 400 when it offers only others.
+/// a 400 when it offers only others. (The shape is tungstenite's handshake callback, whose
+/// refusal is a whole HTTP response.)
+#[allow(clippy::result_large_err)]
 fn negotiate(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
     let offered: Vec<&str> = request
         .headers()
@@ -415,9 +417,9 @@ mod tests {
             .with_header("x", "has\0no\0effect")
             .with_body(Bytes::from_static(b"with\0NULs\0inside"));
         let receipt = Frame::new(Command::Receipt).with_header("receipt-id", "7");
-        let mut all = encoded(&[message.clone()]);
+        let mut all = encoded(std::slice::from_ref(&message));
         all.extend_from_slice(b"\n");
-        all.extend_from_slice(&encoded(&[receipt.clone()]));
+        all.extend_from_slice(&encoded(std::slice::from_ref(&receipt)));
         all.extend_from_slice(b"\r\n");
         let (parts, rest) = split(all);
         assert!(rest.is_empty());

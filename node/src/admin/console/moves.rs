@@ -51,7 +51,7 @@ pub(super) async fn move_message(
         let inflight = queue
             .browse(usize::MAX)
             .iter()
-            .any(|(e, inflight)| *inflight && &*e.msg.id == id);
+            .any(|(e, inflight)| *inflight && *e.msg.id == *id);
         return Err(if inflight {
             AdminError::new(
                 StatusCode::CONFLICT,
