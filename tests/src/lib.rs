@@ -32,11 +32,13 @@
 //! (environment, working directory, signal handlers).
 
 pub mod admin;
+pub mod background;
 pub mod bins;
 pub mod chaos;
 pub mod cli;
 pub mod cluster;
 pub mod ha;
+pub mod js;
 pub mod load;
 pub mod network;
 pub mod node;
