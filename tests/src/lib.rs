@@ -20,7 +20,8 @@
 //!
 //! The helpers of single areas are modules to import by name: [`cli`] (`mqctl` runs in a private
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
-//! through failover) and [`network`] (links, demand, exactly-once collection).
+//! through failover), [`network`] (links, demand, exactly-once collection), [`security`] (security
+//! files, logins, metrics, raw HTTP) and [`certs`] (a test CA and its certificates).
 //!
 //! Every node gets its own temporary data directory (unless given one), ports come from port 0
 //! and are read back from the ready line, and only processes started here are ever signalled.
@@ -29,6 +30,7 @@
 
 pub mod admin;
 pub mod bins;
+pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod ha;
@@ -38,6 +40,7 @@ pub mod node;
 pub mod ports;
 pub mod process;
 pub mod raw;
+pub mod security;
 pub mod stomp;
 pub mod wait;
 

@@ -36,5 +36,6 @@ mod network_ring;
 mod network_static;
 mod protocol;
 mod redelivery;
+mod security;
 mod startup;
 mod transactions;
