@@ -606,6 +606,30 @@ async fn connector_passwords_are_masked_in_answers_and_logs_and_saved_privately(
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 }
 
+#[test]
+fn a_transport_that_cannot_listen_does_not_print_its_discovery_secret() {
+    let (_held, port) = busy_port();
+    let data = tempfile::tempdir().expect("a data directory");
+    let data = data.path().display().to_string();
+    let transport =
+        format!("tcp://127.0.0.1:{port}?discoveryUri=multicast://default?secret=t0p-secret");
+    let out = run_mqnode(&[
+        "--name",
+        "busy",
+        "--data",
+        &data,
+        "--transport",
+        &transport,
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("cannot listen on transport"), "{err}");
+    assert!(err.contains("secret=***"), "{err}");
+    assert!(!err.contains("t0p-secret"), "{err}");
+}
+
 // ---- reload ----------------------------------------------------------------------------------
 
 #[tokio::test]
