@@ -845,6 +845,41 @@ async fn a_bridge_reaches_an_ssl_peer_and_forwards() {
     expect_each_once(&mut c, 50).await;
 }
 
+#[tokio::test]
+async fn a_node_with_only_a_ca_links_to_an_ssl_peer() {
+    let pki = Pki::new();
+    let b = tls_node("B", &pki, "", &[]);
+    let link = format!("static:({})?initialReconnectDelay=100", ssl_url(&b));
+    // A has no certificate of its own: it only verifies B against the CA.
+    let a = Node::start(NodeOpts::new("A").args([
+        "--tls-ca".to_string(),
+        pki.ca.display().to_string(),
+        "--network".to_string(),
+        link,
+    ]));
+    wait_connected(&a, 1).await;
+    let mut c = connect_with(&ssl_url(&b), tls_opts(pki.client())).await;
+    subscribe(&mut c, "/queue/ca.only", "s", AckMode::Auto).await;
+    wait_consumers(&a, "ca.only", 1).await;
+    produce(&a, "/queue/ca.only", 0..20, 64).await;
+    expect_each_once(&mut c, 20).await;
+}
+
+#[tokio::test]
+async fn an_ssl_peer_added_through_the_api_needs_a_ca() {
+    let node = Node::start(NodeOpts::new("noca"));
+    let body =
+        serde_json::json!({ "uri": "static:(ssl://127.0.0.1:1)?password=s3cret" }).to_string();
+    let r = node
+        .admin()
+        .post("/api/v1/network-connectors", Some(&body))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("needs --tls-ca"), "{}", r.body);
+    assert!(!r.body.contains("s3cret"), "{}", r.body);
+    assert!(connectors(&node).await.connectors.is_empty());
+}
+
 #[test]
 fn a_network_connector_to_an_ssl_peer_needs_a_ca() {
     let pki = Pki::new();
