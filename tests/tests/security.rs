@@ -237,6 +237,59 @@ async fn creating_a_destination_on_first_use_needs_the_admin_right() {
     assert_eq!(metric(&node, "mq_denied_operations_total").await, 2);
 }
 
+/// The example file of docs/security.md, with real hashes for its elided ones.
+fn documented_file() -> String {
+    let doc = std::fs::read_to_string(workspace_root().join("docs/security.md"))
+        .expect("reading docs/security.md");
+    let block = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/security.md has a TOML example");
+    // The documented hash of `app` is of "the password"; the others are elided.
+    block.replace("$argon2id$v=19$m=19456,t=2,p=1$...", &hash("other-pw"))
+}
+
+#[tokio::test]
+async fn the_documented_security_file_works_as_described() {
+    let sec = SecurityDir::new(&SecurityFile::new());
+    sec.replace(&documented_file());
+    let node = Node::start(NodeOpts::new("doc").args(sec.args()));
+    // The specific entry wins over the wildcard after it: apps write, only the auditor reads.
+    let mut app = login_ok(&node, "app", "the password").await;
+    send_persistent(&mut app, "/queue/orders.audit", "audited").await;
+    assert_eq!(
+        subscribe_refused(&mut app, "/queue/orders.audit").await,
+        "user 'app' is not allowed to read from /queue/orders.audit"
+    );
+    let mut auditor = login_ok(&node, "auditor", "other-pw").await;
+    subscribe(&mut auditor, "/queue/orders.audit", "s", AckMode::Auto).await;
+    assert_eq!(body_str(&recv(&mut auditor, SOON).await), "audited");
+    round_trip(&node, "app", "the password", "/queue/orders.eu.north").await;
+    // `prices.*` is one segment; anonymous clients are not let in at all.
+    let mut app = login_ok(&node, "app", "the password").await;
+    assert_eq!(
+        send_refused(&mut app, "/topic/prices.eu.north").await,
+        "user 'app' is not allowed to write to /topic/prices.eu.north"
+    );
+    let e = refused(&node.stomp_addr(), ConnectOptions::default()).await;
+    assert_eq!(server_message(&e), AUTH_FAILED);
+    let mut app = login_ok(&node, "app", "the password").await;
+    assert_eq!(
+        send_refused(&mut app, "/queue/billing").await,
+        "user 'app' is not allowed to write to /queue/billing"
+    );
+    let b = connect_with(
+        &node.stomp_addr(),
+        ConnectOptions {
+            headers: vec![("mq-bridge".into(), "X".into())],
+            ..login("broker", "other-pw")
+        },
+    )
+    .await;
+    assert_eq!(b.connected().header("mq-broker"), Some("doc"));
+}
+
 // ---- without a security file -----------------------------------------------------------------
 
 #[test]
