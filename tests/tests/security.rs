@@ -1108,6 +1108,15 @@ fn signed_discovery_finds_nodes_with_the_same_secret_and_ignores_the_others() {
     );
 }
 
+/// The remote brokers of the first connector's peers.
+fn peers_of(l: &mq_tests::api::NetworkConnectorList) -> Vec<Option<String>> {
+    l.connectors[0]
+        .peers
+        .iter()
+        .map(|p| p.remote_broker.clone())
+        .collect()
+}
+
 async fn signed_discovery_inside(ns: &str) {
     let here = Command::new("ip")
         .args(["netns", "identify", &std::process::id().to_string()])
@@ -1125,28 +1134,40 @@ async fn signed_discovery_inside(ns: &str) {
             ),
         ])
     };
-    // The outsider first, so it has been advertising all along.
+    // The outsiders first, so they have been advertising all along: one with another secret,
+    // one with none.
     let outsider = Node::start(opts("S3", "another-secret"));
+    let unsigned = Node::start(NodeOpts::new("S4").args([
+        "--discovery",
+        "multicast://default",
+        "--network",
+        "multicast://default?initialReconnectDelay=100&maxReconnectDelay=500",
+    ]));
     let s1 = Node::start(opts("S1", "group-secret"));
     let s2 = Node::start(opts("S2", "group-secret"));
     wait_connected(&s1, 1).await;
     wait_connected(&s2, 1).await;
-    // Each node has heard (and dropped) adverts signed with the other secret.
+    // Each node has heard (and dropped) adverts signed with the other secret, and unsigned ones.
     let ignored = "ignoring an advertisement that is not signed with the group's secret";
     for n in [&s1, &s2, &outsider] {
-        wait_for(SOON, || n.log().contains(ignored));
+        wait_for(SOON, || {
+            let log = n.log();
+            log.contains(&format!("{ignored} from=")) && log.contains("unsigned advertisement")
+        });
+        wait_for(SOON, || n.log().contains("wrongly signed advertisement"));
     }
-    let peers = |l: &mq_tests::api::NetworkConnectorList| -> Vec<Option<String>> {
-        l.connectors[0]
-            .peers
-            .iter()
-            .map(|p| p.remote_broker.clone())
-            .collect()
-    };
+    // The node without a secret reads a signed advert's service as a bad URI.
+    wait_for(SOON, || {
+        unsigned
+            .log()
+            .contains("ignoring an advertisement with a bad URI")
+    });
+    assert!(peers_of(&connectors(&unsigned).await).is_empty());
+    let peers = peers_of;
     assert_eq!(peers(&connectors(&s1).await), [Some("S2".to_string())]);
     assert_eq!(peers(&connectors(&s2).await), [Some("S1".to_string())]);
     assert!(peers(&connectors(&outsider).await).is_empty());
-    for n in [&s1, &s2, &outsider] {
+    for n in [&s1, &s2, &outsider, &unsigned] {
         for secret in ["group-secret", "another-secret"] {
             assert!(
                 !n.log().contains(secret),
