@@ -52,6 +52,11 @@ if [[ ! -x /usr/bin/chromium ]]; then
     echo "test.sh: installing Debian's chromium for the console tests" >&2
     apt_install chromium
 fi
+# The stomp.py TLS test makes its certificates with the openssl command.
+if ! command -v openssl >/dev/null; then
+    echo "test.sh: installing openssl for the TLS interop test" >&2
+    apt_install openssl
+fi
 if command -v npm >/dev/null && [[ ! -d tests/js/node_modules/playwright-core ]]; then
     echo "test.sh: installing the npm packages of tests/js (npm ci)" >&2
     (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)

@@ -114,7 +114,7 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
                 }
                 return Err(NodeError::Bind {
                     what: "transport",
-                    addr: t.to_string(),
+                    addr: t.redacted().to_string(),
                     error,
                 });
             }
@@ -134,7 +134,7 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
     for (l, uri) in listeners {
         let local: SocketAddr = l.local_addr().map_err(|error| NodeError::Bind {
             what: "transport",
-            addr: uri.to_string(),
+            addr: uri.redacted().to_string(),
             error,
         })?;
         let mut u: TransportUri = uri.clone();

@@ -23,8 +23,9 @@
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
 //! through failover), [`network`] (links, demand, exactly-once collection), [`procfs`] (a
 //! process's memory, CPU time and descriptors as `/proc` reports them), [`tmpfs`] (a small
-//! file system to fill up) and [`chaos`] (the soak: two master/slave pairs, a bridge, random
-//! faults, an audit of every message).
+//! file system to fill up) [`chaos`] (the soak: two master/slave pairs, a bridge, random
+//! faults, an audit of every message), [`security`] (security files, logins, metrics, raw
+//! HTTP) and [`certs`] (a test CA and its certificates).
 //!
 //! Every node gets its own temporary data directory (unless given one), ports come from port 0
 //! and are read back from the ready line, and only processes started here are ever signalled.
@@ -34,6 +35,7 @@
 pub mod admin;
 pub mod background;
 pub mod bins;
+pub mod certs;
 pub mod chaos;
 pub mod cli;
 pub mod cluster;
@@ -46,6 +48,7 @@ pub mod ports;
 pub mod process;
 pub mod procfs;
 pub mod raw;
+pub mod security;
 pub mod stall;
 pub mod stomp;
 pub mod tmpfs;

@@ -41,6 +41,7 @@ mod network_ring;
 mod network_static;
 mod protocol;
 mod redelivery;
+mod security;
 mod startup;
 mod transactions;
 mod websocket;

@@ -119,6 +119,73 @@ async fn wss_without_a_certificate_is_refused_at_start_with_a_sentence() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("port"));
 }
 
+/// STOMP over `wss://`: the TLS handshake with the node's certificate, the upgrade inside it,
+/// then a frame each way.
+#[tokio::test]
+async fn wss_carries_stomp_over_tls() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+    let pki = mq_tests::certs::Pki::new();
+    let mut args = vec!["--transport".to_string(), "wss://127.0.0.1:0".to_string()];
+    args.extend(pki.node_args());
+    let node = Node::start(NodeOpts::new("wss").args(args));
+    let url = node
+        .ready()
+        .transports
+        .iter()
+        .find(|t| t.starts_with("wss://"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no wss:// transport in {:?}", node.ready().transports));
+    let addr = url.trim_start_matches("wss://").to_string();
+    let tls = mq_shared::tls::connect(&addr, Some(&pki.client()), "127.0.0.1")
+        .await
+        .expect("a TLS session with the node's certificate");
+    let mut req = format!("wss://{addr}/")
+        .into_client_request()
+        .expect("a request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v12.stomp".parse().expect("a header value"),
+    );
+    let (mut ws, resp) = tokio::time::timeout(SOON, tokio_tungstenite::client_async(req, tls))
+        .await
+        .expect("upgrade within the timeout")
+        .expect("the upgrade");
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("v12.stomp")
+    );
+    let frames = [
+        "CONNECT\naccept-version:1.2\nhost:localhost\n\n\0",
+        "SUBSCRIBE\nid:1\ndestination:/queue/wss\nack:auto\n\n\0",
+        "SEND\ndestination:/queue/wss\n\nover wss\0",
+    ];
+    for f in frames {
+        ws.send(Message::text(f)).await.expect("sending a frame");
+    }
+    let mut seen = String::new();
+    let got = tokio::time::timeout(SOON, async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                seen.push_str(t.as_str());
+                if seen.contains("MESSAGE\n") && seen.contains("over wss") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(got, Ok(true)),
+        "no MESSAGE over wss:// within {SOON:?}: {seen:?}"
+    );
+    assert!(seen.starts_with("CONNECTED\n"), "{seen:?}");
+}
+
 #[tokio::test]
 async fn stompjs_sends_and_receives_over_ws() {
     const TEST: &str = "websocket::stompjs_sends_and_receives_over_ws";
