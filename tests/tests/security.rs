@@ -371,15 +371,27 @@ async fn only_users_in_bridge_groups_may_act_as_bridges() {
     assert_eq!(c.connected().header("mq-broker"), None);
 }
 
+/// An id `ID:BROKER-UUID` split into the broker's part and the UUID's 32 hex digits.
+fn split_id(id: &str) -> Option<(&str, String)> {
+    let u = id.strip_prefix("ID:")?;
+    let parts: Vec<&str> = u.rsplitn(6, '-').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let broker = parts[5];
+    let hex: String = parts[..5].iter().rev().copied().collect();
+    Some((broker, hex))
+}
+
 /// The id after `id` by `k`, as someone who knows the id scheme would guess it: the UUID's
 /// 128 bits plus `k` (and, for ids ending in a number, that number plus `k`).
 fn guess_next(id: &str, k: u128) -> String {
-    let hex: String = id.trim_start_matches("ID:").replace('-', "");
+    let (broker, hex) = split_id(id).unwrap_or(("", String::new()));
     match u128::from_str_radix(&hex, 16) {
         Ok(v) => {
             let h = format!("{:032x}", v.wrapping_add(k));
             format!(
-                "ID:{}-{}-{}-{}-{}",
+                "ID:{broker}-{}-{}-{}-{}-{}",
                 &h[0..8],
                 &h[8..12],
                 &h[12..16],
@@ -394,12 +406,17 @@ fn guess_next(id: &str, k: u128) -> String {
     }
 }
 
-/// Whether `id` is `ID:` and a version 4 UUID.
+/// Whether `id` is `ID:`, the broker's name and a version 4 UUID.
 fn is_uuid_id(id: &str) -> bool {
     let Some(u) = id.strip_prefix("ID:") else {
         return false;
     };
-    let groups: Vec<&str> = u.split('-').collect();
+    let mut groups: Vec<&str> = u.rsplitn(6, '-').collect();
+    if groups.len() != 6 {
+        return false;
+    }
+    groups.truncate(5);
+    groups.reverse();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
         && groups
             .iter()
