@@ -22,8 +22,10 @@
 //! The helpers of single areas are modules to import by name: [`cli`] (`mqctl` runs in a private
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
 //! through failover), [`network`] (links, demand, exactly-once collection), [`procfs`] (a
-//! process's memory, CPU time and descriptors as `/proc` reports them) and [`tmpfs`] (a small
-//! file system to fill up).
+//! process's memory, CPU time and descriptors as `/proc` reports them), [`tmpfs`] (a small
+//! file system to fill up), [`netns`] (hosts as network namespaces, faults between them, and
+//! the one connection guard) and [`zookeeper`] (a real ZooKeeper server and group members as
+//! processes).
 //!
 //! Every node gets its own temporary data directory (unless given one), ports come from port 0
 //! and are read back from the ready line, and only processes started here are ever signalled.
@@ -36,6 +38,7 @@ pub mod cli;
 pub mod cluster;
 pub mod ha;
 pub mod load;
+pub mod netns;
 pub mod network;
 pub mod node;
 pub mod ports;
@@ -46,6 +49,7 @@ pub mod stall;
 pub mod stomp;
 pub mod tmpfs;
 pub mod wait;
+pub mod zookeeper;
 
 pub use admin::*;
 pub use bins::*;
