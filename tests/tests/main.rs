@@ -39,3 +39,4 @@ mod protocol;
 mod redelivery;
 mod startup;
 mod transactions;
+mod zk_election;
