@@ -256,10 +256,13 @@ fn four_letter(addr: SocketAddr, host: Option<&Host>, word: &str) -> std::io::Re
     Ok(s)
 }
 
-/// Session ids (`0x…`) anywhere in a `dump` answer: the session tracker's expiry sets list
-/// every live session, the ephemeral nodes' part those that own nodes.
+/// Session ids (`0x…`) in a `dump` answer: the session tracker's expiry sets list every live
+/// session, the ephemeral nodes' part those that own nodes. Its connections part is left out:
+/// a connection of a session that expired can linger there (a paused client never closes it).
 fn parse_sessions(dump: &str) -> BTreeSet<i64> {
-    dump.split_whitespace()
+    let sessions = dump.split("Connections dump").next().unwrap_or(dump);
+    sessions
+        .split_whitespace()
         .filter_map(|w| w.trim_end_matches(':').strip_prefix("0x"))
         .filter_map(|h| u64::from_str_radix(h, 16).ok())
         .map(|v| v as i64)
@@ -584,11 +587,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sessions_are_read_from_a_dump() {
+    fn sessions_are_read_from_a_dump_but_not_its_connections() {
         let dump = "SessionTracker dump:\nSession Sets (2)/(2):\n0 expire at Thu Jan 01:\n\
                     1 expire at Fri Jan 02 10:00:00 UTC 2026:\n\t0x1000a2b3c4d0000\n\t0x1000a2b3c4d0001\n\
                     ephemeral nodes dump:\nSessions with Ephemerals (1):\n0x1000a2b3c4d0000:\n\
-                    \t/mq/test/members/member-0000000000\n";
+                    \t/mq/test/members/member-0000000000\nConnections dump:\n\
+                    Connections Sets (1)/(1):\n1 expire at Fri Jan 02:\n\
+                    \tip: /127.0.0.1:47600 sessionId: 0x1000a2b3c4d0009\n";
         let s = parse_sessions(dump);
         assert_eq!(
             s.into_iter().collect::<Vec<_>>(),

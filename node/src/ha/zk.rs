@@ -273,8 +273,13 @@ struct Candidate {
 enum Decision {
     /// Try to claim the master node for the round.
     Claim,
-    /// Wait for more members, their positions, or the winner's claim.
-    Wait,
+    /// Wait for registered members to publish their positions (no watch tells: look again
+    /// soon).
+    Positions,
+    /// Wait for more members to join (the members' watch tells).
+    Quorum,
+    /// Wait for the winner to claim (the master's watch tells).
+    Winner,
 }
 
 /// The election rule, pure: `members` are the registered member nodes, `me` this member's
@@ -284,12 +289,16 @@ fn decide(members: &[Candidate], me: u64, round: u64, quorum: usize, waited: boo
         .iter()
         .filter(|m| m.data.round.is_some_and(|r| r >= round))
         .collect();
-    if published.len() < quorum || (published.len() < members.len() && !waited) {
-        return Decision::Wait;
+    let pending = published.len() < members.len();
+    if pending && (!waited || published.len() < quorum) {
+        return Decision::Positions;
+    }
+    if published.len() < quorum {
+        return Decision::Quorum;
     }
     match best(&published) {
         Some(w) if w.seq == me => Decision::Claim,
-        _ => Decision::Wait,
+        _ => Decision::Winner,
     }
 }
 
@@ -781,7 +790,7 @@ enum Wait {
     /// A master exists: its node changing or going.
     Master(zk::OneshotWatcher),
     /// An election: the master node appearing, members coming or going, or a poll.
-    Election(zk::OneshotWatcher, zk::OneshotWatcher),
+    Election(zk::OneshotWatcher, zk::OneshotWatcher, Duration),
     /// Nothing: look again now.
     Again,
 }
@@ -872,12 +881,12 @@ async fn serve(shared: &Shared, s: &mut Session, cancel: &CancellationToken) -> 
                 })
                 .await
             }
-            Wait::Election(master, members) => {
+            Wait::Election(master, members, poll) => {
                 guarded(shared, s, cancel, async {
                     tokio::select! {
                         _ = master.changed() => {}
                         _ = members.changed() => {}
-                        () = tokio::time::sleep(ELECTION_POLL) => {}
+                        () = tokio::time::sleep(poll) => {}
                     }
                     Ok(())
                 })
@@ -1013,8 +1022,17 @@ async fn step(shared: &Shared, s: &mut Session, cancel: &CancellationToken) -> R
     )
     .await?;
     let list = guarded(shared, s, cancel, read_members(&client, p)).await?;
+    if !list
+        .iter()
+        .any(|c| c.seq == s.seq && c.data.round.is_some_and(|r| r >= round))
+    {
+        // Its published position was overwritten (by a concurrent publish_position).
+        s.published = None;
+        return Ok(Wait::Again);
+    }
     let waited = started.elapsed() >= s.timeout;
-    if decide(&list, s.seq, round, shared.cfg.quorum, waited) == Decision::Claim {
+    let decision = decide(&list, s.seq, round, shared.cfg.quorum, waited);
+    if decision == Decision::Claim {
         let me = list
             .iter()
             .find(|c| c.seq == s.seq)
@@ -1051,7 +1069,13 @@ async fn step(shared: &Shared, s: &mut Session, cancel: &CancellationToken) -> R
         }
         return Ok(Wait::Again);
     }
-    Ok(Wait::Election(master_watch, members_watch))
+    // Positions arrive without a watch: look again soon. Otherwise the watches tell; the
+    // timeout only bounds the wait should one be missed.
+    let poll = match decision {
+        Decision::Positions => ELECTION_POLL,
+        _ => s.timeout,
+    };
+    Ok(Wait::Election(master_watch, members_watch, poll))
 }
 
 /// Deletes the master and member nodes that session `old` still owns.
@@ -1161,8 +1185,8 @@ mod tests {
             cand(3, 6, 1, Some(3)),
         ];
         assert_eq!(decide(&ms, 2, 3, 1, false), Decision::Claim);
-        assert_eq!(decide(&ms, 1, 3, 1, false), Decision::Wait);
-        assert_eq!(decide(&ms, 3, 3, 1, false), Decision::Wait);
+        assert_eq!(decide(&ms, 1, 3, 1, false), Decision::Winner);
+        assert_eq!(decide(&ms, 3, 3, 1, false), Decision::Winner);
         // A position published for a later round counts too.
         let ms = [cand(1, 5, 1, Some(4)), cand(2, 1, 1, Some(3))];
         assert_eq!(decide(&ms, 1, 3, 2, false), Decision::Claim);
@@ -1173,28 +1197,30 @@ mod tests {
         // Member 2 has the best position but published for an older round only: its current
         // position is unknown.
         let ms = [cand(1, 5, 1, Some(3)), cand(2, 9, 1, Some(2))];
-        assert_eq!(decide(&ms, 1, 3, 1, false), Decision::Wait);
+        assert_eq!(decide(&ms, 1, 3, 1, false), Decision::Positions);
         assert_eq!(decide(&ms, 1, 3, 1, true), Decision::Claim);
         // A member that never published (joined while a master existed) is waited for too.
         let ms = [cand(1, 5, 1, Some(3)), cand(2, 0, 1, None)];
-        assert_eq!(decide(&ms, 1, 3, 1, false), Decision::Wait);
+        assert_eq!(decide(&ms, 1, 3, 1, false), Decision::Positions);
     }
 
     #[test]
     fn no_election_ends_without_a_quorum_of_positions() {
+        // Too few published even after the wait, but one may still publish: keep looking.
         let ms = [cand(1, 5, 1, Some(3)), cand(2, 4, 1, None)];
-        assert_eq!(decide(&ms, 1, 3, 2, true), Decision::Wait);
+        assert_eq!(decide(&ms, 1, 3, 2, true), Decision::Positions);
         let ms = [cand(1, 5, 1, Some(3)), cand(2, 4, 1, Some(3))];
         assert_eq!(decide(&ms, 1, 3, 2, false), Decision::Claim);
+        // Everyone published and still too few: wait for members to join.
         let ms = [cand(1, 5, 1, Some(3))];
-        assert_eq!(decide(&ms, 1, 3, 2, true), Decision::Wait);
+        assert_eq!(decide(&ms, 1, 3, 2, true), Decision::Quorum);
         assert_eq!(decide(&ms, 1, 3, 1, false), Decision::Claim);
     }
 
     #[test]
     fn a_member_that_is_not_registered_never_claims() {
         let ms = [cand(1, 5, 1, Some(3))];
-        assert_eq!(decide(&ms, 7, 3, 1, true), Decision::Wait);
+        assert_eq!(decide(&ms, 7, 3, 1, true), Decision::Winner);
     }
 
     #[test]
