@@ -37,15 +37,17 @@
 //! runs out, before any event is delivered; the [`Role::Lost`] transition follows as soon as the
 //! process runs, even if the client library has not noticed anything wrong.
 //!
-//! The guarantee: ZooKeeper received that request at some real time `≥ t` and expires the
-//! session no earlier than one session timeout after it last heard from the client (it rounds
-//! expiry up to its tick), so the lease ends at least `timeout / 3` before the session can
-//! expire, as long as
-//! - the member's monotonic clock runs at no less than 2/3 of the rate of the ZooKeeper
-//!   leader's (NTP slews are ±0.05 %; only a broken clock is that far off), and
+//! The guarantee. ZooKeeper received that request at some real time `≥ t`, and it expires a
+//! session no earlier than one (negotiated) session timeout after it last heard from it (it
+//! rounds expiry up to its tick; a new ZooKeeper leader only extends sessions). So the lease
+//! ends before the session can expire — one third of a timeout before at equal clock rates —
+//! provided that:
+//! - the member's monotonic clock runs at more than 2/3 of the rate of the ZooKeeper leader's
+//!   (NTP slews by at most 0.05 %; only a broken clock is that far off) and does not stop while
+//!   the other runs (a suspended host stops `CLOCK_MONOTONIC`; a paused process does not), and
 //! - the member checks [`ZkMember::master_epoch`] before each confirmation and acts on its
 //!   answer within the remaining third of a timeout (a process frozen between the check and the
-//!   act is the one case no lease can cover; keep that window to a few instructions).
+//!   act is the one case no lease can cover: keep that window to a few instructions).
 //!
 //! A member whose lease runs out (or whose session expires or is closed) reports
 //! [`Role::Lost`], abandons the session (closing it if ZooKeeper still answers, so its
