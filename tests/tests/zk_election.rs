@@ -102,6 +102,19 @@ fn three_members_elect_one_master_the_latest_position_first_then_the_highest_wei
     std::thread::sleep(QUIET);
     assert_eq!(settled(&all, SOON), (2, 1));
     assert_eq!(masters_ever(&all), vec![("c".to_string(), 1)]);
+
+    // A master that leaves closes its session: its nodes go at once, and the next election
+    // (now d has the latest position) does not wait for a session timeout.
+    let mut c = c;
+    let left = SystemTime::now();
+    assert!(c.leave(), "c left cleanly");
+    let rest = [&a, &b, &d];
+    assert_eq!(settled(&rest, SESSION), (2, 2));
+    let took = SystemTime::now().duration_since(left).unwrap_or_default();
+    assert!(
+        took < SESSION,
+        "a new master {took:?} after the master left"
+    );
 }
 
 #[test]
