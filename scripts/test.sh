@@ -20,14 +20,22 @@ if ! python3 -c 'import stomp, pytest' 2>/dev/null; then
         python3 -m pip install --quiet --user --break-system-packages stomp-py pytest
 fi
 
-# The multicast discovery test runs its nodes inside a network namespace it creates (ip netns).
-if ! command -v ip >/dev/null; then
-    echo "test.sh: installing iproute2 (ip netns) for the discovery test" >&2
-    if [[ $(id -u) -eq 0 ]]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2
-    else
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2
-    fi
+# Debian packages the tests need, installed quietly when missing: iproute2 (ip netns, tc) for
+# the discovery test and the network-namespace harness (tests/src/netns.rs), nftables (nft) for
+# its silent link cuts, and ZooKeeper with a JRE for the election tests (tests/src/zookeeper.rs).
+# On a new machine of this project's kind (which has a JRE) that is 48 packages: about 17 s.
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || missing+=(nftables)
+command -v java >/dev/null || missing+=(default-jre-headless)
+[[ -f /usr/share/java/zookeeper.jar ]] || missing+=(zookeeper)
+if ((${#missing[@]})); then
+    echo "test.sh: installing ${missing[*]}" >&2
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # The console and WebSocket tests (tests/tests/console.rs, cli_console.rs, websocket.rs) run
@@ -67,7 +75,8 @@ if [[ "${MQ_TEST_PROFILE:-}" == release ]]; then
     profile=(--release)
 fi
 
-cargo build --workspace --bins "${profile[@]}"
+# The binaries, and the examples the tests run (tests/examples/zk_member.rs).
+cargo build --workspace --bins --examples "${profile[@]}"
 # Every test of the workspace: unit tests, the in-process broker tests (node/tests/embedded.rs)
 # and the integration tests, one binary `integration` (tests/tests/main.rs, a module per
 # capability) that starts real nodes. Its module `interop` runs the stomp.py suite, and its

@@ -23,9 +23,11 @@
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
 //! through failover), [`network`] (links, demand, exactly-once collection), [`procfs`] (a
 //! process's memory, CPU time and descriptors as `/proc` reports them), [`tmpfs`] (a small
-//! file system to fill up) [`chaos`] (the soak: two master/slave pairs, a bridge, random
+//! file system to fill up), [`chaos`] (the soak: two master/slave pairs, a bridge, random
 //! faults, an audit of every message), [`security`] (security files, logins, metrics, raw
-//! HTTP) and [`certs`] (a test CA and its certificates).
+//! HTTP), [`certs`] (a test CA and its certificates), [`netns`] (hosts as network namespaces,
+//! faults between them, and the one connection guard) and [`zookeeper`] (a real ZooKeeper
+//! server and group members as processes).
 //!
 //! Every node gets its own temporary data directory (unless given one), ports come from port 0
 //! and are read back from the ready line, and only processes started here are ever signalled.
@@ -42,6 +44,7 @@ pub mod cluster;
 pub mod ha;
 pub mod js;
 pub mod load;
+pub mod netns;
 pub mod network;
 pub mod node;
 pub mod ports;
@@ -53,6 +56,7 @@ pub mod stall;
 pub mod stomp;
 pub mod tmpfs;
 pub mod wait;
+pub mod zookeeper;
 
 pub use admin::*;
 pub use bins::*;

@@ -45,3 +45,4 @@ mod security;
 mod startup;
 mod transactions;
 mod websocket;
+mod zk_election;

@@ -25,5 +25,6 @@
 
 pub mod lock;
 pub mod role;
+pub mod zk;
 
 pub use lock::{LockError, LockRecord, StoreLock};
