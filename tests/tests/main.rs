@@ -10,6 +10,7 @@ mod bad_input;
 mod chaos_short;
 mod cli_adopt;
 mod cli_cluster;
+mod cli_dlq;
 mod cli_commands;
 mod cli_console;
 mod cli_docs;
