@@ -94,8 +94,6 @@ fn the_unit_and_the_sample_config_agree() {
             .is_some_and(|e| e.ends_with(" --config /etc/mqnode/node.toml")),
         "ExecStart"
     );
-    let conf_dir = unit_value(&unit, "ConfigurationDirectory");
-    assert_eq!(conf_dir, Some("mqnode"));
     assert_eq!(unit_value(&unit, "KillSignal"), Some("SIGTERM"));
     assert_eq!(unit_value(&unit, "Restart"), Some("on-failure"));
     // A stop must fit in TimeoutStopSec with room to spare: shutdown-grace, then the store.
