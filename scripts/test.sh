@@ -3,7 +3,7 @@
 # including the interop suite (stomp.py against a real mqnode, tests/python), which the Rust
 # test `interop::stomp_py_suite_passes` runs. Installs stomp.py and pytest for the current user
 # when they are missing, and Node.js, Chromium and the npm packages of tests/js for the console
-# and WebSocket tests (see below).
+# and WebSocket tests (see below), and systemd's systemd-analyze for the packaging test.
 #
 # Environment: CARGO_TARGET_DIR is honoured; MQ_TEST_PROFILE=release runs the tests against
 # release binaries (built here with --release).
@@ -64,6 +64,11 @@ fi
 if ! command -v openssl >/dev/null; then
     echo "test.sh: installing openssl for the TLS interop test" >&2
     apt_install openssl
+fi
+# The packaging test checks packaging/mqnode.service with `systemd-analyze verify`.
+if ! command -v systemd-analyze >/dev/null; then
+    echo "test.sh: installing systemd (systemd-analyze) for the packaging test" >&2
+    apt_install systemd
 fi
 if command -v npm >/dev/null && [[ ! -d tests/js/node_modules/playwright-core ]]; then
     echo "test.sh: installing the npm packages of tests/js (npm ci)" >&2

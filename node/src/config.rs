@@ -169,7 +169,116 @@ pub struct Options {
     #[arg(long = "admin-allowed-hosts")]
     #[serde(default)]
     pub admin_allowed_hosts: Vec<String>,
+    /// Write the log to this file instead of stderr, rotated by size (FILE, FILE.1 ... FILE.N,
+    /// the oldest removed); created mode 0600. Its folder must exist.
+    #[arg(long = "log-file", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Size at which the log file is rotated: bytes, or with a unit (512KiB, 100MiB, 1GiB)
+    /// [default: 100MiB].
+    #[arg(long = "log-max-size", value_name = "SIZE")]
+    pub log_max_size: Option<ByteSize>,
+    /// Rotated log files kept besides the current one (0: none, the file starts over)
+    /// [default: 5].
+    #[arg(long = "log-max-files", value_name = "N")]
+    pub log_max_files: Option<usize>,
+    /// Log format: text (one line per event for people) or json (one JSON object per line)
+    /// [default: text]. RUST_LOG chooses what is logged (default: info).
+    #[arg(long = "log-format", value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
 }
+
+/// How log events are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event: time, level, target, message and fields.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (and spans).
+    Json,
+}
+
+/// A size in bytes, written as a number of bytes or with a unit: `512KiB`, `100MiB`, `1GiB`.
+/// Units are powers of 1024, in any case, and `K`/`KB`, `M`/`MB`, `G`/`GB` mean the same
+/// (as ActiveMQ reads `64 mb`). In the TOML file: a string, or an integer of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(split);
+        let unit = unit.trim().to_ascii_lowercase();
+        let scale: u64 = match unit.as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            _ => {
+                return Err(format!(
+                    "'{s}' is not a size: bytes, or a number with KiB, MiB or GiB (e.g. 100MiB)"
+                ));
+            }
+        };
+        digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .map(ByteSize)
+            .ok_or_else(|| {
+                format!(
+                    "'{s}' is not a size: bytes, or a number with KiB, MiB or GiB (e.g. 100MiB)"
+                )
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bytes(n) => Ok(ByteSize(n)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Where and how the node logs (`--log-*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The log file; `None`: stderr.
+    pub file: Option<PathBuf>,
+    /// Rotate the file when a write would take it past this many bytes.
+    pub max_size: u64,
+    /// Rotated files kept.
+    pub max_files: usize,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            file: None,
+            max_size: d::LOG_MAX_SIZE,
+            max_files: d::LOG_MAX_FILES,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Smallest `log-max-size`: below it nearly every line would start a new file.
+pub const LOG_MIN_SIZE: u64 = 1024;
+/// Most `log-max-files`: each rotation renames every kept file.
+pub const LOG_MAX_FILES_LIMIT: usize = 1000;
 
 /// Flags over the file: each option set on the command line wins; a list given on the
 /// command line replaces the file's.
@@ -193,7 +302,7 @@ impl Options {
                  write_timeout, pending_message_limit, maximum_connections,
                  max_inactivity_duration, max_prefetch, gc_inactive_destinations,
                  inactive_timeout_before_gc, shutdown_grace, security, tls_cert, tls_key, tls_ca,
-                 admin_tls_cert, admin_tls_key;
+                 admin_tls_cert, admin_tls_key, log_file, log_max_size, log_max_files, log_format;
             list: transport, network, admin_allowed_hosts)
     }
 }
@@ -253,6 +362,9 @@ pub struct NodeConfig {
     /// The file the admin token was read from (`--admin-token-file`); the node generates
     /// `DATA/admin.token` when none is given.
     pub admin_token_file: Option<PathBuf>,
+    /// Where and how the `mqnode` binary logs (an embedded broker logs through the
+    /// application's own subscriber).
+    pub log: LogSettings,
 }
 
 impl Default for NodeConfig {
@@ -283,6 +395,7 @@ impl Default for NodeConfig {
             admin_tls: None,
             admin_allowed_hosts: Vec::new(),
             admin_token_file: None,
+            log: LogSettings::default(),
         }
     }
 }
@@ -491,6 +604,28 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         }
     }
     c.admin_allowed_hosts = o.admin_allowed_hosts;
+    c.log.file = o.log_file;
+    if let Some(ByteSize(v)) = o.log_max_size {
+        if v < LOG_MIN_SIZE {
+            return Err(invalid(
+                "log-max-size",
+                format!("{v} bytes is below the smallest, {LOG_MIN_SIZE} (1KiB)"),
+            ));
+        }
+        c.log.max_size = v;
+    }
+    if let Some(v) = o.log_max_files {
+        if v > LOG_MAX_FILES_LIMIT {
+            return Err(invalid(
+                "log-max-files",
+                format!("{v} is above the largest, {LOG_MAX_FILES_LIMIT}"),
+            ));
+        }
+        c.log.max_files = v;
+    }
+    if let Some(f) = o.log_format {
+        c.log.format = f;
+    }
     Ok(c)
 }
 
@@ -618,6 +753,96 @@ mod tests {
         .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(e.contains("non-loopback"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn sizes_take_units_and_log_settings_are_checked() -> Result<(), Box<dyn std::error::Error>> {
+        let size = |s: &str| s.parse::<ByteSize>().map(|b| b.0);
+        assert_eq!(size("4096"), Ok(4096));
+        assert_eq!(size("100MiB"), Ok(100 << 20));
+        assert_eq!(size("100 mib"), Ok(100 << 20));
+        assert_eq!(size("512K"), Ok(512 << 10));
+        assert_eq!(size("1GB"), Ok(1 << 30));
+        for bad in ["", "MiB", "1.5MiB", "10 parsecs", "-1", "99999999999999GiB"] {
+            assert!(size(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir()?;
+        let f = dir.path().join("node.toml");
+        std::fs::write(
+            &f,
+            "log-file = \"/tmp/n.log\"\nlog-max-size = \"2KiB\"\nlog-max-files = 3\nlog-format = \"json\"\n",
+        )?;
+        let c = resolve(Options {
+            config: Some(f.clone()),
+            ..Options::default()
+        })?;
+        let want = LogSettings {
+            file: Some(PathBuf::from("/tmp/n.log")),
+            max_size: 2048,
+            max_files: 3,
+            format: LogFormat::Json,
+        };
+        assert_eq!(c.log, want);
+        std::fs::write(&f, "log-max-size = 5000\n")?;
+        let c = resolve(Options {
+            config: Some(f.clone()),
+            ..Options::default()
+        })?;
+        assert_eq!(c.log.max_size, 5000);
+        std::fs::write(&f, "log-format = \"xml\"\n")?;
+        assert!(read_file(&f).is_err());
+        let e = resolve(Options {
+            log_max_size: Some(ByteSize(10)),
+            ..Options::default()
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("log-max-size"), "{e}");
+        Ok(())
+    }
+
+    /// `packaging/node.toml` names every key of [`Options`] (set, or commented out when it has
+    /// no default), names no other, and what it sets are the defaults: it cannot go stale.
+    #[test]
+    fn the_packaged_sample_config_lists_every_key_with_its_default()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use clap::CommandFactory;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/node.toml");
+        let text = std::fs::read_to_string(&path)?;
+        let named: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim_start().trim_start_matches('#').trim_start();
+                let (key, _) = line.split_once('=')?;
+                let key = key.trim();
+                let kebab = key.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+                (!key.is_empty() && kebab).then_some(key)
+            })
+            .collect();
+        let command = Options::command();
+        let keys: std::collections::BTreeSet<&str> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| !["config", "help", "version"].contains(l))
+            .collect();
+        let missing: Vec<_> = keys.difference(&named).collect();
+        assert!(missing.is_empty(), "packaging/node.toml lacks {missing:?}");
+        let unknown: Vec<_> = named.difference(&keys).collect();
+        assert!(unknown.is_empty(), "packaging/node.toml names {unknown:?}");
+        // The sample's data directory is the service's; every other value is the default.
+        let data = Some(PathBuf::from("/var/lib/mqnode"));
+        let sample = resolve(Options {
+            config: Some(path),
+            data: data.clone(),
+            ..Options::default()
+        })?;
+        let defaults = resolve(Options {
+            data,
+            ..Options::default()
+        })?;
+        assert_eq!(format!("{sample:?}"), format!("{defaults:?}"));
         Ok(())
     }
 }

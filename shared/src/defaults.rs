@@ -17,6 +17,16 @@ pub const ADMIN_ADDR: &str = "127.0.0.1:8161";
 /// Messages sent with `persistent:true` are stored (ActiveMQ `persistent="true"`).
 pub const PERSISTENT: bool = true;
 
+// ---- the node's log (log4j's `RollingFileAppender` in ActiveMQ) ---------------------------
+
+/// Log filter when `RUST_LOG` is unset (or cannot be parsed).
+pub const LOG_FILTER: &str = "info";
+/// Size at which `--log-file` is rotated (log4j's `maxFileSize`; ActiveMQ ships 1024KB, which a
+/// busy broker fills in minutes).
+pub const LOG_MAX_SIZE: u64 = 100 * 1024 * 1024;
+/// Rotated log files kept besides the current one (log4j's `maxBackupIndex`, 5 in ActiveMQ).
+pub const LOG_MAX_FILES: usize = 5;
+
 // ---- STOMP limits (enforced by the codec) ---------------------------------------------
 
 /// Largest frame accepted, headers and body together (ActiveMQ `wireFormat.maxFrameSize`

@@ -91,6 +91,9 @@ pub enum Command {
     /// Fail over a master/slave group and measure recovery; show each group's master.
     #[command(subcommand)]
     Failover(failover::FailoverCommand),
+    /// Dead letters: retry them, back to the destination they came from.
+    #[command(subcommand)]
+    Dlq(crate::commands::dlq::DlqCommand),
     /// Benchmark any STOMP broker: throughput, latency, lost and duplicated messages.
     Bench(bench::BenchArgs),
     /// Serve one live web page for a whole cluster: nodes, the links between them, queues.
