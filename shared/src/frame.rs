@@ -457,8 +457,9 @@ impl Decoder {
                 } => loop {
                     let rest = &buf[line..];
                     let Some(lf) = find(&rest[scanned..], b'\n').map(|i| i + scanned) else {
-                        // A CR just before the LF to come does not count against the limit.
-                        if rest.len() > self.limits.max_header_length + 1 {
+                        // A CR just before the LF to come does not count against the limit
+                        // (subtracted, not added to the limit, which may be usize::MAX).
+                        if rest.len().saturating_sub(1) > self.limits.max_header_length {
                             return Err(FrameError::HeaderTooLong {
                                 limit: self.limits.max_header_length,
                             });
@@ -1189,6 +1190,22 @@ mod tests {
         buf.extend_from_slice(&[b'v'; 30]);
         buf.extend_from_slice(b"\r\n\n\0");
         assert!(matches!(dec.decode(&mut buf), Ok(Some(Item::Frame(_)))));
+    }
+
+    #[test]
+    fn header_length_limit_of_usize_max_lets_a_partial_line_wait() {
+        // Found by fuzzing: the limit plus one for the CR overflowed.
+        let mut dec = Decoder::new(Limits {
+            max_header_length: usize::MAX,
+            ..Limits::default()
+        });
+        let mut buf = BytesMut::from(&b"ACK\nid:1"[..]);
+        assert_eq!(dec.decode(&mut buf), Ok(None));
+        buf.extend_from_slice(b"\n\n\0");
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Ok(Some(Item::Frame(f))) if f.header("id") == Some("1")
+        ));
     }
 
     #[test]
