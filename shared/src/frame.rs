@@ -28,8 +28,8 @@
 //!
 //! CONNECT, STOMP and CONNECTED frames are never escaped, in either direction. Any other
 //! backslash sequence is an error ([`FrameError::InvalidEscape`]). Values are not trimmed: only
-//! the CR of a CRLF line ending is dropped (accepted in every version, so a header value cannot
-//! end in a raw CR unless it is escaped in 1.2). When a header repeats, its first value wins
+//! the CR of a CRLF line ending is dropped (accepted in every version, so a header value ends
+//! in a raw CR only when its line ends in CR CR LF). When a header repeats, its first value wins
 //! ([`Frame::header`]).
 //!
 //! # Limits
@@ -627,8 +627,11 @@ impl Decoder {
 ///
 /// A `content-length` header is added to a SEND, MESSAGE or ERROR frame with a non-empty body
 /// unless the frame already carries one (which is then written as given). Headers of frames that
-/// are never escaped (CONNECT, STOMP, CONNECTED, and every frame in 1.0) cannot carry CR or LF:
-/// those are written as spaces so that a header can never split the frame.
+/// are never escaped (CONNECT, STOMP, CONNECTED, and every frame in 1.0) cannot carry LF: it is
+/// written as a space so that a header can never split the frame. A CR that is not escaped (in
+/// those frames, and in 1.1, which has no escape for it) is written as is, and a header whose
+/// value ends in one gets a CRLF line ending, so that every frame [`Decoder`] returns is encoded
+/// back to the same headers.
 pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     let escaping = if frame.command.is_unescaped() || version == Version::V1_0 {
         None
@@ -647,6 +650,10 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
         put_header_text(dst, name, escaping);
         dst.put_u8(b':');
         put_header_text(dst, value, escaping);
+        // The decoder drops one CR before an LF: a raw CR ending the value needs another.
+        if value.ends_with('\r') && escaping != Some(Version::V1_2) {
+            dst.put_u8(b'\r');
+        }
         dst.put_u8(b'\n');
     }
     if !frame.body.is_empty()
@@ -673,7 +680,7 @@ fn put_header_text(dst: &mut BytesMut, text: &str, escaping: Option<Version>) {
     }
     for &b in text.as_bytes() {
         match (escaping, b) {
-            (None, b'\n' | b'\r') => dst.put_u8(b' '),
+            (None, b'\n') => dst.put_u8(b' '),
             (None, b) => dst.put_u8(b),
             (Some(_), b'\n') => dst.put_slice(b"\\n"),
             (Some(_), b':') => dst.put_slice(b"\\c"),
@@ -928,8 +935,27 @@ mod tests {
             encoded(&f, Version::V1_1),
             b"MESSAGE\na\\cb:x\\ny\\\\z\rw\n\n\0"
         );
-        // 1.0 cannot escape: line breaks become spaces so the frame stays whole.
-        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\na:b:x y\\z w\n\n\0");
+        // 1.0 cannot escape: an LF becomes a space so the frame stays whole; a CR stays.
+        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\na:b:x y\\z\rw\n\n\0");
+    }
+
+    #[test]
+    fn raw_carriage_returns_survive_re_encoding() {
+        // Found by fuzzing: a raw CR that 1.0 reads (or a value ending in one, read in 1.0 or
+        // 1.1 from a CR CR LF line) was written back as a space, or lost to the CRLF.
+        for (raw, version) in [
+            (&b"SEND\nx\ry:a\rb\n\n\0"[..], Version::V1_0),
+            (&b"SEND\nx:a\r\r\n\n\0"[..], Version::V1_0),
+            (&b"SEND\nx:a\r\r\n\n\0"[..], Version::V1_1),
+            (&b"CONNECT\nlogin:\r\r\n\n\0"[..], Version::V1_2),
+        ] {
+            let f = frame_of(raw, version);
+            let again = frame_of(&encoded(&f, version), version);
+            assert_eq!(again, f, "{version}: {:?}", String::from_utf8_lossy(raw));
+        }
+        let f = Frame::new(Command::Message).with_header("x", "a\r");
+        assert_eq!(encoded(&f, Version::V1_1), b"MESSAGE\nx:a\r\r\n\n\0");
+        assert_eq!(encoded(&f, Version::V1_2), b"MESSAGE\nx:a\\r\n\n\0");
     }
 
     #[test]
@@ -1243,14 +1269,13 @@ mod tests {
         ]
     }
 
-    /// Header text the version can carry: anything in 1.2 (escaped); 1.1 cannot escape CR and
-    /// a trailing raw CR would read as part of a CRLF; 1.0 cannot carry CR, LF or (in names) ':'.
+    /// Header text the version can carry: anything in 1.1 and 1.2 (escaped, or a raw CR in
+    /// 1.1); 1.0 cannot carry LF or (in names) ':'.
     fn header_text(version: Version, name: bool) -> BoxedStrategy<String> {
         let class = match (version, name) {
-            (Version::V1_2, _) => "[a-z:\\\\\n\r\0 é€😀-]",
-            (Version::V1_1, _) => "[a-z:\\\\\n\0 é€😀-]",
-            (Version::V1_0, true) => "[a-z\\\\\0 é€😀-]",
-            (Version::V1_0, false) => "[a-z:\\\\\0 é€😀-]",
+            (Version::V1_2 | Version::V1_1, _) => "[a-z:\\\\\n\r\0 é€😀-]",
+            (Version::V1_0, true) => "[a-z\\\\\r\0 é€😀-]",
+            (Version::V1_0, false) => "[a-z:\\\\\r\0 é€😀-]",
         };
         let min = usize::from(name);
         proptest::string::string_regex(&format!("{class}{{{min},12}}"))
@@ -1293,7 +1318,8 @@ mod tests {
             Just(Command::Stomp),
             Just(Command::Connected)
         ];
-        let headers = proptest::collection::vec(("[a-z-]{1,10}", "[a-z0-9:.,\\\\ -]{0,12}"), 0..6);
+        let headers =
+            proptest::collection::vec(("[a-z-]{1,10}", "[a-z0-9:.,\\\\\r -]{0,12}"), 0..6);
         (command, headers).prop_map(|(command, headers)| Frame {
             command,
             headers,
