@@ -473,6 +473,8 @@ impl Decoder {
                         };
                         return Ok(None);
                     };
+                    // A line past the size limit is not parsed: the frame is too large already.
+                    self.check_size(line + lf + 1)?;
                     let text = strip_cr(&rest[..lf]);
                     if text.len() > self.limits.max_header_length {
                         return Err(FrameError::HeaderTooLong {
@@ -1164,6 +1166,38 @@ mod tests {
             dec.decode(&mut buf),
             Err(FrameError::FrameTooLarge { limit: 100 })
         );
+    }
+
+    #[test]
+    fn header_lines_past_the_frame_limit_are_not_parsed() {
+        // Found by fuzzing: header lines that arrived whole in one read were all parsed (and
+        // allocated) before the frame was measured.
+        let limits = Limits {
+            max_frame_size: 100,
+            max_headers: 1000,
+            max_header_length: 1000,
+        };
+        let mut raw = b"SEND\n".to_vec();
+        while raw.len() <= 100 {
+            raw.extend_from_slice(b"h:v\n");
+        }
+        raw.extend_from_slice(b"not a header\n\n\0");
+        let mut dec = Decoder::new(limits);
+        assert_eq!(
+            dec.decode(&mut BytesMut::from(&raw[..])),
+            Err(FrameError::FrameTooLarge { limit: 100 })
+        );
+        // A frame of exactly the limit still passes.
+        let mut raw = b"SEND\n".to_vec();
+        for _ in 0..23 {
+            raw.extend_from_slice(b"h:v\n");
+        }
+        raw.extend_from_slice(b"\nab\0");
+        assert_eq!(raw.len(), 101);
+        assert!(matches!(
+            dec.decode(&mut BytesMut::from(&raw[..])),
+            Ok(Some(Item::Frame(_)))
+        ));
     }
 
     #[test]
