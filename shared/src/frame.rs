@@ -629,8 +629,9 @@ impl Decoder {
 ///
 /// A `content-length` header is added to a SEND, MESSAGE or ERROR frame with a non-empty body
 /// unless the frame already carries one (which is then written as given). Headers of frames that
-/// are never escaped (CONNECT, STOMP, CONNECTED, and every frame in 1.0) cannot carry LF: it is
-/// written as a space so that a header can never split the frame. A CR that is not escaped (in
+/// are never escaped (CONNECT, STOMP, CONNECTED, and every frame in 1.0) cannot carry LF, nor a
+/// `:` in a name: those are written as spaces so that a header can never split the frame or
+/// the line (a name that starts with `:` would make the frame unreadable). A CR that is not escaped (in
 /// those frames, and in 1.1, which has no escape for it) is written as is, and a header whose
 /// value ends in one gets a CRLF line ending, so that every frame [`Decoder`] returns is encoded
 /// back to the same headers.
@@ -649,9 +650,9 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     dst.put_slice(frame.command.as_str().as_bytes());
     dst.put_u8(b'\n');
     for (name, value) in &frame.headers {
-        put_header_text(dst, name, escaping);
+        put_header_text(dst, name, escaping, true);
         dst.put_u8(b':');
-        put_header_text(dst, value, escaping);
+        put_header_text(dst, value, escaping, false);
         // The decoder drops one CR before an LF: a raw CR ending the value needs another.
         if value.ends_with('\r') && escaping != Some(Version::V1_2) {
             dst.put_u8(b'\r');
@@ -674,7 +675,7 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     dst.put_u8(0);
 }
 
-fn put_header_text(dst: &mut BytesMut, text: &str, escaping: Option<Version>) {
+fn put_header_text(dst: &mut BytesMut, text: &str, escaping: Option<Version>, name: bool) {
     let special = |b: u8| matches!(b, b'\n' | b'\r' | b':' | b'\\');
     if !text.bytes().any(special) {
         dst.put_slice(text.as_bytes());
@@ -683,6 +684,7 @@ fn put_header_text(dst: &mut BytesMut, text: &str, escaping: Option<Version>) {
     for &b in text.as_bytes() {
         match (escaping, b) {
             (None, b'\n') => dst.put_u8(b' '),
+            (None, b':') if name => dst.put_u8(b' '),
             (None, b) => dst.put_u8(b),
             (Some(_), b'\n') => dst.put_slice(b"\\n"),
             (Some(_), b':') => dst.put_slice(b"\\c"),
@@ -937,8 +939,9 @@ mod tests {
             encoded(&f, Version::V1_1),
             b"MESSAGE\na\\cb:x\\ny\\\\z\rw\n\n\0"
         );
-        // 1.0 cannot escape: an LF becomes a space so the frame stays whole; a CR stays.
-        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\na:b:x y\\z\rw\n\n\0");
+        // 1.0 cannot escape: an LF, or a ':' in a name, becomes a space so the frame stays
+        // whole; a CR stays.
+        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\na b:x y\\z\rw\n\n\0");
     }
 
     #[test]
@@ -958,6 +961,20 @@ mod tests {
         let f = Frame::new(Command::Message).with_header("x", "a\r");
         assert_eq!(encoded(&f, Version::V1_1), b"MESSAGE\nx:a\r\r\n\n\0");
         assert_eq!(encoded(&f, Version::V1_2), b"MESSAGE\nx:a\\r\n\n\0");
+    }
+
+    #[test]
+    fn a_colon_in_a_name_is_a_space_where_it_cannot_be_escaped() {
+        // Found by fuzzing: a name starting with ':' (read escaped from a 1.1 or 1.2 client, or
+        // given to the admin API) made a frame that no 1.0 consumer could read.
+        let f = frame_of(b"SEND\n\\ca\\cb:v\n\n\0", Version::V1_2);
+        assert_eq!(f.header(":a:b"), Some("v"));
+        let wire = encoded(&f, Version::V1_0);
+        assert_eq!(wire, b"SEND\n a b:v\n\n\0");
+        assert_eq!(frame_of(&wire, Version::V1_0).header(" a b"), Some("v"));
+        // Values keep theirs.
+        let f = Frame::new(Command::Message).with_header("k", ":v:");
+        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\nk::v:\n\n\0");
     }
 
     #[test]
