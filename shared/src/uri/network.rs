@@ -483,4 +483,14 @@ mod tests {
         assert_eq!(patterns, ["a,b", "c"]);
         Ok(())
     }
+
+    #[test]
+    fn a_value_with_unicode_whitespace_round_trips() -> Result<(), UriError> {
+        let uri: NetworkUri = "static:(tcp://h:1)?name=%E3%80%80n%C2%A0&password=%C2%85".parse()?;
+        assert_eq!(uri.options().name.as_deref(), Some("\u{3000}n\u{a0}"));
+        assert_eq!(uri.options().password.as_deref(), Some("\u{85}"));
+        let again: NetworkUri = uri.to_string().parse()?;
+        assert_eq!(again, uri);
+        Ok(())
+    }
 }
