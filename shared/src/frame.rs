@@ -485,7 +485,12 @@ impl Decoder {
                         let start = line + lf + 1;
                         let length = content_length(&headers)?;
                         if let Some(n) = length {
-                            self.check_size(start.saturating_add(n))?;
+                            // The NUL's offset must be a number, as well as within the limit
+                            // (which may be usize::MAX): the body state adds them unchecked.
+                            let end = start.checked_add(n).ok_or(FrameError::FrameTooLarge {
+                                limit: self.limits.max_frame_size,
+                            })?;
+                            self.check_size(end)?;
                         }
                         self.state = State::Body {
                             command,
@@ -1129,6 +1134,20 @@ mod tests {
             Err(FrameError::FrameTooLarge {
                 limit: defaults::MAX_FRAME_SIZE
             })
+        );
+    }
+
+    #[test]
+    fn content_length_past_usize_max_fails_under_a_limit_of_usize_max() {
+        // The body's end offset overflowed: a panic with overflow checks, a MissingNul without.
+        let mut dec = Decoder::new(Limits {
+            max_frame_size: usize::MAX,
+            ..Limits::default()
+        });
+        let mut buf = BytesMut::from(&b"SEND\ncontent-length:18446744073709551615\n\nx\0"[..]);
+        assert_eq!(
+            dec.decode(&mut buf),
+            Err(FrameError::FrameTooLarge { limit: usize::MAX })
         );
     }
 
