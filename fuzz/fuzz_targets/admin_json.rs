@@ -83,10 +83,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(req) = json::<SendRequest>(data) {
         check_deliverable(&req);
     }
-    if let Some(req) = json::<AddNetworkConnector>(data) {
-        if let Err(e) = req.uri.parse::<NetworkUri>() {
-            assert!(!e.to_string().is_empty());
-        }
+    if let Some(req) = json::<AddNetworkConnector>(data)
+        && let Err(e) = req.uri.parse::<NetworkUri>()
+    {
+        assert!(!e.to_string().is_empty());
     }
     json::<ReadyEvent>(data);
     json::<ApiError>(data);
@@ -100,10 +100,10 @@ fuzz_target!(|data: &[u8]| {
     json::<NetworkConnectorList>(data);
     json::<StatusResponse>(data);
 
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Some((x, y)) = heartbeat::parse(text) {
-            assert_eq!(heartbeat::parse(&format!("{x},{y}")), Some((x, y)));
-            let _ = heartbeat::agree((x, y), (y, x));
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some((x, y)) = heartbeat::parse(text)
+    {
+        assert_eq!(heartbeat::parse(&format!("{x},{y}")), Some((x, y)));
+        let _ = heartbeat::agree((x, y), (y, x));
     }
 });

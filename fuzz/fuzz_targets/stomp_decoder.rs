@@ -101,7 +101,7 @@ fn run(stream: &[u8], feed: &Feed<'_>, mode: u8, limits: Limits) -> Outcome {
         rest = tail;
         read += 1;
         buf.extend_from_slice(chunk);
-        if feed.misuse && read % 4 == 0 {
+        if feed.misuse && read.is_multiple_of(4) {
             // A caller that replaced its buffer: the decoder must not slice past the end.
             let keep = buf.len() / 2;
             buf.truncate(keep);
@@ -121,10 +121,11 @@ fn run(stream: &[u8], feed: &Feed<'_>, mode: u8, limits: Limits) -> Outcome {
                         if !feed.misuse {
                             check_round_trip(frame, version);
                         }
-                        if negotiate && matches!(frame.command, Command::Connect | Command::Stomp) {
-                            if let Some(v) = Version::negotiate(frame.header("accept-version")) {
-                                dec.set_version(v);
-                            }
+                        if negotiate
+                            && matches!(frame.command, Command::Connect | Command::Stomp)
+                            && let Some(v) = Version::negotiate(frame.header("accept-version"))
+                        {
+                            dec.set_version(v);
                         }
                     }
                     items.push(item);
