@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# mqnode against ActiveMQ Classic, side by side, on this machine (DESIGN §7).
+# mqnode against ActiveMQ Classic, side by side, on this machine (docs/BENCHMARKS.md).
 #
 # Builds the release binaries, installs Debian's `activemq` package if it is missing, then for
 # ROUNDS rounds starts each broker in turn (the order alternates per round), alone on the
-# machine, with its persistent store on the same disk, and runs the scenarios of DESIGN §7
+# machine, with its persistent store on the same disk, and runs the scenarios of docs/BENCHMARKS.md
 # with `mqctl bench`. Prints one table of medians with the mqnode/ActiveMQ ratio, followed by
 # the scale figures. Everything it starts runs on loopback and is stopped on exit, whatever
 # happens; its files live in one temporary directory, removed at the end (KEEP=1 keeps it).
@@ -241,7 +241,7 @@ run_bench() {
   log "  $key on $kind: $recv msg/s, p50 $p50 ms, p99 $p99 ms, lost $lost, duplicated $dup"
 }
 
-# The standalone scenarios of DESIGN §7, against a broker serving STOMP on PORT.
+# The standalone scenarios of docs/BENCHMARKS.md, against a broker serving STOMP on PORT.
 scenarios() {
   local kind=$1 port=$2 round=$3 url="tcp://127.0.0.1:$2"
   local q="bench.r$round"
@@ -251,7 +251,8 @@ scenarios() {
     --persistent --receipts each --producers 4 --consumers 4
   run_bench p11n "$kind" "$url" --queue "$q.p11n" --warmup "$WARMUP" --messages "$N_P11N" \
     --persistent
-  run_bench n11 "$kind" "$url" --queue "$q.n11" --warmup "$WARMUP" --messages "$N_N11"
+  run_bench n11 "$kind" "$url" --queue "$q.n11" --warmup "$WARMUP" --messages "$N_N11" \
+    --non-persistent
   # Fixed load, for latency: half of what the slower broker does at 1+1 with receipts.
   run_bench lat "$kind" "$url" --queue "$q.lat" --warmup "$WARMUP" --duration 5 --rate 500 \
     --persistent --receipts each
@@ -291,7 +292,7 @@ bridge_round() {
   run_bench brp "$kind" "$a_url" --consume-url "$b_url" --queue "br.r$round.p" --warmup "$WARMUP" \
     --messages "$N_BRP" --persistent --receipts each
   run_bench brn "$kind" "$a_url" --consume-url "$b_url" --queue "br.r$round.n" --warmup "$WARMUP" \
-    --messages "$N_BRN"
+    --messages "$N_BRN" --non-persistent
   stop "$a"
   stop "$b"
   rm -rf "$WORK"/bra-r"$round"* "$WORK"/brb-r"$round"*
@@ -423,7 +424,7 @@ scale() {
     PROBLEMS=$((PROBLEMS + 1))
     log "  cluster create failed"
   fi
-  MQCTL_HOME=$home "$MQCTL" cluster destroy benchmesh >/dev/null 2>&1 || true
+  MQCTL_HOME=$home "$MQCTL" cluster destroy benchmesh --yes >/dev/null 2>&1 || true
 }
 if [[ $SCALE == 1 ]]; then scale; fi
 

@@ -10,7 +10,7 @@ cargo build --release --bins --quiet
 MQCTL=target/release/mqctl
 
 if [[ "${1:-}" == "--destroy" ]]; then
-  "$MQCTL" cluster destroy demo
+  "$MQCTL" cluster destroy demo --yes
   exit 0
 fi
 

@@ -36,7 +36,7 @@ MQCTL="$BIN/mqctl"
 export MQCTL_HOME
 MQCTL_HOME=$(mktemp -d "$DATA_PARENT/mq-failover-bench.XXXXXX")
 cleanup() {
-  "$MQCTL" cluster destroy fbench >/dev/null 2>&1 || true
+  "$MQCTL" cluster destroy fbench --yes >/dev/null 2>&1 || true
   rm -rf "$MQCTL_HOME"
 }
 trap cleanup EXIT

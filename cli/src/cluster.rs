@@ -11,6 +11,19 @@ use crate::client::admin::{AdminClient, Endpoint};
 use crate::error::{CliError, Result};
 use crate::home::Home;
 
+/// `uri` (a transport a node reports, e.g. `tcp://0.0.0.0:61613`) with an unspecified host
+/// replaced by `host`, the one its admin URL was reached at.
+pub fn reachable_uri(uri: &str, host: &str) -> String {
+    for any in ["0.0.0.0", "[::]"] {
+        if let Some((scheme, rest)) = uri.split_once("://")
+            && let Some(port) = rest.strip_prefix(any).and_then(|r| r.strip_prefix(':'))
+        {
+            return format!("{scheme}://{host}:{port}");
+        }
+    }
+    uri.to_string()
+}
+
 /// A loaded cluster: its manifest, its admin token and where it lives.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -138,6 +151,30 @@ impl Cluster {
             .iter()
             .map(|g| g.name.clone())
             .collect()
+    }
+
+    /// The STOMP URI of `target` (a process, a group, or with `None` the first group):
+    /// `tcp://...` for one process, `failover:(tcp://A,tcp://B)?randomize=false` over the
+    /// members of a group of several, so that a client reaches whichever serves.
+    pub fn stomp_uri(&self, target: Option<&str>) -> Result<String> {
+        let members: Vec<&NodeEntry> = match target {
+            Some(name) => match self.manifest.node(name) {
+                Some(node) => vec![node],
+                None if self.manifest.group(name).is_some() => self.manifest.members(name),
+                None => return Err(self.node_not_found(name)),
+            },
+            None => {
+                let first = self.group_names().into_iter().next().ok_or_else(|| {
+                    CliError::Usage(format!("cluster `{}` has no nodes", self.name()))
+                })?;
+                self.manifest.members(&first)
+            }
+        };
+        let uris: Vec<String> = members.iter().map(|n| n.transport_uri()).collect();
+        Ok(match uris.as_slice() {
+            [one] => one.clone(),
+            many => format!("failover:({})?randomize=false", many.join(",")),
+        })
     }
 
     /// The admin client of the node that serves `target`: a process by name, the current master

@@ -1,8 +1,20 @@
 //! Everything that can go wrong in `mqctl`, as one enum.
 //!
 //! Each variant renders as one sentence that names the cluster or node involved and says what to
-//! do next, and maps to an exit code: 0 ok, 1 operation failed, 2 usage error, 3 partial (some
-//! nodes answered, some did not). Commands return [`CliError`]; `main` prints it and exits.
+//! do next, and maps to an exit code ([`CliError::exit_code`]), after the BSD `sysexits.h` where
+//! one fits. Commands return [`CliError`]; `main` prints it on stderr and exits.
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | ok |
+//! | 1 | the operation failed (anything not below) |
+//! | 2 | usage: the command line is wrong, or a confirmation was refused |
+//! | 3 | partial: some nodes answered, some did not |
+//! | 66 | unknown cluster, node, queue or link (`EX_NOINPUT`) |
+//! | 69 | node unavailable: it does not answer, or no member of its group serves (`EX_UNAVAILABLE`) |
+//! | 75 | timeout: a node did not become ready, stop, or answer in time (`EX_TEMPFAIL`) |
+//! | 77 | not authorized: the node refused the admin token (`EX_NOPERM`) |
+//! | 130 | interrupted (Ctrl-C) |
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +27,29 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: some nodes answered and some did not.
 pub const EXIT_PARTIAL: u8 = 3;
+/// Exit code: no such cluster, node, queue or link (`EX_NOINPUT`).
+pub const EXIT_NOT_FOUND: u8 = 66;
+/// Exit code: a node does not answer, or no member of its group serves (`EX_UNAVAILABLE`).
+pub const EXIT_UNAVAILABLE: u8 = 69;
+/// Exit code: something did not happen in time (`EX_TEMPFAIL`).
+pub const EXIT_TIMEOUT: u8 = 75;
+/// Exit code: a node refused the admin token (`EX_NOPERM`).
+pub const EXIT_NOT_AUTHORIZED: u8 = 77;
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The exit codes with their meaning, for `mqctl --help` and the docs.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   ok
+  1   the operation failed
+  2   usage error (or a confirmation was refused)
+  3   partial: some nodes answered, some did not
+  66  unknown cluster, node, queue or link
+  69  node unavailable: it does not answer, or no member of its group serves
+  75  timeout: a node did not become ready, stop, or answer in time
+  77  not authorized: the node refused the admin token
+  130 interrupted (Ctrl-C)";
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +133,7 @@ pub enum CliError {
     },
 
     /// A port a node needs is taken by another process.
-    #[error(
-        "port {port} (the {role} port of {node}) is already in use; stop what holds it or choose another --base-port"
-    )]
+    #[error("port {port} (the {role} port of {node}) is already in use; {hint}")]
     PortInUse {
         /// The port.
         port: u16,
@@ -108,6 +141,8 @@ pub enum CliError {
         role: &'static str,
         /// Node that needs it.
         node: String,
+        /// What to do.
+        hint: String,
     },
 
     /// A node exited while `mqctl` waited for it to become ready.
@@ -217,6 +252,8 @@ pub enum CliError {
         reason: String,
         /// What to do.
         hint: String,
+        /// Whether it timed out (rather than refused the connection).
+        timed_out: bool,
     },
 
     /// A node refused the admin token.
@@ -304,6 +341,14 @@ pub enum CliError {
     #[error("{0}")]
     Stomp(String),
 
+    /// Something did not happen in time (a failover, a STOMP endpoint that never answered).
+    #[error("{0}")]
+    Timeout(String),
+
+    /// What the command needs is not running (no slave to take over, a broker down).
+    #[error("{0}")]
+    Unavailable(String),
+
     /// stdout was closed by the reader (`mqctl ... | head`): exit quietly with 0.
     #[error("broken pipe")]
     BrokenPipe,
@@ -323,8 +368,34 @@ impl CliError {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::BrokenPipe => EXIT_OK,
-            CliError::Several(errors) if errors.iter().all(|e| e.exit_code() == EXIT_USAGE) => {
-                EXIT_USAGE
+            CliError::ClusterNotFound { .. }
+            | CliError::NodeNotFound { .. }
+            | CliError::LinkNotFound { .. } => EXIT_NOT_FOUND,
+            CliError::Api {
+                status: 404, code, ..
+            } if code == mq_shared::api::codes::NOT_FOUND => EXIT_NOT_FOUND,
+            CliError::Api { code, .. } if code == mq_shared::api::codes::UNAVAILABLE => {
+                EXIT_UNAVAILABLE
+            }
+            CliError::Unreachable {
+                timed_out: true, ..
+            } => EXIT_TIMEOUT,
+            CliError::Unreachable { .. }
+            | CliError::NoMaster { .. }
+            | CliError::NoneAnswered { .. }
+            | CliError::Unavailable(_) => EXIT_UNAVAILABLE,
+            CliError::NodeNotReady { .. } | CliError::StopTimeout { .. } | CliError::Timeout(_) => {
+                EXIT_TIMEOUT
+            }
+            CliError::Unauthorized { .. } => EXIT_NOT_AUTHORIZED,
+            CliError::Interrupted { .. } => EXIT_INTERRUPTED,
+            CliError::Several(errors) => {
+                let first = errors.first().map_or(EXIT_FAILED, CliError::exit_code);
+                if errors.iter().all(|e| e.exit_code() == first) {
+                    first
+                } else {
+                    EXIT_FAILED
+                }
             }
             _ => EXIT_FAILED,
         }
@@ -365,8 +436,37 @@ mod tests {
                 cluster: "c".into()
             }
             .exit_code(),
+            EXIT_UNAVAILABLE
+        );
+        let api = |status: u16, code: &str| CliError::Api {
+            node: "n".into(),
+            what: "GET x".into(),
+            status,
+            code: code.into(),
+            message: String::new(),
+            hint: String::new(),
+        };
+        assert_eq!(api(404, "not_found").exit_code(), EXIT_NOT_FOUND);
+        assert_eq!(api(503, "unavailable").exit_code(), EXIT_UNAVAILABLE);
+        assert_eq!(api(409, "conflict").exit_code(), EXIT_FAILED);
+        let unreachable = |timed_out| CliError::Unreachable {
+            node: "n".into(),
+            url: "u".into(),
+            reason: "r".into(),
+            hint: "h".into(),
+            timed_out,
+        };
+        assert_eq!(unreachable(false).exit_code(), EXIT_UNAVAILABLE);
+        assert_eq!(unreachable(true).exit_code(), EXIT_TIMEOUT);
+        assert_eq!(
+            CliError::Several(vec![unreachable(false), unreachable(false)]).exit_code(),
+            EXIT_UNAVAILABLE
+        );
+        assert_eq!(
+            CliError::Several(vec![unreachable(false), CliError::Usage("x".into())]).exit_code(),
             EXIT_FAILED
         );
+        assert!(EXIT_CODES_HELP.contains("66") && EXIT_CODES_HELP.contains("77"));
         let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
         assert!(matches!(CliError::stdout(pipe), CliError::BrokenPipe));
     }
@@ -377,8 +477,9 @@ mod tests {
             port: 61702,
             role: "transport",
             node: "node2".into(),
+            hint: crate::ports::holder_hint(61702),
         };
         let s = e.to_string();
-        assert!(s.contains("61702") && s.contains("node2") && s.contains("--base-port"));
+        assert!(s.contains("61702") && s.contains("node2") && s.contains("ss -ltnp"));
     }
 }

@@ -82,6 +82,24 @@ impl Home {
         Ok(names)
     }
 
+    /// Every port the manifests of this home record for local nodes, but those of cluster
+    /// `except`. A manifest that does not parse is skipped.
+    pub fn recorded_ports(&self, except: &str) -> Result<std::collections::BTreeSet<u16>> {
+        let mut ports = std::collections::BTreeSet::new();
+        for name in self.cluster_names()? {
+            if name == except {
+                continue;
+            }
+            if let Ok(manifest) = self.load(&name) {
+                for node in &manifest.nodes {
+                    ports.insert(node.transport_port);
+                    ports.insert(node.admin_port);
+                }
+            }
+        }
+        Ok(ports)
+    }
+
     /// Reads the manifest of cluster `name`.
     pub fn load(&self, name: &str) -> Result<ClusterManifest> {
         validate_name("cluster", name)?;

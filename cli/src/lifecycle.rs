@@ -1,22 +1,29 @@
 //! Bringing a cluster's processes up and down: starting them detached and waiting until each is
 //! ready, stopping one with SIGTERM, killing one with SIGKILL, terminating many at once.
 //!
-//! Readiness is seen from outside, through the admin API: a single node is ready when `/readyz`
-//! answers 200; a member of a master/slave group when its `/healthz` answers 200 and some member
-//! of its group serves (`/readyz` 200), because a slave waits for the store lock and never serves.
+//! Before anything is spawned, every port of every node to start is checked free: a node whose
+//! port another program holds is refused with the port's number, instead of starting as a
+//! slave that could never take over.
+//!
+//! Ready means the node printed its ready line (`{"event":"ready","role":...}`) in this run of
+//! its log, or reports its role through the admin API, and then: a single node answers `/readyz`
+//! 200; a member of a master/slave group answers `/healthz` 200 and some member of its group
+//! serves (`/readyz` 200), because a slave waits for the store lock and never serves.
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use mq_shared::api::Role;
 use mq_shared::ctl::NodeEntry;
-use mq_shared::defaults::{NODE_READY_TIMEOUT, NODE_STOP_TIMEOUT, READY_POLL_INTERVAL};
+use mq_shared::defaults::{NODE_STOP_TIMEOUT, READY_POLL_INTERVAL};
 use tokio::task::JoinSet;
 
 use crate::client::admin::AdminClient;
 use crate::cluster::Cluster;
 use crate::error::{CliError, Result};
 use crate::output;
+use crate::ports;
 use crate::process;
 use crate::sys::Signal;
 
@@ -27,6 +34,8 @@ pub struct Launched {
     pub name: String,
     /// The child process.
     pub child: Child,
+    /// Length of its log once the run marker was written: this run's lines follow.
+    pub log_from: u64,
 }
 
 /// Starts the processes `names` of `cluster` in two phases — first the first member of each
@@ -38,6 +47,7 @@ pub async fn start_processes(
     cluster: &mut Cluster,
     names: &[String],
     mqnode: &Path,
+    timeout: Duration,
     launched: &mut Vec<Launched>,
 ) -> Result<()> {
     let (first, rest): (Vec<String>, Vec<String>) = names.iter().cloned().partition(|name| {
@@ -53,6 +63,7 @@ pub async fn start_processes(
             })
             .unwrap_or(true)
     });
+    check_ports(cluster, names)?;
     let bar = output::progress(names.len() as u64, "starting nodes");
     for phase in [first, rest] {
         if phase.is_empty() {
@@ -61,18 +72,19 @@ pub async fn start_processes(
         let from = launched.len();
         for name in &phase {
             let node = cluster.process(name)?.clone();
-            let child = process::spawn(&cluster.manifest, &node, mqnode)?;
+            let (child, log_from) = process::spawn(&cluster.manifest, &node, mqnode)?;
             let pid = child.id();
             launched.push(Launched {
                 name: name.clone(),
                 child,
+                log_from,
             });
             if let Some(entry) = cluster.manifest.node_mut(name) {
                 entry.pid = Some(pid);
             }
             cluster.save()?;
         }
-        if let Err(e) = wait_ready(cluster, &mut launched[from..], &bar).await {
+        if let Err(e) = wait_ready(cluster, &mut launched[from..], timeout, &bar).await {
             bar.abandon();
             return Err(e);
         }
@@ -81,13 +93,35 @@ pub async fn start_processes(
     Ok(())
 }
 
+/// Every transport and admin port of the processes `names` must be free on 127.0.0.1.
+fn check_ports(cluster: &Cluster, names: &[String]) -> Result<()> {
+    for name in names {
+        let node = cluster.process(name)?;
+        for (port, role) in [
+            (node.transport_port, "transport"),
+            (node.admin_port, "admin"),
+        ] {
+            if !ports::port_is_free(port) {
+                return Err(CliError::PortInUse {
+                    port,
+                    role,
+                    node: format!("{}/{}", cluster.name(), node.name),
+                    hint: format!("nothing was started; {}", ports::holder_hint(port)),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Polls until every process in `waiting` is ready; reports at once one that exits.
 async fn wait_ready(
     cluster: &Cluster,
     waiting: &mut [Launched],
+    timeout: Duration,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
-    let deadline = Instant::now() + NODE_READY_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let poll = READY_POLL_INTERVAL.max(Duration::from_millis(10));
     let mut ready = vec![false; waiting.len()];
     let interrupt = tokio::signal::ctrl_c();
@@ -115,7 +149,8 @@ async fn wait_ready(
                 .filter(|m| m.name != node.name)
                 .map(|m| cluster.client(m, Duration::from_millis(500)))
                 .collect::<Result<_>>()?;
-            checks.spawn(async move { (i, is_ready(&this, &members).await) });
+            let line_role = process::ready_role(Path::new(&node.log), launch.log_from);
+            checks.spawn(async move { (i, is_ready(&this, &members, line_role).await) });
         }
         while let Some(Ok((i, ok))) = checks.join_next().await {
             if ok && !ready[i] {
@@ -132,8 +167,14 @@ async fn wait_ready(
             let members = cluster.manifest.members(&node.group).len();
             return Err(CliError::NodeNotReady {
                 node: node.name.clone(),
-                secs: NODE_READY_TIMEOUT.as_secs(),
-                waiting: if members > 1 {
+                secs: timeout.as_secs(),
+                waiting: if process::ready_role(Path::new(&node.log), waiting[i].log_from).is_none()
+                {
+                    format!(
+                        "no ready line in its log and no role from {}/api/v1/broker",
+                        node.admin_url()
+                    )
+                } else if members > 1 {
                     format!(
                         "its /healthz or its group's master at /readyz did not answer 200 on {}",
                         node.admin_url()
@@ -154,9 +195,13 @@ async fn wait_ready(
     }
 }
 
-/// A single node is ready when `/readyz` answers 200; a member of an HA group when its
-/// `/healthz` answers 200 and it or another member answers `/readyz` 200.
-async fn is_ready(this: &AdminClient, others: &[AdminClient]) -> bool {
+/// Ready: the node told its role (`line_role`, from its ready line, else through the admin
+/// API), and then a single node answers `/readyz` 200; a member of an HA group answers
+/// `/healthz` 200 and it or another member answers `/readyz` 200.
+async fn is_ready(this: &AdminClient, others: &[AdminClient], line_role: Option<Role>) -> bool {
+    if line_role.is_none() && this.broker().await.is_err() {
+        return false;
+    }
     if others.is_empty() {
         return matches!(this.readyz().await, Ok(true));
     }

@@ -2,7 +2,8 @@
 //! shows queue statistics across every node in one table.
 //!
 //! `main` only parses the command line, runs the command on a tokio runtime and turns the
-//! outcome into an exit code: 0 ok, 1 failed, 2 usage (clap's errors included), 3 partial. A
+//! outcome into an exit code (the table is in [`error`]): 0 ok, 2 usage (clap's errors
+//! included), 3 partial, distinct codes for the common failures, 1 for anything else. A
 //! closed stdout (`mqctl ... | head`) ends the program quietly with 0.
 
 mod args;
@@ -15,6 +16,7 @@ mod home;
 mod lifecycle;
 mod links;
 mod output;
+mod ports;
 mod process;
 mod status;
 mod sys;

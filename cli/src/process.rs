@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mq_shared::api::{ReadyEvent, Role};
 use mq_shared::ctl::{ClusterManifest, NodeEntry};
 use mq_shared::defaults::{LOG_TAIL_LINES, READY_POLL_INTERVAL};
 
@@ -95,7 +96,8 @@ pub fn node_args(manifest: &ClusterManifest, node: &NodeEntry) -> Vec<OsString> 
 
 /// Starts `node` detached (own process group, stdin closed, stdout and stderr appended to its
 /// log), after writing a marker line to the log so that [`log_tail`] shows this run only.
-pub fn spawn(manifest: &ClusterManifest, node: &NodeEntry, mqnode: &Path) -> Result<Child> {
+/// Returns the child and the length of the log after the marker, where this run's lines start.
+pub fn spawn(manifest: &ClusterManifest, node: &NodeEntry, mqnode: &Path) -> Result<(Child, u64)> {
     let log_path = Path::new(&node.log);
     for dir in [
         Path::new(&node.data_dir),
@@ -116,6 +118,10 @@ pub fn spawn(manifest: &ClusterManifest, node: &NodeEntry, mqnode: &Path) -> Res
         crate::home::now_rfc3339()
     )
     .map_err(|e| CliError::io("could not write", log_path, e))?;
+    let log_from = log
+        .metadata()
+        .map_err(|e| CliError::io("could not read", log_path, e))?
+        .len();
     let stderr = log
         .try_clone()
         .map_err(|e| CliError::io("could not open", log_path, e))?;
@@ -126,11 +132,33 @@ pub fn spawn(manifest: &ClusterManifest, node: &NodeEntry, mqnode: &Path) -> Res
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(stderr));
     sys::detach(&mut command);
-    command.spawn().map_err(|source| CliError::Spawn {
+    let child = command.spawn().map_err(|source| CliError::Spawn {
         node: node.name.clone(),
         program: mqnode.to_path_buf(),
         source,
-    })
+    })?;
+    Ok((child, log_from))
+}
+
+/// The role of the last ready line (`{"event":"ready",...}`, which `mqnode` prints on stdout
+/// each time it starts serving or waiting) in `log` from byte `from` on.
+pub fn ready_role(log: &Path, from: u64) -> Option<Role> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = fs::File::open(log).ok()?;
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    last_ready_role(&String::from_utf8_lossy(&bytes))
+}
+
+/// The role of the last ready line in `text`.
+pub fn last_ready_role(text: &str) -> Option<Role> {
+    text.lines()
+        .rev()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str::<ReadyEvent>(l).ok())
+        .find(|e| e.event == "ready")
+        .map(|e| e.role)
 }
 
 /// Prefix of the line `mqctl` writes to a node's log before each start.
@@ -350,6 +378,17 @@ mod tests {
         ));
         assert!(!is_command_of(&args(&["bash"]), &n));
         assert!(!is_command_of(&[], &n));
+    }
+
+    #[test]
+    fn the_last_ready_line_tells_the_role() {
+        let log = "2025 INFO starting\n{\"event\":\"ready\",\"name\":\"n\",\"role\":\"slave\",\"admin\":\"http://127.0.0.1:1\",\"transports\":[]}\nINFO lock taken\n{\"event\":\"ready\",\"name\":\"n\",\"role\":\"master\",\"admin\":\"http://127.0.0.1:1\",\"transports\":[\"tcp://127.0.0.1:2\"]}\n";
+        assert_eq!(last_ready_role(log), Some(Role::Master));
+        assert_eq!(
+            last_ready_role("INFO starting\n{\"event\":\"other\"}\n"),
+            None
+        );
+        assert_eq!(last_ready_role(""), None);
     }
 
     #[test]

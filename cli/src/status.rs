@@ -26,9 +26,8 @@ struct NodeReport {
     connectors: Option<NetworkConnectorList>,
 }
 
-/// Asks every node of `cluster` concurrently for its status. Returns the status and how many
-/// nodes answered.
-pub async fn gather_status(cluster: &Cluster) -> Result<(ClusterStatus, usize)> {
+/// Asks every node of `cluster` concurrently for its status.
+pub async fn gather_status(cluster: &Cluster) -> Result<ClusterStatus> {
     let mut tasks = JoinSet::new();
     for (i, node) in cluster.manifest.nodes.iter().enumerate() {
         let client = cluster.client(node, STAT_REQUEST_TIMEOUT)?;
@@ -41,7 +40,6 @@ pub async fn gather_status(cluster: &Cluster) -> Result<(ClusterStatus, usize)> 
             reports[i] = report;
         }
     }
-    let answered = reports.iter().filter(|r| r.healthy).count();
     let nodes = cluster
         .manifest
         .nodes
@@ -76,14 +74,11 @@ pub async fn gather_status(cluster: &Cluster) -> Result<(ClusterStatus, usize)> 
         .iter()
         .map(|link| link_status(cluster, link, &reports))
         .collect();
-    Ok((
-        ClusterStatus {
-            name: cluster.name().to_string(),
-            nodes,
-            links,
-        },
-        answered,
-    ))
+    Ok(ClusterStatus {
+        name: cluster.name().to_string(),
+        nodes,
+        links,
+    })
 }
 
 async fn ask_status(client: AdminClient, running: bool) -> NodeReport {
@@ -167,15 +162,19 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
             "queues",
             "messages",
             "links",
+            "stomp",
         ],
         format!("Cluster {} has no nodes.", status.name),
     )
-    .numeric([3, 8, 9]);
+    .numeric([3, 8, 9])
+    .defaults([
+        "node", "role", "pid", "stomp", "uptime", "queues", "messages", "links",
+    ]);
     for n in &status.nodes {
         table.push(vec![
             n.name.clone(),
             n.group.clone(),
-            n.role.map_or_else(|| "down".to_string(), |r| r.to_string()),
+            role_cell(n),
             output::opt(n.pid),
             output::yes_no(n.alive),
             n.transport.clone(),
@@ -184,9 +183,22 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
             output::opt(n.queues),
             output::opt(n.messages),
             format!("{}/{}", n.links_up, n.links_total),
+            stomp_address(&n.transport),
         ]);
     }
     table
+}
+
+/// The STOMP column: the port of a loopback transport, else `HOST:PORT`.
+fn stomp_address(transport: &str) -> String {
+    let address = transport
+        .split_once("://")
+        .map_or(transport, |(_, rest)| rest);
+    match address.strip_prefix("127.0.0.1:") {
+        Some(port) => port.to_string(),
+        None if address.is_empty() => "-".to_string(),
+        None => address.to_string(),
+    }
 }
 
 /// The links as a table.
@@ -197,7 +209,8 @@ pub fn links_table(cluster: &str, links: &[LinkStatus]) -> output::Table {
         ],
         format!("Cluster {cluster} has no links. Add one with `mqctl link add {cluster} FROM TO`."),
     )
-    .numeric([4]);
+    .numeric([4])
+    .defaults(["link", "from", "to", "duplex", "ttl", "state", "peers"]);
     for l in links {
         table.push(vec![
             l.name.clone(),
@@ -221,16 +234,145 @@ pub fn print_status(out: &output::Output, status: &ClusterStatus) -> Result<()> 
     }
 }
 
-/// All `answered`: complete; some: partial; none: an error saying how to start the cluster.
-pub fn outcome(cluster: &Cluster, answered: usize) -> Result<Outcome> {
-    let total = cluster.manifest.nodes.len();
-    if answered == total {
-        Ok(Outcome::Complete)
-    } else if answered == 0 {
-        Err(CliError::NoneAnswered {
-            cluster: cluster.name().to_string(),
-        })
-    } else {
-        Ok(Outcome::Partial)
+/// Whether a node answered the status pass.
+fn answered(n: &NodeStatus) -> bool {
+    n.alive || n.role.is_some()
+}
+
+/// Whether a node was stopped by `mqctl` (no pid recorded) and does not answer: stopped on
+/// purpose, not down.
+pub fn stopped_cleanly(n: &NodeStatus) -> bool {
+    n.pid.is_none() && !answered(n)
+}
+
+/// The role column: the role reported, `stopped` for a node stopped cleanly, `down` for one
+/// that should run and does not answer.
+fn role_cell(n: &NodeStatus) -> String {
+    match n.role {
+        Some(role) => role.to_string(),
+        None if stopped_cleanly(n) => "stopped".to_string(),
+        None => "down".to_string(),
+    }
+}
+
+/// How a status pass ends, with a sentence on stderr for anything but "all answered":
+/// nodes stopped cleanly are no failure (complete, with a note); some nodes that should run
+/// and do not answer make it partial; when none of those answers it is an error.
+pub fn outcome(cluster: &Cluster, status: &ClusterStatus) -> Result<Outcome> {
+    let c = cluster.name();
+    let names = |nodes: &[&NodeStatus]| -> String {
+        nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let stopped: Vec<&NodeStatus> = status.nodes.iter().filter(|n| stopped_cleanly(n)).collect();
+    let expected: Vec<&NodeStatus> = status
+        .nodes
+        .iter()
+        .filter(|n| !stopped_cleanly(n))
+        .collect();
+    let down: Vec<&NodeStatus> = expected.iter().copied().filter(|n| !answered(n)).collect();
+    if !stopped.is_empty() && expected.is_empty() {
+        output::note(&format!(
+            "Cluster {c} is stopped: every node was stopped cleanly. Start it with `mqctl cluster start {c}`."
+        ));
+    } else if !stopped.is_empty() {
+        output::note(&format!(
+            "Stopped cleanly: {}. Start with `mqctl cluster start {c}`.",
+            names(&stopped)
+        ));
+    }
+    if down.is_empty() {
+        return Ok(Outcome::Complete);
+    }
+    if down.len() == expected.len() {
+        return Err(CliError::NoneAnswered {
+            cluster: c.to_string(),
+        });
+    }
+    output::warn(&format!(
+        "{} of the {} running node(s) of cluster {c} did not answer: {} (killed or crashed? see `mqctl node logs {c}/NODE`, start with `mqctl node start {c}/NODE`)",
+        down.len(),
+        expected.len(),
+        names(&down)
+    ));
+    Ok(Outcome::Partial)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mq_shared::api::Role;
+
+    fn node(name: &str, pid: Option<u32>, role: Option<Role>) -> NodeStatus {
+        NodeStatus {
+            name: name.into(),
+            group: name.into(),
+            role,
+            pid,
+            alive: role.is_some(),
+            transport: String::new(),
+            admin: String::new(),
+            uptime_ms: None,
+            queues: None,
+            messages: None,
+            links_up: 0,
+            links_total: 0,
+        }
+    }
+
+    fn cluster(nodes: Vec<NodeStatus>) -> (Cluster, ClusterStatus) {
+        let manifest = mq_shared::ctl::ClusterManifest {
+            version: 1,
+            name: "c".into(),
+            created: String::new(),
+            topology: mq_shared::ctl::Topology::None,
+            mqnode: None,
+            token_file: String::new(),
+            nodes: vec![],
+            links: vec![],
+            groups: vec![],
+        };
+        (
+            Cluster {
+                manifest,
+                token: None,
+                home: crate::home::Home::at("/nonexistent".into()),
+            },
+            ClusterStatus {
+                name: "c".into(),
+                nodes,
+                links: vec![],
+            },
+        )
+    }
+
+    #[test]
+    fn stopped_nodes_are_not_failures() {
+        let (c, st) = cluster(vec![node("a", None, None), node("b", None, None)]);
+        assert_eq!(outcome(&c, &st).ok(), Some(Outcome::Complete));
+        assert_eq!(role_cell(&st.nodes[0]), "stopped");
+        let (c, st) = cluster(vec![
+            node("a", None, None),
+            node("b", Some(7), Some(Role::Standalone)),
+        ]);
+        assert_eq!(outcome(&c, &st).ok(), Some(Outcome::Complete));
+    }
+
+    #[test]
+    fn nodes_that_should_run_and_do_not_answer_are_down() {
+        let (c, st) = cluster(vec![
+            node("a", Some(1), None),
+            node("b", Some(2), Some(Role::Master)),
+        ]);
+        assert_eq!(outcome(&c, &st).ok(), Some(Outcome::Partial));
+        assert_eq!(role_cell(&st.nodes[0]), "down");
+        let (c, st) = cluster(vec![node("a", Some(1), None), node("b", None, None)]);
+        assert!(matches!(
+            outcome(&c, &st),
+            Err(CliError::NoneAnswered { .. })
+        ));
     }
 }

@@ -1,14 +1,7 @@
-//! Cluster layouts, pure: node names, port assignment, the links of each topology and the
-//! connector URIs posted for them.
-//!
-//! Ports with `--base-port B`: the i-th process (0-based, in manifest order, both members of an
-//! HA pair counted) gets transport port `B + 2i` and admin port `B + 2i + 1`.
-
-use std::net::TcpListener;
+//! Cluster layouts, pure: node names, the links of each topology and the connector URIs posted
+//! for them. Ports are handed out by [`crate::ports`].
 
 use mq_shared::ctl::Topology;
-
-use crate::error::{CliError, Result};
 
 /// One process to create: its name and its group (broker).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,38 +114,6 @@ pub fn link_uri(to_ports: &[u16], ttl: u32, duplex: bool) -> String {
         uri.push_str("&duplex=true");
     }
     uri
-}
-
-/// `(transport, admin)` ports of `count` processes from `base`: `B+2i`, `B+2i+1`.
-pub fn base_ports(base: u16, count: usize) -> Result<Vec<(u16, u16)>> {
-    (0..count)
-        .map(|i| {
-            let transport = u32::from(base) + 2 * i as u32;
-            match (u16::try_from(transport), u16::try_from(transport + 1)) {
-                (Ok(t), Ok(a)) => Ok((t, a)),
-                _ => Err(CliError::Usage(format!(
-                    "--base-port {base} leaves no room for {count} nodes (2 ports each, below 65536)"
-                ))),
-            }
-        })
-        .collect()
-}
-
-/// `count` free loopback ports, found by binding port 0 and reading the port back. Every
-/// listener is held until all are picked so that no port is handed out twice.
-pub fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind(("127.0.0.1", 0)))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect()
-}
-
-/// Whether `port` on 127.0.0.1 can be bound right now.
-pub fn port_is_free(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 #[cfg(test)]
@@ -348,29 +309,5 @@ mod tests {
             link_name("node1", "node2", &["node1-node2", "node1-node2-2"]),
             "node1-node2-3"
         );
-    }
-
-    #[test]
-    fn base_port_assignment() {
-        assert_eq!(
-            base_ports(61700, 3).expect("fits"),
-            [(61700, 61701), (61702, 61703), (61704, 61705)]
-        );
-        assert_eq!(
-            base_ports(65532, 2).expect("fits"),
-            [(65532, 65533), (65534, 65535)]
-        );
-        assert!(base_ports(65534, 2).is_err());
-        assert!(base_ports(61700, 0).expect("empty").is_empty());
-    }
-
-    #[test]
-    fn free_ports_are_distinct() {
-        let ports = free_ports(8).expect("bind");
-        let mut sorted = ports.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), 8);
-        assert!(ports.iter().all(|p| *p != 0));
     }
 }

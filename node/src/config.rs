@@ -12,7 +12,9 @@ use mq_shared::frame::Limits;
 use mq_shared::uri::{NetworkUri, TransportUri};
 use serde::Deserialize;
 
+use crate::security::Security;
 use crate::transport::TransportSettings;
+use mq_shared::tls::TlsFiles;
 
 /// Configuration errors; each names the key or flag at fault.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +116,59 @@ pub struct Options {
     /// How often a master checks it still holds the lock, in ms (lockKeepAlivePeriod).
     #[arg(long = "lock-keep-alive-period")]
     pub lock_keep_alive_period: Option<u64>,
+    /// Close a socket that takes no bytes for this many ms while bytes wait for it; its
+    /// unacknowledged messages go to other consumers (soWriteTimeout) [default: 10000].
+    #[arg(long = "write-timeout")]
+    pub write_timeout: Option<u64>,
+    /// Messages queued for one non-durable topic subscriber beyond its prefetch; past it the
+    /// oldest are discarded for that subscriber and counted [default: 1000].
+    #[arg(long = "pending-message-limit")]
+    pub pending_message_limit: Option<usize>,
+    /// Connections accepted at once over all transports; more are refused [default: 1000].
+    #[arg(long = "maximum-connections")]
+    pub maximum_connections: Option<usize>,
+    /// Close a connection that owes bytes (its CONNECT, the rest of a started frame) and sends
+    /// nothing for this many ms [default: 30000].
+    #[arg(long = "max-inactivity-duration")]
+    pub max_inactivity_duration: Option<u64>,
+    /// Largest activemq.prefetchSize honoured; larger values are capped [default: 32767].
+    #[arg(long = "max-prefetch")]
+    pub max_prefetch: Option<usize>,
+    /// Remove empty destinations without consumers or producers (true|false) [default: true].
+    #[arg(long = "gc-inactive-destinations")]
+    pub gc_inactive_destinations: Option<bool>,
+    /// Ms a destination must stay inactive before it is removed [default: 60000].
+    #[arg(long = "inactive-timeout-before-gc")]
+    pub inactive_timeout_before_gc: Option<u64>,
+    /// Ms that stop, stepdown and a lost lock wait for connections to flush before closing
+    /// them [default: 1000].
+    #[arg(long = "shutdown-grace")]
+    pub shutdown_grace: Option<u64>,
+    /// Security file (users, groups, authorization); without one only loopback clients are
+    /// served, anonymously.
+    #[arg(long)]
+    pub security: Option<PathBuf>,
+    /// PEM certificate chain of this node, for ssl:// transports and TLS links.
+    #[arg(long = "tls-cert")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long = "tls-key")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): peers' certificates are verified against it, and clients' with
+    /// needClientAuth=true.
+    #[arg(long = "tls-ca")]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM certificate chain for HTTPS on the admin API.
+    #[arg(long = "admin-tls-cert")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// PEM private key of the admin certificate.
+    #[arg(long = "admin-tls-key")]
+    pub admin_tls_key: Option<PathBuf>,
+    /// Further Host names the admin API answers to (besides its bound address and
+    /// localhost), repeatable.
+    #[arg(long = "admin-allowed-hosts")]
+    #[serde(default)]
+    pub admin_allowed_hosts: Vec<String>,
 }
 
 /// Flags over the file: each option set on the command line wins; a list given on the
@@ -134,8 +189,12 @@ impl Options {
         over!(self, file;
             one: name, data, persistent, admin, discovery, admin_token_file, max_frame_size,
                  max_headers, max_header_length, connect_timeout_ms, heartbeat_ms, prefetch,
-                 maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period;
-            list: transport, network)
+                 maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period,
+                 write_timeout, pending_message_limit, maximum_connections,
+                 max_inactivity_duration, max_prefetch, gc_inactive_destinations,
+                 inactive_timeout_before_gc, shutdown_grace, security, tls_cert, tls_key, tls_ca,
+                 admin_tls_cert, admin_tls_key;
+            list: transport, network, admin_allowed_hosts)
     }
 }
 
@@ -172,6 +231,25 @@ pub struct NodeConfig {
     pub lock_acquire_sleep_interval: Duration,
     /// `lockKeepAlivePeriod`.
     pub lock_keep_alive_period: Duration,
+    /// Messages queued per non-durable topic subscriber beyond its prefetch.
+    pub pending_message_limit: usize,
+    /// Largest prefetch honoured.
+    pub max_prefetch: usize,
+    /// Inactivity after which an empty, unused destination is removed; `None`: never.
+    pub gc_inactive_after: Option<Duration>,
+    /// How long stop, stepdown and a lost lock wait for connections.
+    pub shutdown_grace: Duration,
+    /// Who may connect and what they may do (no file: loopback clients, anonymously).
+    pub security: Security,
+    /// The node's certificate, key and CA, when TLS is configured.
+    pub tls: Option<TlsFiles>,
+    /// The admin API's certificate and key, for HTTPS.
+    pub admin_tls: Option<TlsFiles>,
+    /// Host names the admin API answers to besides its address and localhost.
+    pub admin_allowed_hosts: Vec<String>,
+    /// The file the admin token was read from (`--admin-token-file`); the node generates
+    /// `DATA/admin.token` when none is given.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -192,6 +270,15 @@ impl Default for NodeConfig {
             dlq: d::DLQ_NAME.into(),
             lock_acquire_sleep_interval: Duration::from_millis(d::LOCK_ACQUIRE_SLEEP_INTERVAL_MS),
             lock_keep_alive_period: Duration::from_millis(d::LOCK_KEEP_ALIVE_PERIOD_MS),
+            pending_message_limit: d::PENDING_MESSAGE_LIMIT,
+            max_prefetch: d::MAX_PREFETCH,
+            gc_inactive_after: d::GC_INACTIVE_DESTINATIONS.then_some(d::INACTIVE_TIMEOUT_BEFORE_GC),
+            shutdown_grace: d::SHUTDOWN_GRACE,
+            security: Security::none(),
+            tls: None,
+            admin_tls: None,
+            admin_allowed_hosts: Vec::new(),
+            admin_token_file: None,
         }
     }
 }
@@ -285,7 +372,7 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         d.parse::<mq_shared::uri::DiscoveryUri>()
             .map_err(|e| invalid("discovery", e.to_string()))?;
     }
-    if let Some(p) = o.admin_token_file {
+    if let Some(p) = o.admin_token_file.clone() {
         let t = std::fs::read_to_string(&p).map_err(|e| {
             invalid(
                 "admin-token-file",
@@ -300,6 +387,7 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
             ));
         }
         c.admin_token = Some(t);
+        c.admin_token_file = o.admin_token_file;
     }
     if c.admin_token.is_none() && !c.admin.ip().is_loopback() {
         return Err(invalid(
@@ -348,7 +436,136 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         c.lock_keep_alive_period =
             Duration::from_millis(positive("lock-keep-alive-period", v as usize)? as u64);
     }
+    if let Some(v) = o.write_timeout {
+        c.transport.write_timeout = millis("write-timeout", v)?;
+    }
+    if let Some(v) = o.pending_message_limit {
+        c.pending_message_limit = v;
+    }
+    if let Some(v) = o.maximum_connections {
+        c.transport.maximum_connections = positive("maximum-connections", v)?;
+    }
+    if let Some(v) = o.max_inactivity_duration {
+        c.transport.max_inactivity = millis("max-inactivity-duration", v)?;
+    }
+    if let Some(v) = o.max_prefetch {
+        c.max_prefetch = positive("max-prefetch", v)?;
+    }
+    let gc_after = match o.inactive_timeout_before_gc {
+        Some(v) => millis("inactive-timeout-before-gc", v)?,
+        None => d::INACTIVE_TIMEOUT_BEFORE_GC,
+    };
+    c.gc_inactive_after = o
+        .gc_inactive_destinations
+        .unwrap_or(d::GC_INACTIVE_DESTINATIONS)
+        .then_some(gc_after);
+    if let Some(v) = o.shutdown_grace {
+        c.shutdown_grace = Duration::from_millis(v);
+        c.transport.shutdown_grace = c.shutdown_grace;
+    }
+    if let Some(p) = o.security {
+        c.security = Security::load(&p).map_err(|e| invalid("security", e.to_string()))?;
+        c.transport.security = c.security.clone();
+    }
+    tls(
+        &mut c,
+        o.tls_cert,
+        o.tls_key,
+        o.tls_ca,
+        o.admin_tls_cert,
+        o.admin_tls_key,
+    )?;
+    for t in &c.transports {
+        if !c.security.is_enabled() && !t.addr.is_loopback() {
+            return Err(invalid(
+                "transport",
+                format!(
+                    "refusing to serve STOMP on non-loopback {} without --security (anonymous clients are served on loopback only)",
+                    t.redacted()
+                ),
+            ));
+        }
+    }
+    c.admin_allowed_hosts = o.admin_allowed_hosts;
     Ok(c)
+}
+
+/// Validates the TLS files: both halves of each pair, and every `ssl://` transport and
+/// `needClientAuth` backed by what it needs. The files are read once here, so a bad one is
+/// a startup error.
+fn tls(
+    c: &mut NodeConfig,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    admin_cert: Option<PathBuf>,
+    admin_key: Option<PathBuf>,
+) -> Result<(), ConfigError> {
+    c.tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert,
+            key,
+            ca: ca.clone(),
+        }),
+        (None, None) => None,
+        _ => return Err(invalid("tls-cert", "tls-cert and tls-key go together")),
+    };
+    for t in &c.transports {
+        if t.is_tls() {
+            let Some(files) = &c.tls else {
+                return Err(invalid(
+                    "transport",
+                    format!("{} needs --tls-cert and --tls-key", t.redacted()),
+                ));
+            };
+            if t.need_client_auth && files.ca.is_none() {
+                return Err(invalid(
+                    "transport",
+                    format!("{}: needClientAuth=true needs --tls-ca", t.redacted()),
+                ));
+            }
+            mq_shared::tls::server_config(files, t.need_client_auth)
+                .map_err(|e| invalid("tls-cert", e.to_string()))?;
+        }
+    }
+    if c.networks.iter().any(|n| n.has_tls_peer()) && ca.is_none() {
+        return Err(invalid(
+            "tls-ca",
+            "a network connector to an ssl:// peer needs --tls-ca to verify it",
+        ));
+    }
+    c.admin_tls = match (admin_cert, admin_key) {
+        (Some(cert), Some(key)) => {
+            let files = TlsFiles {
+                cert,
+                key,
+                ca: None,
+            };
+            mq_shared::tls::server_config(&files, false)
+                .map_err(|e| invalid("admin-tls-cert", e.to_string()))?;
+            Some(files)
+        }
+        (None, None) => None,
+        _ => {
+            return Err(invalid(
+                "admin-tls-cert",
+                "admin-tls-cert and admin-tls-key go together",
+            ));
+        }
+    };
+    Ok(())
+}
+
+/// A duration in ms, above 0 and at most a day.
+fn millis(key: &'static str, v: u64) -> Result<Duration, ConfigError> {
+    if v == 0 || v > 86_400_000 {
+        Err(invalid(
+            key,
+            format!("{v} ms is not between 1 and 86400000"),
+        ))
+    } else {
+        Ok(Duration::from_millis(v))
+    }
 }
 
 fn positive(key: &'static str, v: usize) -> Result<usize, ConfigError> {

@@ -22,6 +22,8 @@
 //! | [`internode`] | the protocol between nodes: bridge headers, broker path, demand advisories |
 //! | [`network`] | network connectors: bridges, demand selection, discovery |
 //! | [`admin`] | the HTTP admin API and metrics |
+//! | [`security`] | the security file: logins, authorization, signed adverts, secrets |
+//! | [`supervise`] | restarting tasks that panic, loudly |
 //! | [`builder`] | the embedded API, [`Broker::builder`] (ActiveMQ's `BrokerService`) |
 //!
 //! The `mqnode` binary is a thin shell: it parses [`config::Options`], calls [`start`] with a
@@ -36,7 +38,9 @@ pub mod internode;
 pub mod master;
 pub mod network;
 pub mod node;
+pub mod security;
 pub mod store;
+pub mod supervise;
 pub mod transport;
 
 pub use builder::{Broker, BrokerBuilder};

@@ -18,6 +18,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    // A panic anywhere (a task included) is an error in the log, not only a line on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panic");
+    }));
     let args = Options::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -44,6 +48,7 @@ async fn run(args: Options) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let sd = shutdown.clone();
     tokio::spawn(async move {
         tokio::select! {
@@ -52,6 +57,18 @@ async fn run(args: Options) -> anyhow::Result<()> {
         }
         tracing::info!("signal received; stopping");
         sd.cancel();
+    });
+    // SIGHUP re-reads the security file; a bad file keeps the rules in force and says why.
+    let security = config.security.clone();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match security.reload() {
+                Ok(()) => tracing::info!("SIGHUP: security file reloaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIGHUP: security file not reloaded; the old rules stay")
+                }
+            }
+        }
     });
     let mut node = mqnode::start(config, shutdown)
         .await

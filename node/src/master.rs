@@ -21,6 +21,9 @@ use crate::node::{NodeError, NodeState, Serving};
 use crate::store::Store;
 use crate::transport;
 
+/// How much longer than `shutdown-grace` a stop waits for its tasks before it goes on.
+const STOP_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Name of the store file in the data directory.
 pub const STORE_FILE: &str = "store.redb";
 
@@ -35,11 +38,25 @@ pub struct MasterParts {
 
 impl MasterParts {
     /// Stops bridges, transports and connections, then closes the store.
+    ///
+    /// Connections get `shutdown-grace` to receive what they are owed (receipts of commits
+    /// in flight); no client can hold the stop, a stepdown or a lost lock longer than that.
     pub async fn stop(self) {
-        self.state.network.stop().await;
+        let grace = self.state.config.shutdown_grace;
         self.stop.cancel();
+        self.state.network.stop().await;
         self.tracker.close();
-        self.tracker.wait().await;
+        // Every task watches the token; connections give up after the grace by themselves.
+        // The bound is a backstop that says so in the log.
+        if tokio::time::timeout(grace + STOP_BACKSTOP, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                grace_ms = grace.as_millis() as u64,
+                "tasks still running after the shutdown grace; closing the store anyway"
+            );
+        }
         if let Some(s) = self.store {
             // Connections are closed, so their unacked messages are back in their queues with
             // a delivery count: record those, so they go out again with redelivered:true.
@@ -73,6 +90,9 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
             max_redeliveries: cfg.maximum_redeliveries,
             dlq: cfg.dlq.clone(),
             prefetch: cfg.prefetch,
+            max_prefetch: cfg.max_prefetch,
+            pending_message_limit: cfg.pending_message_limit,
+            gc_inactive_after: cfg.gc_inactive_after,
         },
         store.clone(),
         recovered,
@@ -103,6 +123,8 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
     let stop = state.shutdown.child_token();
     let tracker = TaskTracker::new();
     let settings = Arc::new(cfg.transport.clone());
+    // One `maximum-connections` budget for every transport of the node.
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.maximum_connections));
     let mut bound = Vec::new();
     // Bound transports to advertise for multicast discovery: those with a discoveryUri, or
     // all of them with --discovery.
@@ -117,28 +139,59 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
         })?;
         let mut u: TransportUri = uri.clone();
         u.addr.port = local.port();
-        bound.push(format!("tcp://{}", u.addr.to_addr_string()));
+        bound.push(u.addr.to_uri_string());
         if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
-            adverts.push((d, format!("tcp://{}", u.addr.to_addr_string())));
+            adverts.push((d, u.addr.to_uri_string()));
         }
+        let tls = match (uri.is_tls(), &cfg.tls) {
+            (true, Some(files)) => match mq_shared::tls::server_config(files, uri.need_client_auth)
+            {
+                Ok(c) => Some(mq_shared::tls::TlsAcceptor::from(c)),
+                Err(e) => {
+                    return Err(NodeError::Config(crate::config::ConfigError::Invalid {
+                        key: "tls-cert",
+                        message: e.to_string(),
+                    }));
+                }
+            },
+            _ => None,
+        };
         tracker.spawn(transport::serve(
             l,
+            tls,
             core.clone(),
             settings.clone(),
+            slots.clone(),
             stop.clone(),
             tracker.clone(),
         ));
     }
-    // Expiry sweep.
-    {
+    // Sweeps: expired messages, and (with gc-inactive-destinations) destinations nobody uses.
+    let gc_period = cfg.gc_inactive_after.map(|after| {
+        (after / 4).clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(10),
+        )
+    });
+    for (period, sweep) in [
+        (
+            Some(mq_shared::defaults::EXPIRE_MESSAGES_PERIOD),
+            Core::expire_sweep as fn(&Core),
+        ),
+        (gc_period, |c: &Core| {
+            c.gc_inactive();
+        }),
+    ] {
+        let Some(period) = period else { continue };
         let core = core.clone();
         let stop = stop.clone();
         tracker.spawn(async move {
-            let mut t = tokio::time::interval(mq_shared::defaults::EXPIRE_MESSAGES_PERIOD);
+            let mut t = tokio::time::interval(period);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = t.tick() => core.expire_sweep(),
+                    _ = t.tick() => sweep(&core),
                 }
             }
         });

@@ -48,6 +48,14 @@ pub enum NodeError {
     /// The node stopped before it could take a role (its first failure was reported).
     #[error("the node stopped while starting")]
     Stopped,
+    /// The generated admin token could not be written.
+    #[error("cannot write the admin token file {path}: {error}")]
+    AdminToken {
+        /// Token file.
+        path: String,
+        /// The I/O error (in the message, not a separate source, so it is printed once).
+        error: std::io::Error,
+    },
     /// The node's main task failed.
     #[error("node task failed: {0}")]
     Task(String),
@@ -139,12 +147,52 @@ impl NodeState {
             role,
             admin: self.admin_url.clone(),
             transports,
+            admin_token_file: self
+                .config
+                .admin_token_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
         });
     }
 }
 
+/// Name of the admin token file a node generates in its data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// The token in `DATA/admin.token`, made (mode 0600) when there is none yet: a restarted
+/// node, and every member of a master/slave group, keeps the same one.
+fn generated_token(dir: &std::path::Path) -> std::io::Result<(String, std::path::PathBuf)> {
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            Ok((t.trim().to_string(), path))
+        }
+        Ok(_) | Err(_) => {
+            let token = crate::security::secret::new_token();
+            crate::security::secret::write_private_file(&path, &format!("{token}\n"))?;
+            Ok((token, path))
+        }
+    }
+}
+
+impl NodeState {
+    /// `https` when the admin API serves TLS, else `http`.
+    pub fn admin_scheme(&self) -> &'static str {
+        if self.config.admin_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
 /// Starts a node from a validated configuration; `shutdown` stops it.
-pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<Broker, NodeError> {
+pub async fn start(
+    mut config: NodeConfig,
+    shutdown: CancellationToken,
+) -> Result<Broker, NodeError> {
     let data_dir_error = |error| NodeError::DataDir {
         path: config.data_dir.display().to_string(),
         error,
@@ -156,6 +204,15 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<Br
             data_dir_error(e)
         }
     })?;
+    if config.admin_token.is_none() {
+        let (token, path) =
+            generated_token(&config.data_dir).map_err(|error| NodeError::AdminToken {
+                path: config.data_dir.join(ADMIN_TOKEN_FILE).display().to_string(),
+                error,
+            })?;
+        config.admin_token = Some(token);
+        config.admin_token_file = Some(path);
+    }
     let admin_listener =
         TcpListener::bind(config.admin)
             .await
@@ -171,13 +228,32 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<Br
             addr: config.admin.to_string(),
             error,
         })?;
+    let admin_url = format!(
+        "{}://{admin_addr}",
+        if config.admin_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    );
+    // Bridges to ssl:// peers verify them against the CA and present this node's certificate.
+    let bridge_tls = match config.tls.as_ref().filter(|t| t.ca.is_some()) {
+        Some(files) => Some(files.client_config().map_err(|e| {
+            NodeError::Config(config::ConfigError::Invalid {
+                key: "tls-ca",
+                message: e.to_string(),
+            })
+        })?),
+        None => None,
+    };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (role, _) = watch::channel(Role::Slave);
     let state = Arc::new(NodeState {
-        network: network::Manager::new(config.name.clone(), Some(&config.data_dir)),
+        network: network::Manager::new(config.name.clone(), Some(&config.data_dir))
+            .with_tls(bridge_tls),
         config,
         started: Instant::now(),
-        admin_url: format!("http://{admin_addr}"),
+        admin_url,
         role,
         serving: RwLock::new(None),
         events: events_tx,

@@ -44,6 +44,10 @@ pub struct ReadyEvent {
     pub admin: String,
     /// Bound transport URIs (empty on a slave).
     pub transports: Vec<String>,
+    /// The file holding the admin API's bearer token (the one given, or the one the node
+    /// generated in its data directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_file: Option<String>,
 }
 
 /// Error body of every failed admin call: `{"error":{"code":"...","message":"..."}}`.
@@ -72,6 +76,8 @@ pub mod codes {
     pub const BAD_URI: &str = "bad_uri";
     /// 401: missing or wrong bearer token.
     pub const UNAUTHORIZED: &str = "unauthorized";
+    /// 403: the request's Host or Origin is not this listener's.
+    pub const FORBIDDEN: &str = "forbidden";
     /// 404: no such queue, topic, connector or route.
     pub const NOT_FOUND: &str = "not_found";
     /// 409: the operation does not fit the node's state (e.g. stepdown on a slave).
@@ -239,6 +245,12 @@ pub struct TopicStats {
     pub dispatched: u64,
     /// Copies forwarded to other brokers.
     pub forwarded: u64,
+    /// Copies discarded for slow subscribers (`pending-message-limit`).
+    #[serde(default)]
+    pub discarded: u64,
+    /// Copies waiting for slow subscribers now.
+    #[serde(default)]
+    pub pending: u64,
 }
 
 /// `GET /api/v1/topics`.

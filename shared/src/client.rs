@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use crate::connection::{ConnError, Connection, Timers, sleep_until};
 use crate::frame::{Command, Frame, FrameError, Item, Limits, Version};
 use crate::heartbeat;
+use crate::tls::Stream;
 
 /// Limits on frames from the server: generous, since the server enforced its own on what it
 /// accepted and adds headers of its own when it delivers.
@@ -68,6 +69,9 @@ pub enum ClientError {
     /// Something did not happen in time; the text says what.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The TLS connection could not be set up (no CA given, a certificate refused, ...).
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl ClientError {
@@ -114,6 +118,9 @@ pub struct ConnectOptions {
     pub headers: Vec<(String, String)>,
     /// Bound on TCP connect plus the CONNECTED answer.
     pub connect_timeout: Duration,
+    /// TLS settings for `ssl://` addresses (the CA to verify the server against, and the
+    /// client certificate when the server asks for one); `None` allows plain TCP only.
+    pub tls: Option<std::sync::Arc<crate::tls::ClientConfig>>,
 }
 
 impl Default for ConnectOptions {
@@ -126,6 +133,7 @@ impl Default for ConnectOptions {
             heart_beat: (0, 0),
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -142,6 +150,19 @@ pub enum AckMode {
 }
 
 impl AckMode {
+    /// Reads a SUBSCRIBE `ack` header value (none means `auto`); the error is a sentence for
+    /// an ERROR frame.
+    pub fn parse(value: Option<&str>) -> Result<AckMode, String> {
+        match value.unwrap_or("auto") {
+            "auto" => Ok(AckMode::Auto),
+            "client" => Ok(AckMode::Client),
+            "client-individual" => Ok(AckMode::ClientIndividual),
+            other => Err(format!(
+                "ack mode '{other}' is not one of auto, client, client-individual"
+            )),
+        }
+    }
+
     /// The header value: `"auto"`, `"client"` or `"client-individual"`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -152,22 +173,41 @@ impl AckMode {
     }
 }
 
-/// Connects to `addr` (`host:port`, a `tcp://` or `stomp://` prefix is accepted) and opens a
-/// session, within `opts.connect_timeout`: the framed connection and the server's CONNECTED.
-/// For callers that drive the connection themselves (the node's bridges); others use
+/// Connects to `addr` and opens a session, within `opts.connect_timeout`: the framed
+/// connection and the server's CONNECTED. `addr` is `host:port`, with an optional `tcp://` or
+/// `stomp://` prefix, or `ssl://` / `stomp+ssl://` for TLS (which needs `opts.tls`). For
+/// callers that drive the connection themselves (the node's bridges); others use
 /// [`StompClient::connect`].
 pub async fn connect_stream(
     addr: &str,
     opts: &ConnectOptions,
-) -> Result<(Connection<TcpStream>, Frame), ClientError> {
-    let addr = addr
-        .strip_prefix("tcp://")
-        .or_else(|| addr.strip_prefix("stomp://"))
-        .unwrap_or(addr);
+) -> Result<(Connection<Stream>, Frame), ClientError> {
+    let (secure, addr) = match addr
+        .strip_prefix("ssl://")
+        .or_else(|| addr.strip_prefix("stomp+ssl://"))
+    {
+        Some(rest) => (true, rest),
+        None => (
+            false,
+            addr.strip_prefix("tcp://")
+                .or_else(|| addr.strip_prefix("stomp://"))
+                .unwrap_or(addr),
+        ),
+    };
     let limit = opts.connect_timeout;
     let open = async {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+        let stream = if secure {
+            let cfg = opts.tls.as_ref().ok_or(crate::tls::TlsError::NoCa)?;
+            let host = match addr.rsplit_once(':') {
+                Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+                None => addr,
+            };
+            crate::tls::connect(addr, Some(cfg), host).await?
+        } else {
+            let tcp = TcpStream::connect(addr).await?;
+            Stream::Plain(tcp)
+        };
+        stream.tcp().set_nodelay(true)?;
         handshake(Connection::new(stream, CLIENT_LIMITS), opts).await
     };
     match tokio::time::timeout(limit, open).await {
@@ -238,7 +278,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
 /// One STOMP session over TCP. See the module doc for how waiting and heart-beats work.
 #[derive(Debug)]
 pub struct StompClient {
-    conn: Connection<TcpStream>,
+    conn: Connection<Stream>,
     connected: Frame,
     /// Frames received while waiting for a receipt, for `recv`.
     pending: VecDeque<Frame>,

@@ -206,6 +206,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         !self.read_buf.is_empty()
     }
 
+    /// When bytes last arrived (or the timers were set).
+    pub fn last_read(&self) -> Instant {
+        self.last_read
+    }
+
+    /// The `receipt` of the frame the last decode error was about, if its headers said.
+    pub fn failed_receipt(&self) -> Option<&str> {
+        self.decoder.failed_receipt()
+    }
+
     /// Reads once from the stream into the buffer; `Ok(0)` is end of stream. Cancel-safe.
     pub async fn read(&mut self) -> std::io::Result<usize> {
         if self.read_buf.capacity() - self.read_buf.len() < BUF / 8 {
@@ -323,6 +333,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Shuts the write side down (after a flush).
     pub async fn shutdown(&mut self) -> std::io::Result<()> {
         self.io.shutdown().await
+    }
+
+    /// Closes politely after a final frame: flushes within `limit`, sends FIN, then reads and
+    /// discards what the peer is still sending (at most `limit`, at most `max_bytes`) before
+    /// the socket is dropped. Dropping a socket with unread bytes makes the kernel send a
+    /// reset, which can destroy the final frame before the peer reads it.
+    pub async fn close_gracefully(&mut self, limit: Duration, max_bytes: usize) {
+        let deadline = Instant::now() + limit;
+        if tokio::time::timeout_at(deadline, self.flush())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if self.io.shutdown().await.is_err() {
+            return;
+        }
+        let mut drained = 0usize;
+        let mut scratch = [0u8; 16 * 1024];
+        while drained < max_bytes {
+            match tokio::time::timeout_at(deadline, self.io.read(&mut scratch)).await {
+                Ok(Ok(n)) if n > 0 => drained += n,
+                _ => break,
+            }
+        }
     }
 
     /// When [`Connection::tick`] next has something to do, if ever.

@@ -569,6 +569,73 @@ pub struct PurgeReport {
     pub removed: u64,
 }
 
+/// `mqctl queue delete -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteReport {
+    /// Node the queue was deleted on.
+    pub node: String,
+    /// Queue name.
+    pub queue: String,
+    /// Messages removed with it.
+    pub removed: u64,
+}
+
+/// `mqctl topic ls -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicReport {
+    /// One entry per (node, topic), sorted by topic then node.
+    pub topics: Vec<TopicRow>,
+    /// Nodes that did not answer.
+    pub down: Vec<String>,
+}
+
+/// One (node, topic) of [`TopicReport`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRow {
+    /// Node (process name, or `HOST:PORT` with `--url`).
+    pub node: String,
+    /// Topic name without `/topic/`.
+    pub topic: String,
+    /// Current subscribers, local and network.
+    pub subscribers: u64,
+    /// Messages published.
+    pub enqueued: u64,
+    /// Copies delivered to subscribers.
+    pub dispatched: u64,
+    /// Copies forwarded to other brokers.
+    pub forwarded: u64,
+}
+
+/// `mqctl connection ls -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionReport {
+    /// One entry per connection, by node then id.
+    pub connections: Vec<ConnectionRow>,
+    /// Nodes that did not answer.
+    pub down: Vec<String>,
+}
+
+/// One connection of [`ConnectionReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRow {
+    /// Node it is open on.
+    pub node: String,
+    /// Connection id, unique within the node's life.
+    pub id: u64,
+    /// Peer address.
+    pub remote: String,
+    /// `client` or `bridge`.
+    pub kind: crate::api::ConnectionKind,
+    /// Negotiated STOMP version, empty before CONNECT.
+    pub version: String,
+    /// Remote broker name, for bridges.
+    pub broker: Option<String>,
+    /// Open subscriptions.
+    pub subscriptions: u64,
+    /// Unix epoch ms when it connected.
+    pub since_ms: u64,
+}
+
 // ---- failover -------------------------------------------------------------------------------
 
 /// How `mqctl failover trigger` makes the master let go.

@@ -29,13 +29,37 @@ pub const MAX_HEADER_LENGTH: usize = 10 * 1024;
 /// How long a new connection may stay silent before its CONNECT frame (ActiveMQ
 /// `transport.connectAttemptTimeout`, 30 s by default there).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the last bytes of a closing connection (its ERROR, its DISCONNECT receipt) may
-/// take to leave before the socket is dropped anyway (ActiveMQ's `soWriteTimeout` default).
-pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Smallest heart-beat interval the server offers and accepts, in ms.
 pub const HEARTBEAT_MIN_MS: u64 = 1000;
 /// Grace factor on the client's heart-beat before it is dropped (STOMP 1.2 spec suggests some).
 pub const HEARTBEAT_GRACE: f64 = 2.0;
+
+// ---- limits, flow control and slow consumers (ActiveMQ `systemUsage` and friends) --------
+
+/// A socket that takes no bytes for this long while the node has bytes waiting for it is
+/// closed and its unacknowledged messages go to other consumers (ActiveMQ `soWriteTimeout`).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages queued for one non-durable topic subscriber (beyond its prefetch in client ack
+/// modes); past it the oldest are discarded for that subscriber and counted (ActiveMQ's
+/// `constantPendingMessageLimitStrategy limit="1000"`).
+pub const PENDING_MESSAGE_LIMIT: usize = 1000;
+/// Connections a node accepts at once over all its transports (ActiveMQ `maximumConnections`).
+pub const MAXIMUM_CONNECTIONS: usize = 1000;
+/// A connection that sends nothing while it owes bytes (its CONNECT, the rest of a frame it
+/// started) for this long is closed (ActiveMQ `maxInactivityDuration`). Between frames, an
+/// idle connection is watched by the heart-beats it negotiated.
+pub const MAX_INACTIVITY_DURATION: Duration = Duration::from_secs(30);
+/// Largest `activemq.prefetchSize` honoured; larger values are capped (ActiveMQ's maximum).
+pub const MAX_PREFETCH: usize = 32_767;
+/// Empty destinations with no consumers and no producers are removed
+/// (`gcInactiveDestinations`).
+pub const GC_INACTIVE_DESTINATIONS: bool = true;
+/// How long a destination must be inactive before it is removed (`inactiveTimoutBeforeGC`,
+/// ActiveMQ's spelling aside).
+pub const INACTIVE_TIMEOUT_BEFORE_GC: Duration = Duration::from_secs(60);
+/// Stop, stepdown and a lost lock wait at most this long for connections (to flush what they
+/// already owe their clients) before closing them: no client can delay a failover.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 // ---- dispatch, redelivery, dead letters, expiry ----------------------------------------
 
@@ -43,7 +67,7 @@ pub const HEARTBEAT_GRACE: f64 = 2.0;
 pub const PREFETCH_SIZE: usize = 1000;
 /// Redeliveries before a message goes to the dead-letter queue (`maximumRedeliveries`).
 pub const MAXIMUM_REDELIVERIES: u32 = 6;
-/// Dead-letter queue name (ActiveMQ uses `ActiveMQ.DLQ`; DESIGN fixes `/queue/DLQ`).
+/// Dead-letter queue name (ActiveMQ uses `ActiveMQ.DLQ`; mq's is `/queue/DLQ`).
 pub const DLQ_NAME: &str = "DLQ";
 /// Period of the sweep that drops expired messages (`expireMessagesPeriod`, 30000 ms in ActiveMQ;
 /// shorter here because a sweep of an in-memory queue is cheap).
@@ -187,3 +211,35 @@ pub const LOG_TAIL_LINES: usize = 20;
 pub const MQCTL_HOME_ENV: &str = "MQCTL_HOME";
 /// `mqctl`'s home under the user's home directory when `MQCTL_HOME` is unset.
 pub const MQCTL_HOME_DIR: &str = ".mqctl";
+
+// ---- security ------------------------------------------------------------------------------
+
+/// Memory cost of a new password hash, KiB (argon2id `m`; OWASP's first recommendation).
+pub const PASSWORD_HASH_M_COST_KIB: u32 = 19_456;
+/// Passes of a new password hash (argon2id `t`).
+pub const PASSWORD_HASH_T_COST: u32 = 2;
+/// Lanes of a new password hash (argon2id `p`).
+pub const PASSWORD_HASH_P_COST: u32 = 1;
+/// Largest memory cost a stored hash may ask for, KiB: each verification allocates it, so a
+/// typo in a security file must not make every login allocate gigabytes.
+pub const PASSWORD_HASH_MAX_M_COST_KIB: u32 = 256 * 1024;
+/// Largest number of passes a stored hash may ask for.
+pub const PASSWORD_HASH_MAX_T_COST: u32 = 64;
+/// Largest number of lanes a stored hash may ask for.
+pub const PASSWORD_HASH_MAX_P_COST: u32 = 16;
+/// Password verifications running at once: each takes a core and `m` KiB of memory for tens
+/// of milliseconds, so a reconnect storm queues instead of exhausting the machine.
+pub const MAX_CONCURRENT_PASSWORD_CHECKS: usize = 4;
+/// Successful logins remembered (as keyed hashes of user, password and stored hash) so that a
+/// reconnecting client is not verified again; cleared on reload.
+pub const LOGIN_CACHE_SIZE: usize = 1024;
+/// Group every anonymous client is in (ActiveMQ `anonymousGroup`).
+pub const ANONYMOUS_GROUP: &str = "anonymous";
+/// Bound on a TLS handshake, accepted or made (a client that opens a socket and says nothing
+/// does not hold a task past it).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a password or a discovery secret is shown as, everywhere.
+pub const SECRET_MASK: &str = "***";
+/// Largest distance between a signed multicast advertisement's timestamp and the receiver's
+/// clock: older (or later) ones are refused, which bounds replays.
+pub const MULTICAST_SIGNATURE_MAX_AGE: Duration = Duration::from_secs(60);

@@ -6,12 +6,13 @@
 //! `backOffMultiplier` (with `useExponentialBackOff`) up to `maxReconnectDelay`, as
 //! [`crate::backoff`] computes it. Before the first successful connection
 //! `startupMaxReconnectAttempts` bounds the attempts, afterwards `maxReconnectAttempts` (-1
-//! forever, 0 a single attempt); `timeout` (ms, -1 none) bounds the whole call. What to do with in-flight work after a reconnect (resend unconfirmed messages,
+//! forever, 0 a single attempt); `timeout` (ms, -1 none) bounds the whole call. What to do
+//! with in-flight work after a reconnect (resend unconfirmed messages,
 //! resubscribe) is the caller's business: the broker redelivers unacked messages itself.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::time::Duration;
+
+use rand::seq::SliceRandom;
 
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::client::{ClientError, ConnectOptions, StompClient};
@@ -85,7 +86,7 @@ impl Failover {
         loop {
             let mut order = self.endpoints.clone();
             if self.options.randomize {
-                shuffle(&mut order);
+                order.shuffle(&mut rand::rng());
             }
             let mut last = None;
             for ep in order {
@@ -104,14 +105,6 @@ impl Failover {
                 None => return Err(last.unwrap_or(ClientError::Closed)),
             }
         }
-    }
-}
-
-fn shuffle<T>(v: &mut [T]) {
-    let state = RandomState::new();
-    for i in (1..v.len()).rev() {
-        let j = (state.hash_one(i) % (i as u64 + 1)) as usize;
-        v.swap(i, j);
     }
 }
 

@@ -384,6 +384,10 @@ pub struct Decoder {
     version: Version,
     limits: Limits,
     state: State,
+    /// The `receipt` header of the frame being decoded, once its line is read.
+    receipt: Option<String>,
+    /// The `receipt` of the frame the last error was about.
+    failed_receipt: Option<String>,
 }
 
 impl Decoder {
@@ -394,6 +398,8 @@ impl Decoder {
             version: Version::V1_2,
             limits,
             state: State::Idle,
+            receipt: None,
+            failed_receipt: None,
         }
     }
 
@@ -416,8 +422,16 @@ impl Decoder {
         let result = self.step(buf);
         if result.is_err() {
             self.state = State::Idle;
+            self.failed_receipt = self.receipt.take();
         }
         result
+    }
+
+    /// The `receipt` header of the frame the last error was about, when its header lines had
+    /// been read that far (an oversized SEND that asked for a receipt): the ERROR answering it
+    /// carries `receipt-id`.
+    pub fn failed_receipt(&self) -> Option<&str> {
+        self.failed_receipt.as_deref()
     }
 
     fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, FrameError> {
@@ -434,6 +448,14 @@ impl Decoder {
         loop {
             match std::mem::replace(&mut self.state, State::Idle) {
                 State::Idle => {
+                    // NUL bytes between frames are tolerated, as ActiveMQ and RabbitMQ do
+                    // (some clients end a frame with an extra NUL, or send "\n\0").
+                    let nuls = buf.iter().take_while(|&&b| b == 0).count();
+                    if nuls > 0 {
+                        buf.advance(nuls);
+                        continue;
+                    }
+                    self.receipt = None;
                     let Some((command, line)) = self.command_line(buf)? else {
                         return Ok(None);
                     };
@@ -506,7 +528,11 @@ impl Decoder {
                             limit: self.limits.max_headers,
                         });
                     }
-                    headers.push(self.header(command, text)?);
+                    let h = self.header(command, text)?;
+                    if self.receipt.is_none() && h.0 == "receipt" {
+                        self.receipt = Some(h.1.clone());
+                    }
+                    headers.push(h);
                     line += lf + 1;
                     scanned = 0;
                 },
@@ -554,6 +580,7 @@ impl Decoder {
                             }
                         },
                     };
+                    self.receipt = None;
                     let mut frame_bytes = buf.split_to(end + 1);
                     frame_bytes.advance(start);
                     frame_bytes.truncate(end - start);
@@ -900,6 +927,41 @@ mod tests {
         assert_eq!(dec.decode(&mut buf).unwrap(), None);
         buf.extend_from_slice(b"\n");
         assert_eq!(dec.decode(&mut buf).unwrap(), Some(Item::HeartBeat));
+    }
+
+    #[test]
+    fn stray_nuls_between_frames_are_skipped() -> Result<(), FrameError> {
+        let mut dec = Decoder::new(Limits::default());
+        let mut buf = BytesMut::from(&b"\n\0\0SEND\ndestination:/queue/a\n\nx\0\0"[..]);
+        assert_eq!(dec.decode(&mut buf)?, Some(Item::HeartBeat));
+        let Some(Item::Frame(f)) = dec.decode(&mut buf)? else {
+            panic!("a frame after the NULs");
+        };
+        assert_eq!(f.header("destination"), Some("/queue/a"));
+        assert_eq!(dec.decode(&mut buf)?, None);
+        assert!(buf.is_empty(), "the trailing NUL is consumed too");
+        Ok(())
+    }
+
+    #[test]
+    fn the_receipt_of_a_frame_that_fails_is_kept_for_the_error() {
+        let limits = Limits {
+            max_frame_size: 64,
+            ..Limits::default()
+        };
+        let mut dec = Decoder::new(limits);
+        let mut buf = BytesMut::from(&b"SEND\nreceipt:r-7\ndestination:/queue/a\n\n"[..]);
+        buf.extend_from_slice(&[b'x'; 100]);
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Err(FrameError::FrameTooLarge { .. })
+        ));
+        assert_eq!(dec.failed_receipt(), Some("r-7"));
+        let mut dec = Decoder::new(Limits::default());
+        let mut buf = BytesMut::from(&b"SEND\ndestination:/queue/a\n\nx\0BOGUS\n"[..]);
+        assert!(matches!(dec.decode(&mut buf), Ok(Some(Item::Frame(_)))));
+        assert!(dec.decode(&mut buf).is_err());
+        assert_eq!(dec.failed_receipt(), None, "no receipt carried over");
     }
 
     #[test]

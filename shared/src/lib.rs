@@ -10,11 +10,15 @@
 //!   `multicast://default`) with ActiveMQ's option names and defaults.
 //! - [`api`]: the admin API's JSON request and response types.
 //! - [`backoff`]: reconnect back-off, for the node's bridges and the client's failover.
+//! - [`selector`]: JMS message selectors (`selector` on SUBSCRIBE), parsed and evaluated.
 //! - [`bench`]: the report of `mqctl bench -o json`.
 //! - [`ctl`]: the JSON shapes `mqctl -o json` prints, and the cluster manifest.
 //! - [`defaults`]: every default, in one place.
+//! - [`password`]: argon2id password hashes (PHC strings), made by `mqctl`, checked by the node.
 //! - `connection` (feature `client`): one framed STOMP connection over any byte stream, with
 //!   heart-beats and a write deadline; the node's server side, its bridges and the client use it.
+//! - `tls` (feature `client`): TLS (rustls) for transports and links: certificate files,
+//!   server and client configurations, and one stream type for plain and TLS sockets.
 //! - `client` (feature `client`): an async STOMP client over tokio, used by `mqctl`, by the
 //!   node's network bridges and by the tests.
 
@@ -27,6 +31,8 @@ pub mod destination;
 pub mod frame;
 pub mod headers;
 pub mod heartbeat;
+pub mod password;
+pub mod selector;
 pub mod uri;
 
 #[cfg(feature = "client")]
@@ -37,3 +43,6 @@ pub mod connection;
 
 #[cfg(feature = "client")]
 pub mod failover;
+
+#[cfg(feature = "client")]
+pub mod tls;

@@ -11,7 +11,7 @@ use mq_shared::uri::{
     ClientUri, DestinationFilter, DestinationKind, DiscoveryUri, FAILOVER_OPTIONS, FailoverOptions,
     FailoverUri, HostPort, MAX_BACK_OFF_MULTIPLIER, MAX_DELAY_MS, MAX_PREFETCH_SIZE,
     MAX_RECONNECT_ATTEMPTS, MAX_TTL, NETWORK_OPTIONS, NetworkOptions, NetworkUri, PeerUri,
-    TransportUri, UriError,
+    Redacted, TransportUri, UriError, redact_uri,
 };
 use proptest::prelude::*;
 
@@ -171,7 +171,7 @@ fn to_map_lists_every_option_by_activemq_name_and_masks_the_password() {
     let keys: BTreeSet<&str> = map.keys().map(String::as_str).collect();
     let names: BTreeSet<&str> = NETWORK_OPTIONS.iter().copied().collect();
     assert_eq!(keys, names);
-    assert_eq!(map["password"], "******");
+    assert_eq!(map["password"], "***");
     assert_eq!(map["excludedDestinations"], "/queue/A.>,/topic/B");
     assert_eq!(map["backOffMultiplier"], "1.5");
     assert_eq!(map["networkTTL"], "4");
@@ -346,6 +346,241 @@ fn transport_uris() {
     assert_eq!(t.discovery.as_ref().map(|d| d.group.as_str()), Some("red"));
     assert_eq!(ok::<TransportUri>(&t.to_string()), t);
     let _: TransportUri = ok(defaults::TRANSPORT_URI);
+}
+
+// ---- TLS endpoints ----------------------------------------------------------------------------
+
+fn tls(host: &str, port: u16) -> HostPort {
+    HostPort::tls(host, port)
+}
+
+#[test]
+fn ssl_transports() {
+    let t: TransportUri = ok("ssl://0.0.0.0:61614");
+    assert_eq!(t.addr, tls("0.0.0.0", 61614));
+    assert!(t.is_tls() && !t.need_client_auth);
+    assert_eq!(t.to_string(), "ssl://0.0.0.0:61614");
+    // stomp+ssl:// is an alias, schemes are case-insensitive, port 0 binds any port.
+    let t: TransportUri = ok("STOMP+SSL://127.0.0.1:0?needClientAuth=true");
+    assert_eq!(t.addr, tls("127.0.0.1", 0));
+    assert!(t.need_client_auth);
+    assert_eq!(t.to_string(), "ssl://127.0.0.1:0?needClientAuth=true");
+    let t: TransportUri = ok("ssl://h:1?needClientAuth=false");
+    assert_eq!(t.to_string(), "ssl://h:1");
+    let t: TransportUri =
+        ok("ssl://h:1?needClientAuth=true&discoveryUri=multicast://default?group=g&secret=s");
+    assert!(t.need_client_auth);
+    let d = t.discovery.clone().unwrap_or_default();
+    assert_eq!((d.group.as_str(), d.secret.as_deref()), ("g", Some("s")));
+    assert_eq!(
+        t.to_string(),
+        "ssl://h:1?needClientAuth=true&discoveryUri=multicast://default?group=g&secret=s"
+    );
+    assert_eq!(ok::<TransportUri>(&t.to_string()), t);
+    // Without a query of its own, the discovery URI ends at the next `&`.
+    let t: TransportUri = ok("ssl://h:1?discoveryUri=multicast://default&needClientAuth=true");
+    assert!(t.need_client_auth);
+    assert_eq!(t.discovery, Some(DiscoveryUri::default()));
+    assert_eq!(
+        t.to_string(),
+        "ssl://h:1?needClientAuth=true&discoveryUri=multicast://default"
+    );
+    let tcp: TransportUri = ok("tcp://h:1");
+    assert!(!tcp.is_tls());
+}
+
+#[test]
+fn ssl_transport_options_are_checked() {
+    rejects::<TransportUri>(
+        "",
+        &[
+            (
+                "tcp://h:1?needClientAuth=true",
+                &[
+                    "'needClientAuth' applies to ssl:// URIs only",
+                    "'tcp://h:1?",
+                ],
+            ),
+            (
+                "ssl://h:1?needClientAuth=yes",
+                &["'needClientAuth' wants", "'yes'"],
+            ),
+            (
+                "ssl://h:1?needClientAuth=true&needClientAuth=false",
+                &["'needClientAuth' given more than once in ssl://"],
+            ),
+            (
+                "ssl://h:1?wantClientAuth=true",
+                &[
+                    "unknown option 'wantClientAuth' in ssl://",
+                    "needClientAuth",
+                ],
+            ),
+            ("ssl://h:1?discoveryUri", &["'discoveryUri' has no value"]),
+            // After the discovery URI's own `?`, the rest of the query is its options.
+            (
+                "ssl://h:1?discoveryUri=multicast://default?group=a&needClientAuth=true",
+                &["unknown option 'needClientAuth' in multicast://"],
+            ),
+            (
+                "ssl://h:1?discoveryUri=multicast://default&needClientAuth=true&x=1",
+                &["unknown option 'x' in ssl://"],
+            ),
+            ("ssl://h", &["missing port in 'ssl://h'"]),
+            ("ssl:h:1", &["missing '//'"]),
+        ],
+    );
+}
+
+#[test]
+fn ssl_peers_and_endpoints_keep_their_scheme() {
+    let uri: NetworkUri = ok(
+        "static:(ssl://a:1,tcp://b:2,masterslave:(ssl://m:3,stomp+ssl://s:4),failover:(tcp://c:5,ssl://d:6))?userName=u",
+    );
+    let (peers, _) = static_parts(&uri);
+    assert_eq!(peers[0], PeerUri::Tcp(tls("a", 1)));
+    assert_eq!(peers[1], PeerUri::Tcp(hp("b", 2)));
+    assert_eq!(
+        peers[2],
+        PeerUri::MasterSlave(vec![tls("m", 3), tls("s", 4)])
+    );
+    assert_eq!(peers[3].endpoints(), vec![hp("c", 5), tls("d", 6)]);
+    assert_eq!(
+        uri.to_string(),
+        "static:(ssl://a:1,tcp://b:2,masterslave:(ssl://m:3,ssl://s:4),failover:(tcp://c:5,ssl://d:6))?userName=u"
+    );
+    assert_eq!(ok::<NetworkUri>(&uri.to_string()), uri);
+    let top: NetworkUri = ok("masterslave:(ssl://m:1,ssl://s:2)");
+    assert_eq!(
+        static_parts(&top).0,
+        &[PeerUri::MasterSlave(vec![tls("m", 1), tls("s", 2)])]
+    );
+
+    let c: ClientUri = ok("ssl://h:1");
+    assert_eq!(c, ClientUri::Tcp(tls("h", 1)));
+    assert_eq!(c.to_string(), "ssl://h:1");
+    let ms: ClientUri = ok("masterslave:(ssl://m:1,tcp://s:2)");
+    assert_eq!(ms.endpoints(), vec![tls("m", 1), hp("s", 2)]);
+    assert_eq!(
+        ms.to_string(),
+        "failover:(ssl://m:1,tcp://s:2)?randomize=false"
+    );
+    assert_eq!(tls("::1", 9).to_uri_string(), "ssl://[::1]:9");
+    assert_eq!(hp("h", 9).to_uri_string(), "tcp://h:9");
+    // An ssl:// endpoint and a tcp:// one on the same port are different endpoints.
+    assert_ne!(tls("h", 1), hp("h", 1));
+    // Peers take no options, TLS or not.
+    rejects::<NetworkUri>(
+        "",
+        &[(
+            "static:(ssl://a:1?needClientAuth=true)",
+            &["'needClientAuth' in ssl://", "it takes no options"],
+        )],
+    );
+}
+
+// ---- secrets ----------------------------------------------------------------------------------
+
+#[test]
+fn discovery_secret() {
+    let d: DiscoveryUri = ok("multicast://default?secret=k%26y");
+    assert_eq!(d.secret.as_deref(), Some("k&y"));
+    assert_eq!(d.to_string(), "multicast://default?secret=k%26y");
+    assert_eq!(d.redacted().to_string(), "multicast://default?secret=***");
+    assert_eq!(ok::<DiscoveryUri>(&d.to_string()), d);
+    assert_eq!(DiscoveryUri::default().secret, None);
+    let n: NetworkUri = ok("multicast://default?secret=abc&group=g&duplex=true");
+    let NetworkUri::Multicast { discovery, .. } = &n else {
+        panic!("expected multicast, got {n:?}");
+    };
+    assert_eq!(discovery.secret.as_deref(), Some("abc"));
+    assert_eq!(
+        n.to_string(),
+        "multicast://default?group=g&secret=abc&duplex=true"
+    );
+    assert_eq!(ok::<NetworkUri>(&n.to_string()), n);
+    rejects::<DiscoveryUri>(
+        "multicast://default?",
+        &[
+            ("secret=", &["'secret'", "non-empty"]),
+            ("secret=a&secret=b", &["'secret' given more than once"]),
+        ],
+    );
+    // A static connector has no discovery secret.
+    rejects::<NetworkUri>(
+        "static:(tcp://a:1)?",
+        &[("secret=x", &["unknown option 'secret'"])],
+    );
+}
+
+#[test]
+fn redacted_uris_mask_passwords_and_secrets() {
+    let n: NetworkUri = ok(
+        "static:(failover:(ssl://a:1,tcp://b:2)?randomize=false,tcp://c:3)?userName=bridge&password=p%26ss&duplex=true",
+    );
+    let shown = n.redacted().to_string();
+    assert_eq!(
+        shown,
+        "static:(failover:(ssl://a:1,tcp://b:2)?randomize=false,tcp://c:3)?duplex=true&userName=bridge&password=***"
+    );
+    // Display is unchanged: configurations are saved with it.
+    assert!(n.to_string().contains("password=p%26ss"));
+    assert_eq!(format!("{:?}", n.redacted()), format!("{shown:?}"));
+    let m: NetworkUri = ok("multicast://default?secret=s3&password=p");
+    assert_eq!(
+        m.redacted().to_string(),
+        "multicast://default?secret=***&password=***"
+    );
+    let t: TransportUri = ok("ssl://h:1?discoveryUri=multicast://default?secret=s3");
+    assert_eq!(
+        t.redacted().to_string(),
+        "ssl://h:1?discoveryUri=multicast://default?secret=***"
+    );
+    assert_eq!(Redacted(&n).to_string(), shown);
+    // The options map masks too.
+    assert_eq!(n.options().to_map()["password"], defaults::SECRET_MASK);
+    // Raw text, parsed or not.
+    assert_eq!(
+        redact_uri("static:(tcp://a:1?password=x,tcp://b:2)?password=y"),
+        "static:(tcp://a:1?password=***,tcp://b:2)?password=***"
+    );
+}
+
+#[test]
+fn errors_never_show_a_secret() {
+    for bad in [
+        "static:(tcp://a:1)?password=hunter2&nope=1",
+        "static:(tcp://a:1)?password=hunter2&password=hunter2",
+        "static:(tcp://a:1) x?password=hunter2",
+        "static:(tcp://a:1?password=hunter2)",
+        "static:(tcp://a:1)?password=hunter2)",
+        "static:(tcp://a:1)?password=%zzhunter2",
+        "multicast://default?secret=hunter2&group=",
+        "multicast://10.0.0.1:1?secret=hunter2",
+        "ssl://h:1?needClientAuth=maybe&discoveryUri=multicast://default?secret=hunter2",
+        "tcp://h:1?needClientAuth=true&discoveryUri=multicast://default?secret=hunter2",
+        "http://x?password=hunter2",
+    ] {
+        let network = bad
+            .parse::<NetworkUri>()
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let transport = bad
+            .parse::<TransportUri>()
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        for e in [network, transport] {
+            let Err(e) = e else {
+                continue;
+            };
+            assert!(!e.contains("hunter2"), "'{bad}' gave '{e}'");
+            assert!(!format!("{e:?}").contains("hunter2"), "'{bad}' gave {e:?}");
+        }
+        assert!(
+            bad.parse::<NetworkUri>().is_err() || bad.parse::<TransportUri>().is_err(),
+            "{bad}"
+        );
+    }
 }
 
 // ---- failover and client URIs ---------------------------------------------------------------------
@@ -904,7 +1139,10 @@ fn bad_schemes_are_errors() {
             ),
             (
                 "static:(failover:(masterslave:(tcp://a:1)))",
-                &["unknown scheme 'masterslave'", "tcp:// or stomp://"],
+                &[
+                    "unknown scheme 'masterslave'",
+                    "tcp://, stomp://, ssl:// or stomp+ssl://",
+                ],
             ),
             ("tcp://a:1", &["unknown scheme 'tcp'"]),
         ],
@@ -1029,7 +1267,11 @@ fn arb_host() -> impl Strategy<Value = String> {
 }
 
 fn arb_endpoint() -> impl Strategy<Value = HostPort> {
-    (arb_host(), 1u16..).prop_map(|(host, port)| HostPort { host, port })
+    (arb_host(), 1u16.., any::<bool>()).prop_map(|(host, port, secure)| HostPort {
+        host,
+        port,
+        secure,
+    })
 }
 
 fn arb_failover_options() -> impl Strategy<Value = FailoverOptions> {
@@ -1183,7 +1425,49 @@ proptest! {
     }
 
     #[test]
-    fn garbage_never_panics(s in "[a-z:/(),?&=%.0-9\\[\\] ]{0,40}") {
+    fn transport_uris_round_trip(
+        endpoint in arb_endpoint(),
+        zero in any::<bool>(),
+        need_client_auth in any::<bool>(),
+        discovery in prop::option::of((prop::option::of("[a-z]{1,5}"), prop::option::of(arb_text()))),
+    ) {
+        let mut addr = endpoint;
+        if zero {
+            addr.port = 0;
+        }
+        let uri = TransportUri {
+            need_client_auth: need_client_auth && addr.secure,
+            addr,
+            discovery: discovery.map(|(group, secret)| DiscoveryUri {
+                group: group.unwrap_or_else(|| "default".into()),
+                secret: secret.filter(|s| !s.is_empty()),
+                ..DiscoveryUri::default()
+            }),
+        };
+        let printed = uri.to_string();
+        prop_assert_eq!(printed.parse::<TransportUri>(), Ok(uri), "printed as {}", printed);
+    }
+
+    #[test]
+    fn redacted_never_shows_the_password(
+        peers in prop::collection::vec(arb_peer(), 1..3),
+        options in arb_network_options(),
+        password in "[a-zA-Z0-9 %&,()?#=.é-]{6,12}",
+    ) {
+        let uri = NetworkUri::Static { peers, options: NetworkOptions { password: Some(password.clone()), ..options } };
+        let shown = uri.redacted().to_string();
+        let printed = uri.to_string();
+        prop_assert!(shown.ends_with("password=***"), "{}", shown);
+        let raw = format!("password={password}");
+        prop_assert!(!shown.contains(&raw));
+        // Everything but the password is as printed.
+        let kept = printed.rsplit_once("password=").map(|(head, _)| head);
+        prop_assert_eq!(shown.rsplit_once("password=").map(|(head, _)| head), kept);
+    }
+
+    #[test]
+    fn garbage_never_panics(s in "[a-z:/(),?&=%.0-9\\[\\]+@ ]{0,40}") {
+        let _ = redact_uri(&s);
         let _ = s.parse::<NetworkUri>();
         let _ = s.parse::<ClientUri>();
         let _ = s.parse::<TransportUri>();

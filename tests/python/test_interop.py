@@ -70,6 +70,9 @@ class Node:
         host, port = hostport.rsplit(":", 1)
         self.host_port = (host, int(port))
         self.admin = ready["admin"]
+        # A node always protects its admin API; it names the token file in its ready line.
+        with open(ready["admin_token_file"]) as f:
+            self.token = f.read().strip()
 
     def log_text(self):
         if not self.log.closed:
@@ -79,7 +82,11 @@ class Node:
     def depth(self, queue_name):
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with opener.open(f"{self.admin}/api/v1/queues/{queue_name}", timeout=TIMEOUT) as r:
+            req = urllib.request.Request(
+                f"{self.admin}/api/v1/queues/{queue_name}",
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
+            with opener.open(req, timeout=TIMEOUT) as r:
                 return json.load(r)["depth"]
         except urllib.error.HTTPError as e:
             if e.code == 404:

@@ -6,6 +6,11 @@
 //!
 //! Binaries are found by [`crate::bin_path`], waits use [`crate::poll_until`] and free ports
 //! come from [`crate::free_port`].
+//!
+//! `mqctl` hands out cluster ports from a base upward, below or above the kernel's ephemeral
+//! range. So that tests running at once (in this process, or in another test run on the same
+//! machine) do not race for the same ports, each home gets its own block of ports as its
+//! default base (`MQCTL_BASE_PORT`), below the ephemeral range.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -59,11 +64,29 @@ impl Run {
     }
 }
 
+/// Ports each home may hand out by default: a block of [`PORT_BLOCK`] from its base.
+pub const PORT_BLOCK: u16 = 64;
+/// Where the blocks start; they end below the ephemeral range (32768 on Linux by default).
+const FIRST_BLOCK: u16 = 10_000;
+/// How many blocks fit between [`FIRST_BLOCK`] and 32000.
+const BLOCKS: u32 = (32_000 - FIRST_BLOCK as u32) / PORT_BLOCK as u32;
+
+/// The next home's base port: blocks taken in turn from an offset that depends on the pid, so
+/// that two test processes rarely start from the same block.
+fn next_base_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let turn = NEXT.fetch_add(1, Ordering::Relaxed);
+    let block = (std::process::id().wrapping_mul(37).wrapping_add(turn)) % BLOCKS;
+    FIRST_BLOCK + (block as u16) * PORT_BLOCK
+}
+
 /// A private `MQCTL_HOME` for one test.
 #[derive(Debug)]
 pub struct CliHome {
     dir: tempfile::TempDir,
     mqctl: PathBuf,
+    base_port: u16,
 }
 
 impl Default for CliHome {
@@ -81,7 +104,13 @@ impl CliHome {
                 .tempdir()
                 .expect("temporary MQCTL_HOME"),
             mqctl: bin_path("mqctl"),
+            base_port: next_base_port(),
         }
+    }
+
+    /// The first port `cluster create` hands out in this home (`MQCTL_BASE_PORT`).
+    pub fn base_port(&self) -> u16 {
+        self.base_port
     }
 
     /// The home folder.
@@ -109,6 +138,7 @@ impl CliHome {
         let output = Command::new(&self.mqctl)
             .args(args)
             .env("MQCTL_HOME", self.path())
+            .env("MQCTL_BASE_PORT", self.base_port.to_string())
             .env_remove("MQCTL_TOKEN_FILE")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -161,7 +191,7 @@ impl ClusterGuard<'_> {
 impl Drop for ClusterGuard<'_> {
     fn drop(&mut self) {
         if self.home.cluster_dir(&self.name).exists() {
-            let _ = self.home.run(&["cluster", "destroy", &self.name]);
+            let _ = self.home.run(&["cluster", "destroy", &self.name, "--yes"]);
         }
         kill_processes_under(&self.home.cluster_dir(&self.name));
     }

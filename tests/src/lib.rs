@@ -17,10 +17,13 @@
 //! - [`admin`]: [`Admin`] and [`http`] for the admin API.
 //! - [`stomp`]: STOMP through [`mq_shared::client::StompClient`], panicking with what failed.
 //! - [`raw`]: [`RawConn`], STOMP at the byte level for bad input and heart-beats.
+//! - [`stall`]: [`stall::stalled_subscriber`], a client that subscribes and stops reading.
 //!
 //! The helpers of single areas are modules to import by name: [`cli`] (`mqctl` runs in a private
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
-//! through failover) and [`network`] (links, demand, exactly-once collection).
+//! through failover), [`network`] (links, demand, exactly-once collection), [`procfs`] (a
+//! process's memory, CPU time and descriptors as `/proc` reports them) and [`tmpfs`] (a small
+//! file system to fill up).
 //!
 //! Every node gets its own temporary data directory (unless given one), ports come from port 0
 //! and are read back from the ready line, and only processes started here are ever signalled.
@@ -37,8 +40,11 @@ pub mod network;
 pub mod node;
 pub mod ports;
 pub mod process;
+pub mod procfs;
 pub mod raw;
+pub mod stall;
 pub mod stomp;
+pub mod tmpfs;
 pub mod wait;
 
 pub use admin::*;
@@ -48,6 +54,7 @@ pub use node::*;
 pub use ports::*;
 pub use process::run_mqnode;
 pub use raw::*;
+pub use stall::*;
 pub use stomp::*;
 pub use wait::*;
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use mq_shared::api::{ReadyEvent, Role};
 use tempfile::TempDir;
 
-use crate::process::{Log, append, mqnode_command, read_log, signal, wait_exit};
+use crate::process::{Log, append, limit_open_files, mqnode_command, read_log, signal, wait_exit};
 use crate::{Admin, EXIT_TIMEOUT, READY_TIMEOUT, poll_until};
 
 /// How to start a node. Defaults: transport `tcp://127.0.0.1:0`, admin `127.0.0.1:0`, a fresh
@@ -39,6 +39,8 @@ pub struct NodeOpts {
     /// Admin bearer token: written to a file passed as `--admin-token-file`, and sent by
     /// [`Node::admin`].
     pub token: Option<String>,
+    /// Open-files limit (`RLIMIT_NOFILE`) of the process; `None` inherits the test's.
+    pub open_files: Option<u64>,
 }
 
 impl NodeOpts {
@@ -51,6 +53,7 @@ impl NodeOpts {
             admin: "127.0.0.1:0".to_owned(),
             args: Vec::new(),
             token: None,
+            open_files: None,
         }
     }
 
@@ -67,6 +70,12 @@ impl NodeOpts {
         S: Into<String>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Runs the node with at most `n` open file descriptors (`ulimit -n`).
+    pub fn open_files(mut self, n: u64) -> NodeOpts {
+        self.open_files = Some(n);
         self
     }
 
@@ -101,6 +110,8 @@ pub struct Node {
     admin_port: u16,
     log: Log,
     starts: u32,
+    /// The token the node generated (its ready line names the file), without a given one.
+    generated_token: Option<String>,
 }
 
 impl Node {
@@ -155,7 +166,9 @@ impl Node {
                 role: Role::Slave,
                 admin: String::new(),
                 transports: Vec::new(),
+                admin_token_file: None,
             },
+            generated_token: None,
             stomp_port: None,
             admin_port: 0,
             log: Arc::new(Mutex::new(String::new())),
@@ -189,6 +202,9 @@ impl Node {
             .args(["--transport", transport, "--admin", admin]);
         if let Some(f) = &self.token_file {
             cmd.arg("--admin-token-file").arg(f);
+        }
+        if let Some(n) = self.opts.open_files {
+            limit_open_files(&mut cmd, n);
         }
         cmd.args(&self.opts.args).env(
             "RUST_LOG",
@@ -258,6 +274,14 @@ impl Node {
         if let Some(port) = port_of(&ev.admin) {
             self.admin_port = port;
         }
+        if self.opts.token.is_none()
+            && let Some(f) = &ev.admin_token_file
+        {
+            // A node always has an admin token: without one given, it makes its own.
+            self.generated_token = std::fs::read_to_string(f)
+                .ok()
+                .map(|t| t.trim().to_string());
+        }
         self.ready = ev;
     }
 
@@ -306,8 +330,16 @@ impl Node {
     pub fn admin(&self) -> Admin {
         Admin {
             base: self.admin_url(),
-            token: self.opts.token.clone(),
+            token: self.token(),
         }
+    }
+
+    /// The admin token: the one given in [`NodeOpts::token`], else the one the node generated.
+    pub fn token(&self) -> Option<String> {
+        self.opts
+            .token
+            .clone()
+            .or_else(|| self.generated_token.clone())
     }
 
     /// Process id of the current process. Panics if it is not running.
@@ -355,7 +387,7 @@ impl Node {
     #[track_caller]
     pub fn terminate(&mut self) -> ExitStatus {
         let pid = self.pid();
-        signal(pid, libc::SIGTERM);
+        signal(pid, rustix::process::Signal::TERM);
         self.wait_exit(EXIT_TIMEOUT)
     }
 

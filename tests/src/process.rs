@@ -1,7 +1,7 @@
 //! Spawning processes: one `mqnode` command builder (stdin closed, output piped, the child dies
-//! with the thread that spawned it), signals to children, bounded waits for their exit,
-//! [`run_bounded`] for a process run to its end, and [`run_mqnode`] for starts that must be
-//! refused.
+//! with the thread that spawned it), an open-files limit for a child, signals to children,
+//! bounded waits for their exit, [`run_bounded`] for a process run to its end, and
+//! [`run_mqnode`] for starts that must be refused.
 //!
 //! Only processes started here are ever signalled.
 
@@ -59,19 +59,16 @@ pub(crate) fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStat
     status
 }
 
-/// Sends `sig` to a process this harness started.
-#[allow(unsafe_code)]
-pub(crate) fn signal(pid: u32, sig: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    // SAFETY: kill(2) has no memory effects; `pid` is a child of this process that has not
-    // been reaped yet (the caller holds its `Child`), so it cannot name another process.
-    let r = unsafe { libc::kill(pid, sig) };
-    assert_eq!(
-        r,
-        0,
-        "kill({pid}, {sig}) failed: {}",
-        std::io::Error::last_os_error()
-    );
+/// Sends `sig` to a process this harness started (a child not yet reaped: the caller holds
+/// its `Child`, so the pid cannot name another process).
+pub(crate) fn signal(pid: u32, sig: rustix::process::Signal) {
+    let target = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .expect("a child's pid is a positive i32");
+    if let Err(e) = rustix::process::kill_process(target, sig) {
+        panic!("kill({pid}, {sig:?}) failed: {e}");
+    }
 }
 
 /// Makes the child die with SIGKILL if the thread that spawned it ends (the test process
@@ -80,14 +77,35 @@ pub(crate) fn signal(pid: u32, sig: libc::c_int) {
 #[allow(unsafe_code)]
 fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
-    // which is async-signal-safe and touches no memory of the parent.
+    // SAFETY: `pre_exec` is unsafe because the closure runs in the child between fork and
+    // exec; it only calls prctl(2) (through rustix), which is async-signal-safe and touches no
+    // memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Lowers the child's open-files limit (`RLIMIT_NOFILE`, soft and hard) to `n` before it
+/// runs, for tests of a process that runs out of file descriptors.
+#[allow(unsafe_code)]
+pub(crate) fn limit_open_files(cmd: &mut Command, n: u64) {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec; it only calls setrlimit(2)
+    // (through rustix), which is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(n),
+                    maximum: Some(n),
+                },
+            )
+            .map_err(std::io::Error::from)
         });
     }
 }

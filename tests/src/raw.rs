@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mq_shared::frame::{Command as StompCommand, Decoder, Frame, Item, Limits, Version, encode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::SOON;
 
@@ -40,6 +40,33 @@ impl RawConn {
             Ok(s) => s,
             Err(e) => panic!("TCP connect to {addr} failed: {e}"),
         };
+        RawConn::from_stream(stream)
+    }
+
+    /// Opens a TCP connection whose receive buffer (`SO_RCVBUF`, set before connecting, so the
+    /// kernel never widens it) is about `bytes`: once the test stops reading, the peer's
+    /// writes stall after a few KiB instead of filling megabytes of buffers.
+    pub async fn open_with_recv_buffer(addr: &str, bytes: u32) -> RawConn {
+        let sock_addr: std::net::SocketAddr = match addr.parse() {
+            Ok(a) => a,
+            Err(e) => panic!("{addr} is not IP:PORT: {e}"),
+        };
+        let socket = match sock_addr {
+            std::net::SocketAddr::V4(_) => TcpSocket::new_v4(),
+            std::net::SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .and_then(|s| s.set_recv_buffer_size(bytes).map(|()| s));
+        let stream = match socket {
+            Ok(s) => s.connect(sock_addr).await,
+            Err(e) => Err(e),
+        };
+        match stream {
+            Ok(s) => RawConn::from_stream(s),
+            Err(e) => panic!("TCP connect to {addr} (receive buffer {bytes}) failed: {e}"),
+        }
+    }
+
+    fn from_stream(stream: TcpStream) -> RawConn {
         let _ = stream.set_nodelay(true);
         RawConn {
             stream,
@@ -61,7 +88,20 @@ impl RawConn {
         accept_version: Option<&str>,
         heart_beat: &str,
     ) -> (RawConn, Frame) {
-        let mut c = RawConn::open(addr).await;
+        RawConn::open(addr)
+            .await
+            .handshake(accept_version, heart_beat)
+            .await
+    }
+
+    /// Sends CONNECT on an opened connection (as [`RawConn::connect`] does) and returns the
+    /// CONNECTED frame.
+    pub async fn handshake(
+        self,
+        accept_version: Option<&str>,
+        heart_beat: &str,
+    ) -> (RawConn, Frame) {
+        let mut c = self;
         let mut f = Frame::new(StompCommand::Connect).with_header("host", "localhost");
         if let Some(v) = accept_version {
             f.push_header("accept-version", v);
@@ -178,5 +218,74 @@ impl RawConn {
                 ),
             }
         }
+    }
+
+    /// Reads and discards until the server closes; `Ok` with the bytes discarded when it
+    /// closed in order (FIN), `Err` when the connection was reset (or `TimedOut`): tells an
+    /// orderly close from a reset, which [`RawEvent::Closed`] does not.
+    pub async fn until_closed(&mut self, timeout: Duration) -> std::io::Result<usize> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut skipped = self.buf.len();
+        self.buf.clear();
+        self.pending.clear();
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+                Ok(Ok(0)) => return Ok(skipped),
+                Ok(Ok(n)) => {
+                    skipped += n;
+                    self.buf.clear();
+                }
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Keeps writing `data` (in 16 KiB pieces, until it is all written or a write fails)
+    /// while reading, as a client streaming a long body does; returns what was read first
+    /// (heart-beats skipped: a frame, the close, or a timeout) and how many bytes of `data`
+    /// had been written by then.
+    pub async fn next_while_writing(
+        &mut self,
+        data: &[u8],
+        timeout: Duration,
+    ) -> (RawEvent, usize) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (mut rd, mut wr) = self.stream.split();
+        let sent = std::cell::Cell::new(0usize);
+        let mut writing = true;
+        let writer = async {
+            for piece in data.chunks(16 * 1024) {
+                if wr.write_all(piece).await.is_err() {
+                    break;
+                }
+                sent.set(sent.get() + piece.len());
+            }
+        };
+        tokio::pin!(writer);
+        let event = 'read: loop {
+            while let Some(item) = self.pending.pop_front() {
+                if let Item::Frame(f) = item {
+                    break 'read RawEvent::Frame(f);
+                }
+            }
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(item)) => {
+                    self.pending.push_back(item);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => panic!("the server sent an invalid frame: {e}"),
+            }
+            tokio::select! {
+                () = &mut writer, if writing => writing = false,
+                r = tokio::time::timeout_at(deadline, rd.read_buf(&mut self.buf)) => match r {
+                    Err(_) => break RawEvent::Timeout,
+                    Ok(Ok(0)) | Ok(Err(_)) => break RawEvent::Closed,
+                    Ok(Ok(_)) => {}
+                },
+            }
+        };
+        (event, sent.get())
     }
 }

@@ -199,10 +199,68 @@ async fn metrics_and_unknown_routes() {
         m.body
     );
     assert!(m.body.contains("# TYPE mq_queue_size gauge"), "{}", m.body);
-    assert!(m.body.contains("mq_up{"), "{}", m.body);
+    assert!(m.body.contains("\nmq_up 1\n"), "{}", m.body);
+    // The role is a gauge per role, never a label that changes on failover.
+    assert!(m.body.contains("mq_role{role=\"master\"} 1"), "{}", m.body);
+    assert!(m.body.contains("mq_role{role=\"slave\"} 0"), "{}", m.body);
+    assert!(
+        m.body.contains("process_resident_memory_bytes "),
+        "{}",
+        m.body
+    );
+    assert_prometheus_conventions(&m.body);
 
     assert_error(&admin.get("/api/v1/nope").await, 404, "not_found");
     assert_error(&admin.get("/nope").await, 404, "not_found");
+}
+
+/// Every sample's family has HELP and TYPE before it, counters end in `_total`, every value
+/// is a number, and no family is declared twice.
+fn assert_prometheus_conventions(text: &str) {
+    use std::collections::{HashMap, HashSet};
+    let mut help = HashSet::new();
+    let mut types: HashMap<String, String> = HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            assert!(help.insert(name.clone()), "HELP twice for {name}");
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut it = rest.split_whitespace();
+            let (name, kind) = (it.next().unwrap_or_default(), it.next().unwrap_or_default());
+            assert!(help.contains(name), "TYPE before HELP for {name}");
+            assert!(
+                ["counter", "gauge"].contains(&kind),
+                "unknown type {kind} of {name}"
+            );
+            if kind == "counter" {
+                assert!(
+                    name.ends_with("_total"),
+                    "counter {name} does not end in _total"
+                );
+            }
+            assert!(
+                types.insert(name.to_string(), kind.to_string()).is_none(),
+                "TYPE twice for {name}"
+            );
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        assert!(
+            types.contains_key(name),
+            "sample of {name} without TYPE: {line}"
+        );
+        let value = line.rsplit(' ').next().unwrap_or_default();
+        assert!(value.parse::<f64>().is_ok(), "not a number: {line}");
+    }
 }
 
 #[tokio::test]

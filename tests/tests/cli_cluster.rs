@@ -150,13 +150,14 @@ fn a_cluster_lives_from_create_to_destroy() {
     }
 
     // Purge, then destroy: no process and no folder left.
-    home.run(&["queue", "purge", "demo", "orders"])
+    home.run(&["queue", "purge", "demo", "orders", "--yes"])
         .expect_code(0);
-    home.run(&["cluster", "destroy", "demo"]).expect_code(0);
+    home.run(&["cluster", "destroy", "demo", "-y"])
+        .expect_code(0);
     assert!(!dir.exists());
     assert!(processes_under(home.path()).is_empty());
     let run = home.run(&["cluster", "status", "demo"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 66, "unknown cluster");
     assert!(run.stderr.contains("no cluster named `demo`"));
 }
 
@@ -257,7 +258,7 @@ fn links_are_recorded_added_and_removed() {
     let names: Vec<&str> = list.links.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["node1-node3", "node2-node3"]);
     let run = home.run(&["link", "rm", "net", "node1-node2"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 66, "unknown link");
     assert!(
         run.stderr.contains("no link `node1-node2`"),
         "{}",
@@ -278,7 +279,7 @@ fn nodes_outside_a_cluster_are_reached_by_url() {
 
     // Without the token the node refuses, and mqctl says what to pass.
     let run = home.run(&["queue", "send", "--url", &admin, "q", "--body", "x"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 77, "not authorized");
     assert!(run.stderr.contains("--token-file"), "{}", run.stderr);
 
     home.run(&[

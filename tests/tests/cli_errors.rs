@@ -16,27 +16,39 @@ fn creating_an_existing_cluster_fails_and_leaves_it_alone() {
 }
 
 #[test]
-fn a_port_in_use_is_named_and_nothing_starts() {
+fn a_port_in_use_is_skipped_or_named_and_nothing_starts() {
     let home = CliHome::new();
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+    let listener = std::net::TcpListener::bind(("127.0.0.1", home.base_port())).expect("bind");
     let port = listener.local_addr().expect("addr").port();
+
+    // Ports handed out by mqctl skip the one in use.
+    let _cluster = home.create("skips", &["--nodes", "1", "--base-port", &port.to_string()]);
+    let manifest =
+        std::fs::read_to_string(home.cluster_dir("skips").join("cluster.json")).expect("manifest");
+    assert!(!manifest.contains(&format!(": {port},")), "{manifest}");
+
+    // A port a layout gives explicitly is refused by number and node, before anything starts.
+    let layout = home.path().join("layout.json");
+    std::fs::write(
+        &layout,
+        format!(r#"{{"nodes": [{{"name": "a"}}, {{"name": "b", "transport_port": {port}}}]}}"#),
+    )
+    .expect("write layout");
     let run = home.run(&[
         "cluster",
         "create",
         "busy",
-        "--nodes",
-        "2",
-        "--base-port",
-        &port.to_string(),
+        "--from",
+        layout.to_str().expect("utf-8 path"),
     ]);
     assert_eq!(run.code, 1);
     assert!(
-        run.stderr.contains(&port.to_string()) && run.stderr.contains("node1"),
+        run.stderr.contains(&port.to_string()) && run.stderr.contains(" b)"),
         "names the port and the node: {}",
         run.stderr
     );
     assert!(!home.cluster_dir("busy").exists());
-    assert!(processes_under(home.path()).is_empty());
+    assert!(processes_under(&home.cluster_dir("busy")).is_empty());
 }
 
 #[test]
@@ -152,12 +164,12 @@ fn usage_errors_exit_2() {
 fn unknown_clusters_and_nodes_say_how_to_find_the_right_name() {
     let home = CliHome::new();
     let run = home.run(&["cluster", "status", "nope"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 66);
     assert!(run.stderr.contains("mqctl cluster ls"), "{}", run.stderr);
 
     let _cluster = home.create("demo", &["--nodes", "1"]);
     let run = home.run(&["node", "stop", "demo/node9"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 66);
     assert!(
         run.stderr.contains("node9") && run.stderr.contains("node1"),
         "{}",

@@ -221,7 +221,7 @@ fn refusals_name_the_problem() {
         .expect_code(0);
     let run = home
         .run(&["failover", "trigger", ha.name(), "--mode", "kill"])
-        .expect_code(1);
+        .expect_code(69);
     assert!(
         run.stderr.contains("no slave of node1")
             && run.stderr.contains("mqctl node start ha/node1b"),

@@ -82,7 +82,7 @@ fn the_human_queue_stat_table_has_its_header_and_totals() {
     ])
     .expect_code(0);
     let run = home
-        .run(&["queue", "stat", "demo", "-o", "table"])
+        .run(&["queue", "stat", "demo", "-o", "wide"])
         .expect_code(0);
     let lines: Vec<&str> = run.stdout.lines().collect();
     let header = lines

@@ -199,8 +199,9 @@ fn an_unusable_data_dir_is_one_clear_error_and_a_non_zero_exit() {
             ),
         ),
         (
+            // The admin token is made first (a slave serves its admin API too).
             "/proc/self".to_string(),
-            "cannot open lock file /proc/self/lock".to_string(),
+            "cannot write the admin token file /proc/self/admin.token".to_string(),
         ),
         (
             store_dir.display().to_string(),

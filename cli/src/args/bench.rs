@@ -35,31 +35,52 @@ pub enum Ack {
 /// Benchmark any STOMP broker (mqnode, ActiveMQ, RabbitMQ): throughput, end-to-end latency,
 /// and a check that every message arrived exactly once.
 ///
-/// Each producer and each consumer has its own connection. Every body carries the producer,
-/// a sequence number and a send timestamp, so consumers measure latency from the send and
-/// count lost and duplicated messages exactly. Exits 1 when a message was lost or duplicated
-/// or a client failed.
+/// The broker is a node of a cluster (NAME[/NODE]), a node's admin URL (--url, whose STOMP
+/// transport is asked for), or any STOMP URL (--stomp); with none of them,
+/// tcp://127.0.0.1:61613. Each producer and each consumer has its own connection. Every body
+/// carries the producer, a sequence number and a send timestamp, so consumers measure latency
+/// from the send and count lost and duplicated messages exactly. Exits 1 when a message was
+/// lost or duplicated or a client failed. docs/mqctl.md describes every option.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
-  mqctl bench --url tcp://127.0.0.1:61613 --messages 20000 --persistent --receipts each
-  mqctl bench --url tcp://127.0.0.1:61613 --producers 4 --consumers 4 --persistent
-  mqctl bench --url tcp://127.0.0.1:61613 --duration 30 --rate 1000 -o json
-  mqctl bench --url tcp://127.0.0.1:61613 --login guest --passcode guest   (RabbitMQ)")]
+  mqctl bench demo --messages 20000 --receipts each
+  mqctl bench demo/node2 --producers 4 --consumers 4 --consume-node node3
+  mqctl bench --stomp tcp://127.0.0.1:61613 --duration 30 --rate 1000 -o json
+  mqctl bench --stomp tcp://127.0.0.1:61613 --non-persistent --login guest --passcode guest   (RabbitMQ)")]
 pub struct BenchArgs {
-    /// The broker: tcp://HOST:PORT, stomp://HOST:PORT, or failover:(...) (the first endpoint
-    /// that answers is used).
-    #[arg(long, value_name = "URL", default_value = "tcp://127.0.0.1:61613")]
-    pub url: String,
-    /// Consumers connect here instead (e.g. another node of a network of brokers, to measure
-    /// forwarding through a bridge); same forms as --url.
-    #[arg(long, value_name = "URL")]
-    pub consume_url: Option<String>,
-    /// Messages to send in all (split across producers).
+    /// A cluster (its first broker) or one node or group of it: demo, demo/node2. A group is
+    /// reached through failover:(...) over its members.
+    #[arg(value_name = "NAME[/NODE]", conflicts_with_all = ["url", "stomp"])]
+    pub target: Option<String>,
+    /// Admin URL of a node outside any cluster (http://HOST:PORT); its STOMP transport is
+    /// taken from GET /api/v1/broker. (A STOMP URL here is read as --stomp.)
+    #[arg(long, value_name = "URL", conflicts_with = "stomp")]
+    pub url: Option<String>,
+    /// File holding the admin token of the --url node [env: MQCTL_TOKEN_FILE].
+    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE", hide_env = true)]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Any STOMP broker: tcp://HOST:PORT, stomp://HOST:PORT, or failover:(...) (the first
+    /// endpoint that answers is used) [default: tcp://127.0.0.1:61613 without NAME or --url].
+    #[arg(long, value_name = "STOMP-URL")]
+    pub stomp: Option<String>,
+    /// Consumers connect to this STOMP URL instead (e.g. another broker of a network, to
+    /// measure forwarding through a bridge) [default: where the producers connect].
+    #[arg(
+        long,
+        value_name = "STOMP-URL",
+        alias = "consume-url",
+        conflicts_with = "consume_node"
+    )]
+    pub consume_stomp: Option<String>,
+    /// Consumers connect to this node or group of the cluster NAME instead.
+    #[arg(long, value_name = "NODE", requires = "target")]
+    pub consume_node: Option<String>,
+    /// Messages to send in all (split across producers) [default: 10000 without --duration].
     #[arg(long, value_name = "N", conflicts_with = "duration",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub messages: Option<u64>,
-    /// Send for this many seconds instead of a fixed count.
+    /// Send for this many seconds instead of a fixed number of messages [default: off].
     #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
     pub duration: Option<f64>,
     /// Body size in bytes (at least 48: the bench's own header).
@@ -73,9 +94,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "C", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub consumers: u32,
-    /// Send with `persistent:true` (default: `persistent:false`).
-    #[arg(long)]
-    pub persistent: bool,
+    /// `persistent:true` (the default) or `persistent:false` on every SEND.
+    #[command(flatten)]
+    pub persistence: crate::args::Persistence,
     /// Ask for a RECEIPT per SEND (`each`) or not (`none`).
     #[arg(long, value_enum, value_name = "MODE", default_value_t = Receipts::None)]
     pub receipts: Receipts,
@@ -84,8 +105,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub window: u32,
-    /// Total send rate in messages per second (fixed load, for latency); default: as fast as
-    /// possible. Latency is then measured from each message's scheduled send time.
+    /// Total send rate in messages per second (fixed load, for latency) [default: as fast as
+    /// possible]. Latency is then measured from each message's scheduled send time.
     #[arg(long, value_name = "R", value_parser = parse_positive_rate)]
     pub rate: Option<f64>,
     /// Queue name (`/queue/NAME`; a leading `/queue/` or `/topic/` is kept as given).
@@ -97,7 +118,7 @@ pub struct BenchArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub queues: u32,
     /// Instead of a run: open N idle connections, hold them for --hold seconds, close them
-    /// (to measure the broker's memory per connection).
+    /// (to measure the broker's memory per connection) [default: off].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub idle_connections: Option<u32>,
     /// With --idle-connections: seconds to hold them open.
@@ -113,10 +134,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub prefetch: u32,
-    /// Login for CONNECT (RabbitMQ: guest).
+    /// Login for CONNECT (RabbitMQ: guest) [default: none].
     #[arg(long, value_name = "USER")]
     pub login: Option<String>,
-    /// Passcode for CONNECT (RabbitMQ: guest).
+    /// Passcode for CONNECT (RabbitMQ: guest) [default: none].
     #[arg(long, value_name = "SECRET")]
     pub passcode: Option<String>,
     /// The `host` header of CONNECT (virtual host; RabbitMQ: /).

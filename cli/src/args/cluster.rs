@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use mq_shared::ctl::Topology;
-use mq_shared::defaults::CLUSTER_NODES;
+use mq_shared::defaults::{CLUSTER_NODES, NODE_READY_TIMEOUT};
 
 /// `mqctl cluster VERB`.
 #[derive(Debug, Subcommand)]
@@ -12,9 +12,10 @@ pub enum ClusterCommand {
     /// Create a cluster: start its mqnode processes, wait until they are ready, link them.
     ///
     /// Nodes are named node1..nodeN. With --ha each broker is a master/slave pair (node1a and
-    /// node1b sharing node1's data dir). With --base-port P the i-th process listens on P+2i
-    /// (STOMP) and P+2i+1 (admin); without it free ports are picked and recorded. The cluster
-    /// lives in $MQCTL_HOME/clusters/NAME; an admin token is generated for it.
+    /// node1b sharing node1's data dir). Ports are handed out from --base-port upward (STOMP,
+    /// then admin, for each process), outside the kernel's ephemeral range and never one that
+    /// another cluster of this home records, and kept for every later start. The cluster lives
+    /// in $MQCTL_HOME/clusters/NAME; an admin token is generated for it.
     #[command(after_help = "\
 Examples:
   mqctl cluster create demo
@@ -53,11 +54,13 @@ Examples:
   mqctl cluster start demo")]
     Start(StartArgs),
 
-    /// Stop every node of a cluster (SIGKILL after a bounded wait) and delete its folder.
+    /// Stop every node of a cluster (SIGKILL after a bounded wait) and delete its folder, data
+    /// included (asks first; --yes when stdin is not a terminal).
     #[command(after_help = "\
 Examples:
-  mqctl cluster destroy demo")]
-    Destroy(ClusterName),
+  mqctl cluster destroy demo
+  mqctl cluster destroy demo --yes")]
+    Destroy(DestroyArgs),
 }
 
 /// A cluster name.
@@ -66,6 +69,17 @@ pub struct ClusterName {
     /// Cluster name.
     #[arg(value_name = "NAME")]
     pub name: String,
+}
+
+/// `mqctl cluster destroy`.
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Cluster name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Do it without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// Topologies `cluster create --topology` accepts.
@@ -114,21 +128,69 @@ pub struct CreateArgs {
     #[arg(long, conflicts_with = "from")]
     pub ha: bool,
 
-    /// First port: process i gets P+2i (STOMP) and P+2i+1 (admin). Without a value: 61700.
-    #[arg(long, value_name = "P", num_args = 0..=1, default_missing_value = CLUSTER_BASE_PORT_STR)]
-    pub base_port: Option<u16>,
+    /// First port to hand out: ports go from P upward (process i gets P+2i for STOMP and
+    /// P+2i+1 for admin when all are free), skipping the kernel's ephemeral range, ports in use
+    /// and ports recorded by other clusters of this home.
+    #[arg(
+        long,
+        value_name = "P",
+        env = "MQCTL_BASE_PORT",
+        num_args = 0..=1,
+        default_value = CLUSTER_BASE_PORT_STR,
+        default_missing_value = CLUSTER_BASE_PORT_STR,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub base_port: u16,
 
-    /// Start nodes with --persistent false (messages in memory only).
-    #[arg(long)]
-    pub no_persistent: bool,
+    /// Whether the nodes store persistent messages (`mqnode --persistent true|false`).
+    #[command(flatten)]
+    pub persistence: super::Persistence,
 
     /// Custom layout: a JSON file with `nodes` and `links` (see docs/mqctl.md).
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
 
-    /// The mqnode executable (default: beside mqctl, else on PATH).
+    /// The mqnode executable [default: beside mqctl, else on PATH].
     #[arg(long, value_name = "PATH")]
     pub mqnode: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ready: ReadyTimeout,
+}
+
+/// `--timeout SECS`: how long a start waits for each node to be ready.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ReadyTimeout {
+    /// Seconds to wait for each node to be ready; past that the start fails (exit 75) naming
+    /// the node, with its log tail.
+    #[arg(
+        long = "timeout",
+        value_name = "SECS",
+        default_value_t = NODE_READY_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub secs: u64,
+}
+
+impl ReadyTimeout {
+    /// As a duration.
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.secs)
+    }
+}
+
+impl CreateArgs {
+    /// `--timeout`.
+    pub fn ready_timeout(&self) -> std::time::Duration {
+        self.ready.duration()
+    }
+}
+
+impl StartArgs {
+    /// `--timeout`.
+    pub fn ready_timeout(&self) -> std::time::Duration {
+        self.ready.duration()
+    }
 }
 
 /// `CLUSTER_BASE_PORT` as text for clap's `default_missing_value`; a unit test keeps the two
@@ -151,9 +213,12 @@ pub struct StartArgs {
     #[arg(value_name = "NAME")]
     pub name: String,
 
-    /// The mqnode executable (default: the one the cluster was created with).
+    /// The mqnode executable [default: the one the cluster was created with].
     #[arg(long, value_name = "PATH")]
     pub mqnode: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ready: ReadyTimeout,
 }
 
 #[cfg(test)]

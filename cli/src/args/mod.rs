@@ -8,6 +8,7 @@ pub mod failover;
 pub mod link;
 pub mod node;
 pub mod queue;
+pub mod topic;
 
 use clap::{Parser, Subcommand};
 
@@ -22,15 +23,20 @@ Examples:
   mqctl node kill demo/node2
   mqctl cluster destroy demo
 
-Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 partial (some nodes did not answer).
-Clusters live in $MQCTL_HOME (default ~/.mqctl).";
+Clusters live in $MQCTL_HOME (default ~/.mqctl). Docs: docs/mqctl.md.";
+
+/// `mqctl --help`'s closing text: examples, then the exit codes.
+fn top_help() -> String {
+    format!("{EXAMPLES}\n\n{}", crate::error::EXIT_CODES_HELP)
+}
 
 /// Create, link and inspect local clusters of mqnode brokers.
 #[derive(Debug, Parser)]
-#[command(name = "mqctl", version, after_help = EXAMPLES)]
+#[command(name = "mqctl", version, after_help = top_help())]
 pub struct Cli {
-    /// Output format: table, plain (tab-separated, one row per line) or json. Default: table
-    /// on a terminal, plain otherwise.
+    /// Output format: table (default columns, fit to the terminal), wide (every column), plain
+    /// (tab-separated, one row per line, every column) or json [default: table on a terminal,
+    /// plain otherwise].
     #[arg(
         short = 'o',
         long = "output",
@@ -41,6 +47,20 @@ pub struct Cli {
         display_order = 900
     )]
     pub output: Option<Format>,
+
+    /// Show these columns, in this order (names as in the header; table and plain output).
+    #[arg(
+        long,
+        global = true,
+        value_name = "A,B,C",
+        value_delimiter = ',',
+        display_order = 901
+    )]
+    pub columns: Option<Vec<String>>,
+
+    /// Show at most N rows (0: all) [default: 100 in tables, all in plain and JSON].
+    #[arg(long, global = true, value_name = "N", display_order = 902)]
+    pub limit: Option<usize>,
 
     /// What to do.
     #[command(subcommand)]
@@ -59,14 +79,80 @@ pub enum Command {
     /// Add, list and remove network connectors between brokers.
     #[command(subcommand)]
     Link(link::LinkCommand),
-    /// Queue statistics across nodes; send, browse and purge.
+    /// Queue statistics across nodes; send, browse, purge and delete.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Topics across nodes, with their subscribers.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Client and bridge connections across nodes.
+    #[command(subcommand)]
+    Connection(topic::ConnectionCommand),
     /// Fail over a master/slave group and measure recovery; show each group's master.
     #[command(subcommand)]
     Failover(failover::FailoverCommand),
     /// Benchmark any STOMP broker: throughput, latency, lost and duplicated messages.
     Bench(bench::BenchArgs),
+    /// Print a shell completion script: bash, zsh or fish.
+    #[command(after_help = "\
+Examples:
+  mqctl completions bash > ~/.local/share/bash-completion/completions/mqctl
+  mqctl completions zsh > \"${fpath[1]}/_mqctl\"
+  mqctl completions fish > ~/.config/fish/completions/mqctl.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page of mqctl, or write one per command into a folder with --dir.
+    #[command(after_help = "\
+Examples:
+  mqctl man | man -l -
+  mqctl man --dir /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+/// Shells `mqctl completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// `mqctl completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+/// `mqctl man`.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write mqctl.1 and one page per command (mqctl-cluster-create.1, ...) into this folder
+    /// instead of printing mqctl.1.
+    #[arg(long, value_name = "D")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// `--persistent` / `--non-persistent`: one spelling in every command, persistent by default
+/// (as ActiveMQ and mqnode). The last one given wins.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct Persistence {
+    /// Persistent: stored, and kept across a restart [default].
+    #[arg(long, overrides_with = "non_persistent")]
+    pub persistent: bool,
+    /// Non-persistent: kept in memory only, lost when the node stops.
+    #[arg(long, overrides_with = "persistent", alias = "no-persistent")]
+    pub non_persistent: bool,
+}
+
+impl Persistence {
+    /// Whether persistent was chosen (the default).
+    pub fn is_persistent(self) -> bool {
+        !self.non_persistent
+    }
 }
 
 /// Splits `NAME/NODE` into the cluster and the node.

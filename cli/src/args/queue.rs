@@ -22,20 +22,20 @@ Examples:
   mqctl queue stat demo -o json | jq '.queues[] | select(.depth > 0)'")]
     Stat(StatArgs),
 
-    /// Send messages to a queue through a node's admin API, or over STOMP with --url tcp://...
-    /// or --url failover:(...).
+    /// Send messages to a queue through a node's admin API, or over STOMP with --stomp tcp://...
+    /// or --stomp failover:(...).
     ///
     /// Over STOMP each message asks for a RECEIPT; when the connection drops (the master failed
     /// over), the client reconnects through the failover URI and sends the unconfirmed message
     /// again, so a message may arrive twice but none is lost.
     #[command(
-        override_usage = "mqctl queue send NAME[/NODE] QUEUE [OPTIONS]\n       mqctl queue send --url URL QUEUE [OPTIONS]",
+        override_usage = "mqctl queue send NAME[/NODE] QUEUE [OPTIONS]\n       mqctl queue send --url URL [--token-file F] QUEUE [OPTIONS]\n       mqctl queue send --stomp STOMP-URL QUEUE [OPTIONS]",
         after_help = "\
 Examples:
   mqctl queue send demo orders --body hello
-  mqctl queue send demo/node2 orders --file order.json --header type=order --count 100
+  mqctl queue send demo/node2 orders --file order.json --header type=order --messages 100
   mqctl queue send --url http://127.0.0.1:8161 orders --body hi --non-persistent
-  mqctl queue send --url 'failover:(tcp://127.0.0.1:61613,tcp://127.0.0.1:61614)' orders --count 100"
+  mqctl queue send --stomp 'failover:(tcp://127.0.0.1:61613,tcp://127.0.0.1:61614)' orders --messages 100"
     )]
     Send(SendArgs),
 
@@ -49,26 +49,36 @@ Examples:
     )]
     Browse(BrowseArgs),
 
-    /// Remove every message of a queue on one node.
+    /// Remove every message of a queue on one node (asks first; --yes when not on a terminal).
     #[command(
-        override_usage = "mqctl queue purge NAME[/NODE] QUEUE\n       mqctl queue purge --url URL QUEUE",
+        override_usage = "mqctl queue purge NAME[/NODE] QUEUE [--yes]\n       mqctl queue purge --url URL QUEUE [--yes]",
         after_help = "\
 Examples:
   mqctl queue purge demo orders
-  mqctl queue purge demo/node3 DLQ"
+  mqctl queue purge demo/node3 DLQ --yes"
     )]
     Purge(PurgeArgs),
+
+    /// Delete a queue on one node, with its messages (asks first; --yes when not on a
+    /// terminal). The node refuses while the queue has consumers.
+    #[command(
+        override_usage = "mqctl queue delete NAME[/NODE] QUEUE [--yes]\n       mqctl queue delete --url URL QUEUE [--yes]",
+        after_help = "\
+Examples:
+  mqctl queue delete demo orders.old
+  mqctl queue delete demo/node2 scratch --yes"
+    )]
+    Delete(PurgeArgs),
 }
 
 /// A node outside any cluster.
 #[derive(Debug, Clone, Args)]
 pub struct UrlArgs {
-    /// Admin URL of a node outside any cluster, e.g. http://127.0.0.1:8161. `queue send` also
-    /// takes a STOMP URL: tcp://HOST:PORT, or failover:(tcp://A,tcp://B) to follow a master.
+    /// Admin URL of a node outside any cluster, e.g. http://127.0.0.1:8161.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// File holding that node's admin token.
-    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE")]
+    /// File holding that node's admin token [env: MQCTL_TOKEN_FILE].
+    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE", hide_env = true)]
     pub token_file: Option<PathBuf>,
 }
 
@@ -102,11 +112,6 @@ pub enum Address {
         /// Its token file.
         token_file: Option<PathBuf>,
     },
-    /// A STOMP endpoint (`tcp://`, `stomp://`) or several (`failover:(...)`), for `queue send`.
-    Stomp {
-        /// The client URI as given.
-        uri: String,
-    },
 }
 
 /// Whether `url` is a STOMP client URI rather than an admin URL.
@@ -120,9 +125,9 @@ impl QueueTarget {
     /// Sorts out `NAME[/NODE] QUEUE` versus `--url URL QUEUE`.
     pub fn resolve(&self) -> Result<(Address, String), String> {
         match (&self.url.url, &self.target, &self.queue) {
-            (Some(url), Some(queue), None) if is_stomp_uri(url) => {
-                Ok((Address::Stomp { uri: url.clone() }, queue.clone()))
-            }
+            (Some(url), Some(_), None) if is_stomp_uri(url) => Err(format!(
+                "`{url}` is a STOMP URL; --url takes a node's admin URL (http://HOST:PORT), --stomp a STOMP URL (only `queue send` and `bench` speak STOMP)"
+            )),
             (Some(url), Some(queue), None) => Ok((
                 Address::Url {
                     url: url.clone(),
@@ -157,8 +162,8 @@ pub struct StatArgs {
     /// Admin URL of a node outside any cluster; repeat for several.
     #[arg(long, value_name = "URL")]
     pub url: Vec<String>,
-    /// File holding the admin token of the --url nodes.
-    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE")]
+    /// File holding the admin token of the --url nodes [env: MQCTL_TOKEN_FILE].
+    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE", hide_env = true)]
     pub token_file: Option<PathBuf>,
     /// Only queues matching this pattern, in ActiveMQ's wildcards over `.`-separated names: `*`
     /// is one element, `>` the rest (one element or more): orders.>, *.eu. A name without
@@ -175,38 +180,63 @@ pub struct StatArgs {
 pub struct SendArgs {
     #[command(flatten)]
     pub at: QueueTarget,
-    /// Message body (UTF-8 text).
+    /// Message body (UTF-8 text); one of --body and --file is needed (--body '' for an
+    /// empty one).
     #[arg(long, value_name = "TEXT", conflicts_with = "file")]
     pub body: Option<String>,
     /// Read the body from a file (UTF-8 text).
     #[arg(long, value_name = "F")]
     pub file: Option<PathBuf>,
-    /// Send the message this many times.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub count: u64,
+    /// How many messages to send (the same body each time).
+    #[arg(long, value_name = "N", default_value_t = 1, alias = "count",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: u64,
     /// A user header; repeat for several.
     #[arg(long = "header", value_name = "K=V", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
-    /// Keep the messages in memory only (default: persistent).
-    #[arg(long)]
-    pub non_persistent: bool,
+    #[command(flatten)]
+    pub persistence: super::Persistence,
+    /// Send over STOMP instead of the admin API: tcp://HOST:PORT (tried once), or
+    /// failover:(tcp://A,tcp://B) to follow the master of a group.
+    #[arg(long, value_name = "STOMP-URL", conflicts_with = "url")]
+    pub stomp: Option<String>,
 }
 
-/// `mqctl queue browse`.
+impl SendArgs {
+    /// The STOMP URI and queue when sending over STOMP: `--stomp URL QUEUE`, or the older
+    /// `--url tcp://...` spelling.
+    pub fn stomp_target(&self) -> Option<Result<(String, String), String>> {
+        let uri = match (&self.stomp, &self.at.url.url) {
+            (Some(uri), _) => uri.clone(),
+            (None, Some(url)) if is_stomp_uri(url) => url.clone(),
+            _ => return None,
+        };
+        Some(match (&self.at.target, &self.at.queue) {
+            (Some(queue), None) => Ok((uri, queue.clone())),
+            (Some(_), Some(_)) => {
+                Err("with --stomp give only the QUEUE, not a cluster name".to_string())
+            }
+            (None, _) => Err("missing QUEUE: give --stomp URL QUEUE".to_string()),
+        })
+    }
+}
+
+/// `mqctl queue browse` (`--limit N`, global, is how many messages to fetch and show; 100 by
+/// default).
 #[derive(Debug, Args)]
 pub struct BrowseArgs {
     #[command(flatten)]
     pub at: QueueTarget,
-    /// Show at most N messages.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub limit: usize,
 }
 
-/// `mqctl queue purge`.
+/// `mqctl queue purge` and `queue delete`.
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
     #[command(flatten)]
     pub at: QueueTarget,
+    /// Do it without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// clap parser for `--queue`: a queue pattern (bare, or with `/queue/`) whose wildcards are

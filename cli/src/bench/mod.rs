@@ -118,6 +118,7 @@ impl BenchConfig {
             heart_beat: (0, 0),
             headers: Vec::new(),
             connect_timeout: CONNECT_LIMIT,
+            tls: None,
         }
     }
 

@@ -76,6 +76,11 @@ impl AdminClient {
         })
     }
 
+    /// The host of the admin URL.
+    pub fn host(&self) -> &str {
+        self.base.host_str().unwrap_or("127.0.0.1")
+    }
+
     /// The node label used in messages.
     pub fn label(&self) -> &str {
         &self.endpoint.label
@@ -107,6 +112,12 @@ impl AdminClient {
         self.json(Method::GET, &["queues"], None, None::<&()>).await
     }
 
+    /// `GET /api/v1/queues/{queue}`.
+    pub async fn queue(&self, queue: &str) -> Result<api::QueueStats> {
+        self.json(Method::GET, &["queues", queue], None, None::<&()>)
+            .await
+    }
+
     /// `POST /api/v1/queues/{queue}/messages`.
     pub async fn send_message(&self, queue: &str, request: &SendRequest) -> Result<SendResponse> {
         self.json(
@@ -132,6 +143,23 @@ impl AdminClient {
     /// `POST /api/v1/queues/{queue}/purge`.
     pub async fn purge(&self, queue: &str) -> Result<PurgeResponse> {
         self.json(Method::POST, &["queues", queue, "purge"], None, None::<&()>)
+            .await
+    }
+
+    /// `DELETE /api/v1/queues/{queue}`.
+    pub async fn delete_queue(&self, queue: &str) -> Result<PurgeResponse> {
+        self.json(Method::DELETE, &["queues", queue], None, None::<&()>)
+            .await
+    }
+
+    /// `GET /api/v1/topics`.
+    pub async fn topics(&self) -> Result<api::TopicList> {
+        self.json(Method::GET, &["topics"], None, None::<&()>).await
+    }
+
+    /// `GET /api/v1/connections`.
+    pub async fn connections(&self) -> Result<api::ConnectionList> {
+        self.json(Method::GET, &["connections"], None, None::<&()>)
             .await
     }
 
@@ -303,6 +331,7 @@ impl AdminClient {
             url: self.endpoint.url.clone(),
             reason: reason(&error, self.timeout),
             hint: self.endpoint.unreachable_hint.clone(),
+            timed_out: error.is_timeout(),
         }
     }
 }

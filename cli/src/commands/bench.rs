@@ -7,15 +7,22 @@ use mq_shared::bench::{BenchLoad, BenchReport, ReceiptMode};
 use mq_shared::client::AckMode;
 use mq_shared::uri::ClientUri;
 
+use mq_shared::defaults::ADMIN_REQUEST_TIMEOUT;
+
 use crate::args::bench::{Ack, BenchArgs};
+use crate::args::queue::is_stomp_uri;
 use crate::bench::{self, BenchConfig, payload};
+use crate::client::admin::AdminClient;
+use crate::cluster::Cluster;
 use crate::commands::Context;
+use crate::commands::queue::url_endpoint;
 use crate::error::{CliError, Outcome, Result};
 use crate::output::{self, Format, Table};
 
 /// Runs `bench`.
 pub async fn run(ctx: &Context, args: BenchArgs) -> Result<Outcome> {
-    let cfg = config(&args)?;
+    let (url, consume_url) = endpoints(ctx, &args).await?;
+    let cfg = config(&args, url, consume_url)?;
     if let Some(n) = args.idle_connections {
         let hold = Duration::from_secs_f64(args.hold);
         let opened = bench::hold_idle(&cfg, n, hold, |n| {
@@ -34,7 +41,8 @@ pub async fn run(ctx: &Context, args: BenchArgs) -> Result<Outcome> {
     }
     let report = bench::run(&cfg, output::progress).await.map_err(|e| {
         CliError::Bench(format!(
-            "{e}; check --url and that the broker speaks STOMP there"
+            "{e}; check that a broker speaks STOMP at {}",
+            cfg.url
         ))
     })?;
     if ctx.out.format() == Format::Json {
@@ -66,22 +74,64 @@ pub async fn run(ctx: &Context, args: BenchArgs) -> Result<Outcome> {
     )))
 }
 
+/// The STOMP URIs producers and consumers connect to: from NAME[/NODE], from a node's admin
+/// URL, or as given.
+async fn endpoints(ctx: &Context, args: &BenchArgs) -> Result<(String, Option<String>)> {
+    let url = match (&args.target, &args.url, &args.stomp) {
+        (Some(target), _, _) => {
+            let (name, node) = crate::args::split_target(target);
+            let cluster = Cluster::load(&ctx.home, &name)?;
+            cluster.stomp_uri(node.as_deref())?
+        }
+        (None, Some(url), _) if is_stomp_uri(url) => url.clone(),
+        (None, Some(url), _) => {
+            let endpoint = url_endpoint(url, args.token_file.as_deref())?;
+            let client = AdminClient::new(endpoint, ADMIN_REQUEST_TIMEOUT)?;
+            let info = client.broker().await?;
+            let host = client.host().to_string();
+            match info.transports.first() {
+                Some(t) => crate::cluster::reachable_uri(t, &host),
+                None => {
+                    return Err(CliError::Unavailable(format!(
+                        "{} at {url} has no STOMP transport open (it is a {}); bench its group's master",
+                        info.name, info.role
+                    )));
+                }
+            }
+        }
+        (None, None, Some(stomp)) => stomp.clone(),
+        (None, None, None) => DEFAULT_STOMP.to_string(),
+    };
+    let consume = match (&args.consume_node, &args.consume_stomp, &args.target) {
+        (Some(node), _, Some(target)) => {
+            let (name, _) = crate::args::split_target(target);
+            let cluster = Cluster::load(&ctx.home, &name)?;
+            Some(cluster.stomp_uri(Some(node))?)
+        }
+        (_, Some(url), _) => Some(url.clone()),
+        _ => None,
+    };
+    Ok((url, consume))
+}
+
+/// Where `bench` connects without NAME, --url or --stomp: mqnode's default transport.
+const DEFAULT_STOMP: &str = mq_shared::defaults::TRANSPORT_URI;
+
 /// Checks the arguments and turns them into the engine's configuration.
-fn config(args: &BenchArgs) -> Result<BenchConfig> {
-    let uri: ClientUri = args
-        .url
+fn config(args: &BenchArgs, url: String, consume_url: Option<String>) -> Result<BenchConfig> {
+    let uri: ClientUri = url
         .parse()
-        .map_err(|e| CliError::Usage(format!("--url: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("--stomp: {e}")))?;
     let endpoints = uri.endpoints();
     if endpoints.is_empty() {
-        return Err(CliError::Usage("--url names no endpoint".to_string()));
+        return Err(CliError::Usage("--stomp names no endpoint".to_string()));
     }
-    let consume_endpoints = match &args.consume_url {
+    let consume_endpoints = match &consume_url {
         None => None,
         Some(url) => {
             let uri: ClientUri = url
                 .parse()
-                .map_err(|e| CliError::Usage(format!("--consume-url: {e}")))?;
+                .map_err(|e| CliError::Usage(format!("--consume-stomp: {e}")))?;
             Some(uri.endpoints())
         }
     };
@@ -110,7 +160,7 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
         Ack::ClientIndividual => AckMode::ClientIndividual,
     };
     Ok(BenchConfig {
-        url: args.url.clone(),
+        url,
         endpoints,
         consume_endpoints,
         destination,
@@ -123,7 +173,7 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
             size: args.size.max(payload::HEADER_LEN),
             producers: args.producers,
             consumers: args.consumers,
-            persistent: args.persistent,
+            persistent: args.persistence.is_persistent(),
             receipts: ReceiptMode::from(args.receipts),
             window: args.window,
             rate: args.rate,
@@ -155,7 +205,17 @@ fn table(r: &BenchReport) -> Table {
         ],
         "No result.",
     )
-    .numeric(1..=8);
+    .numeric(1..=8)
+    .defaults([
+        "messages",
+        "send/s",
+        "recv/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "lost",
+        "duplicated",
+    ]);
     let broker = match &r.params.server {
         Some(server) => format!("{} ({server})", r.params.endpoint),
         None => r.params.endpoint.clone(),

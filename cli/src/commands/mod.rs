@@ -3,10 +3,13 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod docs;
 pub mod failover;
 pub mod link;
 pub mod node;
+pub mod nodes;
 pub mod queue;
+pub mod topic;
 
 use crate::args::{Cli, Command};
 use crate::error::{Outcome, Result};
@@ -26,14 +29,22 @@ pub struct Context {
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let ctx = Context {
         home: Home::locate()?,
-        out: Output::new(cli.output),
+        out: Output::new(crate::output::Options {
+            format: cli.output,
+            columns: cli.columns,
+            limit: cli.limit,
+        }),
     };
     match cli.command {
         Command::Cluster(command) => cluster::run(&ctx, command).await,
         Command::Node(command) => node::run(&ctx, command).await,
         Command::Link(command) => link::run(&ctx, command).await,
         Command::Queue(command) => queue::run(&ctx, command).await,
+        Command::Topic(command) => topic::run_topic(&ctx, command).await,
+        Command::Connection(command) => topic::run_connection(&ctx, command).await,
         Command::Failover(command) => failover::run(&ctx, command).await,
         Command::Bench(args) => bench::run(&ctx, args).await,
+        Command::Completions(args) => docs::completions(args.shell),
+        Command::Man(args) => docs::man(&ctx, args.dir.as_deref()),
     }
 }

@@ -1,9 +1,15 @@
 //! The HTTP admin API (axum): JSON under `/api/v1`, health at `/healthz` and `/readyz`,
 //! Prometheus text at `/metrics`. Shapes are the types of `mq_shared::api`.
 //!
-//! With a token configured every route but the two health checks needs
-//! `Authorization: Bearer TOKEN`. Errors are `{"error":{"code","message"}}` with stable codes.
+//! Every route but the two health checks (and the console's page and assets) needs
+//! `Authorization: Bearer TOKEN`: a node always has a token (`--admin-token-file`, or one it
+//! generates into `DATA/admin.token`, mode 0600, named in its ready line), compared in
+//! constant time. Against DNS rebinding and cross-site requests, every request whose `Host`
+//! is not this listener's address, `localhost` or an `--admin-allowed-hosts` entry is refused,
+//! and so is every request whose `Origin` is not the listener's own. Errors are
+//! `{"error":{"code","message"}}` with stable codes.
 
+mod https;
 mod metrics;
 mod network;
 
@@ -110,10 +116,32 @@ type AppState = Arc<NodeState>;
 /// Serves the admin API on `listener` until the node shuts down.
 pub async fn serve(listener: TcpListener, state: Arc<NodeState>) {
     let shutdown = state.shutdown.clone();
+    let tls = state.config.admin_tls.clone();
     let app = router(state);
-    let r = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
+    let r = match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+        }
+        Some(files) => {
+            let acceptor = match mq_shared::tls::server_config(&files, false) {
+                Ok(cfg) => mq_shared::tls::TlsAcceptor::from(cfg),
+                Err(e) => {
+                    tracing::error!(error = %e, "admin API cannot serve HTTPS");
+                    return;
+                }
+            };
+            match https::TlsListener::new(listener, acceptor, shutdown.clone()) {
+                Ok(l) => {
+                    axum::serve(l, app)
+                        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                        .await
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
     if let Err(e) = r {
         tracing::error!(error = %e, "admin API stopped");
     }
@@ -130,6 +158,7 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/topics", get(list_topics))
         .route("/connections", get(list_connections))
         .route("/ha/stepdown", post(stepdown))
+        .route("/security/reload", post(reload_security))
         .route("/shutdown", post(shutdown))
         .merge(network::routes());
     let protected = Router::new()
@@ -148,7 +177,68 @@ pub fn router(state: Arc<NodeState>) -> Router {
                 "this endpoint does not take that method; see docs/admin-api.md",
             )
         })
+        .layer(middleware::from_fn_with_state(state.clone(), same_origin))
         .with_state(state)
+}
+
+/// Refuses requests for a `Host` this listener does not answer to (DNS rebinding) and requests
+/// from another origin (a web page posting to the admin API).
+async fn same_origin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if let Some(h) = host
+        && !allowed_host(&state, h)
+    {
+        return AdminError::new(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+            format!("Host '{h}' is not this admin listener's address; add it with --admin-allowed-hosts if it should be"),
+        )
+        .into_response();
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let own = host.map(|h| format!("{}://{h}", state.admin_scheme()));
+        if origin.to_str().ok() != own.as_deref() {
+            return AdminError::new(
+                StatusCode::FORBIDDEN,
+                codes::FORBIDDEN,
+                "requests from another origin are refused",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Whether the admin API answers to `Host: h` (a port, if any, is ignored): the listener's own
+/// address (any IP literal when it listens on all addresses: an address cannot be rebound),
+/// `localhost`, or an allowed name.
+fn allowed_host(state: &NodeState, h: &str) -> bool {
+    let name = match h.rsplit_once(':') {
+        Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => h,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name.eq_ignore_ascii_case("localhost")
+        || state
+            .config
+            .admin_allowed_hosts
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(name) || a.eq_ignore_ascii_case(h))
+    {
+        return true;
+    }
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => {
+            let bound = state.config.admin.ip();
+            ip == bound || bound.is_unspecified() || (ip.is_loopback() && bound.is_loopback())
+        }
+        Err(_) => false,
+    }
 }
 
 async fn auth(
@@ -162,7 +252,7 @@ async fn auth(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
+        if !given.is_some_and(|g| crate::security::secret::token_eq(g, token)) {
             return AdminError::new(
                 StatusCode::UNAUTHORIZED,
                 codes::UNAUTHORIZED,
@@ -424,6 +514,25 @@ async fn stepdown(
                 state.role()
             ),
         ))
+    }
+}
+
+async fn reload_security(State(state): State<AppState>) -> ApiResult<StatusResponse> {
+    match state.config.security.reload() {
+        Ok(()) => {
+            tracing::info!("security file reloaded");
+            Ok(Json(StatusResponse {
+                status: "reloaded".into(),
+            }))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "security file not reloaded; the old rules stay");
+            Err(AdminError::new(
+                StatusCode::CONFLICT,
+                codes::CONFLICT,
+                e.to_string(),
+            ))
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::message::Message;
 use super::queue::Queue;
+use super::topic::Topic;
 
 /// A consumer as a queue or topic sees it.
 #[derive(Debug, Clone)]
@@ -87,16 +88,41 @@ pub struct Delivery {
     pub message: Arc<Message>,
     /// Delivered before without an ack.
     pub redelivered: bool,
-    /// For a queue delivery: what to settle it with (topic deliveries need no ack).
+    /// What to settle it with (queue and topic deliveries alike; `None` only for frames that
+    /// need no settling).
     pub ack: Option<AckHandle>,
 }
 
-/// Names one queue delivery for [`super::Core::settle`]; opaque to its holder.
+/// Names one delivery for [`super::Core::settle`]; opaque to its holder.
 #[derive(Debug, Clone)]
 pub struct AckHandle {
-    pub(super) queue: Arc<Queue>,
-    pub(super) seq: u64,
+    pub(super) target: AckTarget,
     pub(super) consumer: u64,
+}
+
+/// What a delivery is settled against.
+#[derive(Clone)]
+pub(super) enum AckTarget {
+    /// A queue's message: the store sequence.
+    Queue { queue: Arc<Queue>, seq: u64 },
+    /// A topic's copy: it only frees room in the subscriber's window.
+    Topic(Arc<Topic>),
+}
+
+impl std::fmt::Debug for AckTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AckTarget::Queue { queue, seq } => write!(f, "{}#{seq}", queue.destination),
+            AckTarget::Topic(t) => write!(f, "/topic/{}", t.name),
+        }
+    }
+}
+
+impl AckHandle {
+    /// Whether this is a queue delivery (a topic copy needs no receipt from a peer).
+    pub fn is_queue(&self) -> bool {
+        matches!(self.target, AckTarget::Queue { .. })
+    }
 }
 
 /// How a delivery is settled.

@@ -132,6 +132,10 @@ impl Message {
             Some(id) if keep_id => id.to_string(),
             _ => new_id(),
         };
+        if !keep_id {
+            // Only a trusted bridge says which brokers a message crossed.
+            frame.remove_header(BROKER_PATH_HEADER);
+        }
         let body = std::mem::take(&mut frame.body);
         Message::from_headers(Arc::from(id), destination, frame.headers, body, now_ms())
     }
@@ -181,6 +185,14 @@ impl Message {
         }
         f.body = self.body.clone();
         f
+    }
+
+    /// What retried forwards are de-duplicated by: the broker where the message entered the
+    /// network (the first on its broker path, the one that named it) and its id. An id alone
+    /// would let anyone who can send with an id (a bridge) shadow another broker's messages.
+    pub fn dedup_key(&self) -> Arc<str> {
+        let origin = self.broker_path().next().unwrap_or("");
+        Arc::from(format!("{origin}\u{1f}{}", self.id))
     }
 
     /// The brokers this message has crossed (its broker path), oldest first.

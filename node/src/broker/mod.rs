@@ -39,7 +39,6 @@ use crate::store::{Op, Recovered, Store, StoreError};
 pub use consumer::{AckHandle, ConsumerSpec, Delivery, Demand, NetworkConsumer, Settle};
 pub use message::{Message, Outgoing, now_ms};
 use queue::{Entry, Queue};
-pub use registry::ConnMeta;
 use registry::RecentIds;
 use topic::Topic;
 
@@ -56,6 +55,12 @@ pub struct BrokerSettings {
     pub dlq: String,
     /// Default prefetch per subscription.
     pub prefetch: usize,
+    /// Largest prefetch honoured (`max-prefetch`).
+    pub max_prefetch: usize,
+    /// Messages queued per non-durable topic subscriber beyond its prefetch.
+    pub pending_message_limit: usize,
+    /// Remove empty, unused destinations after this long (`gc-inactive-destinations`).
+    pub gc_inactive_after: Option<std::time::Duration>,
 }
 
 /// Where a subscription is attached.
@@ -77,10 +82,10 @@ struct Shared {
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
     next_seq: AtomicU64,
     next_id: AtomicU64,
-    id_prefix: String,
-    conns: Mutex<HashMap<u64, ConnMeta>>,
+    conns: Mutex<HashMap<u64, mq_shared::api::ConnectionInfo>>,
     demand: watch::Sender<u64>,
     recent: Mutex<RecentIds>,
+    limits: registry::LimitCounters,
 }
 
 /// The broker core; cheap to clone.
@@ -92,13 +97,6 @@ pub struct Core {
 impl Core {
     /// A broker over an optional store, with the messages recovered from it.
     pub fn new(settings: BrokerSettings, store: Option<Store>, recovered: Vec<Recovered>) -> Core {
-        let boot = now_ms();
-        let id_prefix = format!(
-            "ID:{}-{:x}{:04x}",
-            settings.name,
-            boot,
-            rand::random::<u16>()
-        );
         let (demand, _) = watch::channel(0);
         let b = Core {
             shared: Arc::new(Shared {
@@ -108,10 +106,10 @@ impl Core {
                 topics: RwLock::new(HashMap::new()),
                 next_seq: AtomicU64::new(1),
                 next_id: AtomicU64::new(1),
-                id_prefix,
                 conns: Mutex::new(HashMap::new()),
                 demand,
                 recent: Mutex::new(RecentIds::default()),
+                limits: Default::default(),
             }),
         };
         b.recover(recovered);
@@ -186,10 +184,34 @@ impl Core {
         self.shared.store.as_ref()
     }
 
-    /// A fresh globally unique message id.
+    /// A fresh globally unique message id: `ID:` and a random 128-bit UUID (version 4), so
+    /// no one can guess the next id and pre-store it elsewhere.
     pub fn new_message_id(&self) -> String {
-        let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n}", self.shared.id_prefix)
+        let b: [u8; 16] = rand::random();
+        let v = (u128::from_be_bytes(b) & !(0xf_u128 << 76) | (0x4_u128 << 76)) & !(0x3_u128 << 62)
+            | (0x2_u128 << 62);
+        let h = format!("{v:032x}");
+        format!(
+            "ID:{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+
+    /// Whether `dest` exists (creating it needs the `admin` right).
+    pub fn exists(&self, dest: &Destination) -> bool {
+        match dest.kind() {
+            DestinationKind::Queue => self.find_queue(dest.name()).is_some(),
+            DestinationKind::Topic => self
+                .shared
+                .topics
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(dest.name()),
+        }
     }
 
     /// The queue of that name, created on first use.
@@ -229,7 +251,9 @@ impl Core {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         w.entry(Arc::from(name))
-            .or_insert_with(|| Arc::new(Topic::new(name)))
+            .or_insert_with(|| {
+                Arc::new(Topic::new(name, self.shared.settings.pending_message_limit))
+            })
             .clone()
     }
 
@@ -271,7 +295,7 @@ impl Core {
     /// Records connection `conn` as a producer of `dest` (queues count their producers).
     pub fn add_producer(&self, dest: &Destination, conn: u64) {
         if dest.is_queue() {
-            self.queue(dest.name()).add_producer(conn);
+            while !self.queue(dest.name()).add_producer(conn) {}
         }
     }
 
@@ -286,17 +310,28 @@ impl Core {
 
     /// Attaches a consumer to a destination.
     pub fn subscribe(&self, dest: &Destination, spec: ConsumerSpec) -> Attached {
-        let a = match dest.kind() {
-            DestinationKind::Queue => {
-                let q = self.queue(dest.name());
-                let fx = q.add_consumer(spec);
-                self.apply(fx, None);
-                Attached::Queue(q)
-            }
-            DestinationKind::Topic => {
-                let t = self.topic(dest.name());
-                t.subscribe(spec);
-                Attached::Topic(t)
+        // A destination the inactive sweep retires between the lookup and the attach gives
+        // the consumer back: look it up again (a new one is created).
+        let mut spec = spec;
+        let a = loop {
+            match dest.kind() {
+                DestinationKind::Queue => {
+                    let q = self.queue(dest.name());
+                    match q.add_consumer(spec) {
+                        Ok(fx) => {
+                            self.apply(fx, None);
+                            break Attached::Queue(q);
+                        }
+                        Err(back) => spec = back,
+                    }
+                }
+                DestinationKind::Topic => {
+                    let t = self.topic(dest.name());
+                    match t.subscribe(spec) {
+                        Ok(()) => break Attached::Topic(t),
+                        Err(back) => spec = back,
+                    }
+                }
             }
         };
         self.shared.demand.send_modify(|v| *v += 1);
@@ -370,6 +405,44 @@ impl Core {
         }
     }
 
+    /// Removes the queues and topics that are empty, unused and inactive for
+    /// `gc-inactive-destinations`'s timeout; returns how many.
+    pub fn gc_inactive(&self) -> usize {
+        let Some(after) = self.shared.settings.gc_inactive_after else {
+            return 0;
+        };
+        let (now, idle) = (now_ms(), after.as_millis() as u64);
+        let mut n = 0;
+        {
+            let mut qs = self
+                .shared
+                .queues
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let before = qs.len();
+            qs.retain(|_, q| !q.retire_if_idle(now, idle));
+            n += before - qs.len();
+        }
+        {
+            let mut ts = self
+                .shared
+                .topics
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let before = ts.len();
+            ts.retain(|name, t| is_advisory_topic(name) || !t.retire_if_idle(now, idle));
+            n += before - ts.len();
+        }
+        if n > 0 {
+            self.shared
+                .limits
+                .gc_destinations
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(removed = n, "inactive destinations removed");
+        }
+        n
+    }
+
     /// Drops expired messages from every queue.
     pub fn expire_sweep(&self) {
         let now = now_ms();
@@ -429,6 +502,11 @@ impl Core {
             (m + s.depth, b + s.bytes)
         })
     }
+}
+
+/// Whether a topic name (without `/topic/`) is an advisory's.
+fn is_advisory_topic(name: &str) -> bool {
+    is_advisory(&format!("/topic/{name}"))
 }
 
 /// Why a queue could not be deleted.

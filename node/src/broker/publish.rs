@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use mq_shared::destination::{Destination, DestinationKind};
 
-use super::consumer::{AckHandle, Settle};
+use super::consumer::{AckHandle, AckTarget, Settle};
 use super::queue::{Effects, Entry};
 use super::{Accepted, Core, Message};
 use crate::store::{Done, Op};
@@ -45,7 +45,7 @@ impl Core {
                 .recent
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(&msg.id);
+                .insert(&msg.dedup_key());
             if !fresh {
                 if let Some(a) = accepted {
                     a(Ok(true));
@@ -70,7 +70,7 @@ impl Core {
         for (h, how) in acks {
             // An ack of a message no longer in flight (redelivered elsewhere) is skipped, as
             // ActiveMQ does.
-            h.queue.settle(h.seq, h.consumer, &mut fx, how);
+            settle_one(h, how, &mut fx);
         }
         let deletes = std::mem::take(&mut fx.delete);
         self.apply(fx, None);
@@ -91,7 +91,7 @@ impl Core {
         let mut fx = Effects::default();
         let mut n = 0;
         for (h, how) in items {
-            if h.queue.settle(h.seq, h.consumer, &mut fx, how) {
+            if settle_one(h, how, &mut fx) {
                 n += 1;
             }
         }
@@ -127,7 +127,7 @@ impl Core {
                     queue: Arc::from(m.destination.name()),
                     seq,
                     data: m.encode(),
-                    dedup: dedup.then(|| m.id.clone()),
+                    dedup: dedup.then(|| m.dedup_key()),
                 });
             }
             deliver.push((m, seq));
@@ -170,17 +170,31 @@ impl Core {
     fn deliver(&self, m: Message, seq: u64, from_conn: Option<u64>) {
         match m.destination.kind() {
             DestinationKind::Queue => {
-                let queue = self.queue(m.destination.name());
-                let fx = queue.enqueue(Entry {
-                    msg: Arc::new(m),
-                    seq,
-                    redeliveries: 0,
-                });
+                let name = m.destination.name().to_string();
+                let fx = self.enqueue(
+                    &name,
+                    Entry {
+                        msg: Arc::new(m),
+                        seq,
+                        redeliveries: 0,
+                    },
+                );
                 self.apply(fx, None);
             }
             DestinationKind::Topic => {
                 let topic = self.topic(m.destination.name());
                 topic.publish(Arc::new(m), from_conn);
+            }
+        }
+    }
+
+    /// Puts an entry into queue `name` (created on first use; looked up again if the sweep
+    /// retired the one found).
+    fn enqueue(&self, name: &str, mut entry: Entry) -> Effects {
+        loop {
+            match self.queue(name).enqueue(entry) {
+                Ok(fx) => return fx,
+                Err(back) => entry = back,
             }
         }
     }
@@ -229,10 +243,9 @@ impl Core {
         let broker = self.clone();
         let finish = move || {
             if !dead_moves.is_empty() {
-                let dlq = broker.queue(dlq.name());
                 for (entry, original) in dead_moves {
                     tracing::info!(id = %original.id, from = %original.destination, "moved to the dead-letter queue");
-                    let fx = dlq.enqueue(entry);
+                    let fx = broker.enqueue(dlq.name(), entry);
                     // The dead-letter queue's own effects (expiry) carry no further dead letters.
                     broker.apply(fx, None);
                 }
@@ -257,5 +270,14 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+/// Settles one delivery against its queue (store effects into `fx`) or its topic (room in the
+/// subscriber's window; a NACKed topic copy is dropped). False if it was no longer in flight.
+fn settle_one(h: AckHandle, how: Settle, fx: &mut Effects) -> bool {
+    match h.target {
+        AckTarget::Queue { queue, seq } => queue.settle(seq, h.consumer, fx, how),
+        AckTarget::Topic(topic) => topic.settle(h.consumer),
     }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use mq_shared::api::QueueStats;
 
-use super::consumer::{AckHandle, ConsumerSpec, Delivery, Settle};
+use super::consumer::{AckHandle, AckTarget, ConsumerSpec, Delivery, Settle};
 use super::message::{Message, now_ms};
 
 /// Most waiting messages dispatch steps over (held back by the network filter) before it
@@ -75,6 +75,10 @@ struct Inflight {
 
 #[derive(Default)]
 struct Inner {
+    /// Removed from the broker by the inactive-destination sweep: takes nothing any more.
+    retired: bool,
+    /// When anything last happened here (ms since the epoch), for that sweep.
+    last_active: u64,
     ready: VecDeque<Entry>,
     inflight: HashMap<u64, Inflight>,
     consumers: Vec<Slot>,
@@ -100,7 +104,10 @@ impl Queue {
             name: Arc::from(name),
             destination: Arc::from(format!("/queue/{name}")),
             max_redeliveries,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                last_active: now_ms(),
+                ..Inner::default()
+            }),
         }
     }
 
@@ -118,30 +125,63 @@ impl Queue {
         }
     }
 
-    /// Adds a message and dispatches.
-    pub fn enqueue(self: &Arc<Self>, entry: Entry) -> Effects {
+    /// Adds a message and dispatches. `Err` gives the entry back when the queue was retired
+    /// meanwhile (the caller looks the queue up again).
+    pub fn enqueue(self: &Arc<Self>, entry: Entry) -> Result<Effects, Entry> {
         let mut g = self.lock();
+        if g.retired {
+            return Err(entry);
+        }
+        g.last_active = now_ms();
         g.counters.enqueued += 1;
         g.counters.bytes += entry.msg.size();
         g.ready.push_back(entry);
         let mut fx = Effects::default();
         self.dispatch(&mut g, &mut fx);
-        fx
+        Ok(fx)
     }
 
-    /// Records a connection as a producer of this queue.
-    pub fn add_producer(&self, conn: u64) {
-        self.lock().producers.insert(conn);
+    /// Records a connection as a producer of this queue; false when the queue was retired.
+    pub fn add_producer(&self, conn: u64) -> bool {
+        let mut g = self.lock();
+        g.last_active = now_ms();
+        if g.retired {
+            return false;
+        }
+        g.producers.insert(conn);
+        true
     }
 
     /// Forgets a producer connection.
     pub fn remove_producer(&self, conn: u64) {
-        self.lock().producers.remove(&conn);
+        let mut g = self.lock();
+        g.last_active = now_ms();
+        g.producers.remove(&conn);
     }
 
-    /// Adds a consumer and dispatches to it.
-    pub fn add_consumer(self: &Arc<Self>, spec: ConsumerSpec) -> Effects {
+    /// Retires the queue if it is empty, unused and was inactive for `idle_ms`: it then takes
+    /// nothing more, and the broker forgets it.
+    pub fn retire_if_idle(&self, now: u64, idle_ms: u64) -> bool {
         let mut g = self.lock();
+        let idle = g.ready.is_empty()
+            && g.inflight.is_empty()
+            && g.consumers.is_empty()
+            && g.producers.is_empty()
+            && now.saturating_sub(g.last_active) >= idle_ms;
+        if idle {
+            g.retired = true;
+        }
+        idle
+    }
+
+    /// Adds a consumer and dispatches to it. `Err` gives the consumer back when the queue was
+    /// retired meanwhile.
+    pub fn add_consumer(self: &Arc<Self>, spec: ConsumerSpec) -> Result<Effects, ConsumerSpec> {
+        let mut g = self.lock();
+        if g.retired {
+            return Err(spec);
+        }
+        g.last_active = now_ms();
         let pos = g
             .consumers
             .iter()
@@ -157,13 +197,14 @@ impl Queue {
         );
         let mut fx = Effects::default();
         self.dispatch(&mut g, &mut fx);
-        fx
+        Ok(fx)
     }
 
     /// Removes a consumer; its unacked messages go back to the head of the queue marked
     /// redelivered, or to the dead-letter queue past the redelivery limit.
     pub fn remove_consumer(self: &Arc<Self>, id: u64) -> Effects {
         let mut g = self.lock();
+        g.last_active = now_ms();
         // A bridge's returns are not redeliveries: no application saw them (and a bridge
         // that loses its peer must not push messages towards the dead-letter queue).
         let network = g
@@ -377,8 +418,10 @@ impl Queue {
                 message: entry.msg.clone(),
                 redelivered: entry.redeliveries > 0,
                 ack: Some(AckHandle {
-                    queue: self.clone(),
-                    seq: entry.seq,
+                    target: AckTarget::Queue {
+                        queue: self.clone(),
+                        seq: entry.seq,
+                    },
                     consumer: slot.spec.id,
                 }),
             };
@@ -457,7 +500,10 @@ mod tests {
     }
 
     fn seq_of(d: &Delivery) -> u64 {
-        d.ack.as_ref().map_or(0, |a| a.seq)
+        match d.ack.as_ref().map(|a| &a.target) {
+            Some(AckTarget::Queue { seq, .. }) => *seq,
+            _ => 0,
+        }
     }
 
     fn consumer(
@@ -486,11 +532,11 @@ mod tests {
         let (a, mut ra) = consumer(1, 2, 0);
         let (b, mut rb) = consumer(2, 2, 0);
         let (n, mut rn) = consumer(3, 10, -5);
-        q.add_consumer(a);
-        q.add_consumer(b);
-        q.add_consumer(n);
+        let _ = q.add_consumer(a);
+        let _ = q.add_consumer(b);
+        let _ = q.add_consumer(n);
         for s in 1..=6 {
-            q.enqueue(entry(s));
+            let _ = q.enqueue(entry(s));
         }
         let got = |r: &mut mpsc::UnboundedReceiver<Delivery>| {
             let mut v = vec![];
@@ -508,14 +554,14 @@ mod tests {
     #[test]
     fn redelivery_then_dead_letter() {
         let q = Arc::new(Queue::new("q", 1));
-        q.enqueue(entry(1));
+        let _ = q.enqueue(entry(1));
         let (a, mut ra) = consumer(1, 10, 0);
-        q.add_consumer(a);
+        let _ = q.add_consumer(a);
         assert!(ra.try_recv().is_ok());
         let fx = q.remove_consumer(1);
         assert!(fx.dead.is_empty());
         let (b, mut rb) = consumer(2, 10, 0);
-        q.add_consumer(b);
+        let _ = q.add_consumer(b);
         let d = rb.try_recv().ok();
         assert!(d.as_ref().is_some_and(|d| d.redelivered));
         let fx = q.remove_consumer(2);
@@ -551,17 +597,17 @@ mod tests {
     fn network_filter_holds_back_loops_and_lets_later_messages_pass() {
         let q = Arc::new(Queue::new("q", 6));
         let (n, mut rn) = bridge_to(1, "B", 2);
-        q.add_consumer(n);
-        q.enqueue(with_path(1, "B")); // came from B: never back to B
-        q.enqueue(with_path(2, "X,Y")); // crossed messageTTL brokers already
-        q.enqueue(entry(3));
-        q.enqueue(with_path(4, "X"));
+        let _ = q.add_consumer(n);
+        let _ = q.enqueue(with_path(1, "B")); // came from B: never back to B
+        let _ = q.enqueue(with_path(2, "X,Y")); // crossed messageTTL brokers already
+        let _ = q.enqueue(entry(3));
+        let _ = q.enqueue(with_path(4, "X"));
         let got: Vec<u64> = std::iter::from_fn(|| rn.try_recv().ok().map(|d| seq_of(&d))).collect();
         assert_eq!(got, vec![3, 4]);
         assert_eq!(q.depth(), 4);
         // A local consumer takes what the bridge may not.
         let (l, mut rl) = consumer(2, 10, 0);
-        q.add_consumer(l);
+        let _ = q.add_consumer(l);
         let got: Vec<u64> = std::iter::from_fn(|| rl.try_recv().ok().map(|d| seq_of(&d))).collect();
         assert_eq!(got, vec![1, 2]);
     }
@@ -570,8 +616,8 @@ mod tests {
     fn a_bridge_giving_messages_back_is_not_a_redelivery() {
         let q = Arc::new(Queue::new("q", 0));
         let (n, mut rn) = bridge_to(1, "B", 1);
-        q.add_consumer(n);
-        q.enqueue(entry(1));
+        let _ = q.add_consumer(n);
+        let _ = q.enqueue(entry(1));
         assert!(rn.try_recv().is_ok());
         let fx = q.remove_consumer(1);
         assert!(
@@ -579,7 +625,7 @@ mod tests {
             "maximumRedeliveries=0 yet not dead-lettered"
         );
         let (l, mut rl) = consumer(2, 10, 0);
-        q.add_consumer(l);
+        let _ = q.add_consumer(l);
         assert!(rl.try_recv().is_ok_and(|d| !d.redelivered));
     }
 
@@ -587,9 +633,9 @@ mod tests {
     fn ack_frees_capacity() {
         let q = Arc::new(Queue::new("q", 6));
         let (a, mut ra) = consumer(1, 1, 0);
-        q.add_consumer(a);
-        q.enqueue(entry(1));
-        q.enqueue(entry(2));
+        let _ = q.add_consumer(a);
+        let _ = q.enqueue(entry(1));
+        let _ = q.enqueue(entry(2));
         assert_eq!(ra.try_recv().ok().map(|d| seq_of(&d)), Some(1));
         assert!(ra.try_recv().is_err());
         let mut fx = Effects::default();

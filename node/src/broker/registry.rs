@@ -2,27 +2,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use mq_shared::api::{ConnectionInfo, ConnectionKind};
+use mq_shared::api::ConnectionInfo;
 
 use super::Core;
-
-/// Live facts about one connection, for the admin API.
-#[derive(Debug, Clone)]
-pub struct ConnMeta {
-    /// Peer address.
-    pub remote: String,
-    /// Client or bridge.
-    pub kind: ConnectionKind,
-    /// Negotiated version.
-    pub version: String,
-    /// Remote broker name for bridges.
-    pub broker: Option<String>,
-    /// Open subscriptions.
-    pub subscriptions: u64,
-    /// Epoch ms.
-    pub since_ms: u64,
-}
 
 /// Ids of messages that arrived over bridges without going through the store's dedup table
 /// (topic and non-persistent messages), so a retried or doubly routed forward is dropped.
@@ -48,16 +32,41 @@ impl RecentIds {
     }
 }
 
+/// Node-wide counters of what limits did (for `/metrics` and the admin API).
+#[derive(Debug, Default)]
+pub struct LimitCounters {
+    /// Connections refused at `maximum-connections`.
+    pub refused_connections: AtomicU64,
+    /// Topic messages discarded for slow subscribers at `pending-message-limit`.
+    pub discarded: AtomicU64,
+    /// Destinations removed by `gc-inactive-destinations`.
+    pub gc_destinations: AtomicU64,
+}
+
 impl Core {
-    /// Registers a connection for the admin API; returns its id.
-    pub fn register_connection(&self, meta: ConnMeta) -> u64 {
+    /// Counts a connection refused at `maximum-connections`.
+    pub fn count_refused_connection(&self) {
+        self.shared
+            .limits
+            .refused_connections
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What the limits did so far.
+    pub fn limit_counters(&self) -> &LimitCounters {
+        &self.shared.limits
+    }
+
+    /// Registers a connection for the admin API (its `id` is assigned here); returns the id.
+    pub fn register_connection(&self, mut info: ConnectionInfo) -> u64 {
         let id = self.next_id();
-        self.lock_conns().insert(id, meta);
+        info.id = id;
+        self.lock_conns().insert(id, info);
         id
     }
 
     /// Updates a connection's facts.
-    pub fn update_connection(&self, id: u64, f: impl FnOnce(&mut ConnMeta)) {
+    pub fn update_connection(&self, id: u64, f: impl FnOnce(&mut ConnectionInfo)) {
         if let Some(m) = self.lock_conns().get_mut(&id) {
             f(m);
         }
@@ -68,25 +77,13 @@ impl Core {
         self.lock_conns().remove(&id);
     }
 
-    fn lock_conns(&self) -> std::sync::MutexGuard<'_, HashMap<u64, ConnMeta>> {
+    fn lock_conns(&self) -> std::sync::MutexGuard<'_, HashMap<u64, ConnectionInfo>> {
         self.shared.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Open connections.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
-        let mut v: Vec<ConnectionInfo> = self
-            .lock_conns()
-            .iter()
-            .map(|(id, m)| ConnectionInfo {
-                id: *id,
-                remote: m.remote.clone(),
-                kind: m.kind,
-                version: m.version.clone(),
-                broker: m.broker.clone(),
-                subscriptions: m.subscriptions,
-                since_ms: m.since_ms,
-            })
-            .collect();
+        let mut v: Vec<ConnectionInfo> = self.lock_conns().values().cloned().collect();
         v.sort_by_key(|c| c.id);
         v
     }

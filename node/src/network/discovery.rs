@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mq_shared::defaults::{MULTICAST_KEEPALIVE_MS, MULTICAST_MISS_BEFORE_DEATH};
-use mq_shared::uri::{DiscoveryUri, HostPort, TransportUri};
+use mq_shared::uri::{DiscoveryUri, TransportUri};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
@@ -137,28 +137,36 @@ pub async fn advertise(
         }
     };
     tracing::info!(%group, ?services, "advertising transport connectors");
+    // With a group secret every datagram is signed (and stamped, so it cannot be replayed
+    // later); receivers with the secret ignore unsigned or wrongly signed ones.
     let adverts = |alive| -> Vec<String> {
         services
             .iter()
             .map(|s| {
-                Advert {
+                let text = Advert {
                     group: group.group.clone(),
                     alive,
                     broker: broker.clone(),
                     service: s.clone(),
                 }
-                .encode()
+                .encode();
+                match &group.secret {
+                    Some(secret) => {
+                        crate::security::advert::sign(secret, &text, crate::broker::now_ms())
+                    }
+                    None => text,
+                }
             })
             .collect()
     };
-    let alive = adverts(true);
     let mut tick = tokio::time::interval(Duration::from_millis(MULTICAST_KEEPALIVE_MS));
     let mut warned = false;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tick.tick() => {
-                for a in &alive {
+                // Signed adverts carry the time: sign them afresh each round.
+                for a in &adverts(true) {
                     if let Err(e) = sock.send_to(a.as_bytes(), addr).await
                         && !warned
                     {
@@ -238,8 +246,20 @@ pub async fn run_connector(
                 }
             }
             r = sock.recv_from(&mut buf) => {
-                let Ok((n, _)) = r else { continue };
-                let Some(a) = Advert::decode(&buf[..n]) else { continue };
+                let Ok((n, from)) = r else { continue };
+                let text = match &group.secret {
+                    None => std::str::from_utf8(&buf[..n]).ok(),
+                    Some(secret) => {
+                        match crate::security::advert::verify(secret, &buf[..n], crate::broker::now_ms()) {
+                            Ok(t) => Some(t),
+                            Err(e) => {
+                                tracing::debug!(%from, error = %e, "ignoring an advertisement that is not signed with the group's secret");
+                                None
+                            }
+                        }
+                    }
+                };
+                let Some(a) = text.and_then(|t| Advert::decode(t.as_bytes())) else { continue };
                 if a.group != group.group || a.broker == *cfg.local {
                     continue;
                 }
@@ -261,9 +281,9 @@ pub async fn run_connector(
                 let stop = cancel.child_token();
                 let target = Target {
                     uri: a.service.clone(),
-                    endpoints: vec![HostPort::new(t.addr.host.clone(), t.addr.port)],
+                    endpoints: vec![t.addr.clone()],
                 };
-                tracker.spawn(bridge::run(core.clone(), cfg.clone(), target, status.clone(), stop.clone()));
+                bridge::spawn(&tracker, core.clone(), cfg.clone(), target, status.clone(), stop.clone());
                 found.insert(a.service, Found { last_seen: Instant::now(), cancel: stop, status });
             }
         }

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use mq_shared::api::{NetworkConnectorInfo, NetworkConnectorList};
-use mq_shared::uri::{DiscoveryUri, NetworkUri, UriError};
+use mq_shared::uri::{DiscoveryUri, NetworkUri, UriError, redact_uri};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -143,6 +143,8 @@ pub struct Manager {
     /// Where run-time connectors are kept; `None` keeps them in memory only.
     saved: Option<PathBuf>,
     inner: Mutex<Inner>,
+    /// TLS for `ssl://` peers.
+    tls: Option<Arc<mq_shared::tls::ClientConfig>>,
 }
 
 impl Manager {
@@ -152,7 +154,15 @@ impl Manager {
             broker_name: Arc::from(broker_name),
             saved: data_dir.map(|d| d.join(RUNTIME_CONNECTORS_FILE)),
             inner: Mutex::new(Inner::default()),
+            tls: None,
         }
+    }
+
+    /// Bridges to `ssl://` peers use `tls` (the CA that verifies them, this node's own
+    /// certificate).
+    pub fn with_tls(mut self, tls: Option<Arc<mq_shared::tls::ClientConfig>>) -> Manager {
+        self.tls = tls;
+        self
     }
 
     /// Replaces the run-time definitions with those kept on disk (another member of the group
@@ -204,10 +214,11 @@ impl Manager {
                 uri: d.uri.clone(),
             })
             .collect();
+        // The URIs may hold passwords: the file is private to the node's user (0600).
         let tmp = path.with_extension("json.tmp");
-        let r = serde_json::to_vec_pretty(&list)
+        let r = serde_json::to_string_pretty(&list)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|text| crate::security::secret::write_private_file(&tmp, &text))
             .and_then(|()| std::fs::rename(&tmp, path));
         if let Err(e) = r {
             tracing::error!(file = %path.display(), error = %e, "cannot save run-time network connectors; they last until this node stops");
@@ -239,7 +250,7 @@ impl Manager {
                     None => next_name(&mut g),
                 };
                 if g.defs.iter().any(|d| d.name == name) {
-                    tracing::error!(connector = %name, %uri, "two network connectors share a name; the second is ignored (set name=... on one)");
+                    tracing::error!(connector = %name, uri = %redact_uri(&uri), "two network connectors share a name; the second is ignored (set name=... on one)");
                     continue;
                 }
                 g.defs.push(Def {
@@ -274,7 +285,10 @@ impl Manager {
         }
         let mut live = HashMap::new();
         for d in &g.defs {
-            live.insert(d.name.clone(), launch(&core, &self.broker_name, d, &cancel));
+            live.insert(
+                d.name.clone(),
+                launch(&core, &self.broker_name, d, &cancel, self.tls.clone()),
+            );
         }
         g.running = Some(Running {
             core,
@@ -346,10 +360,10 @@ impl Manager {
         };
         let broker = self.broker_name.clone();
         if let Some(r) = g.running.as_mut() {
-            let l = launch(&r.core, &broker, &def, &r.cancel);
+            let l = launch(&r.core, &broker, &def, &r.cancel, self.tls.clone());
             r.live.insert(name.clone(), l);
         }
-        tracing::info!(connector = %name, uri = %def.uri, "network connector added");
+        tracing::info!(connector = %name, uri = %redact_uri(&def.uri), "network connector added");
         g.defs.push(def);
         self.save(&g);
         let d = g.defs.last().map(|d| info(&g, d));
@@ -401,14 +415,20 @@ fn info(g: &Inner, d: &Def) -> NetworkConnectorInfo {
     options.insert("name".into(), d.name.clone());
     NetworkConnectorInfo {
         name: d.name.clone(),
-        uri: d.uri.clone(),
+        uri: redact_uri(&d.uri),
         options,
         peers,
     }
 }
 
 /// Starts the bridges of one connector.
-fn launch(core: &Core, local: &Arc<str>, d: &Def, parent: &CancellationToken) -> Live {
+fn launch(
+    core: &Core,
+    local: &Arc<str>,
+    d: &Def,
+    parent: &CancellationToken,
+    tls: Option<Arc<mq_shared::tls::ClientConfig>>,
+) -> Live {
     let cancel = parent.child_token();
     let tracker = TaskTracker::new();
     let peers: Arc<Mutex<Vec<Arc<PeerStatus>>>> = Arc::default();
@@ -416,11 +436,12 @@ fn launch(core: &Core, local: &Arc<str>, d: &Def, parent: &CancellationToken) ->
         local: local.clone(),
         connector: d.name.clone(),
         options: d.parsed.options().clone(),
+        tls,
     });
     match &d.parsed {
         NetworkUri::Static { peers: list, .. } => {
             for p in list {
-                let uri = p.to_string();
+                let uri = p.redacted().to_string();
                 let status = Arc::new(PeerStatus::new(&uri));
                 peers
                     .lock()
@@ -430,13 +451,14 @@ fn launch(core: &Core, local: &Arc<str>, d: &Def, parent: &CancellationToken) ->
                     uri,
                     endpoints: p.endpoints(),
                 };
-                tracker.spawn(bridge::run(
+                bridge::spawn(
+                    &tracker,
                     core.clone(),
                     cfg.clone(),
                     target,
                     status,
                     cancel.clone(),
-                ));
+                );
             }
         }
         NetworkUri::Multicast { discovery, .. } => {

@@ -18,12 +18,16 @@ pub mod transaction;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mq_shared::connection::Connection;
 use mq_shared::frame::Limits;
-use tokio::net::TcpListener;
+use mq_shared::tls::TlsAcceptor;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::broker::Core;
+use crate::security::Security;
 
 /// Settings shared by every connection of a node.
 #[derive(Debug, Clone)]
@@ -36,9 +40,17 @@ pub struct TransportSettings {
     pub heartbeat_ms: u64,
     /// Most store writes one connection may have outstanding before its reads pause.
     pub max_pending_writes: usize,
-    /// How long the last bytes (an ERROR, a DISCONNECT's RECEIPT) may take to leave before a
-    /// closing connection is dropped.
-    pub close_timeout: Duration,
+    /// A socket that takes no bytes for this long while bytes wait for it is closed.
+    pub write_timeout: Duration,
+    /// A connection that owes bytes (its CONNECT, the rest of a frame) and sends nothing for
+    /// this long is closed.
+    pub max_inactivity: Duration,
+    /// Connections accepted at once, over every transport of the node.
+    pub maximum_connections: usize,
+    /// How long a stopping connection may take to flush what it owes its client.
+    pub shutdown_grace: Duration,
+    /// Who may connect and what they may do.
+    pub security: Security,
 }
 
 impl Default for TransportSettings {
@@ -48,41 +60,90 @@ impl Default for TransportSettings {
             connect_timeout: mq_shared::defaults::CONNECT_TIMEOUT,
             heartbeat_ms: mq_shared::defaults::HEARTBEAT_MIN_MS,
             max_pending_writes: 10_000,
-            close_timeout: mq_shared::defaults::CLOSE_TIMEOUT,
+            write_timeout: mq_shared::defaults::WRITE_TIMEOUT,
+            max_inactivity: mq_shared::defaults::MAX_INACTIVITY_DURATION,
+            maximum_connections: mq_shared::defaults::MAXIMUM_CONNECTIONS,
+            shutdown_grace: mq_shared::defaults::SHUTDOWN_GRACE,
+            security: Security::none(),
         }
     }
 }
 
-/// Accepts connections until `shutdown` fires, then waits for every connection task to end.
+/// Accepts connections until `shutdown` fires, each as its own tracked task. `slots` is the
+/// node's `maximum-connections` budget, shared by all its transports: a connection beyond it
+/// gets an ERROR and is closed. Accept errors (EMFILE and friends) back off from 5 ms to 1 s
+/// instead of spinning.
+/// With `tls` (an `ssl://` transport), every connection first completes a TLS handshake
+/// (bounded in time; plain bytes get no CONNECTED, only a closed socket).
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     broker: Core,
     settings: Arc<TransportSettings>,
+    slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
                     let _ = stream.set_nodelay(true);
-                    let b = broker.clone();
-                    let s = settings.clone();
-                    let sd = shutdown.clone();
-                    tracker.spawn(async move {
-                        connection::run(stream, remote, b, s, sd).await;
-                    });
+                    match slots.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let b = broker.clone();
+                            let s = settings.clone();
+                            let sd = shutdown.clone();
+                            let tls = tls.clone();
+                            tracker.spawn(async move {
+                                let stream = tokio::select! {
+                                    _ = sd.cancelled() => return,
+                                    r = mq_shared::tls::accept(stream, tls.as_ref()) => match r {
+                                        Ok(s) => s,
+                                        Err(e) => {
+                                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                                            return;
+                                        }
+                                    },
+                                };
+                                connection::run(stream, remote, b, s, sd, permit).await;
+                            });
+                        }
+                        Err(_) => {
+                            broker.count_refused_connection();
+                            tracing::warn!(%remote, limit = settings.maximum_connections, "connection refused: maximum-connections reached");
+                            tracker.spawn(refuse(stream, settings.maximum_connections));
+                        }
+                    }
                 }
                 Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        _ = tokio::time::sleep(backoff) => {}
                     }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 }
             }
         }
     }
+}
+
+/// First wait after a failed accept.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Longest wait after failed accepts in a row.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Tells a connection over the limit why it is closed, briefly, and closes it.
+async fn refuse(stream: TcpStream, limit: usize) {
+    let mut conn = Connection::new(stream, Limits::default());
+    conn.queue(&session::error_frame(
+        &format!("maximum-connections ({limit}) reached; try again later"),
+        None,
+    ));
+    conn.close_gracefully(Duration::from_millis(500), 64 * 1024)
+        .await;
 }

@@ -33,6 +33,7 @@ use crate::broker::{
 use crate::internode::{
     ADVISORY_DESTINATION, BRIDGE_HEADER, BROKER_HEADER, BridgeSubscription, is_advisory,
 };
+use crate::security::{AuthError, Operation, Principal};
 
 /// ActiveMQ's base priority of network consumers (`ConsumerInfo.NETWORK_CONSUMER_PRIORITY`).
 const NETWORK_PRIORITY: i32 = -5;
@@ -109,6 +110,11 @@ pub struct Session {
     advisory: Option<(String, String)>,
     /// Ticks when consumers change, while the advisory is subscribed.
     pub demand_rx: Option<watch::Receiver<u64>>,
+    unregistered: bool,
+    /// Who logged in (after CONNECT).
+    principal: Option<Principal>,
+    /// The peer is on a loopback address.
+    from_loopback: bool,
 }
 
 impl Session {
@@ -118,6 +124,7 @@ impl Session {
         conn: u64,
         broker: Core,
         settings: Arc<TransportSettings>,
+        from_loopback: bool,
         out_tx: mpsc::UnboundedSender<Out>,
         deliver_tx: mpsc::UnboundedSender<Delivery>,
     ) -> Session {
@@ -140,6 +147,9 @@ impl Session {
             disconnecting: false,
             advisory: None,
             demand_rx: None,
+            unregistered: false,
+            principal: None,
+            from_loopback,
         }
     }
 
@@ -158,13 +168,11 @@ impl Session {
         let receipt = f.header("receipt").map(str::to_string);
         let fail = |msg: String| Close(Some(error_frame(&msg, receipt.as_deref())));
         if self.version.is_none() {
-            return match f.command {
-                Command::Connect | Command::Stomp => self.on_connect(&f),
-                _ => Err(fail(format!(
-                    "{} before CONNECT: a CONNECT frame must come first",
-                    f.command.as_str()
-                ))),
-            };
+            // CONNECT itself goes through `authenticate` and `connect`.
+            return Err(fail(format!(
+                "{} before CONNECT: a CONNECT frame must come first",
+                f.command.as_str()
+            )));
         }
         let r = match f.command {
             Command::Send => self.on_send(f, receipt.as_deref()),
@@ -223,6 +231,71 @@ impl Session {
             let _ = out.send(Out::Frame(f));
             pending.finish();
         }));
+    }
+
+    /// Checks a CONNECT's `login` and `passcode` (off the connection task: a password check
+    /// is slow by design); the result goes to [`Session::connect`].
+    pub fn authenticate(
+        &self,
+        f: Frame,
+    ) -> impl std::future::Future<Output = (Frame, Result<Principal, AuthError>)> + Send + 'static
+    {
+        let security = self.settings.security.clone();
+        let from_loopback = self.from_loopback;
+        async move {
+            let r = security
+                .authenticate_async(f.header("login"), f.header("passcode"), from_loopback)
+                .await;
+            (f, r)
+        }
+    }
+
+    /// Answers a CONNECT once its login was checked: CONNECTED, or ERROR `authentication
+    /// failed` (without saying which part was wrong) and a close.
+    pub fn connect(
+        &mut self,
+        f: Frame,
+        principal: Result<Principal, AuthError>,
+    ) -> Result<(), Close> {
+        let principal = match principal {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::info!(conn = self.conn, login = ?f.header("login"), "authentication failed");
+                return Err(Close(Some(error_frame(
+                    &e.to_string(),
+                    f.header("receipt"),
+                ))));
+            }
+        };
+        if f.header(BRIDGE_HEADER).is_some() && !principal.bridge {
+            return Err(Close(Some(error_frame(
+                &format!(
+                    "{} may not act as a network bridge (not in bridge-groups)",
+                    principal.describe()
+                ),
+                f.header("receipt"),
+            ))));
+        }
+        self.principal = Some(principal);
+        self.on_connect(&f)
+    }
+
+    /// Fails with the denial's sentence unless this connection may do `op` on `dest`.
+    fn allow(&self, op: Operation, dest: &Destination) -> Result<(), String> {
+        let security = &self.settings.security;
+        let Some(p) = &self.principal else {
+            return Err("not connected".into());
+        };
+        security
+            .authorize(p, op, dest.as_str())
+            .map_err(|d| d.to_string())?;
+        if !self.broker.exists(dest) {
+            // Creating a destination on first use is ActiveMQ's admin right.
+            security
+                .authorize(p, Operation::Admin, dest.as_str())
+                .map_err(|d| d.to_string())?;
+        }
+        Ok(())
     }
 
     fn on_connect(&mut self, f: &Frame) -> Result<(), Close> {
@@ -285,6 +358,7 @@ impl Session {
         let tx = f.header("transaction").map(str::to_string);
         let broker = self.broker.clone();
         let msg = Message::from_frame(f, from_bridge, || broker.new_message_id())?;
+        self.allow(Operation::Write, &msg.destination)?;
         if !self.produced.contains(&msg.destination) {
             self.broker.add_producer(&msg.destination, self.conn);
             self.produced.insert(msg.destination.clone());
@@ -344,8 +418,10 @@ impl Session {
             return self.subscribe_advisory(dest_s, id);
         }
         let dest = Destination::parse(dest_s).map_err(|e| e.to_string())?;
+        self.allow(Operation::Read, &dest)?;
         let ack = AckMode::parse(f.header("ack"))?;
-        let prefetch = subscription::prefetch(f, self.broker.settings().prefetch)?;
+        let settings = self.broker.settings();
+        let prefetch = subscription::prefetch(f, settings.prefetch, settings.max_prefetch)?;
         let network = self.bridge.is_some();
         let priority = subscription::priority(f, if network { NETWORK_PRIORITY } else { 0 })?;
         let bridge = match &self.bridge {
@@ -556,8 +632,9 @@ impl Session {
     }
 
     /// Ends the session: open transactions are aborted, subscriptions detached (their unacked
-    /// messages redelivered), producers and the connection forgotten.
-    pub fn cleanup(&mut self) {
+    /// messages redelivered), producers and the connection forgotten. Runs when the session
+    /// is dropped, also when its task panics; a second call does nothing.
+    fn cleanup(&mut self) {
         self.txs.clear();
         for sub in self.subs.drain() {
             self.broker.unsubscribe(&sub.attached, sub.consumer);
@@ -565,7 +642,16 @@ impl Session {
         for d in self.produced.drain() {
             self.broker.remove_producer(&d, self.conn);
         }
-        self.broker.unregister_connection(self.conn);
+        if !self.unregistered {
+            self.unregistered = true;
+            self.broker.unregister_connection(self.conn);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.cleanup();
     }
 }
 

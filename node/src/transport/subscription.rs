@@ -13,35 +13,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+pub use mq_shared::client::AckMode;
 use mq_shared::frame::{Frame, Version};
 use mq_shared::headers;
 
 use crate::broker::{AckHandle, Attached};
-
-/// A subscription's acknowledgement mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckMode {
-    /// Settled once written to the socket.
-    Auto,
-    /// ACK is cumulative.
-    Client,
-    /// ACK settles one delivery.
-    ClientIndividual,
-}
-
-impl AckMode {
-    /// Reads the SUBSCRIBE `ack` header (default `auto`).
-    pub fn parse(v: Option<&str>) -> Result<AckMode, String> {
-        match v.unwrap_or("auto") {
-            "auto" => Ok(AckMode::Auto),
-            "client" => Ok(AckMode::Client),
-            "client-individual" => Ok(AckMode::ClientIndividual),
-            other => Err(format!(
-                "ack mode '{other}' is not one of auto, client, client-individual"
-            )),
-        }
-    }
-}
 
 /// A delivery awaiting its ACK.
 #[derive(Debug, Clone)]
@@ -68,18 +44,22 @@ pub struct Sub {
     pub unacked: VecDeque<Unacked>,
 }
 
-/// The SUBSCRIBE `activemq.prefetchSize` (else `default`), above 0.
-pub fn prefetch(f: &Frame, default: usize) -> Result<usize, String> {
-    match f.header(headers::PREFETCH_SIZE) {
-        None => Ok(default),
-        Some(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!(
-                "{} '{v}' must be a whole number above 0",
-                headers::PREFETCH_SIZE
-            )),
+/// The SUBSCRIBE `activemq.prefetchSize` (else `default`), above 0, capped at `max`
+/// (`max-prefetch`: a larger value is honoured as `max`, as ActiveMQ does).
+pub fn prefetch(f: &Frame, default: usize, max: usize) -> Result<usize, String> {
+    let n = match f.header(headers::PREFETCH_SIZE) {
+        None => default,
+        Some(v) => match v.trim().parse::<u128>() {
+            Ok(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => {
+                return Err(format!(
+                    "{} '{v}' must be a whole number above 0",
+                    headers::PREFETCH_SIZE
+                ));
+            }
         },
-    }
+    };
+    Ok(n.min(max))
 }
 
 /// The SUBSCRIBE `activemq.priority` (else `default`).

@@ -3,9 +3,12 @@
 
 use std::fmt::Write as _;
 
+use super::redact::{is_secret_key, redact_uri};
 use crate::defaults;
 
-/// Why a connector URI or destination filter was rejected. Each message names the offending part.
+/// Why a connector URI or destination filter was rejected. Each message names the offending part;
+/// the URI text it quotes has its secrets (`password`, `secret`) masked, so an error may be
+/// logged or shown as it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UriError {
     /// Nothing but whitespace was given.
@@ -166,6 +169,14 @@ pub enum UriError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A TLS option on a plain `tcp://` URI.
+    #[error("option '{option}' applies to ssl:// URIs only, not '{uri}'")]
+    OptionNeedsTls {
+        /// The option as given.
+        option: String,
+        /// The URI as given (secrets masked).
+        uri: String,
+    },
     /// A multicast group that is neither `default` nor an IPv4 multicast address and port.
     #[error(
         "bad multicast group '{group}' in '{uri}' (want 'default' or an IPv4 multicast address and port, e.g. {})",
@@ -242,12 +253,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub(super) fn unknown_scheme(s: &str, expected: &'static str) -> UriError {
     UriError::UnknownScheme {
         scheme: s.split(':').next().unwrap_or_default().to_string(),
-        uri: s.to_string(),
+        uri: redact_uri(s),
         expected,
     }
 }
 
 pub(super) fn bad_value(key: &str, want: &'static str, value: &str) -> UriError {
+    let value = if is_secret_key(key) {
+        defaults::SECRET_MASK
+    } else {
+        value
+    };
     UriError::BadValue {
         option: key.to_string(),
         want,

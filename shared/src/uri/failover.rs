@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use super::error::{UriError, unknown_option, unknown_scheme};
 use super::host::{HostPort, masterslave_endpoints, parse_tcp, tcp_list, write_endpoint_list};
+use super::redact::Redacted;
 use super::syntax::{
     Scheme, composite, only_scheme, paren_body, query_pairs, scheme_of, split_query, strip_slashes,
     write_query,
@@ -45,7 +46,7 @@ const FAILOVER_UNSUPPORTED: &[&str] = &[
     "warnAfterReconnectAttempts",
 ];
 
-/// Client failover (ActiveMQ `FailoverTransport`):
+/// Client failover (ActiveMQ `FailoverTransport`), over `tcp://` and `ssl://` endpoints alike:
 /// `failover:(tcp://a:1,tcp://b:2)?randomize=false&initialReconnectDelay=10&maxReconnectDelay=30000&useExponentialBackOff=true&backOffMultiplier=2&maxReconnectAttempts=-1&startupMaxReconnectAttempts=-1&timeout=-1`,
 /// or the bare list form `failover:tcp://a:1,tcp://b:2`.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,11 +204,12 @@ fn parse_failover_options(query: Option<&str>) -> Result<FailoverOptions, UriErr
 
 // ---- client targets -------------------------------------------------------------------------
 
-/// Any client-side target (what `mqctl --url` takes): `tcp://` or `stomp://`, `failover:(...)`,
+/// Any client-side target (what `mqctl --url` takes): `tcp://` or `stomp://`, `ssl://` or
+/// `stomp+ssl://`, `failover:(...)`,
 /// or `masterslave:(a,b)`, which is read as a failover with `randomize=false` (master first).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientUri {
-    /// One endpoint.
+    /// One endpoint (`tcp://` or, when [`HostPort::secure`], `ssl://`).
     Tcp(HostPort),
     /// Several endpoints with reconnect options.
     Failover(FailoverUri),
@@ -221,17 +223,22 @@ impl ClientUri {
             ClientUri::Failover(f) => f.endpoints.clone(),
         }
     }
+
+    /// The URI with its secrets masked (`***`), for logs and answers.
+    pub fn redacted(&self) -> Redacted<'_, Self> {
+        Redacted(self)
+    }
 }
 
 impl FromStr for ClientUri {
     type Err = UriError;
 
     fn from_str(s: &str) -> Result<Self, UriError> {
-        const EXPECTED: &str = "tcp://, stomp://, failover:(...) or masterslave:(...)";
+        const EXPECTED: &str = "tcp://, stomp://, ssl://, failover:(...) or masterslave:(...)";
         let s = composite(s)?;
         let (scheme, rest) = scheme_of(s, EXPECTED)?;
         match scheme {
-            Scheme::Tcp => Ok(ClientUri::Tcp(parse_tcp(s, false)?)),
+            Scheme::Tcp | Scheme::Ssl => Ok(ClientUri::Tcp(parse_tcp(s, false)?)),
             Scheme::Failover => Ok(ClientUri::Failover(parse_failover(s, rest)?)),
             Scheme::MasterSlave => Ok(ClientUri::Failover(FailoverUri {
                 endpoints: masterslave_endpoints(s, rest)?,
@@ -248,7 +255,7 @@ impl FromStr for ClientUri {
 impl fmt::Display for ClientUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientUri::Tcp(hp) => write!(f, "tcp://{hp}"),
+            ClientUri::Tcp(hp) => write!(f, "{}://{hp}", hp.scheme()),
             ClientUri::Failover(fo) => fo.fmt(f),
         }
     }

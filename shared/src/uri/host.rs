@@ -1,30 +1,63 @@
-//! TCP endpoints: [`HostPort`], host and port checks, and `tcp://` lists without options.
+//! TCP endpoints: [`HostPort`], host and port checks, and `tcp://` / `ssl://` lists without
+//! options.
 
 use std::fmt::{self, Write as _};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::error::{UriError, unknown_option};
+use super::error::{UriError, unknown_option, unknown_scheme};
 use super::syntax::{
-    Scheme, only_scheme, paren_body, query_pairs, slashes, split_list, split_query, strip_slashes,
+    Scheme, paren_body, query_pairs, scheme_of, slashes, split_list, split_query, strip_slashes,
 };
 
-/// `host:port` of a TCP endpoint. The host is a name (`localhost`), an IPv4 address, or an IPv6
-/// address (written bracketed, `[::1]`, in URIs; stored here without brackets, in canonical form).
+/// `host:port` of a TCP endpoint, and whether it speaks TLS (`ssl://`) or plain TCP (`tcp://`).
+/// The host is a name (`localhost`), an IPv4 address, or an IPv6 address (written bracketed,
+/// `[::1]`, in URIs; stored here without brackets, in canonical form).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HostPort {
     /// Host name or address; IPv6 without brackets.
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// `ssl://` (TLS) rather than `tcp://`.
+    pub secure: bool,
 }
 
 impl HostPort {
-    /// An endpoint from its parts (no validation).
+    /// A plain TCP endpoint from its parts (no validation).
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         HostPort {
             host: host.into(),
             port,
+            secure: false,
         }
+    }
+
+    /// A TLS (`ssl://`) endpoint from its parts (no validation).
+    pub fn tls(host: impl Into<String>, port: u16) -> Self {
+        HostPort {
+            secure: true,
+            ..HostPort::new(host, port)
+        }
+    }
+
+    /// `ssl` or `tcp`.
+    pub fn scheme(&self) -> &'static str {
+        if self.secure { "ssl" } else { "tcp" }
+    }
+
+    /// `tcp://host:port` or `ssl://host:port`.
+    pub fn to_uri_string(&self) -> String {
+        format!("{}://{self}", self.scheme())
+    }
+
+    /// Whether the host is a loopback address or `localhost` (what a node may serve without
+    /// a security file).
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// `host:port`, IPv6 bracketed, as `TcpStream::connect` and `TcpListener::bind` take it.
@@ -37,6 +70,7 @@ impl HostPort {
     }
 }
 
+/// `host:port` (IPv6 bracketed), without the scheme: see [`HostPort::to_uri_string`].
 impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_addr_string())
@@ -52,14 +86,14 @@ pub(super) fn parse_masterslave<'a>(
     Ok((tcp_list(body, s)?, query))
 }
 
-/// `masterslave:(tcp://a:1,tcp://b:2)` as a peer or client, where it takes no options.
+/// `masterslave:(tcp://a:1,ssl://b:2)` as a peer or client, where it takes no options.
 pub(super) fn masterslave_endpoints(s: &str, rest: &str) -> Result<Vec<HostPort>, UriError> {
     let (endpoints, query) = parse_masterslave(s, rest)?;
     reject_options(query, "masterslave:(...)")?;
     Ok(endpoints)
 }
 
-/// A list of `tcp://host:port` endpoints without options.
+/// A list of `tcp://host:port` or `ssl://host:port` endpoints without options.
 pub(super) fn tcp_list(body: &str, uri: &str) -> Result<Vec<HostPort>, UriError> {
     split_list(body, uri)?
         .into_iter()
@@ -67,19 +101,28 @@ pub(super) fn tcp_list(body: &str, uri: &str) -> Result<Vec<HostPort>, UriError>
         .collect()
 }
 
-/// `tcp://host:port` (or `stomp://`) without options, as a peer or client endpoint.
+/// `tcp://host:port` or `ssl://host:port` (or an alias) without options, as a peer or client
+/// endpoint.
 pub(super) fn parse_tcp(s: &str, zero_ok: bool) -> Result<HostPort, UriError> {
     let (hp, query) = tcp_endpoint(s, zero_ok)?;
-    reject_options(query, "tcp://")?;
+    reject_options(query, if hp.secure { "ssl://" } else { "tcp://" })?;
     Ok(hp)
 }
 
-/// `tcp://host:port?query` (or `stomp://`): the endpoint and the (unparsed) query.
+/// `tcp://host:port?query` or `ssl://host:port?query` (or `stomp://`, `stomp+ssl://`): the
+/// endpoint and the (unparsed) query.
 pub(super) fn tcp_endpoint(s: &str, zero_ok: bool) -> Result<(HostPort, Option<&str>), UriError> {
-    let rest = only_scheme(s, Scheme::Tcp, "tcp:// or stomp://")?;
+    const EXPECTED: &str = "tcp://, stomp://, ssl:// or stomp+ssl://";
+    let (secure, rest) = match scheme_of(s, EXPECTED)? {
+        (Scheme::Tcp, rest) => (false, rest),
+        (Scheme::Ssl, rest) => (true, rest),
+        _ => return Err(unknown_scheme(s, EXPECTED)),
+    };
     let (endpoint, query) = split_query(s);
     let (host_port, _) = split_query(slashes(s, rest)?);
-    Ok((parse_host_port(host_port, endpoint, zero_ok)?, query))
+    let mut hp = parse_host_port(host_port, endpoint, zero_ok)?;
+    hp.secure = secure;
+    Ok((hp, query))
 }
 
 /// Rejects any option: `context` takes none.
@@ -144,7 +187,7 @@ fn parse_host_port(hp: &str, endpoint: &str, zero_ok: bool) -> Result<HostPort, 
         endpoint: endpoint.to_string(),
         want,
     })?;
-    Ok(HostPort { host, port })
+    Ok(HostPort::new(host, port))
 }
 
 /// A host name or IPv4 address: letters, digits, `-`, `_` and `.`; all-numeric means IPv4.
@@ -173,7 +216,7 @@ fn check_host(host: &str, endpoint: &str) -> Result<(), UriError> {
     Ok(())
 }
 
-/// `(tcp://a:1,tcp://b:2)`.
+/// `(tcp://a:1,ssl://b:2)`.
 pub(super) fn write_endpoint_list(
     f: &mut fmt::Formatter<'_>,
     endpoints: &[HostPort],
@@ -183,7 +226,7 @@ pub(super) fn write_endpoint_list(
         if i > 0 {
             f.write_char(',')?;
         }
-        write!(f, "tcp://{hp}")?;
+        write!(f, "{}://{hp}", hp.scheme())?;
     }
     f.write_char(')')
 }

@@ -4,18 +4,21 @@
 //! names are case-sensitive; schemes are not). Defaults come from [`crate::defaults`].
 //!
 //! ```text
-//! transport   = tcp [ "?discoveryUri=" discovery ]           tcp://0.0.0.0:61613?discoveryUri=multicast://default
+//! transport   = endpoint [ "?" topts ]                      tcp://0.0.0.0:61613?discoveryUri=multicast://default
+//! topts       = topt { "&" topt }       topt = "needClientAuth=" bool (ssl:// only) | "discoveryUri=" discovery
+//! endpoint    = tcp | ssl
 //! tcp         = ( "tcp" | "stomp" ) "://" host ":" port        stomp:// is an alias of tcp://
+//! ssl         = ( "ssl" | "stomp+ssl" ) "://" host ":" port    STOMP over TLS; stomp+ssl:// is an alias
 //! host        = name | ipv4 | "[" ipv6 "]"
-//! discovery   = "multicast://" ( "default" | ipv4 ":" port ) [ "?group=" text ]
+//! discovery   = "multicast://" ( "default" | ipv4 ":" port ) [ "?" ( "group=" text | "secret=" text ) ... ]
 //!
 //! network     = "static:" "(" peer { "," peer } ")" [ "?" options ]
-//!             | "masterslave:" "(" tcp { "," tcp } ")" [ "?" options ]   = static:(masterslave:(...))?options
-//!             | "multicast://" ( "default" | ipv4 ":" port ) [ "?" options ]   options may include group
-//! peer        = tcp | masterslave | failover
-//! masterslave = "masterslave:" "(" tcp { "," tcp } ")"            master first, then its slaves
-//! failover    = "failover:" ( "(" tcp { "," tcp } ")" | tcp { "," tcp } ) [ "?" options ]
-//! client      = tcp | failover | masterslave                       masterslave = failover with randomize=false
+//!             | "masterslave:" "(" endpoint { "," endpoint } ")" [ "?" options ]   = static:(masterslave:(...))?options
+//!             | "multicast://" ( "default" | ipv4 ":" port ) [ "?" options ]   options may include group, secret
+//! peer        = endpoint | masterslave | failover
+//! masterslave = "masterslave:" "(" endpoint { "," endpoint } ")"  master first, then its slaves
+//! failover    = "failover:" ( "(" endpoint { "," endpoint } ")" | endpoint { "," endpoint } ) [ "?" options ]
+//! client      = endpoint | failover | masterslave                  masterslave = failover with randomize=false
 //!
 //! options     = name "=" value { "&" name "=" value }
 //! destinations = filter { "," filter }                              a value of the *Destinations options
@@ -29,7 +32,15 @@
 //!   (`%2C` for a comma); [`Display`](std::fmt::Display) escapes `% & , ( ) ? # =`, whitespace
 //!   and control characters.
 //! - Ports go from 1 to 65535; a transport may bind port 0 (any free port).
+//! - Each endpoint records its scheme ([`HostPort::secure`]): `tcp://` and `ssl://` may be mixed
+//!   in one list, and `Display` writes each back as it was (aliases as `tcp://` and `ssl://`).
+//! - A transport's `discoveryUri` ends at the next `&`, unless it has a `?` of its own: then the
+//!   rest of the query is the discovery URI's options (so write it last):
+//!   `ssl://h:1?needClientAuth=true&discoveryUri=multicast://default?secret=s`.
 //! - Unknown options are errors, never ignored. Every [`UriError`] names the offending part.
+//! - Secrets (`password`, `secret`) are printed by `Display`, which saves configurations; show
+//!   URIs through [`redact_uri`] or the types' `redacted()` ([`Redacted`]), which mask them as
+//!   `***`. Errors mask them already.
 //! - Numbers are checked where they are read, against the ranges below; an error names the
 //!   option and its range. They are written plainly (no `+`); `NaN` and infinities never pass.
 //!
@@ -50,7 +61,8 @@
 //!
 //! Layout: `syntax` splits the text (schemes, lists, queries, escapes), `value` reads
 //! typed option values, `host` the endpoints; one module per URI kind (`transport`,
-//! `discovery`, `peer`, `network`, `failover`, `filter`); `error` holds [`UriError`].
+//! `discovery`, `peer`, `network`, `failover`, `filter`); `redact` masks secrets; `error` holds
+//! [`UriError`].
 
 mod discovery;
 mod error;
@@ -59,6 +71,7 @@ mod filter;
 mod host;
 mod network;
 mod peer;
+mod redact;
 mod syntax;
 mod transport;
 mod value;
@@ -70,6 +83,7 @@ pub use filter::{DestinationFilter, DestinationKind};
 pub use host::HostPort;
 pub use network::{NETWORK_OPTIONS, NetworkOptions, NetworkUri};
 pub use peer::PeerUri;
+pub use redact::{Redacted, redact_uri};
 pub use transport::{TRANSPORT_OPTIONS, TransportUri};
 pub use value::{
     MAX_BACK_OFF_MULTIPLIER, MAX_DELAY_MS, MAX_PREFETCH_SIZE, MAX_RECONNECT_ATTEMPTS, MAX_TTL,

@@ -10,6 +10,7 @@ use super::error::{UriError, unknown_option, unknown_scheme};
 use super::filter::DestinationFilter;
 use super::host::parse_masterslave;
 use super::peer::{PeerUri, parse_peer};
+use super::redact::Redacted;
 use super::syntax::{
     Scheme, composite, encode, paren_body, query_pairs, scheme_of, split_list, strip_slashes,
     write_query,
@@ -142,9 +143,6 @@ impl Default for NetworkOptions {
     }
 }
 
-/// What the admin API shows instead of a password.
-const PASSWORD_MASK: &str = "******";
-
 impl NetworkOptions {
     /// Every effective option by ActiveMQ name, for the admin API. `name`, `userName` and
     /// `password` appear only when set, and the password is masked; destination lists are
@@ -165,7 +163,7 @@ impl NetworkOptions {
             map.insert("userName".into(), user.clone());
         }
         if self.password.is_some() {
-            map.insert("password".into(), PASSWORD_MASK.into());
+            map.insert("password".into(), defaults::SECRET_MASK.into());
         }
         map
     }
@@ -290,14 +288,22 @@ fn encode_list(filters: &[DestinationFilter]) -> String {
         .join(",")
 }
 
-/// Reads network connector options; with `multicast`, also `group`, which is returned apart.
+/// Options of the discovery part of a `multicast://` network connector.
+#[derive(Default)]
+struct DiscoveryOptions {
+    group: Option<String>,
+    secret: Option<String>,
+}
+
+/// Reads network connector options; with `multicast`, also `group` and `secret`, which are
+/// returned apart.
 fn parse_network_options(
     query: Option<&str>,
     context: &'static str,
     multicast: bool,
-) -> Result<(NetworkOptions, Option<String>), UriError> {
+) -> Result<(NetworkOptions, DiscoveryOptions), UriError> {
     let mut o = NetworkOptions::default();
-    let mut group = None;
+    let mut d = DiscoveryOptions::default();
     let (mut network_ttl, mut message_ttl, mut consumer_ttl) = (None, None, None);
     let mut seen = Seen::new(context);
     for (key, raw) in query_pairs(query) {
@@ -332,7 +338,8 @@ fn parse_network_options(
             }
             "userName" => o.user_name = Some(value(key, raw)?),
             "password" => o.password = Some(value(key, raw)?),
-            "group" if multicast => group = Some(non_empty_value(key, raw)?),
+            "group" if multicast => d.group = Some(non_empty_value(key, raw)?),
+            "secret" if multicast => d.secret = Some(non_empty_value(key, raw)?),
             _ => {
                 let known: Vec<&'static str> = if multicast {
                     DISCOVERY_OPTIONS
@@ -360,7 +367,7 @@ fn parse_network_options(
     o.network_ttl = network_ttl.unwrap_or(o.network_ttl);
     o.message_ttl = message_ttl.unwrap_or(o.network_ttl);
     o.consumer_ttl = consumer_ttl.unwrap_or(o.network_ttl);
-    Ok((o, group))
+    Ok((o, d))
 }
 
 /// A network connector URI: `static:(peer,peer,...)?options` (or `masterslave:(a,b)?options`,
@@ -384,6 +391,22 @@ pub enum NetworkUri {
 }
 
 impl NetworkUri {
+    /// The URI with its password and discovery secret masked (`***`), for logs, admin API
+    /// answers and `mqctl` output. `Display` prints them, for saving configurations.
+    pub fn redacted(&self) -> Redacted<'_, Self> {
+        Redacted(self)
+    }
+
+    /// Whether a static peer is reached over TLS (`ssl://`).
+    pub fn has_tls_peer(&self) -> bool {
+        match self {
+            NetworkUri::Static { peers, .. } => {
+                peers.iter().any(|p| p.endpoints().iter().any(|e| e.secure))
+            }
+            NetworkUri::Multicast { .. } => false,
+        }
+    }
+
     /// The connector's options.
     pub fn options(&self) -> &NetworkOptions {
         match self {
@@ -420,10 +443,16 @@ impl FromStr for NetworkUri {
             }
             Scheme::Multicast => {
                 let (group_addr, query) = parse_multicast(s)?;
-                let (options, group) = parse_network_options(query, "multicast://", true)?;
-                let group = group.unwrap_or_else(|| defaults::MULTICAST_GROUP_NAME.to_string());
+                let (options, d) = parse_network_options(query, "multicast://", true)?;
+                let group = d
+                    .group
+                    .unwrap_or_else(|| defaults::MULTICAST_GROUP_NAME.to_string());
                 Ok(NetworkUri::Multicast {
-                    discovery: DiscoveryUri { group_addr, group },
+                    discovery: DiscoveryUri {
+                        group_addr,
+                        group,
+                        secret: d.secret,
+                    },
                     options,
                 })
             }
@@ -448,9 +477,7 @@ impl fmt::Display for NetworkUri {
             }
             NetworkUri::Multicast { discovery, .. } => {
                 discovery.write_addr(f)?;
-                if discovery.group != defaults::MULTICAST_GROUP_NAME {
-                    pairs.push(format!("group={}", encode(&discovery.group)));
-                }
+                pairs.extend(discovery.query_pairs());
             }
         }
         pairs.extend(self.options().query_pairs());

@@ -4,10 +4,12 @@
 use std::fmt::{self, Write as _};
 
 use super::error::{UriError, bad_value, unknown_scheme};
+use super::redact::redact_uri;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Scheme {
     Tcp,
+    Ssl,
     Static,
     MasterSlave,
     Failover,
@@ -29,7 +31,7 @@ pub(super) fn scheme_of<'a>(
     expected: &'static str,
 ) -> Result<(Scheme, &'a str), UriError> {
     let missing = || UriError::MissingScheme {
-        uri: s.to_string(),
+        uri: redact_uri(s),
         expected,
     };
     let (name, rest) = s.split_once(':').ok_or_else(missing)?;
@@ -43,6 +45,7 @@ pub(super) fn scheme_of<'a>(
     }
     let scheme = match name.to_ascii_lowercase().as_str() {
         "tcp" | "stomp" => Scheme::Tcp,
+        "ssl" | "stomp+ssl" => Scheme::Ssl,
         "static" => Scheme::Static,
         "masterslave" => Scheme::MasterSlave,
         "failover" => Scheme::Failover,
@@ -52,12 +55,12 @@ pub(super) fn scheme_of<'a>(
     Ok((scheme, rest))
 }
 
-/// The text after the `//` that `tcp:` and `multicast:` require.
+/// The text after the `//` that `tcp:`, `ssl:` and `multicast:` require.
 pub(super) fn slashes<'a>(s: &str, rest: &'a str) -> Result<&'a str, UriError> {
     rest.strip_prefix("//")
         .ok_or_else(|| UriError::MissingSlashes {
             scheme: s.split(':').next().unwrap_or_default().to_string(),
-            uri: s.to_string(),
+            uri: redact_uri(s),
         })
 }
 
@@ -102,7 +105,7 @@ fn check_parens(uri: &str) -> Result<(), UriError> {
             '(' => depth += 1,
             ')' if depth == 0 => {
                 return Err(UriError::UnmatchedClose {
-                    uri: uri.to_string(),
+                    uri: redact_uri(uri),
                 });
             }
             ')' => depth -= 1,
@@ -111,7 +114,7 @@ fn check_parens(uri: &str) -> Result<(), UriError> {
     }
     if depth > 0 {
         Err(UriError::MissingClose {
-            uri: uri.to_string(),
+            uri: redact_uri(uri),
         })
     } else {
         Ok(())
@@ -129,7 +132,7 @@ pub(super) fn paren_body<'a>(
         .strip_prefix('(')
         .ok_or_else(|| UriError::MissingOpen {
             scheme,
-            uri: s.to_string(),
+            uri: redact_uri(s),
         })?;
     let mut depth = 0usize;
     let mut close = None;
@@ -144,7 +147,7 @@ pub(super) fn paren_body<'a>(
             _ => {}
         }
     }
-    let close = close.ok_or_else(|| UriError::MissingClose { uri: s.to_string() })?;
+    let close = close.ok_or_else(|| UriError::MissingClose { uri: redact_uri(s) })?;
     let body = &inner[..close];
     let after = inner[close + 1..].trim_start();
     if after.is_empty() {
@@ -153,8 +156,8 @@ pub(super) fn paren_body<'a>(
         Ok((body, Some(query)))
     } else {
         Err(UriError::TrailingText {
-            text: after.to_string(),
-            uri: s.to_string(),
+            text: redact_uri(after),
+            uri: redact_uri(s),
         })
     }
 }
@@ -163,7 +166,7 @@ pub(super) fn paren_body<'a>(
 pub(super) fn split_list<'a>(body: &'a str, uri: &str) -> Result<Vec<&'a str>, UriError> {
     if body.trim().is_empty() {
         return Err(UriError::EmptyList {
-            uri: uri.to_string(),
+            uri: redact_uri(uri),
         });
     }
     let mut items = Vec::new();
@@ -184,7 +187,7 @@ pub(super) fn split_list<'a>(body: &'a str, uri: &str) -> Result<Vec<&'a str>, U
     let items: Vec<&str> = items.into_iter().map(str::trim).collect();
     if items.iter().any(|item| item.is_empty()) {
         return Err(UriError::EmptyEntry {
-            uri: uri.to_string(),
+            uri: redact_uri(uri),
         });
     }
     Ok(items)

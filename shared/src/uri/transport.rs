@@ -1,4 +1,5 @@
-//! Transport connectors: `tcp://HOST:PORT[?discoveryUri=...]`, where a node listens.
+//! Transport connectors: `tcp://HOST:PORT` or `ssl://HOST:PORT`, with `needClientAuth` (TLS)
+//! and `discoveryUri`, where a node listens.
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,22 +7,41 @@ use std::str::FromStr;
 use super::discovery::DiscoveryUri;
 use super::error::{UriError, unknown_option};
 use super::host::{HostPort, tcp_endpoint};
+use super::redact::{Redacted, redact_uri};
 use super::syntax::{non_empty, query_pairs};
-use super::value::{Seen, required};
+use super::value::{Seen, boolean, required};
 
-/// Options of a transport connector URI.
-pub const TRANSPORT_OPTIONS: &[&str] = &["discoveryUri"];
+/// Options of a transport connector URI. `needClientAuth` is for `ssl://` only. The value of
+/// `discoveryUri` is a URI: once it has a `?` of its own, the rest of the query is its options
+/// (`?needClientAuth=true&discoveryUri=multicast://default?group=a&secret=s`).
+pub const TRANSPORT_OPTIONS: &[&str] = &["needClientAuth", "discoveryUri"];
 
-/// A transport connector: `tcp://HOST:PORT` or `stomp://HOST:PORT` (alias), with one optional
-/// option, `discoveryUri` (ActiveMQ's `transportConnector` attribute of that name), to advertise
-/// the connector, e.g. `tcp://127.0.0.1:0?discoveryUri=multicast://default`. Port 0 binds any
+/// A transport connector: `tcp://HOST:PORT` (alias `stomp://`) for STOMP over TCP, or
+/// `ssl://HOST:PORT` (alias `stomp+ssl://`) for STOMP over TLS, with the options
+/// `needClientAuth` (ActiveMQ's name: require a client certificate; `ssl://` only) and
+/// `discoveryUri` (ActiveMQ's `transportConnector` attribute of that name), to advertise the
+/// connector, e.g. `tcp://127.0.0.1:0?discoveryUri=multicast://default`. Port 0 binds any
 /// free port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportUri {
-    /// Where to listen.
+    /// Where to listen; `addr.secure` for `ssl://`.
     pub addr: HostPort,
+    /// `needClientAuth`: TLS clients must present a certificate signed by the node's CA.
+    pub need_client_auth: bool,
     /// Where to advertise this connector, if anywhere.
     pub discovery: Option<DiscoveryUri>,
+}
+
+impl TransportUri {
+    /// Whether the connector speaks TLS (`ssl://`).
+    pub fn is_tls(&self) -> bool {
+        self.addr.secure
+    }
+
+    /// The URI with its secrets masked (`***`), for logs and answers.
+    pub fn redacted(&self) -> Redacted<'_, Self> {
+        Redacted(self)
+    }
 }
 
 impl FromStr for TransportUri {
@@ -29,25 +49,82 @@ impl FromStr for TransportUri {
 
     fn from_str(s: &str) -> Result<Self, UriError> {
         let (addr, query) = tcp_endpoint(non_empty(s)?, true)?;
-        let mut discovery = None;
-        let mut seen = Seen::new("tcp://");
-        for (key, raw) in query_pairs(query) {
+        let context = if addr.secure { "ssl://" } else { "tcp://" };
+        let (own, discovery_text) = split_discovery(query);
+        let mut need_client_auth = false;
+        let mut seen = Seen::new(context);
+        for (key, raw) in query_pairs(Some(&own)) {
             match key {
-                // The value is a URI with its own escapes: it is handed on undecoded.
-                "discoveryUri" => discovery = Some(required(key, raw)?.parse::<DiscoveryUri>()?),
-                _ => return Err(unknown_option(key, "tcp://", TRANSPORT_OPTIONS, &[])),
+                "needClientAuth" if addr.secure => need_client_auth = boolean(key, raw)?,
+                "needClientAuth" => {
+                    return Err(UriError::OptionNeedsTls {
+                        option: key.to_string(),
+                        uri: redact_uri(s),
+                    });
+                }
+                _ => {
+                    let known = if addr.secure {
+                        TRANSPORT_OPTIONS
+                    } else {
+                        &TRANSPORT_OPTIONS[1..]
+                    };
+                    return Err(unknown_option(key, context, known, &[]));
+                }
             }
             seen.check(key, key)?;
         }
-        Ok(TransportUri { addr, discovery })
+        // The value is a URI with its own escapes: it is handed on undecoded.
+        let discovery = discovery_text
+            .map(|raw| required("discoveryUri", raw)?.parse::<DiscoveryUri>())
+            .transpose()?;
+        Ok(TransportUri {
+            addr,
+            need_client_auth,
+            discovery,
+        })
     }
+}
+
+/// Splits a transport's query into its own options and the raw value of `discoveryUri`
+/// (`Some(None)` when it has no `=`). The discovery URI ends at the next `&`, unless it has a
+/// query of its own (a `?` before that `&`): then it runs to the end of the text.
+fn split_discovery(query: Option<&str>) -> (String, Option<Option<&str>>) {
+    let Some(q) = query else {
+        return (String::new(), None);
+    };
+    let mut start = 0;
+    for segment in q.split('&') {
+        let key = segment.split_once('=').map_or(segment, |(k, _)| k).trim();
+        if key == "discoveryUri" {
+            let before = &q[..start];
+            let Some((_, value)) = q[start..].split_once('=') else {
+                return (
+                    format!("{before}&{}", &q[start + segment.len()..]),
+                    Some(None),
+                );
+            };
+            let value = value.trim_start();
+            let own_query = value.split('&').next().is_some_and(|v| v.contains('?'));
+            return match value.split_once('&') {
+                Some((uri, after)) if !own_query => (format!("{before}&{after}"), Some(Some(uri))),
+                _ => (before.to_string(), Some(Some(value.trim_end()))),
+            };
+        }
+        start += segment.len() + 1;
+    }
+    (q.to_string(), None)
 }
 
 impl fmt::Display for TransportUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tcp://{}", self.addr)?;
+        write!(f, "{}://{}", self.addr.scheme(), self.addr)?;
+        let mut sep = '?';
+        if self.need_client_auth {
+            write!(f, "{sep}needClientAuth=true")?;
+            sep = '&';
+        }
         if let Some(d) = &self.discovery {
-            write!(f, "?discoveryUri={d}")?;
+            write!(f, "{sep}discoveryUri={d}")?;
         }
         Ok(())
     }

@@ -20,6 +20,8 @@ use crate::error::{CliError, Outcome, Result};
 use crate::home::{now_rfc3339, validate_name, write_new_token};
 use crate::lifecycle::{self, Launched};
 use crate::links;
+use crate::output;
+use crate::ports;
 use crate::process;
 use crate::status;
 use crate::topology::{self, LinkSpec, PlannedNode};
@@ -54,7 +56,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         });
     }
     let mqnode = process::find_mqnode(args.mqnode.as_deref())?;
-    let persistent = !args.no_persistent;
+    let persistent = args.persistence.is_persistent();
     let (planned, links, topology) = match &args.from {
         Some(file) => {
             let (nodes, links) = plan_from_file(file, persistent)?;
@@ -66,7 +68,8 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
             (nodes, links, topology)
         }
     };
-    let ports = assign_ports(&planned, args.base_port)?;
+    let reserved = ctx.home.recorded_ports(&args.name)?;
+    let ports = assign_ports(&planned, args.base_port, reserved)?;
     let manifest = build_manifest(
         &ctx.home.cluster_dir(&args.name),
         &args.name,
@@ -98,7 +101,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         home: ctx.home.clone(),
     };
     let result = tokio::select! {
-        result = bring_up(&mut cluster, &mqnode, &mut launched) => result,
+        result = bring_up(&mut cluster, &mqnode, args.ready_timeout(), &mut launched) => result,
         _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted { cleanup: String::new() }),
     };
     match result {
@@ -132,6 +135,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
 async fn bring_up(
     cluster: &mut Cluster,
     mqnode: &Path,
+    timeout: std::time::Duration,
     launched: &mut Vec<Launched>,
 ) -> Result<mq_shared::ctl::ClusterStatus> {
     let token_file = PathBuf::from(&cluster.manifest.token_file);
@@ -144,10 +148,10 @@ async fn bring_up(
         .iter()
         .map(|n| n.name.clone())
         .collect();
-    lifecycle::start_processes(cluster, &names, mqnode, launched).await?;
+    lifecycle::start_processes(cluster, &names, mqnode, timeout, launched).await?;
     let links = cluster.manifest.links.clone();
     links::apply_links(cluster, &links).await?;
-    let (status, _) = status::gather_status(cluster).await?;
+    let status = status::gather_status(cluster).await?;
     Ok(status)
 }
 
@@ -280,25 +284,20 @@ fn plan_layout(
     Ok((nodes, links))
 }
 
-/// `(transport, admin)` for each planned process: given in the layout, else from `--base-port`,
-/// else free ports. Every port must be distinct and free right now.
-fn assign_ports(planned: &[Planned], base: Option<u16>) -> Result<Vec<(u16, u16)>> {
-    let generated: Vec<(u16, u16)> = match base {
-        Some(base) => topology::base_ports(base, planned.len())?,
-        None => {
-            let free = topology::free_ports(planned.len() * 2)
-                .map_err(|e| CliError::io("could not find free ports on", "127.0.0.1", e))?;
-            free.chunks(2).map(|c| (c[0], c[1])).collect()
-        }
-    };
-    let ports: Vec<(u16, u16)> = planned
-        .iter()
-        .zip(&generated)
-        .map(|(p, (t, a))| (p.transport_port.unwrap_or(*t), p.admin_port.unwrap_or(*a)))
-        .collect();
+/// `(transport, admin)` for each planned process: given in the layout, else handed out from
+/// `base` upward (see [`ports`]). A port given explicitly must be free, not recorded by another
+/// cluster of the home (`reserved`), and given once.
+fn assign_ports(
+    planned: &[Planned],
+    base: u16,
+    reserved: BTreeSet<u16>,
+) -> Result<Vec<(u16, u16)>> {
+    let others = reserved.clone();
+    let mut allocator = ports::Allocator::new(base, ports::ephemeral_range(), reserved);
     let mut seen: BTreeMap<u16, String> = BTreeMap::new();
-    for (p, (t, a)) in planned.iter().zip(&ports) {
-        for (port, role) in [(*t, "transport"), (*a, "admin")] {
+    for p in planned {
+        for (port, role) in [(p.transport_port, "transport"), (p.admin_port, "admin")] {
+            let Some(port) = port else { continue };
             if port == 0 {
                 return Err(CliError::Usage(format!(
                     "the {role} port of {} is 0; give a real port or leave it out",
@@ -311,16 +310,43 @@ fn assign_ports(planned: &[Planned], base: Option<u16>) -> Result<Vec<(u16, u16)
                     p.node.name
                 )));
             }
-            if !topology::port_is_free(port) {
+            if others.contains(&port) {
+                return Err(CliError::Usage(format!(
+                    "port {port} (the {role} port of {}) is recorded by another cluster of this home; choose another port",
+                    p.node.name
+                )));
+            }
+            if !ports::port_is_free(port) {
                 return Err(CliError::PortInUse {
                     port,
                     role,
                     node: p.node.name.clone(),
+                    hint: ports::holder_hint(port),
                 });
             }
+            if allocator.is_ephemeral(port) {
+                output::warn(&format!(
+                    "port {port} (the {role} port of {}) is in the kernel's ephemeral range; another program may take it while the node is stopped",
+                    p.node.name
+                ));
+            }
+            allocator.reserve(port);
         }
     }
-    Ok(ports)
+    planned
+        .iter()
+        .map(|p| {
+            let transport = match p.transport_port {
+                Some(port) => port,
+                None => allocator.next()?,
+            };
+            let admin = match p.admin_port {
+                Some(port) => port,
+                None => allocator.next()?,
+            };
+            Ok((transport, admin))
+        })
+        .collect()
 }
 
 /// The manifest of a new cluster in `dir`.
@@ -425,7 +451,9 @@ mod tests {
     #[test]
     fn generated_manifest_for_an_ha_line() {
         let (planned, links) = plan_generated(2, true, Topology::Line, true);
-        let ports = topology::base_ports(61700, planned.len()).expect("ports");
+        let ports: Vec<(u16, u16)> = (0..planned.len() as u16)
+            .map(|i| (61700 + 2 * i, 61701 + 2 * i))
+            .collect();
         let m = build_manifest(
             Path::new("/h/clusters/c"),
             "c",
@@ -512,11 +540,31 @@ mod tests {
             admin_port: None,
             persistent: true,
         }];
-        match assign_ports(&planned, None) {
-            Err(CliError::PortInUse { port, role, node }) => {
+        match assign_ports(&planned, 61700, BTreeSet::new()) {
+            Err(CliError::PortInUse {
+                port, role, node, ..
+            }) => {
                 assert_eq!((port, role, node.as_str()), (taken, "transport", "node1"));
             }
             other => panic!("expected PortInUse, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn explicit_ports_of_other_clusters_are_refused() {
+        let planned = vec![Planned {
+            node: PlannedNode {
+                name: "node1".into(),
+                group: "node1".into(),
+            },
+            transport_port: Some(20001),
+            admin_port: None,
+            persistent: true,
+        }];
+        let reserved: BTreeSet<u16> = [20001].into_iter().collect();
+        assert!(matches!(
+            assign_ports(&planned, 61700, reserved),
+            Err(CliError::Usage(_))
+        ));
     }
 }

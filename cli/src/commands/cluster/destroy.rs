@@ -10,10 +10,11 @@ use crate::commands::{Context, node};
 use crate::error::{CliError, Outcome, Result};
 use crate::home::validate_name;
 use crate::lifecycle;
+use crate::output;
 use crate::process;
 
 /// Runs `cluster destroy`.
-pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
+pub async fn run(ctx: &Context, name: &str, yes: bool) -> Result<Outcome> {
     validate_name("cluster", name)?;
     let dir = ctx.home.cluster_dir(name);
     let manifest = match ctx.home.load(name) {
@@ -22,6 +23,14 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
         Err(CliError::BadFile { .. }) if dir.is_dir() => None,
         Err(e) => return Err(e),
     };
+    let nodes = manifest.as_ref().map_or(0, |m| m.nodes.len());
+    output::confirm(
+        &format!(
+            "Destroy cluster {name}: stop its {nodes} node(s) and delete {} with their data?",
+            dir.display()
+        ),
+        yes,
+    )?;
     let mut changes: Vec<NodeChange> = Vec::new();
     if let Some(m) = &manifest {
         for (node, pid) in lifecycle::terminate_all(&m.nodes).await {

@@ -38,7 +38,8 @@ pub async fn run(ctx: &Context) -> Result<Outcome> {
             ctx.home.clusters_dir().display()
         ),
     )
-    .numeric([1, 2]);
+    .numeric([1, 2])
+    .defaults(["cluster", "nodes", "running", "topology", "created"]);
     for c in &list.clusters {
         table.push(vec![
             c.name.clone(),

@@ -19,6 +19,6 @@ pub async fn run(ctx: &Context, command: ClusterCommand) -> Result<Outcome> {
         ClusterCommand::Status(args) => status::run(ctx, &args.name).await,
         ClusterCommand::Stop(args) => stop::run(ctx, &args.name).await,
         ClusterCommand::Start(args) => start::run(ctx, args).await,
-        ClusterCommand::Destroy(args) => destroy::run(ctx, &args.name).await,
+        ClusterCommand::Destroy(args) => destroy::run(ctx, &args.name, args.yes).await,
     }
 }

@@ -26,11 +26,18 @@ pub async fn run(ctx: &Context, args: StartArgs) -> Result<Outcome> {
         let mqnode = process::mqnode_for(&cluster.manifest, args.mqnode.as_deref())?;
         let mut launched = Vec::new();
         // Processes that started stay recorded (and running) even if another one fails.
-        lifecycle::start_processes(&mut cluster, &stopped, &mqnode, &mut launched).await?;
+        lifecycle::start_processes(
+            &mut cluster,
+            &stopped,
+            &mqnode,
+            args.ready_timeout(),
+            &mut launched,
+        )
+        .await?;
         let links = cluster.manifest.links.clone();
         links::apply_links(&cluster, &links).await?;
     }
-    let (status, answered) = status::gather_status(&cluster).await?;
+    let status = status::gather_status(&cluster).await?;
     status::print_status(&ctx.out, &status)?;
-    status::outcome(&cluster, answered)
+    status::outcome(&cluster, &status)
 }

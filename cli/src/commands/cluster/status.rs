@@ -6,10 +6,11 @@ use crate::commands::Context;
 use crate::error::{Outcome, Result};
 use crate::status;
 
-/// Runs `cluster status`. Exit 3 when some nodes did not answer, 1 when none did.
+/// Runs `cluster status`. Exit 3 when some nodes that should run did not answer, 69 when none
+/// did; nodes stopped cleanly are no failure.
 pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, name)?;
-    let (status, answered) = status::gather_status(&cluster).await?;
+    let status = status::gather_status(&cluster).await?;
     status::print_status(&ctx.out, &status)?;
-    status::outcome(&cluster, answered)
+    status::outcome(&cluster, &status)
 }

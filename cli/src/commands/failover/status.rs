@@ -14,19 +14,18 @@ use crate::error::{Outcome, Result};
 use crate::output::{Format, Table};
 use crate::status;
 
-/// Runs `failover status`. Exit 3 when some members did not answer, 1 when none did.
+/// Runs `failover status`. Exit 3 when some members that should run did not answer (with a
+/// sentence on stderr naming them), 69 when none did.
 pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, name)?;
-    let (gathered, _) = status::gather_status(&cluster).await?;
+    let gathered = status::gather_status(&cluster).await?;
     let failover = groups(&cluster, &gathered);
     if ctx.out.format() == Format::Json {
         ctx.out.json(&failover)?;
     } else {
         ctx.out.table(&table(&failover))?;
     }
-    // A member answered when it told its role.
-    let answered = gathered.nodes.iter().filter(|n| n.role.is_some()).count();
-    status::outcome(&cluster, answered)
+    status::outcome(&cluster, &gathered)
 }
 
 /// Each group's members sorted by the role they reported, in member order, with the lock

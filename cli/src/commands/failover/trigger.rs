@@ -60,7 +60,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
             .iter()
             .find(|m| m.name != old_node.name)
             .map_or("NODE", |m| m.name.as_str());
-        return Err(CliError::Stomp(format!(
+        return Err(CliError::Unavailable(format!(
             "no slave of {group} in cluster `{c}` is running to take over from {} ({}); start one with `mqctl node start {c}/{other}`",
             old_node.name,
             describe_roles(&members, &roles)
@@ -168,7 +168,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
             probe.abort();
             spinner.abandon();
             let roles = super::roles(&cluster, &members, STAT_REQUEST_TIMEOUT).await?;
-            return Err(CliError::Stomp(format!(
+            return Err(CliError::Timeout(format!(
                 "no other member of {group} served STOMP within {} s of the {mode} of {} ({}); see `mqctl failover status {c}` and the nodes' logs",
                 FAILOVER_TRIGGER_TIMEOUT.as_secs(),
                 old_node.name,
@@ -323,7 +323,17 @@ fn table(report: &FailoverReport) -> Table {
     if report.verify.is_some() {
         header.extend(["sent", "received", "lost", "duplicated"]);
     }
-    let mut table = Table::new(header, "No failover.").numeric([4, 5, 6, 7, 8]);
+    let mut table = Table::new(header, "No failover.")
+        .numeric([4, 5, 6, 7, 8])
+        .defaults([
+            "group",
+            "old master",
+            "new master",
+            "recovery ms",
+            "sent",
+            "lost",
+            "duplicated",
+        ]);
     let mut row = vec![
         report.group.clone(),
         report.mode.to_string(),

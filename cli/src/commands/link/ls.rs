@@ -11,7 +11,7 @@ use crate::status;
 /// Runs `link ls`.
 pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, name)?;
-    let (status, _) = status::gather_status(&cluster).await?;
+    let status = status::gather_status(&cluster).await?;
     let list = LinkList {
         cluster: status.name,
         links: status.links,

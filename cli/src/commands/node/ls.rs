@@ -47,7 +47,8 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
         ],
         format!("Cluster {name} has no nodes."),
     )
-    .numeric([2]);
+    .numeric([2])
+    .defaults(["node", "pid", "running", "transport", "admin"]);
     for n in &list.nodes {
         table.push(vec![
             n.name.clone(),

@@ -1,6 +1,7 @@
-//! `mqctl node ls|start|stop|kill|restart`.
+//! `mqctl node ls|start|stop|kill|logs|restart`.
 
 mod kill;
+mod logs;
 mod ls;
 mod restart;
 mod start;
@@ -19,6 +20,7 @@ pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Outcome> {
         NodeCommand::Start(args) => start::run(ctx, args).await,
         NodeCommand::Stop(args) => stop::run(ctx, args).await,
         NodeCommand::Kill(args) => kill::run(ctx, args).await,
+        NodeCommand::Logs(args) => logs::run(ctx, args).await,
         NodeCommand::Restart(args) => restart::run(ctx, args).await,
     }
 }

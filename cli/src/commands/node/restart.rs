@@ -18,6 +18,7 @@ pub async fn run(ctx: &Context, args: NodeStartArgs) -> Result<Outcome> {
         &mut cluster,
         &node.name,
         args.mqnode.as_deref(),
+        args.ready_timeout(),
         NodeAction::Restarted,
     )
     .await?;

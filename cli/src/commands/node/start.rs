@@ -2,6 +2,7 @@
 //! is ready, and re-create its broker's links if it is the one serving.
 
 use std::path::Path;
+use std::time::Duration;
 
 use mq_shared::api::Role;
 use mq_shared::ctl::{NodeAction, NodeChange};
@@ -32,6 +33,7 @@ pub async fn run(ctx: &Context, args: NodeStartArgs) -> Result<Outcome> {
                 &mut cluster,
                 &node.name,
                 args.mqnode.as_deref(),
+                args.ready_timeout(),
                 NodeAction::Started,
             )
             .await?
@@ -46,11 +48,19 @@ pub(crate) async fn start_one(
     cluster: &mut Cluster,
     name: &str,
     mqnode: Option<&Path>,
+    timeout: Duration,
     action: NodeAction,
 ) -> Result<NodeChange> {
     let mqnode = process::mqnode_for(&cluster.manifest, mqnode)?;
     let mut launched = Vec::new();
-    lifecycle::start_processes(cluster, &[name.to_string()], &mqnode, &mut launched).await?;
+    lifecycle::start_processes(
+        cluster,
+        &[name.to_string()],
+        &mqnode,
+        timeout,
+        &mut launched,
+    )
+    .await?;
     let node = cluster.process(name)?.clone();
     let role = match cluster.client(&node, STAT_REQUEST_TIMEOUT)?.broker().await {
         Ok(info) => Some(info.role),

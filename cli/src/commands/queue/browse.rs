@@ -13,7 +13,21 @@ const BODY_PREVIEW: usize = 60;
 /// Runs `queue browse`.
 pub async fn run(ctx: &Context, args: BrowseArgs) -> Result<Outcome> {
     let (client, queue) = super::resolve(ctx, &args.at).await?;
-    let answer = client.browse(&queue, args.limit).await?;
+    let limit = match ctx.out.limit() {
+        None => output::DEFAULT_TABLE_LIMIT,
+        Some(0) => u32::MAX as usize,
+        Some(n) => n,
+    };
+    let answer = client.browse(&queue, limit).await?;
+    if answer.messages.len() == limit
+        && let Ok(stats) = client.queue(&queue).await
+        && stats.depth > limit as u64
+    {
+        output::note(&format!(
+            "Showing the first {limit} of {} messages of queue {queue}; --limit N shows more, --limit 0 all.",
+            stats.depth
+        ));
+    }
     let report = BrowseReport {
         node: client.label().to_string(),
         queue,
@@ -36,7 +50,8 @@ pub async fn run(ctx: &Context, args: BrowseArgs) -> Result<Outcome> {
         ],
         format!("Queue {} on {} has no messages.", report.queue, report.node),
     )
-    .numeric([0, 2, 4]);
+    .numeric([0, 2, 4])
+    .defaults(["#", "message-id", "size", "body"]);
     for (i, m) in report.messages.iter().enumerate() {
         let headers = m
             .headers

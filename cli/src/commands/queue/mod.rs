@@ -1,6 +1,7 @@
 //! `mqctl queue stat|send|browse|purge`.
 
 mod browse;
+mod delete;
 mod purge;
 mod send;
 mod stat;
@@ -21,6 +22,7 @@ pub async fn run(ctx: &Context, command: QueueCommand) -> Result<Outcome> {
         QueueCommand::Send(args) => send::run(ctx, args).await,
         QueueCommand::Browse(args) => browse::run(ctx, args).await,
         QueueCommand::Purge(args) => purge::run(ctx, args).await,
+        QueueCommand::Delete(args) => delete::run(ctx, args).await,
     }
 }
 
@@ -40,11 +42,6 @@ pub(crate) async fn resolve(ctx: &Context, at: &QueueTarget) -> Result<(AdminCli
             cluster
                 .serving(node.as_deref(), ADMIN_REQUEST_TIMEOUT)
                 .await?
-        }
-        Address::Stomp { uri } => {
-            return Err(CliError::Usage(format!(
-                "`{uri}` is a STOMP URL, and only `queue send` speaks STOMP; give the node's admin URL (http://HOST:PORT) or NAME[/NODE]"
-            )));
         }
         Address::Url { url, token_file } => AdminClient::new(
             url_endpoint(&url, token_file.as_deref())?,

@@ -9,6 +9,13 @@ use crate::error::{Outcome, Result};
 /// Runs `queue purge`.
 pub async fn run(ctx: &Context, args: PurgeArgs) -> Result<Outcome> {
     let (client, queue) = super::resolve(ctx, &args.at).await?;
+    crate::output::confirm(
+        &format!(
+            "Purge queue {queue} on {}: remove every waiting message?",
+            client.label()
+        ),
+        args.yes,
+    )?;
     let answer = client.purge(&queue).await?;
     let report = PurgeReport {
         node: client.label().to_string(),

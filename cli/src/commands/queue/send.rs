@@ -1,5 +1,5 @@
 //! `mqctl queue send NAME[/NODE] QUEUE`: send messages through a node's admin API, or over
-//! STOMP to `--url tcp://...` or `--url failover:(...)`, following the master of a group.
+//! STOMP to `--stomp tcp://...` or `--stomp failover:(...)`, following the master of a group.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use mq_shared::defaults::FAILOVER_TRIGGER_TIMEOUT;
 use mq_shared::failover::Failover;
 use mq_shared::uri::ClientUri;
 
-use crate::args::queue::{Address, SendArgs};
+use crate::args::queue::SendArgs;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
 use crate::output;
@@ -29,26 +29,32 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<Outcome> {
                 ))
             })?
         }
-        (None, None) => String::new(),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "give the message body with --body TEXT or --file F (--body '' sends an empty one)"
+                    .to_string(),
+            ));
+        }
     };
-    if let Ok((Address::Stomp { uri }, queue)) = args.at.resolve() {
+    if let Some(target) = args.stomp_target() {
+        let (uri, queue) = target.map_err(CliError::Usage)?;
         let report = send_stomp(&uri, &queue, &body, &args).await?;
         return print(ctx, &report);
     }
     let (client, queue) = super::resolve(ctx, &args.at).await?;
-    let persistent = !args.non_persistent;
+    let persistent = args.persistence.is_persistent();
     let request = SendRequest {
         body,
         headers: args.headers.iter().cloned().collect::<BTreeMap<_, _>>(),
         persistent: Some(persistent),
     };
-    let bar = if args.count > 1 {
-        output::progress(args.count, "sending")
+    let bar = if args.messages > 1 {
+        output::progress(args.messages, "sending")
     } else {
         indicatif::ProgressBar::hidden()
     };
     let mut ids = Vec::new();
-    for sent in 0..args.count {
+    for sent in 0..args.messages {
         match client.send_message(&queue, &request).await {
             Ok(answer) => ids.push(answer.message_id),
             Err(e) => {
@@ -56,7 +62,7 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<Outcome> {
                 if sent > 0 {
                     output::note(&format!(
                         "{sent} of {} messages were sent before this error.",
-                        args.count
+                        args.messages
                     ));
                 }
                 return Err(e);
@@ -68,7 +74,7 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<Outcome> {
     let report = SendReport {
         node: client.label().to_string(),
         queue,
-        sent: args.count,
+        sent: args.messages,
         persistent,
         message_ids: ids,
     };
@@ -96,19 +102,19 @@ fn print(ctx: &Context, report: &SendReport) -> Result<Outcome> {
     Ok(Outcome::Complete)
 }
 
-/// Sends `args.count` messages over STOMP, each with a RECEIPT. A dropped connection (a master
+/// Sends `args.messages` messages over STOMP, each with a RECEIPT. A dropped connection (a master
 /// failing over) is re-established through the URI's failover options and the unconfirmed
 /// message is sent again: at least once, never lost. STOMP receipts carry no message id, so
 /// the report lists none.
 async fn send_stomp(uri: &str, queue: &str, body: &str, args: &SendArgs) -> Result<SendReport> {
     let parsed: ClientUri = uri
         .parse()
-        .map_err(|e| CliError::Usage(format!("--url: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("--stomp: {e}")))?;
     let queue = queue.strip_prefix("/queue/").unwrap_or(queue);
     if queue.is_empty() {
         return Err(CliError::Usage("the queue name is empty".to_string()));
     }
-    let persistent = !args.non_persistent;
+    let persistent = args.persistence.is_persistent();
     let mut headers: Vec<(&str, &str)> =
         vec![("persistent", if persistent { "true" } else { "false" })];
     headers.extend(args.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -118,13 +124,13 @@ async fn send_stomp(uri: &str, queue: &str, body: &str, args: &SendArgs) -> Resu
     let reconnect = matches!(parsed, ClientUri::Failover(_));
     let mut failover = Failover::new(&parsed, ConnectOptions::default());
     let mut client = connect(&mut failover, uri, reconnect).await?;
-    let bar = if args.count > 1 {
-        output::progress(args.count, "sending")
+    let bar = if args.messages > 1 {
+        output::progress(args.messages, "sending")
     } else {
         indicatif::ProgressBar::hidden()
     };
     let mut sent = 0;
-    while sent < args.count {
+    while sent < args.messages {
         match client
             .send(&destination, body.to_string(), &headers, true)
             .await
@@ -147,7 +153,7 @@ async fn send_stomp(uri: &str, queue: &str, body: &str, args: &SendArgs) -> Resu
                 return Err(CliError::Stomp(format!(
                     "{} refused a message to {destination} after {sent} of {}: {e}",
                     endpoint(&failover),
-                    args.count
+                    args.messages
                 )));
             }
         }
@@ -180,7 +186,7 @@ async fn connect(failover: &mut Failover, uri: &str, reconnect: bool) -> Result<
         Ok(Err(e)) => Err(CliError::Stomp(format!(
             "could not connect to {uri}: {e}; check the URL and that a broker serves there"
         ))),
-        Err(_) => Err(CliError::Stomp(format!(
+        Err(_) => Err(CliError::Timeout(format!(
             "no endpoint of {uri} answered within {} s; check the URL and that a broker serves there",
             limit.as_secs()
         ))),

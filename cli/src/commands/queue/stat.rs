@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use mq_shared::api::{self, QueueList};
 use mq_shared::ctl::{QueueStatReport, QueueStatRow};
-use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
 use mq_shared::uri::DestinationFilter;
 use tokio::task::JoinSet;
 
 use crate::args::queue::StatArgs;
 use crate::client::admin::AdminClient;
-use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
 use crate::output::{self, Format, Table};
@@ -45,48 +43,68 @@ pub async fn run(ctx: &Context, args: StatArgs) -> Result<Outcome> {
     };
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| CliError::io("could not watch for", "SIGTERM", e))?;
+    // On a terminal, frames are drawn in place on the alternate screen, restored when this
+    // guard drops: at Ctrl-C, SIGTERM, an error or a closed pipe alike.
+    let screen = if ctx.out.is_tty() && ctx.out.is_table() {
+        Some(output::Screen::enter()?)
+    } else {
+        None
+    };
     loop {
         let (report, _) = collect(&clients, args.queue.as_ref()).await;
-        print(ctx, &report, clients.len(), true)?;
+        match &screen {
+            Some(screen) => screen.frame(&frame(ctx, &report, clients.len(), secs)?)?,
+            None => print(ctx, &report, clients.len(), true)?,
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
             _ = &mut interrupt => return Ok(Outcome::Complete),
+            _ = term.recv() => return Ok(Outcome::Complete),
         }
     }
 }
 
+/// One `--watch` frame for the alternate screen: a title line, the table cut to the screen's
+/// height, and a last line saying how many rows did not fit.
+fn frame(ctx: &Context, report: &QueueStatReport, nodes_asked: usize, secs: u64) -> Result<String> {
+    let table = titled(stat_table(report, nodes_asked), nodes_asked);
+    // Title, the table's top, header, separator and bottom lines, and the notice line.
+    let rows = output::terminal_height().saturating_sub(6).max(1);
+    let rendered = ctx.out.render(&table, Some(rows))?;
+    let stamp = crate::home::now_rfc3339();
+    let mut text = format!(
+        "{stamp}  every {secs} s (Ctrl-C to stop)\n{}",
+        rendered.text
+    );
+    if rendered.omitted > 0 {
+        text.push_str(&format!(
+            "… {} more rows do not fit the screen; narrow with --queue or enlarge the window",
+            rendered.omitted
+        ));
+    }
+    Ok(text)
+}
+
+/// The table with its empty sentence for `nodes_asked` nodes.
+fn titled(mut table: Table, nodes_asked: usize) -> Table {
+    table.empty = if nodes_asked == 1 {
+        "No queues on this node.".to_string()
+    } else {
+        format!("No queues on any of the {nodes_asked} nodes.")
+    };
+    table
+}
+
 /// The nodes to ask, in display order, and the cluster name if any.
 fn sources(ctx: &Context, args: &StatArgs) -> Result<(Vec<AdminClient>, Option<String>)> {
-    if let Some(target) = &args.name {
-        let (name, node) = crate::args::split_target(target);
-        let cluster = Cluster::load(&ctx.home, &name)?;
-        let nodes: Vec<_> = match &node {
-            None => cluster.manifest.nodes.iter().collect(),
-            Some(node) => {
-                cluster.check_node(node)?;
-                cluster
-                    .manifest
-                    .nodes
-                    .iter()
-                    .filter(|n| n.name == *node || n.group == *node)
-                    .collect()
-            }
-        };
-        let clients = nodes
-            .into_iter()
-            .map(|n| cluster.client(n, STAT_REQUEST_TIMEOUT))
-            .collect::<Result<_>>()?;
-        return Ok((clients, Some(name)));
-    }
-    let clients = args
-        .url
-        .iter()
-        .map(|url| {
-            let endpoint = super::url_endpoint(url, args.token_file.as_deref())?;
-            AdminClient::new(endpoint, STAT_REQUEST_TIMEOUT)
-        })
-        .collect::<Result<_>>()?;
-    Ok((clients, None))
+    crate::commands::nodes::sources(
+        ctx,
+        args.name.as_deref(),
+        &args.url,
+        args.token_file.as_deref(),
+    )
 }
 
 /// Asks every node at once; rows sorted by queue, then node in the order given.
@@ -173,6 +191,17 @@ pub const HEADER: [&str; 12] = [
     "bytes",
 ];
 
+/// The columns a table shows without `--columns` or `-o wide`: they fit 80 columns.
+pub const DEFAULT_COLUMNS: [&str; 7] = [
+    "node",
+    "queue",
+    "depth",
+    "producers",
+    "consumers",
+    "enqueued",
+    "dequeued",
+];
+
 fn cells(r: &QueueStatRow) -> Vec<String> {
     let mut cells = vec![r.node.clone(), r.queue.clone()];
     cells.extend(
@@ -197,7 +226,9 @@ fn cells(r: &QueueStatRow) -> Vec<String> {
 /// The rows of `report` as a table: each queue's rows, then its totals row when more than one
 /// node was asked, then one `(down)` row per node that did not answer.
 pub fn stat_table(report: &QueueStatReport, nodes_asked: usize) -> Table {
-    let mut table = Table::new(HEADER.to_vec(), "No queues.").numeric(2..12);
+    let mut table = Table::new(HEADER.to_vec(), "No queues.")
+        .numeric(2..12)
+        .defaults(DEFAULT_COLUMNS);
     let mut i = 0;
     while i < report.queues.len() {
         let queue = &report.queues[i].queue;
@@ -248,22 +279,17 @@ fn print(
         Format::Json if watching => output::write_stdout(&(output::to_json(report, false) + "\n")),
         Format::Json => ctx.out.json(report),
         _ => {
-            let mut table = stat_table(report, nodes_asked);
-            table.empty = if nodes_asked == 1 {
-                "No queues on this node.".to_string()
+            let table = titled(stat_table(report, nodes_asked), nodes_asked);
+            let rendered = ctx.out.render(&table, None)?;
+            if watching {
+                output::write_stdout(&format!("{}\n", rendered.text))?;
             } else {
-                format!("No queues on any of the {nodes_asked} nodes.")
-            };
-            let text = ctx.out.render(&table);
-            if watching && ctx.out.is_tty() {
-                // Clear the screen and redraw from the top.
-                let stamp = crate::home::now_rfc3339();
-                output::write_stdout(&format!("\x1b[H\x1b[2J{stamp}  (Ctrl-C to stop)\n{text}"))
-            } else if watching {
-                output::write_stdout(&format!("{text}\n"))
-            } else {
-                output::write_stdout(&text)
+                output::write_stdout(&rendered.text)?;
             }
+            if let Some(notice) = rendered.notice() {
+                output::note(&notice);
+            }
+            Ok(())
         }
     }
 }
@@ -273,21 +299,9 @@ fn outcome(
     report: &QueueStatReport,
     asked: usize,
     cluster: Option<&str>,
-    mut errors: Vec<CliError>,
+    errors: Vec<CliError>,
 ) -> Result<Outcome> {
-    if report.down.is_empty() {
-        Ok(Outcome::Complete)
-    } else if report.down.len() < asked {
-        Ok(Outcome::Partial)
-    } else {
-        Err(match cluster {
-            Some(cluster) => CliError::NoneAnswered {
-                cluster: cluster.to_string(),
-            },
-            None if errors.len() == 1 => errors.remove(0),
-            None => CliError::Several(errors),
-        })
-    }
+    crate::commands::nodes::outcome(report.down.len(), asked, cluster, errors)
 }
 
 #[cfg(test)]

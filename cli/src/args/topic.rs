@@ -1,0 +1,53 @@
+//! `mqctl topic ...` and `mqctl connection ...`: arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// `mqctl topic VERB`.
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Every topic on every node: subscribers, published, dispatched, forwarded.
+    #[command(
+        visible_alias = "list",
+        after_help = "\
+Examples:
+  mqctl topic ls demo
+  mqctl topic ls demo/node2 -o json
+  mqctl topic ls --url http://10.0.0.5:8161 --token-file admin.token"
+    )]
+    Ls(NodesArgs),
+}
+
+/// `mqctl connection VERB`.
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCommand {
+    /// Every open connection on every node: clients and bridges from other brokers.
+    #[command(
+        visible_alias = "list",
+        after_help = "\
+Examples:
+  mqctl connection ls demo
+  mqctl connection ls demo -o wide
+  mqctl connection ls --url http://10.0.0.5:8161 --token-file admin.token"
+    )]
+    Ls(NodesArgs),
+}
+
+/// `NAME[/NODE]`, or `--url URL...`: the nodes a read goes to.
+#[derive(Debug, Clone, Args)]
+pub struct NodesArgs {
+    /// Cluster (all its nodes) or one node or group of it: demo, demo/node2.
+    #[arg(
+        value_name = "NAME[/NODE]",
+        required_unless_present = "url",
+        conflicts_with = "url"
+    )]
+    pub name: Option<String>,
+    /// Admin URL of a node outside any cluster; repeat for several.
+    #[arg(long, value_name = "URL")]
+    pub url: Vec<String>,
+    /// File holding the admin token of the --url nodes [env: MQCTL_TOKEN_FILE].
+    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE", hide_env = true)]
+    pub token_file: Option<PathBuf>,
+}
