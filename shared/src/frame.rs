@@ -661,12 +661,13 @@ impl Decoder {
 ///
 /// A `content-length` header is added to a SEND, MESSAGE or ERROR frame with a non-empty body
 /// unless the frame already carries one (which is then written as given). Headers of frames that
-/// are never escaped (CONNECT, STOMP, CONNECTED, and every frame in 1.0) cannot carry LF, nor a
-/// `:` in a name: those are written as spaces so that a header can never split the frame or
-/// the line (a name that starts with `:` would make the frame unreadable). A CR that is not escaped (in
-/// those frames, and in 1.1, which has no escape for it) is written as is, and a header whose
-/// value ends in one gets a CRLF line ending, so that every frame [`Decoder`] returns is encoded
-/// back to the same headers.
+/// are never escaped (CONNECT, STOMP, CONNECTED, and every frame in 1.0) cannot carry LF: it is
+/// written as a space so that a header can never split the frame. Their names are read up to
+/// the first `:`, so a `:` in a name splits it there, except a leading one, which would leave
+/// the name empty and the frame unreadable: that one is written as a space. A CR that is not
+/// escaped (in those frames, and in 1.1, which has no escape for it) is written as is, and a
+/// header whose value ends in one gets a CRLF line ending, so that every frame [`Decoder`]
+/// returns is encoded back to the same headers.
 pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     let escaping = if frame.command.is_unescaped() || version == Version::V1_0 {
         None
@@ -713,10 +714,10 @@ fn put_header_text(dst: &mut BytesMut, text: &str, escaping: Option<Version>, na
         dst.put_slice(text.as_bytes());
         return;
     }
-    for &b in text.as_bytes() {
+    for (i, &b) in text.as_bytes().iter().enumerate() {
         match (escaping, b) {
             (None, b'\n') => dst.put_u8(b' '),
-            (None, b':') if name => dst.put_u8(b' '),
+            (None, b':') if name && i == 0 => dst.put_u8(b' '),
             (None, b) => dst.put_u8(b),
             (Some(_), b'\n') => dst.put_slice(b"\\n"),
             (Some(_), b':') => dst.put_slice(b"\\c"),
@@ -1006,9 +1007,8 @@ mod tests {
             encoded(&f, Version::V1_1),
             b"MESSAGE\na\\cb:x\\ny\\\\z\rw\n\n\0"
         );
-        // 1.0 cannot escape: an LF, or a ':' in a name, becomes a space so the frame stays
-        // whole; a CR stays.
-        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\na b:x y\\z\rw\n\n\0");
+        // 1.0 cannot escape: an LF becomes a space so the frame stays whole; a CR stays.
+        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\na:b:x y\\z\rw\n\n\0");
     }
 
     #[test]
@@ -1031,14 +1031,15 @@ mod tests {
     }
 
     #[test]
-    fn a_colon_in_a_name_is_a_space_where_it_cannot_be_escaped() {
+    fn a_leading_colon_in_a_name_is_a_space_where_it_cannot_be_escaped() {
         // Found by fuzzing: a name starting with ':' (read escaped from a 1.1 or 1.2 client, or
         // given to the admin API) made a frame that no 1.0 consumer could read.
         let f = frame_of(b"SEND\n\\ca\\cb:v\n\n\0", Version::V1_2);
         assert_eq!(f.header(":a:b"), Some("v"));
         let wire = encoded(&f, Version::V1_0);
-        assert_eq!(wire, b"SEND\n a b:v\n\n\0");
-        assert_eq!(frame_of(&wire, Version::V1_0).header(" a b"), Some("v"));
+        assert_eq!(wire, b"SEND\n a:b:v\n\n\0");
+        // Read, as every 1.0 line, up to its first colon.
+        assert_eq!(frame_of(&wire, Version::V1_0).header(" a"), Some("b:v"));
         // Values keep theirs.
         let f = Frame::new(Command::Message).with_header("k", ":v:");
         assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\nk::v:\n\n\0");
