@@ -2,11 +2,12 @@
 //!
 //! Input layout: an 8-byte header, then the stream.
 //!
-//! | byte | meaning |
-//! | ---- | ------- |
-//! | 0    | bits 0-1: version 1.0, 1.1, 1.2, or 3 = start at 1.2 and switch to the version a CONNECT or STOMP frame's `accept-version` negotiates (as the server does); bit 2: misuse mode (the buffer is cut between calls, which the decoder must survive) |
-//! | 1-3  | `max_frame_size`, `max_headers`, `max_header_length`: 0 the default, 1-199 that many, higher values larger limits up to `usize::MAX` |
-//! | 4-7  | sizes of the reads the stream arrives in, cycled; 0 means the whole rest |
+//! - byte 0, bits 0-1: version 1.0, 1.1, 1.2, or 3: start at 1.2 and switch to the version a
+//!   CONNECT or STOMP frame's `accept-version` negotiates (as the server does); bit 2: misuse
+//!   mode (the buffer is cut between calls, which the decoder must survive).
+//! - bytes 1-3: `max_frame_size`, `max_headers`, `max_header_length`: 0 the default, 1-199 that
+//!   many, higher values larger limits up to `usize::MAX`.
+//! - bytes 4-7: sizes of the reads the stream arrives in, cycled; 0 means the whole rest.
 //!
 //! Checked for every input: no panic (overflow checks are on); every call either returns an
 //! item and removes its bytes, or waits, or fails (so no loop); no call allocates more than a
