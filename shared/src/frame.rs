@@ -663,8 +663,9 @@ impl Decoder {
 /// unless the frame already carries one (which is then written as given). Headers of frames that
 /// are never escaped (CONNECT, STOMP, CONNECTED, and every frame in 1.0) cannot carry LF: it is
 /// written as a space so that a header can never split the frame. Their names are read up to
-/// the first `:`, so a `:` in a name splits it there, except a leading one, which would leave
-/// the name empty and the frame unreadable: that one is written as a space. A CR that is not
+/// the first `:`, so a `:` in a name splits it there, unless what comes before it is empty or
+/// `content-length` (the one header the decoder reads, so the frame would be unreadable): that
+/// `:` is written as a space. A CR that is not
 /// escaped (in those frames, and in 1.1, which has no escape for it) is written as is, and a
 /// header whose value ends in one gets a CRLF line ending, so that every frame [`Decoder`]
 /// returns is encoded back to the same headers.
@@ -683,9 +684,9 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     dst.put_slice(frame.command.as_str().as_bytes());
     dst.put_u8(b'\n');
     for (name, value) in &frame.headers {
-        put_header_text(dst, name, escaping, true);
+        put_name(dst, name, escaping);
         dst.put_u8(b':');
-        put_header_text(dst, value, escaping, false);
+        put_header_text(dst, value, escaping);
         // The decoder drops one CR before an LF: a raw CR ending the value needs another.
         if value.ends_with('\r') && escaping != Some(Version::V1_2) {
             dst.put_u8(b'\r');
@@ -708,16 +709,30 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     dst.put_u8(0);
 }
 
-fn put_header_text(dst: &mut BytesMut, text: &str, escaping: Option<Version>, name: bool) {
+/// A header name; unescaped, a `:` that would split it into nothing or `content-length` is
+/// written as a space (see [`encode`]).
+fn put_name(dst: &mut BytesMut, name: &str, escaping: Option<Version>) {
+    if escaping.is_none()
+        && let Some(i) = name.find(':')
+        && (i == 0 || &name[..i] == "content-length")
+    {
+        put_header_text(dst, &name[..i], None);
+        dst.put_u8(b' ');
+        put_header_text(dst, &name[i + 1..], None);
+    } else {
+        put_header_text(dst, name, escaping);
+    }
+}
+
+fn put_header_text(dst: &mut BytesMut, text: &str, escaping: Option<Version>) {
     let special = |b: u8| matches!(b, b'\n' | b'\r' | b':' | b'\\');
     if !text.bytes().any(special) {
         dst.put_slice(text.as_bytes());
         return;
     }
-    for (i, &b) in text.as_bytes().iter().enumerate() {
+    for &b in text.as_bytes() {
         match (escaping, b) {
             (None, b'\n') => dst.put_u8(b' '),
-            (None, b':') if name && i == 0 => dst.put_u8(b' '),
             (None, b) => dst.put_u8(b),
             (Some(_), b'\n') => dst.put_slice(b"\\n"),
             (Some(_), b':') => dst.put_slice(b"\\c"),
@@ -1031,15 +1046,25 @@ mod tests {
     }
 
     #[test]
-    fn a_leading_colon_in_a_name_is_a_space_where_it_cannot_be_escaped() {
-        // Found by fuzzing: a name starting with ':' (read escaped from a 1.1 or 1.2 client, or
-        // given to the admin API) made a frame that no 1.0 consumer could read.
+    fn an_unescaped_name_never_splits_into_nothing_or_content_length() {
+        // Found by fuzzing: a name starting with ':', or "content-length:..." (read escaped from
+        // a 1.1 or 1.2 client, or given to the admin API), made a frame that no 1.0 consumer
+        // could read: an empty name, or a content-length that is not a number.
         let f = frame_of(b"SEND\n\\ca\\cb:v\n\n\0", Version::V1_2);
         assert_eq!(f.header(":a:b"), Some("v"));
         let wire = encoded(&f, Version::V1_0);
         assert_eq!(wire, b"SEND\n a:b:v\n\n\0");
         // Read, as every 1.0 line, up to its first colon.
         assert_eq!(frame_of(&wire, Version::V1_0).header(" a"), Some("b:v"));
+        let f = frame_of(b"MESSAGE\ncontent-length\\c:+\n\nx\0", Version::V1_1);
+        let wire = encoded(&f, Version::V1_0);
+        assert_eq!(wire, b"MESSAGE\ncontent-length :+\ncontent-length:1\n\nx\0");
+        let again = frame_of(&wire, Version::V1_0);
+        assert_eq!(again.header("content-length "), Some("+"));
+        assert_eq!(&again.body[..], b"x");
+        // Any other name splits at its first colon, as 1.0 reads it.
+        let f = Frame::new(Command::Send).with_header("colon:name", "v");
+        assert_eq!(encoded(&f, Version::V1_0), b"SEND\ncolon:name:v\n\n\0");
         // Values keep theirs.
         let f = Frame::new(Command::Message).with_header("k", ":v:");
         assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\nk::v:\n\n\0");
