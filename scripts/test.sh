@@ -2,7 +2,8 @@
 # The one test command: builds the binaries (debug) and runs every test of the workspace,
 # including the interop suite (stomp.py against a real mqnode, tests/python), which the Rust
 # test `interop::stomp_py_suite_passes` runs. Installs stomp.py and pytest for the current user
-# when they are missing.
+# when they are missing, and Node.js, Chromium and the npm packages of tests/js for the console
+# and WebSocket tests (see below).
 #
 # Environment: CARGO_TARGET_DIR is honoured; MQ_TEST_PROFILE=release runs the tests against
 # release binaries (built here with --release).
@@ -29,6 +30,38 @@ if ! command -v ip >/dev/null; then
     fi
 fi
 
+# The console and WebSocket tests (tests/tests/console.rs, cli_console.rs, websocket.rs) run
+# Node.js scripts in tests/js: stompjs over ws://, and the web consoles in headless Chromium
+# through playwright-core. They need Node.js with npm and Debian's chromium (its own browser
+# download does not work offline, so playwright-core drives /usr/bin/chromium), installed here
+# when missing, and the npm packages of tests/js (`npm ci`, versions from package-lock.json).
+# Run directly with `cargo test`, those tests skip when these are missing, saying why; run
+# from here (MQ_REQUIRE_TOOLS=1) a missing tool fails them.
+apt_install() {
+    if [[ $(id -u) -eq 0 ]]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    fi
+}
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "test.sh: installing Node.js and npm for the WebSocket and console tests" >&2
+    apt_install nodejs npm
+fi
+if [[ ! -x /usr/bin/chromium ]]; then
+    echo "test.sh: installing Debian's chromium for the console tests" >&2
+    apt_install chromium
+fi
+# The stomp.py TLS test makes its certificates with the openssl command.
+if ! command -v openssl >/dev/null; then
+    echo "test.sh: installing openssl for the TLS interop test" >&2
+    apt_install openssl
+fi
+if command -v npm >/dev/null && [[ ! -d tests/js/node_modules/playwright-core ]]; then
+    echo "test.sh: installing the npm packages of tests/js (npm ci)" >&2
+    (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 profile=()
 if [[ "${MQ_TEST_PROFILE:-}" == release ]]; then
     profile=(--release)
@@ -39,4 +72,4 @@ cargo build --workspace --bins "${profile[@]}"
 # and the integration tests, one binary `integration` (tests/tests/main.rs, a module per
 # capability) that starts real nodes. Its module `interop` runs the stomp.py suite, and its
 # discovery test re-runs the binary inside a network namespace, filtered to itself.
-cargo test --workspace --no-fail-fast "${profile[@]}"
+MQ_REQUIRE_TOOLS=1 cargo test --workspace --no-fail-fast "${profile[@]}"

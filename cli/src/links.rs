@@ -13,9 +13,10 @@ use crate::output;
 /// support network connectors (404).
 pub async fn apply_link(cluster: &Cluster, link: &LinkEntry) -> Result<bool> {
     let client = cluster.master_of(&link.from, ADMIN_REQUEST_TIMEOUT).await?;
+    // The manifest keeps the URI without the bridge user's password; it is added here.
     let request = AddNetworkConnector {
         name: Some(link.name.clone()),
-        uri: link.uri.clone(),
+        uri: crate::security::link_uri_with_login(&cluster.manifest, &link.uri)?,
     };
     Ok(client.add_connector(&request).await? != ConnectorOutcome::Unsupported)
 }

@@ -18,6 +18,7 @@ mod links;
 mod output;
 mod ports;
 mod process;
+mod security;
 mod status;
 mod sys;
 mod topology;

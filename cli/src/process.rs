@@ -91,6 +91,11 @@ pub fn node_args(manifest: &ClusterManifest, node: &NodeEntry) -> Vec<OsString> 
         args.push("--admin-token-file".into());
         args.push(manifest.token_file.clone().into());
     }
+    args.extend(
+        crate::security::node_args(manifest, &node.name)
+            .into_iter()
+            .map(OsString::from),
+    );
     args
 }
 
@@ -341,6 +346,8 @@ mod tests {
             admin_port: 61701,
             pid: Some(1),
             persistent: true,
+            tls: false,
+            remote: None,
         }
     }
 
@@ -415,6 +422,9 @@ mod tests {
             nodes: vec![n.clone()],
             links: vec![],
             groups: vec![],
+            security_file: None,
+            credentials_file: None,
+            tls_dir: None,
         };
         let a: Vec<String> = node_args(&m, &n)
             .into_iter()

@@ -24,6 +24,9 @@ struct NodeReport {
     queues: Option<u64>,
     messages: Option<u64>,
     connectors: Option<NetworkConnectorList>,
+    /// For a remote node: the pid and the first transport it reports.
+    pid: Option<u32>,
+    transport: Option<String>,
 }
 
 /// Asks every node of `cluster` concurrently for its status.
@@ -31,8 +34,10 @@ pub async fn gather_status(cluster: &Cluster) -> Result<ClusterStatus> {
     let mut tasks = JoinSet::new();
     for (i, node) in cluster.manifest.nodes.iter().enumerate() {
         let client = cluster.client(node, STAT_REQUEST_TIMEOUT)?;
-        let running = process::running_pid(node).is_some();
-        tasks.spawn(async move { (i, ask_status(client, running).await) });
+        // mqctl has no process to look at for a remote node: its answer is all there is.
+        let running = node.is_remote() || process::running_pid(node).is_some();
+        let remote = node.is_remote();
+        tasks.spawn(async move { (i, ask_status(client, running, remote).await) });
     }
     let mut reports = vec![NodeReport::default(); cluster.manifest.nodes.len()];
     while let Some(joined) = tasks.join_next().await {
@@ -56,15 +61,16 @@ pub async fn gather_status(cluster: &Cluster) -> Result<ClusterStatus> {
                 name: node.name.clone(),
                 group: node.group.clone(),
                 role: r.role,
-                pid: node.pid,
+                pid: node.pid.or(r.pid),
                 alive: r.running && r.healthy,
-                transport: node.transport_uri(),
+                transport: r.transport.clone().unwrap_or_else(|| node.transport_uri()),
                 admin: node.admin_url(),
                 uptime_ms: r.uptime_ms,
                 queues: r.queues,
                 messages: r.messages,
                 links_up: up,
                 links_total: total,
+                remote: node.is_remote(),
             }
         })
         .collect();
@@ -81,7 +87,7 @@ pub async fn gather_status(cluster: &Cluster) -> Result<ClusterStatus> {
     })
 }
 
-async fn ask_status(client: AdminClient, running: bool) -> NodeReport {
+async fn ask_status(client: AdminClient, running: bool, remote: bool) -> NodeReport {
     let healthy = matches!(client.healthz().await, Ok(true));
     if !healthy {
         return NodeReport {
@@ -91,15 +97,24 @@ async fn ask_status(client: AdminClient, running: bool) -> NodeReport {
     }
     let (broker, queues, connectors) =
         tokio::join!(client.broker(), client.queues(), client.connectors());
+    // A remote node that refuses the token is of no use here: shown down, and the command
+    // says why (`--url`).
+    let refused = remote && matches!(broker, Err(CliError::Unauthorized { .. }));
     let broker = broker.ok();
     NodeReport {
         running,
-        healthy,
+        healthy: healthy && !refused,
         role: broker.as_ref().map(|b| b.role),
         uptime_ms: broker.as_ref().map(|b| b.uptime_ms),
         messages: broker.as_ref().map(|b| b.store.messages),
         queues: queues.ok().map(|q| q.queues.len() as u64),
         connectors: connectors.ok().flatten(),
+        pid: broker.as_ref().filter(|_| remote).map(|b| b.pid),
+        transport: broker
+            .as_ref()
+            .filter(|_| remote)
+            .and_then(|b| b.transports.first())
+            .map(|t| crate::cluster::reachable_uri(t, client.host())),
     }
 }
 
@@ -242,7 +257,7 @@ fn answered(n: &NodeStatus) -> bool {
 /// Whether a node was stopped by `mqctl` (no pid recorded) and does not answer: stopped on
 /// purpose, not down.
 pub fn stopped_cleanly(n: &NodeStatus) -> bool {
-    n.pid.is_none() && !answered(n)
+    !n.remote && n.pid.is_none() && !answered(n)
 }
 
 /// The role column: the role reported, `stopped` for a node stopped cleanly, `down` for one
@@ -320,6 +335,7 @@ mod tests {
             messages: None,
             links_up: 0,
             links_total: 0,
+            remote: false,
         }
     }
 
@@ -334,6 +350,9 @@ mod tests {
             nodes: vec![],
             links: vec![],
             groups: vec![],
+            security_file: None,
+            credentials_file: None,
+            tls_dir: None,
         };
         (
             Cluster {

@@ -99,11 +99,17 @@ pub fn link_name(from: &str, to: &str, taken: &[&str]) -> String {
 /// The connector URI for a link to a broker whose processes listen on `to_ports`:
 /// `static:(tcp://127.0.0.1:P)?networkTTL=T[&duplex=true]`, or
 /// `static:(masterslave:(tcp://127.0.0.1:A,tcp://127.0.0.1:B))?...` for an HA pair.
-pub fn link_uri(to_ports: &[u16], ttl: u32, duplex: bool) -> String {
+pub fn link_uri(to_ports: &[u16], ttl: u32, duplex: bool, tls: bool) -> String {
+    let scheme = if tls { "ssl" } else { "tcp" };
     let addresses: Vec<String> = to_ports
         .iter()
-        .map(|p| format!("tcp://127.0.0.1:{p}"))
+        .map(|p| format!("{scheme}://127.0.0.1:{p}"))
         .collect();
+    link_uri_to(&addresses, ttl, duplex)
+}
+
+/// [`link_uri`] for a broker whose processes listen at `addresses` (`tcp://HOST:PORT`).
+pub fn link_uri_to(addresses: &[String], ttl: u32, duplex: bool) -> String {
     let target = if addresses.len() > 1 {
         format!("masterslave:({})", addresses.join(","))
     } else {
@@ -285,15 +291,15 @@ mod tests {
     #[test]
     fn uris() {
         assert_eq!(
-            link_uri(&[61702], 1, false),
+            link_uri(&[61702], 1, false, false),
             "static:(tcp://127.0.0.1:61702)?networkTTL=1"
         );
         assert_eq!(
-            link_uri(&[61702], 2, true),
+            link_uri(&[61702], 2, true, false),
             "static:(tcp://127.0.0.1:61702)?networkTTL=2&duplex=true"
         );
         assert_eq!(
-            link_uri(&[61704, 61706], 1, true),
+            link_uri(&[61704, 61706], 1, true, false),
             "static:(masterslave:(tcp://127.0.0.1:61704,tcp://127.0.0.1:61706))?networkTTL=1&duplex=true"
         );
     }

@@ -243,6 +243,9 @@ pub struct NodeConfig {
     pub security: Security,
     /// The node's certificate, key and CA, when TLS is configured.
     pub tls: Option<TlsFiles>,
+    /// `tls-ca`, also without a certificate of the node's own: links verify `ssl://` peers
+    /// against it.
+    pub tls_ca: Option<PathBuf>,
     /// The admin API's certificate and key, for HTTPS.
     pub admin_tls: Option<TlsFiles>,
     /// Host names the admin API answers to besides its address and localhost.
@@ -276,6 +279,7 @@ impl Default for NodeConfig {
             shutdown_grace: d::SHUTDOWN_GRACE,
             security: Security::none(),
             tls: None,
+            tls_ca: None,
             admin_tls: None,
             admin_allowed_hosts: Vec::new(),
             admin_token_file: None,
@@ -510,6 +514,7 @@ fn tls(
         (None, None) => None,
         _ => return Err(invalid("tls-cert", "tls-cert and tls-key go together")),
     };
+    c.tls_ca = ca.clone();
     for t in &c.transports {
         if t.is_tls() {
             let Some(files) = &c.tls else {

@@ -114,7 +114,7 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
                 }
                 return Err(NodeError::Bind {
                     what: "transport",
-                    addr: t.to_string(),
+                    addr: t.redacted().to_string(),
                     error,
                 });
             }
@@ -134,15 +134,11 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
     for (l, uri) in listeners {
         let local: SocketAddr = l.local_addr().map_err(|error| NodeError::Bind {
             what: "transport",
-            addr: uri.to_string(),
+            addr: uri.redacted().to_string(),
             error,
         })?;
         let mut u: TransportUri = uri.clone();
         u.addr.port = local.port();
-        bound.push(u.addr.to_uri_string());
-        if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
-            adverts.push((d, u.addr.to_uri_string()));
-        }
         let tls = match (uri.is_tls(), &cfg.tls) {
             (true, Some(files)) => match mq_shared::tls::server_config(files, uri.need_client_auth)
             {
@@ -156,6 +152,25 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
             },
             _ => None,
         };
+        // STOMP over WebSocket: its own accept loop (the upgrade first), then the same
+        // connection task as TCP; not advertised for discovery (bridges speak TCP).
+        if u.is_websocket() {
+            bound.push(u.endpoint_string());
+            tracker.spawn(transport::websocket::serve(
+                l,
+                tls,
+                core.clone(),
+                settings.clone(),
+                slots.clone(),
+                stop.clone(),
+                tracker.clone(),
+            ));
+            continue;
+        }
+        bound.push(u.addr.to_uri_string());
+        if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
+            adverts.push((d, u.addr.to_uri_string()));
+        }
         tracker.spawn(transport::serve(
             l,
             tls,

@@ -223,6 +223,26 @@ pub struct BrowseResponse {
     pub messages: Vec<BrowsedMessage>,
 }
 
+/// `POST /api/v1/queues/{name}/messages/{id}/move` body (an empty body is the same as `{}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveRequest {
+    /// Destination to move the message to, `/queue/NAME` or `/topic/NAME`; by default the
+    /// message's `original-destination` header (which every dead-lettered message carries).
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// Answer to a move.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveResponse {
+    /// Id of the message moved (it keeps its id).
+    pub message_id: String,
+    /// Where it was, e.g. `/queue/DLQ`.
+    pub from: String,
+    /// Where it is now, e.g. `/queue/orders`.
+    pub to: String,
+}
+
 /// Answer to purge and delete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurgeResponse {

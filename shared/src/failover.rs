@@ -90,7 +90,7 @@ impl Failover {
             }
             let mut last = None;
             for ep in order {
-                match StompClient::connect(&ep.to_addr_string(), self.connect.clone()).await {
+                match StompClient::connect(&ep.to_uri_string(), self.connect.clone()).await {
                     Ok(c) => {
                         self.connected_once = true;
                         self.current = Some(ep);

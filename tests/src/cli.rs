@@ -123,6 +123,27 @@ impl CliHome {
         self.path().join("clusters").join(name)
     }
 
+    /// The client user's login and password of cluster `name` (from its credentials file):
+    /// clusters are secured, so STOMP clients log in.
+    pub fn login(&self, name: &str) -> (String, String) {
+        let path = self.cluster_dir(name).join("credentials.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let v: serde_json::Value = serde_json::from_str(&text).expect("credentials are JSON");
+        let password = v["app"].as_str().expect("an app password").to_string();
+        ("app".to_string(), password)
+    }
+
+    /// STOMP client options that log in to cluster `name`.
+    pub fn stomp_options(&self, name: &str) -> mq_shared::client::ConnectOptions {
+        let (login, passcode) = self.login(name);
+        mq_shared::client::ConnectOptions {
+            login: Some(login),
+            passcode: Some(passcode),
+            ..mq_shared::client::ConnectOptions::default()
+        }
+    }
+
     /// The `mqctl` binary under test.
     pub fn mqctl_path(&self) -> &Path {
         &self.mqctl

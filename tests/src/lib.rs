@@ -22,8 +22,10 @@
 //! The helpers of single areas are modules to import by name: [`cli`] (`mqctl` runs in a private
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
 //! through failover), [`network`] (links, demand, exactly-once collection), [`procfs`] (a
-//! process's memory, CPU time and descriptors as `/proc` reports them) and [`tmpfs`] (a small
-//! file system to fill up).
+//! process's memory, CPU time and descriptors as `/proc` reports them), [`tmpfs`] (a small
+//! file system to fill up) [`chaos`] (the soak: two master/slave pairs, a bridge, random
+//! faults, an audit of every message), [`security`] (security files, logins, metrics, raw
+//! HTTP) and [`certs`] (a test CA and its certificates).
 //!
 //! Every node gets its own temporary data directory (unless given one), ports come from port 0
 //! and are read back from the ready line, and only processes started here are ever signalled.
@@ -31,10 +33,14 @@
 //! (environment, working directory, signal handlers).
 
 pub mod admin;
+pub mod background;
 pub mod bins;
+pub mod certs;
+pub mod chaos;
 pub mod cli;
 pub mod cluster;
 pub mod ha;
+pub mod js;
 pub mod load;
 pub mod network;
 pub mod node;
@@ -42,6 +48,7 @@ pub mod ports;
 pub mod process;
 pub mod procfs;
 pub mod raw;
+pub mod security;
 pub mod stall;
 pub mod stomp;
 pub mod tmpfs;

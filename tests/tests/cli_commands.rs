@@ -154,8 +154,14 @@ fn topics_and_connections_are_listed() {
     // A STOMP client connected to node1 shows up there.
     let mut conn =
         std::net::TcpStream::connect(("127.0.0.1", m.nodes[0].transport_port)).expect("connect");
-    conn.write_all(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0")
-        .expect("CONNECT");
+    let (login, passcode) = home.login("seen");
+    conn.write_all(
+        format!(
+            "CONNECT\naccept-version:1.2\nhost:localhost\nlogin:{login}\npasscode:{passcode}\n\n\0"
+        )
+        .as_bytes(),
+    )
+    .expect("CONNECT");
     let mut connected = [0u8; 9];
     conn.read_exact(&mut connected).expect("CONNECTED");
     assert_eq!(&connected, b"CONNECTED");

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mq_shared::api::Role;
-use mq_shared::client::{AckMode, ConnectOptions, StompClient};
+use mq_shared::client::{AckMode, StompClient};
 use mq_shared::ctl::{
     ClusterStatus, FailoverMode, FailoverReport, FailoverStatus, LinkList, LinkState,
 };
@@ -111,14 +111,14 @@ async fn kill_with_verify_loses_nothing_and_the_links_follow_the_new_master() {
             .and_then(|n| n.role)
     };
     assert_eq!(role("node1b"), Some(Role::Master));
-    let mut consumer = StompClient::connect(&addr("node1b"), ConnectOptions::default())
+    let mut consumer = StompClient::connect(&addr("node1b"), home.stomp_options("demo"))
         .await
         .expect("connect to node1b");
     consumer
         .subscribe("/queue/after.failover", "s", AckMode::Auto, &[])
         .await
         .expect("subscribe");
-    let mut producer = StompClient::connect(&addr("node2a"), ConnectOptions::default())
+    let mut producer = StompClient::connect(&addr("node2a"), home.stomp_options("demo"))
         .await
         .expect("connect to node2a");
     // The subscription reaches node2 as demand; send until the bridge carries one over.
@@ -245,6 +245,7 @@ fn queue_send_over_failover_follows_the_master_through_a_kill() {
     .expect("manifest parses");
     let endpoints: Vec<String> = manifest.nodes.iter().map(|n| n.transport_uri()).collect();
     let uri = format!("failover:({})?randomize=false", endpoints.join(","));
+    let (login, passcode) = home.login(pair.name());
     let sender = std::process::Command::new(home.mqctl_path())
         .args([
             "queue",
@@ -256,6 +257,7 @@ fn queue_send_over_failover_follows_the_master_through_a_kill() {
             "x",
         ])
         .args(["--count", &COUNT.to_string(), "-o", "json"])
+        .args(["--login", &login, "--passcode", &passcode])
         .env("MQCTL_HOME", home.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

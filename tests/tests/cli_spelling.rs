@@ -47,15 +47,46 @@ fn persistence_and_counts_are_spelled_alike_everywhere() {
     let r = bench(&["words", "--queue", "w.name"]);
     assert!(r.params.load.persistent);
     assert_eq!((r.sent, r.received, r.lost), (20, 20, 0));
-    let r = bench(&["--url", &admin, "--token-file", &token, "--queue", "w.url"]);
+    let (login, passcode) = home.login("words");
+    let r = bench(&[
+        "--url",
+        &admin,
+        "--token-file",
+        &token,
+        "--queue",
+        "w.url",
+        "--login",
+        &login,
+        "--passcode",
+        &passcode,
+    ]);
     assert_eq!(r.received, 20);
     assert_eq!(
         r.params.url, stomp,
         "the admin URL led to the STOMP transport"
     );
-    let r = bench(&["--stomp", &stomp, "--non-persistent", "--queue", "w.stomp"]);
+    let r = bench(&[
+        "--stomp",
+        &stomp,
+        "--non-persistent",
+        "--queue",
+        "w.stomp",
+        "--login",
+        &login,
+        "--passcode",
+        &passcode,
+    ]);
     assert!(!r.params.load.persistent);
-    let r = bench(&["--url", &stomp, "--queue", "w.old"]);
+    let r = bench(&[
+        "--url",
+        &stomp,
+        "--queue",
+        "w.old",
+        "--login",
+        &login,
+        "--passcode",
+        &passcode,
+    ]);
     assert_eq!(r.received, 20, "--url with a STOMP URL still works");
 
     // --url is an admin URL in the admin commands: a STOMP URL there is a usage error.
@@ -65,7 +96,19 @@ fn persistence_and_counts_are_spelled_alike_everywhere() {
     // queue send over STOMP with --stomp.
     let r: SendReport = home
         .run(&[
-            "queue", "send", "--stomp", &stomp, "q", "--body", "y", "-o", "json",
+            "queue",
+            "send",
+            "--stomp",
+            &stomp,
+            "q",
+            "--body",
+            "y",
+            "--login",
+            &login,
+            "--passcode",
+            &passcode,
+            "-o",
+            "json",
         ])
         .expect_code(0)
         .json();

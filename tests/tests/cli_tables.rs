@@ -66,10 +66,15 @@ fn every_table_fits_80_columns() {
     fits(&home, &["connection", "ls", "fit"]);
     let st: ClusterStatus = home.run(&["cluster", "status", "fit", "-o", "json"]).json();
     let stomp = st.nodes[0].transport.clone();
+    let (login, passcode) = home.login("fit");
     fits(
         &home,
         &[
             "bench",
+            "--login",
+            &login,
+            "--passcode",
+            &passcode,
             "--url",
             &stomp,
             "--messages",

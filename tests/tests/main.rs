@@ -7,8 +7,11 @@
 
 mod admin_api;
 mod bad_input;
+mod chaos_short;
+mod cli_adopt;
 mod cli_cluster;
 mod cli_commands;
+mod cli_console;
 mod cli_docs;
 mod cli_errors;
 mod cli_exit;
@@ -19,6 +22,7 @@ mod cli_remote;
 mod cli_spelling;
 mod cli_tables;
 mod concurrency;
+mod console;
 mod durability;
 mod faults;
 mod ha_failover;
@@ -37,5 +41,7 @@ mod network_ring;
 mod network_static;
 mod protocol;
 mod redelivery;
+mod security;
 mod startup;
 mod transactions;
+mod websocket;

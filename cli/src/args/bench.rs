@@ -140,6 +140,10 @@ pub struct BenchArgs {
     /// Passcode for CONNECT (RabbitMQ: guest) [default: none].
     #[arg(long, value_name = "SECRET")]
     pub passcode: Option<String>,
+    /// PEM CA certificate to verify an ssl:// broker against (a cluster created with --tls
+    /// uses its own CA).
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// The `host` header of CONNECT (virtual host; RabbitMQ: /).
     #[arg(long, value_name = "VHOST", default_value = "localhost")]
     pub vhost: String,

@@ -93,6 +93,16 @@ pub enum Command {
     Failover(failover::FailoverCommand),
     /// Benchmark any STOMP broker: throughput, latency, lost and duplicated messages.
     Bench(bench::BenchArgs),
+    /// Serve one live web page for a whole cluster: nodes, the links between them, queues.
+    ///
+    /// mqctl serves the page itself on 127.0.0.1 and prints its URL; it reads the nodes'
+    /// admin APIs with the cluster's token (the browser never sees it) and the page refreshes
+    /// every second. Ctrl-C stops it.
+    #[command(after_help = "\
+Examples:
+  mqctl console demo
+  mqctl console demo --port 8080")]
+    Console(ConsoleArgs),
     /// Print a shell completion script: bash, zsh or fish.
     #[command(after_help = "\
 Examples:
@@ -106,6 +116,32 @@ Examples:
   mqctl man | man -l -
   mqctl man --dir /usr/local/share/man/man1")]
     Man(ManArgs),
+    /// Security helpers: hash a password for a node's security file.
+    #[command(subcommand)]
+    Security(SecurityCommand),
+}
+
+/// `mqctl security ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecurityCommand {
+    /// Read a password on stdin (one trailing newline is ignored) and print its argon2id PHC
+    /// string, for the `password` key of a user in a security file.
+    #[command(after_help = "\
+Examples:
+  printf '%s' 's3cret' | mqctl security hash-password
+  mqctl security hash-password < password.txt")]
+    HashPassword,
+}
+
+/// `mqctl console`.
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    /// Cluster name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Port on 127.0.0.1 to serve the page on [default: a free one].
+    #[arg(long, value_name = "P", default_value_t = 0, hide_default_value = true)]
+    pub port: u16,
 }
 
 /// Shells `mqctl completions` writes for.

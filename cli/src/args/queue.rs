@@ -200,6 +200,15 @@ pub struct SendArgs {
     /// failover:(tcp://A,tcp://B) to follow the master of a group.
     #[arg(long, value_name = "STOMP-URL", conflicts_with = "url")]
     pub stomp: Option<String>,
+    /// With --stomp: CONNECT `login` [default: none].
+    #[arg(long, value_name = "USER")]
+    pub login: Option<String>,
+    /// With --stomp: CONNECT `passcode` [default: none].
+    #[arg(long, value_name = "SECRET")]
+    pub passcode: Option<String>,
+    /// With --stomp: PEM CA certificate to verify an ssl:// broker against.
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl SendArgs {

@@ -89,6 +89,8 @@ pub struct BenchConfig {
     pub passcode: Option<String>,
     /// See `login`.
     pub vhost: String,
+    /// TLS for `ssl://` endpoints (the CA the broker's certificate is checked against).
+    pub tls: Option<std::sync::Arc<mq_shared::tls::ClientConfig>>,
     /// How long consumers wait for stragglers after the producers are done.
     pub drain_timeout: Duration,
 }
@@ -118,7 +120,7 @@ impl BenchConfig {
             heart_beat: (0, 0),
             headers: Vec::new(),
             connect_timeout: CONNECT_LIMIT,
-            tls: None,
+            tls: self.tls.clone(),
         }
     }
 
@@ -130,7 +132,7 @@ impl BenchConfig {
         };
         let mut last = None;
         for hp in endpoints {
-            let addr = hp.to_addr_string();
+            let addr = hp.to_uri_string();
             match StompClient::connect(&addr, self.connect_options()).await {
                 Ok(client) => return Ok((client, addr)),
                 Err(e) => last = Some(e),

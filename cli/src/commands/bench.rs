@@ -22,7 +22,19 @@ use crate::output::{self, Format, Table};
 /// Runs `bench`.
 pub async fn run(ctx: &Context, args: BenchArgs) -> Result<Outcome> {
     let (url, consume_url) = endpoints(ctx, &args).await?;
-    let cfg = config(&args, url, consume_url)?;
+    let mut cfg = config(&args, url, consume_url)?;
+    // A cluster's nodes: log in as its client user and trust its CA, unless told otherwise.
+    if let Some(target) = &args.target {
+        let (name, _) = crate::args::split_target(target);
+        let opts = crate::security::stomp_options(&Cluster::load(&ctx.home, &name)?.manifest)?;
+        if cfg.login.is_none() {
+            cfg.login = opts.login;
+            cfg.passcode = opts.passcode;
+        }
+        if cfg.tls.is_none() {
+            cfg.tls = opts.tls;
+        }
+    }
     if let Some(n) = args.idle_connections {
         let hold = Duration::from_secs_f64(args.hold);
         let opened = bench::hold_idle(&cfg, n, hold, |n| {
@@ -185,6 +197,13 @@ fn config(args: &BenchArgs, url: String, consume_url: Option<String>) -> Result<
         login: args.login.clone(),
         passcode: args.passcode.clone(),
         vhost: args.vhost.clone(),
+        tls: match &args.tls_ca {
+            Some(ca) => Some(
+                mq_shared::tls::client_config(ca, None)
+                    .map_err(|e| CliError::Usage(format!("--tls-ca: {e}")))?,
+            ),
+            None => None,
+        },
         drain_timeout: Duration::from_secs_f64(args.drain_timeout),
     })
 }

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod console;
 pub mod docs;
 pub mod failover;
 pub mod link;
@@ -44,7 +45,16 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Connection(command) => topic::run_connection(&ctx, command).await,
         Command::Failover(command) => failover::run(&ctx, command).await,
         Command::Bench(args) => bench::run(&ctx, args).await,
+        Command::Console(args) => console::run(&ctx, args).await,
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man(args) => docs::man(&ctx, args.dir.as_deref()),
+        Command::Security(crate::args::SecurityCommand::HashPassword) => {
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).map_err(|e| {
+                crate::error::CliError::Usage(format!("cannot read the password from stdin: {e}"))
+            })?;
+            println!("{}", crate::security::hash_password(&input)?);
+            Ok(Outcome::Complete)
+        }
     }
 }

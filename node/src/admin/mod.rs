@@ -9,6 +9,7 @@
 //! and so is every request whose `Origin` is not the listener's own. Errors are
 //! `{"error":{"code","message"}}` with stable codes.
 
+mod console;
 mod https;
 mod metrics;
 mod network;
@@ -169,6 +170,7 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(protected)
+        .merge(console::routes(state.clone()))
         .fallback(|| async { AdminError::not_found("no such endpoint; see /api/v1") })
         .method_not_allowed_fallback(|| async {
             AdminError::new(

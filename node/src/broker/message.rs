@@ -187,12 +187,14 @@ impl Message {
         f
     }
 
-    /// What retried forwards are de-duplicated by: the broker where the message entered the
-    /// network (the first on its broker path, the one that named it) and its id. An id alone
-    /// would let anyone who can send with an id (a bridge) shadow another broker's messages.
+    /// What retried forwards are de-duplicated by: the id, which names the broker that minted
+    /// it and a random UUID (`ID:BROKER-UUID`), so (origin broker, message id) in one. It must
+    /// not be the broker a copy came through: after a failover the other member of a
+    /// master/slave pair forwards the same message again, and that copy must be recognised.
+    /// Only trusted bridges keep their ids (a client's are replaced), and a UUID cannot be
+    /// guessed, so no one can pre-store another broker's ids to make them drop.
     pub fn dedup_key(&self) -> Arc<str> {
-        let origin = self.broker_path().next().unwrap_or("");
-        Arc::from(format!("{origin}\u{1f}{}", self.id))
+        self.id.clone()
     }
 
     /// The brokers this message has crossed (its broker path), oldest first.

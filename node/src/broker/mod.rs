@@ -184,15 +184,16 @@ impl Core {
         self.shared.store.as_ref()
     }
 
-    /// A fresh globally unique message id: `ID:` and a random 128-bit UUID (version 4), so
-    /// no one can guess the next id and pre-store it elsewhere.
+    /// A fresh globally unique message id: `ID:`, this broker's name and a random 128-bit
+    /// UUID (version 4), so no one can guess the next id and pre-store it elsewhere.
     pub fn new_message_id(&self) -> String {
         let b: [u8; 16] = rand::random();
         let v = (u128::from_be_bytes(b) & !(0xf_u128 << 76) | (0x4_u128 << 76)) & !(0x3_u128 << 62)
             | (0x2_u128 << 62);
         let h = format!("{v:032x}");
         format!(
-            "ID:{}-{}-{}-{}-{}",
+            "ID:{}-{}-{}-{}-{}-{}",
+            self.shared.settings.name,
             &h[0..8],
             &h[8..12],
             &h[12..16],

@@ -313,6 +313,16 @@ impl Queue {
         gone
     }
 
+    /// Takes the waiting message `id` out of the queue (not one in flight), for the admin
+    /// API's move; the caller owns its store record from then on.
+    pub fn take_waiting(&self, id: &str) -> Option<Entry> {
+        let mut g = self.lock();
+        let i = g.ready.iter().position(|e| &*e.msg.id == id)?;
+        let e = g.ready.remove(i)?;
+        g.counters.bytes = g.counters.bytes.saturating_sub(e.msg.size());
+        Some(e)
+    }
+
     /// Messages in queue order (in-flight ones included and flagged), at most `limit`.
     pub fn browse(&self, limit: usize) -> Vec<(Entry, bool)> {
         let g = self.lock();

@@ -14,6 +14,8 @@ pub mod connection;
 pub mod session;
 pub mod subscription;
 pub mod transaction;
+// STOMP over WebSocket (ws:// transports).
+pub mod websocket;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,8 +4,11 @@
 //! names are case-sensitive; schemes are not). Defaults come from [`crate::defaults`].
 //!
 //! ```text
-//! transport   = endpoint [ "?" topts ]                      tcp://0.0.0.0:61613?discoveryUri=multicast://default
-//! topts       = topt { "&" topt }       topt = "needClientAuth=" bool (ssl:// only) | "discoveryUri=" discovery
+//! transport   = transport-endpoint [ "?" topts ]                      tcp://0.0.0.0:61613?discoveryUri=multicast://default
+//! topts       = topt { "&" topt }       topt = "needClientAuth=" bool (ssl://, wss://) | "discoveryUri=" discovery
+//! transport-endpoint = endpoint | ws | wss                 transports only; peers and clients speak tcp/ssl
+//! ws          = "ws" "://" host ":" port                   STOMP over WebSocket
+//! wss         = "wss" "://" host ":" port                  STOMP over WebSocket over TLS
 //! endpoint    = tcp | ssl
 //! tcp         = ( "tcp" | "stomp" ) "://" host ":" port        stomp:// is an alias of tcp://
 //! ssl         = ( "ssl" | "stomp+ssl" ) "://" host ":" port    STOMP over TLS; stomp+ssl:// is an alias

@@ -10,6 +10,10 @@ use super::redact::redact_uri;
 pub(super) enum Scheme {
     Tcp,
     Ssl,
+    /// STOMP over WebSocket (`ws://`), transports only.
+    Ws,
+    /// STOMP over WebSocket over TLS (`wss://`), transports only.
+    Wss,
     Static,
     MasterSlave,
     Failover,
@@ -46,6 +50,8 @@ pub(super) fn scheme_of<'a>(
     let scheme = match name.to_ascii_lowercase().as_str() {
         "tcp" | "stomp" => Scheme::Tcp,
         "ssl" | "stomp+ssl" => Scheme::Ssl,
+        "ws" => Scheme::Ws,
+        "wss" => Scheme::Wss,
         "static" => Scheme::Static,
         "masterslave" => Scheme::MasterSlave,
         "failover" => Scheme::Failover,

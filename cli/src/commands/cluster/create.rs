@@ -79,6 +79,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         &planned,
         &ports,
         &links,
+        args.tls,
     )?;
 
     let clusters = ctx.home.clusters_dir();
@@ -140,6 +141,21 @@ async fn bring_up(
 ) -> Result<mq_shared::ctl::ClusterStatus> {
     let token_file = PathBuf::from(&cluster.manifest.token_file);
     write_new_token(&token_file)?;
+    // Secure by default: a client user, a bridge user, a security file; certificates with --tls.
+    let dir = cluster.home.cluster_dir(&cluster.manifest.name);
+    let (security, credentials) = crate::security::create(&dir)?;
+    cluster.manifest.security_file = Some(security.to_string_lossy().into_owned());
+    cluster.manifest.credentials_file = Some(credentials.to_string_lossy().into_owned());
+    if cluster.manifest.nodes.iter().any(|n| n.tls) {
+        let names: Vec<String> = cluster
+            .manifest
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        let tls = crate::security::create_tls(&dir, &names)?;
+        cluster.manifest.tls_dir = Some(tls.to_string_lossy().into_owned());
+    }
     cluster.token = cluster.home.token(&cluster.manifest)?;
     cluster.save()?;
     let names: Vec<String> = cluster
@@ -360,6 +376,7 @@ fn build_manifest(
     planned: &[Planned],
     ports: &[(u16, u16)],
     links: &[PlannedLink],
+    tls: bool,
 ) -> Result<ClusterManifest> {
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
     let nodes: Vec<NodeEntry> = planned
@@ -374,6 +391,8 @@ fn build_manifest(
             admin_port: *admin,
             pid: None,
             persistent: p.persistent,
+            tls,
+            remote: None,
         })
         .collect();
     let mut groups: Vec<GroupEntry> = Vec::new();
@@ -402,7 +421,7 @@ fn build_manifest(
             return Err(CliError::Usage(format!("link `{name}` appears twice")));
         }
         entries.push(LinkEntry {
-            uri: topology::link_uri(&to_ports, l.ttl, l.duplex),
+            uri: topology::link_uri(&to_ports, l.ttl, l.duplex, tls),
             name,
             from: l.from.clone(),
             to: l.to.clone(),
@@ -420,6 +439,9 @@ fn build_manifest(
         nodes,
         links: entries,
         groups,
+        security_file: None,
+        credentials_file: None,
+        tls_dir: None,
     })
 }
 
@@ -463,6 +485,7 @@ mod tests {
             &planned,
             &ports,
             &links,
+            false,
         )
         .expect("manifest");
         assert_eq!(m.nodes.len(), 4);

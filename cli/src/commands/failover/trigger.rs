@@ -31,7 +31,11 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Runs `failover trigger`.
 pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
-    let cluster = Cluster::load(&ctx.home, &args.name)?;
+    let Some(name) = &args.name else {
+        return super::remote::trigger(ctx, &args).await;
+    };
+    let cluster = Cluster::load(&ctx.home, name)?;
+    let stomp_opts = crate::security::stomp_options(&cluster.manifest)?;
     let c = cluster.name().to_string();
     let group = super::pick_group(&cluster, args.broker.as_deref())?;
     let members: Vec<NodeEntry> = cluster
@@ -80,7 +84,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
     let sent = match args.verify {
         Some(n) => {
             let bar = output::progress(n, &format!("sending {n} messages to {}", old_node.name));
-            let sent = verify::send(&stomp_addr(&old_node), &queue, n, &bar)
+            let sent = verify::send(&stomp_addr(&old_node), &queue, n, &bar, &stomp_opts)
                 .await
                 .map_err(|e| {
                     bar.abandon();
@@ -108,7 +112,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
         FailoverMode::Kill => format!("killing {}", old_node.name),
     });
     let t0 = Instant::now();
-    let probe = tokio::spawn(first_serving(candidates));
+    let probe = tokio::spawn(first_serving(candidates, stomp_opts.clone()));
     let triggered = match mode {
         FailoverMode::Stepdown => old_client.stepdown().await,
         FailoverMode::Kill => match process::signal(&old_node, Signal::Kill) {
@@ -201,7 +205,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
         Some(sent) => {
             let uri = failover_uri(&members)?;
             let bar = output::progress(sent, &format!("consuming from {}", new_node.name));
-            let report = verify::consume(&uri, &queue, sent, &bar)
+            let report = verify::consume(&uri, &queue, sent, &bar, &stomp_opts)
                 .await
                 .map_err(|e| {
                     bar.abandon();
@@ -274,10 +278,10 @@ impl Timeline {
 }
 
 /// Tries a STOMP CONNECT on each candidate until one answers; returns when it did and which.
-async fn first_serving(candidates: Vec<(usize, String)>) -> (Instant, usize) {
+async fn first_serving(candidates: Vec<(usize, String)>, opts: ConnectOptions) -> (Instant, usize) {
     let options = ConnectOptions {
         connect_timeout: Duration::from_secs(2),
-        ..ConnectOptions::default()
+        ..opts
     };
     loop {
         for (i, addr) in &candidates {
@@ -293,7 +297,7 @@ async fn first_serving(candidates: Vec<(usize, String)>) -> (Instant, usize) {
 
 /// `HOST:PORT` of a member's STOMP transport.
 fn stomp_addr(node: &NodeEntry) -> String {
-    format!("127.0.0.1:{}", node.transport_port)
+    node.transport_uri()
 }
 
 /// `failover:(tcp://A,tcp://B,...)?randomize=false` over every member of the group.
@@ -318,7 +322,7 @@ fn describe_roles(members: &[NodeEntry], roles: &[Option<mq_shared::api::Role>])
 }
 
 /// One row: the group, both masters and the recovery time, and the check's counts.
-fn table(report: &FailoverReport) -> Table {
+pub(super) fn table(report: &FailoverReport) -> Table {
     let mut header = vec!["group", "mode", "old master", "new master", "recovery ms"];
     if report.verify.is_some() {
         header.extend(["sent", "received", "lost", "duplicated"]);

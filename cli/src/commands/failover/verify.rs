@@ -36,8 +36,14 @@ fn id_of(frame: &Frame) -> Option<u64> {
 
 /// Sends `n` persistent messages to `/queue/QUEUE` on `addr`, pipelined, each with a receipt;
 /// returns once all are confirmed.
-pub async fn send(addr: &str, queue: &str, n: u64, bar: &ProgressBar) -> Result<u64, ClientError> {
-    let mut client = StompClient::connect(addr, ConnectOptions::default()).await?;
+pub async fn send(
+    addr: &str,
+    queue: &str,
+    n: u64,
+    bar: &ProgressBar,
+    opts: &ConnectOptions,
+) -> Result<u64, ClientError> {
+    let mut client = StompClient::connect(addr, opts.clone()).await?;
     let destination = format!("/queue/{queue}");
     let mut confirmed = 0;
     while confirmed < n {
@@ -72,9 +78,10 @@ pub async fn consume(
     queue: &str,
     sent: u64,
     bar: &ProgressBar,
+    opts: &ConnectOptions,
 ) -> Result<VerifyReport, ClientError> {
     let destination = format!("/queue/{queue}");
-    let mut failover = Failover::new(uri, ConnectOptions::default());
+    let mut failover = Failover::new(uri, opts.clone());
     let mut seen: HashSet<u64> = HashSet::with_capacity(sent as usize);
     let mut duplicated = 0;
     'connection: loop {

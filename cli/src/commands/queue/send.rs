@@ -122,8 +122,20 @@ async fn send_stomp(uri: &str, queue: &str, body: &str, args: &SendArgs) -> Resu
     // A plain tcp:// endpoint is tried once, as ActiveMQ's tcp transport; failover:(...) retries
     // per its options.
     let reconnect = matches!(parsed, ClientUri::Failover(_));
-    let mut failover = Failover::new(&parsed, ConnectOptions::default());
-    let mut client = connect(&mut failover, uri, reconnect).await?;
+    let opts = ConnectOptions {
+        login: args.login.clone(),
+        passcode: args.passcode.clone(),
+        tls: match &args.tls_ca {
+            Some(ca) => Some(
+                mq_shared::tls::client_config(ca, None)
+                    .map_err(|e| CliError::Usage(format!("--tls-ca: {e}")))?,
+            ),
+            None => None,
+        },
+        ..ConnectOptions::default()
+    };
+    let mut failover = Failover::new(&parsed, opts.clone());
+    let mut client = connect(&mut failover, uri, reconnect, &opts).await?;
     let bar = if args.messages > 1 {
         output::progress(args.messages, "sending")
     } else {
@@ -146,7 +158,7 @@ async fn send_stomp(uri: &str, queue: &str, body: &str, args: &SendArgs) -> Resu
                         endpoint(&failover)
                     ))
                 });
-                client = connect(&mut failover, uri, reconnect).await?;
+                client = connect(&mut failover, uri, reconnect, &opts).await?;
             }
             Err(e) => {
                 bar.abandon();
@@ -171,13 +183,16 @@ async fn send_stomp(uri: &str, queue: &str, body: &str, args: &SendArgs) -> Resu
 
 /// Connects through `failover` (or, without `reconnect`, tries its one endpoint once), bounded
 /// so that a URI whose endpoints never answer ends.
-async fn connect(failover: &mut Failover, uri: &str, reconnect: bool) -> Result<StompClient> {
+async fn connect(
+    failover: &mut Failover,
+    uri: &str,
+    reconnect: bool,
+    opts: &ConnectOptions,
+) -> Result<StompClient> {
     let limit: Duration = FAILOVER_TRIGGER_TIMEOUT;
     let attempt = async {
         match (reconnect, failover.endpoints().first()) {
-            (false, Some(ep)) => {
-                StompClient::connect(&ep.to_addr_string(), ConnectOptions::default()).await
-            }
+            (false, Some(ep)) => StompClient::connect(&ep.to_uri_string(), opts.clone()).await,
             _ => failover.connect().await,
         }
     };
