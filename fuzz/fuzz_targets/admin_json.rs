@@ -3,9 +3,10 @@
 //!
 //! Checked for every input: no panic reading it as any type of `mq_shared::api` (the request
 //! bodies the node reads and the answers the CLI reads); an accepted value serialises to JSON
-//! that reads back equal. Beyond the JSON: an accepted network connector body's `uri` goes
-//! through the parser the node hands it to, and an accepted message body's headers and body
-//! must travel in a STOMP MESSAGE frame (as the node delivers them) that a consumer can decode.
+//! that reads back equal. Beyond the JSON: an accepted network connector body's `uri`, and a
+//! move body's destination, go through the parsers the node hands them to, and an accepted
+//! message body's headers and body must travel in a STOMP MESSAGE frame (as the node delivers
+//! them) that a consumer of any version can decode.
 #![no_main]
 
 use std::fmt::Debug;
@@ -13,10 +14,11 @@ use std::fmt::Debug;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use mq_shared::api::{
-    AddNetworkConnector, ApiError, BrokerInfo, BrowseResponse, ConnectionList,
-    NetworkConnectorList, PurgeResponse, QueueList, ReadyEvent, SendRequest, SendResponse,
-    StatusResponse, TopicList,
+    AddNetworkConnector, ApiError, BrokerInfo, BrowseResponse, ConnectionList, MoveRequest,
+    MoveResponse, NetworkConnectorList, PurgeResponse, QueueList, ReadyEvent, SendRequest,
+    SendResponse, StatusResponse, TopicList,
 };
+use mq_shared::destination::Destination;
 use mq_shared::frame::{Command, Decoder, Frame, Item, Limits, Version, encode};
 use mq_shared::heartbeat;
 use mq_shared::uri::NetworkUri;
@@ -88,6 +90,13 @@ fuzz_target!(|data: &[u8]| {
     {
         assert!(!e.to_string().is_empty());
     }
+    if let Some(req) = json::<MoveRequest>(data)
+        && let Some(to) = &req.to
+        && let Err(e) = Destination::parse(to)
+    {
+        assert!(!e.to_string().is_empty());
+    }
+    json::<MoveResponse>(data);
     json::<ReadyEvent>(data);
     json::<ApiError>(data);
     json::<BrokerInfo>(data);
