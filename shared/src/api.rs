@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Base path of every versioned endpoint.
 pub const BASE_PATH: &str = "/api/v1";
@@ -166,12 +166,22 @@ pub struct SendRequest {
     /// Message body (UTF-8 text).
     #[serde(default)]
     pub body: String,
-    /// User headers.
-    #[serde(default)]
+    /// User headers. A name must not be empty: no STOMP frame can carry such a header, and
+    /// consumers would refuse the message's frame.
+    #[serde(default, deserialize_with = "header_map")]
     pub headers: BTreeMap<String, String>,
     /// Store the message before confirming; defaults to true.
     #[serde(default)]
     pub persistent: Option<bool>,
+}
+
+/// The `headers` of a [`SendRequest`]: a JSON object whose keys are non-empty.
+fn header_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let headers = BTreeMap::<String, String>::deserialize(d)?;
+    if headers.contains_key("") {
+        return Err(serde::de::Error::custom("a header name must not be empty"));
+    }
+    Ok(headers)
 }
 
 /// Answer to a send.
@@ -374,4 +384,28 @@ pub struct AddNetworkConnector {
 pub struct StatusResponse {
     /// What happened, e.g. `stepping_down`, `shutting_down`.
     pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_request_with_an_empty_header_name_is_refused() -> Result<(), serde_json::Error> {
+        // Found by fuzzing: the message was accepted, and its MESSAGE frame, with a header line
+        // ":value", was refused by every consumer's decoder.
+        let e = serde_json::from_str::<SendRequest>(r#"{"headers":{"":"x"}}"#)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("a header name must not be empty")),
+            "{e:?}"
+        );
+        let ok: SendRequest = serde_json::from_str(r#"{"headers":{"k":""},"body":"b"}"#)?;
+        assert_eq!(ok.headers.get("k").map(String::as_str), Some(""));
+        let none: SendRequest = serde_json::from_str("{}")?;
+        assert!(none.headers.is_empty());
+        Ok(())
+    }
 }
