@@ -93,12 +93,28 @@ use writer::{Cmd, Submission};
 
 /// How a store is opened; the default is what the node uses, tests add fault injection and
 /// smaller limits.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Options {
     /// Wraps the journal file (fault injection).
     pub(crate) wrap_journal: Option<WrapFile>,
     /// Sizes.
     pub(crate) limits: Limits,
+    /// Sync the journal on every group commit and redb on every checkpoint (false only for
+    /// the temporary store).
+    pub(crate) sync: bool,
+    /// redb's page cache, in bytes.
+    pub(crate) cache_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            wrap_journal: None,
+            limits: Limits::default(),
+            sync: true,
+            cache_bytes: mq_shared::defaults::STORE_CACHE_BYTES,
+        }
+    }
 }
 
 /// The store's size limits, in bytes.
@@ -139,7 +155,13 @@ impl Limits {
     }
 }
 
-/// One change to the store.
+/// Priority ranks: rank 0 is priority 9 (delivered first), rank 9 priority 0.
+pub const RANKS: usize = 10;
+/// The rank of the default priority (4).
+pub const DEFAULT_RANK: u8 = 5;
+
+/// One change to the store. Messages are keyed by (queue, rank, sequence): a queue's messages
+/// read back in key order come highest priority first, then in the order they were stored.
 #[derive(Debug, Clone)]
 pub enum Op {
     /// Store a message. With `dedup`, the id is recorded and the put is skipped if the id was
@@ -147,6 +169,8 @@ pub enum Op {
     Put {
         /// Queue name.
         queue: Arc<str>,
+        /// Priority rank (0 = priority 9).
+        rank: u8,
         /// Sequence (unique per node, increasing).
         seq: u64,
         /// Encoded message.
@@ -158,10 +182,66 @@ pub enum Op {
     Delete {
         /// Queue name.
         queue: Arc<str>,
+        /// Priority rank it was stored with.
+        rank: u8,
         /// Sequence.
         seq: u64,
+        /// Its stored size in bytes (for the queue's byte count).
+        size: u32,
+    },
+    /// Remove every message of a queue stored with a sequence below `below`.
+    Purge {
+        /// Queue name.
+        queue: Arc<str>,
+        /// Messages from this sequence on stay.
+        below: u64,
     },
 }
+
+/// What a store holds for one queue, per priority rank, read at open without reading the
+/// messages themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSummary {
+    /// Queue name.
+    pub name: String,
+    /// Messages stored, per rank.
+    pub counts: [u64; RANKS],
+    /// Bytes stored, per rank.
+    pub bytes: [u64; RANKS],
+}
+
+/// What opening the store found: the queues and their sizes, the highest sequence stored,
+/// and what recovery needs to flag redeliveries. Messages are loaded later, a window at a time
+/// ([`Store::load`]).
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// Queues with stored messages.
+    pub queues: Vec<QueueSummary>,
+    /// Highest sequence in the store (0 for none).
+    pub max_seq: u64,
+    /// Deliveries recorded at the last clean close, per (queue, sequence).
+    pub marks: std::collections::HashMap<(String, u64), u32>,
+    /// Whether the store was closed cleanly; if not, every message stored before this open
+    /// may have been delivered.
+    pub clean: bool,
+}
+
+/// A stored message read back: its key and encoded record.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Priority rank.
+    pub rank: u8,
+    /// Sequence.
+    pub seq: u64,
+    /// Encoded message.
+    pub data: Bytes,
+}
+
+/// Where a read of a queue's messages starts: per rank, the lowest sequence wanted.
+pub type Cursor = [u64; RANKS];
+
+/// Completion of a read: the messages found, in key order.
+pub type LoadDone = Box<dyn FnOnce(Result<Vec<Loaded>, StoreError>) + Send>;
 
 /// What a committed batch did for one submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -172,19 +252,6 @@ pub struct Outcome {
 
 /// Completion callback: runs on the writer thread after the commit (or its failure).
 pub type Done = Box<dyn FnOnce(Result<Outcome, StoreError>) + Send>;
-
-/// A message read back at recovery.
-#[derive(Debug, Clone)]
-pub struct Recovered {
-    /// Queue name.
-    pub queue: String,
-    /// Sequence.
-    pub seq: u64,
-    /// Encoded message.
-    pub data: Bytes,
-    /// Deliveries without an ack before the store was closed (at least 1 after a crash).
-    pub deliveries: u32,
-}
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
@@ -201,16 +268,38 @@ pub(crate) struct Inner {
 
 impl Store {
     /// Opens (or creates) the store file and starts the writer thread. Returns the store and
-    /// every message it holds, ordered by queue then sequence.
-    pub fn open(path: &Path) -> Result<(Store, Vec<Recovered>), StoreError> {
+    /// what it holds (queue sizes; the messages are read later, a window at a time).
+    pub fn open(path: &Path) -> Result<(Store, Recovery), StoreError> {
         Store::open_with(path, &Options::default())
+    }
+
+    /// Opens a store that does not survive a crash (no syncs; the temporary store of
+    /// non-persistent messages that do not fit in memory): an existing file is discarded.
+    pub fn open_temporary(path: &Path) -> Result<Store, StoreError> {
+        for p in [path.to_path_buf(), path.with_extension("journal")] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StoreError::Open {
+                        path: p.display().to_string(),
+                        source: Arc::new(e.into()),
+                    });
+                }
+            }
+        }
+        let opts = Options {
+            sync: false,
+            ..Options::default()
+        };
+        Store::open_with(path, &opts).map(|(s, _)| s)
     }
 
     /// Like [`Store::open`], with test hooks.
     pub(crate) fn open_with(
         path: &Path,
         opts: &Options,
-    ) -> Result<(Store, Vec<Recovered>), StoreError> {
+    ) -> Result<(Store, Recovery), StoreError> {
         let (writer, recovered) = recovery::open(path, opts)?;
         let (tx, rx) = mpsc::channel::<Cmd>();
         let inner = Arc::new(Inner {
@@ -240,6 +329,43 @@ impl Store {
         {
             done(Err(StoreError::Closed));
         }
+    }
+
+    /// Reads up to `limit` messages (and about `max_bytes`) of `queue`, in key order (rank,
+    /// then sequence), starting per rank at `from[rank]`; `done` runs on the writer thread with
+    /// what the store holds now (what it committed, checkpointed or not). Reads are served
+    /// between group commits, in submission order with them.
+    pub fn load(&self, queue: Arc<str>, from: Cursor, limit: usize, max_bytes: u64, done: LoadDone) {
+        if let Err(mpsc::SendError(Cmd::Load { done, .. })) = self.tx.send(Cmd::Load {
+            queue,
+            from,
+            limit,
+            max_bytes,
+            done,
+        }) {
+            done(Err(StoreError::Closed));
+        }
+    }
+
+    /// [`Store::load`], awaited.
+    pub async fn read(
+        &self,
+        queue: Arc<str>,
+        from: Cursor,
+        limit: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Loaded>, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.load(
+            queue,
+            from,
+            limit,
+            max_bytes,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.await.unwrap_or(Err(StoreError::Closed))
     }
 
     /// Submits and waits for durability.
