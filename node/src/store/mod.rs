@@ -155,8 +155,13 @@ impl Limits {
     }
 }
 
-/// Priority ranks: rank 0 is priority 9 (delivered first), rank 9 priority 0.
-pub const RANKS: usize = 10;
+/// Priority levels: rank 0 is priority 9 (delivered first), rank 9 priority 0.
+pub const PRIORITIES: usize = 10;
+/// A rank of a message's key: its priority rank, plus [`TRANSIENT`] for a non-persistent
+/// message spilled from memory (dropped when the store is opened again).
+pub const RANKS: usize = 2 * PRIORITIES;
+/// Added to the rank of a spilled non-persistent message.
+pub const TRANSIENT: u8 = PRIORITIES as u8;
 /// The rank of the default priority (4).
 pub const DEFAULT_RANK: u8 = 5;
 
@@ -169,9 +174,12 @@ pub enum Op {
     Put {
         /// Queue name.
         queue: Arc<str>,
-        /// Priority rank (0 = priority 9).
+        /// Rank of its key: priority rank (0 = priority 9), plus [`TRANSIENT`] for a spilled
+        /// non-persistent message.
         rank: u8,
-        /// Sequence (unique per node, increasing).
+        /// Sequence (unique per node, increasing). 0 asks the writer for the next one when it
+        /// commits, so sequences follow commit order; the completion's [`Outcome::first_seq`]
+        /// says which it took.
         seq: u64,
         /// Encoded message.
         data: Bytes,
@@ -189,25 +197,30 @@ pub enum Op {
         /// Its stored size in bytes (for the queue's byte count).
         size: u32,
     },
-    /// Remove every message of a queue stored with a sequence below `below`.
+    /// Remove the messages of one rank of a queue stored with a sequence from `from` to `to`
+    /// (both included), whatever they are: the part of a queue that lives only in the store.
     Purge {
         /// Queue name.
         queue: Arc<str>,
-        /// Messages from this sequence on stay.
-        below: u64,
+        /// Rank of their keys.
+        rank: u8,
+        /// Lowest sequence removed.
+        from: u64,
+        /// Highest sequence removed.
+        to: u64,
     },
 }
 
 /// What a store holds for one queue, per priority rank, read at open without reading the
-/// messages themselves.
+/// messages themselves (spilled non-persistent messages are gone by then).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueSummary {
     /// Queue name.
     pub name: String,
-    /// Messages stored, per rank.
-    pub counts: [u64; RANKS],
-    /// Bytes stored, per rank.
-    pub bytes: [u64; RANKS],
+    /// Messages stored, per priority rank.
+    pub counts: [u64; PRIORITIES],
+    /// Bytes stored, per priority rank.
+    pub bytes: [u64; PRIORITIES],
 }
 
 /// What opening the store found: the queues and their sizes, the highest sequence stored,
@@ -221,15 +234,16 @@ pub struct Recovery {
     pub max_seq: u64,
     /// Deliveries recorded at the last clean close, per (queue, sequence).
     pub marks: std::collections::HashMap<(String, u64), u32>,
-    /// Whether the store was closed cleanly; if not, every message stored before this open
-    /// may have been delivered.
-    pub clean: bool,
+    /// Every message with a lower sequence may have been delivered before (a crash came after
+    /// it was stored): it goes out with `redelivered:true`. Kept across clean closes until
+    /// those messages are gone.
+    pub redelivered_below: u64,
 }
 
 /// A stored message read back: its key and encoded record.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// Priority rank.
+    /// Rank of its key (priority rank, plus [`TRANSIENT`] for a spilled non-persistent one).
     pub rank: u8,
     /// Sequence.
     pub seq: u64,
@@ -237,8 +251,10 @@ pub struct Loaded {
     pub data: Bytes,
 }
 
-/// Where a read of a queue's messages starts: per rank, the lowest sequence wanted.
-pub type Cursor = [u64; RANKS];
+/// Where a read of a queue's messages starts: per priority rank, the lowest sequence wanted
+/// (persistent and spilled non-persistent messages of one priority are read together, in
+/// sequence order).
+pub type Cursor = [u64; PRIORITIES];
 
 /// Completion of a read: the messages found, in key order.
 pub type LoadDone = Box<dyn FnOnce(Result<Vec<Loaded>, StoreError>) + Send>;
@@ -248,6 +264,9 @@ pub type LoadDone = Box<dyn FnOnce(Result<Vec<Loaded>, StoreError>) + Send>;
 pub struct Outcome {
     /// Puts skipped because their dedup id was already stored.
     pub duplicates: usize,
+    /// The sequence the writer gave the submission's first put that asked for one (seq 0);
+    /// its later such puts have the next ones, in order. 0 when there were none.
+    pub first_seq: u64,
 }
 
 /// Completion callback: runs on the writer thread after the commit (or its failure).
@@ -262,6 +281,9 @@ pub struct Store {
 
 pub(crate) struct Inner {
     path: PathBuf,
+    /// The next sequence: taken by the writer for puts that ask for one, and by the broker
+    /// for messages it keeps in memory, so one order spans both.
+    seq: Arc<AtomicU64>,
     pub(crate) commits: AtomicU64,
     writer: std::sync::Mutex<Option<thread::JoinHandle<()>>>,
 }
@@ -304,6 +326,7 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Cmd>();
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
+            seq: writer.sequence(),
             commits: AtomicU64::new(0),
             writer: std::sync::Mutex::new(None),
         });
@@ -378,6 +401,12 @@ impl Store {
             })),
         );
         rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// The store's sequence counter (see [`Op::Put`]): the broker takes the sequences of
+    /// messages that are not stored, or stored with one it chose, from it too.
+    pub fn sequence(&self) -> Arc<AtomicU64> {
+        self.inner.seq.clone()
     }
 
     /// Write transactions committed since open.

@@ -8,8 +8,8 @@
 //! payload = u64 lsn | u32 op_count | op*
 //! op      = 3 u16 qlen queue u8 rank u64 seq u32 dlen data u16 idlen id  (put; idlen 0 = no id)
 //!         | 4 u16 qlen queue u8 rank u64 seq u32 size                     (delete)
-//!         | 5 u16 qlen queue u64 below                                    (purge: every message of
-//!                                                                          the queue with seq < below)
+//!         | 5 u16 qlen queue u8 rank u64 from u64 to                       (purge: the messages of
+//!                                                                          one rank, from ≤ seq ≤ to)
 //! ```
 //!
 //! Ops 1 (put) and 2 (delete) of the first format, without rank and size, are still read: they
@@ -69,7 +69,7 @@ pub(super) fn op_len(op: &Op) -> u64 {
                 + dedup.as_ref().map_or(0, |d| d.len() as u64)
         }
         Op::Delete { queue, .. } => 1 + 2 + queue.len() as u64 + 1 + 8 + 4,
-        Op::Purge { queue, .. } => 1 + 2 + queue.len() as u64 + 8,
+        Op::Purge { queue, .. } => 1 + 2 + queue.len() as u64 + 1 + 8 + 8,
     }
 }
 
@@ -157,10 +157,17 @@ fn encode_op(op: &Op, b: &mut BytesMut) {
             b.put_u64_le(*seq);
             b.put_u32_le(*size);
         }
-        Op::Purge { queue, below } => {
+        Op::Purge {
+            queue,
+            rank,
+            from,
+            to,
+        } => {
             b.put_u8(PURGE);
             put_str16(b, queue);
-            b.put_u64_le(*below);
+            b.put_u8(*rank);
+            b.put_u64_le(*from);
+            b.put_u64_le(*to);
         }
     }
 }
@@ -276,11 +283,18 @@ fn decode_payload(mut p: Bytes) -> Option<Record> {
             }
             PURGE => {
                 let queue = get_str16(&mut p)?;
-                if p.remaining() < 8 {
+                if p.remaining() < 17 {
                     return None;
                 }
-                let below = p.get_u64_le();
-                ops.push(Op::Purge { queue, below });
+                let rank = p.get_u8();
+                let from = p.get_u64_le();
+                let to = p.get_u64_le();
+                ops.push(Op::Purge {
+                    queue,
+                    rank,
+                    from,
+                    to,
+                });
             }
             _ => return None,
         }

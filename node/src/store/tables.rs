@@ -7,7 +7,8 @@
 //!                                                       store reads no message
 //! dedup     message id → dedup counter                   retried forwards dropped by id
 //! delivered (queue, seq) → deliveries                    written at a clean close
-//! state     "clean", "lsn" (last journal record redb holds), "seq" (highest sequence stored)
+//! state     "clean", "lsn" (last journal record redb holds), "seq" (highest sequence stored),
+//!           "redelivered_below" (messages below it may have been delivered before a crash)
 //! ```
 //!
 //! `messages` ((queue, seq) → message) is the table of the first format; a store that has one
@@ -16,9 +17,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
+};
 
-use super::{DEFAULT_RANK, Op, QueueSummary, RANKS, Recovery};
+use super::{DEFAULT_RANK, Op, PRIORITIES, QueueSummary, RANKS, Recovery, TRANSIENT};
 use crate::store::error::Cause;
 
 /// (queue name, rank, sequence) → encoded [`crate::broker::message::Message`].
@@ -39,6 +42,8 @@ pub(super) const CLEAN: &str = "clean";
 pub(super) const LSN: &str = "lsn";
 /// Key in `state`: the highest sequence ever stored.
 pub(super) const SEQ: &str = "seq";
+/// Key in `state`: messages below this sequence may have been delivered before a crash.
+pub(super) const REDELIVERED_BELOW: &str = "redelivered_below";
 
 /// Creates the tables that do not exist yet, and moves a first-format store's messages.
 pub(super) fn create_tables(db: &Database) -> Result<(), Cause> {
@@ -53,8 +58,8 @@ pub(super) fn create_tables(db: &Database) -> Result<(), Cause> {
     migrate_v1(db)
 }
 
-/// Moves the rows of a first-format `messages` table into `msgs` (rank from the message's
-/// `priority` header), a batch per commit, then drops it.
+/// Moves the rows of a first-format `messages` table into `msgs` (all with the default
+/// priority's rank: that format delivered in stored order), a batch per commit, then drops it.
 fn migrate_v1(db: &Database) -> Result<(), Cause> {
     let exists = {
         let r = db.begin_read()?;
@@ -88,8 +93,8 @@ fn migrate_v1(db: &Database) -> Result<(), Cause> {
             let mut state = w.open_table(STATE)?;
             let mut max_seq = state.get(SEQ)?.map_or(0, |g| g.value());
             for (q, seq, data) in &batch {
-                let rank = crate::broker::message::Message::decode(data)
-                    .map_or(DEFAULT_RANK, |m| m.rank());
+                // The first format had no priorities: every message keeps one order.
+                let rank = DEFAULT_RANK;
                 msgs.insert((q.as_str(), rank, *seq), &data[..])?;
                 bump(&mut counts, q, rank, 1, data.len() as i64)?;
                 old.remove((q.as_str(), *seq))?;
@@ -144,12 +149,23 @@ pub(super) fn read_recovery(db: &Database) -> Result<Recovery, Cause> {
     let state = r.open_table(STATE)?;
     let clean = state.get(CLEAN)?.is_some();
     let max_seq = state.get(SEQ)?.map_or(0, |g| g.value());
+    // After a crash every stored message may have been delivered; after a clean close, those
+    // the last crash left stay flagged.
+    let redelivered_below = if clean {
+        state.get(REDELIVERED_BELOW)?.map_or(0, |g| g.value())
+    } else {
+        max_seq + 1
+    };
     let mut queues: Vec<QueueSummary> = Vec::new();
     for row in r.open_table(COUNTS)?.iter()? {
         let (k, v) = row?;
         let (q, rank) = k.value();
         let (c, b) = v.value();
-        let rank = (rank as usize).min(RANKS - 1);
+        if rank >= TRANSIENT {
+            // Spilled non-persistent messages do not outlive their node (dropped at open).
+            continue;
+        }
+        let rank = (rank as usize).min(PRIORITIES - 1);
         match queues.last_mut() {
             Some(s) if s.name == q => {
                 s.counts[rank] += c;
@@ -176,7 +192,7 @@ pub(super) fn read_recovery(db: &Database) -> Result<Recovery, Cause> {
         queues,
         max_seq,
         marks,
-        clean,
+        redelivered_below,
     })
 }
 
@@ -210,24 +226,68 @@ pub(super) fn read_lsn(db: &Database) -> Result<u64, Cause> {
     Ok(t.get(LSN)?.map_or(0, |g| g.value()))
 }
 
-/// Removes every message of `queue` with a sequence below `below`, keeping the counts.
-pub(super) fn purge(w: &WriteTransaction, queue: &str, below: u64) -> Result<usize, Cause> {
+/// Drops every spilled non-persistent message (they do not survive a restart); returns how
+/// many.
+pub(super) fn drop_transient(db: &Database) -> Result<usize, Cause> {
+    let queues: Vec<(String, u8)> = {
+        let r = db.begin_read()?;
+        let mut v = Vec::new();
+        for row in r.open_table(COUNTS)?.iter()? {
+            let (k, _) = row?;
+            let (q, rank) = k.value();
+            if rank >= TRANSIENT {
+                v.push((q.to_string(), rank));
+            }
+        }
+        v
+    };
+    if queues.is_empty() {
+        return Ok(0);
+    }
+    let mut w = db.begin_write()?;
+    w.set_quick_repair(true);
+    let mut n = 0;
+    {
+        let mut msgs = w.open_table(MSGS)?;
+        let mut counts = w.open_table(COUNTS)?;
+        for (q, rank) in &queues {
+            let gone: Vec<u64> = msgs
+                .range((q.as_str(), *rank, 0)..=(q.as_str(), *rank, u64::MAX))?
+                .map(|row| row.map(|(k, _)| k.value().2))
+                .collect::<Result<_, _>>()?;
+            for seq in &gone {
+                msgs.remove((q.as_str(), *rank, *seq))?;
+            }
+            n += gone.len();
+            counts.remove((q.as_str(), *rank))?;
+        }
+    }
+    w.commit()?;
+    Ok(n)
+}
+
+/// Removes the messages of (`queue`, `rank`) with a sequence from `from` to `to`, keeping the
+/// counts.
+pub(super) fn purge(
+    w: &WriteTransaction,
+    queue: &str,
+    rank: u8,
+    from: u64,
+    to: u64,
+) -> Result<usize, Cause> {
     let mut msgs = w.open_table(MSGS)?;
     let mut counts = w.open_table(COUNTS)?;
-    let mut n = 0;
-    for rank in 0..RANKS as u8 {
-        let mut gone: Vec<(u64, usize)> = Vec::new();
-        for row in msgs.range((queue, rank, 0)..(queue, rank, below))? {
-            let (k, v) = row?;
-            gone.push((k.value().2, v.value().len()));
-        }
-        for (seq, len) in &gone {
-            msgs.remove((queue, rank, *seq))?;
-            bump(&mut counts, queue, rank, -1, -(*len as i64))?;
-        }
-        n += gone.len();
+    let mut gone: Vec<(u64, usize)> = Vec::new();
+    for row in msgs.range((queue, rank, from)..=(queue, rank, to))? {
+        let (k, v) = row?;
+        gone.push((k.value().2, v.value().len()));
     }
-    Ok(n)
+    for (seq, len) in &gone {
+        msgs.remove((queue, rank, *seq))?;
+    }
+    let bytes: usize = gone.iter().map(|(_, l)| l).sum();
+    bump(&mut counts, queue, rank, -(gone.len() as i64), -(bytes as i64))?;
+    Ok(gone.len())
 }
 
 /// Applies journaled ops to redb inside a write transaction, as recovery replays them;
@@ -276,8 +336,13 @@ pub(super) fn apply_ops<'a>(
                     bump(&mut w.open_table(COUNTS)?, queue, *rank, -1, -(len as i64))?;
                 }
             }
-            Op::Purge { queue, below } => {
-                purge(w, queue, *below)?;
+            Op::Purge {
+                queue,
+                rank,
+                from,
+                to,
+            } => {
+                purge(w, queue, *rank, *from, *to)?;
             }
         }
     }
@@ -295,21 +360,25 @@ pub(super) fn next_dedup_counter(w: &WriteTransaction) -> Result<u64, Cause> {
     Ok(max.map_or(0, |n| n + 1))
 }
 
-/// Records a clean close with the delivery marks (queue, rank, sequence, deliveries) of the
-/// messages still stored.
-pub(super) fn mark_clean(db: &Database, marks: &[(Arc<str>, u8, u64, u32)]) -> Result<(), Cause> {
+/// Records a clean close with the delivery marks (queue, sequence, deliveries) of messages
+/// delivered and not acknowledged, and the sequence below which every message may have been
+/// delivered (see [`Recovery::redelivered_below`]).
+pub(super) fn mark_clean(
+    db: &Database,
+    marks: &[(Arc<str>, u64, u32)],
+    redelivered_below: u64,
+) -> Result<(), Cause> {
     tracing::debug!(marks = marks.len(), "recording a clean close");
     let mut w = db.begin_write()?;
     w.set_quick_repair(true);
     {
-        let msgs = w.open_table(MSGS)?;
         let mut d = w.open_table(DELIVERED)?;
-        for (q, rank, seq, n) in marks {
-            if msgs.get((&**q, *rank, *seq))?.is_some() {
-                d.insert((&**q, *seq), *n)?;
-            }
+        for (q, seq, n) in marks {
+            d.insert((&**q, *seq), *n)?;
         }
-        w.open_table(STATE)?.insert(CLEAN, 1)?;
+        let mut state = w.open_table(STATE)?;
+        state.insert(CLEAN, 1)?;
+        state.insert(REDELIVERED_BELOW, redelivered_below)?;
     }
     w.commit()?;
     Ok(())
