@@ -94,7 +94,7 @@ use writer::{Cmd, Submission};
 /// How a store is opened; the default is what the node uses, tests add fault injection and
 /// smaller limits.
 #[derive(Clone)]
-pub(crate) struct Options {
+pub struct Options {
     /// Wraps the journal file (fault injection).
     pub(crate) wrap_journal: Option<WrapFile>,
     /// Sizes.
@@ -103,7 +103,7 @@ pub(crate) struct Options {
     /// the temporary store).
     pub(crate) sync: bool,
     /// redb's page cache, in bytes.
-    pub(crate) cache_bytes: usize,
+    pub cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -318,10 +318,7 @@ impl Store {
     }
 
     /// Like [`Store::open`], with test hooks.
-    pub(crate) fn open_with(
-        path: &Path,
-        opts: &Options,
-    ) -> Result<(Store, Recovery), StoreError> {
+    pub fn open_with(path: &Path, opts: &Options) -> Result<(Store, Recovery), StoreError> {
         let (writer, recovered) = recovery::open(path, opts)?;
         let (tx, rx) = mpsc::channel::<Cmd>();
         let inner = Arc::new(Inner {
@@ -355,19 +352,27 @@ impl Store {
     }
 
     /// Reads up to `limit` messages (and about `max_bytes`) of `queue`, in key order (rank,
-    /// then sequence), starting per rank at `from[rank]`; `done` runs on the writer thread with
-    /// what the store holds now (what it committed, checkpointed or not). Reads are served
-    /// between group commits, in submission order with them.
-    pub fn load(&self, queue: Arc<str>, from: Cursor, limit: usize, max_bytes: u64, done: LoadDone) {
-        if let Err(mpsc::SendError(Cmd::Load { done, .. })) = self.tx.send(Cmd::Load {
-            queue,
-            from,
-            limit,
-            max_bytes,
-            done,
-        }) {
-            done(Err(StoreError::Closed));
-        }
+    /// then sequence), starting per priority at `from[priority rank]`; `done` runs on the
+    /// writer thread with what the store holds then (committed, checkpointed or not). Reads are
+    /// served between group commits, after the completions of every commit before them. Fails
+    /// (without running `done`) when the store is closed.
+    pub fn load(
+        &self,
+        queue: Arc<str>,
+        from: Cursor,
+        limit: usize,
+        max_bytes: u64,
+        done: LoadDone,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .send(Cmd::Load {
+                queue,
+                from,
+                limit,
+                max_bytes,
+                done,
+            })
+            .map_err(|_| StoreError::Closed)
     }
 
     /// [`Store::load`], awaited.
@@ -387,7 +392,7 @@ impl Store {
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),
-        );
+        )?;
         rx.await.unwrap_or(Err(StoreError::Closed))
     }
 

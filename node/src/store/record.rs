@@ -276,7 +276,7 @@ fn decode_payload(mut p: Bytes) -> Option<Record> {
                 let seq = p.get_u64_le();
                 ops.push(Op::Delete {
                     queue,
-                    rank: super::DEFAULT_RANK,
+                    rank: crate::store::DEFAULT_RANK,
                     seq,
                     size: 0,
                 });
@@ -324,6 +324,7 @@ mod tests {
         let mut buf = BytesMut::new();
         let big = Op::Put {
             queue: Arc::from("q"),
+            rank: crate::store::DEFAULT_RANK,
             seq: 1,
             data: Bytes::from(vec![0u8; 1000]),
             dedup: None,
@@ -339,6 +340,7 @@ mod tests {
         ));
         let long_id = Op::Put {
             queue: Arc::from("q"),
+            rank: crate::store::DEFAULT_RANK,
             seq: 1,
             data: Bytes::new(),
             dedup: Some(Arc::from("x".repeat(70_000))),

@@ -71,8 +71,7 @@ fn recover(db: Database, path: &Path, opts: &Options) -> Result<(Writer, Recover
         journal,
         dedup,
         last_lsn + 1,
-        recovered.max_seq,
-        recovered.redelivered_below,
+        &recovered,
         opts.limits,
         opts.sync,
     );

@@ -21,7 +21,7 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
 };
 
-use super::{DEFAULT_RANK, Op, PRIORITIES, QueueSummary, RANKS, Recovery, TRANSIENT};
+use super::{DEFAULT_RANK, Op, PRIORITIES, QueueSummary, Recovery, TRANSIENT};
 use crate::store::error::Cause;
 
 /// (queue name, rank, sequence) → encoded [`crate::broker::message::Message`].
@@ -282,11 +282,17 @@ pub(super) fn purge(
         let (k, v) = row?;
         gone.push((k.value().2, v.value().len()));
     }
-    for (seq, len) in &gone {
+    for (seq, _) in &gone {
         msgs.remove((queue, rank, *seq))?;
     }
     let bytes: usize = gone.iter().map(|(_, l)| l).sum();
-    bump(&mut counts, queue, rank, -(gone.len() as i64), -(bytes as i64))?;
+    bump(
+        &mut counts,
+        queue,
+        rank,
+        -(gone.len() as i64),
+        -(bytes as i64),
+    )?;
     Ok(gone.len())
 }
 

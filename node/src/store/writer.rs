@@ -14,7 +14,7 @@ use super::error::{Cause, StoreError};
 use super::journal::{AppendError, Journal};
 use super::record;
 use super::tables::{self, COUNTS, DEDUP, DedupWindow, LSN, MSGS, SEQ, STATE};
-use super::{Cursor, Done, Inner, LoadDone, Limits, Loaded, Op, Outcome, PRIORITIES, RANKS, TRANSIENT};
+use super::{Cursor, Done, Inner, Limits, LoadDone, Loaded, Op, Outcome, PRIORITIES, TRANSIENT};
 
 /// Ops submitted together, and the callback to run once they are durable.
 pub(super) struct Submission {
@@ -102,11 +102,11 @@ impl Writer {
         journal: Journal,
         dedup: DedupWindow,
         lsn: u64,
-        max_seq: u64,
-        redelivered_below: u64,
+        recovered: &super::Recovery,
         limits: Limits,
         sync: bool,
     ) -> Writer {
+        let (max_seq, redelivered_below) = (recovered.max_seq, recovered.redelivered_below);
         Writer {
             dedup_counter: dedup.order.back().map_or(0, |(_, n)| *n + 1),
             db,
@@ -239,7 +239,8 @@ impl Writer {
                     // Pending puts in the range go; redb's rows get a delete each at the
                     // checkpoint (and are hidden from reads until then).
                     let range = (queue.clone(), *rank, *from)..=(queue.clone(), *rank, *to);
-                    let gone: Vec<Key> = self.pending.range(range).map(|(k, _)| k.clone()).collect();
+                    let gone: Vec<Key> =
+                        self.pending.range(range).map(|(k, _)| k.clone()).collect();
                     for k in gone {
                         self.pending.remove(&k);
                     }

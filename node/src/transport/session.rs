@@ -115,6 +115,16 @@ pub struct Session {
     principal: Option<Principal>,
     /// The peer is on a loopback address.
     from_loopback: bool,
+    /// A SEND held by producer flow control: nothing more is read until it is taken.
+    held: Option<Held>,
+}
+
+/// A SEND waiting for space (`producer-flow-control`).
+struct Held {
+    msg: Message,
+    receipt: Option<String>,
+    from_bridge: bool,
+    since: std::time::Instant,
 }
 
 impl Session {
@@ -150,6 +160,44 @@ impl Session {
             unregistered: false,
             principal: None,
             from_loopback,
+            held: None,
+        }
+    }
+
+    /// The node's usage, whose changes wake a held SEND.
+    pub fn usage(&self) -> Arc<crate::broker::usage::Usage> {
+        self.broker.usage().clone()
+    }
+
+    /// Whether a SEND waits for space: the connection reads nothing more meanwhile.
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Tries the held SEND again: `Ok(true)` once it is published (frames behind it may be
+    /// read again), `Ok(false)` while it still waits, `Err` with the ERROR when its wait is
+    /// over (`send-fail-if-no-space-after-timeout`).
+    pub fn retry_held(&mut self) -> Result<bool, Close> {
+        let Some(h) = self.held.take() else {
+            return Ok(true);
+        };
+        match self.broker.admit(&h.msg) {
+            Ok(()) => {
+                self.publish(h.msg, h.receipt.as_deref(), h.from_bridge);
+                Ok(true)
+            }
+            Err(full) => {
+                let flow = self.broker.usage().limits().flow;
+                if flow.fail_after.is_some_and(|t| h.since.elapsed() >= t) {
+                    self.broker.usage().count_refused();
+                    return Err(Close(Some(error_frame(
+                        &full.to_string(),
+                        h.receipt.as_deref(),
+                    ))));
+                }
+                self.held = Some(h);
+                Ok(false)
+            }
         }
     }
 
@@ -367,11 +415,33 @@ impl Session {
             self.txs.push(&tx, TxOp::Send(msg))?;
             return Ok(Reply::Now);
         }
+        if let Err(full) = self.broker.admit(&msg) {
+            let flow = self.broker.usage().limits().flow;
+            if !flow.hold || flow.fail_at_once {
+                self.broker.usage().count_refused();
+                return Err(full.to_string());
+            }
+            // Held: no RECEIPT and nothing more read until there is room.
+            tracing::debug!(conn = self.conn, reason = %full, "SEND held by producer flow control");
+            self.broker.usage().count_held();
+            self.held = Some(Held {
+                msg,
+                receipt: receipt.map(str::to_string),
+                from_bridge,
+                since: std::time::Instant::now(),
+            });
+            return Ok(Reply::Later);
+        }
+        self.publish(msg, receipt, from_bridge);
+        Ok(Reply::Later)
+    }
+
+    /// Publishes a SEND's message; its RECEIPT (or ERROR) follows the store.
+    fn publish(&mut self, msg: Message, receipt: Option<&str>, from_bridge: bool) {
         let ordered = self.pending.count() > 0;
         let done = self.store_completion(receipt, "message not stored");
         self.broker
             .publish(msg, Some(self.conn), ordered, from_bridge, Some(done));
-        Ok(Reply::Later)
     }
 
     /// Counts one more store write in flight and returns the callback that, once it is
