@@ -175,6 +175,10 @@ pub struct QueueStats {
     pub dead_lettered: u64,
     /// Bytes of the messages held (headers and bodies).
     pub bytes: u64,
+    /// Of `depth`, the messages in memory now (the window ready to dispatch, and those in
+    /// flight); the rest are only in the store.
+    #[serde(default)]
+    pub in_memory: u64,
 }
 
 /// `GET /api/v1/queues`.

@@ -92,7 +92,14 @@ mod tests {
         ] {
             assert_eq!(s.parse::<ByteSize>(), Ok(ByteSize(b)), "{s}");
         }
-        for bad in ["", "MiB", "1.5MiB", "12 parsecs", "-1", "99999999999999999999 tb"] {
+        for bad in [
+            "",
+            "MiB",
+            "1.5MiB",
+            "12 parsecs",
+            "-1",
+            "99999999999999999999 tb",
+        ] {
             assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
         }
     }

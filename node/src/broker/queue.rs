@@ -789,6 +789,7 @@ impl Queue {
             expired: g.counters.expired,
             dead_lettered: g.counters.dead_lettered,
             bytes: g.counters.bytes + g.disk.bytes(),
+            in_memory: (g.ready.len() + g.inflight.len()) as u64,
         }
     }
 
