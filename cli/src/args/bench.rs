@@ -86,9 +86,10 @@ pub struct BenchArgs {
     /// Body size in bytes (at least 48: the bench's own header).
     #[arg(long, value_name = "BYTES", default_value_t = 1024)]
     pub size: usize,
-    /// Producer connections.
+    /// Producer connections (0: only consume --messages N messages already waiting, e.g. left
+    /// by a run with --consumers 0, and report the drain rate).
     #[arg(long, value_name = "P", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=1000))]
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub producers: u32,
     /// Consumer connections (0: only produce, and leave the messages in the queue).
     #[arg(long, value_name = "C", default_value_t = 1,
