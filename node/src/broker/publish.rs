@@ -17,9 +17,9 @@ use super::{Accepted, Core, Message};
 use crate::store::{Done, Op};
 
 impl Core {
-    /// Whether a message must go through the store.
+    /// Whether a message must go through the store (never for a temporary destination's).
     pub fn stores(&self, msg: &Message) -> bool {
-        msg.persistent && self.shared.store.is_some()
+        msg.persistent && self.shared.store.is_some() && !msg.destination.is_temp()
     }
 
     /// Accepts a message for its destination. `accepted` runs once it is in its queue (after
@@ -168,6 +168,9 @@ impl Core {
     }
 
     fn deliver(&self, m: Message, seq: u64, from_conn: Option<u64>) {
+        if m.destination.is_temp() {
+            return self.deliver_temp(m, seq, from_conn);
+        }
         match m.destination.kind() {
             DestinationKind::Queue => {
                 let name = m.destination.name().to_string();

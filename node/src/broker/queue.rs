@@ -12,6 +12,15 @@
 //! with room accepts stays in place and later messages may pass it (the scan is bounded by
 //! [`MAX_SKIP`]). Messages a network consumer gives back (its bridge went away or lost demand)
 //! were never seen by an application, so they return without counting as redeliveries.
+//!
+//! Selectors, exclusive consumers and message groups narrow the choice (see
+//! [`super::groups`]): a message a consumer does not accept stays for the others. A consumer
+//! only sees the first [`MAX_SKIP`] waiting messages that no consumer with room takes: a
+//! selector that matches only messages further down waits until the head of the queue moves
+//! (ActiveMQ has the same bound, its `maxPageSize`). An enqueue offers only the new message
+//! (the others were offered already); an ack or a new consumer looks again from the head, so
+//! a backlog that selectors refuse costs at most [`MAX_SKIP`] tests per consumer with room
+//! when room appears, and nothing per message sent.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -83,6 +92,8 @@ struct Inner {
     inflight: HashMap<u64, Inflight>,
     consumers: Vec<Slot>,
     rr: usize,
+    /// Message groups and their consumers.
+    groups: super::groups::Groups,
     producers: HashSet<u64>,
     counters: Counters,
 }
@@ -137,7 +148,11 @@ impl Queue {
         g.counters.bytes += entry.msg.size();
         g.ready.push_back(entry);
         let mut fx = Effects::default();
-        self.dispatch(&mut g, &mut fx);
+        // Every message before it was offered to every consumer with room when it came (or
+        // when room last appeared, which dispatches from the head): only the new one needs
+        // a look, so a backlog a selector refuses costs nothing per enqueue.
+        let from = g.ready.len() - 1;
+        self.dispatch_from(&mut g, &mut fx, from);
         Ok(fx)
     }
 
@@ -212,6 +227,7 @@ impl Queue {
             .iter()
             .any(|s| s.spec.id == id && s.spec.network);
         g.consumers.retain(|s| s.spec.id != id);
+        g.groups.release(id);
         let mut back: Vec<Entry> = Vec::new();
         let seqs: Vec<u64> = g
             .inflight
@@ -367,7 +383,7 @@ impl Queue {
         &self,
         except_conn: Option<u64>,
         except_broker: Option<&str>,
-    ) -> Option<(usize, u32, Vec<Arc<str>>)> {
+    ) -> Option<super::consumer::Fold> {
         let g = self.lock();
         super::consumer::fold_demand(
             g.consumers.iter().map(|s| &s.spec),
@@ -401,10 +417,14 @@ impl Queue {
     }
 
     fn dispatch(self: &Arc<Self>, g: &mut Inner, fx: &mut Effects) {
+        self.dispatch_from(g, fx, 0)
+    }
+
+    fn dispatch_from(self: &Arc<Self>, g: &mut Inner, fx: &mut Effects, from: usize) {
         let now = now_ms();
         // Index into `ready` of the next message to place; messages before it are held back
-        // because no consumer with room accepts them (network filter).
-        let mut i = 0;
+        // because no consumer with room accepts them (network filter, selectors, groups).
+        let mut i = from;
         while i < g.ready.len() && i <= MAX_SKIP {
             let Some(ix) = pick(g, i) else {
                 if !has_room(g) {
@@ -463,27 +483,25 @@ fn has_room(g: &Inner) -> bool {
     g.consumers.iter().any(has_capacity)
 }
 
-/// Index of the consumer to receive the waiting message at `at`, if one with room accepts
-/// it: the highest priority wins, equal priorities take turns.
+/// Index of the consumer to receive the waiting message at `at`, if one with room takes it:
+/// the exclusive consumer, the owner of its group, or the highest priority one in turn (see
+/// [`super::groups::choose`]).
 fn pick(g: &mut Inner, at: usize) -> Option<usize> {
     let msg = g.ready.get(at)?.msg.clone();
-    let ok = |s: &Slot| has_capacity(s) && s.spec.accepts(&msg);
-    let best = g
-        .consumers
-        .iter()
-        .filter(|s| ok(s))
-        .map(|s| s.spec.priority)
-        .max()?;
-    let n = g.consumers.len();
-    for k in 0..n {
-        let i = (g.rr + k) % n;
-        let s = &g.consumers[i];
-        if s.spec.priority == best && ok(s) {
-            g.rr = (i + 1) % n;
-            return Some(i);
-        }
-    }
-    None
+    let Inner {
+        consumers,
+        groups,
+        rr,
+        ..
+    } = g;
+    let consumers = &*consumers;
+    super::groups::choose(
+        consumers.len(),
+        |i| (&consumers[i].spec, has_capacity(&consumers[i])),
+        &msg,
+        groups,
+        rr,
+    )
 }
 
 #[cfg(test)]
@@ -530,6 +548,7 @@ mod tests {
                 priority,
                 network: priority < 0,
                 bridge: None,
+                options: Default::default(),
                 tx,
             },
             rx,
@@ -599,6 +618,7 @@ mod tests {
             hops: 1,
             origin: vec![Arc::from(broker)],
             message_ttl: ttl,
+            scope: None,
         }));
         (c, rx)
     }
