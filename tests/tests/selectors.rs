@@ -299,3 +299,51 @@ async fn a_remote_consumer_without_a_selector_makes_everything_cross() {
     );
     wait_for_async(SOON, async || a.admin().depth("mixed").await == 0).await;
 }
+
+#[test]
+fn mqctl_bench_measures_with_a_selector_and_counts_what_it_refuses_as_lost() {
+    let node = Node::start(NodeOpts::new("sel-bench"));
+    let home = mq_tests::cli::CliHome::new();
+    let stomp = node.stomp_url();
+    let selector = "region = 'eu' AND amount > 100 AND kind IN ('a', 'b')";
+    let base = [
+        "bench",
+        "--stomp",
+        &stomp,
+        "--non-persistent",
+        "--messages",
+        "200",
+        "--selector",
+        selector,
+        "-o",
+        "json",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--header",
+        "region=eu",
+        "--header",
+        "amount=250",
+        "--header",
+        "kind=a",
+    ]);
+    let report: mq_shared::bench::BenchReport = home.run(&args).expect_code(0).json();
+    assert_eq!((report.sent, report.received, report.lost), (200, 200, 0));
+    assert_eq!(report.params.load.selector.as_deref(), Some(selector));
+    assert_eq!(
+        report.params.load.headers.get("amount").map(String::as_str),
+        Some("250")
+    );
+    // Messages the selector refuses are never delivered: lost, exit 1, and left queued.
+    let mut args = base.to_vec();
+    args.extend([
+        "--queue",
+        "refused",
+        "--drain-timeout",
+        "0.5",
+        "--header",
+        "region=us",
+    ]);
+    let run = home.run(&args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}
