@@ -169,3 +169,42 @@ async fn demand_for_a_pattern_makes_the_peer_forward_matching_destinations() {
         "not matched by tasks.*"
     );
 }
+
+#[tokio::test]
+async fn a_wildcard_reaches_only_what_its_subscriber_may_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = mq_shared::password::hash("pw").expect("a password hash");
+    let file = dir.path().join("security.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[users]]\nname = \"app\"\npassword = \"{}\"\ngroups = [\"apps\"]\n\n\
+             [[authorization]]\ndestination = \"queue://secret.>\"\n\n\
+             [[authorization]]\ndestination = \"queue://>\"\nread = [\"apps\"]\nwrite = [\"apps\"]\nadmin = [\"apps\"]\n",
+            hash.as_str()
+        ),
+    )
+    .expect("write the security file");
+    let node = Node::start(NodeOpts::new("wild-sec").args(["--security", &file.to_string_lossy()]));
+    // Messages the user may not read, put there by the operator.
+    let r = node
+        .admin()
+        .post(
+            "/api/v1/queues/secret.x/messages",
+            Some(r#"{"body":"classified"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let login = client::ConnectOptions {
+        login: Some("app".into()),
+        passcode: Some("pw".into()),
+        ..Default::default()
+    };
+    let mut c = connect_with(&node.stomp_addr(), login.clone()).await;
+    subscribe(&mut c, "/queue/>", "s", AckMode::Auto).await;
+    let mut p = connect_with(&node.stomp_addr(), login).await;
+    send(&mut p, "/queue/open.x", "public", &[]).await;
+    assert_eq!(body_str(&recv(&mut c, SOON).await), "public");
+    expect_nothing(&mut c, QUIET).await;
+    assert_eq!(node.admin().depth("secret.x").await, 1);
+}

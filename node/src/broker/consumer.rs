@@ -51,8 +51,21 @@ pub struct ConsumerOptions {
     /// A topic subscriber's own `pending-message-limit`.
     pub pending_limit: Option<usize>,
     /// Attached through a wildcard subscription: its demand is the pattern's, not the
-    /// destination's (see [`super::wildcard`]).
+    /// destination's (see `super::wildcard`).
     pub wildcard: bool,
+    /// For a wildcard subscription: which matching destinations it may attach to (those its
+    /// reader is authorized to read); all of them when `None`.
+    pub permit: Option<Permit>,
+}
+
+/// A test of destination names (`/queue/X`, `/topic/X`), e.g. a principal's read rights.
+#[derive(Clone)]
+pub struct Permit(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Permit")
+    }
 }
 
 impl ConsumerSpec {

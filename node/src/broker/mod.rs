@@ -43,7 +43,7 @@ use tokio::sync::watch;
 use crate::internode::{Advisory, DemandEntry, is_advisory};
 use crate::store::{Op, Recovered, Store, StoreError};
 pub use consumer::{
-    AckHandle, ConsumerOptions, ConsumerSpec, Delivery, Demand, NetworkConsumer, Settle,
+    AckHandle, ConsumerOptions, ConsumerSpec, Delivery, Demand, NetworkConsumer, Permit, Settle,
 };
 pub use message::{Message, Outgoing, now_ms};
 use queue::{Entry, Queue};

@@ -14,8 +14,8 @@
 //! pattern's: a bridge is told about `/topic/prices.>` (and its peer attaches a wildcard
 //! consumer of its own, which follows that peer's topics), never about each matched topic, so
 //! no message crosses twice for one subscription. A wildcard network consumer only attaches
-//! to destinations its connector's filters allow. Temporary destinations and advisory topics
-//! never match.
+//! to destinations its connector's filters allow, a client's only to those it may read.
+//! Temporary destinations and advisory topics never match.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,6 +59,12 @@ impl WildSub {
                 .bridge
                 .as_ref()
                 .is_none_or(|b| b.permits(destination))
+            && self
+                .spec
+                .options
+                .permit
+                .as_ref()
+                .is_none_or(|p| (p.0)(destination))
     }
 
     fn attach_queue(&mut self, q: &Arc<Queue>, fx: &mut Vec<Effects>) {

@@ -29,8 +29,8 @@ use super::names::Names;
 use super::subscription::{self, AckMode, Sub, Subscriptions, Unacked};
 use super::transaction::{self, Transactions, TxOp};
 use crate::broker::{
-    Accepted, AckHandle, ConsumerSpec, Core, Delivery, Message, NetworkConsumer, Outgoing, Settle,
-    TempOwner,
+    Accepted, AckHandle, ConsumerSpec, Core, Delivery, Message, NetworkConsumer, Outgoing, Permit,
+    Settle, TempOwner,
 };
 use crate::internode::{
     ADVISORY_DESTINATION, BRIDGE_HEADER, BROKER_HEADER, BridgeSubscription, is_advisory,
@@ -522,7 +522,17 @@ impl Session {
             }
         }
         self.allow(Operation::Read, &dest)?;
-        let options = subscription::options(f, &dest)?;
+        let mut options = subscription::options(f, &dest)?;
+        if dest.has_wildcard()
+            && self.settings.security.is_enabled()
+            && let Some(p) = self.principal.clone()
+        {
+            // A pattern the reader may subscribe to reaches only what it may read.
+            let security = self.settings.security.clone();
+            options.permit = Some(Permit(Arc::new(move |d: &str| {
+                security.authorize(&p, Operation::Read, d).is_ok()
+            })));
+        }
         let ack = AckMode::parse(f.header("ack"))?;
         let settings = self.broker.settings();
         let prefetch = subscription::prefetch(f, settings.prefetch, settings.max_prefetch)?;
