@@ -137,7 +137,8 @@ pub struct BenchArgs {
     /// the selector refuses stay in the queue and count as lost [default: none].
     #[arg(long, value_name = "EXPR")]
     pub selector: Option<String>,
-    /// A header on every SEND, `NAME=VALUE` (repeatable): what --selector reads.
+    /// A header on every SEND, `NAME=VALUE` (repeatable): what --selector reads [default:
+    /// none].
     #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
     /// Prefetch per consumer (`activemq.prefetchSize` and RabbitMQ's `prefetch-count`).
