@@ -80,9 +80,16 @@ impl Selection {
             let Ok(dest) = Destination::parse(&e.destination) else {
                 continue;
             };
+            // A temporary destination is followed whatever the include and exclude lists say
+            // (ActiveMQ's `bridgeTempDestinations`), except by a static bridge.
+            let allowed = if dest.is_temp() {
+                !o.static_bridge
+            } else {
+                o.allows_dynamic(&e.destination) || o.is_static(&e.destination)
+            };
             if is_advisory(&e.destination)
                 || e.hops >= o.consumer_ttl
-                || !(o.allows_dynamic(&e.destination) || o.is_static(&e.destination))
+                || !allowed
                 || (dest.has_wildcard() && crate::broker::wildcard_pattern(&dest).is_err())
             {
                 continue;
@@ -187,6 +194,26 @@ mod tests {
             vec![Arc::<str>::from("B"), Arc::<str>::from("C")]
         );
         assert_eq!(w["/queue/a"].consumers, 1);
+        // Temporary destinations pass the lists; a wildcard is checked as written, and its
+        // consumer checks each destination it attaches to.
+        let uri2: mq_shared::uri::NetworkUri =
+            "static:(tcp://h:1)?dynamicallyIncludedDestinations=/queue/orders.>".parse()?;
+        let sel2 = Selection::new(Arc::new(uri2.options().clone()), Arc::from("B"));
+        let mut adv2 = vec![
+            entry("/remote-temp-queue/ID:B-1:1", 0, &[]),
+            entry("/queue/orders.*", 0, &[]),
+            entry("/queue/>", 0, &[]),
+        ];
+        adv2[1].selector = Some("a = 1".into());
+        let w2 = sel2.wanted(&adv2, std::iter::empty());
+        let keys2: Vec<&str> = w2.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys2,
+            vec!["/queue/orders.*", "/remote-temp-queue/ID:B-1:1"]
+        );
+        let wild = &w2["/queue/orders.*"];
+        assert!(wild.selector.is_some() && w2["/remote-temp-queue/ID:B-1:1"].selector.is_none());
+        assert!(wild.network.permits("/queue/orders.eu") && !wild.network.permits("/queue/x"));
         Ok(())
     }
 }
