@@ -188,8 +188,9 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
         format!("Cluster {} has no nodes.", status.name),
     )
     .numeric([3, 8, 9, 12, 13, 14])
+    // memory, store and temp with -o wide or --columns: the defaults fit 80 columns.
     .defaults([
-        "node", "role", "pid", "stomp", "uptime", "queues", "messages", "links", "memory",
+        "node", "role", "pid", "stomp", "uptime", "queues", "messages", "links",
     ]);
     for n in &status.nodes {
         table.push(vec![

@@ -53,6 +53,10 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// modes); past it the oldest are discarded for that subscriber and counted (ActiveMQ's
 /// `constantPendingMessageLimitStrategy limit="1000"`).
 pub const PENDING_MESSAGE_LIMIT: usize = 1000;
+/// A temporary destination this node holds for another node's connection (or for a SEND that
+/// named it before any demand came) is removed after this long without a consumer. ActiveMQ
+/// has no such option: its temporary destinations follow the owner's advisories.
+pub const TEMP_ORPHAN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections a node accepts at once over all its transports (ActiveMQ `maximumConnections`).
 pub const MAXIMUM_CONNECTIONS: usize = 1000;
 /// A connection that sends nothing while it owes bytes (its CONNECT, the rest of a frame it

@@ -240,10 +240,13 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
     for i in 0..cfg.load.consumers {
         let (mut client, addr) = cfg.connect(true).await?;
         let prefetch = cfg.load.prefetch.to_string();
-        let headers = [
+        let mut headers = vec![
             ("activemq.prefetchSize", prefetch.as_str()),
             ("prefetch-count", prefetch.as_str()),
         ];
+        if let Some(s) = &cfg.load.selector {
+            headers.push(("selector", s.as_str()));
+        }
         for (j, destination) in cfg.destinations().into_iter().enumerate() {
             let id = format!("bench-{i}-{j}");
             let subscribed = tokio::time::timeout(
@@ -479,6 +482,9 @@ async fn produce(
             "persistent",
             if cfg.load.persistent { "true" } else { "false" },
         );
+    for (k, v) in &cfg.load.headers {
+        frame.push_header(k.as_str(), v.as_str());
+    }
     let receipt_at = frame.headers.len();
     if cfg.load.receipts == ReceiptMode::Each {
         frame.push_header("receipt", "");

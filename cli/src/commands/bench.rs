@@ -198,6 +198,8 @@ fn config(args: &BenchArgs, url: String, consume_url: Option<String>) -> Result<
             ack: ack.as_str().to_owned(),
             prefetch: args.prefetch,
             warmup: args.warmup,
+            selector: args.selector.clone(),
+            headers: args.headers.iter().cloned().collect(),
         },
         ack,
         login: args.login.clone(),

@@ -12,20 +12,26 @@
 //! forwarded, nack), subscribe and unsubscribe, the transaction commit, a store barrier, and
 //! the producer and connection registries. Nothing outside `broker` touches the store or a
 //! queue's state. Modules: [`message`] (the frame ⇄ message mapping), [`consumer`] (what a
-//! destination hands a consumer), [`queue`] and [`topic`] (the destinations), `publish` (the
-//! write side), [`registry`] (connections, recent forwarded ids).
+//! destination hands a consumer), [`queue`] and [`topic`] (the destinations), [`groups`]
+//! (exclusive consumers and message groups), `properties` (what a selector reads of a
+//! message), `wildcard` (subscriptions to patterns), [`temp`] (temporary destinations),
+//! `publish` (the write side), [`registry`] (connections, recent forwarded ids).
 //!
 //! Threads: calls come from connection and bridge tasks (tokio workers) and take each
 //! destination's short mutex; what depends on a store commit (enqueue and dispatch of a
 //! persistent message, a receipt) runs in the commit's completion on the store writer thread.
 
 pub mod consumer;
+pub mod groups;
 pub mod message;
+mod properties;
 mod publish;
 pub mod queue;
 pub mod registry;
+pub mod temp;
 pub mod topic;
 pub mod usage;
+mod wildcard;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,12 +43,18 @@ use tokio::sync::watch;
 
 use crate::internode::{Advisory, DemandEntry, is_advisory};
 use crate::store::{Loaded, Recovery, Store, StoreError};
-pub use consumer::{AckHandle, ConsumerSpec, Delivery, Demand, NetworkConsumer, Settle};
+pub use consumer::{
+    AckHandle, ConsumerOptions, ConsumerSpec, Delivery, Demand, NetworkConsumer, Permit, Settle,
+};
 pub use message::{Message, Outgoing, now_ms};
 use queue::{Entry, Queue, QueueEnv};
 use registry::RecentIds;
+pub use temp::TempOwner;
+use temp::Temps;
 use topic::Topic;
 use usage::Usage;
+use wildcard::Wildcards;
+pub use wildcard::pattern as wildcard_pattern;
 
 /// Settings of the broker core.
 #[derive(Debug, Clone)]
@@ -72,6 +84,10 @@ pub enum Attached {
     Queue(Arc<Queue>),
     /// A topic.
     Topic(Arc<Topic>),
+    /// Every queue or topic matching this wildcard pattern.
+    Wildcard(Destination),
+    /// Nothing: a temporary destination whose owner is gone.
+    Nowhere,
 }
 
 /// Accepted-callback of a publish: `Ok(true)` when the message was a duplicate and dropped.
@@ -94,6 +110,8 @@ struct Shared {
     demand: watch::Sender<u64>,
     recent: Mutex<RecentIds>,
     limits: registry::LimitCounters,
+    wildcards: Wildcards,
+    temps: Temps,
 }
 
 /// The broker core; cheap to clone.
@@ -117,6 +135,7 @@ impl Core {
         let seq = disk
             .as_ref()
             .map_or_else(|| Arc::new(AtomicU64::new(1)), Store::sequence);
+        let temps = Temps::new(&settings.name);
         let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
             let weak = weak.clone();
             let env = Arc::new(QueueEnv {
@@ -143,6 +162,8 @@ impl Core {
                 demand,
                 recent: Mutex::new(RecentIds::default()),
                 limits: Default::default(),
+                wildcards: Wildcards::default(),
+                temps,
             }
         });
         let b = Core { shared };
@@ -235,6 +256,9 @@ impl Core {
 
     /// Whether `dest` exists (creating it needs the `admin` right).
     pub fn exists(&self, dest: &Destination) -> bool {
+        if dest.is_temp() {
+            return !matches!(self.temp_owner(dest), TempOwner::Unknown | TempOwner::Gone);
+        }
         match dest.kind() {
             DestinationKind::Queue => self.find_queue(dest.name()).is_some(),
             DestinationKind::Topic => self
@@ -251,14 +275,26 @@ impl Core {
         if let Some(q) = self.read_queues().get(name) {
             return q.clone();
         }
-        let mut w = self
-            .shared
-            .queues
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        w.entry(Arc::from(name))
-            .or_insert_with(|| Arc::new(Queue::new(name, self.shared.env.clone())))
-            .clone()
+        let (q, created) = {
+            let mut w = self
+                .shared
+                .queues
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut created = false;
+            let q = w
+                .entry(Arc::from(name))
+                .or_insert_with(|| {
+                    created = true;
+                    Arc::new(Queue::new(name, self.shared.env.clone()))
+                })
+                .clone();
+            (q, created)
+        };
+        if created {
+            self.attach_wildcards_to_queue(&q);
+        }
+        q
     }
 
     /// The queue of that name if it exists.
@@ -277,16 +313,26 @@ impl Core {
         {
             return t.clone();
         }
-        let mut w = self
-            .shared
-            .topics
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        w.entry(Arc::from(name))
-            .or_insert_with(|| {
-                Arc::new(Topic::new(name, self.shared.settings.pending_message_limit))
-            })
-            .clone()
+        let (t, created) = {
+            let mut w = self
+                .shared
+                .topics
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut created = false;
+            let t = w
+                .entry(Arc::from(name))
+                .or_insert_with(|| {
+                    created = true;
+                    Arc::new(Topic::new(name, self.shared.settings.pending_message_limit))
+                })
+                .clone();
+            (t, created)
+        };
+        if created {
+            self.attach_wildcards_to_topic(&t);
+        }
+        t
     }
 
     fn read_queues(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Arc<Queue>>> {
@@ -326,7 +372,7 @@ impl Core {
 
     /// Records connection `conn` as a producer of `dest` (queues count their producers).
     pub fn add_producer(&self, dest: &Destination, conn: u64) {
-        if dest.is_queue() {
+        if dest.is_queue() && !dest.is_temp() {
             while !self.queue(dest.name()).add_producer(conn) {}
         }
     }
@@ -334,25 +380,43 @@ impl Core {
     /// Forgets connection `conn` as a producer of `dest`.
     pub fn remove_producer(&self, dest: &Destination, conn: u64) {
         if dest.is_queue()
+            && !dest.is_temp()
             && let Some(q) = self.find_queue(dest.name())
         {
             q.remove_producer(conn);
         }
     }
 
-    /// Attaches a consumer to a destination.
+    /// Attaches a consumer to a destination: a temporary one, every destination matching a
+    /// wildcard (see the `wildcard` module), or one queue or topic.
     pub fn subscribe(&self, dest: &Destination, spec: ConsumerSpec) -> Attached {
+        let a = if dest.is_temp() {
+            self.subscribe_temp(dest, spec)
+        } else if let Some(filter) = dest
+            .has_wildcard()
+            .then(|| wildcard::pattern(dest).ok())
+            .flatten()
+        {
+            self.subscribe_wildcard(dest, filter, spec)
+        } else {
+            self.subscribe_one(dest, spec)
+        };
+        self.shared.demand.send_modify(|v| *v += 1);
+        a
+    }
+
+    fn subscribe_one(&self, dest: &Destination, spec: ConsumerSpec) -> Attached {
         // A destination the inactive sweep retires between the lookup and the attach gives
         // the consumer back: look it up again (a new one is created).
         let mut spec = spec;
-        let a = loop {
+        loop {
             match dest.kind() {
                 DestinationKind::Queue => {
                     let q = self.queue(dest.name());
                     match q.add_consumer(spec) {
                         Ok(fx) => {
                             self.apply(fx, None);
-                            break Attached::Queue(q);
+                            return Attached::Queue(q);
                         }
                         Err(back) => spec = back,
                     }
@@ -360,14 +424,12 @@ impl Core {
                 DestinationKind::Topic => {
                     let t = self.topic(dest.name());
                     match t.subscribe(spec) {
-                        Ok(()) => break Attached::Topic(t),
+                        Ok(()) => return Attached::Topic(t),
                         Err(back) => spec = back,
                     }
                 }
             }
-        };
-        self.shared.demand.send_modify(|v| *v += 1);
-        a
+        }
     }
 
     /// Detaches a consumer; its unacked queue messages are redelivered or dead-lettered.
@@ -378,6 +440,8 @@ impl Core {
                 self.apply(fx, None);
             }
             Attached::Topic(t) => t.unsubscribe(consumer),
+            Attached::Wildcard(_) => self.unsubscribe_wildcard(consumer),
+            Attached::Nowhere => {}
         }
         self.shared.demand.send_modify(|v| *v += 1);
     }
@@ -391,29 +455,39 @@ impl Core {
     /// Demand as a bridge to broker `except_broker` should see it: per destination, the
     /// consumers other than those of connection `except_conn` (the bridge's own) and other than
     /// network consumers whose demand came through `except_broker` (so demand never echoes
-    /// back where it came from), with the fewest hops to one of them.
+    /// back where it came from), with the fewest hops to one of them and the union of their
+    /// selectors. Wildcard subscriptions count once, under their pattern; temporary
+    /// destinations by their id.
     pub fn demand_for(&self, except_conn: Option<u64>, except_broker: Option<&str>) -> Vec<Demand> {
         let mut out = Vec::new();
         for q in self.queues() {
-            if let Some((consumers, hops, origin)) = q.demand_for(except_conn, except_broker) {
+            if let Some((consumers, hops, origin, selector)) =
+                q.demand_for(except_conn, except_broker)
+            {
                 out.push(Demand {
                     destination: Destination::queue(&q.name),
                     consumers,
                     hops,
                     origin,
+                    selector,
                 });
             }
         }
         for t in self.topics() {
-            if let Some((consumers, hops, origin)) = t.demand_for(except_conn, except_broker) {
+            if let Some((consumers, hops, origin, selector)) =
+                t.demand_for(except_conn, except_broker)
+            {
                 out.push(Demand {
                     destination: Destination::topic(&t.name),
                     consumers,
                     hops,
                     origin,
+                    selector,
                 });
             }
         }
+        out.extend(self.wildcard_demand(except_conn, except_broker));
+        out.extend(self.temp_demand(except_conn, except_broker));
         out
     }
 
@@ -429,6 +503,7 @@ impl Core {
                 consumers: d.consumers,
                 hops: d.hops,
                 origin: d.origin.iter().map(|b| b.to_string()).collect(),
+                selector: d.selector,
             })
             .collect();
         Advisory {
@@ -475,8 +550,9 @@ impl Core {
         n
     }
 
-    /// Drops expired messages from every queue.
+    /// Drops expired messages from every queue, and temporary destinations nobody uses.
     pub fn expire_sweep(&self) {
+        self.sweep_temps();
         let now = now_ms();
         for q in self.queues() {
             let fx = q.expire(now);

@@ -16,9 +16,9 @@ use super::{Accepted, Core, Message};
 use crate::store::{Done, Op, Outcome};
 
 impl Core {
-    /// Whether a message must go through the store.
+    /// Whether a message must go through the store (never for a temporary destination's).
     pub fn stores(&self, msg: &Message) -> bool {
-        msg.persistent && self.shared.store.is_some()
+        msg.persistent && self.shared.store.is_some() && !msg.destination.is_temp()
     }
 
     /// Whether a message can be taken now, against `store-usage` (persistent, to a queue) or
@@ -197,6 +197,9 @@ impl Core {
     }
 
     fn deliver(&self, m: Message, seq: u64, kept: Kept, from_conn: Option<u64>) {
+        if m.destination.is_temp() {
+            return self.deliver_temp(m, seq, kept, from_conn);
+        }
         match m.destination.kind() {
             DestinationKind::Queue => {
                 let name = m.destination.name().to_string();

@@ -37,6 +37,15 @@
 //! with room accepts stays in place and later messages may pass it (the scan is bounded by
 //! [`MAX_SKIP`]). Messages a network consumer gives back (its bridge went away or lost demand)
 //! were never seen by an application, so they return without counting as redeliveries.
+//!
+//! Selectors, exclusive consumers and message groups narrow the choice (see
+//! [`super::groups`]): a message a consumer does not accept stays for the others. A consumer
+//! only sees the first [`MAX_SKIP`] waiting messages that no consumer with room takes: a
+//! selector that matches only messages further down waits until the head of the queue moves
+//! (ActiveMQ has the same bound, its `maxPageSize`). An enqueue offers only the new message
+//! (the others were offered already); an ack or a new consumer looks again from the head, so
+//! a backlog that selectors refuse costs at most [`MAX_SKIP`] tests per consumer with room
+//! when room appears, and nothing per message sent.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
@@ -50,8 +59,8 @@ use super::message::{Message, now_ms};
 use super::usage::{ENTRY_OVERHEAD, Usage};
 use crate::store::{Loaded, Op, PRIORITIES, Store, StoreError, TRANSIENT};
 
-/// Most waiting messages dispatch steps over (held back by the network filter) before it
-/// stops looking further down the queue.
+/// Most waiting messages dispatch steps over (held back by the network filter, selectors, or
+/// a full group owner or exclusive consumer) before it stops looking further down the queue.
 pub const MAX_SKIP: usize = 4096;
 /// Most persistent messages a window holds (non-persistent ones are bounded by memory only).
 pub const WINDOW: usize = mq_shared::defaults::CURSOR_WINDOW;
@@ -277,6 +286,8 @@ struct Inner {
     inflight: HashMap<u64, Inflight>,
     consumers: Vec<Slot>,
     rr: usize,
+    /// Message groups and their consumers.
+    groups: super::groups::Groups,
     producers: HashSet<u64>,
     counters: Counters,
 }
@@ -371,9 +382,16 @@ impl Queue {
         }
         g.last_active = now_ms();
         g.counters.enqueued += 1;
+        let key = entry.key();
         self.admit(&mut g, entry);
         let mut fx = Effects::default();
-        self.dispatch(&mut g, &mut fx);
+        // Every message before it was offered to every consumer with room when it came (or
+        // when room last appeared, which dispatches from the head): only the new one (and
+        // what lies behind it in the window) needs a look, so a backlog a selector refuses
+        // costs nothing per enqueue. One that stayed on disk waits for its turn.
+        if g.ready.contains_key(&key) {
+            self.dispatch_from(&mut g, &mut fx, Some(key));
+        }
         Ok(fx)
     }
 
@@ -510,6 +528,7 @@ impl Queue {
             .iter()
             .any(|s| s.spec.id == id && s.spec.network);
         g.consumers.retain(|s| s.spec.id != id);
+        g.groups.release(id);
         let seqs: Vec<u64> = g
             .inflight
             .iter()
@@ -753,7 +772,7 @@ impl Queue {
         &self,
         except_conn: Option<u64>,
         except_broker: Option<&str>,
-    ) -> Option<(usize, u32, Vec<Arc<str>>)> {
+    ) -> Option<super::consumer::Fold> {
         let g = self.lock();
         super::consumer::fold_demand(
             g.consumers.iter().map(|s| &s.spec),
@@ -794,15 +813,22 @@ impl Queue {
     }
 
     fn dispatch(self: &Arc<Self>, g: &mut Inner, fx: &mut Effects) {
+        self.dispatch_from(g, fx, None)
+    }
+
+    /// Places waiting messages with consumers that have room, from the head of the window or
+    /// from key `from` on.
+    fn dispatch_from(self: &Arc<Self>, g: &mut Inner, fx: &mut Effects, from: Option<(u8, u64)>) {
         let now = now_ms();
-        // Messages before `after` are held back because no consumer with room accepts them
-        // (network filter).
+        // Messages at or after `from` are looked at; those before `after` are held back
+        // because no consumer with room accepts them (network filter, selectors, groups).
         let mut after: Option<(u8, u64)> = None;
         let mut skipped = 0;
         while has_room(g) && skipped <= MAX_SKIP {
-            let next = match after {
-                None => g.ready.iter().next(),
-                Some(k) => g.ready.range((Bound::Excluded(k), Bound::Unbounded)).next(),
+            let next = match (after, from) {
+                (Some(k), _) => g.ready.range((Bound::Excluded(k), Bound::Unbounded)).next(),
+                (None, Some(k)) => g.ready.range(k..).next(),
+                (None, None) => g.ready.iter().next(),
             };
             let Some((&key, e)) = next else { break };
             let msg = e.msg.clone();
@@ -1005,26 +1031,24 @@ fn has_room(g: &Inner) -> bool {
     g.consumers.iter().any(has_capacity)
 }
 
-/// Index of the consumer to receive `msg`, if one with room accepts it: the highest priority
-/// wins, equal priorities take turns.
+/// Index of the consumer to receive `msg`, if one with room takes it: the exclusive
+/// consumer, the owner of its group, or the highest priority one in turn (see
+/// [`super::groups::choose`]).
 fn pick(g: &mut Inner, msg: &Message) -> Option<usize> {
-    let ok = |s: &Slot| has_capacity(s) && s.spec.accepts(msg);
-    let best = g
-        .consumers
-        .iter()
-        .filter(|s| ok(s))
-        .map(|s| s.spec.priority)
-        .max()?;
-    let n = g.consumers.len();
-    for k in 0..n {
-        let i = (g.rr + k) % n;
-        let s = &g.consumers[i];
-        if s.spec.priority == best && ok(s) {
-            g.rr = (i + 1) % n;
-            return Some(i);
-        }
-    }
-    None
+    let Inner {
+        consumers,
+        groups,
+        rr,
+        ..
+    } = g;
+    let consumers = &*consumers;
+    super::groups::choose(
+        consumers.len(),
+        |i| (&consumers[i].spec, has_capacity(&consumers[i])),
+        msg,
+        groups,
+        rr,
+    )
 }
 
 #[cfg(test)]
@@ -1071,6 +1095,7 @@ mod tests {
                 priority,
                 network: priority < 0,
                 bridge: None,
+                options: Default::default(),
                 tx,
             },
             rx,
@@ -1140,6 +1165,7 @@ mod tests {
             hops: 1,
             origin: vec![Arc::from(broker)],
             message_ttl: ttl,
+            scope: None,
         }));
         (c, rx)
     }
