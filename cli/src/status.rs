@@ -23,6 +23,7 @@ struct NodeReport {
     uptime_ms: Option<u64>,
     queues: Option<u64>,
     messages: Option<u64>,
+    usage: Option<mq_shared::api::UsageReport>,
     connectors: Option<NetworkConnectorList>,
     /// For a remote node: the pid and the first transport it reports.
     pid: Option<u32>,
@@ -71,6 +72,7 @@ pub async fn gather_status(cluster: &Cluster) -> Result<ClusterStatus> {
                 links_up: up,
                 links_total: total,
                 remote: node.is_remote(),
+                usage: r.usage,
             }
         })
         .collect();
@@ -107,6 +109,7 @@ async fn ask_status(client: AdminClient, running: bool, remote: bool) -> NodeRep
         role: broker.as_ref().map(|b| b.role),
         uptime_ms: broker.as_ref().map(|b| b.uptime_ms),
         messages: broker.as_ref().map(|b| b.store.messages),
+        usage: broker.as_ref().map(|b| b.usage),
         queues: queues.ok().map(|q| q.queues.len() as u64),
         connectors: connectors.ok().flatten(),
         pid: broker.as_ref().filter(|_| remote).map(|b| b.pid),
@@ -178,10 +181,14 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
             "messages",
             "links",
             "stomp",
+            "memory",
+            "store",
+            "temp",
         ],
         format!("Cluster {} has no nodes.", status.name),
     )
-    .numeric([3, 8, 9])
+    .numeric([3, 8, 9, 12, 13, 14])
+    // memory, store and temp with -o wide or --columns: the defaults fit 80 columns.
     .defaults([
         "node", "role", "pid", "stomp", "uptime", "queues", "messages", "links",
     ]);
@@ -199,9 +206,27 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
             output::opt(n.messages),
             format!("{}/{}", n.links_up, n.links_total),
             stomp_address(&n.transport),
+            usage_cell(n.usage.map(|u| u.memory)),
+            usage_cell(n.usage.map(|u| u.store)),
+            usage_cell(n.usage.map(|u| u.temp)),
         ]);
     }
     table
+}
+
+/// A usage column: the share of the limit in use (`12%`), `-` when unknown.
+fn usage_cell(fig: Option<mq_shared::api::UsageFigures>) -> String {
+    match fig {
+        Some(f) if f.limit > 0 => {
+            let pct = (f.used as f64 * 100.0 / f.limit as f64).min(999.0);
+            if f.used > 0 && pct < 1.0 {
+                "<1%".to_string()
+            } else {
+                format!("{pct:.0}%")
+            }
+        }
+        _ => "-".to_string(),
+    }
 }
 
 /// The STOMP column: the port of a loopback transport, else `HOST:PORT`.
@@ -336,6 +361,7 @@ mod tests {
             links_up: 0,
             links_total: 0,
             remote: false,
+            usage: None,
         }
     }
 

@@ -12,8 +12,10 @@ use mq_shared::frame::Limits;
 use mq_shared::uri::{NetworkUri, TransportUri};
 use serde::Deserialize;
 
+use crate::broker::usage::{FlowControl, Limits as UsageLimits};
 use crate::security::Security;
 use crate::transport::TransportSettings;
+use mq_shared::size::ByteSize;
 use mq_shared::tls::TlsFiles;
 
 /// Configuration errors; each names the key or flag at fault.
@@ -185,6 +187,30 @@ pub struct Options {
     /// [default: text]. RUST_LOG chooses what is logged (default: info).
     #[arg(long = "log-format", value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Bytes of messages held in memory, all queues together (memoryUsage); a backlog past it
+    /// stays in the store and is read back as consumers make room; non-persistent messages
+    /// past it spill to the temp store [default: 64MiB].
+    #[arg(long = "memory-usage")]
+    pub memory_usage: Option<ByteSize>,
+    /// Bytes of persistent messages stored (storeUsage), capped at the disk's free space
+    /// [default: 100GiB].
+    #[arg(long = "store-usage")]
+    pub store_usage: Option<ByteSize>,
+    /// Bytes of non-persistent messages spilled to the temp store (tempUsage) [default: 50GiB].
+    #[arg(long = "temp-usage")]
+    pub temp_usage: Option<ByteSize>,
+    /// Hold a producer while a limit is reached: no RECEIPT and nothing more read from its
+    /// connection until space frees (producerFlowControl) [default: true].
+    #[arg(long = "producer-flow-control")]
+    pub producer_flow_control: Option<bool>,
+    /// Answer a SEND with ERROR "store full" at once instead of holding it
+    /// (sendFailIfNoSpace) [default: false].
+    #[arg(long = "send-fail-if-no-space")]
+    pub send_fail_if_no_space: Option<bool>,
+    /// Hold a SEND at most this many ms, then answer ERROR "store full"; 0: no limit
+    /// (sendFailIfNoSpaceAfterTimeout) [default: 0].
+    #[arg(long = "send-fail-if-no-space-after-timeout")]
+    pub send_fail_if_no_space_after_timeout: Option<u64>,
 }
 
 /// How log events are written.
@@ -196,59 +222,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (and spans).
     Json,
-}
-
-/// A size in bytes, written as a number of bytes or with a unit: `512KiB`, `100MiB`, `1GiB`.
-/// Units are powers of 1024, in any case, and `K`/`KB`, `M`/`MB`, `G`/`GB` mean the same
-/// (as ActiveMQ reads `64 mb`). In the TOML file: a string, or an integer of bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteSize(pub u64);
-
-impl std::str::FromStr for ByteSize {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (digits, unit) = t.split_at(split);
-        let unit = unit.trim().to_ascii_lowercase();
-        let scale: u64 = match unit.as_str() {
-            "" | "b" => 1,
-            "k" | "kb" | "kib" => 1 << 10,
-            "m" | "mb" | "mib" => 1 << 20,
-            "g" | "gb" | "gib" => 1 << 30,
-            _ => {
-                return Err(format!(
-                    "'{s}' is not a size: bytes, or a number with KiB, MiB or GiB (e.g. 100MiB)"
-                ));
-            }
-        };
-        digits
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(scale))
-            .map(ByteSize)
-            .ok_or_else(|| {
-                format!(
-                    "'{s}' is not a size: bytes, or a number with KiB, MiB or GiB (e.g. 100MiB)"
-                )
-            })
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Bytes(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Bytes(n) => Ok(ByteSize(n)),
-            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
-        }
-    }
 }
 
 /// Where and how the node logs (`--log-*`).
@@ -302,7 +275,9 @@ impl Options {
                  write_timeout, pending_message_limit, maximum_connections,
                  max_inactivity_duration, max_prefetch, gc_inactive_destinations,
                  inactive_timeout_before_gc, shutdown_grace, security, tls_cert, tls_key, tls_ca,
-                 admin_tls_cert, admin_tls_key, log_file, log_max_size, log_max_files, log_format;
+                 admin_tls_cert, admin_tls_key, log_file, log_max_size, log_max_files, log_format,
+                 memory_usage, store_usage, temp_usage, producer_flow_control,
+                 send_fail_if_no_space, send_fail_if_no_space_after_timeout;
             list: transport, network, admin_allowed_hosts)
     }
 }
@@ -365,6 +340,8 @@ pub struct NodeConfig {
     /// Where and how the `mqnode` binary logs (an embedded broker logs through the
     /// application's own subscriber).
     pub log: LogSettings,
+    /// `memory-usage`, `store-usage`, `temp-usage` and flow control.
+    pub usage: UsageLimits,
 }
 
 impl Default for NodeConfig {
@@ -396,6 +373,17 @@ impl Default for NodeConfig {
             admin_allowed_hosts: Vec::new(),
             admin_token_file: None,
             log: LogSettings::default(),
+            usage: UsageLimits {
+                memory: d::MEMORY_USAGE,
+                store: d::STORE_USAGE,
+                temp: d::TEMP_USAGE,
+                disk_reserve: d::STORE_DISK_RESERVE,
+                flow: FlowControl {
+                    hold: d::PRODUCER_FLOW_CONTROL,
+                    fail_at_once: d::SEND_FAIL_IF_NO_SPACE,
+                    fail_after: None,
+                },
+            },
         }
     }
 }
@@ -443,6 +431,7 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         None => args,
     };
     let mut c = NodeConfig::default();
+    usage(&mut c.usage, &o)?;
     if let Some(n) = o.name {
         if n.trim().is_empty() || n.contains(char::is_whitespace) || n.contains(',') {
             return Err(invalid(
@@ -627,6 +616,36 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         c.log.format = f;
     }
     Ok(c)
+}
+
+/// `memory-usage`, `store-usage`, `temp-usage` and the flow-control keys.
+fn usage(u: &mut UsageLimits, o: &Options) -> Result<(), ConfigError> {
+    if let Some(v) = o.memory_usage {
+        // Below a megabyte no window could hold a message of any size.
+        if v.0 < 1 << 20 {
+            return Err(invalid(
+                "memory-usage",
+                format!("{v} is too small; give at least 1MiB"),
+            ));
+        }
+        u.memory = v.0;
+    }
+    if let Some(v) = o.store_usage {
+        u.store = positive("store-usage", v.0 as usize)? as u64;
+    }
+    if let Some(v) = o.temp_usage {
+        u.temp = positive("temp-usage", v.0 as usize)? as u64;
+    }
+    if let Some(v) = o.producer_flow_control {
+        u.flow.hold = v;
+    }
+    if let Some(v) = o.send_fail_if_no_space {
+        u.flow.fail_at_once = v;
+    }
+    if let Some(v) = o.send_fail_if_no_space_after_timeout {
+        u.flow.fail_after = (v > 0).then(|| Duration::from_millis(v));
+    }
+    Ok(())
 }
 
 /// Validates the TLS files: both halves of each pair, and every `ssl://` transport and

@@ -111,6 +111,30 @@ pub struct BrokerInfo {
     pub pid: u32,
     /// Store figures.
     pub store: StoreStats,
+    /// Memory, store and temp store: used and limit (`memory-usage`, `store-usage`,
+    /// `temp-usage`).
+    #[serde(default)]
+    pub usage: UsageReport,
+}
+
+/// One limit's figures, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageFigures {
+    /// Bytes in use.
+    pub used: u64,
+    /// The limit in force.
+    pub limit: u64,
+}
+
+/// The node's resource usage (ActiveMQ's `systemUsage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReport {
+    /// Messages held in memory (queue windows and in flight).
+    pub memory: UsageFigures,
+    /// Persistent messages stored; the limit is `store-usage` capped by the disk's free space.
+    pub store: UsageFigures,
+    /// Non-persistent messages spilled from memory.
+    pub temp: UsageFigures,
 }
 
 /// Figures of the node's store.
@@ -151,6 +175,10 @@ pub struct QueueStats {
     pub dead_lettered: u64,
     /// Bytes of the messages held (headers and bodies).
     pub bytes: u64,
+    /// Of `depth`, the messages in memory now (the window ready to dispatch, and those in
+    /// flight); the rest are only in the store.
+    #[serde(default)]
+    pub in_memory: u64,
 }
 
 /// `GET /api/v1/queues`.

@@ -398,6 +398,9 @@ pub struct NodeStatus {
     /// A node mqctl does not run (adopted, or given by `--url`).
     #[serde(default)]
     pub remote: bool,
+    /// Memory, store and temp usage with their limits; `null` when unknown.
+    #[serde(default)]
+    pub usage: Option<crate::api::UsageReport>,
 }
 
 /// State of one link, from the FROM broker's view.
@@ -601,6 +604,9 @@ pub struct QueueStatRow {
     pub dead_lettered: u64,
     /// Bytes held.
     pub bytes: u64,
+    /// Of `depth`, the messages in the node's memory (the rest are only in its store).
+    #[serde(default)]
+    pub in_memory: u64,
 }
 
 /// `mqctl queue send -o json`.

@@ -306,6 +306,10 @@ async fn broker_info(State(state): State<AppState>) -> ApiResult<BrokerInfo> {
         }
         None => StoreStats::default(),
     };
+    let usage = s
+        .as_ref()
+        .map(|sv| sv.core.usage().report())
+        .unwrap_or_default();
     Ok(Json(BrokerInfo {
         name: state.config.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -317,6 +321,7 @@ async fn broker_info(State(state): State<AppState>) -> ApiResult<BrokerInfo> {
         persistent: state.config.persistent,
         pid: std::process::id(),
         store,
+        usage,
     }))
 }
 
@@ -427,8 +432,11 @@ async fn browse(
         .core
         .find_queue(&name)
         .ok_or_else(|| AdminError::not_found(format!("no queue named '{name}'")))?;
-    let messages = queue
-        .browse(limit)
+    let messages = s
+        .core
+        .browse(&queue.name, limit)
+        .await
+        .unwrap_or_default()
         .into_iter()
         .map(|(e, inflight)| {
             let mut headers: std::collections::BTreeMap<String, String> = Default::default();

@@ -146,6 +146,7 @@ mod tests {
             links_up: 0,
             links_total: 0,
             remote: false,
+            usage: None,
         }
     }
 

@@ -47,7 +47,7 @@ pub(super) async fn move_message(
         .core
         .find_queue(&name)
         .ok_or_else(|| AdminError::not_found(format!("no queue named '{name}'")))?;
-    let Some(entry) = queue.take_waiting(&id) else {
+    let Some(entry) = s.core.take_message(&queue, &id).await else {
         let inflight = queue
             .browse(usize::MAX)
             .iter()
@@ -68,7 +68,7 @@ pub(super) async fn move_message(
     let target = match target_of(&req, &entry.msg.headers, &from) {
         Ok(t) => t,
         Err(e) => {
-            queue.recover([entry]);
+            queue.put_back([entry]);
             return Err(e);
         }
     };
@@ -88,7 +88,7 @@ pub(super) async fn move_message(
     let sent = rx.await;
     if !matches!(sent, Ok(Ok(_))) {
         // Not sent: it stays where it was.
-        queue.recover([entry]);
+        queue.put_back([entry]);
         return Err(AdminError::internal(match sent {
             Ok(Err(e)) => format!("message not stored in {target}: {e}"),
             _ => "the store stopped before confirming".to_string(),
