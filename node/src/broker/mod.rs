@@ -15,7 +15,8 @@
 //! destination hands a consumer), [`queue`] and [`topic`] (the destinations), [`groups`]
 //! (exclusive consumers and message groups), `properties` (what a selector reads of a
 //! message), `wildcard` (subscriptions to patterns), [`temp`] (temporary destinations),
-//! `publish` (the write side), [`registry`] (connections, recent forwarded ids).
+//! `publish` (the write side), [`registry`] (connections, recent forwarded ids),
+//! [`scheduler`] (scheduled delivery: `AMQ_SCHEDULED_*`).
 //!
 //! Threads: calls come from connection and bridge tasks (tokio workers) and take each
 //! destination's short mutex; what depends on a store commit (enqueue and dispatch of a
@@ -28,6 +29,7 @@ mod properties;
 mod publish;
 pub mod queue;
 pub mod registry;
+pub mod scheduler;
 pub mod temp;
 pub mod topic;
 pub mod usage;
@@ -75,6 +77,8 @@ pub struct BrokerSettings {
     pub pending_message_limit: usize,
     /// Remove empty, unused destinations after this long (`gc-inactive-destinations`).
     pub gc_inactive_after: Option<std::time::Duration>,
+    /// Schedule SENDs with `AMQ_SCHEDULED_*` headers (`scheduler-support`).
+    pub scheduler_support: bool,
 }
 
 /// Where a subscription is attached.
@@ -112,6 +116,7 @@ struct Shared {
     limits: registry::LimitCounters,
     wildcards: Wildcards,
     temps: Temps,
+    scheduler: scheduler::Scheduler,
 }
 
 /// The broker core; cheap to clone.
@@ -136,6 +141,7 @@ impl Core {
             .as_ref()
             .map_or_else(|| Arc::new(AtomicU64::new(1)), Store::sequence);
         let temps = Temps::new(&settings.name);
+        let scheduler = scheduler::Scheduler::new(settings.scheduler_support, store.is_some());
         let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
             let weak = weak.clone();
             let env = Arc::new(QueueEnv {
@@ -164,6 +170,7 @@ impl Core {
                 limits: Default::default(),
                 wildcards: Wildcards::default(),
                 temps,
+                scheduler,
             }
         });
         let b = Core { shared };

@@ -28,6 +28,7 @@ use super::TransportSettings;
 use super::names::Names;
 use super::subscription::{self, AckMode, Sub, Subscriptions, Unacked};
 use super::transaction::{self, Transactions, TxOp};
+use crate::broker::scheduler::Spec;
 use crate::broker::{
     Accepted, AckHandle, ConsumerSpec, Core, Delivery, Message, NetworkConsumer, Outgoing, Permit,
     Settle, TempOwner,
@@ -435,14 +436,6 @@ impl Session {
                 .ok_or("SEND without a destination header")?
                 .to_string();
             let dests = self.names.resolve_send(&text, &self.broker, self.conn)?;
-            if let Some(h) = mq_shared::headers::SCHEDULED
-                .iter()
-                .find(|h| f.header(h).is_some())
-            {
-                return Err(format!(
-                    "{h}: scheduled delivery is not supported by this node"
-                ));
-            }
             if let Some(r) = f.header(mq_shared::headers::REPLY_TO)
                 && mq_shared::destination::own_temp(r).is_some()
             {
@@ -483,11 +476,23 @@ impl Session {
                 self.produced.insert(m.destination.clone());
             }
         }
+        // Scheduled delivery (not for a bridge's forward: a fired copy has no such headers).
+        let scheduled = match (from_bridge, self.broker.scheduler_support(), msgs.first()) {
+            (false, true, Some(m)) => Spec::of(m)?,
+            _ => None,
+        };
         if let Some(tx) = tx {
+            // A transaction's scheduled messages become jobs when it commits.
             for m in msgs {
                 self.txs.push(&tx, TxOp::Send(m))?;
             }
             return Ok(Reply::Now);
+        }
+        if let Some(spec) = scheduled {
+            self.broker.schedule(msgs, &spec, || {
+                self.store_completion(receipt, "scheduled message not stored")
+            })?;
+            return Ok(Reply::Later);
         }
         if let Err(full) = msgs.iter().try_for_each(|m| self.broker.admit(m)) {
             let flow = self.broker.usage().limits().flow;
