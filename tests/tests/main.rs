@@ -46,6 +46,7 @@ mod network_static;
 mod packaging;
 mod protocol;
 mod redelivery;
+mod scheduled;
 mod security;
 mod selectors;
 mod startup;
