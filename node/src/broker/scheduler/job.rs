@@ -418,6 +418,13 @@ mod tests {
             cron_next(&mondays, t),
             Some(local_ms(2026, 3, 9, 8, 30, 0)?)
         );
+        // 0 and 7 are both Sunday (2026-03-08).
+        for sunday in ["0 0 * * 0", "0 0 * * 7"] {
+            assert_eq!(
+                cron_next(&parse_cron(sunday)?, t),
+                Some(local_ms(2026, 3, 8, 0, 0, 0)?)
+            );
+        }
         let ranges = parse_cron("*/15 9-17 1 * *")?;
         assert_eq!(cron_next(&ranges, t), Some(local_ms(2026, 4, 1, 9, 0, 0)?));
         Ok(())
