@@ -177,16 +177,15 @@ impl State {
         self.transient.insert((job.at, job.id.clone()), job);
     }
 
-    /// Takes a job out of memory: `Some(stored)` if it was there.
-    fn remove(&mut self, id: &Arc<str>) -> Option<bool> {
+    /// Takes a job out of memory, with whether it is stored.
+    fn remove(&mut self, id: &Arc<str>) -> Option<(Job, bool)> {
         let (at, stored) = self.keys.remove(id)?;
         let map = if stored {
             &mut self.stored
         } else {
             &mut self.transient
         };
-        map.remove(&(at, id.clone()));
-        Some(stored)
+        map.remove(&(at, id.clone())).map(|j| (j, stored))
     }
 
     /// The jobs due at `now` (at most `max`), marked firing, with whether each is stored.
@@ -407,10 +406,15 @@ impl Core {
     pub async fn unschedule(&self, id: &str) -> Result<bool, StoreError> {
         let id: Arc<str> = Arc::from(id);
         let sched = &self.shared.scheduler;
+        // The job as memory held it, put back if its removal cannot be committed.
+        let mut held = None;
         let found = {
             let mut st = sched.lock();
             match st.remove(&id) {
-                Some(stored) => Some(stored),
+                Some((job, stored)) => {
+                    held = Some(job);
+                    Some(stored)
+                }
                 None => match st.firing.get(&id).copied() {
                     Some(stored) => {
                         st.cancelled.insert(id.clone());
@@ -436,13 +440,20 @@ impl Core {
         store.submit(
             vec![Op::Unschedule { id }],
             Some(Box::new(move |r| {
+                let sched = &me.shared.scheduler;
+                let mut st = sched.lock();
                 if r.is_ok() {
                     // A window read served before this commit may have brought it in.
-                    let mut st = me.shared.scheduler.lock();
                     if st.remove(&gone).is_none() && st.firing.contains_key(&gone) {
                         st.cancelled.insert(gone);
                     }
+                } else if let Some(job) = held {
+                    // Still stored: it fires as before.
+                    st.insert_stored(job, sched.window);
+                } else {
+                    st.cancelled.remove(&gone);
                 }
+                drop(st);
                 let _ = tx.send(r);
             })),
         );
