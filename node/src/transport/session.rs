@@ -456,6 +456,12 @@ impl Session {
             msgs.insert(0, first);
             msgs
         };
+        // Scheduled delivery, its headers checked before anything else happens (not for a
+        // bridge's forward: a fired copy has no such headers).
+        let scheduled = match (from_bridge, self.broker.scheduler_support(), msgs.first()) {
+            (false, true, Some(m)) => Spec::of(m)?,
+            _ => None,
+        };
         for m in &msgs {
             // (A bridge's forward to one is accepted and dropped: refusing it would break the
             // link, and the message would come again.)
@@ -476,11 +482,6 @@ impl Session {
                 self.produced.insert(m.destination.clone());
             }
         }
-        // Scheduled delivery (not for a bridge's forward: a fired copy has no such headers).
-        let scheduled = match (from_bridge, self.broker.scheduler_support(), msgs.first()) {
-            (false, true, Some(m)) => Spec::of(m)?,
-            _ => None,
-        };
         if let Some(tx) = tx {
             // A transaction's scheduled messages become jobs when it commits.
             for m in msgs {
