@@ -27,16 +27,10 @@ use croner::parser::{CronParser, Seconds, Year};
 
 use crate::broker::Message;
 
-/// `AMQ_SCHEDULED_DELAY`: ms before the first delivery.
-pub const DELAY: &str = "AMQ_SCHEDULED_DELAY";
-/// `AMQ_SCHEDULED_PERIOD`: ms between repeats.
-pub const PERIOD: &str = "AMQ_SCHEDULED_PERIOD";
-/// `AMQ_SCHEDULED_REPEAT`: deliveries after the first.
-pub const REPEAT: &str = "AMQ_SCHEDULED_REPEAT";
-/// `AMQ_SCHEDULED_CRON`: a 5-field cron expression.
-pub const CRON: &str = "AMQ_SCHEDULED_CRON";
-/// The header a fired copy carries: the id of the job that delivered it (ActiveMQ's name).
-pub const JOB_ID: &str = "scheduledJobId";
+pub use mq_shared::headers::{
+    SCHEDULED_CRON as CRON, SCHEDULED_DELAY as DELAY, SCHEDULED_JOB_ID as JOB_ID,
+    SCHEDULED_PERIOD as PERIOD, SCHEDULED_REPEAT as REPEAT,
+};
 
 /// How a message is scheduled, as its headers say.
 #[derive(Debug, Clone, PartialEq, Eq)]
