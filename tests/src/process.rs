@@ -75,7 +75,7 @@ pub(crate) fn signal(pid: u32, sig: rustix::process::Signal) {
 /// crashed or was killed), so an interrupted test run leaves no node behind. Nodes must be
 /// started from the test's own thread, which lives as long as the test.
 #[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
+pub(crate) fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: `pre_exec` is unsafe because the closure runs in the child between fork and
     // exec; it only calls prctl(2) (through rustix), which is async-signal-safe and touches no

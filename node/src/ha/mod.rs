@@ -23,6 +23,7 @@
 //! no longer at the path; the taker then waits one `lockKeepAlivePeriod` ([`StoreLock::fenced`])
 //! so that master has noticed and demoted before it serves.
 
+pub mod lease;
 pub mod lock;
 pub mod role;
 
