@@ -88,7 +88,7 @@ fn write_event(seq: i64, after_lost: bool, r: &Result<u64, LeaseError>) {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
@@ -105,13 +105,21 @@ async fn main() -> ExitCode {
     };
     config.application_name = format!("pg_locker {}", args.name);
     config.idle_in_transaction_timeout = acquire;
-    config.lock_timeout = Some(keep_alive);
     let pool = match mqnode::store::pg::open(&config).await {
         Ok((pool, _)) => pool,
         Err(e) => return fail("connect", &e, 2),
     };
+    // The locker's own small pool, bounded on row locks, as the node would run it: renewals
+    // never wait for a connection behind the writes.
+    let mut lock_config = config.clone();
+    lock_config.pool_size = 2;
+    lock_config.lock_timeout = Some(keep_alive);
+    let lock_pool = match PgPool::connect(&lock_config).await {
+        Ok(p) => p,
+        Err(e) => return fail("connect", &e, 2),
+    };
     let offset = args.clock_offset_ms;
-    let locker = match LeaseLocker::new(pool.clone(), &args.name, keep_alive, acquire) {
+    let locker = match LeaseLocker::new(lock_pool, &args.name, keep_alive, acquire) {
         Ok(l) => l
             .max_allowable_diff_from_db_time(
                 args.max_allowable_diff_from_db_time

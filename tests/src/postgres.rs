@@ -61,6 +61,9 @@ impl PgServer {
             .prefix("mq-pg-")
             .tempdir()
             .expect("a temporary directory");
+        // Private: the socket in it trusts whoever reaches it.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod 700");
         let password = random_hex(16);
         let pwfile = dir.path().join("password");
         write_private(&pwfile, &password);

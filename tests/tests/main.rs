@@ -35,6 +35,7 @@ mod network_line;
 mod network_reconnect;
 mod network_ring;
 mod network_static;
+mod pg_lease;
 mod protocol;
 mod redelivery;
 mod startup;

@@ -298,6 +298,8 @@ pub type WallClock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// time, so a restarted member with the same name is another holder).
 pub struct LeaseLocker {
     pool: PgPool,
+    /// The connection a slave tries with, handed to the renewals when it takes the lease.
+    slot: tokio::sync::Mutex<Slot>,
     holder: String,
     holder_id: String,
     timing: LeaseTiming,
@@ -332,6 +334,7 @@ impl LeaseLocker {
         let timing = LeaseTiming::new(keep_alive, acquire_interval)?;
         let id: u64 = rand::random();
         Ok(LeaseLocker {
+            slot: tokio::sync::Mutex::new(Slot::new(pool.clone())),
             pool,
             holder: holder.to_string(),
             holder_id: format!("{holder}/{}/{id:016x}", std::process::id()),
@@ -417,13 +420,23 @@ impl LeaseLocker {
 
     /// One attempt: the lease when it had ended, else the row that holds it.
     pub async fn try_acquire(&self) -> Result<Result<Lease, LockRow>, LeaseError> {
+        let mut slot = self.slot.lock().await;
         let sent = Instant::now();
-        let outcome = bounded(&self.pool, self.timing.lease, async |c| {
-            lock::take(c, &self.holder, &self.holder_id, self.timing.lease).await
-        })
-        .await?;
+        let outcome = slot
+            .run(self.timing.lease, async |c| {
+                lock::take(c, &self.holder, &self.holder_id, self.timing.lease).await
+            })
+            .await?;
         Ok(match outcome {
-            TakeOutcome::Taken(grant) => Ok(self.start(grant, sent)),
+            TakeOutcome::Taken(grant) => {
+                // The renewals go on on the connection that took the lease: no new login
+                // stands between the take and the first renewal.
+                let renewals = Slot {
+                    pool: self.pool.clone(),
+                    client: slot.client.take(),
+                };
+                Ok(self.start(grant, sent, renewals))
+            }
             TakeOutcome::Busy(row) => Err(row),
         })
     }
@@ -493,7 +506,7 @@ impl LeaseLocker {
         }
     }
 
-    fn start(&self, grant: Grant, sent: Instant) -> Lease {
+    fn start(&self, grant: Grant, sent: Instant, renewals: Slot) -> Lease {
         let schedule = Schedule::new(self.timing, sent);
         let (state, _) = watch::channel(LeaseState::Held {
             epoch: grant.epoch,
@@ -513,7 +526,7 @@ impl LeaseLocker {
             stop: stop.clone(),
             renewer: Mutex::new(None),
         });
-        let task = tokio::spawn(renew(inner.clone(), schedule));
+        let task = tokio::spawn(renew(inner.clone(), schedule, renewals));
         *lock_ignoring_poison(&inner.renewer) = Some(task);
         Lease {
             inner,
@@ -656,17 +669,18 @@ impl Lease {
         }
         self.inner.lose(LostReason::Released);
         let i = &self.inner;
-        bounded(&i.pool, i.timing.keep_alive, async |c| {
-            lock::release(c, &i.holder_id, i.epoch).await
-        })
-        .await?;
+        Slot::new(i.pool.clone())
+            .run(i.timing.keep_alive, async |c| {
+                lock::release(c, &i.holder_id, i.epoch).await
+            })
+            .await?;
         tracing::info!(epoch = i.epoch, "lease released");
         Ok(())
     }
 }
 
 /// The renewal task: renew on schedule; lose the lease at the deadline or when the row says so.
-async fn renew(inner: Arc<Inner>, mut schedule: Schedule) {
+async fn renew(inner: Arc<Inner>, mut schedule: Schedule, mut slot: Slot) {
     let mut failing = false;
     loop {
         tokio::select! {
@@ -682,17 +696,14 @@ async fn renew(inner: Arc<Inner>, mut schedule: Schedule) {
             });
             return;
         }
-        let r = bounded(
-            &inner.pool,
-            schedule.budget(sent),
-            async |c| match lock::renew(c, &inner.holder_id, inner.epoch, inner.timing.lease)
-                .await?
-            {
-                Some(expires) => Ok(Ok(expires)),
-                None => Ok(Err(lock::read(c).await?)),
-            },
-        )
-        .await;
+        let r = slot
+            .run(schedule.budget(sent), async |c| {
+                match lock::renew(c, &inner.holder_id, inner.epoch, inner.timing.lease).await? {
+                    Some(expires) => Ok(Ok(expires)),
+                    None => Ok(Err(lock::read(c).await?)),
+                }
+            })
+            .await;
         match r {
             Ok(Ok(expires_at_ms)) => {
                 schedule.renewed(sent);
@@ -732,28 +743,48 @@ async fn renew(inner: Arc<Inner>, mut schedule: Schedule) {
     }
 }
 
-/// Runs `f` on a connection of `pool` within `budget`. A connection whose request timed out
-/// is closed rather than returned to the pool, where its late answer would confuse the next
-/// user.
-async fn bounded<T>(
-    pool: &PgPool,
-    budget: Duration,
-    f: impl AsyncFnOnce(&PgClient) -> Result<T, PgError>,
-) -> Result<T, PgError> {
-    let timeout = || PgError::Timeout {
-        addr: pool.config().url.address(),
-        timeout_ms: millis(budget),
-    };
-    let until = Instant::now() + budget;
-    let client = tokio::time::timeout_at(until, pool.get())
-        .await
-        .map_err(|_| timeout())??;
-    let r = tokio::time::timeout_at(until, f(&client)).await;
-    match r {
-        Ok(r) => r,
-        Err(_) => {
-            drop(deadpool_postgres::Object::take(client));
-            Err(timeout())
+/// A connection kept from one attempt to the next (a renewal does not wait for a new login),
+/// replaced once it is closed. Each attempt runs within a budget; a connection whose request
+/// timed out is closed rather than kept or returned to the pool, where its late answer would
+/// confuse the next user.
+struct Slot {
+    pool: PgPool,
+    client: Option<PgClient>,
+}
+
+impl Slot {
+    fn new(pool: PgPool) -> Self {
+        Slot { pool, client: None }
+    }
+
+    async fn run<T>(
+        &mut self,
+        budget: Duration,
+        f: impl AsyncFnOnce(&PgClient) -> Result<T, PgError>,
+    ) -> Result<T, PgError> {
+        let timeout = || PgError::Timeout {
+            addr: self.pool.config().url.address(),
+            timeout_ms: millis(budget),
+        };
+        let until = Instant::now() + budget;
+        let client = match self.client.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => tokio::time::timeout_at(until, self.pool.get())
+                .await
+                .map_err(|_| timeout())??,
+        };
+        let r = tokio::time::timeout_at(until, f(&client)).await;
+        match r {
+            Ok(r) => {
+                if !client.is_closed() {
+                    self.client = Some(client);
+                }
+                r
+            }
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(timeout())
+            }
         }
     }
 }

@@ -69,7 +69,7 @@ async fn a_new_database_gets_the_schema_once_and_an_empty_lease_row() -> TestRes
     assert_eq!(schema::version(&client).await?, SCHEMA_VERSION);
     let row = lock::read(&client).await?;
     assert_eq!((row.holder, row.epoch, row.expires_at_ms), (None, 0, None));
-    assert!(!row.holder_id.is_some());
+    assert!(row.holder_id.is_none());
     // The tables of the documented shapes.
     let tables = server.psql(
         "mq",
