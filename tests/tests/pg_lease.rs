@@ -146,6 +146,44 @@ fn assert_one_holder_at_a_time(lockers: &[&Locker], samples: &[Sample]) -> BTree
     all
 }
 
+/// Never two holders, as the lockers report it: the spans from each `acquired` line to the
+/// next `lost` line (or to the locker's kill, or to now) of different lockers never overlap,
+/// as the test read the lines. A locker killed at `killed` holds nothing after it.
+#[track_caller]
+fn assert_states_never_overlap(lockers: &[(&Locker, Option<Instant>)]) {
+    let mut spans: Vec<(Instant, Instant, &str)> = Vec::new();
+    for (l, killed) in lockers {
+        let end = killed.unwrap_or_else(Instant::now);
+        let mut from = None;
+        for e in l.events() {
+            match (e.kind(), from) {
+                ("acquired", None) => from = Some(e.read_at),
+                ("lost", Some(f)) => {
+                    spans.push((f, e.read_at, l.name()));
+                    from = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(f) = from {
+            spans.push((f, end, l.name()));
+        }
+    }
+    spans.sort();
+    let mut latest: Option<(Instant, &str)> = None;
+    for (from, to, name) in spans {
+        if let Some((end, other)) = latest {
+            assert!(
+                end <= from || other == name,
+                "{other} still held the lease when {name} reported it held"
+            );
+        }
+        if latest.is_none_or(|(end, _)| to > end) {
+            latest = Some((to, name));
+        }
+    }
+}
+
 /// Starts a locker and waits for its first `waiting` (it has connected and measured its clock).
 #[track_caller]
 fn start_locker(opts: &LockerOpts) -> Locker {
@@ -222,6 +260,7 @@ async fn a_killed_holder_is_replaced_once_its_lease_has_ended_and_never_before()
         .count();
 
     let all = assert_one_holder_at_a_time(&[&a, &b], &samples);
+    assert_states_never_overlap(&[(&a, Some(killed_at)), (&b, None)]);
     let (a_epoch, b_epoch) = (&all[&(took.int("epoch") - 1)], &all[&took.int("epoch")]);
     assert_eq!(
         (a_epoch.holder.as_str(), b_epoch.holder.as_str()),
@@ -311,6 +350,7 @@ async fn losing_the_database_stops_the_holder_before_its_lease_ends_and_the_lock
     );
     let samples = sampler.finish().await;
     let all = assert_one_holder_at_a_time(&[&a, &b], &samples);
+    assert_states_never_overlap(&[(&a, None), (&b, None)]);
     assert_eq!(
         all.last_key_value().map(|(_, e)| e.holder.as_str()),
         Some(first.0)
@@ -401,10 +441,12 @@ async fn members_with_skewed_clocks_behave_since_only_database_time_counts() {
         b.next_event(0, quiet, |e| e.kind() == "acquired").is_none(),
         "b took a held lease"
     );
+    let killed_at = Instant::now();
     a.kill();
     let took = b.wait_event(0, "acquired", SOON);
     let samples = sampler.finish().await;
     let all = assert_one_holder_at_a_time(&[&a, &b], &samples);
+    assert_states_never_overlap(&[(&a, Some(killed_at)), (&b, None)]);
     let prev = &all[&(took.int("epoch") - 1)];
     let late = took.int("acquired_at_ms") - prev.max_expires_ms;
     assert!(

@@ -252,7 +252,7 @@ pub enum LostReason {
     },
     /// The renewal found the lease expired in the database.
     Expired,
-    /// [`Lease::release`] was called.
+    /// [`Lease::release`] was called, or every handle of the lease was dropped.
     Released,
 }
 
@@ -486,7 +486,7 @@ impl LeaseLocker {
                             holder = row.holder.as_deref().unwrap_or("nobody"),
                             epoch = row.epoch,
                             remaining_ms = millis(row.remaining()),
-                            "the lease is held by another member; waiting as slave"
+                            "the lease is held; waiting as slave"
                         );
                         seen = Some(now_seen);
                     }
@@ -551,12 +551,40 @@ struct Inner {
 }
 
 impl Inner {
-    fn lose(&self, reason: LostReason) {
+    /// Marks the lease lost (terminal: nothing makes it held again). `false` when it was lost
+    /// already.
+    fn lose(&self, reason: LostReason) -> bool {
         *lock_ignoring_poison(&self.deadline) = Instant::now();
-        if reason != LostReason::Released {
+        let lost = self.state.send_if_modified(|s| {
+            if matches!(s, LeaseState::Held { .. }) {
+                *s = LeaseState::Lost {
+                    reason: reason.clone(),
+                };
+                true
+            } else {
+                false
+            }
+        });
+        if lost && reason != LostReason::Released {
             tracing::warn!(epoch = self.epoch, %reason, "lease lost; stop serving");
         }
-        self.state.send_replace(LeaseState::Lost { reason });
+        lost
+    }
+
+    /// Records a renewal, unless the lease was lost meanwhile.
+    fn renewed(&self, deadline: Instant, expires_at_ms: i64) {
+        self.state.send_if_modified(|s| {
+            if !matches!(s, LeaseState::Held { .. }) {
+                return false;
+            }
+            *lock_ignoring_poison(&self.deadline) = deadline;
+            *lock_ignoring_poison(&self.expires_at_ms) = expires_at_ms;
+            *s = LeaseState::Held {
+                epoch: self.epoch,
+                expires_at_ms,
+            };
+            true
+        });
     }
 }
 
@@ -658,16 +686,16 @@ impl Lease {
     /// Stops serving (state [`LostReason::Released`]) and ends the lease in the database, so
     /// a slave may take it at its next try.
     pub async fn release(&self) -> Result<(), LeaseError> {
+        // Stop serving first; a lease lost already is not ours to end in the row.
+        let held = self.inner.lose(LostReason::Released);
         self.inner.stop.cancel();
         let task = lock_ignoring_poison(&self.inner.renewer).take();
         if let Some(task) = task {
             let _ = task.await;
         }
-        if let LeaseState::Lost { .. } = *self.inner.state.borrow() {
-            // Lost already: the row is not ours to end.
+        if !held {
             return Ok(());
         }
-        self.inner.lose(LostReason::Released);
         let i = &self.inner;
         Slot::new(i.pool.clone())
             .run(i.timing.keep_alive, async |c| {
@@ -685,7 +713,11 @@ async fn renew(inner: Arc<Inner>, mut schedule: Schedule, mut slot: Slot) {
     loop {
         tokio::select! {
             biased;
-            _ = inner.stop.cancelled() => return,
+            _ = inner.stop.cancelled() => {
+                // Released, or every handle dropped: the lease runs out in the row.
+                inner.lose(LostReason::Released);
+                return;
+            }
             _ = tokio::time::sleep_until(schedule.wake_at()) => {}
         }
         let sent = Instant::now();
@@ -707,12 +739,7 @@ async fn renew(inner: Arc<Inner>, mut schedule: Schedule, mut slot: Slot) {
         match r {
             Ok(Ok(expires_at_ms)) => {
                 schedule.renewed(sent);
-                *lock_ignoring_poison(&inner.deadline) = schedule.deadline;
-                *lock_ignoring_poison(&inner.expires_at_ms) = expires_at_ms;
-                inner.state.send_replace(LeaseState::Held {
-                    epoch: inner.epoch,
-                    expires_at_ms,
-                });
+                inner.renewed(schedule.deadline, expires_at_ms);
                 if failing {
                     tracing::info!(epoch = inner.epoch, "lease renewed again");
                     failing = false;

@@ -511,3 +511,43 @@ async fn a_takeover_waits_for_the_fenced_transaction_in_flight() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_handles_are_all_dropped_stops_renewing_and_runs_out() -> TestResult {
+    let server = PgServer::start();
+    let pool = opened(&server).await?;
+    let (k, l) = (Duration::from_millis(100), Duration::from_millis(300));
+    let a = LeaseLocker::new(pool.clone(), "a", k, l)?;
+    let lease = tokio::time::timeout(SOON, a.acquire()).await??;
+    let mut state = lease.state();
+    let info = lease.info();
+    assert_eq!(
+        (info.holder.as_deref(), info.keep_alive_ms),
+        (Some("a"), 100)
+    );
+    drop(lease);
+    let lost = tokio::time::timeout(
+        SOON,
+        state.wait_for(|s| matches!(s, LeaseState::Lost { .. })),
+    )
+    .await??
+    .clone();
+    assert_eq!(
+        lost,
+        LeaseState::Lost {
+            reason: LostReason::Released
+        }
+    );
+    // Nobody renews it any more: b takes it once it has run out, not at once.
+    let b = LeaseLocker::new(pool.clone(), "b", k, l)?;
+    let row = a.current().await?;
+    let lease_b = tokio::time::timeout(SOON, b.acquire()).await??;
+    assert!(
+        lease_b.acquired_at_ms() >= row.expires_at_ms.ok_or("an end")?,
+        "taken at {} before the end {:?}",
+        lease_b.acquired_at_ms(),
+        row.expires_at_ms
+    );
+    assert_eq!(b.current().await?.holder.as_deref(), Some("b"));
+    Ok(())
+}
