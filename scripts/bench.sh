@@ -409,6 +409,17 @@ scale() {
   run_bench q10k mqnode "$url" --queue many --queues 10000 --messages 20000 --persistent \
     --receipts each --producers 4 --consumers 4
   record q10k_rss_mb mqnode "$(awk -v k="$(rss_kb "$BROKER_PID")" 'BEGIN { printf "%.1f", k / 1024 }')"
+
+  # The same headers in both runs, so that the selector is the only difference.
+  log "scale: mqnode, what a 3-clause selector costs (non-persistent 1+1)"
+  local hdrs=(--header region=eu --header amount=250 --header kind=a)
+  for ((i = 1; i <= ROUNDS; i++)); do
+    run_bench sel_none mqnode "$url" --queue "sel.none.$i" --warmup "$WARMUP" \
+      --messages "$N_N11" --non-persistent "${hdrs[@]}"
+    run_bench sel_3 mqnode "$url" --queue "sel.three.$i" --warmup "$WARMUP" \
+      --messages "$N_N11" --non-persistent "${hdrs[@]}" \
+      --selector "region = 'eu' AND amount > 100 AND kind IN ('a', 'b')"
+  done
   stop "$BROKER_PID"
 
   log "scale: a 5-node mesh with mqctl cluster create"
@@ -483,6 +494,8 @@ if [[ $SCALE == 1 ]]; then
   row "resident memory with 5,000 idle connections" conn_rss_mb MB
   row "persistent 4+4 receipts over 10,000 queues" q10k msg/s
   row "resident memory after that" q10k_rss_mb MB
+  row "non-persistent 1+1, three headers, no selector" sel_none msg/s
+  row "the same with a 3-clause selector on the consumer" sel_3 msg/s
   row "mqctl cluster create, 5-node mesh, to ready" mesh5_ms ms
 fi
 echo

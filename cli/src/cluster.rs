@@ -3,13 +3,14 @@
 //! master/slave group; [`Cluster::serving`] and [`Cluster::master_of`] find the member that
 //! serves a group right now.
 
+use std::path::Path;
 use std::time::Duration;
 
-use mq_shared::ctl::{ClusterManifest, NodeEntry};
+use mq_shared::ctl::{ClusterManifest, NodeEntry, RemoteNode, Topology};
 
 use crate::client::admin::{AdminClient, Endpoint};
 use crate::error::{CliError, Result};
-use crate::home::Home;
+use crate::home::{Home, read_token};
 
 /// `uri` (a transport a node reports, e.g. `tcp://0.0.0.0:61613`) with an unspecified host
 /// replaced by `host`, the one its admin URL was reached at.
@@ -23,6 +24,9 @@ pub fn reachable_uri(uri: &str, host: &str) -> String {
     }
     uri.to_string()
 }
+
+/// Bound on the one request that explains why no node given by `--url` answered.
+const STAT_TIMEOUT: Duration = mq_shared::defaults::STAT_REQUEST_TIMEOUT;
 
 /// A loaded cluster: its manifest, its admin token and where it lives.
 #[derive(Debug, Clone)]
@@ -47,6 +51,96 @@ impl Cluster {
         })
     }
 
+    /// A cluster of the nodes at `urls`, outside any manifest, for the commands that take
+    /// `--url` (each node asked with the token in `token_file`): each URL is a node named
+    /// `HOST:PORT`, its own broker, or, with `group`, all members of one master/slave group.
+    pub fn from_urls(
+        home: &Home,
+        urls: &[String],
+        token_file: Option<&Path>,
+        group: Option<&str>,
+    ) -> Result<Cluster> {
+        let token = token_file.map(read_token).transpose()?;
+        let nodes = urls
+            .iter()
+            .map(|url| {
+                let endpoint = crate::commands::queue::url_endpoint(url, None)?;
+                Ok(NodeEntry {
+                    group: group.map_or_else(|| endpoint.label.clone(), str::to_string),
+                    name: endpoint.label,
+                    data_dir: String::new(),
+                    log: String::new(),
+                    transport_port: 0,
+                    admin_port: 0,
+                    pid: None,
+                    persistent: true,
+                    tls: false,
+                    remote: Some(RemoteNode {
+                        admin: endpoint.url,
+                        token_file: None,
+                        transport: String::new(),
+                    }),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Cluster {
+            manifest: ClusterManifest {
+                version: mq_shared::ctl::MANIFEST_VERSION,
+                name: "--url".to_string(),
+                created: String::new(),
+                topology: Topology::None,
+                mqnode: None,
+                token_file: token_file
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "--token-file".to_string()),
+                nodes,
+                links: Vec::new(),
+                groups: Vec::new(),
+                security_file: None,
+                credentials_file: None,
+                tls_dir: None,
+            },
+            token,
+            home: home.clone(),
+        })
+    }
+
+    /// For nodes given by `--url`, when none answered: what the first one says (a refused
+    /// token, a connection refused), rather than "no node of cluster --url answered".
+    pub async fn why_none_answered(&self, e: CliError) -> CliError {
+        if !matches!(e, CliError::NoneAnswered { .. }) {
+            return e;
+        }
+        let urls: Vec<String> = self.manifest.nodes.iter().map(|n| n.admin_url()).collect();
+        let first = self
+            .manifest
+            .nodes
+            .first()
+            .map(|n| self.client(n, STAT_TIMEOUT));
+        if let Some(Ok(client)) = first
+            && let Err(why) = client.broker().await
+        {
+            return why;
+        }
+        CliError::Unavailable(format!(
+            "none of the nodes given by --url answered ({}); check the URLs and that mqnode runs there",
+            urls.join(", ")
+        ))
+    }
+
+    /// Refuses to start, stop or signal `node` when mqctl does not run it.
+    pub fn check_local(&self, node: &NodeEntry, what: &str) -> Result<()> {
+        match &node.remote {
+            Some(remote) => Err(CliError::Usage(format!(
+                "cannot {what} {}/{}: it is a remote node (adopted from {}), which mqctl does not run; {what} it where it runs",
+                self.name(),
+                node.name,
+                remote.admin
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Writes the manifest back.
     pub fn save(&self) -> Result<()> {
         self.home.save(&self.manifest)
@@ -60,6 +154,30 @@ impl Cluster {
     /// How to reach `node`'s admin API, and what to tell the user when that fails.
     pub fn endpoint(&self, node: &NodeEntry) -> Endpoint {
         let c = self.name();
+        if let Some(remote) = &node.remote {
+            // A remote node's own token file, else the cluster's token; one that cannot be
+            // read now shows as a refused token, naming the file.
+            let token = match &remote.token_file {
+                Some(file) => read_token(Path::new(file)).ok(),
+                None => self.token.clone(),
+            };
+            let file = remote
+                .token_file
+                .clone()
+                .unwrap_or_else(|| self.manifest.token_file.clone());
+            return Endpoint {
+                label: node.name.clone(),
+                url: node.admin_url(),
+                token,
+                unreachable_hint: format!(
+                    "it is a remote node (adopted into {c}); check that it runs at {}",
+                    remote.admin
+                ),
+                auth_hint: format!(
+                    "its token is read from {file}; adopt it again with the right --token-file"
+                ),
+            };
+        }
         Endpoint {
             label: node.name.clone(),
             url: node.admin_url(),

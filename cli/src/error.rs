@@ -114,6 +114,17 @@ pub enum CliError {
         known: String,
     },
 
+    /// `link rm --url` of a connector the node does not have.
+    #[error("{node} has no network connector `{link}`; list them with `mqctl link ls --url {url}`")]
+    ConnectorNotFound {
+        /// The node's label (`HOST:PORT`).
+        node: String,
+        /// Its admin URL.
+        url: String,
+        /// Connector asked for.
+        link: String,
+    },
+
     /// `link rm` of a link the manifest does not have.
     #[error("cluster `{cluster}` has no link `{link}`; list them with `mqctl link ls {cluster}`")]
     LinkNotFound {
@@ -370,7 +381,8 @@ impl CliError {
             CliError::BrokenPipe => EXIT_OK,
             CliError::ClusterNotFound { .. }
             | CliError::NodeNotFound { .. }
-            | CliError::LinkNotFound { .. } => EXIT_NOT_FOUND,
+            | CliError::LinkNotFound { .. }
+            | CliError::ConnectorNotFound { .. } => EXIT_NOT_FOUND,
             CliError::Api {
                 status: 404, code, ..
             } if code == mq_shared::api::codes::NOT_FOUND => EXIT_NOT_FOUND,

@@ -347,6 +347,7 @@ mod tests {
             pid: Some(1),
             persistent: true,
             tls: false,
+            remote: None,
         }
     }
 

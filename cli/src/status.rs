@@ -23,7 +23,11 @@ struct NodeReport {
     uptime_ms: Option<u64>,
     queues: Option<u64>,
     messages: Option<u64>,
+    usage: Option<mq_shared::api::UsageReport>,
     connectors: Option<NetworkConnectorList>,
+    /// For a remote node: the pid and the first transport it reports.
+    pid: Option<u32>,
+    transport: Option<String>,
 }
 
 /// Asks every node of `cluster` concurrently for its status.
@@ -31,8 +35,10 @@ pub async fn gather_status(cluster: &Cluster) -> Result<ClusterStatus> {
     let mut tasks = JoinSet::new();
     for (i, node) in cluster.manifest.nodes.iter().enumerate() {
         let client = cluster.client(node, STAT_REQUEST_TIMEOUT)?;
-        let running = process::running_pid(node).is_some();
-        tasks.spawn(async move { (i, ask_status(client, running).await) });
+        // mqctl has no process to look at for a remote node: its answer is all there is.
+        let running = node.is_remote() || process::running_pid(node).is_some();
+        let remote = node.is_remote();
+        tasks.spawn(async move { (i, ask_status(client, running, remote).await) });
     }
     let mut reports = vec![NodeReport::default(); cluster.manifest.nodes.len()];
     while let Some(joined) = tasks.join_next().await {
@@ -56,15 +62,17 @@ pub async fn gather_status(cluster: &Cluster) -> Result<ClusterStatus> {
                 name: node.name.clone(),
                 group: node.group.clone(),
                 role: r.role,
-                pid: node.pid,
+                pid: node.pid.or(r.pid),
                 alive: r.running && r.healthy,
-                transport: node.transport_uri(),
+                transport: r.transport.clone().unwrap_or_else(|| node.transport_uri()),
                 admin: node.admin_url(),
                 uptime_ms: r.uptime_ms,
                 queues: r.queues,
                 messages: r.messages,
                 links_up: up,
                 links_total: total,
+                remote: node.is_remote(),
+                usage: r.usage,
             }
         })
         .collect();
@@ -81,7 +89,7 @@ pub async fn gather_status(cluster: &Cluster) -> Result<ClusterStatus> {
     })
 }
 
-async fn ask_status(client: AdminClient, running: bool) -> NodeReport {
+async fn ask_status(client: AdminClient, running: bool, remote: bool) -> NodeReport {
     let healthy = matches!(client.healthz().await, Ok(true));
     if !healthy {
         return NodeReport {
@@ -91,15 +99,25 @@ async fn ask_status(client: AdminClient, running: bool) -> NodeReport {
     }
     let (broker, queues, connectors) =
         tokio::join!(client.broker(), client.queues(), client.connectors());
+    // A remote node that refuses the token is of no use here: shown down, and the command
+    // says why (`--url`).
+    let refused = remote && matches!(broker, Err(CliError::Unauthorized { .. }));
     let broker = broker.ok();
     NodeReport {
         running,
-        healthy,
+        healthy: healthy && !refused,
         role: broker.as_ref().map(|b| b.role),
         uptime_ms: broker.as_ref().map(|b| b.uptime_ms),
         messages: broker.as_ref().map(|b| b.store.messages),
+        usage: broker.as_ref().map(|b| b.usage),
         queues: queues.ok().map(|q| q.queues.len() as u64),
         connectors: connectors.ok().flatten(),
+        pid: broker.as_ref().filter(|_| remote).map(|b| b.pid),
+        transport: broker
+            .as_ref()
+            .filter(|_| remote)
+            .and_then(|b| b.transports.first())
+            .map(|t| crate::cluster::reachable_uri(t, client.host())),
     }
 }
 
@@ -163,10 +181,14 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
             "messages",
             "links",
             "stomp",
+            "memory",
+            "store",
+            "temp",
         ],
         format!("Cluster {} has no nodes.", status.name),
     )
-    .numeric([3, 8, 9])
+    .numeric([3, 8, 9, 12, 13, 14])
+    // memory, store and temp with -o wide or --columns: the defaults fit 80 columns.
     .defaults([
         "node", "role", "pid", "stomp", "uptime", "queues", "messages", "links",
     ]);
@@ -184,9 +206,27 @@ pub fn status_table(status: &ClusterStatus) -> output::Table {
             output::opt(n.messages),
             format!("{}/{}", n.links_up, n.links_total),
             stomp_address(&n.transport),
+            usage_cell(n.usage.map(|u| u.memory)),
+            usage_cell(n.usage.map(|u| u.store)),
+            usage_cell(n.usage.map(|u| u.temp)),
         ]);
     }
     table
+}
+
+/// A usage column: the share of the limit in use (`12%`), `-` when unknown.
+fn usage_cell(fig: Option<mq_shared::api::UsageFigures>) -> String {
+    match fig {
+        Some(f) if f.limit > 0 => {
+            let pct = (f.used as f64 * 100.0 / f.limit as f64).min(999.0);
+            if f.used > 0 && pct < 1.0 {
+                "<1%".to_string()
+            } else {
+                format!("{pct:.0}%")
+            }
+        }
+        _ => "-".to_string(),
+    }
 }
 
 /// The STOMP column: the port of a loopback transport, else `HOST:PORT`.
@@ -242,7 +282,7 @@ fn answered(n: &NodeStatus) -> bool {
 /// Whether a node was stopped by `mqctl` (no pid recorded) and does not answer: stopped on
 /// purpose, not down.
 pub fn stopped_cleanly(n: &NodeStatus) -> bool {
-    n.pid.is_none() && !answered(n)
+    !n.remote && n.pid.is_none() && !answered(n)
 }
 
 /// The role column: the role reported, `stopped` for a node stopped cleanly, `down` for one
@@ -320,6 +360,8 @@ mod tests {
             messages: None,
             links_up: 0,
             links_total: 0,
+            remote: false,
+            usage: None,
         }
     }
 

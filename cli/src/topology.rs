@@ -105,6 +105,11 @@ pub fn link_uri(to_ports: &[u16], ttl: u32, duplex: bool, tls: bool) -> String {
         .iter()
         .map(|p| format!("{scheme}://127.0.0.1:{p}"))
         .collect();
+    link_uri_to(&addresses, ttl, duplex)
+}
+
+/// [`link_uri`] for a broker whose processes listen at `addresses` (`tcp://HOST:PORT`).
+pub fn link_uri_to(addresses: &[String], ttl: u32, duplex: bool) -> String {
     let target = if addresses.len() > 1 {
         format!("masterslave:({})", addresses.join(","))
     } else {

@@ -12,8 +12,10 @@ use mq_shared::frame::Limits;
 use mq_shared::uri::{NetworkUri, TransportUri};
 use serde::Deserialize;
 
+use crate::broker::usage::{FlowControl, Limits as UsageLimits};
 use crate::security::Security;
 use crate::transport::TransportSettings;
+use mq_shared::size::ByteSize;
 use mq_shared::tls::TlsFiles;
 
 /// Configuration errors; each names the key or flag at fault.
@@ -169,7 +171,87 @@ pub struct Options {
     #[arg(long = "admin-allowed-hosts")]
     #[serde(default)]
     pub admin_allowed_hosts: Vec<String>,
+    /// Write the log to this file instead of stderr, rotated by size (FILE, FILE.1 ... FILE.N,
+    /// the oldest removed); created mode 0600. Its folder must exist.
+    #[arg(long = "log-file", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Size at which the log file is rotated: bytes, or with a unit (512KiB, 100MiB, 1GiB)
+    /// [default: 100MiB].
+    #[arg(long = "log-max-size", value_name = "SIZE")]
+    pub log_max_size: Option<ByteSize>,
+    /// Rotated log files kept besides the current one (0: none, the file starts over)
+    /// [default: 5].
+    #[arg(long = "log-max-files", value_name = "N")]
+    pub log_max_files: Option<usize>,
+    /// Log format: text (one line per event for people) or json (one JSON object per line)
+    /// [default: text]. RUST_LOG chooses what is logged (default: info).
+    #[arg(long = "log-format", value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Bytes of messages held in memory, all queues together (memoryUsage); a backlog past it
+    /// stays in the store and is read back as consumers make room; non-persistent messages
+    /// past it spill to the temp store [default: 64MiB].
+    #[arg(long = "memory-usage")]
+    pub memory_usage: Option<ByteSize>,
+    /// Bytes of persistent messages stored (storeUsage), capped at the disk's free space
+    /// [default: 100GiB].
+    #[arg(long = "store-usage")]
+    pub store_usage: Option<ByteSize>,
+    /// Bytes of non-persistent messages spilled to the temp store (tempUsage) [default: 50GiB].
+    #[arg(long = "temp-usage")]
+    pub temp_usage: Option<ByteSize>,
+    /// Hold a producer while a limit is reached: no RECEIPT and nothing more read from its
+    /// connection until space frees (producerFlowControl) [default: true].
+    #[arg(long = "producer-flow-control")]
+    pub producer_flow_control: Option<bool>,
+    /// Answer a SEND with ERROR "store full" at once instead of holding it
+    /// (sendFailIfNoSpace) [default: false].
+    #[arg(long = "send-fail-if-no-space")]
+    pub send_fail_if_no_space: Option<bool>,
+    /// Hold a SEND at most this many ms, then answer ERROR "store full"; 0: no limit
+    /// (sendFailIfNoSpaceAfterTimeout) [default: 0].
+    #[arg(long = "send-fail-if-no-space-after-timeout")]
+    pub send_fail_if_no_space_after_timeout: Option<u64>,
 }
+
+/// How log events are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event: time, level, target, message and fields.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (and spans).
+    Json,
+}
+
+/// Where and how the node logs (`--log-*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The log file; `None`: stderr.
+    pub file: Option<PathBuf>,
+    /// Rotate the file when a write would take it past this many bytes.
+    pub max_size: u64,
+    /// Rotated files kept.
+    pub max_files: usize,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            file: None,
+            max_size: d::LOG_MAX_SIZE,
+            max_files: d::LOG_MAX_FILES,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Smallest `log-max-size`: below it nearly every line would start a new file.
+pub const LOG_MIN_SIZE: u64 = 1024;
+/// Most `log-max-files`: each rotation renames every kept file.
+pub const LOG_MAX_FILES_LIMIT: usize = 1000;
 
 /// Flags over the file: each option set on the command line wins; a list given on the
 /// command line replaces the file's.
@@ -193,7 +275,9 @@ impl Options {
                  write_timeout, pending_message_limit, maximum_connections,
                  max_inactivity_duration, max_prefetch, gc_inactive_destinations,
                  inactive_timeout_before_gc, shutdown_grace, security, tls_cert, tls_key, tls_ca,
-                 admin_tls_cert, admin_tls_key;
+                 admin_tls_cert, admin_tls_key, log_file, log_max_size, log_max_files, log_format,
+                 memory_usage, store_usage, temp_usage, producer_flow_control,
+                 send_fail_if_no_space, send_fail_if_no_space_after_timeout;
             list: transport, network, admin_allowed_hosts)
     }
 }
@@ -243,6 +327,9 @@ pub struct NodeConfig {
     pub security: Security,
     /// The node's certificate, key and CA, when TLS is configured.
     pub tls: Option<TlsFiles>,
+    /// `tls-ca`, also without a certificate of the node's own: links verify `ssl://` peers
+    /// against it.
+    pub tls_ca: Option<PathBuf>,
     /// The admin API's certificate and key, for HTTPS.
     pub admin_tls: Option<TlsFiles>,
     /// Host names the admin API answers to besides its address and localhost.
@@ -250,6 +337,11 @@ pub struct NodeConfig {
     /// The file the admin token was read from (`--admin-token-file`); the node generates
     /// `DATA/admin.token` when none is given.
     pub admin_token_file: Option<PathBuf>,
+    /// Where and how the `mqnode` binary logs (an embedded broker logs through the
+    /// application's own subscriber).
+    pub log: LogSettings,
+    /// `memory-usage`, `store-usage`, `temp-usage` and flow control.
+    pub usage: UsageLimits,
 }
 
 impl Default for NodeConfig {
@@ -276,9 +368,22 @@ impl Default for NodeConfig {
             shutdown_grace: d::SHUTDOWN_GRACE,
             security: Security::none(),
             tls: None,
+            tls_ca: None,
             admin_tls: None,
             admin_allowed_hosts: Vec::new(),
             admin_token_file: None,
+            log: LogSettings::default(),
+            usage: UsageLimits {
+                memory: d::MEMORY_USAGE,
+                store: d::STORE_USAGE,
+                temp: d::TEMP_USAGE,
+                disk_reserve: d::STORE_DISK_RESERVE,
+                flow: FlowControl {
+                    hold: d::PRODUCER_FLOW_CONTROL,
+                    fail_at_once: d::SEND_FAIL_IF_NO_SPACE,
+                    fail_after: None,
+                },
+            },
         }
     }
 }
@@ -326,6 +431,7 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         None => args,
     };
     let mut c = NodeConfig::default();
+    usage(&mut c.usage, &o)?;
     if let Some(n) = o.name {
         if n.trim().is_empty() || n.contains(char::is_whitespace) || n.contains(',') {
             return Err(invalid(
@@ -487,7 +593,59 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         }
     }
     c.admin_allowed_hosts = o.admin_allowed_hosts;
+    c.log.file = o.log_file;
+    if let Some(ByteSize(v)) = o.log_max_size {
+        if v < LOG_MIN_SIZE {
+            return Err(invalid(
+                "log-max-size",
+                format!("{v} bytes is below the smallest, {LOG_MIN_SIZE} (1KiB)"),
+            ));
+        }
+        c.log.max_size = v;
+    }
+    if let Some(v) = o.log_max_files {
+        if v > LOG_MAX_FILES_LIMIT {
+            return Err(invalid(
+                "log-max-files",
+                format!("{v} is above the largest, {LOG_MAX_FILES_LIMIT}"),
+            ));
+        }
+        c.log.max_files = v;
+    }
+    if let Some(f) = o.log_format {
+        c.log.format = f;
+    }
     Ok(c)
+}
+
+/// `memory-usage`, `store-usage`, `temp-usage` and the flow-control keys.
+fn usage(u: &mut UsageLimits, o: &Options) -> Result<(), ConfigError> {
+    if let Some(v) = o.memory_usage {
+        // Below a megabyte no window could hold a message of any size.
+        if v.0 < 1 << 20 {
+            return Err(invalid(
+                "memory-usage",
+                format!("{v} is too small; give at least 1MiB"),
+            ));
+        }
+        u.memory = v.0;
+    }
+    if let Some(v) = o.store_usage {
+        u.store = positive("store-usage", v.0 as usize)? as u64;
+    }
+    if let Some(v) = o.temp_usage {
+        u.temp = positive("temp-usage", v.0 as usize)? as u64;
+    }
+    if let Some(v) = o.producer_flow_control {
+        u.flow.hold = v;
+    }
+    if let Some(v) = o.send_fail_if_no_space {
+        u.flow.fail_at_once = v;
+    }
+    if let Some(v) = o.send_fail_if_no_space_after_timeout {
+        u.flow.fail_after = (v > 0).then(|| Duration::from_millis(v));
+    }
+    Ok(())
 }
 
 /// Validates the TLS files: both halves of each pair, and every `ssl://` transport and
@@ -510,6 +668,7 @@ fn tls(
         (None, None) => None,
         _ => return Err(invalid("tls-cert", "tls-cert and tls-key go together")),
     };
+    c.tls_ca = ca.clone();
     for t in &c.transports {
         if t.is_tls() {
             let Some(files) = &c.tls else {
@@ -613,6 +772,96 @@ mod tests {
         .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(e.contains("non-loopback"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn sizes_take_units_and_log_settings_are_checked() -> Result<(), Box<dyn std::error::Error>> {
+        let size = |s: &str| s.parse::<ByteSize>().map(|b| b.0);
+        assert_eq!(size("4096"), Ok(4096));
+        assert_eq!(size("100MiB"), Ok(100 << 20));
+        assert_eq!(size("100 mib"), Ok(100 << 20));
+        assert_eq!(size("512K"), Ok(512 << 10));
+        assert_eq!(size("1GB"), Ok(1 << 30));
+        for bad in ["", "MiB", "1.5MiB", "10 parsecs", "-1", "99999999999999GiB"] {
+            assert!(size(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir()?;
+        let f = dir.path().join("node.toml");
+        std::fs::write(
+            &f,
+            "log-file = \"/tmp/n.log\"\nlog-max-size = \"2KiB\"\nlog-max-files = 3\nlog-format = \"json\"\n",
+        )?;
+        let c = resolve(Options {
+            config: Some(f.clone()),
+            ..Options::default()
+        })?;
+        let want = LogSettings {
+            file: Some(PathBuf::from("/tmp/n.log")),
+            max_size: 2048,
+            max_files: 3,
+            format: LogFormat::Json,
+        };
+        assert_eq!(c.log, want);
+        std::fs::write(&f, "log-max-size = 5000\n")?;
+        let c = resolve(Options {
+            config: Some(f.clone()),
+            ..Options::default()
+        })?;
+        assert_eq!(c.log.max_size, 5000);
+        std::fs::write(&f, "log-format = \"xml\"\n")?;
+        assert!(read_file(&f).is_err());
+        let e = resolve(Options {
+            log_max_size: Some(ByteSize(10)),
+            ..Options::default()
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("log-max-size"), "{e}");
+        Ok(())
+    }
+
+    /// `packaging/node.toml` names every key of [`Options`] (set, or commented out when it has
+    /// no default), names no other, and what it sets are the defaults: it cannot go stale.
+    #[test]
+    fn the_packaged_sample_config_lists_every_key_with_its_default()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use clap::CommandFactory;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/node.toml");
+        let text = std::fs::read_to_string(&path)?;
+        let named: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim_start().trim_start_matches('#').trim_start();
+                let (key, _) = line.split_once('=')?;
+                let key = key.trim();
+                let kebab = key.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+                (!key.is_empty() && kebab).then_some(key)
+            })
+            .collect();
+        let command = Options::command();
+        let keys: std::collections::BTreeSet<&str> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| !["config", "help", "version"].contains(l))
+            .collect();
+        let missing: Vec<_> = keys.difference(&named).collect();
+        assert!(missing.is_empty(), "packaging/node.toml lacks {missing:?}");
+        let unknown: Vec<_> = named.difference(&keys).collect();
+        assert!(unknown.is_empty(), "packaging/node.toml names {unknown:?}");
+        // The sample's data directory is the service's; every other value is the default.
+        let data = Some(PathBuf::from("/var/lib/mqnode"));
+        let sample = resolve(Options {
+            config: Some(path),
+            data: data.clone(),
+            ..Options::default()
+        })?;
+        let defaults = resolve(Options {
+            data,
+            ..Options::default()
+        })?;
+        assert_eq!(format!("{sample:?}"), format!("{defaults:?}"));
         Ok(())
     }
 }

@@ -6,10 +6,15 @@
 //! bridge A ──CONNECT  mq-bridge:A ────────────────────────────▶ node B
 //!          ◀─CONNECTED mq-broker:B ─────────────────────────────
 //!          ──SUBSCRIBE /topic/ActiveMQ.Advisory.Consumer ──────▶   demand snapshots (JSON
-//!          ◀─MESSAGE {"broker":"B","demand":[...]} ────────────     Advisory), again on change
+//!          ◀─MESSAGE {"broker":"B","demand":[...]} ────────────     Advisory), again on change;
+//!                                                                   an entry may be a wildcard
+//!                                                                   pattern or a temporary
+//!                                                                   destination's id, and may
+//!                                                                   carry a selector
 //!          ──SEND message-id:ID mq-broker-path:X,A receipt ───▶   stored, de-duplicated by id
 //!          ◀─RECEIPT ──────────────────────────────────────────     then A deletes its copy
 //!   duplex ──SUBSCRIBE dest mq-hops mq-origin mq-message-ttl ──▶   B's messages for A's demand
+//!                     [selector]
 //! ```
 //!
 //! The broker path lists the brokers a message has crossed, oldest first (ActiveMQ's
@@ -64,6 +69,10 @@ pub struct DemandEntry {
     /// Brokers all of them lie behind, the sending node excluded.
     #[serde(default)]
     pub origin: Vec<String>,
+    /// The union (OR) of their selectors; absent when one of them has none (nodes that
+    /// predate selectors neither send nor read it, and forward everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 }
 
 /// Parses a comma list of broker names (a broker path or an [`ORIGIN_HEADER`]).
@@ -165,10 +174,19 @@ mod tests {
                 consumers: 2,
                 hops: 0,
                 origin: vec![],
+                selector: Some("(a = 1) OR (b = 2)".into()),
             }],
         };
         let s = serde_json::to_string(&a)?;
         assert_eq!(serde_json::from_str::<Advisory>(&s)?, a);
+        // An older node's entry (no selector) reads as demand for everything, and an entry
+        // without a selector is written as an older node writes it.
+        let old = r#"{"broker":"B","demand":[{"destination":"/queue/a","consumers":1,"hops":0}]}"#;
+        let read = serde_json::from_str::<Advisory>(old)?;
+        assert_eq!(read.demand[0].selector, None);
+        let mut plain = a.clone();
+        plain.demand[0].selector = None;
+        assert!(!serde_json::to_string(&plain)?.contains("selector"));
         Ok(())
     }
 }

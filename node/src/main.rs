@@ -1,28 +1,32 @@
-//! `mqnode`: parses flags, starts the node, prints its ready line(s), stops on SIGTERM/SIGINT.
+//! `mqnode`: parses flags, sets up the log ([`logging`]), starts the node, prints its ready
+//! line(s) on stdout, stops on SIGTERM/SIGINT.
 
-use std::io::{IsTerminal, Write};
+mod logging;
+
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use mqnode::config::{Options, resolve};
+use mqnode::config::{NodeConfig, Options, resolve};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    // A panic anywhere (a task included) is an error in the log, not only a line on stderr.
-    std::panic::set_hook(Box::new(|info| {
-        tracing::error!(panic = %info, "panic");
-    }));
     let args = Options::parse();
+    // The configuration first: it says where the log goes. Its errors go to stderr.
+    let config = match resolve(args).context("invalid configuration") {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("mqnode: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let to_file = config.log.file.is_some();
+    if let Err(e) = logging::init(&config.log) {
+        eprintln!("mqnode: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,17 +37,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(args)) {
+    match rt.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // stderr always has it (a service manager keeps it); a log file gets it too.
+            if to_file {
+                tracing::error!(error = %format!("{e:#}"), "stopped with an error");
+            }
             eprintln!("mqnode: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(args: Options) -> anyhow::Result<()> {
-    let config = resolve(args).context("invalid configuration")?;
+async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let name = config.name.clone();
     let shutdown = CancellationToken::new();
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

@@ -26,12 +26,18 @@ const STOP_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Name of the store file in the data directory.
 pub const STORE_FILE: &str = "store.redb";
+/// Folder of the temp store (non-persistent messages past `memory-usage`, nodes without
+/// persistence) in the data directory.
+pub const TEMP_DIR: &str = "tmp";
 
 /// What runs while master, and how to stop it.
 pub struct MasterParts {
     stop: CancellationToken,
     tracker: TaskTracker,
     store: Option<Store>,
+    /// The temp store of a node without persistence (non-persistent messages past
+    /// `memory-usage`).
+    temp: Option<Store>,
     core: Core,
     state: Arc<NodeState>,
 }
@@ -66,6 +72,9 @@ impl MasterParts {
                 .await
                 .ok();
         }
+        if let Some(t) = self.temp {
+            tokio::task::spawn_blocking(move || t.close()).await.ok();
+        }
     }
 }
 
@@ -73,15 +82,36 @@ impl MasterParts {
 pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError> {
     let cfg = &state.config;
     let began = Instant::now();
-    let (store, recovered) = if cfg.persistent {
+    // redb's page cache: a quarter of memory-usage (at least 4 MiB), not redb's 1 GiB.
+    let opts = crate::store::Options {
+        cache_bytes: (cfg.usage.memory / 4).max(4 << 20) as usize,
+        ..crate::store::Options::default()
+    };
+    let (store, temp, recovered) = if cfg.persistent {
         let path = cfg.data_dir.join(STORE_FILE);
-        let (s, r) = tokio::task::spawn_blocking(move || Store::open(&path))
+        let (s, r) = tokio::task::spawn_blocking(move || Store::open_with(&path, &opts))
             .await
             .map_err(|e| NodeError::Task(e.to_string()))??;
-        (Some(s), r)
+        (Some(s), None, r)
     } else {
-        (None, Vec::new())
+        // Without persistence, messages past memory-usage spill to a temp store that starts
+        // empty each time.
+        let dir = cfg.data_dir.join(TEMP_DIR);
+        let t = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| crate::store::StoreError::Open {
+                path: dir.display().to_string(),
+                source: Arc::new(e.into()),
+            })?;
+            Store::open_temporary(&dir.join(STORE_FILE))
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))??;
+        (None, Some(t), crate::store::Recovery::default())
     };
+    let usage = Arc::new(crate::broker::usage::Usage::new(
+        cfg.usage.clone(),
+        Some(cfg.data_dir.clone()),
+    ));
     let opened = Instant::now();
     let core = Core::new(
         BrokerSettings {
@@ -95,7 +125,9 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
             gc_inactive_after: cfg.gc_inactive_after,
         },
         store.clone(),
+        temp.clone(),
         recovered,
+        usage,
     );
     // Where a takeover's time goes: reading the store, then rebuilding the queues.
     tracing::info!(
@@ -109,12 +141,12 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
         match TcpListener::bind(&addr).await {
             Ok(l) => listeners.push((l, t.clone())),
             Err(error) => {
-                if let Some(s) = store {
+                for s in [store, temp].into_iter().flatten() {
                     tokio::task::spawn_blocking(move || s.close()).await.ok();
                 }
                 return Err(NodeError::Bind {
                     what: "transport",
-                    addr: t.to_string(),
+                    addr: t.redacted().to_string(),
                     error,
                 });
             }
@@ -134,15 +166,11 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
     for (l, uri) in listeners {
         let local: SocketAddr = l.local_addr().map_err(|error| NodeError::Bind {
             what: "transport",
-            addr: uri.to_string(),
+            addr: uri.redacted().to_string(),
             error,
         })?;
         let mut u: TransportUri = uri.clone();
         u.addr.port = local.port();
-        bound.push(u.addr.to_uri_string());
-        if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
-            adverts.push((d, u.addr.to_uri_string()));
-        }
         let tls = match (uri.is_tls(), &cfg.tls) {
             (true, Some(files)) => match mq_shared::tls::server_config(files, uri.need_client_auth)
             {
@@ -156,6 +184,25 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
             },
             _ => None,
         };
+        // STOMP over WebSocket: its own accept loop (the upgrade first), then the same
+        // connection task as TCP; not advertised for discovery (bridges speak TCP).
+        if u.is_websocket() {
+            bound.push(u.endpoint_string());
+            tracker.spawn(transport::websocket::serve(
+                l,
+                tls,
+                core.clone(),
+                settings.clone(),
+                slots.clone(),
+                stop.clone(),
+                tracker.clone(),
+            ));
+            continue;
+        }
+        bound.push(u.addr.to_uri_string());
+        if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
+            adverts.push((d, u.addr.to_uri_string()));
+        }
         tracker.spawn(transport::serve(
             l,
             tls,
@@ -215,6 +262,7 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
         stop,
         tracker,
         store,
+        temp,
         core: serving_core,
         state: state.clone(),
     })

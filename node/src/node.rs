@@ -236,16 +236,20 @@ pub async fn start(
             "http"
         }
     );
-    // Bridges to ssl:// peers verify them against the CA and present this node's certificate.
-    let bridge_tls = match config.tls.as_ref().filter(|t| t.ca.is_some()) {
-        Some(files) => Some(files.client_config().map_err(|e| {
-            NodeError::Config(config::ConfigError::Invalid {
-                key: "tls-ca",
-                message: e.to_string(),
-            })
-        })?),
-        None => None,
-    };
+    // Bridges to ssl:// peers verify them against the CA and present this node's certificate
+    // (if it has one).
+    let bridge_tls = match (&config.tls, &config.tls_ca) {
+        (Some(files), Some(_)) => Some(files.client_config()),
+        (None, Some(ca)) => Some(mq_shared::tls::client_config(ca, None)),
+        (_, None) => None,
+    }
+    .transpose()
+    .map_err(|e| {
+        NodeError::Config(config::ConfigError::Invalid {
+            key: "tls-ca",
+            message: e.to_string(),
+        })
+    })?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (role, _) = watch::channel(Role::Slave);
     let state = Arc::new(NodeState {

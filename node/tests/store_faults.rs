@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mqnode::store::{Op, Recovered, Store, StoreError};
+use mqnode::store::{DEFAULT_RANK, Loaded, Op, PRIORITIES, Store, StoreError};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -98,17 +98,19 @@ fn fill_leaving(path: &Path, free: u64) -> std::io::Result<()> {
 fn put(seq: u64, data: Vec<u8>) -> Op {
     Op::Put {
         queue: Arc::from("orders"),
+        rank: DEFAULT_RANK,
         seq,
         data: Bytes::from(data),
         dedup: None,
     }
 }
 
-/// Opens the store once the writer thread of a dropped handle has let go of it.
-fn reopen(path: &Path) -> Result<(Store, Vec<Recovered>), StoreError> {
+/// Opens the store once the writer thread of a dropped handle has let go of it, and reads
+/// back every message of queue `orders`.
+fn reopen(path: &Path) -> Result<(Store, Vec<Loaded>), StoreError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match Store::open(path) {
+        match open(path) {
             Err(StoreError::AlreadyOpen { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -117,13 +119,30 @@ fn reopen(path: &Path) -> Result<(Store, Vec<Recovered>), StoreError> {
     }
 }
 
+/// Opens the store and reads back every message of queue `orders`.
+fn open(path: &Path) -> Result<(Store, Vec<Loaded>), StoreError> {
+    let (store, _) = Store::open(path)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    store.load(
+        Arc::from("orders"),
+        [0; PRIORITIES],
+        usize::MAX,
+        u64::MAX,
+        Box::new(move |l| {
+            let _ = tx.send(l);
+        }),
+    )?;
+    let list = rx.recv().map_err(|_| StoreError::Closed)??;
+    Ok((store, list))
+}
+
 #[tokio::test]
 async fn a_receipted_message_after_a_disk_full_error_survives_a_crash() -> TestResult {
     let Some(fs) = Tmpfs::mount("24m")? else {
         return Ok(());
     };
     let path = fs.path().join("store.redb");
-    let (store, recovered) = Store::open(&path)?;
+    let (store, recovered) = open(&path)?;
     assert!(recovered.is_empty());
     let filler = fs.path().join("filler");
     fill_leaving(&filler, 5 * 1024 * 1024 / 2)?;

@@ -4,6 +4,8 @@
 //! rates, end-to-end latency) and the verdict (`lost`, `duplicated`). Scripts such as
 //! `scripts/bench.sh` parse it, so fields are added, never renamed or removed.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Whether producers ask for a RECEIPT per SEND.
@@ -71,6 +73,12 @@ pub struct BenchLoad {
     pub prefetch: u32,
     /// Messages sent and consumed before the measured run, not counted.
     pub warmup: u64,
+    /// The consumers' `selector`, if any (`--selector`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Headers on every SEND (`--header NAME=VALUE`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// End-to-end latency, from the producer's send timestamp to the consumer's receipt of the
@@ -160,6 +168,8 @@ mod tests {
                 ack: "auto".into(),
                 prefetch: 100,
                 warmup: 0,
+                selector: None,
+                headers: BTreeMap::new(),
             },
         };
         let json = serde_json::to_string(&params).expect("serialises");

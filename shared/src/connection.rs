@@ -211,6 +211,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.last_read
     }
 
+    /// Counts the peer as heard from now: while the server chose not to read (a producer held
+    /// by flow control), its silence is not the peer's.
+    pub fn excuse_silence(&mut self) {
+        self.last_read = Instant::now();
+    }
+
     /// The `receipt` of the frame the last decode error was about, if its headers said.
     pub fn failed_receipt(&self) -> Option<&str> {
         self.decoder.failed_receipt()

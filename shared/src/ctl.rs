@@ -150,19 +150,72 @@ pub struct NodeEntry {
     /// Whether its transport is TLS (`ssl://`).
     #[serde(default)]
     pub tls: bool,
+    /// Set for a node mqctl does not run (added by `mqctl cluster adopt`): where it is. Such a
+    /// node has no data dir, log or pid here, and lifecycle commands leave it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteNode>,
+}
+
+/// Where a node that mqctl does not run is, and how to talk to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteNode {
+    /// Admin API base URL, e.g. `http://10.0.0.5:8161`.
+    pub admin: String,
+    /// File holding its admin token; `null`: the cluster's own token.
+    #[serde(default)]
+    pub token_file: Option<String>,
+    /// Its STOMP transport as it reported it when adopted, e.g. `tcp://10.0.0.5:61613`
+    /// (empty when it had none: a slave).
+    #[serde(default)]
+    pub transport: String,
 }
 
 impl NodeEntry {
-    /// The transport connector URI, `tcp://127.0.0.1:PORT` (`ssl://` with TLS).
+    /// The transport connector URI: `tcp://127.0.0.1:PORT` (`ssl://` with TLS), or a remote
+    /// node's own.
     pub fn transport_uri(&self) -> String {
-        let scheme = if self.tls { "ssl" } else { "tcp" };
-        format!("{scheme}://127.0.0.1:{}", self.transport_port)
+        match &self.remote {
+            Some(r) => r.transport.clone(),
+            None => {
+                let scheme = if self.tls { "ssl" } else { "tcp" };
+                format!("{scheme}://127.0.0.1:{}", self.transport_port)
+            }
+        }
     }
 
-    /// The admin API base URL, `http://127.0.0.1:PORT`.
+    /// The admin API base URL: `http://127.0.0.1:PORT`, or a remote node's own.
     pub fn admin_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.admin_port)
+        match &self.remote {
+            Some(r) => r.admin.clone(),
+            None => format!("http://127.0.0.1:{}", self.admin_port),
+        }
     }
+
+    /// Whether mqctl does not run this node (it was adopted).
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+}
+
+/// `mqctl cluster adopt NAME --url URL -o json`: the node added to the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdoptedNode {
+    /// Cluster name.
+    pub cluster: String,
+    /// Name given to the node in the cluster (`--name`, else its broker name).
+    pub node: String,
+    /// The broker name it reported.
+    pub broker: String,
+    /// Its role when adopted.
+    pub role: Role,
+    /// Admin API base URL.
+    pub admin: String,
+    /// STOMP transport it reported (empty for a slave).
+    pub transport: String,
+    /// Its token file, when not the cluster's.
+    pub token_file: Option<String>,
+    /// Whether the cluster was created by this adoption.
+    pub created: bool,
 }
 
 /// One network connector between two brokers of a cluster.
@@ -342,6 +395,12 @@ pub struct NodeStatus {
     pub links_up: u64,
     /// Network connector peers configured on the node.
     pub links_total: u64,
+    /// A node mqctl does not run (adopted, or given by `--url`).
+    #[serde(default)]
+    pub remote: bool,
+    /// Memory, store and temp usage with their limits; `null` when unknown.
+    #[serde(default)]
+    pub usage: Option<crate::api::UsageReport>,
 }
 
 /// State of one link, from the FROM broker's view.
@@ -545,6 +604,9 @@ pub struct QueueStatRow {
     pub dead_lettered: u64,
     /// Bytes held.
     pub bytes: u64,
+    /// Of `depth`, the messages in the node's memory (the rest are only in its store).
+    #[serde(default)]
+    pub in_memory: u64,
 }
 
 /// `mqctl queue send -o json`.

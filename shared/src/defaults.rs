@@ -17,6 +17,16 @@ pub const ADMIN_ADDR: &str = "127.0.0.1:8161";
 /// Messages sent with `persistent:true` are stored (ActiveMQ `persistent="true"`).
 pub const PERSISTENT: bool = true;
 
+// ---- the node's log (log4j's `RollingFileAppender` in ActiveMQ) ---------------------------
+
+/// Log filter when `RUST_LOG` is unset (or cannot be parsed).
+pub const LOG_FILTER: &str = "info";
+/// Size at which `--log-file` is rotated (log4j's `maxFileSize`; ActiveMQ ships 1024KB, which a
+/// busy broker fills in minutes).
+pub const LOG_MAX_SIZE: u64 = 100 * 1024 * 1024;
+/// Rotated log files kept besides the current one (log4j's `maxBackupIndex`, 5 in ActiveMQ).
+pub const LOG_MAX_FILES: usize = 5;
+
 // ---- STOMP limits (enforced by the codec) ---------------------------------------------
 
 /// Largest frame accepted, headers and body together (ActiveMQ `wireFormat.maxFrameSize`
@@ -43,6 +53,10 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// modes); past it the oldest are discarded for that subscriber and counted (ActiveMQ's
 /// `constantPendingMessageLimitStrategy limit="1000"`).
 pub const PENDING_MESSAGE_LIMIT: usize = 1000;
+/// A temporary destination this node holds for another node's connection (or for a SEND that
+/// named it before any demand came) is removed after this long without a consumer. ActiveMQ
+/// has no such option: its temporary destinations follow the owner's advisories.
+pub const TEMP_ORPHAN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections a node accepts at once over all its transports (ActiveMQ `maximumConnections`).
 pub const MAXIMUM_CONNECTIONS: usize = 1000;
 /// A connection that sends nothing while it owes bytes (its CONNECT, the rest of a frame it
@@ -57,6 +71,36 @@ pub const GC_INACTIVE_DESTINATIONS: bool = true;
 /// How long a destination must be inactive before it is removed (`inactiveTimoutBeforeGC`,
 /// ActiveMQ's spelling aside).
 pub const INACTIVE_TIMEOUT_BEFORE_GC: Duration = Duration::from_secs(60);
+/// Bytes of messages (and their index entries) held in memory across every destination
+/// (`memoryUsage`): a backlog past it lives only in the store and is read back a window at a
+/// time; non-persistent messages past it are spilled to the store as transient records.
+pub const MEMORY_USAGE: u64 = 64 * 1024 * 1024;
+/// Bytes of persistent messages the store may hold (`storeUsage`), capped at what the disk
+/// has free.
+pub const STORE_USAGE: u64 = 100 * 1024 * 1024 * 1024;
+/// Bytes of spilled non-persistent messages (`tempUsage`).
+pub const TEMP_USAGE: u64 = 50 * 1024 * 1024 * 1024;
+/// Hold a producer (no RECEIPT, no more reads from its connection) while a limit is reached
+/// (`producerFlowControl`).
+pub const PRODUCER_FLOW_CONTROL: bool = true;
+/// Answer a SEND with ERROR `store full` at once instead of holding it (`sendFailIfNoSpace`).
+pub const SEND_FAIL_IF_NO_SPACE: bool = false;
+/// Hold at most this long, then ERROR `store full` (`sendFailIfNoSpaceAfterTimeout`; 0: no
+/// timeout).
+pub const SEND_FAIL_IF_NO_SPACE_AFTER_TIMEOUT_MS: u64 = 0;
+/// Disk space the store keeps free (its limit is capped at free space minus this), so a full
+/// disk is met as a full store rather than as a failed write.
+pub const STORE_DISK_RESERVE: u64 = 64 * 1024 * 1024;
+/// Messages a queue keeps ready in memory at most (its cursor's window); fewer when memory is
+/// short.
+pub const CURSOR_WINDOW: usize = 2000;
+/// A queue reads more from the store once its window falls below this.
+pub const CURSOR_LOW_WATER: usize = 500;
+/// Most bytes one read of the store brings into a window.
+pub const CURSOR_READ_BYTES: u64 = 4 * 1024 * 1024;
+/// redb's page cache: a fraction of `memory-usage` (at least 4 MiB), not redb's 1 GiB default.
+pub const STORE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Stop, stepdown and a lost lock wait at most this long for connections (to flush what they
 /// already owe their clients) before closing them: no client can delay a failover.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);

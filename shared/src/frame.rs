@@ -28,8 +28,8 @@
 //!
 //! CONNECT, STOMP and CONNECTED frames are never escaped, in either direction. Any other
 //! backslash sequence is an error ([`FrameError::InvalidEscape`]). Values are not trimmed: only
-//! the CR of a CRLF line ending is dropped (accepted in every version, so a header value cannot
-//! end in a raw CR unless it is escaped in 1.2). When a header repeats, its first value wins
+//! the CR of a CRLF line ending is dropped (accepted in every version, so a header value ends
+//! in a raw CR only when its line ends in CR CR LF). When a header repeats, its first value wins
 //! ([`Frame::header`]).
 //!
 //! # Limits
@@ -479,8 +479,9 @@ impl Decoder {
                 } => loop {
                     let rest = &buf[line..];
                     let Some(lf) = find(&rest[scanned..], b'\n').map(|i| i + scanned) else {
-                        // A CR just before the LF to come does not count against the limit.
-                        if rest.len() > self.limits.max_header_length + 1 {
+                        // A CR just before the LF to come does not count against the limit
+                        // (subtracted, not added to the limit, which may be usize::MAX).
+                        if rest.len().saturating_sub(1) > self.limits.max_header_length {
                             return Err(FrameError::HeaderTooLong {
                                 limit: self.limits.max_header_length,
                             });
@@ -494,6 +495,8 @@ impl Decoder {
                         };
                         return Ok(None);
                     };
+                    // A line past the size limit is not parsed: the frame is too large already.
+                    self.check_size(line + lf + 1)?;
                     let text = strip_cr(&rest[..lf]);
                     if text.len() > self.limits.max_header_length {
                         return Err(FrameError::HeaderTooLong {
@@ -504,7 +507,12 @@ impl Decoder {
                         let start = line + lf + 1;
                         let length = content_length(&headers)?;
                         if let Some(n) = length {
-                            self.check_size(start.saturating_add(n))?;
+                            // The NUL's offset must be a number, as well as within the limit
+                            // (which may be usize::MAX): the body state adds them unchecked.
+                            let end = start.checked_add(n).ok_or(FrameError::FrameTooLarge {
+                                limit: self.limits.max_frame_size,
+                            })?;
+                            self.check_size(end)?;
                         }
                         self.state = State::Body {
                             command,
@@ -653,8 +661,14 @@ impl Decoder {
 ///
 /// A `content-length` header is added to a SEND, MESSAGE or ERROR frame with a non-empty body
 /// unless the frame already carries one (which is then written as given). Headers of frames that
-/// are never escaped (CONNECT, STOMP, CONNECTED, and every frame in 1.0) cannot carry CR or LF:
-/// those are written as spaces so that a header can never split the frame.
+/// are never escaped (CONNECT, STOMP, CONNECTED, and every frame in 1.0) cannot carry LF: it is
+/// written as a space so that a header can never split the frame. Their names are read up to
+/// the first `:`, so a `:` in a name splits it there, unless what comes before it is empty or
+/// `content-length` (the one header the decoder reads, so the frame would be unreadable): that
+/// `:` is written as a space. A CR that is not
+/// escaped (in those frames, and in 1.1, which has no escape for it) is written as is, and a
+/// header whose value ends in one gets a CRLF line ending, so that every frame [`Decoder`]
+/// returns is encoded back to the same headers.
 pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     let escaping = if frame.command.is_unescaped() || version == Version::V1_0 {
         None
@@ -670,9 +684,13 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     dst.put_slice(frame.command.as_str().as_bytes());
     dst.put_u8(b'\n');
     for (name, value) in &frame.headers {
-        put_header_text(dst, name, escaping);
+        put_name(dst, name, escaping);
         dst.put_u8(b':');
         put_header_text(dst, value, escaping);
+        // The decoder drops one CR before an LF: a raw CR ending the value needs another.
+        if value.ends_with('\r') && escaping != Some(Version::V1_2) {
+            dst.put_u8(b'\r');
+        }
         dst.put_u8(b'\n');
     }
     if !frame.body.is_empty()
@@ -691,6 +709,21 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
     dst.put_u8(0);
 }
 
+/// A header name; unescaped, a `:` that would split it into nothing or `content-length` is
+/// written as a space (see [`encode`]).
+fn put_name(dst: &mut BytesMut, name: &str, escaping: Option<Version>) {
+    if escaping.is_none()
+        && let Some(i) = name.find(':')
+        && (i == 0 || &name[..i] == "content-length")
+    {
+        put_header_text(dst, &name[..i], None);
+        dst.put_u8(b' ');
+        put_header_text(dst, &name[i + 1..], None);
+    } else {
+        put_header_text(dst, name, escaping);
+    }
+}
+
 fn put_header_text(dst: &mut BytesMut, text: &str, escaping: Option<Version>) {
     let special = |b: u8| matches!(b, b'\n' | b'\r' | b':' | b'\\');
     if !text.bytes().any(special) {
@@ -699,7 +732,7 @@ fn put_header_text(dst: &mut BytesMut, text: &str, escaping: Option<Version>) {
     }
     for &b in text.as_bytes() {
         match (escaping, b) {
-            (None, b'\n' | b'\r') => dst.put_u8(b' '),
+            (None, b'\n') => dst.put_u8(b' '),
             (None, b) => dst.put_u8(b),
             (Some(_), b'\n') => dst.put_slice(b"\\n"),
             (Some(_), b':') => dst.put_slice(b"\\c"),
@@ -989,8 +1022,52 @@ mod tests {
             encoded(&f, Version::V1_1),
             b"MESSAGE\na\\cb:x\\ny\\\\z\rw\n\n\0"
         );
-        // 1.0 cannot escape: line breaks become spaces so the frame stays whole.
-        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\na:b:x y\\z w\n\n\0");
+        // 1.0 cannot escape: an LF becomes a space so the frame stays whole; a CR stays.
+        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\na:b:x y\\z\rw\n\n\0");
+    }
+
+    #[test]
+    fn raw_carriage_returns_survive_re_encoding() {
+        // Found by fuzzing: a raw CR that 1.0 reads (or a value ending in one, read in 1.0 or
+        // 1.1 from a CR CR LF line) was written back as a space, or lost to the CRLF.
+        for (raw, version) in [
+            (&b"SEND\nx\ry:a\rb\n\n\0"[..], Version::V1_0),
+            (&b"SEND\nx:a\r\r\n\n\0"[..], Version::V1_0),
+            (&b"SEND\nx:a\r\r\n\n\0"[..], Version::V1_1),
+            (&b"CONNECT\nlogin:\r\r\n\n\0"[..], Version::V1_2),
+        ] {
+            let f = frame_of(raw, version);
+            let again = frame_of(&encoded(&f, version), version);
+            assert_eq!(again, f, "{version}: {:?}", String::from_utf8_lossy(raw));
+        }
+        let f = Frame::new(Command::Message).with_header("x", "a\r");
+        assert_eq!(encoded(&f, Version::V1_1), b"MESSAGE\nx:a\r\r\n\n\0");
+        assert_eq!(encoded(&f, Version::V1_2), b"MESSAGE\nx:a\\r\n\n\0");
+    }
+
+    #[test]
+    fn an_unescaped_name_never_splits_into_nothing_or_content_length() {
+        // Found by fuzzing: a name starting with ':', or "content-length:..." (read escaped from
+        // a 1.1 or 1.2 client, or given to the admin API), made a frame that no 1.0 consumer
+        // could read: an empty name, or a content-length that is not a number.
+        let f = frame_of(b"SEND\n\\ca\\cb:v\n\n\0", Version::V1_2);
+        assert_eq!(f.header(":a:b"), Some("v"));
+        let wire = encoded(&f, Version::V1_0);
+        assert_eq!(wire, b"SEND\n a:b:v\n\n\0");
+        // Read, as every 1.0 line, up to its first colon.
+        assert_eq!(frame_of(&wire, Version::V1_0).header(" a"), Some("b:v"));
+        let f = frame_of(b"MESSAGE\ncontent-length\\c:+\n\nx\0", Version::V1_1);
+        let wire = encoded(&f, Version::V1_0);
+        assert_eq!(wire, b"MESSAGE\ncontent-length :+\ncontent-length:1\n\nx\0");
+        let again = frame_of(&wire, Version::V1_0);
+        assert_eq!(again.header("content-length "), Some("+"));
+        assert_eq!(&again.body[..], b"x");
+        // Any other name splits at its first colon, as 1.0 reads it.
+        let f = Frame::new(Command::Send).with_header("colon:name", "v");
+        assert_eq!(encoded(&f, Version::V1_0), b"SEND\ncolon:name:v\n\n\0");
+        // Values keep theirs.
+        let f = Frame::new(Command::Message).with_header("k", ":v:");
+        assert_eq!(encoded(&f, Version::V1_0), b"MESSAGE\nk::v:\n\n\0");
     }
 
     #[test]
@@ -1149,6 +1226,20 @@ mod tests {
     }
 
     #[test]
+    fn content_length_past_usize_max_fails_under_a_limit_of_usize_max() {
+        // The body's end offset overflowed: a panic with overflow checks, a MissingNul without.
+        let mut dec = Decoder::new(Limits {
+            max_frame_size: usize::MAX,
+            ..Limits::default()
+        });
+        let mut buf = BytesMut::from(&b"SEND\ncontent-length:18446744073709551615\n\nx\0"[..]);
+        assert_eq!(
+            dec.decode(&mut buf),
+            Err(FrameError::FrameTooLarge { limit: usize::MAX })
+        );
+    }
+
+    #[test]
     fn body_over_the_limit_fails_once_buffered() {
         let limits = small_limits();
         let mut dec = Decoder::new(limits);
@@ -1199,6 +1290,38 @@ mod tests {
             dec.decode(&mut buf),
             Err(FrameError::FrameTooLarge { limit: 100 })
         );
+    }
+
+    #[test]
+    fn header_lines_past_the_frame_limit_are_not_parsed() {
+        // Found by fuzzing: header lines that arrived whole in one read were all parsed (and
+        // allocated) before the frame was measured.
+        let limits = Limits {
+            max_frame_size: 100,
+            max_headers: 1000,
+            max_header_length: 1000,
+        };
+        let mut raw = b"SEND\n".to_vec();
+        while raw.len() <= 100 {
+            raw.extend_from_slice(b"h:v\n");
+        }
+        raw.extend_from_slice(b"not a header\n\n\0");
+        let mut dec = Decoder::new(limits);
+        assert_eq!(
+            dec.decode(&mut BytesMut::from(&raw[..])),
+            Err(FrameError::FrameTooLarge { limit: 100 })
+        );
+        // A frame of exactly the limit still passes.
+        let mut raw = b"SEND\n".to_vec();
+        for _ in 0..23 {
+            raw.extend_from_slice(b"h:v\n");
+        }
+        raw.extend_from_slice(b"\nab\0");
+        assert_eq!(raw.len(), 101);
+        assert!(matches!(
+            dec.decode(&mut BytesMut::from(&raw[..])),
+            Ok(Some(Item::Frame(_)))
+        ));
     }
 
     #[test]
@@ -1254,6 +1377,22 @@ mod tests {
     }
 
     #[test]
+    fn header_length_limit_of_usize_max_lets_a_partial_line_wait() {
+        // Found by fuzzing: the limit plus one for the CR overflowed.
+        let mut dec = Decoder::new(Limits {
+            max_header_length: usize::MAX,
+            ..Limits::default()
+        });
+        let mut buf = BytesMut::from(&b"ACK\nid:1"[..]);
+        assert_eq!(dec.decode(&mut buf), Ok(None));
+        buf.extend_from_slice(b"\n\n\0");
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Ok(Some(Item::Frame(f))) if f.header("id") == Some("1")
+        ));
+    }
+
+    #[test]
     fn large_body_arriving_in_small_reads_is_scanned_once() {
         // Not a timing test: checks the bookkeeping that avoids rescans gives the same result.
         let mut dec = Decoder::new(Limits::default());
@@ -1288,14 +1427,13 @@ mod tests {
         ]
     }
 
-    /// Header text the version can carry: anything in 1.2 (escaped); 1.1 cannot escape CR and
-    /// a trailing raw CR would read as part of a CRLF; 1.0 cannot carry CR, LF or (in names) ':'.
+    /// Header text the version can carry: anything in 1.1 and 1.2 (escaped, or a raw CR in
+    /// 1.1); 1.0 cannot carry LF or (in names) ':'.
     fn header_text(version: Version, name: bool) -> BoxedStrategy<String> {
         let class = match (version, name) {
-            (Version::V1_2, _) => "[a-z:\\\\\n\r\0 é€😀-]",
-            (Version::V1_1, _) => "[a-z:\\\\\n\0 é€😀-]",
-            (Version::V1_0, true) => "[a-z\\\\\0 é€😀-]",
-            (Version::V1_0, false) => "[a-z:\\\\\0 é€😀-]",
+            (Version::V1_2 | Version::V1_1, _) => "[a-z:\\\\\n\r\0 é€😀-]",
+            (Version::V1_0, true) => "[a-z\\\\\r\0 é€😀-]",
+            (Version::V1_0, false) => "[a-z:\\\\\r\0 é€😀-]",
         };
         let min = usize::from(name);
         proptest::string::string_regex(&format!("{class}{{{min},12}}"))
@@ -1338,7 +1476,8 @@ mod tests {
             Just(Command::Stomp),
             Just(Command::Connected)
         ];
-        let headers = proptest::collection::vec(("[a-z-]{1,10}", "[a-z0-9:.,\\\\ -]{0,12}"), 0..6);
+        let headers =
+            proptest::collection::vec(("[a-z-]{1,10}", "[a-z0-9:.,\\\\\r -]{0,12}"), 0..6);
         (command, headers).prop_map(|(command, headers)| Frame {
             command,
             headers,

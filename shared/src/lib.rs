@@ -33,6 +33,7 @@ pub mod headers;
 pub mod heartbeat;
 pub mod password;
 pub mod selector;
+pub mod size;
 pub mod uri;
 
 #[cfg(feature = "client")]

@@ -1429,6 +1429,7 @@ proptest! {
         endpoint in arb_endpoint(),
         zero in any::<bool>(),
         need_client_auth in any::<bool>(),
+        websocket in any::<bool>(),
         discovery in prop::option::of((prop::option::of("[a-z]{1,5}"), prop::option::of(arb_text()))),
     ) {
         let mut addr = endpoint;
@@ -1437,6 +1438,7 @@ proptest! {
         }
         let uri = TransportUri {
             need_client_auth: need_client_auth && addr.secure,
+            websocket,
             addr,
             discovery: discovery.map(|(group, secret)| DiscoveryUri {
                 group: group.unwrap_or_else(|| "default".into()),

@@ -328,3 +328,56 @@ def test_stomp_1_1(node):
         l.wait("a heart-beat", lambda: l.heartbeats >= 1, timeout=5)
     finally:
         close(conn)
+
+
+def test_selector_wildcard_and_composite(node):
+    conn, l = open_conn(node)
+    try:
+        conn.subscribe("/queue/py-sel", id="red", ack="auto",
+                       headers={"selector": "color = 'red' AND JMSPriority > 4"}, receipt="s1")
+        conn.subscribe("/topic/py-wild.>", id="wild", ack="auto", receipt="s2")
+        l.wait_receipt("s1")
+        l.wait_receipt("s2")
+        for i, (color, prio) in enumerate([("red", 9), ("blue", 9), ("red", 1), ("red", 5)]):
+            conn.send("/queue/py-sel", f"m{i}", headers={"color": color, "priority": str(prio)},
+                      receipt=f"r{i}")
+            l.wait_receipt(f"r{i}")
+        conn.send("/topic/py-wild.a,/queue/py-comp", "both", receipt="comp")
+        l.wait_receipt("comp")
+        msgs = l.wait_messages(3)
+        by_sub = {}
+        for m in msgs:
+            by_sub.setdefault(m.headers["subscription"], []).append(m.body)
+        assert by_sub == {"red": ["m0", "m3"], "wild": ["both"]}, by_sub
+        assert node.depth("py-sel") == 2
+        assert node.depth("py-comp") == 1
+        # A malformed selector is an ERROR naming the column.
+        bad, bl = open_conn(node)
+        bad.subscribe("/queue/py-sel", id="bad", headers={"selector": "color = "})
+        bl.wait("an ERROR", lambda: bl.errors)
+        assert "column 9" in bl.errors[0].headers["message"], bl.errors[0].headers
+    finally:
+        close(conn)
+
+
+def test_request_reply_on_a_temporary_queue(node):
+    service, sl = open_conn(node)
+    client, cl = open_conn(node)
+    try:
+        service.subscribe("/queue/py-requests", id="s", ack="auto", receipt="s")
+        sl.wait_receipt("s")
+        client.subscribe("/temp-queue/replies", id="r", ack="auto", receipt="r")
+        cl.wait_receipt("r")
+        client.send("/queue/py-requests", "ping", headers={"reply-to": "/temp-queue/replies"})
+        req = sl.wait_messages(1)[0]
+        reply_to = req.headers["reply-to"]
+        assert reply_to.startswith("/remote-temp-queue/"), reply_to
+        service.send(reply_to, "pong", headers={"correlation-id": "c1"}, receipt="reply")
+        sl.wait_receipt("reply")
+        reply = cl.wait_messages(1)[0]
+        assert reply.body == "pong"
+        assert reply.headers["destination"] == "/temp-queue/replies"
+        assert reply.headers["correlation-id"] == "c1"
+    finally:
+        close(service)
+        close(client)

@@ -23,8 +23,12 @@
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
 //! through failover), [`network`] (links, demand, exactly-once collection), [`postgres`] (a
 //! PostgreSQL server of a test's own, and lease lockers in child processes), [`procfs`] (a
-//! process's memory, CPU time and descriptors as `/proc` reports them) and [`tmpfs`] (a small
-//! file system to fill up).
+//! process's memory, CPU time and descriptors as `/proc` reports them), [`tmpfs`] (a small
+//! file system to fill up), [`chaos`] (the soak: two master/slave pairs, a bridge, random
+//! faults, an audit of every message), [`security`] (security files, logins, metrics, raw
+//! HTTP), [`certs`] (a test CA and its certificates), [`netns`] (hosts as network namespaces,
+//! faults between them, and the one connection guard) and [`zookeeper`] (a real ZooKeeper
+//! server and group members as processes).
 //!
 //! Every node gets its own temporary data directory (unless given one), ports come from port 0
 //! and are read back from the ready line, and only processes started here are ever signalled.
@@ -32,11 +36,16 @@
 //! (environment, working directory, signal handlers).
 
 pub mod admin;
+pub mod background;
 pub mod bins;
+pub mod certs;
+pub mod chaos;
 pub mod cli;
 pub mod cluster;
 pub mod ha;
+pub mod js;
 pub mod load;
+pub mod netns;
 pub mod network;
 pub mod node;
 pub mod ports;
@@ -44,10 +53,12 @@ pub mod postgres;
 pub mod process;
 pub mod procfs;
 pub mod raw;
+pub mod security;
 pub mod stall;
 pub mod stomp;
 pub mod tmpfs;
 pub mod wait;
+pub mod zookeeper;
 
 pub use admin::*;
 pub use bins::*;

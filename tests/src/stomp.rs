@@ -1,5 +1,6 @@
 //! STOMP through [`mq_shared::client::StompClient`]: connect, subscribe, send (with receipts,
-//! pipelined), receive and acknowledge, each panicking with what went wrong; and the body
+//! pipelined), receive and acknowledge, each panicking with what went wrong; requests the node
+//! must refuse ([`subscribe_refused`], [`send_refused`]) returning its ERROR; and the body
 //! helpers ([`numbered_body`], [`body_number`], [`bodies`]) that let tests check order.
 
 use std::time::Duration;
@@ -196,4 +197,29 @@ pub fn body_number(f: &Frame) -> usize {
     let s = std::str::from_utf8(&f.body[..8.min(f.body.len())]).unwrap_or("");
     s.parse()
         .unwrap_or_else(|_| panic!("body does not start with a number: {:?}", body_str(f)))
+}
+
+/// The ERROR `message` a refused request (SUBSCRIBE, SEND with a receipt, ...) got; panics if
+/// it was not refused with an ERROR.
+pub fn refusal(r: Result<(), ClientError>, what: &str) -> String {
+    match r {
+        Err(ClientError::Server { message, .. }) => message,
+        other => panic!("{what}: expected an ERROR, got {other:?}"),
+    }
+}
+
+/// Subscribes with `headers` and returns the ERROR `message` the node refused it with.
+pub async fn subscribe_refused(
+    c: &mut StompClient,
+    dest: &str,
+    headers: &[(&str, &str)],
+) -> String {
+    let r = c.subscribe(dest, "refused", AckMode::Auto, headers).await;
+    refusal(r, &format!("SUBSCRIBE {dest} {headers:?}"))
+}
+
+/// Sends with a receipt and `headers` and returns the ERROR `message` the node refused it with.
+pub async fn send_refused(c: &mut StompClient, dest: &str, headers: &[(&str, &str)]) -> String {
+    let r = c.send(dest, "refused", headers, true).await;
+    refusal(r, &format!("SEND {dest} {headers:?}"))
 }

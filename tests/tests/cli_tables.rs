@@ -143,7 +143,13 @@ fn columns_wide_and_limit() {
     );
     // Plain output keeps every column.
     let all = home.run(&["cluster", "status", "cols"]).expect_code(0);
-    assert_eq!(all.rows()[0].len(), 12, "{}", all.stdout);
+    assert_eq!(all.rows()[0].len(), 15, "{}", all.stdout);
+    assert_eq!(
+        all.rows()[0][12..],
+        ["memory", "store", "temp"],
+        "{}",
+        all.stdout
+    );
 
     // --limit leaves rows out and says so on stderr.
     let limited = home

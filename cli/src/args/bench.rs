@@ -47,6 +47,8 @@ Examples:
   mqctl bench demo --messages 20000 --receipts each
   mqctl bench demo/node2 --producers 4 --consumers 4 --consume-node node3
   mqctl bench --stomp tcp://127.0.0.1:61613 --duration 30 --rate 1000 -o json
+  mqctl bench demo --non-persistent --selector \"region = 'eu' AND amount > 100\" \\
+        --header region=eu --header amount=250
   mqctl bench --stomp tcp://127.0.0.1:61613 --non-persistent --login guest --passcode guest   (RabbitMQ)")]
 pub struct BenchArgs {
     /// A cluster (its first broker) or one node or group of it: demo, demo/node2. A group is
@@ -86,9 +88,10 @@ pub struct BenchArgs {
     /// Body size in bytes (at least 48: the bench's own header).
     #[arg(long, value_name = "BYTES", default_value_t = 1024)]
     pub size: usize,
-    /// Producer connections.
+    /// Producer connections (0: only consume --messages N messages already waiting, e.g. left
+    /// by a run with --consumers 0, and report the drain rate).
     #[arg(long, value_name = "P", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=1000))]
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub producers: u32,
     /// Consumer connections (0: only produce, and leave the messages in the queue).
     #[arg(long, value_name = "C", default_value_t = 1,
@@ -130,6 +133,15 @@ pub struct BenchArgs {
     /// The consumers' ack mode.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = Ack::Auto)]
     pub ack: Ack,
+    /// A JMS selector every consumer subscribes with (`selector` header), to measure what
+    /// selecting costs; give the producers matching headers with --header, or the messages
+    /// the selector refuses stay in the queue and count as lost [default: none].
+    #[arg(long, value_name = "EXPR")]
+    pub selector: Option<String>,
+    /// A header on every SEND, `NAME=VALUE` (repeatable): what --selector reads [default:
+    /// none].
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
     /// Prefetch per consumer (`activemq.prefetchSize` and RabbitMQ's `prefetch-count`).
     #[arg(long, value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -151,6 +163,13 @@ pub struct BenchArgs {
     /// counting it lost.
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_positive_secs)]
     pub drain_timeout: f64,
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got `{s}`")),
+    }
 }
 
 fn parse_positive_secs(s: &str) -> Result<f64, String> {

@@ -35,11 +35,30 @@ Examples:
     Ls,
 
     /// Show every node of a cluster: role, pid, liveness, ports, uptime, queues, links.
-    #[command(after_help = "\
+    ///
+    /// With --url (repeatable) instead of NAME: the same for nodes outside any cluster.
+    #[command(
+        override_usage = "mqctl cluster status NAME\n       mqctl cluster status --url URL... [--token-file F]",
+        after_help = "\
 Examples:
   mqctl cluster status demo
-  mqctl cluster status demo -o json | jq '.nodes[] | select(.alive | not) | .name'")]
-    Status(ClusterName),
+  mqctl cluster status demo -o json | jq '.nodes[] | select(.alive | not) | .name'
+  mqctl cluster status --url http://10.0.0.5:8161 --url http://10.0.0.6:8161 --token-file admin.token"
+    )]
+    Status(StatusArgs),
+
+    /// Add a node that mqctl does not run (on another host, or started by hand) to a cluster.
+    ///
+    /// The node is asked for its name, role and transport at URL (with the token of
+    /// --token-file, else the cluster's), then recorded in the manifest: every command that
+    /// reads nodes (status, queue stat, links, the console) includes it, links can go to and
+    /// from it, and lifecycle commands (start, stop, kill, restart, destroy) leave it alone,
+    /// saying so. The cluster is created, without local nodes, if it does not exist.
+    #[command(after_help = "\
+Examples:
+  mqctl cluster adopt demo --url http://10.0.0.5:8161 --token-file ./remote.token
+  mqctl cluster adopt edge --url http://127.0.0.1:8161 --name hand-started")]
+    Adopt(AdoptArgs),
 
     /// Stop every node of a cluster (SIGTERM, then wait); the cluster stays on disk.
     #[command(after_help = "\
@@ -69,6 +88,48 @@ pub struct ClusterName {
     /// Cluster name.
     #[arg(value_name = "NAME")]
     pub name: String,
+}
+
+/// `mqctl cluster status`: a cluster, or nodes given by URL.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Cluster name.
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "url",
+        conflicts_with = "url"
+    )]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub urls: UrlsArgs,
+}
+
+/// `--url URL...` with `--token-file F`: nodes outside any cluster.
+#[derive(Debug, Clone, Args)]
+pub struct UrlsArgs {
+    /// Admin URL of a node outside any cluster, e.g. http://127.0.0.1:8161 (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub url: Vec<String>,
+    /// File holding those nodes' admin token [env: MQCTL_TOKEN_FILE].
+    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE", hide_env = true)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// `mqctl cluster adopt`.
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// Cluster name (created if it does not exist).
+    #[arg(value_name = "NAME")]
+    pub cluster: String,
+    /// Admin URL of the node, e.g. http://10.0.0.5:8161.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// File holding the node's admin token [default: the cluster's token].
+    #[arg(long, value_name = "F")]
+    pub token_file: Option<PathBuf>,
+    /// Name of the node in the cluster [default: the broker name it reports].
+    #[arg(long, value_name = "NODE")]
+    pub name: Option<String>,
 }
 
 /// `mqctl cluster destroy`.

@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use mq_shared::ctl::FailoverMode;
 
-use crate::args::cluster::ClusterName;
+use crate::args::cluster::UrlsArgs;
 
 /// `mqctl failover VERB`.
 #[derive(Debug, Subcommand)]
@@ -18,28 +18,62 @@ pub enum FailoverCommand {
     /// queue before, and consumed through failover:(...) after: lost and duplicated are counted
     /// and any loss is exit code 1. The group's own links are re-created on the new master if it
     /// has not restored them itself.
-    #[command(after_help = "\
+    ///
+    /// With --url (repeatable) instead of NAME: the members of one group outside any cluster;
+    /// the one serving steps down (stepdown only: mqctl has no process to kill), and recovery
+    /// is timed until another member's /readyz answers 200 (--verify needs a cluster).
+    #[command(
+        override_usage = "mqctl failover trigger NAME [--broker B] [--mode stepdown|kill] [--verify N]\n       mqctl failover trigger --url URL --url URL... [--token-file F]",
+        after_help = "\
 Examples:
   mqctl cluster create demo --ha
   mqctl failover trigger demo                           # first HA group, stepdown
   mqctl failover trigger demo --broker node2 --mode kill --verify 1000
-  mqctl failover trigger demo -o json | jq .recovery_ms")]
+  mqctl failover trigger demo -o json | jq .recovery_ms
+  mqctl failover trigger --url http://10.0.0.5:8161 --url http://10.0.0.6:8161"
+    )]
     Trigger(TriggerArgs),
 
     /// Each group's master, slaves, members down, and the holder recorded in its lock file.
-    #[command(after_help = "\
+    ///
+    /// With --url (repeatable) instead of NAME: the members of one group outside any cluster.
+    #[command(
+        override_usage = "mqctl failover status NAME\n       mqctl failover status --url URL... [--token-file F]",
+        after_help = "\
 Examples:
   mqctl failover status demo
-  mqctl failover status demo -o json | jq '.groups[] | {group, master}'")]
-    Status(ClusterName),
+  mqctl failover status demo -o json | jq '.groups[] | {group, master}'
+  mqctl failover status --url http://10.0.0.5:8161 --url http://10.0.0.6:8161"
+    )]
+    Status(FailoverStatusArgs),
+}
+
+/// `failover status`.
+#[derive(Debug, Args)]
+pub struct FailoverStatusArgs {
+    /// Cluster name.
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "url",
+        conflicts_with = "url"
+    )]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub urls: UrlsArgs,
 }
 
 /// `failover trigger`.
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
     /// Cluster name.
-    #[arg(value_name = "NAME")]
-    pub name: String,
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "url",
+        conflicts_with = "url"
+    )]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub urls: UrlsArgs,
 
     /// The group (broker) to fail over, e.g. node2, or one of its processes; default: the
     /// first group with more than one member.

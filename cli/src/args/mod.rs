@@ -91,8 +91,21 @@ pub enum Command {
     /// Fail over a master/slave group and measure recovery; show each group's master.
     #[command(subcommand)]
     Failover(failover::FailoverCommand),
+    /// Dead letters: retry them, back to the destination they came from.
+    #[command(subcommand)]
+    Dlq(crate::commands::dlq::DlqCommand),
     /// Benchmark any STOMP broker: throughput, latency, lost and duplicated messages.
     Bench(bench::BenchArgs),
+    /// Serve one live web page for a whole cluster: nodes, the links between them, queues.
+    ///
+    /// mqctl serves the page itself on 127.0.0.1 and prints its URL; it reads the nodes'
+    /// admin APIs with the cluster's token (the browser never sees it) and the page refreshes
+    /// every second. Ctrl-C stops it.
+    #[command(after_help = "\
+Examples:
+  mqctl console demo
+  mqctl console demo --port 8080")]
+    Console(ConsoleArgs),
     /// Print a shell completion script: bash, zsh or fish.
     #[command(after_help = "\
 Examples:
@@ -121,6 +134,17 @@ Examples:
   printf '%s' 's3cret' | mqctl security hash-password
   mqctl security hash-password < password.txt")]
     HashPassword,
+}
+
+/// `mqctl console`.
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    /// Cluster name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Port on 127.0.0.1 to serve the page on [default: a free one].
+    #[arg(long, value_name = "P", default_value_t = 0, hide_default_value = true)]
+    pub port: u16,
 }
 
 /// Shells `mqctl completions` writes for.

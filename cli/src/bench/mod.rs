@@ -240,10 +240,13 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
     for i in 0..cfg.load.consumers {
         let (mut client, addr) = cfg.connect(true).await?;
         let prefetch = cfg.load.prefetch.to_string();
-        let headers = [
+        let mut headers = vec![
             ("activemq.prefetchSize", prefetch.as_str()),
             ("prefetch-count", prefetch.as_str()),
         ];
+        if let Some(s) = &cfg.load.selector {
+            headers.push(("selector", s.as_str()));
+        }
         for (j, destination) in cfg.destinations().into_iter().enumerate() {
             let id = format!("bench-{i}-{j}");
             let subscribed = tokio::time::timeout(
@@ -295,6 +298,13 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
         });
     }
 
+    // A drain (no producers): the consumers take what waits, as many as asked for.
+    let drain = cfg.load.producers == 0;
+    if drain {
+        shared
+            .sent_final
+            .store(cfg.load.messages.unwrap_or(0), Ordering::Relaxed);
+    }
     start.wait().await;
     let released = Instant::now();
     let deadline = cfg.duration().map(|d| released + d);
@@ -331,7 +341,9 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
         }
     }
     let total_sent: u64 = sent.iter().sum();
-    shared.sent_final.store(total_sent, Ordering::Relaxed);
+    if !drain {
+        shared.sent_final.store(total_sent, Ordering::Relaxed);
+    }
     if deadline.is_some() {
         bar.set_message("draining");
     }
@@ -384,6 +396,8 @@ async fn run_once(cfg: &BenchConfig, bar: &ProgressBar) -> Result<BenchReport, B
     };
     let lost = if cfg.load.consumers == 0 {
         0
+    } else if drain {
+        cfg.load.messages.unwrap_or(0).saturating_sub(received)
     } else {
         tally.lost(&sent)
     };
@@ -468,6 +482,9 @@ async fn produce(
             "persistent",
             if cfg.load.persistent { "true" } else { "false" },
         );
+    for (k, v) in &cfg.load.headers {
+        frame.push_header(k.as_str(), v.as_str());
+    }
     let receipt_at = frame.headers.len();
     if cfg.load.receipts == ReceiptMode::Each {
         frame.push_header("receipt", "");
@@ -588,10 +605,16 @@ async fn consume(
                 client.queue_frame(&ack);
             }
             match payload::read(&frame.body) {
-                Some(stamp) if stamp.run == run => {
+                // A drain takes messages of any earlier run.
+                Some(stamp) if stamp.run == run || cfg.load.producers == 0 => {
                     let now_ns = now.saturating_duration_since(shared.base).as_nanos() as u64;
                     let us = now_ns.saturating_sub(stamp.sent_ns) / 1000;
-                    let us = u32::try_from(us).unwrap_or(u32::MAX);
+                    // A drained message was sent by another run: no latency to speak of.
+                    let us = if cfg.load.producers == 0 {
+                        0
+                    } else {
+                        u32::try_from(us).unwrap_or(u32::MAX)
+                    };
                     if tally.record(stamp.producer, stamp.seq, us) {
                         shared.received.fetch_add(1, Ordering::Relaxed);
                         last_receive = Some(now);

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use mq_shared::api::{
-    self, AddNetworkConnector, ApiError, BrokerInfo, BrowseResponse, NetworkConnectorList,
-    PurgeResponse, QueueList, SendRequest, SendResponse,
+    self, AddNetworkConnector, ApiError, BrokerInfo, BrowseResponse, MoveRequest, MoveResponse,
+    NetworkConnectorList, PurgeResponse, QueueList, SendRequest, SendResponse,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
@@ -138,6 +138,17 @@ impl AdminClient {
             None::<&()>,
         )
         .await
+    }
+
+    /// `POST /api/v1/queues/{queue}/messages/{id}/move`.
+    pub async fn move_message(
+        &self,
+        queue: &str,
+        id: &str,
+        request: &MoveRequest,
+    ) -> Result<MoveResponse> {
+        let path = ["queues", queue, "messages", id, "move"];
+        self.json(Method::POST, &path, None, Some(request)).await
     }
 
     /// `POST /api/v1/queues/{queue}/purge`.

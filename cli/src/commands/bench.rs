@@ -151,6 +151,12 @@ fn config(args: &BenchArgs, url: String, consume_url: Option<String>) -> Result<
         (None, None) => Some(10_000),
         (m, _) => m,
     };
+    if args.producers == 0 && (args.consumers == 0 || args.messages.is_none() || args.warmup > 0) {
+        return Err(CliError::Usage(
+            "--producers 0 drains messages already waiting: it needs consumers and --messages, and takes no --warmup"
+                .to_string(),
+        ));
+    }
     if args.consumers == 0 && args.duration.is_none() && args.warmup > 0 {
         return Err(CliError::Usage(
             "--warmup needs consumers to take the warm-up messages away".to_string(),
@@ -192,6 +198,8 @@ fn config(args: &BenchArgs, url: String, consume_url: Option<String>) -> Result<
             ack: ack.as_str().to_owned(),
             prefetch: args.prefetch,
             warmup: args.warmup,
+            selector: args.selector.clone(),
+            headers: args.headers.iter().cloned().collect(),
         },
         ack,
         login: args.login.clone(),

@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod console;
+pub mod dlq;
 pub mod docs;
 pub mod failover;
 pub mod link;
@@ -43,7 +45,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Topic(command) => topic::run_topic(&ctx, command).await,
         Command::Connection(command) => topic::run_connection(&ctx, command).await,
         Command::Failover(command) => failover::run(&ctx, command).await,
+        Command::Dlq(command) => dlq::run(&ctx, command).await,
         Command::Bench(args) => bench::run(&ctx, args).await,
+        Command::Console(args) => console::run(&ctx, args).await,
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man(args) => docs::man(&ctx, args.dir.as_deref()),
         Command::Security(crate::args::SecurityCommand::HashPassword) => {

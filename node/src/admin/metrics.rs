@@ -190,6 +190,45 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "",
             load(&limits.gc_destinations),
         );
+        let usage = s.core.usage();
+        let report = usage.report();
+        for (what, fig, help) in [
+            (
+                "memory",
+                report.memory,
+                "messages held in memory: queue windows and in flight (memory-usage)",
+            ),
+            (
+                "store",
+                report.store,
+                "persistent messages stored (store-usage, capped at the disk's free space)",
+            ),
+            (
+                "temp",
+                report.temp,
+                "non-persistent messages spilled from memory (temp-usage)",
+            ),
+        ] {
+            let used = format!("mq_{what}_usage_bytes");
+            let limit = format!("mq_{what}_limit_bytes");
+            m.family(&used, "gauge", &format!("Bytes of {help}."));
+            m.sample(&used, "", fig.used);
+            m.family(&limit, "gauge", &format!("The limit on bytes of {help}."));
+            m.sample(&limit, "", fig.limit);
+        }
+        let (held, refused) = usage.flow_totals();
+        m.family(
+            "mq_producer_flow_control_held_total",
+            "counter",
+            "SENDs held because a limit was reached (producer-flow-control).",
+        );
+        m.sample("mq_producer_flow_control_held_total", "", held);
+        m.family(
+            "mq_producer_flow_control_refused_total",
+            "counter",
+            "SENDs refused with store full (send-fail-if-no-space and its timeout).",
+        );
+        m.sample("mq_producer_flow_control_refused_total", "", refused);
         if let Some(store) = s.core.store() {
             m.family(
                 "mq_store_commits_total",

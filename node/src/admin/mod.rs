@@ -9,6 +9,7 @@
 //! and so is every request whose `Origin` is not the listener's own. Errors are
 //! `{"error":{"code","message"}}` with stable codes.
 
+mod console;
 mod https;
 mod metrics;
 mod network;
@@ -169,6 +170,7 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(protected)
+        .merge(console::routes(state.clone()))
         .fallback(|| async { AdminError::not_found("no such endpoint; see /api/v1") })
         .method_not_allowed_fallback(|| async {
             AdminError::new(
@@ -304,6 +306,10 @@ async fn broker_info(State(state): State<AppState>) -> ApiResult<BrokerInfo> {
         }
         None => StoreStats::default(),
     };
+    let usage = s
+        .as_ref()
+        .map(|sv| sv.core.usage().report())
+        .unwrap_or_default();
     Ok(Json(BrokerInfo {
         name: state.config.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -315,6 +321,7 @@ async fn broker_info(State(state): State<AppState>) -> ApiResult<BrokerInfo> {
         persistent: state.config.persistent,
         pid: std::process::id(),
         store,
+        usage,
     }))
 }
 
@@ -425,8 +432,11 @@ async fn browse(
         .core
         .find_queue(&name)
         .ok_or_else(|| AdminError::not_found(format!("no queue named '{name}'")))?;
-    let messages = queue
-        .browse(limit)
+    let messages = s
+        .core
+        .browse(&queue.name, limit)
+        .await
+        .unwrap_or_default()
         .into_iter()
         .map(|(e, inflight)| {
             let mut headers: std::collections::BTreeMap<String, String> = Default::default();

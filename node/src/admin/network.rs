@@ -4,7 +4,8 @@
 //!   per-peer state: `connected`, `connecting`, `backoff`, attempts, next retry, forwarded).
 //! - `POST /network-connectors` with [`AddNetworkConnector`] → 201 and the
 //!   [`NetworkConnectorInfo`]; 400 `bad_uri` names the offending part of the URI, 400
-//!   `bad_request` for an unusable name, 409 `conflict` for a name in use.
+//!   `bad_request` for an unusable name or an `ssl://` peer on a node without `--tls-ca`, 409
+//!   `conflict` for a name in use.
 //! - `DELETE /network-connectors/{name}` → 200 `{"status":"removed"}`; 404 for an unknown name.
 
 use axum::extract::State;
@@ -29,7 +30,7 @@ pub fn routes() -> Router<AppState> {
 fn to_admin(e: NetworkError) -> AdminError {
     let (status, code) = match &e {
         NetworkError::BadUri(_) => (StatusCode::BAD_REQUEST, codes::BAD_URI),
-        NetworkError::BadName(_) | NetworkError::NameMismatch { .. } => {
+        NetworkError::BadName(_) | NetworkError::NameMismatch { .. } | NetworkError::NeedsCa => {
             (StatusCode::BAD_REQUEST, codes::BAD_REQUEST)
         }
         NetworkError::Duplicate(_) => (StatusCode::CONFLICT, codes::CONFLICT),

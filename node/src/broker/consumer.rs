@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use mq_shared::selector::Selector;
+use mq_shared::uri::NetworkOptions;
 use tokio::sync::mpsc;
 
 use super::message::Message;
@@ -29,14 +31,53 @@ pub struct ConsumerSpec {
     /// For a bridge's consumer: where it forwards to, the demand it stands for, and the
     /// loop-prevention filter dispatch applies (see [`NetworkConsumer`]).
     pub bridge: Option<Arc<NetworkConsumer>>,
+    /// What the SUBSCRIBE asked for beyond the basics: selector, exclusive, noLocal, ...
+    pub options: ConsumerOptions,
     /// Where deliveries go (the connection's writer).
     pub tx: mpsc::UnboundedSender<Delivery>,
 }
 
+/// A subscription's ActiveMQ options (`selector`, `activemq.exclusive`, `activemq.noLocal`,
+/// `activemq.maximumPendingMessageLimit`), and whether it came through a wildcard.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerOptions {
+    /// Only messages this selector is TRUE for are handed over.
+    pub selector: Option<Arc<Selector>>,
+    /// A queue's exclusive consumer: while attached (the first, highest priority one), it
+    /// gets every message it accepts.
+    pub exclusive: bool,
+    /// A topic subscriber that never gets its own connection's messages.
+    pub no_local: bool,
+    /// A topic subscriber's own `pending-message-limit`.
+    pub pending_limit: Option<usize>,
+    /// Attached through a wildcard subscription: its demand is the pattern's, not the
+    /// destination's (see `super::wildcard`).
+    pub wildcard: bool,
+    /// For a wildcard subscription: which matching destinations it may attach to (those its
+    /// reader is authorized to read); all of them when `None`.
+    pub permit: Option<Permit>,
+}
+
+/// A test of destination names (`/queue/X`, `/topic/X`), e.g. a principal's read rights.
+#[derive(Clone)]
+pub struct Permit(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Permit")
+    }
+}
+
 impl ConsumerSpec {
-    /// Whether dispatch may hand `msg` to this consumer (always, for a local consumer).
+    /// Whether dispatch may hand `msg` to this consumer: the network filter of a bridge's
+    /// consumer (no loops, `messageTTL`), then the selector.
     pub fn accepts(&self, msg: &Message) -> bool {
         self.bridge.as_ref().is_none_or(|b| b.accepts(msg))
+            && self
+                .options
+                .selector
+                .as_ref()
+                .is_none_or(|s| s.matches(msg))
     }
 
     /// Hops to the consumers this one stands for: 0 for a local consumer.
@@ -52,7 +93,7 @@ impl ConsumerSpec {
 /// is `message_ttl` long; such a message stays for other consumers. Demand advisories use
 /// `hops` and `origin` so that demand travels at most `consumerTTL` hops and never returns
 /// to a broker it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetworkConsumer {
     /// The broker this consumer forwards to.
     pub remote_broker: Arc<str>,
@@ -62,6 +103,9 @@ pub struct NetworkConsumer {
     pub origin: Vec<Arc<str>>,
     /// `messageTTL`: most brokers a message may have crossed and still be forwarded.
     pub message_ttl: u32,
+    /// For a wildcard consumer: the connector's destination filters, which each destination
+    /// it attaches to must pass (`excludedDestinations`, `dynamicallyIncludedDestinations`).
+    pub scope: Option<Arc<NetworkOptions>>,
 }
 
 impl NetworkConsumer {
@@ -76,6 +120,14 @@ impl NetworkConsumer {
             n += 1;
         }
         n < self.message_ttl
+    }
+
+    /// Whether this consumer may attach to `destination` (a wildcard's match): its
+    /// connector's filters allow forwarding it.
+    pub fn permits(&self, destination: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|o| o.allows_dynamic(destination) || o.is_static(destination))
     }
 }
 
@@ -139,7 +191,7 @@ pub enum Settle {
 /// Demand for one destination as one bridge should see it: see [`super::Core::demand_for`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Demand {
-    /// The destination.
+    /// The destination (a wildcard pattern for wildcard subscriptions).
     pub destination: mq_shared::destination::Destination,
     /// Consumers counted (local and network).
     pub consumers: usize,
@@ -147,18 +199,39 @@ pub struct Demand {
     pub hops: u32,
     /// Brokers that all of them lie behind (empty as soon as one is local).
     pub origin: Vec<Arc<str>>,
+    /// The union (OR) of their selectors; `None` when one of them has none.
+    pub selector: Option<String>,
 }
 
-/// Folds consumers into a [`Demand`] aggregate, skipping those of connection `except_conn`
-/// and those whose demand came through broker `except_broker`.
+/// Consumers of one destination folded into demand: count, fewest hops, common origin and
+/// the union of their selectors.
+pub(crate) type Fold = (usize, u32, Vec<Arc<str>>, Option<String>);
+
+/// Folds consumers into a [`Demand`] aggregate, skipping those of connection `except_conn`,
+/// those whose demand came through broker `except_broker`, and those a wildcard attached
+/// (their demand is the pattern's).
 pub(crate) fn fold_demand<'a>(
     consumers: impl Iterator<Item = &'a ConsumerSpec>,
     except_conn: Option<u64>,
     except_broker: Option<&str>,
-) -> Option<(usize, u32, Vec<Arc<str>>)> {
+) -> Option<Fold> {
+    fold(
+        consumers.filter(|c| !c.options.wildcard),
+        except_conn,
+        except_broker,
+    )
+}
+
+/// [`fold_demand`] without the wildcard rule: for the consumers of one pattern.
+pub(crate) fn fold<'a>(
+    consumers: impl Iterator<Item = &'a ConsumerSpec>,
+    except_conn: Option<u64>,
+    except_broker: Option<&str>,
+) -> Option<Fold> {
     let mut count = 0;
     let mut hops = u32::MAX;
     let mut origin: Option<Vec<Arc<str>>> = None;
+    let mut selectors = Some(Vec::new());
     for c in consumers {
         if Some(c.conn) == except_conn {
             continue;
@@ -175,6 +248,37 @@ pub(crate) fn fold_demand<'a>(
             None => o.to_vec(),
             Some(prev) => prev.into_iter().filter(|b| o.contains(b)).collect(),
         });
+        selectors = match (selectors, &c.options.selector) {
+            (Some(mut v), Some(s)) => {
+                v.push(s.to_string());
+                Some(v)
+            }
+            _ => None,
+        };
     }
-    (count > 0).then(|| (count, hops, origin.unwrap_or_default()))
+    (count > 0).then(|| {
+        (
+            count,
+            hops,
+            origin.unwrap_or_default(),
+            selectors.and_then(union),
+        )
+    })
+}
+
+/// The union of selectors as one selector, `(a) OR (b)`, in a stable order; `None` (select
+/// everything) when it would be longer than a selector may be.
+fn union(mut selectors: Vec<String>) -> Option<String> {
+    selectors.sort();
+    selectors.dedup();
+    let text = match selectors.len() {
+        0 => return None,
+        1 => selectors.pop()?,
+        _ => selectors
+            .iter()
+            .map(|s| format!("({s})"))
+            .collect::<Vec<_>>()
+            .join(" OR "),
+    };
+    (text.len() <= mq_shared::selector::MAX_LENGTH).then_some(text)
 }

@@ -32,6 +32,9 @@ pub const RESERVED: &[&str] = &[
     "redelivered",
 ];
 
+/// The priority of a message without a `priority` header (JMS's default).
+pub const DEFAULT_PRIORITY: u8 = 4;
+
 /// Headers rebuilt from the message's fields on the way out, so never copied verbatim.
 const FROM_FIELDS: &[&str] = &["persistent", "expires", BROKER_PATH_HEADER];
 
@@ -100,6 +103,12 @@ impl Message {
                 .map(|(_, v)| v.as_str())
         };
         let persistent = value("persistent") == Some("true");
+        if let Some(p) = value("priority").map(str::trim)
+            && !p.is_empty()
+            && p.parse::<u64>().is_err()
+        {
+            return Err(format!("priority '{p}' is not a number from 0 to 9"));
+        }
         let expires = match value("expires").map(str::trim) {
             None | Some("") => 0,
             Some(v) => v
@@ -187,12 +196,14 @@ impl Message {
         f
     }
 
-    /// What retried forwards are de-duplicated by: the broker where the message entered the
-    /// network (the first on its broker path, the one that named it) and its id. An id alone
-    /// would let anyone who can send with an id (a bridge) shadow another broker's messages.
+    /// What retried forwards are de-duplicated by: the id, which names the broker that minted
+    /// it and a random UUID (`ID:BROKER-UUID`), so (origin broker, message id) in one. It must
+    /// not be the broker a copy came through: after a failover the other member of a
+    /// master/slave pair forwards the same message again, and that copy must be recognised.
+    /// Only trusted bridges keep their ids (a client's are replaced), and a UUID cannot be
+    /// guessed, so no one can pre-store another broker's ids to make them drop.
     pub fn dedup_key(&self) -> Arc<str> {
-        let origin = self.broker_path().next().unwrap_or("");
-        Arc::from(format!("{origin}\u{1f}{}", self.id))
+        self.id.clone()
     }
 
     /// The brokers this message has crossed (its broker path), oldest first.
@@ -208,6 +219,19 @@ impl Message {
             .map(|(k, v)| k.len() + v.len() + 2)
             .sum();
         (h + self.body.len() + self.id.len() + self.destination.as_str().len()) as u64
+    }
+
+    /// JMS priority from the `priority` header: 0 (lowest) to 9, default 4; a larger number
+    /// counts as 9 (what `from_headers` accepts is checked there).
+    pub fn priority(&self) -> u8 {
+        self.header("priority")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_PRIORITY, |p| p.min(9) as u8)
+    }
+
+    /// The store rank of its priority: 0 for priority 9 (delivered first) to 9 for priority 0.
+    pub fn rank(&self) -> u8 {
+        9 - self.priority()
     }
 
     /// Whether the message's `expires` has passed at `now_ms`.

@@ -12,19 +12,26 @@
 //! forwarded, nack), subscribe and unsubscribe, the transaction commit, a store barrier, and
 //! the producer and connection registries. Nothing outside `broker` touches the store or a
 //! queue's state. Modules: [`message`] (the frame ⇄ message mapping), [`consumer`] (what a
-//! destination hands a consumer), [`queue`] and [`topic`] (the destinations), `publish` (the
-//! write side), [`registry`] (connections, recent forwarded ids).
+//! destination hands a consumer), [`queue`] and [`topic`] (the destinations), [`groups`]
+//! (exclusive consumers and message groups), `properties` (what a selector reads of a
+//! message), `wildcard` (subscriptions to patterns), [`temp`] (temporary destinations),
+//! `publish` (the write side), [`registry`] (connections, recent forwarded ids).
 //!
 //! Threads: calls come from connection and bridge tasks (tokio workers) and take each
 //! destination's short mutex; what depends on a store commit (enqueue and dispatch of a
 //! persistent message, a receipt) runs in the commit's completion on the store writer thread.
 
 pub mod consumer;
+pub mod groups;
 pub mod message;
+mod properties;
 mod publish;
 pub mod queue;
 pub mod registry;
+pub mod temp;
 pub mod topic;
+pub mod usage;
+mod wildcard;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,12 +42,19 @@ use mq_shared::destination::{Destination, DestinationKind};
 use tokio::sync::watch;
 
 use crate::internode::{Advisory, DemandEntry, is_advisory};
-use crate::store::{Op, Recovered, Store, StoreError};
-pub use consumer::{AckHandle, ConsumerSpec, Delivery, Demand, NetworkConsumer, Settle};
+use crate::store::{Loaded, Recovery, Store, StoreError};
+pub use consumer::{
+    AckHandle, ConsumerOptions, ConsumerSpec, Delivery, Demand, NetworkConsumer, Permit, Settle,
+};
 pub use message::{Message, Outgoing, now_ms};
-use queue::{Entry, Queue};
+use queue::{Entry, Queue, QueueEnv};
 use registry::RecentIds;
+pub use temp::TempOwner;
+use temp::Temps;
 use topic::Topic;
+use usage::Usage;
+use wildcard::Wildcards;
+pub use wildcard::pattern as wildcard_pattern;
 
 /// Settings of the broker core.
 #[derive(Debug, Clone)]
@@ -70,6 +84,10 @@ pub enum Attached {
     Queue(Arc<Queue>),
     /// A topic.
     Topic(Arc<Topic>),
+    /// Every queue or topic matching this wildcard pattern.
+    Wildcard(Destination),
+    /// Nothing: a temporary destination whose owner is gone.
+    Nowhere,
 }
 
 /// Accepted-callback of a publish: `Ok(true)` when the message was a duplicate and dropped.
@@ -77,15 +95,23 @@ pub type Accepted = Box<dyn FnOnce(Result<bool, StoreError>) + Send>;
 
 struct Shared {
     settings: BrokerSettings,
+    /// The store of persistent messages (`None` without persistence).
     store: Option<Store>,
+    /// Where backlogs live: the store, or without persistence the temp store.
+    disk: Option<Store>,
+    usage: Arc<Usage>,
+    env: Arc<QueueEnv>,
     queues: RwLock<HashMap<Arc<str>, Arc<Queue>>>,
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
-    next_seq: AtomicU64,
+    /// Sequences: the store's counter, shared with its writer.
+    seq: Arc<AtomicU64>,
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, mq_shared::api::ConnectionInfo>>,
     demand: watch::Sender<u64>,
     recent: Mutex<RecentIds>,
     limits: registry::LimitCounters,
+    wildcards: Wildcards,
+    temps: Temps,
 }
 
 /// The broker core; cheap to clone.
@@ -95,66 +121,82 @@ pub struct Core {
 }
 
 impl Core {
-    /// A broker over an optional store, with the messages recovered from it.
-    pub fn new(settings: BrokerSettings, store: Option<Store>, recovered: Vec<Recovered>) -> Core {
+    /// A broker over an optional store (and, without one, an optional temp store for
+    /// non-persistent messages past `memory-usage`), with what the store recovered.
+    pub fn new(
+        settings: BrokerSettings,
+        store: Option<Store>,
+        temp: Option<Store>,
+        recovery: Recovery,
+        usage: Arc<Usage>,
+    ) -> Core {
         let (demand, _) = watch::channel(0);
-        let b = Core {
-            shared: Arc::new(Shared {
+        let disk = store.clone().or(temp);
+        let seq = disk
+            .as_ref()
+            .map_or_else(|| Arc::new(AtomicU64::new(1)), Store::sequence);
+        let temps = Temps::new(&settings.name);
+        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
+            let weak = weak.clone();
+            let env = Arc::new(QueueEnv {
+                max_redeliveries: settings.max_redeliveries,
+                usage: usage.clone(),
+                disk: disk.clone(),
+                apply: Arc::new(move |fx| {
+                    if let Some(shared) = weak.upgrade() {
+                        Core { shared }.apply(fx, None);
+                    }
+                }),
+            });
+            Shared {
                 settings,
                 store,
+                disk,
+                usage,
+                env,
                 queues: RwLock::new(HashMap::new()),
                 topics: RwLock::new(HashMap::new()),
-                next_seq: AtomicU64::new(1),
+                seq,
                 next_id: AtomicU64::new(1),
                 conns: Mutex::new(HashMap::new()),
                 demand,
                 recent: Mutex::new(RecentIds::default()),
                 limits: Default::default(),
-            }),
-        };
-        b.recover(recovered);
+                wildcards: Wildcards::default(),
+                temps,
+            }
+        });
+        let b = Core { shared };
+        b.recover(recovery);
         b
     }
 
-    fn recover(&self, recovered: Vec<Recovered>) {
-        let mut max_seq = 0;
-        let mut by_queue: HashMap<String, Vec<Entry>> = HashMap::new();
-        let mut bad = 0usize;
-        for r in recovered {
-            max_seq = max_seq.max(r.seq);
-            match Message::decode_shared(&r.data) {
-                // Delivered before without an ack (or maybe, after a crash): the next delivery
-                // says redelivered:true.
-                Some(m) => by_queue.entry(r.queue).or_default().push(Entry {
-                    msg: Arc::new(m),
-                    seq: r.seq,
-                    redeliveries: r.deliveries,
-                }),
-                None => bad += 1,
-            }
+    /// Sets up the queues the store holds messages for, from its counts: no message is read
+    /// (they are read a window at a time once consumers come).
+    fn recover(&self, recovery: Recovery) {
+        let mut marks: HashMap<String, HashMap<u64, u32>> = HashMap::new();
+        for ((q, seq), n) in recovery.marks {
+            marks.entry(q).or_default().insert(seq, n);
         }
-        if bad > 0 {
-            tracing::error!(
-                records = bad,
-                "store records that do not decode were skipped"
-            );
-        }
-        let mut total = 0;
-        let mut flagged = 0;
-        for (name, mut entries) in by_queue {
-            entries.sort_by_key(|e| e.seq);
-            total += entries.len();
-            flagged += entries.iter().filter(|e| e.redeliveries > 0).count();
-            self.queue(&name).recover(entries);
+        let mut total = 0u64;
+        let queues = recovery.queues.len();
+        for s in recovery.queues {
+            total += s.counts.iter().sum::<u64>();
+            self.queue(&s.name).recover(queue::Recovered {
+                counts: s.counts,
+                bytes: s.bytes,
+                max_seq: recovery.max_seq,
+                marks: marks.remove(&s.name).unwrap_or_default(),
+                redelivered_below: recovery.redelivered_below,
+            });
         }
         if total > 0 {
             tracing::info!(
                 messages = total,
-                redelivered = flagged,
-                "recovered persistent messages from the store"
+                queues,
+                "persistent messages in the store (read back as consumers come)"
             );
         }
-        self.shared.next_seq.store(max_seq + 1, Ordering::Relaxed);
     }
 
     /// Stored messages that were delivered and not acknowledged (queue, sequence, deliveries),
@@ -167,6 +209,16 @@ impl Core {
             }
         }
         out
+    }
+
+    /// The node's memory, store and temp usage, and its limits.
+    pub fn usage(&self) -> &Arc<Usage> {
+        &self.shared.usage
+    }
+
+    /// A fresh sequence for a message that is not stored (or stored with a chosen one).
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.shared.seq.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Core settings.
@@ -184,15 +236,16 @@ impl Core {
         self.shared.store.as_ref()
     }
 
-    /// A fresh globally unique message id: `ID:` and a random 128-bit UUID (version 4), so
-    /// no one can guess the next id and pre-store it elsewhere.
+    /// A fresh globally unique message id: `ID:`, this broker's name and a random 128-bit
+    /// UUID (version 4), so no one can guess the next id and pre-store it elsewhere.
     pub fn new_message_id(&self) -> String {
         let b: [u8; 16] = rand::random();
         let v = (u128::from_be_bytes(b) & !(0xf_u128 << 76) | (0x4_u128 << 76)) & !(0x3_u128 << 62)
             | (0x2_u128 << 62);
         let h = format!("{v:032x}");
         format!(
-            "ID:{}-{}-{}-{}-{}",
+            "ID:{}-{}-{}-{}-{}-{}",
+            self.shared.settings.name,
             &h[0..8],
             &h[8..12],
             &h[12..16],
@@ -203,6 +256,9 @@ impl Core {
 
     /// Whether `dest` exists (creating it needs the `admin` right).
     pub fn exists(&self, dest: &Destination) -> bool {
+        if dest.is_temp() {
+            return !matches!(self.temp_owner(dest), TempOwner::Unknown | TempOwner::Gone);
+        }
         match dest.kind() {
             DestinationKind::Queue => self.find_queue(dest.name()).is_some(),
             DestinationKind::Topic => self
@@ -219,14 +275,26 @@ impl Core {
         if let Some(q) = self.read_queues().get(name) {
             return q.clone();
         }
-        let mut w = self
-            .shared
-            .queues
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        w.entry(Arc::from(name))
-            .or_insert_with(|| Arc::new(Queue::new(name, self.shared.settings.max_redeliveries)))
-            .clone()
+        let (q, created) = {
+            let mut w = self
+                .shared
+                .queues
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut created = false;
+            let q = w
+                .entry(Arc::from(name))
+                .or_insert_with(|| {
+                    created = true;
+                    Arc::new(Queue::new(name, self.shared.env.clone()))
+                })
+                .clone();
+            (q, created)
+        };
+        if created {
+            self.attach_wildcards_to_queue(&q);
+        }
+        q
     }
 
     /// The queue of that name if it exists.
@@ -245,16 +313,26 @@ impl Core {
         {
             return t.clone();
         }
-        let mut w = self
-            .shared
-            .topics
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        w.entry(Arc::from(name))
-            .or_insert_with(|| {
-                Arc::new(Topic::new(name, self.shared.settings.pending_message_limit))
-            })
-            .clone()
+        let (t, created) = {
+            let mut w = self
+                .shared
+                .topics
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut created = false;
+            let t = w
+                .entry(Arc::from(name))
+                .or_insert_with(|| {
+                    created = true;
+                    Arc::new(Topic::new(name, self.shared.settings.pending_message_limit))
+                })
+                .clone();
+            (t, created)
+        };
+        if created {
+            self.attach_wildcards_to_topic(&t);
+        }
+        t
     }
 
     fn read_queues(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Arc<Queue>>> {
@@ -294,7 +372,7 @@ impl Core {
 
     /// Records connection `conn` as a producer of `dest` (queues count their producers).
     pub fn add_producer(&self, dest: &Destination, conn: u64) {
-        if dest.is_queue() {
+        if dest.is_queue() && !dest.is_temp() {
             while !self.queue(dest.name()).add_producer(conn) {}
         }
     }
@@ -302,25 +380,43 @@ impl Core {
     /// Forgets connection `conn` as a producer of `dest`.
     pub fn remove_producer(&self, dest: &Destination, conn: u64) {
         if dest.is_queue()
+            && !dest.is_temp()
             && let Some(q) = self.find_queue(dest.name())
         {
             q.remove_producer(conn);
         }
     }
 
-    /// Attaches a consumer to a destination.
+    /// Attaches a consumer to a destination: a temporary one, every destination matching a
+    /// wildcard (see the `wildcard` module), or one queue or topic.
     pub fn subscribe(&self, dest: &Destination, spec: ConsumerSpec) -> Attached {
+        let a = if dest.is_temp() {
+            self.subscribe_temp(dest, spec)
+        } else if let Some(filter) = dest
+            .has_wildcard()
+            .then(|| wildcard::pattern(dest).ok())
+            .flatten()
+        {
+            self.subscribe_wildcard(dest, filter, spec)
+        } else {
+            self.subscribe_one(dest, spec)
+        };
+        self.shared.demand.send_modify(|v| *v += 1);
+        a
+    }
+
+    fn subscribe_one(&self, dest: &Destination, spec: ConsumerSpec) -> Attached {
         // A destination the inactive sweep retires between the lookup and the attach gives
         // the consumer back: look it up again (a new one is created).
         let mut spec = spec;
-        let a = loop {
+        loop {
             match dest.kind() {
                 DestinationKind::Queue => {
                     let q = self.queue(dest.name());
                     match q.add_consumer(spec) {
                         Ok(fx) => {
                             self.apply(fx, None);
-                            break Attached::Queue(q);
+                            return Attached::Queue(q);
                         }
                         Err(back) => spec = back,
                     }
@@ -328,14 +424,12 @@ impl Core {
                 DestinationKind::Topic => {
                     let t = self.topic(dest.name());
                     match t.subscribe(spec) {
-                        Ok(()) => break Attached::Topic(t),
+                        Ok(()) => return Attached::Topic(t),
                         Err(back) => spec = back,
                     }
                 }
             }
-        };
-        self.shared.demand.send_modify(|v| *v += 1);
-        a
+        }
     }
 
     /// Detaches a consumer; its unacked queue messages are redelivered or dead-lettered.
@@ -346,6 +440,8 @@ impl Core {
                 self.apply(fx, None);
             }
             Attached::Topic(t) => t.unsubscribe(consumer),
+            Attached::Wildcard(_) => self.unsubscribe_wildcard(consumer),
+            Attached::Nowhere => {}
         }
         self.shared.demand.send_modify(|v| *v += 1);
     }
@@ -359,29 +455,39 @@ impl Core {
     /// Demand as a bridge to broker `except_broker` should see it: per destination, the
     /// consumers other than those of connection `except_conn` (the bridge's own) and other than
     /// network consumers whose demand came through `except_broker` (so demand never echoes
-    /// back where it came from), with the fewest hops to one of them.
+    /// back where it came from), with the fewest hops to one of them and the union of their
+    /// selectors. Wildcard subscriptions count once, under their pattern; temporary
+    /// destinations by their id.
     pub fn demand_for(&self, except_conn: Option<u64>, except_broker: Option<&str>) -> Vec<Demand> {
         let mut out = Vec::new();
         for q in self.queues() {
-            if let Some((consumers, hops, origin)) = q.demand_for(except_conn, except_broker) {
+            if let Some((consumers, hops, origin, selector)) =
+                q.demand_for(except_conn, except_broker)
+            {
                 out.push(Demand {
                     destination: Destination::queue(&q.name),
                     consumers,
                     hops,
                     origin,
+                    selector,
                 });
             }
         }
         for t in self.topics() {
-            if let Some((consumers, hops, origin)) = t.demand_for(except_conn, except_broker) {
+            if let Some((consumers, hops, origin, selector)) =
+                t.demand_for(except_conn, except_broker)
+            {
                 out.push(Demand {
                     destination: Destination::topic(&t.name),
                     consumers,
                     hops,
                     origin,
+                    selector,
                 });
             }
         }
+        out.extend(self.wildcard_demand(except_conn, except_broker));
+        out.extend(self.temp_demand(except_conn, except_broker));
         out
     }
 
@@ -397,6 +503,7 @@ impl Core {
                 consumers: d.consumers,
                 hops: d.hops,
                 origin: d.origin.iter().map(|b| b.to_string()).collect(),
+                selector: d.selector,
             })
             .collect();
         Advisory {
@@ -443,8 +550,9 @@ impl Core {
         n
     }
 
-    /// Drops expired messages from every queue.
+    /// Drops expired messages from every queue, and temporary destinations nobody uses.
     pub fn expire_sweep(&self) {
+        self.sweep_temps();
         let now = now_ms();
         for q in self.queues() {
             let fx = q.expire(now);
@@ -454,18 +562,78 @@ impl Core {
         }
     }
 
-    /// Purges a queue's waiting messages; returns how many.
+    /// Purges a queue's waiting messages, in memory and in the store; returns how many.
     pub async fn purge(&self, name: &str) -> Result<Option<u64>, StoreError> {
         let Some(q) = self.find_queue(name) else {
             return Ok(None);
         };
-        let gone = q.purge();
-        let n = gone.len() as u64;
-        let ops: Vec<Op> = gone.iter().filter_map(|e| self.delete_op(e)).collect();
-        if let (Some(store), false) = (&self.shared.store, ops.is_empty()) {
+        let (gone, mut ops, n) = q.purge();
+        ops.extend(gone.iter().filter_map(|e| self.delete_op(e)));
+        if let (Some(store), false) = (&self.shared.disk, ops.is_empty()) {
             store.commit(ops).await?;
         }
         Ok(Some(n))
+    }
+
+    /// Messages of queue `name` in dispatch order (in-flight ones first, flagged), at most
+    /// `limit`: the window's, then the store's (read, not moved into memory).
+    pub async fn browse(&self, name: &str, limit: usize) -> Option<Vec<(Entry, bool)>> {
+        let q = self.find_queue(name)?;
+        let (mut out, more) = q.browse_memory(limit);
+        if let (Some(from), Some(store), true) = (more, &self.shared.disk, out.len() < limit) {
+            match store
+                .read(q.name.clone(), from, limit - out.len(), BROWSE_BYTES)
+                .await
+            {
+                Ok(list) => out.extend(
+                    list.iter()
+                        .filter_map(|l| q.entry_of(l))
+                        .map(|e| (e, false)),
+                ),
+                Err(e) => tracing::warn!(queue = %name, error = %e, "browsing the store failed"),
+            }
+        }
+        Some(out)
+    }
+
+    /// Takes the waiting message `id` out of queue `name` (the window's, or one only in the
+    /// store, looked for among the first [`TAKE_SCAN`]), for the admin API's move: the caller
+    /// deletes its record, or gives it back with [`Queue::put_back`].
+    pub async fn take_message(&self, q: &Arc<Queue>, id: &str) -> Option<Entry> {
+        if let Some(e) = q.take_waiting(id) {
+            return Some(e);
+        }
+        let store = self.shared.disk.as_ref()?;
+        let (_, mut from) = q.browse_memory(0);
+        let mut scanned = 0;
+        while let Some(cursor) = from {
+            if scanned >= TAKE_SCAN {
+                break;
+            }
+            let list: Vec<Loaded> = store
+                .read(q.name.clone(), cursor, 1000, BROWSE_BYTES)
+                .await
+                .ok()?;
+            if list.is_empty() {
+                break;
+            }
+            scanned += list.len();
+            let mut next = cursor;
+            for l in &list {
+                let r = (l.rank % crate::store::TRANSIENT) as usize;
+                if let Some(n) = next.get_mut(r) {
+                    *n = (*n).max(l.seq + 1);
+                }
+                let Some(e) = q.entry_of(l) else { continue };
+                if &*e.msg.id == id {
+                    return q
+                        .take_stored(l.rank, l.seq, l.data.len() as u64)
+                        .then_some(e);
+                }
+            }
+            from = Some(next);
+        }
+        None
     }
 
     /// Deletes a queue with no consumers. `Err(Some(n))` when it has n consumers.
@@ -503,6 +671,11 @@ impl Core {
         })
     }
 }
+
+/// Most bytes one browse reads from the store.
+const BROWSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Most stored messages [`Core::take_message`] looks through for an id.
+pub const TAKE_SCAN: usize = 100_000;
 
 /// Whether a topic name (without `/topic/`) is an advisory's.
 fn is_advisory_topic(name: &str) -> bool {

@@ -7,19 +7,27 @@
 //! enqueued in the order it sent them.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use mq_shared::destination::{Destination, DestinationKind};
 
 use super::consumer::{AckHandle, AckTarget, Settle};
-use super::queue::{Effects, Entry};
+use super::queue::{Effects, Entry, Kept};
 use super::{Accepted, Core, Message};
-use crate::store::{Done, Op};
+use crate::store::{Done, Op, Outcome};
 
 impl Core {
-    /// Whether a message must go through the store.
+    /// Whether a message must go through the store (never for a temporary destination's).
     pub fn stores(&self, msg: &Message) -> bool {
-        msg.persistent && self.shared.store.is_some()
+        msg.persistent && self.shared.store.is_some() && !msg.destination.is_temp()
+    }
+
+    /// Whether a message can be taken now, against `store-usage` (persistent, to a queue) or
+    /// memory and `temp-usage` (non-persistent, to a queue); topic messages always can.
+    pub fn admit(&self, msg: &Message) -> Result<(), super::usage::Full> {
+        let queued = msg.destination.is_queue();
+        self.shared
+            .usage
+            .admit(queued && self.stores(msg), queued, msg.size())
     }
 
     /// Accepts a message for its destination. `accepted` runs once it is in its queue (after
@@ -119,18 +127,24 @@ impl Core {
         accepted: Option<Accepted>,
     ) {
         let mut ops = Vec::new();
-        let mut deliver: Vec<(Message, u64)> = Vec::with_capacity(msgs.len());
+        // Each message with the length of its record when it is stored (the writer gives
+        // stored ones their sequences, in order).
+        let mut deliver: Vec<(Message, Option<u32>)> = Vec::with_capacity(msgs.len());
         for m in msgs {
-            let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
             if m.destination.is_queue() && self.stores(&m) {
+                let data = m.encode();
+                let len = data.len() as u32;
                 ops.push(Op::Put {
                     queue: Arc::from(m.destination.name()),
-                    seq,
-                    data: m.encode(),
+                    rank: m.rank(),
+                    seq: 0,
+                    data,
                     dedup: dedup.then(|| m.dedup_key()),
                 });
+                deliver.push((m, Some(len)));
+            } else {
+                deliver.push((m, None));
             }
-            deliver.push((m, seq));
         }
         for e in deletes {
             if let Some(op) = self.delete_op(&e) {
@@ -138,20 +152,35 @@ impl Core {
             }
         }
         let broker = self.clone();
-        let finish = move |duplicates: usize| {
+        let finish = move |o: Outcome| {
             // With a duplicate in a single-message batch, nothing is delivered.
-            let skip = duplicates > 0 && deliver.len() == 1;
+            let skip = o.duplicates > 0 && deliver.len() == 1;
             if !skip {
-                for (m, seq) in deliver {
-                    broker.deliver(m, seq, from_conn);
+                let mut next = o.first_seq;
+                for (m, stored) in deliver {
+                    let (seq, kept) = match stored {
+                        Some(len) => {
+                            let seq = next;
+                            next += 1;
+                            broker.shared.usage.add_store(u64::from(len));
+                            (seq, Kept::Store(len))
+                        }
+                        None => (broker.next_seq(), Kept::Memory),
+                    };
+                    broker.deliver(m, seq, kept, from_conn);
                 }
             }
             skip
         };
         match (&self.shared.store, ops.is_empty() && !ordered) {
             (Some(store), false) => {
+                let usage = self.shared.usage.clone();
                 let done: Done = Box::new(move |r| {
-                    let r = r.map(|o| finish(o.duplicates));
+                    if r.is_err() {
+                        // A full disk shows in the store limit at once.
+                        usage.check_disk(true);
+                    }
+                    let r = r.map(finish);
                     if let Some(a) = accepted {
                         a(r);
                     }
@@ -159,7 +188,7 @@ impl Core {
                 store.submit(ops, Some(done));
             }
             _ => {
-                let dup = finish(0);
+                let dup = finish(Outcome::default());
                 if let Some(a) = accepted {
                     a(Ok(dup));
                 }
@@ -167,18 +196,14 @@ impl Core {
         }
     }
 
-    fn deliver(&self, m: Message, seq: u64, from_conn: Option<u64>) {
+    fn deliver(&self, m: Message, seq: u64, kept: Kept, from_conn: Option<u64>) {
+        if m.destination.is_temp() {
+            return self.deliver_temp(m, seq, kept, from_conn);
+        }
         match m.destination.kind() {
             DestinationKind::Queue => {
                 let name = m.destination.name().to_string();
-                let fx = self.enqueue(
-                    &name,
-                    Entry {
-                        msg: Arc::new(m),
-                        seq,
-                        redeliveries: 0,
-                    },
-                );
+                let fx = self.enqueue(&name, Entry::new(Arc::new(m), seq, kept));
                 self.apply(fx, None);
             }
             DestinationKind::Topic => {
@@ -199,18 +224,22 @@ impl Core {
         }
     }
 
+    /// The op that removes an entry's record (if it has one), counted off the usage.
     pub(super) fn delete_op(&self, e: &Entry) -> Option<Op> {
-        self.stores(&e.msg).then(|| Op::Delete {
-            queue: Arc::from(e.msg.destination.name()),
-            seq: e.seq,
-        })
+        match e.kept {
+            Kept::Memory => return None,
+            Kept::Store(n) => self.shared.usage.sub_store(u64::from(n)),
+            Kept::Temp(n) => self.shared.usage.sub_temp(u64::from(n)),
+        }
+        e.delete_op(&Arc::from(e.msg.destination.name()))
     }
 
     /// Applies a queue operation's effects: store deletes and dead-letter moves. `done` runs
     /// once they are durable.
     pub(crate) fn apply(&self, fx: Effects, done: Option<Done>) {
         let mut ops: Vec<Op> = fx.delete.iter().filter_map(|e| self.delete_op(e)).collect();
-        let mut dead_moves: Vec<(Entry, Message)> = Vec::new();
+        // Each move with the length of its record when it is stored.
+        let mut dead_moves: Vec<(Message, Option<u32>, u32, Arc<str>)> = Vec::new();
         let dlq = Destination::queue(&self.shared.settings.dlq);
         for e in fx.dead {
             if let Some(op) = self.delete_op(&e) {
@@ -221,42 +250,49 @@ impl Core {
                 m.headers
                     .push(("original-destination".into(), m.destination.to_string()));
             }
+            let from = Arc::from(m.destination.to_string());
             m.destination = dlq.clone();
-            let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
-            if self.stores(&m) {
+            let stored = if self.stores(&m) {
+                let data = m.encode();
+                let len = data.len() as u32;
                 ops.push(Op::Put {
                     queue: Arc::from(dlq.name()),
-                    seq,
-                    data: m.encode(),
+                    rank: m.rank(),
+                    seq: 0,
+                    data,
                     dedup: None,
                 });
-            }
-            dead_moves.push((
-                Entry {
-                    msg: Arc::new(m),
-                    seq,
-                    redeliveries: 0,
-                },
-                (*e.msg).clone(),
-            ));
+                Some(len)
+            } else {
+                None
+            };
+            dead_moves.push((m, stored, e.redeliveries, from));
         }
         let broker = self.clone();
-        let finish = move || {
-            if !dead_moves.is_empty() {
-                for (entry, original) in dead_moves {
-                    tracing::info!(id = %original.id, from = %original.destination, "moved to the dead-letter queue");
-                    let fx = broker.enqueue(dlq.name(), entry);
-                    // The dead-letter queue's own effects (expiry) carry no further dead letters.
-                    broker.apply(fx, None);
-                }
+        let finish = move |o: Outcome| {
+            let mut next = o.first_seq;
+            for (m, stored, _, from) in dead_moves {
+                tracing::info!(id = %m.id, %from, "moved to the dead-letter queue");
+                let (seq, kept) = match stored {
+                    Some(len) => {
+                        let seq = next;
+                        next += 1;
+                        broker.shared.usage.add_store(u64::from(len));
+                        (seq, Kept::Store(len))
+                    }
+                    None => (broker.next_seq(), Kept::Memory),
+                };
+                let fx = broker.enqueue(dlq.name(), Entry::new(Arc::new(m), seq, kept));
+                // The dead-letter queue's own effects (expiry) carry no further dead letters.
+                broker.apply(fx, None);
             }
         };
-        match (&self.shared.store, ops.is_empty()) {
+        match (&self.shared.disk, ops.is_empty()) {
             (Some(store), false) => store.submit(
                 ops,
                 Some(Box::new(move |r| {
-                    if r.is_ok() {
-                        finish();
+                    if let Ok(o) = &r {
+                        finish(*o);
                     }
                     if let Some(d) = done {
                         d(r);
@@ -264,7 +300,7 @@ impl Core {
                 })),
             ),
             _ => {
-                finish();
+                finish(Outcome::default());
                 if let Some(d) = done {
                     d(Ok(Default::default()));
                 }

@@ -1,45 +1,144 @@
-//! A point-to-point queue: messages waiting, messages in flight, and competing consumers.
+//! A point-to-point queue: a window of messages ready in memory, the rest in the store (a
+//! store cursor), messages in flight, and competing consumers.
 //!
-//! All state sits behind one short-held mutex. Methods never touch the store; instead they
-//! return [`Effects`] (messages to delete, messages to dead-letter) that the broker applies, so
-//! the queue stays a pure in-memory state machine that is easy to test.
+//! All state sits behind one short-held mutex. Methods return [`Effects`] (messages to delete
+//! from the store, messages to dead-letter) that the broker applies; the only store calls made
+//! here are the ones whose order matters against the queue's state: a read of the next
+//! messages from the store, and the spill of a non-persistent message, both submitted under
+//! the lock.
 //!
-//! Dispatch: the consumer with capacity (in-flight below its prefetch) and the highest
-//! priority wins; equal priorities take turns (round robin). Local consumers have priority 0,
-//! network bridges a negative one, so local consumers are served first
+//! # Window and store
+//!
+//! Messages are ordered by (priority rank, sequence): rank 0 is priority 9, so the highest
+//! priority goes first and, within one, the order they were stored in. For each priority the
+//! queue keeps the messages with the lowest sequences in memory (the window) and counts the
+//! rest, which exist only in the store ([`Span`]: how many, how many bytes, from which
+//! sequence). A new message joins the window only if nothing of its priority waits in the
+//! store and memory allows (`memory-usage`, and [`WINDOW`] messages for persistent ones);
+//! otherwise it stays in the store (persistent: it is there already) or is spilled there as a
+//! transient record (non-persistent). When the window runs low ([`LOW_WATER`]) and consumers
+//! are attached, the queue reads the next messages of every priority from the store
+//! ([`Store::load`]), and the read's completion puts them in the window and dispatches. So a
+//! backlog costs memory for its window only, whatever its length, and recovery reads no
+//! message: it starts from the counts the store keeps.
+//!
+//! A read is submitted under the lock and served by the store's writer between group commits,
+//! after the completions of everything committed before it: every message it returns was
+//! already counted here, and none of them is in memory. A purge bumps an epoch that makes an
+//! outstanding read's result void.
+//!
+//! # Dispatch
+//!
+//! The consumer with capacity (in-flight below its prefetch) and the highest priority wins;
+//! equal priorities take turns (round robin). Local consumers have priority 0, network
+//! bridges a negative one, so local consumers are served first
 //! (`decreaseNetworkConsumerPriority`). A network consumer only takes messages its
 //! [`super::NetworkConsumer`] filter accepts (no loops, `messageTTL`); a message no consumer
 //! with room accepts stays in place and later messages may pass it (the scan is bounded by
 //! [`MAX_SKIP`]). Messages a network consumer gives back (its bridge went away or lost demand)
 //! were never seen by an application, so they return without counting as redeliveries.
+//!
+//! Selectors, exclusive consumers and message groups narrow the choice (see
+//! [`super::groups`]): a message a consumer does not accept stays for the others. A consumer
+//! only sees the first [`MAX_SKIP`] waiting messages that no consumer with room takes: a
+//! selector that matches only messages further down waits until the head of the queue moves
+//! (ActiveMQ has the same bound, its `maxPageSize`). An enqueue offers only the new message
+//! (the others were offered already); an ack or a new consumer looks again from the head, so
+//! a backlog that selectors refuse costs at most [`MAX_SKIP`] tests per consumer with room
+//! when room appears, and nothing per message sent.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use mq_shared::api::QueueStats;
 
 use super::consumer::{AckHandle, AckTarget, ConsumerSpec, Delivery, Settle};
 use super::message::{Message, now_ms};
+use super::usage::{ENTRY_OVERHEAD, Usage};
+use crate::store::{Loaded, Op, PRIORITIES, Store, StoreError, TRANSIENT};
 
-/// Most waiting messages dispatch steps over (held back by the network filter) before it
-/// stops looking further down the queue.
+/// Most waiting messages dispatch steps over (held back by the network filter, selectors, or
+/// a full group owner or exclusive consumer) before it stops looking further down the queue.
 pub const MAX_SKIP: usize = 4096;
+/// Most persistent messages a window holds (non-persistent ones are bounded by memory only).
+pub const WINDOW: usize = mq_shared::defaults::CURSOR_WINDOW;
+/// The window is refilled from the store below this many messages.
+pub const LOW_WATER: usize = mq_shared::defaults::CURSOR_LOW_WATER;
+/// Messages a queue may hold in memory even when `memory-usage` is reached, so no queue
+/// stops dispatching because others took the memory.
+pub const MIN_WINDOW: usize = 64;
+/// Most bytes one read from the store brings.
+const READ_BYTES: u64 = mq_shared::defaults::CURSOR_READ_BYTES;
+
+/// Where a message's record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// Nowhere: a non-persistent message held in memory only.
+    Memory,
+    /// In the store, as a persistent message of that many bytes.
+    Store(u32),
+    /// In the store as a transient record (a non-persistent message spilled from memory).
+    Temp(u32),
+}
 
 /// A message held by a queue, with its store key and delivery count.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// The message.
     pub msg: Arc<Message>,
-    /// Store sequence.
+    /// Sequence (the store key's, for a stored one).
     pub seq: u64,
+    /// Priority rank: 0 for priority 9 … 9 for priority 0.
+    pub rank: u8,
     /// Deliveries that ended without an ack.
     pub redeliveries: u32,
+    /// Where its record is.
+    pub kept: Kept,
+}
+
+impl Entry {
+    /// A new entry for `msg` with sequence `seq`.
+    pub fn new(msg: Arc<Message>, seq: u64, kept: Kept) -> Entry {
+        Entry {
+            rank: msg.rank(),
+            msg,
+            seq,
+            redeliveries: 0,
+            kept,
+        }
+    }
+
+    fn key(&self) -> (u8, u64) {
+        (self.rank, self.seq)
+    }
+
+    /// Bytes it is counted for while in memory.
+    fn cost(&self) -> u64 {
+        self.msg.size() + ENTRY_OVERHEAD
+    }
+
+    /// The store op that removes its record, if it has one.
+    pub fn delete_op(&self, queue: &Arc<str>) -> Option<Op> {
+        let (rank, size) = match self.kept {
+            Kept::Memory => return None,
+            Kept::Store(n) => (self.rank, n),
+            Kept::Temp(n) => (self.rank + TRANSIENT, n),
+        };
+        Some(Op::Delete {
+            queue: queue.clone(),
+            rank,
+            seq: self.seq,
+            size,
+        })
+    }
 }
 
 /// Work for the broker after a queue operation.
 #[derive(Debug, Default)]
 pub struct Effects {
-    /// Persistent messages to remove from the store (acked, expired).
+    /// Messages to remove from the store (acked, expired).
     pub delete: Vec<Entry>,
     /// Messages to move to the dead-letter queue.
     pub dead: Vec<Entry>,
@@ -49,6 +148,34 @@ impl Effects {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.delete.is_empty() && self.dead.is_empty()
+    }
+}
+
+/// Applies effects produced off a caller's path (a store read's completion).
+pub type Applier = Arc<dyn Fn(Effects) + Send + Sync>;
+
+/// What every queue of a broker shares.
+pub struct QueueEnv {
+    /// Redeliveries before the dead-letter queue (`maximumRedeliveries`).
+    pub max_redeliveries: u32,
+    /// The node's usage counters.
+    pub usage: Arc<Usage>,
+    /// The store backlogs live in (the node's store, or its temp store without persistence);
+    /// `None` keeps everything in memory.
+    pub disk: Option<Store>,
+    /// Applies the effects of a store read's completion.
+    pub apply: Applier,
+}
+
+impl QueueEnv {
+    /// An environment that keeps everything in memory and applies nothing (tests).
+    pub fn in_memory(max_redeliveries: u32) -> Arc<QueueEnv> {
+        Arc::new(QueueEnv {
+            max_redeliveries,
+            usage: Arc::new(Usage::unlimited()),
+            disk: None,
+            apply: Arc::new(|_| {}),
+        })
     }
 }
 
@@ -65,6 +192,7 @@ struct Counters {
     forwarded: u64,
     expired: u64,
     dead_lettered: u64,
+    /// Bytes of the messages in memory (window and in flight).
     bytes: u64,
 }
 
@@ -73,16 +201,93 @@ struct Inflight {
     consumer: u64,
 }
 
+/// Messages of one kind and priority that are only in the store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Span {
+    /// How many.
+    pub count: u64,
+    /// Their bytes as stored.
+    pub bytes: u64,
+    /// The highest sequence among them (what a purge removes up to).
+    pub max: u64,
+}
+
+impl Span {
+    fn add(&mut self, seq: u64, len: u64) {
+        self.count += 1;
+        self.bytes += len;
+        self.max = self.max.max(seq);
+    }
+
+    fn take(&mut self, len: u64) {
+        self.count = self.count.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(len);
+    }
+}
+
+/// The part of a queue that lives only in the store, per priority rank.
+#[derive(Debug, Clone, Default)]
+struct Disk {
+    /// Persistent messages.
+    kept: [Span; PRIORITIES],
+    /// Spilled non-persistent ones.
+    temp: [Span; PRIORITIES],
+    /// Per rank: every message of that rank below this sequence is in memory or gone; those
+    /// counted in the spans are at or above it.
+    next: [u64; PRIORITIES],
+}
+
+impl Disk {
+    fn count(&self, rank: usize) -> u64 {
+        self.kept[rank].count + self.temp[rank].count
+    }
+
+    fn total(&self) -> u64 {
+        (0..PRIORITIES).map(|r| self.count(r)).sum()
+    }
+
+    fn bytes(&self) -> u64 {
+        (0..PRIORITIES)
+            .map(|r| self.kept[r].bytes + self.temp[r].bytes)
+            .sum()
+    }
+}
+
+/// A read from the store in progress.
+struct Loading {
+    /// The queue's epoch when it was submitted: a purge since makes it void.
+    epoch: u64,
+    /// Per rank, messages counted in the store when it was submitted.
+    counted: [u64; PRIORITIES],
+    limit: usize,
+    max_bytes: u64,
+}
+
 #[derive(Default)]
 struct Inner {
     /// Removed from the broker by the inactive-destination sweep: takes nothing any more.
     retired: bool,
     /// When anything last happened here (ms since the epoch), for that sweep.
     last_active: u64,
-    ready: VecDeque<Entry>,
+    /// Messages ready to dispatch, by (rank, sequence).
+    ready: BTreeMap<(u8, u64), Entry>,
+    /// Messages only in the store.
+    disk: Disk,
+    loading: Option<Loading>,
+    /// Bumped by a purge.
+    epoch: u64,
+    /// Sequences taken out of the store's part (a message moved by the admin API): a read
+    /// that returns one skips it.
+    taken: HashSet<u64>,
+    /// Deliveries recorded at the last clean close, for messages still in the store.
+    marks: HashMap<u64, u32>,
+    /// Messages below this sequence may have been delivered before a crash.
+    redelivered_below: u64,
     inflight: HashMap<u64, Inflight>,
     consumers: Vec<Slot>,
     rr: usize,
+    /// Message groups and their consumers.
+    groups: super::groups::Groups,
     producers: HashSet<u64>,
     counters: Counters,
 }
@@ -93,17 +298,32 @@ pub struct Queue {
     pub name: Arc<str>,
     /// `/queue/NAME`.
     pub destination: Arc<str>,
-    max_redeliveries: u32,
+    env: Arc<QueueEnv>,
     inner: Mutex<Inner>,
+}
+
+/// What a queue recovered from the store holds: see [`Queue::recover`].
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    /// Persistent messages stored, per rank.
+    pub counts: [u64; PRIORITIES],
+    /// Their bytes, per rank.
+    pub bytes: [u64; PRIORITIES],
+    /// The highest sequence in the store.
+    pub max_seq: u64,
+    /// Deliveries recorded at the last clean close, by sequence.
+    pub marks: HashMap<u64, u32>,
+    /// Messages below this sequence may have been delivered before.
+    pub redelivered_below: u64,
 }
 
 impl Queue {
     /// A new empty queue.
-    pub fn new(name: &str, max_redeliveries: u32) -> Queue {
+    pub fn new(name: &str, env: Arc<QueueEnv>) -> Queue {
         Queue {
             name: Arc::from(name),
             destination: Arc::from(format!("/queue/{name}")),
-            max_redeliveries,
+            env,
             inner: Mutex::new(Inner {
                 last_active: now_ms(),
                 ..Inner::default()
@@ -116,12 +336,40 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds recovered messages (in sequence order) without dispatching.
-    pub fn recover(&self, entries: impl IntoIterator<Item = Entry>) {
+    /// Takes what the store holds for this queue at open: counts only, no message is read.
+    pub fn recover(&self, r: Recovered) {
+        let mut g = self.lock();
+        for rank in 0..PRIORITIES {
+            if r.counts[rank] > 0 {
+                g.disk.kept[rank] = Span {
+                    count: r.counts[rank],
+                    bytes: r.bytes[rank],
+                    max: r.max_seq,
+                };
+                self.env.usage.add_store(r.bytes[rank]);
+            }
+        }
+        g.marks = r.marks;
+        g.redelivered_below = r.redelivered_below;
+    }
+
+    /// Puts entries taken out with [`Queue::take_waiting`] or [`Queue::take_stored`] back
+    /// where they were.
+    pub fn put_back(&self, entries: impl IntoIterator<Item = Entry>) {
         let mut g = self.lock();
         for e in entries {
-            g.counters.bytes += e.msg.size();
-            g.ready.push_back(e);
+            let r = e.rank as usize;
+            if e.seq >= g.disk.next[r] && g.taken.remove(&e.seq) {
+                // It was only in the store: counted there again.
+                let seq = e.seq;
+                match e.kept {
+                    Kept::Store(n) => g.disk.kept[r].add(seq, u64::from(n)),
+                    Kept::Temp(n) => g.disk.temp[r].add(seq, u64::from(n)),
+                    Kept::Memory => self.hold(&mut g, e),
+                }
+            } else {
+                self.hold(&mut g, e);
+            }
         }
     }
 
@@ -134,11 +382,77 @@ impl Queue {
         }
         g.last_active = now_ms();
         g.counters.enqueued += 1;
-        g.counters.bytes += entry.msg.size();
-        g.ready.push_back(entry);
+        let key = entry.key();
+        self.admit(&mut g, entry);
         let mut fx = Effects::default();
-        self.dispatch(&mut g, &mut fx);
+        // Every message before it was offered to every consumer with room when it came (or
+        // when room last appeared, which dispatches from the head): only the new one (and
+        // what lies behind it in the window) needs a look, so a backlog a selector refuses
+        // costs nothing per enqueue. One that stayed on disk waits for its turn.
+        if g.ready.contains_key(&key) {
+            self.dispatch_from(&mut g, &mut fx, Some(key));
+        }
         Ok(fx)
+    }
+
+    /// A new message goes into the window, or stays in (or is spilled to) the store.
+    fn admit(self: &Arc<Self>, g: &mut Inner, e: Entry) {
+        let r = e.rank as usize;
+        // A message that arrives after later ones of its priority went to memory joins them
+        // there, whatever memory says: the store part must stay behind the window.
+        let behind = e.seq < g.disk.next[r];
+        if self.env.disk.is_some() && !behind && (g.disk.count(r) > 0 || !self.has_room(g, &e)) {
+            match e.kept {
+                Kept::Store(len) => {
+                    g.disk.kept[r].add(e.seq, u64::from(len));
+                    return;
+                }
+                Kept::Memory | Kept::Temp(_) => {
+                    if let Some(store) = &self.env.disk {
+                        let data = e.msg.encode();
+                        let len = data.len() as u64;
+                        // Submitted under the lock: a read submitted after it sees it.
+                        store.submit(
+                            vec![Op::Put {
+                                queue: self.name.clone(),
+                                rank: e.rank + TRANSIENT,
+                                seq: e.seq,
+                                data,
+                                dedup: None,
+                            }],
+                            None,
+                        );
+                        g.disk.temp[r].add(e.seq, len);
+                        self.env.usage.add_temp(len);
+                        return;
+                    }
+                }
+            }
+        }
+        self.hold(g, e);
+    }
+
+    /// Whether the window takes `e` now.
+    fn has_room(&self, g: &Inner, e: &Entry) -> bool {
+        if matches!(e.kept, Kept::Store(_)) && g.ready.len() >= WINDOW {
+            return false;
+        }
+        g.ready.len() < MIN_WINDOW || self.env.usage.memory_room(e.cost())
+    }
+
+    /// Puts an entry into the window.
+    fn hold(&self, g: &mut Inner, e: Entry) {
+        let r = e.rank as usize;
+        g.disk.next[r] = g.disk.next[r].max(e.seq + 1);
+        self.env.usage.add_memory(e.cost());
+        g.counters.bytes += e.msg.size();
+        g.ready.insert(e.key(), e);
+    }
+
+    /// Counts an entry leaving memory for good.
+    fn release(&self, g: &mut Inner, e: &Entry) {
+        self.env.usage.sub_memory(e.cost());
+        g.counters.bytes = g.counters.bytes.saturating_sub(e.msg.size());
     }
 
     /// Records a connection as a producer of this queue; false when the queue was retired.
@@ -164,6 +478,8 @@ impl Queue {
     pub fn retire_if_idle(&self, now: u64, idle_ms: u64) -> bool {
         let mut g = self.lock();
         let idle = g.ready.is_empty()
+            && g.disk.total() == 0
+            && g.loading.is_none()
             && g.inflight.is_empty()
             && g.consumers.is_empty()
             && g.producers.is_empty()
@@ -200,8 +516,8 @@ impl Queue {
         Ok(fx)
     }
 
-    /// Removes a consumer; its unacked messages go back to the head of the queue marked
-    /// redelivered, or to the dead-letter queue past the redelivery limit.
+    /// Removes a consumer; its unacked messages go back to the window marked redelivered, or
+    /// to the dead-letter queue past the redelivery limit.
     pub fn remove_consumer(self: &Arc<Self>, id: u64) -> Effects {
         let mut g = self.lock();
         g.last_active = now_ms();
@@ -212,7 +528,7 @@ impl Queue {
             .iter()
             .any(|s| s.spec.id == id && s.spec.network);
         g.consumers.retain(|s| s.spec.id != id);
-        let mut back: Vec<Entry> = Vec::new();
+        g.groups.release(id);
         let seqs: Vec<u64> = g
             .inflight
             .iter()
@@ -226,18 +542,15 @@ impl Queue {
                 if !network {
                     e.redeliveries += 1;
                 }
-                if e.redeliveries > self.max_redeliveries {
+                if e.redeliveries > self.env.max_redeliveries {
                     g.counters.dead_lettered += 1;
-                    g.counters.bytes = g.counters.bytes.saturating_sub(e.msg.size());
+                    self.release(&mut g, &e);
                     fx.dead.push(e);
                 } else {
-                    back.push(e);
+                    // Still counted in memory: back into the window at its place.
+                    g.ready.insert(e.key(), e);
                 }
             }
-        }
-        back.sort_by_key(|e| e.seq);
-        for e in back.into_iter().rev() {
-            g.ready.push_front(e);
         }
         self.dispatch(&mut g, &mut fx);
         fx
@@ -273,7 +586,7 @@ impl Queue {
                 }
                 Settle::Nack => g.counters.dead_lettered += 1,
             }
-            g.counters.bytes = g.counters.bytes.saturating_sub(f.entry.msg.size());
+            self.release(&mut g, &f.entry);
             if let Some(slot) = g.consumers.iter_mut().find(|s| s.spec.id == consumer) {
                 slot.inflight = slot.inflight.saturating_sub(1);
             }
@@ -286,49 +599,143 @@ impl Queue {
         true
     }
 
-    /// Drops expired waiting messages.
+    /// Drops expired messages of the window (those in the store go when they are read).
     pub fn expire(self: &Arc<Self>, now: u64) -> Effects {
         let mut g = self.lock();
         let mut fx = Effects::default();
-        if g.ready.iter().any(|e| e.msg.is_expired(now)) {
-            let (keep, gone): (Vec<Entry>, Vec<Entry>) =
-                g.ready.drain(..).partition(|e| !e.msg.is_expired(now));
-            g.ready = keep.into();
-            for e in gone {
+        let gone: Vec<(u8, u64)> = g
+            .ready
+            .iter()
+            .filter(|(_, e)| e.msg.is_expired(now))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            if let Some(e) = g.ready.remove(&k) {
                 g.counters.expired += 1;
-                g.counters.bytes = g.counters.bytes.saturating_sub(e.msg.size());
+                self.release(&mut g, &e);
                 fx.delete.push(e);
             }
+        }
+        if !fx.delete.is_empty() {
+            self.dispatch(&mut g, &mut fx);
         }
         fx
     }
 
-    /// Removes every waiting message (in-flight ones stay with their consumers).
-    pub fn purge(&self) -> Vec<Entry> {
+    /// Removes every waiting message, in the window and in the store (in-flight ones stay
+    /// with their consumers). Returns the window's entries (for their store deletes), the ops
+    /// that remove the store's part, and how many messages went.
+    pub fn purge(&self) -> (Vec<Entry>, Vec<Op>, u64) {
         let mut g = self.lock();
-        let gone: Vec<Entry> = g.ready.drain(..).collect();
+        let gone: Vec<Entry> = std::mem::take(&mut g.ready).into_values().collect();
         for e in &gone {
-            g.counters.bytes = g.counters.bytes.saturating_sub(e.msg.size());
+            self.release(&mut g, e);
         }
-        gone
+        let mut ops = Vec::new();
+        let mut n = gone.len() as u64;
+        for r in 0..PRIORITIES {
+            let next = g.disk.next[r];
+            for (span, rank, temp) in [
+                (g.disk.kept[r], r as u8, false),
+                (g.disk.temp[r], r as u8 + TRANSIENT, true),
+            ] {
+                if span.count == 0 {
+                    continue;
+                }
+                n += span.count;
+                ops.push(Op::Purge {
+                    queue: self.name.clone(),
+                    rank,
+                    from: next,
+                    to: span.max,
+                });
+                if temp {
+                    self.env.usage.sub_temp(span.bytes);
+                } else {
+                    self.env.usage.sub_store(span.bytes);
+                }
+            }
+            let top = g.disk.kept[r].max.max(g.disk.temp[r].max);
+            g.disk.next[r] = next.max(top.saturating_add(1));
+            g.disk.kept[r] = Span::default();
+            g.disk.temp[r] = Span::default();
+        }
+        g.epoch += 1;
+        g.loading = None;
+        g.taken.clear();
+        (gone, ops, n)
     }
 
-    /// Messages in queue order (in-flight ones included and flagged), at most `limit`.
-    pub fn browse(&self, limit: usize) -> Vec<(Entry, bool)> {
+    /// Takes the waiting message `id` out of the window (not one in flight), for the admin
+    /// API's move; the caller owns its store record from then on.
+    pub fn take_waiting(&self, id: &str) -> Option<Entry> {
+        let mut g = self.lock();
+        let key = g
+            .ready
+            .iter()
+            .find(|(_, e)| &*e.msg.id == id)
+            .map(|(k, _)| *k)?;
+        let e = g.ready.remove(&key)?;
+        self.release(&mut g, &e);
+        Some(e)
+    }
+
+    /// Takes a message that is only in the store out of the queue's count (the admin API
+    /// found it with a read); false if it is not there any more (read into the window, or
+    /// purged). The caller deletes its record.
+    pub fn take_stored(&self, rank: u8, seq: u64, len: u64) -> bool {
+        let mut g = self.lock();
+        let (r, temp) = ((rank % TRANSIENT) as usize, rank >= TRANSIENT);
+        if r >= PRIORITIES || seq < g.disk.next[r] || g.taken.contains(&seq) {
+            return false;
+        }
+        let span = if temp {
+            &mut g.disk.temp[r]
+        } else {
+            &mut g.disk.kept[r]
+        };
+        if span.count == 0 || seq > span.max {
+            return false;
+        }
+        span.take(len);
+        g.taken.insert(seq);
+        true
+    }
+
+    /// Messages in dispatch order, in flight ones first (flagged), at most `limit`, from
+    /// memory; and where to continue in the store (`None` when nothing is there).
+    pub fn browse_memory(&self, limit: usize) -> (Vec<(Entry, bool)>, Option<[u64; PRIORITIES]>) {
         let g = self.lock();
-        let mut all: Vec<(Entry, bool)> = g
+        let mut inflight: Vec<(Entry, bool)> = g
             .inflight
             .values()
             .map(|f| (f.entry.clone(), true))
-            .chain(g.ready.iter().map(|e| (e.clone(), false)))
             .collect();
-        all.sort_by_key(|(e, _)| e.seq);
+        inflight.sort_by_key(|(e, _)| e.key());
+        let mut all: Vec<(Entry, bool)> = inflight
+            .into_iter()
+            .chain(g.ready.values().map(|e| (e.clone(), false)))
+            .take(limit)
+            .collect();
         all.truncate(limit);
-        all
+        let more = (g.disk.total() > 0).then_some(g.disk.next);
+        (all, more)
+    }
+
+    /// [`Queue::browse_memory`] without the store's part.
+    pub fn browse(&self, limit: usize) -> Vec<(Entry, bool)> {
+        self.browse_memory(limit).0
+    }
+
+    /// An entry for a message read from the store (for browsing), if it decodes.
+    pub fn entry_of(&self, l: &Loaded) -> Option<Entry> {
+        let g = self.lock();
+        decode_loaded(&g, l)
     }
 
     /// Persistent messages delivered without an ack: (sequence, deliveries), counting a
-    /// message still in flight as delivered once more.
+    /// message still in flight as delivered once more, and the marks of messages not read
+    /// back since the last clean close.
     pub fn delivery_marks(&self) -> Vec<(u64, u32)> {
         let g = self.lock();
         let inflight = g
@@ -337,14 +744,22 @@ impl Queue {
             .map(|f| (&f.entry, f.entry.redeliveries + 1));
         let ready = g
             .ready
-            .iter()
+            .values()
             .filter(|e| e.redeliveries > 0)
             .map(|e| (e, e.redeliveries));
-        inflight
+        let mut out: Vec<(u64, u32)> = inflight
             .chain(ready)
-            .filter(|(e, _)| e.msg.persistent)
+            .filter(|(e, _)| matches!(e.kept, Kept::Store(_)))
             .map(|(e, n)| (e.seq, n))
-            .collect()
+            .collect();
+        out.extend(g.marks.iter().map(|(s, n)| (*s, *n)));
+        out
+    }
+
+    /// Where redelivery flags of messages still in the store start (see
+    /// [`crate::store::Recovery::redelivered_below`]).
+    pub fn redelivered_below(&self) -> u64 {
+        self.lock().redelivered_below
     }
 
     /// Number of consumers (local and network).
@@ -357,7 +772,7 @@ impl Queue {
         &self,
         except_conn: Option<u64>,
         except_broker: Option<&str>,
-    ) -> Option<(usize, u32, Vec<Arc<str>>)> {
+    ) -> Option<super::consumer::Fold> {
         let g = self.lock();
         super::consumer::fold_demand(
             g.consumers.iter().map(|s| &s.spec),
@@ -366,8 +781,14 @@ impl Queue {
         )
     }
 
-    /// Waiting plus in-flight messages.
+    /// Waiting (in memory and in the store) plus in-flight messages.
     pub fn depth(&self) -> usize {
+        let g = self.lock();
+        g.ready.len() + g.inflight.len() + g.disk.total() as usize
+    }
+
+    /// Messages of this queue in memory now (window and in flight).
+    pub fn in_memory(&self) -> usize {
         let g = self.lock();
         g.ready.len() + g.inflight.len()
     }
@@ -377,7 +798,7 @@ impl Queue {
         let g = self.lock();
         QueueStats {
             name: self.name.to_string(),
-            depth: (g.ready.len() + g.inflight.len()) as u64,
+            depth: (g.ready.len() + g.inflight.len()) as u64 + g.disk.total(),
             enqueued: g.counters.enqueued,
             dequeued: g.counters.dequeued,
             forwarded: g.counters.forwarded,
@@ -386,29 +807,42 @@ impl Queue {
             inflight: g.inflight.len() as u64,
             expired: g.counters.expired,
             dead_lettered: g.counters.dead_lettered,
-            bytes: g.counters.bytes,
+            bytes: g.counters.bytes + g.disk.bytes(),
+            in_memory: (g.ready.len() + g.inflight.len()) as u64,
         }
     }
 
     fn dispatch(self: &Arc<Self>, g: &mut Inner, fx: &mut Effects) {
+        self.dispatch_from(g, fx, None)
+    }
+
+    /// Places waiting messages with consumers that have room, from the head of the window or
+    /// from key `from` on.
+    fn dispatch_from(self: &Arc<Self>, g: &mut Inner, fx: &mut Effects, from: Option<(u8, u64)>) {
         let now = now_ms();
-        // Index into `ready` of the next message to place; messages before it are held back
-        // because no consumer with room accepts them (network filter).
-        let mut i = 0;
-        while i < g.ready.len() && i <= MAX_SKIP {
-            let Some(ix) = pick(g, i) else {
-                if !has_room(g) {
-                    break;
-                }
-                i += 1;
+        // Messages at or after `from` are looked at; those before `after` are held back
+        // because no consumer with room accepts them (network filter, selectors, groups).
+        let mut after: Option<(u8, u64)> = None;
+        let mut skipped = 0;
+        while has_room(g) && skipped <= MAX_SKIP {
+            let next = match (after, from) {
+                (Some(k), _) => g.ready.range((Bound::Excluded(k), Bound::Unbounded)).next(),
+                (None, Some(k)) => g.ready.range(k..).next(),
+                (None, None) => g.ready.iter().next(),
+            };
+            let Some((&key, e)) = next else { break };
+            let msg = e.msg.clone();
+            let Some(ix) = pick(g, &msg) else {
+                skipped += 1;
+                after = Some(key);
                 continue;
             };
-            let Some(entry) = g.ready.remove(i) else {
+            let Some(entry) = g.ready.remove(&key) else {
                 break;
             };
             if entry.msg.is_expired(now) {
                 g.counters.expired += 1;
-                g.counters.bytes = g.counters.bytes.saturating_sub(entry.msg.size());
+                self.release(g, &entry);
                 fx.delete.push(entry);
                 continue;
             }
@@ -428,14 +862,158 @@ impl Queue {
             if slot.spec.tx.send(d).is_err() {
                 // The connection is gone; its cleanup will remove the consumer.
                 slot.closed = true;
-                g.ready.insert(i, entry);
+                g.ready.insert(key, entry);
                 continue;
             }
             slot.inflight += 1;
             let consumer = slot.spec.id;
             g.inflight.insert(entry.seq, Inflight { entry, consumer });
         }
+        self.refill(g);
     }
+
+    /// Reads the next messages from the store when the window runs low and someone consumes.
+    fn refill(self: &Arc<Self>, g: &mut Inner) {
+        if g.loading.is_some() || g.retired || g.consumers.is_empty() || g.disk.total() == 0 {
+            return;
+        }
+        let Some(store) = &self.env.disk else {
+            return;
+        };
+        let len = g.ready.len();
+        if len >= LOW_WATER {
+            return;
+        }
+        let headroom = self.env.usage.memory_headroom();
+        let (limit, max_bytes) = if headroom > 0 && len < WINDOW {
+            (WINDOW - len, READ_BYTES.min(headroom))
+        } else if len < MIN_WINDOW {
+            (MIN_WINDOW - len, READ_BYTES)
+        } else {
+            return;
+        };
+        let mut counted = [0; PRIORITIES];
+        for (r, c) in counted.iter_mut().enumerate() {
+            *c = g.disk.count(r);
+        }
+        let epoch = g.epoch;
+        let q = self.clone();
+        let submitted = store.load(
+            self.name.clone(),
+            g.disk.next,
+            limit,
+            max_bytes,
+            Box::new(move |r| q.loaded(epoch, r)),
+        );
+        match submitted {
+            Ok(()) => {
+                g.loading = Some(Loading {
+                    epoch,
+                    counted,
+                    limit,
+                    max_bytes,
+                })
+            }
+            Err(e) => tracing::debug!(queue = %self.name, error = %e, "store read not submitted"),
+        }
+    }
+
+    /// A store read's completion (on the store's writer thread): the messages join the window
+    /// and are dispatched.
+    fn loaded(self: &Arc<Self>, epoch: u64, r: Result<Vec<Loaded>, StoreError>) {
+        let mut g = self.lock();
+        let Some(loading) = g.loading.take_if(|l| l.epoch == epoch) else {
+            // Purged meanwhile: the result is void.
+            return;
+        };
+        let list = match r {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::error!(queue = %self.name, error = %e, "reading messages from the store failed; trying again on the next dispatch");
+                return;
+            }
+        };
+        let bytes: u64 = list.iter().map(|l| l.data.len() as u64).sum();
+        let truncated = list.len() >= loading.limit || bytes >= loading.max_bytes;
+        let mut got = [0u64; PRIORITIES];
+        let mut bad = 0;
+        for l in &list {
+            let (r, temp) = ((l.rank % TRANSIENT) as usize, l.rank >= TRANSIENT);
+            if r >= PRIORITIES || l.seq < g.disk.next[r] {
+                continue;
+            }
+            got[r] += 1;
+            let len = l.data.len() as u64;
+            if temp {
+                g.disk.temp[r].take(len);
+            } else {
+                g.disk.kept[r].take(len);
+            }
+            g.disk.next[r] = l.seq + 1;
+            if g.taken.remove(&l.seq) {
+                continue;
+            }
+            match decode_loaded(&g, l) {
+                Some(mut e) => {
+                    e.redeliveries = g.marks.remove(&l.seq).unwrap_or(e.redeliveries);
+                    self.env.usage.add_memory(e.cost());
+                    g.counters.bytes += e.msg.size();
+                    g.ready.insert(e.key(), e);
+                }
+                None => {
+                    bad += 1;
+                    if temp {
+                        self.env.usage.sub_temp(len);
+                    } else {
+                        self.env.usage.sub_store(len);
+                    }
+                }
+            }
+        }
+        if bad > 0 {
+            tracing::error!(queue = %self.name, records = bad, "store records that do not decode were skipped");
+        }
+        if !truncated {
+            // The store had fewer than counted of some rank (a spill that failed): the count
+            // follows the store.
+            for (r, counted) in loading.counted.iter().enumerate() {
+                let missing = counted.saturating_sub(got[r]);
+                if missing > 0 && g.disk.count(r) > 0 {
+                    tracing::warn!(queue = %self.name, rank = r, missing, "fewer messages in the store than counted");
+                    let disk = &mut g.disk;
+                    for span in [&mut disk.temp[r], &mut disk.kept[r]] {
+                        let m = missing.min(span.count);
+                        let b = span.bytes.checked_div(span.count).unwrap_or(0) * m;
+                        span.count -= m;
+                        span.bytes = span.bytes.saturating_sub(b);
+                    }
+                }
+            }
+        }
+        let mut fx = Effects::default();
+        self.dispatch(&mut g, &mut fx);
+        drop(g);
+        if !fx.is_empty() {
+            (self.env.apply)(fx);
+        }
+    }
+}
+
+/// The entry of a message read from the store, with its redelivery flag.
+fn decode_loaded(g: &Inner, l: &Loaded) -> Option<Entry> {
+    let msg = Message::decode_shared(&Bytes::clone(&l.data))?;
+    let len = l.data.len() as u32;
+    let kept = if l.rank >= TRANSIENT {
+        Kept::Temp(len)
+    } else {
+        Kept::Store(len)
+    };
+    let mut e = Entry::new(Arc::new(msg), l.seq, kept);
+    e.rank = l.rank % TRANSIENT;
+    let marked = g.marks.get(&l.seq).copied().unwrap_or(0);
+    let maybe = u32::from(l.seq < g.redelivered_below && l.rank < TRANSIENT);
+    e.redeliveries = marked.max(maybe);
+    Some(e)
 }
 
 impl std::fmt::Debug for Queue {
@@ -453,27 +1031,24 @@ fn has_room(g: &Inner) -> bool {
     g.consumers.iter().any(has_capacity)
 }
 
-/// Index of the consumer to receive the waiting message at `at`, if one with room accepts
-/// it: the highest priority wins, equal priorities take turns.
-fn pick(g: &mut Inner, at: usize) -> Option<usize> {
-    let msg = g.ready.get(at)?.msg.clone();
-    let ok = |s: &Slot| has_capacity(s) && s.spec.accepts(&msg);
-    let best = g
-        .consumers
-        .iter()
-        .filter(|s| ok(s))
-        .map(|s| s.spec.priority)
-        .max()?;
-    let n = g.consumers.len();
-    for k in 0..n {
-        let i = (g.rr + k) % n;
-        let s = &g.consumers[i];
-        if s.spec.priority == best && ok(s) {
-            g.rr = (i + 1) % n;
-            return Some(i);
-        }
-    }
-    None
+/// Index of the consumer to receive `msg`, if one with room takes it: the exclusive
+/// consumer, the owner of its group, or the highest priority one in turn (see
+/// [`super::groups::choose`]).
+fn pick(g: &mut Inner, msg: &Message) -> Option<usize> {
+    let Inner {
+        consumers,
+        groups,
+        rr,
+        ..
+    } = g;
+    let consumers = &*consumers;
+    super::groups::choose(
+        consumers.len(),
+        |i| (&consumers[i].spec, has_capacity(&consumers[i])),
+        msg,
+        groups,
+        rr,
+    )
 }
 
 #[cfg(test)]
@@ -484,8 +1059,8 @@ mod tests {
     use tokio::sync::mpsc;
 
     fn entry(seq: u64) -> Entry {
-        Entry {
-            msg: Arc::new(Message {
+        Entry::new(
+            Arc::new(Message {
                 id: Arc::from(format!("id-{seq}")),
                 destination: Destination::queue("q"),
                 headers: vec![],
@@ -495,8 +1070,8 @@ mod tests {
                 timestamp: 0,
             }),
             seq,
-            redeliveries: 0,
-        }
+            Kept::Memory,
+        )
     }
 
     fn seq_of(d: &Delivery) -> u64 {
@@ -520,6 +1095,7 @@ mod tests {
                 priority,
                 network: priority < 0,
                 bridge: None,
+                options: Default::default(),
                 tx,
             },
             rx,
@@ -528,7 +1104,7 @@ mod tests {
 
     #[test]
     fn round_robin_prefetch_and_priority() {
-        let q = Arc::new(Queue::new("q", 6));
+        let q = Arc::new(Queue::new("q", QueueEnv::in_memory(6)));
         let (a, mut ra) = consumer(1, 2, 0);
         let (b, mut rb) = consumer(2, 2, 0);
         let (n, mut rn) = consumer(3, 10, -5);
@@ -553,7 +1129,7 @@ mod tests {
 
     #[test]
     fn redelivery_then_dead_letter() {
-        let q = Arc::new(Queue::new("q", 1));
+        let q = Arc::new(Queue::new("q", QueueEnv::in_memory(1)));
         let _ = q.enqueue(entry(1));
         let (a, mut ra) = consumer(1, 10, 0);
         let _ = q.add_consumer(a);
@@ -589,13 +1165,14 @@ mod tests {
             hops: 1,
             origin: vec![Arc::from(broker)],
             message_ttl: ttl,
+            scope: None,
         }));
         (c, rx)
     }
 
     #[test]
     fn network_filter_holds_back_loops_and_lets_later_messages_pass() {
-        let q = Arc::new(Queue::new("q", 6));
+        let q = Arc::new(Queue::new("q", QueueEnv::in_memory(6)));
         let (n, mut rn) = bridge_to(1, "B", 2);
         let _ = q.add_consumer(n);
         let _ = q.enqueue(with_path(1, "B")); // came from B: never back to B
@@ -614,7 +1191,7 @@ mod tests {
 
     #[test]
     fn a_bridge_giving_messages_back_is_not_a_redelivery() {
-        let q = Arc::new(Queue::new("q", 0));
+        let q = Arc::new(Queue::new("q", QueueEnv::in_memory(0)));
         let (n, mut rn) = bridge_to(1, "B", 1);
         let _ = q.add_consumer(n);
         let _ = q.enqueue(entry(1));
@@ -631,7 +1208,7 @@ mod tests {
 
     #[test]
     fn ack_frees_capacity() {
-        let q = Arc::new(Queue::new("q", 6));
+        let q = Arc::new(Queue::new("q", QueueEnv::in_memory(6)));
         let (a, mut ra) = consumer(1, 1, 0);
         let _ = q.add_consumer(a);
         let _ = q.enqueue(entry(1));

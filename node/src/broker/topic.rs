@@ -1,10 +1,12 @@
 //! A publish/subscribe topic: every current subscriber gets a copy; with no subscriber the
-//! message is dropped (STOMP and ActiveMQ semantics for non-durable subscriptions). A bridge's
-//! subscriber gets only the copies its network filter accepts (no loops, `messageTTL`).
+//! message is dropped (STOMP and ActiveMQ semantics for non-durable subscriptions). A
+//! subscriber gets only the copies its selector accepts, a bridge's only those its network
+//! filter accepts (no loops, `messageTTL`).
 //!
 //! Slow subscribers are bounded. A subscriber holds at most its prefetch of unsettled copies
 //! (settled once written to its socket in `auto` mode, by its ACK in the client modes); further
-//! copies wait in its pending queue, which keeps at most `pending-message-limit` of them: past
+//! copies wait in its pending queue, which keeps at most `pending-message-limit` (or the
+//! subscriber's `activemq.maximumPendingMessageLimit`) of them: past
 //! it the oldest is discarded for that subscriber and counted (ActiveMQ's
 //! `constantPendingMessageLimitStrategy`). Nothing a subscriber does not read grows without
 //! bound, and other subscribers are not held back.
@@ -91,9 +93,10 @@ impl Topic {
         g.subs.retain(|s| s.spec.id != id);
     }
 
-    /// Sends a copy to every subscriber, skipping the network subscriptions of connection
-    /// `except` (a bridge must not get back what it brought in; a client does get its own
-    /// messages on its own subscriptions). An expired message reaches nobody. Returns the
+    /// Sends a copy to every subscriber that accepts it (selector, network filter), skipping
+    /// the network subscriptions of connection `except` (a bridge must not get back what it
+    /// brought in) and its `activemq.noLocal` ones; a client does get its own messages on its
+    /// other subscriptions. An expired message reaches nobody. Returns the
     /// number of copies handed over or queued.
     pub fn publish(self: &Arc<Self>, msg: Arc<Message>, except: Option<u64>) -> usize {
         let now = now_ms();
@@ -106,8 +109,11 @@ impl Topic {
         let mut n = 0;
         let (mut handed, mut fwd, mut dropped) = (0u64, 0u64, 0u64);
         for s in &mut g.subs {
-            // Never back to the bridge it came from, nor to a broker it already crossed.
-            if (s.spec.network && Some(s.spec.conn) == except) || !s.spec.accepts(&msg) {
+            // Never back to the bridge it came from (nor to a noLocal subscriber of the
+            // connection that sent it), nor to a broker it already crossed.
+            if ((s.spec.network || s.spec.options.no_local) && Some(s.spec.conn) == except)
+                || !s.spec.accepts(&msg)
+            {
                 continue;
             }
             n += 1;
@@ -118,7 +124,7 @@ impl Topic {
                 }
             } else {
                 s.pending.push_back(msg.clone());
-                if s.pending.len() > self.pending_limit {
+                if s.pending.len() > s.spec.options.pending_limit.unwrap_or(self.pending_limit) {
                     s.pending.pop_front();
                     s.discarded += 1;
                     dropped += 1;
@@ -186,7 +192,7 @@ impl Topic {
         &self,
         except_conn: Option<u64>,
         except_broker: Option<&str>,
-    ) -> Option<(usize, u32, Vec<Arc<str>>)> {
+    ) -> Option<super::consumer::Fold> {
         let g = self.lock();
         super::consumer::fold_demand(g.subs.iter().map(|s| &s.spec), except_conn, except_broker)
     }
@@ -247,6 +253,7 @@ mod tests {
             priority: 0,
             network: false,
             bridge: None,
+            options: Default::default(),
             tx,
         });
         for n in 0..10 {

@@ -29,5 +29,6 @@
 pub mod lease;
 pub mod lock;
 pub mod role;
+pub mod zk;
 
 pub use lock::{LockError, LockRecord, StoreLock};

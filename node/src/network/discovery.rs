@@ -121,14 +121,14 @@ pub async fn advertise(
     cancel: CancellationToken,
 ) {
     let Some(addr) = group_v4(&group) else {
-        tracing::error!(%group, "multicast discovery needs an IPv4 group");
+        tracing::error!(group = %group.redacted(), "multicast discovery needs an IPv4 group");
         return;
     };
     let sock = loop {
         match sender_socket() {
             Ok(s) => break s,
             Err(e) => {
-                tracing::warn!(%group, error = %e, "cannot open the discovery socket; retrying");
+                tracing::warn!(group = %group.redacted(), error = %e, "cannot open the discovery socket; retrying");
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(SOCKET_RETRY) => {}
@@ -136,7 +136,7 @@ pub async fn advertise(
             }
         }
     };
-    tracing::info!(%group, ?services, "advertising transport connectors");
+    tracing::info!(group = %group.redacted(), ?services, "advertising transport connectors");
     // With a group secret every datagram is signed (and stamped, so it cannot be replayed
     // later); receivers with the secret ignore unsigned or wrongly signed ones.
     let adverts = |alive| -> Vec<String> {
@@ -170,7 +170,7 @@ pub async fn advertise(
                     if let Err(e) = sock.send_to(a.as_bytes(), addr).await
                         && !warned
                     {
-                        tracing::warn!(%group, error = %e, "cannot send a discovery advertisement");
+                        tracing::warn!(group = %group.redacted(), error = %e, "cannot send a discovery advertisement");
                         warned = true;
                     }
                 }
@@ -200,14 +200,14 @@ pub async fn run_connector(
     tracker: TaskTracker,
 ) {
     let Some(addr) = group_v4(&group) else {
-        tracing::error!(%group, "multicast discovery needs an IPv4 group");
+        tracing::error!(group = %group.redacted(), "multicast discovery needs an IPv4 group");
         return;
     };
     let sock = loop {
         match listener_socket(addr) {
             Ok(s) => break s,
             Err(e) => {
-                tracing::warn!(%group, error = %e, "cannot join the discovery group; retrying");
+                tracing::warn!(group = %group.redacted(), error = %e, "cannot join the discovery group; retrying");
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(SOCKET_RETRY) => {}
@@ -215,7 +215,7 @@ pub async fn run_connector(
             }
         }
     };
-    tracing::info!(connector = %cfg.connector, %group, "listening for brokers");
+    tracing::info!(connector = %cfg.connector, group = %group.redacted(), "listening for brokers");
     let death =
         Duration::from_millis(MULTICAST_KEEPALIVE_MS * u64::from(MULTICAST_MISS_BEFORE_DEATH));
     let mut found: HashMap<String, Found> = HashMap::new();

@@ -93,6 +93,9 @@ pub enum NetworkError {
     /// No connector of that name.
     #[error("no network connector named '{0}'")]
     NotFound(String),
+    /// An `ssl://` peer on a node that has no CA to verify it against.
+    #[error("a network connector to an ssl:// peer needs --tls-ca to verify it")]
+    NeedsCa,
 }
 
 /// A connector definition.
@@ -329,6 +332,9 @@ impl Manager {
         uri: &str,
     ) -> Result<NetworkConnectorInfo, NetworkError> {
         let parsed: NetworkUri = uri.parse()?;
+        if parsed.has_tls_peer() && self.tls.is_none() {
+            return Err(NetworkError::NeedsCa);
+        }
         let mut g = self.lock();
         let name = match (name, &parsed.options().name) {
             (Some(n), Some(u)) if n != *u => {

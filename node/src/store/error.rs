@@ -22,6 +22,9 @@ pub enum Cause {
     /// redb could not commit a transaction.
     #[error(transparent)]
     Commit(#[from] redb::CommitError),
+    /// redb refused a durability setting.
+    #[error(transparent)]
+    Durability(#[from] redb::SetDurabilityError),
     /// The journal file could not be read, written or synced.
     #[error("journal: {0}")]
     Journal(#[from] std::io::Error),
@@ -73,6 +76,9 @@ pub enum StoreError {
         "store write failed: a failed journal write could not be undone ({0}); writes are refused until it can be"
     )]
     Failed(#[source] Arc<Cause>),
+    /// A read of stored messages failed.
+    #[error("store read failed: {0}")]
+    Read(#[source] Arc<Cause>),
     /// The store is closed (node stopping or stepping down).
     #[error("store is closed")]
     Closed,
@@ -85,5 +91,10 @@ impl StoreError {
     /// A failed write.
     pub(crate) fn write(c: impl Into<Cause>) -> StoreError {
         StoreError::Write(Arc::new(c.into()))
+    }
+
+    /// A failed read.
+    pub(crate) fn read(c: impl Into<Cause>) -> StoreError {
+        StoreError::Read(Arc::new(c.into()))
     }
 }

@@ -81,6 +81,8 @@ pub(super) struct Journal {
     limits: Limits,
     /// Offset of a failed record that could not be undone.
     undo_at: Option<u64>,
+    /// Sync every record (false only for the temporary store, which need not survive).
+    sync: bool,
 }
 
 impl Journal {
@@ -131,6 +133,7 @@ impl Journal {
             buf: BytesMut::with_capacity(64 * 1024),
             limits,
             undo_at: None,
+            sync: true,
         };
         journal.preallocate(limits.chunk)?;
         Ok(journal)
@@ -207,10 +210,11 @@ impl Journal {
         }
         self.preallocate(need).map_err(AppendError::Io)?;
         self.buf.put_bytes(0, HEADER);
+        let sync = self.sync;
         let r = self
             .file
             .write_all_at(&self.buf, self.len)
-            .and_then(|()| self.file.sync_data());
+            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
         match r {
             Ok(()) => {
                 self.len += rec;
@@ -224,6 +228,11 @@ impl Journal {
                 }
             },
         }
+    }
+
+    /// Whether records are synced (see the field).
+    pub(super) fn set_sync(&mut self, sync: bool) {
+        self.sync = sync;
     }
 
     /// Whether a failed record still waits to be undone.

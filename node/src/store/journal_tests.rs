@@ -12,6 +12,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 fn put(seq: u64, id: Option<&str>) -> Op {
     Op::Put {
         queue: Arc::from("q"),
+        rank: crate::store::DEFAULT_RANK,
         seq,
         data: Bytes::from(vec![seq as u8; 100]),
         dedup: id.map(Arc::from),
@@ -55,7 +56,9 @@ fn records_round_trip_and_a_torn_tail_is_dropped() -> TestResult {
     let a = put(1, Some("id-1"));
     let b = Op::Delete {
         queue: Arc::from("q"),
+        rank: 0,
         seq: 1,
+        size: 0,
     };
     j.append(1, &[&a, &b]).map_err(|e| format!("{e:?}"))?;
     j.append(2, &[&put(2, None)])
@@ -142,6 +145,7 @@ fn a_failed_preallocation_gives_its_space_back_and_the_next_record_lands_in_plac
     faults.limit_size(Some(6000));
     let big = Op::Put {
         queue: Arc::from("q"),
+        rank: crate::store::DEFAULT_RANK,
         seq: 1,
         data: Bytes::from(vec![1u8; 6000]),
         dedup: None,
@@ -237,6 +241,7 @@ fn the_journal_stops_at_its_hard_limit_and_a_reset_shrinks_it() -> TestResult {
     // A record that could never fit is refused as too long, not as full.
     let huge = Op::Put {
         queue: Arc::from("q"),
+        rank: crate::store::DEFAULT_RANK,
         seq: 1,
         data: Bytes::from(vec![0u8; limits.journal_hard as usize]),
         dedup: None,

@@ -94,12 +94,28 @@ use writer::{Cmd, Submission};
 
 /// How a store is opened; the default is what the node uses, tests add fault injection and
 /// smaller limits.
-#[derive(Clone, Default)]
-pub(crate) struct Options {
+#[derive(Clone)]
+pub struct Options {
     /// Wraps the journal file (fault injection).
     pub(crate) wrap_journal: Option<WrapFile>,
     /// Sizes.
     pub(crate) limits: Limits,
+    /// Sync the journal on every group commit and redb on every checkpoint (false only for
+    /// the temporary store).
+    pub(crate) sync: bool,
+    /// redb's page cache, in bytes.
+    pub cache_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            wrap_journal: None,
+            limits: Limits::default(),
+            sync: true,
+            cache_bytes: mq_shared::defaults::STORE_CACHE_BYTES,
+        }
+    }
 }
 
 /// The store's size limits, in bytes.
@@ -140,7 +156,18 @@ impl Limits {
     }
 }
 
-/// One change to the store.
+/// Priority levels: rank 0 is priority 9 (delivered first), rank 9 priority 0.
+pub const PRIORITIES: usize = 10;
+/// A rank of a message's key: its priority rank, plus [`TRANSIENT`] for a non-persistent
+/// message spilled from memory (dropped when the store is opened again).
+pub const RANKS: usize = 2 * PRIORITIES;
+/// Added to the rank of a spilled non-persistent message.
+pub const TRANSIENT: u8 = PRIORITIES as u8;
+/// The rank of the default priority (4).
+pub const DEFAULT_RANK: u8 = 5;
+
+/// One change to the store. Messages are keyed by (queue, rank, sequence): a queue's messages
+/// read back in key order come highest priority first, then in the order they were stored.
 #[derive(Debug, Clone)]
 pub enum Op {
     /// Store a message. With `dedup`, the id is recorded and the put is skipped if the id was
@@ -148,7 +175,12 @@ pub enum Op {
     Put {
         /// Queue name.
         queue: Arc<str>,
-        /// Sequence (unique per node, increasing).
+        /// Rank of its key: priority rank (0 = priority 9), plus [`TRANSIENT`] for a spilled
+        /// non-persistent message.
+        rank: u8,
+        /// Sequence (unique per node, increasing). 0 asks the writer for the next one when it
+        /// commits, so sequences follow commit order; the completion's [`Outcome::first_seq`]
+        /// says which it took.
         seq: u64,
         /// Encoded message.
         data: Bytes,
@@ -159,33 +191,87 @@ pub enum Op {
     Delete {
         /// Queue name.
         queue: Arc<str>,
+        /// Priority rank it was stored with.
+        rank: u8,
         /// Sequence.
         seq: u64,
+        /// Its stored size in bytes (for the queue's byte count).
+        size: u32,
+    },
+    /// Remove the messages of one rank of a queue stored with a sequence from `from` to `to`
+    /// (both included), whatever they are: the part of a queue that lives only in the store.
+    Purge {
+        /// Queue name.
+        queue: Arc<str>,
+        /// Rank of their keys.
+        rank: u8,
+        /// Lowest sequence removed.
+        from: u64,
+        /// Highest sequence removed.
+        to: u64,
     },
 }
+
+/// What a store holds for one queue, per priority rank, read at open without reading the
+/// messages themselves (spilled non-persistent messages are gone by then).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSummary {
+    /// Queue name.
+    pub name: String,
+    /// Messages stored, per priority rank.
+    pub counts: [u64; PRIORITIES],
+    /// Bytes stored, per priority rank.
+    pub bytes: [u64; PRIORITIES],
+}
+
+/// What opening the store found: the queues and their sizes, the highest sequence stored,
+/// and what recovery needs to flag redeliveries. Messages are loaded later, a window at a time
+/// ([`Store::load`]).
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// Queues with stored messages.
+    pub queues: Vec<QueueSummary>,
+    /// Highest sequence in the store (0 for none).
+    pub max_seq: u64,
+    /// Deliveries recorded at the last clean close, per (queue, sequence).
+    pub marks: std::collections::HashMap<(String, u64), u32>,
+    /// Every message with a lower sequence may have been delivered before (a crash came after
+    /// it was stored): it goes out with `redelivered:true`. Kept across clean closes until
+    /// those messages are gone.
+    pub redelivered_below: u64,
+}
+
+/// A stored message read back: its key and encoded record.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Rank of its key (priority rank, plus [`TRANSIENT`] for a spilled non-persistent one).
+    pub rank: u8,
+    /// Sequence.
+    pub seq: u64,
+    /// Encoded message.
+    pub data: Bytes,
+}
+
+/// Where a read of a queue's messages starts: per priority rank, the lowest sequence wanted
+/// (persistent and spilled non-persistent messages of one priority are read together, in
+/// sequence order).
+pub type Cursor = [u64; PRIORITIES];
+
+/// Completion of a read: the messages found, in key order.
+pub type LoadDone = Box<dyn FnOnce(Result<Vec<Loaded>, StoreError>) + Send>;
 
 /// What a committed batch did for one submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Outcome {
     /// Puts skipped because their dedup id was already stored.
     pub duplicates: usize,
+    /// The sequence the writer gave the submission's first put that asked for one (seq 0);
+    /// its later such puts have the next ones, in order. 0 when there were none.
+    pub first_seq: u64,
 }
 
 /// Completion callback: runs on the writer thread after the commit (or its failure).
 pub type Done = Box<dyn FnOnce(Result<Outcome, StoreError>) + Send>;
-
-/// A message read back at recovery.
-#[derive(Debug, Clone)]
-pub struct Recovered {
-    /// Queue name.
-    pub queue: String,
-    /// Sequence.
-    pub seq: u64,
-    /// Encoded message.
-    pub data: Bytes,
-    /// Deliveries without an ack before the store was closed (at least 1 after a crash).
-    pub deliveries: u32,
-}
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
@@ -196,26 +282,49 @@ pub struct Store {
 
 pub(crate) struct Inner {
     path: PathBuf,
+    /// The next sequence: taken by the writer for puts that ask for one, and by the broker
+    /// for messages it keeps in memory, so one order spans both.
+    seq: Arc<AtomicU64>,
     pub(crate) commits: AtomicU64,
     writer: std::sync::Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 impl Store {
     /// Opens (or creates) the store file and starts the writer thread. Returns the store and
-    /// every message it holds, ordered by queue then sequence.
-    pub fn open(path: &Path) -> Result<(Store, Vec<Recovered>), StoreError> {
+    /// what it holds (queue sizes; the messages are read later, a window at a time).
+    pub fn open(path: &Path) -> Result<(Store, Recovery), StoreError> {
         Store::open_with(path, &Options::default())
     }
 
+    /// Opens a store that does not survive a crash (no syncs; the temporary store of
+    /// non-persistent messages that do not fit in memory): an existing file is discarded.
+    pub fn open_temporary(path: &Path) -> Result<Store, StoreError> {
+        for p in [path.to_path_buf(), path.with_extension("journal")] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StoreError::Open {
+                        path: p.display().to_string(),
+                        source: Arc::new(e.into()),
+                    });
+                }
+            }
+        }
+        let opts = Options {
+            sync: false,
+            ..Options::default()
+        };
+        Store::open_with(path, &opts).map(|(s, _)| s)
+    }
+
     /// Like [`Store::open`], with test hooks.
-    pub(crate) fn open_with(
-        path: &Path,
-        opts: &Options,
-    ) -> Result<(Store, Vec<Recovered>), StoreError> {
+    pub fn open_with(path: &Path, opts: &Options) -> Result<(Store, Recovery), StoreError> {
         let (writer, recovered) = recovery::open(path, opts)?;
         let (tx, rx) = mpsc::channel::<Cmd>();
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
+            seq: writer.sequence(),
             commits: AtomicU64::new(0),
             writer: std::sync::Mutex::new(None),
         });
@@ -243,6 +352,51 @@ impl Store {
         }
     }
 
+    /// Reads up to `limit` messages (and about `max_bytes`) of `queue`, in key order (rank,
+    /// then sequence), starting per priority at `from[priority rank]`; `done` runs on the
+    /// writer thread with what the store holds then (committed, checkpointed or not). Reads are
+    /// served between group commits, after the completions of every commit before them. Fails
+    /// (without running `done`) when the store is closed.
+    pub fn load(
+        &self,
+        queue: Arc<str>,
+        from: Cursor,
+        limit: usize,
+        max_bytes: u64,
+        done: LoadDone,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .send(Cmd::Load {
+                queue,
+                from,
+                limit,
+                max_bytes,
+                done,
+            })
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// [`Store::load`], awaited.
+    pub async fn read(
+        &self,
+        queue: Arc<str>,
+        from: Cursor,
+        limit: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Loaded>, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.load(
+            queue,
+            from,
+            limit,
+            max_bytes,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )?;
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
     /// Submits and waits for durability.
     pub async fn commit(&self, ops: Vec<Op>) -> Result<Outcome, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -253,6 +407,12 @@ impl Store {
             })),
         );
         rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// The store's sequence counter (see [`Op::Put`]): the broker takes the sequences of
+    /// messages that are not stored, or stored with one it chose, from it too.
+    pub fn sequence(&self) -> Arc<AtomicU64> {
+        self.inner.seq.clone()
     }
 
     /// Write transactions committed since open.

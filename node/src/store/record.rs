@@ -6,9 +6,14 @@
 //! ```text
 //! u32 payload_len | u32 crc32(payload) | payload
 //! payload = u64 lsn | u32 op_count | op*
-//! op      = 1 u16 qlen queue u64 seq u32 dlen data u16 idlen id   (put; idlen 0 = no dedup id)
-//!         | 2 u16 qlen queue u64 seq                               (delete)
+//! op      = 3 u16 qlen queue u8 rank u64 seq u32 dlen data u16 idlen id  (put; idlen 0 = no id)
+//!         | 4 u16 qlen queue u8 rank u64 seq u32 size                     (delete)
+//!         | 5 u16 qlen queue u8 rank u64 from u64 to                       (purge: the messages of
+//!                                                                          one rank, from ≤ seq ≤ to)
 //! ```
+//!
+//! Ops 1 (put) and 2 (delete) of the first format, without rank and size, are still read: they
+//! carry the default priority's rank and size 0.
 //!
 //! A header of zeros (length 0) is never a record: a payload holds at least its LSN and count.
 
@@ -19,8 +24,11 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::Op;
 
-const PUT: u8 = 1;
-const DELETE: u8 = 2;
+const PUT_V1: u8 = 1;
+const DELETE_V1: u8 = 2;
+const PUT: u8 = 3;
+const DELETE: u8 = 4;
+const PURGE: u8 = 5;
 /// Bytes of a record's header (length and checksum).
 pub(super) const HEADER: usize = 8;
 /// Bytes of a payload before its ops (LSN and op count).
@@ -53,13 +61,15 @@ pub(super) fn op_len(op: &Op) -> u64 {
         } => {
             1 + 2
                 + queue.len() as u64
+                + 1
                 + 8
                 + 4
                 + data.len() as u64
                 + 2
                 + dedup.as_ref().map_or(0, |d| d.len() as u64)
         }
-        Op::Delete { queue, .. } => 1 + 2 + queue.len() as u64 + 8,
+        Op::Delete { queue, .. } => 1 + 2 + queue.len() as u64 + 1 + 8 + 4,
+        Op::Purge { queue, .. } => 1 + 2 + queue.len() as u64 + 1 + 8 + 8,
     }
 }
 
@@ -89,7 +99,7 @@ pub(super) fn encode(
     for op in ops {
         let (queue, id) = match op {
             Op::Put { queue, dedup, .. } => (queue, dedup.as_deref()),
-            Op::Delete { queue, .. } => (queue, None),
+            Op::Delete { queue, .. } | Op::Purge { queue, .. } => (queue, None),
         };
         for (what, s) in [
             ("a queue name", &**queue),
@@ -122,21 +132,42 @@ fn encode_op(op: &Op, b: &mut BytesMut) {
     match op {
         Op::Put {
             queue,
+            rank,
             seq,
             data,
             dedup,
         } => {
             b.put_u8(PUT);
             put_str16(b, queue);
+            b.put_u8(*rank);
             b.put_u64_le(*seq);
             b.put_u32_le(data.len() as u32);
             b.put_slice(data);
             put_str16(b, dedup.as_deref().unwrap_or(""));
         }
-        Op::Delete { queue, seq } => {
+        Op::Delete {
+            queue,
+            rank,
+            seq,
+            size,
+        } => {
             b.put_u8(DELETE);
             put_str16(b, queue);
+            b.put_u8(*rank);
             b.put_u64_le(*seq);
+            b.put_u32_le(*size);
+        }
+        Op::Purge {
+            queue,
+            rank,
+            from,
+            to,
+        } => {
+            b.put_u8(PURGE);
+            put_str16(b, queue);
+            b.put_u8(*rank);
+            b.put_u64_le(*from);
+            b.put_u64_le(*to);
         }
     }
 }
@@ -192,9 +223,18 @@ fn decode_payload(mut p: Bytes) -> Option<Record> {
         if p.remaining() < 1 {
             return None;
         }
-        match p.get_u8() {
-            PUT => {
+        let code = p.get_u8();
+        match code {
+            PUT | PUT_V1 => {
                 let queue = get_str16(&mut p)?;
+                let rank = if code == PUT {
+                    if p.remaining() < 1 {
+                        return None;
+                    }
+                    p.get_u8()
+                } else {
+                    super::DEFAULT_RANK
+                };
                 if p.remaining() < 12 {
                     return None;
                 }
@@ -207,6 +247,7 @@ fn decode_payload(mut p: Bytes) -> Option<Record> {
                 let id = get_str16(&mut p)?;
                 ops.push(Op::Put {
                     queue,
+                    rank,
                     seq,
                     data,
                     dedup: (!id.is_empty()).then_some(id),
@@ -214,11 +255,46 @@ fn decode_payload(mut p: Bytes) -> Option<Record> {
             }
             DELETE => {
                 let queue = get_str16(&mut p)?;
+                if p.remaining() < 13 {
+                    return None;
+                }
+                let rank = p.get_u8();
+                let seq = p.get_u64_le();
+                let size = p.get_u32_le();
+                ops.push(Op::Delete {
+                    queue,
+                    rank,
+                    seq,
+                    size,
+                });
+            }
+            DELETE_V1 => {
+                let queue = get_str16(&mut p)?;
                 if p.remaining() < 8 {
                     return None;
                 }
                 let seq = p.get_u64_le();
-                ops.push(Op::Delete { queue, seq });
+                ops.push(Op::Delete {
+                    queue,
+                    rank: crate::store::DEFAULT_RANK,
+                    seq,
+                    size: 0,
+                });
+            }
+            PURGE => {
+                let queue = get_str16(&mut p)?;
+                if p.remaining() < 17 {
+                    return None;
+                }
+                let rank = p.get_u8();
+                let from = p.get_u64_le();
+                let to = p.get_u64_le();
+                ops.push(Op::Purge {
+                    queue,
+                    rank,
+                    from,
+                    to,
+                });
             }
             _ => return None,
         }
@@ -248,6 +324,7 @@ mod tests {
         let mut buf = BytesMut::new();
         let big = Op::Put {
             queue: Arc::from("q"),
+            rank: crate::store::DEFAULT_RANK,
             seq: 1,
             data: Bytes::from(vec![0u8; 1000]),
             dedup: None,
@@ -263,6 +340,7 @@ mod tests {
         ));
         let long_id = Op::Put {
             queue: Arc::from("q"),
+            rank: crate::store::DEFAULT_RANK,
             seq: 1,
             data: Bytes::new(),
             dedup: Some(Arc::from("x".repeat(70_000))),

@@ -1,26 +1,31 @@
 //! Opening the store: redb, then the journal records written after redb's last checkpoint
-//! (an unclean stop) replayed into redb as they are read, then every stored message read back.
+//! (an unclean stop) replayed into redb as they are read. No message is read: recovery
+//! returns each queue's counts (kept in redb with every change), so opening takes the same
+//! time whatever the backlog; messages are read later, a window at a time.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, WriteTransaction};
+use redb::{Database, ReadableTable, WriteTransaction};
 
 use super::error::{Cause, StoreError};
 use super::journal::Journal;
 use super::record::{self, Record};
-use super::tables::{self, LSN, STATE};
+use super::tables::{self, LSN, SEQ, STATE};
 use super::writer::Writer;
-use super::{Options, Recovered};
+use super::{Options, Recovery};
 
 /// Opens (or creates) the store at `path` and recovers it: the writer's state and every
 /// stored message, ordered by queue then sequence.
-pub(super) fn open(path: &Path, opts: &Options) -> Result<(Writer, Vec<Recovered>), StoreError> {
+pub(super) fn open(path: &Path, opts: &Options) -> Result<(Writer, Recovery), StoreError> {
     let open_err = |e: Cause| StoreError::Open {
         path: path.display().to_string(),
         source: Arc::new(e),
     };
-    let db = match Database::builder().create(path) {
+    let db = match Database::builder()
+        .set_cache_size(opts.cache_bytes)
+        .create(path)
+    {
         Ok(db) => db,
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
             return Err(StoreError::AlreadyOpen {
@@ -32,7 +37,7 @@ pub(super) fn open(path: &Path, opts: &Options) -> Result<(Writer, Vec<Recovered
     recover(db, path, opts).map_err(open_err)
 }
 
-fn recover(db: Database, path: &Path, opts: &Options) -> Result<(Writer, Vec<Recovered>), Cause> {
+fn recover(db: Database, path: &Path, opts: &Options) -> Result<(Writer, Recovery), Cause> {
     // Make sure the tables exist, with quick-repair on for every later commit.
     tables::create_tables(&db)?;
     // Records the journal holds beyond redb's last checkpoint (an unclean stop) go into
@@ -49,11 +54,27 @@ fn recover(db: Database, path: &Path, opts: &Options) -> Result<(Writer, Vec<Rec
     // A new store file or journal must survive a crash: their directory entries too.
     sync_dir(path)?;
     journal.reset();
-    let recovered = tables::read_all(&db)?;
+    let dropped = tables::drop_transient(&db)?;
+    if dropped > 0 {
+        tracing::info!(
+            messages = dropped,
+            "dropped non-persistent messages spilled before the restart"
+        );
+    }
+    let recovered = tables::read_recovery(&db)?;
     // From here on the store is in use: a crash before the next clean close must show.
     tables::mark_in_use(&db)?;
     let dedup = tables::read_dedup(&db)?;
-    let writer = Writer::new(db, journal, dedup, last_lsn + 1, opts.limits);
+    journal.set_sync(opts.sync);
+    let writer = Writer::new(
+        db,
+        journal,
+        dedup,
+        last_lsn + 1,
+        &recovered,
+        opts.limits,
+        opts.sync,
+    );
     Ok((writer, recovered))
 }
 
@@ -79,6 +100,8 @@ struct Replay<'a> {
     in_txn: u64,
     /// Next dedup counter (read from redb before the first record applied).
     counter: Option<u64>,
+    /// Highest sequence stored, past what redb's state says.
+    max_seq: u64,
     last: u64,
     records: usize,
     ops: usize,
@@ -94,6 +117,7 @@ impl<'a> Replay<'a> {
             txn: None,
             in_txn: 0,
             counter: None,
+            max_seq: 0,
             last: checkpoint,
             records: 0,
             ops: 0,
@@ -116,7 +140,7 @@ impl<'a> Replay<'a> {
             Some(c) => c,
             None => tables::next_dedup_counter(&txn)?,
         };
-        self.ops += tables::apply_ops(&txn, &rec.ops, &mut counter)?;
+        self.ops += tables::apply_ops(&txn, &rec.ops, &mut counter, &mut self.max_seq)?;
         self.counter = Some(counter);
         self.in_txn += record::record_len(&rec.ops);
         self.last = rec.lsn;
@@ -130,7 +154,13 @@ impl<'a> Replay<'a> {
 
     fn commit(&mut self) -> Result<(), Cause> {
         if let Some(txn) = self.txn.take() {
-            txn.open_table(STATE)?.insert(LSN, self.last)?;
+            let mut state = txn.open_table(STATE)?;
+            state.insert(LSN, self.last)?;
+            let seq = state.get(SEQ)?.map_or(0, |g| g.value());
+            if self.max_seq > seq {
+                state.insert(SEQ, self.max_seq)?;
+            }
+            drop(state);
             txn.commit()?;
             self.in_txn = 0;
         }

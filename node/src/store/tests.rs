@@ -7,6 +7,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 fn put(q: &str, seq: u64, data: &[u8], dedup: Option<&str>) -> Op {
     Op::Put {
         queue: Arc::from(q),
+        rank: DEFAULT_RANK,
         seq,
         data: Bytes::copy_from_slice(data),
         dedup: dedup.map(Arc::from),
@@ -17,7 +18,7 @@ fn put(q: &str, seq: u64, data: &[u8], dedup: Option<&str>) -> Op {
 async fn put_delete_recover_and_dedup() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("store.redb");
-    let (store, rec) = Store::open(&path)?;
+    let (store, rec) = open(&path)?;
     assert!(rec.is_empty());
     store
         .commit(vec![
@@ -32,11 +33,13 @@ async fn put_delete_recover_and_dedup() -> TestResult {
     store
         .commit(vec![Op::Delete {
             queue: Arc::from("a"),
+            rank: DEFAULT_RANK,
             seq: 1,
+            size: 0,
         }])
         .await?;
     store.close_marking(vec![(Arc::from("a"), 2, 3)]);
-    let (store, rec) = Store::open(&path)?;
+    let (store, rec) = open(&path)?;
     assert_eq!(rec.len(), 1);
     assert_eq!(rec[0].seq, 2);
     assert_eq!(&rec[0].data[..], b"two");
@@ -54,16 +57,16 @@ async fn put_delete_recover_and_dedup() -> TestResult {
 async fn a_store_not_closed_cleanly_flags_every_message_as_maybe_delivered() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("store.redb");
-    let (store, _) = Store::open(&path)?;
+    let (store, _) = open(&path)?;
     store.commit(vec![put("a", 1, b"one", None)]).await?;
     store.close();
-    let (store, rec) = Store::open(&path)?;
+    let (store, rec) = open(&path)?;
     assert_eq!(rec[0].deliveries, 0, "a clean close flags nothing");
     // Every handle dropped without a close, as when the process dies: no clean mark.
     drop(store);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let rec = loop {
-        match Store::open(&path) {
+        match open(&path) {
             Ok((s, rec)) => {
                 s.close();
                 break rec;
@@ -86,7 +89,7 @@ async fn a_store_not_closed_cleanly_flags_every_message_as_maybe_delivered() -> 
 #[tokio::test]
 async fn acks_ride_the_next_put_or_commit_on_their_own_soon() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let (store, _) = Store::open(&dir.path().join("s.redb"))?;
+    let (store, _) = open(&dir.path().join("s.redb"))?;
     store.commit(vec![put("q", 1, b"x", None)]).await?;
     let before = store.commits();
     // A lone delete is held back, then committed by itself: it still completes.
@@ -94,7 +97,9 @@ async fn acks_ride_the_next_put_or_commit_on_their_own_soon() -> TestResult {
     store
         .commit(vec![Op::Delete {
             queue: Arc::from("q"),
+            rank: DEFAULT_RANK,
             seq: 1,
+            size: 0,
         }])
         .await?;
     assert!(started.elapsed() >= mq_shared::defaults::ACK_COMMIT_DELAY / 2);
@@ -105,14 +110,16 @@ async fn acks_ride_the_next_put_or_commit_on_their_own_soon() -> TestResult {
     store.submit(
         vec![Op::Delete {
             queue: Arc::from("q"),
+            rank: DEFAULT_RANK,
             seq: 2,
+            size: 0,
         }],
         None,
     );
     store.commit(vec![put("q", 3, b"z", None)]).await?;
     assert_eq!(store.commits(), before + 1);
     store.close();
-    let (_, rec) = Store::open(&dir.path().join("s.redb"))?;
+    let (_, rec) = open(&dir.path().join("s.redb"))?;
     assert_eq!(rec.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3]);
     Ok(())
 }
@@ -120,7 +127,7 @@ async fn acks_ride_the_next_put_or_commit_on_their_own_soon() -> TestResult {
 #[tokio::test]
 async fn concurrent_submissions_share_commits() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let (store, _) = Store::open(&dir.path().join("s.redb"))?;
+    let (store, _) = open(&dir.path().join("s.redb"))?;
     let mut tasks = Vec::new();
     for i in 0..200u64 {
         let s = store.clone();
@@ -148,7 +155,7 @@ async fn a_failed_sync_fails_the_commit_with_a_write_error() -> TestResult {
         wrap_journal: Some(faults.wrap()),
         ..Default::default()
     };
-    let (store, _) = Store::open_with(&dir.path().join("s.redb"), &opts)?;
+    let (store, _) = open_with(&dir.path().join("s.redb"), &opts)?;
     faults.fail_syncs(1);
     let e = store
         .commit(vec![put("q", 1, b"x", None)])
@@ -166,10 +173,56 @@ async fn a_failed_sync_fails_the_commit_with_a_write_error() -> TestResult {
 }
 
 /// Opens the store again once the writer thread of a dropped handle has let go of the file.
-fn reopen(path: &Path, opts: &Options) -> Result<(Store, Vec<Recovered>), StoreError> {
+/// A stored message as a test sees it after an open.
+#[derive(Debug)]
+struct Rec {
+    seq: u64,
+    data: Bytes,
+    deliveries: u32,
+}
+
+/// Opens the store and reads back every message of every queue it counts.
+fn open(path: &Path) -> Result<(Store, Vec<Rec>), StoreError> {
+    open_with(path, &Options::default())
+}
+
+/// [`open`] with options.
+fn open_with(path: &Path, opts: &Options) -> Result<(Store, Vec<Rec>), StoreError> {
+    let (store, r) = Store::open_with(path, opts)?;
+    let mut out = Vec::new();
+    for q in &r.queues {
+        let (tx, rx) = std::sync::mpsc::channel();
+        store.load(
+            Arc::from(q.name.as_str()),
+            [0; PRIORITIES],
+            usize::MAX,
+            u64::MAX,
+            Box::new(move |l| {
+                let _ = tx.send(l);
+            }),
+        )?;
+        let list = rx.recv().map_err(|_| StoreError::Closed)??;
+        assert_eq!(
+            list.len() as u64,
+            q.counts.iter().sum::<u64>(),
+            "the counts match what is stored"
+        );
+        for l in list {
+            let marked = r.marks.get(&(q.name.clone(), l.seq)).copied().unwrap_or(0);
+            out.push(Rec {
+                seq: l.seq,
+                data: l.data,
+                deliveries: marked.max(u32::from(l.seq < r.redelivered_below)),
+            });
+        }
+    }
+    Ok((store, out))
+}
+
+fn reopen(path: &Path, opts: &Options) -> Result<(Store, Vec<Rec>), StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        match Store::open_with(path, opts) {
+        match open_with(path, opts) {
             Err(StoreError::AlreadyOpen { .. }) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
@@ -178,7 +231,7 @@ fn reopen(path: &Path, opts: &Options) -> Result<(Store, Vec<Recovered>), StoreE
     }
 }
 
-fn seqs(rec: &[Recovered]) -> Vec<u64> {
+fn seqs(rec: &[Rec]) -> Vec<u64> {
     rec.iter().map(|r| r.seq).collect()
 }
 
@@ -196,7 +249,7 @@ async fn a_small_commit_after_a_failed_preallocation_survives_a_crash() -> TestR
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("s.redb");
     let (faults, opts) = faulty();
-    let (store, _) = Store::open_with(&path, &opts)?;
+    let (store, _) = open_with(&path, &opts)?;
     // The disk has room for 1 MiB more than the first preallocated chunk: a 6 MiB record
     // needs a second chunk, and zeroing it runs out of space halfway.
     faults.limit_size(Some(5 * 1024 * 1024));
@@ -217,7 +270,7 @@ async fn a_commit_whose_sync_failed_is_not_replayed_after_a_crash() -> TestResul
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("s.redb");
     let (faults, opts) = faulty();
-    let (store, _) = Store::open_with(&path, &opts)?;
+    let (store, _) = open_with(&path, &opts)?;
     faults.fail_syncs(1);
     assert!(store.commit(vec![put("q", 1, b"x", None)]).await.is_err());
     drop(store);
@@ -233,7 +286,7 @@ async fn a_commit_that_failed_and_could_not_be_undone_is_not_recovered_after_a_c
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("s.redb");
     let (faults, opts) = faulty();
-    let (store, _) = Store::open_with(&path, &opts)?;
+    let (store, _) = open_with(&path, &opts)?;
     // The record's sync fails, and so does the sync that would undo it.
     faults.fail_syncs(2);
     assert!(store.commit(vec![put("q", 1, b"x", None)]).await.is_err());
@@ -250,7 +303,7 @@ async fn after_a_write_that_cannot_be_undone_commits_are_refused_until_the_disk_
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("s.redb");
     let (faults, opts) = faulty();
-    let (store, _) = Store::open_with(&path, &opts)?;
+    let (store, _) = open_with(&path, &opts)?;
     faults.fail_syncs(usize::MAX);
     assert!(store.commit(vec![put("q", 1, b"x", None)]).await.is_err());
     let e = store
@@ -273,7 +326,7 @@ async fn a_failed_write_leaves_nothing_a_later_commit_trips_over() -> TestResult
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("s.redb");
     let (faults, opts) = faulty();
-    let (store, _) = Store::open_with(&path, &opts)?;
+    let (store, _) = open_with(&path, &opts)?;
     store.commit(vec![put("q", 1, b"one", None)]).await?;
     faults.fail_writes(true);
     assert!(store.commit(vec![put("q", 2, b"two", None)]).await.is_err());
@@ -304,7 +357,7 @@ async fn a_commit_larger_than_the_journal_takes_is_refused_and_the_store_goes_on
         limits: small_limits(),
         ..Default::default()
     };
-    let (store, _) = Store::open_with(&path, &opts)?;
+    let (store, _) = open_with(&path, &opts)?;
     let huge = vec![0u8; 2 * 1024 * 1024];
     let e = store
         .commit(vec![put("q", 1, &huge, Some("id-1"))])
@@ -332,7 +385,7 @@ async fn a_group_commit_stops_at_its_byte_limit() -> TestResult {
         limits: small_limits(),
         ..Default::default()
     };
-    let (store, _) = Store::open_with(&dir.path().join("s.redb"), &opts)?;
+    let (store, _) = open_with(&dir.path().join("s.redb"), &opts)?;
     // The first callback holds the writer thread until ten more submissions are queued, so
     // the next group commit could take them all at once.
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
@@ -377,7 +430,7 @@ async fn a_checkpoint_after_a_burst_gives_the_journal_space_back() -> TestResult
         limits,
         ..Default::default()
     };
-    let (store, _) = Store::open_with(&path, &opts)?;
+    let (store, _) = open_with(&path, &opts)?;
     store
         .commit(vec![put("q", 1, &vec![1u8; 300 * 1024], None)])
         .await?;
@@ -385,7 +438,7 @@ async fn a_checkpoint_after_a_burst_gives_the_journal_space_back() -> TestResult
     assert!(std::fs::metadata(&journal)?.len() > 300 * 1024);
     store.close();
     assert!(std::fs::metadata(&journal)?.len() <= limits.keep());
-    let (store, rec) = Store::open_with(&path, &opts)?;
+    let (store, rec) = open_with(&path, &opts)?;
     assert_eq!(seqs(&rec), vec![1]);
     store.close();
     Ok(())
@@ -395,7 +448,7 @@ async fn a_checkpoint_after_a_burst_gives_the_journal_space_back() -> TestResult
 async fn replay_applies_a_long_journal_in_several_commits() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("s.redb");
-    let (store, _) = Store::open(&path)?;
+    let (store, _) = open(&path)?;
     for i in 0..50u64 {
         let id = format!("id-{i}");
         store
@@ -405,7 +458,9 @@ async fn replay_applies_a_long_journal_in_several_commits() -> TestResult {
     store
         .commit(vec![Op::Delete {
             queue: Arc::from("q"),
+            rank: DEFAULT_RANK,
             seq: 0,
+            size: 0,
         }])
         .await?;
     drop(store);

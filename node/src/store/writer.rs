@@ -1,20 +1,20 @@
 //! The writer thread: it folds every submission waiting in its channel into one journal
 //! record and one sync (group commit), runs the completion callbacks, and checkpoints redb.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use redb::Database;
+use redb::{Database, ReadableDatabase};
 
 use super::error::{Cause, StoreError};
 use super::journal::{AppendError, Journal};
 use super::record;
-use super::tables::{self, DEDUP, DedupWindow, LSN, MESSAGES, STATE};
-use super::{Done, Inner, Limits, Op, Outcome};
+use super::tables::{self, COUNTS, DEDUP, DedupWindow, LSN, MSGS, SEQ, STATE};
+use super::{Cursor, Done, Inner, Limits, LoadDone, Loaded, Op, Outcome, PRIORITIES, TRANSIENT};
 
 /// Ops submitted together, and the callback to run once they are durable.
 pub(super) struct Submission {
@@ -25,9 +25,20 @@ pub(super) struct Submission {
 /// What the writer thread is asked to do.
 pub(super) enum Cmd {
     Submit(Submission),
+    /// Read a queue's messages (see [`super::Store::load`]).
+    Load {
+        queue: Arc<str>,
+        from: Cursor,
+        limit: usize,
+        max_bytes: u64,
+        done: LoadDone,
+    },
     /// Close after the queued submissions, recording these (queue, seq, deliveries) marks.
     Close(Vec<(Arc<str>, u64, u32)>),
 }
+
+/// A message key: (queue, rank, sequence).
+type Key = (Arc<str>, u8, u64);
 
 /// Whether a submission only removes messages (acks): such a submission promises nothing to
 /// a producer, so it may wait a little for a commit that has to happen anyway.
@@ -55,8 +66,20 @@ pub(super) struct Writer {
     dedup_counter: u64,
     /// LSN of the next journal record.
     lsn: u64,
-    /// Changes to messages since the last checkpoint.
-    pending: HashMap<(Arc<str>, u64), Pending>,
+    /// Changes to messages since the last checkpoint, in key order (reads merge them with
+    /// redb's rows).
+    pending: BTreeMap<Key, Pending>,
+    /// Purges since the last checkpoint, in order: (queue, rank, from, to). redb's rows in
+    /// those ranges are gone (puts committed after a purge went to `pending` and stay).
+    purges: Vec<(Arc<str>, u8, u64, u64)>,
+    /// Highest sequence stored.
+    max_seq: u64,
+    /// The next sequence (shared with the broker, see [`super::Store::sequence`]).
+    seq: Arc<std::sync::atomic::AtomicU64>,
+    /// Messages below this sequence may have been delivered before (kept at a clean close).
+    redelivered_below: u64,
+    /// Durable syncs and commits (false: the temporary store).
+    sync: bool,
     /// Dedup ids added (with their counter) and evicted since the last checkpoint.
     pending_ids: Vec<(Arc<str>, u64)>,
     pending_evicted: Vec<Arc<str>>,
@@ -79,15 +102,23 @@ impl Writer {
         journal: Journal,
         dedup: DedupWindow,
         lsn: u64,
+        recovered: &super::Recovery,
         limits: Limits,
+        sync: bool,
     ) -> Writer {
+        let (max_seq, redelivered_below) = (recovered.max_seq, recovered.redelivered_below);
         Writer {
             dedup_counter: dedup.order.back().map_or(0, |(_, n)| *n + 1),
             db,
             journal,
             dedup,
             lsn,
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
+            purges: Vec::new(),
+            max_seq,
+            seq: Arc::new(std::sync::atomic::AtomicU64::new(max_seq + 1)),
+            redelivered_below,
+            sync,
             pending_ids: Vec::new(),
             pending_evicted: Vec::new(),
             since_checkpoint: 0,
@@ -98,6 +129,11 @@ impl Writer {
         }
     }
 
+    /// The sequence counter, for the store handle.
+    pub(super) fn sequence(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.seq.clone()
+    }
+
     /// Whether anything waits for a checkpoint.
     fn dirty(&self) -> bool {
         self.since_checkpoint > 0 || self.lsn_given_up
@@ -106,29 +142,45 @@ impl Writer {
     /// Makes one batch durable: one journal record and one sync. Returns each submission's
     /// outcome. On failure nothing of the batch is kept, in memory or (as the journal's doc
     /// says) on disk.
-    fn commit(&mut self, batch: &[Submission]) -> Result<Vec<Outcome>, StoreError> {
+    fn commit(&mut self, batch: &mut [Submission]) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes = Vec::with_capacity(batch.len());
-        let mut effective: Vec<&Op> = Vec::new();
         // Ids this batch adds, to forget again if the journal write fails.
         let mut added: Vec<Arc<str>> = Vec::new();
-        for s in batch {
+        // Puts asking for a sequence get the next ones, in commit order.
+        let mut skip: Vec<bool> = Vec::new();
+        for s in batch.iter_mut() {
             let mut o = Outcome::default();
-            for op in &s.ops {
+            for op in &mut s.ops {
                 if let Op::Put {
                     dedup: Some(id), ..
                 } = op
                 {
                     if self.dedup.set.contains(id) {
                         o.duplicates += 1;
+                        skip.push(true);
                         continue;
                     }
                     self.dedup.set.insert(id.clone());
                     added.push(id.clone());
                 }
-                effective.push(op);
+                if let Op::Put { seq, .. } = op
+                    && *seq == 0
+                {
+                    *seq = self.seq.fetch_add(1, Ordering::Relaxed);
+                    if o.first_seq == 0 {
+                        o.first_seq = *seq;
+                    }
+                }
+                skip.push(false);
             }
             outcomes.push(o);
         }
+        let mut flags = skip.into_iter();
+        let effective: Vec<&Op> = batch
+            .iter()
+            .flat_map(|s| s.ops.iter())
+            .filter(|_| !flags.next().unwrap_or(false))
+            .collect();
         if effective.is_empty() {
             return Ok(outcomes);
         }
@@ -158,18 +210,41 @@ impl Writer {
         for op in effective {
             match op {
                 Op::Put {
-                    queue, seq, data, ..
+                    queue,
+                    rank,
+                    seq,
+                    data,
+                    ..
                 } => {
+                    self.max_seq = self.max_seq.max(*seq);
                     self.pending
-                        .insert((queue.clone(), *seq), Pending::Put(data.clone()));
+                        .insert((queue.clone(), *rank, *seq), Pending::Put(data.clone()));
                 }
-                Op::Delete { queue, seq } => {
-                    let key = (queue.clone(), *seq);
+                Op::Delete {
+                    queue, rank, seq, ..
+                } => {
+                    let key = (queue.clone(), *rank, *seq);
                     if let Some(Pending::Put(_)) = self.pending.get(&key) {
                         self.pending.remove(&key);
                     } else {
                         self.pending.insert(key, Pending::Delete);
                     }
+                }
+                Op::Purge {
+                    queue,
+                    rank,
+                    from,
+                    to,
+                } => {
+                    // Pending puts in the range go; redb's rows get a delete each at the
+                    // checkpoint (and are hidden from reads until then).
+                    let range = (queue.clone(), *rank, *from)..=(queue.clone(), *rank, *to);
+                    let gone: Vec<Key> =
+                        self.pending.range(range).map(|(k, _)| k.clone()).collect();
+                    for k in gone {
+                        self.pending.remove(&k);
+                    }
+                    self.purges.push((queue.clone(), *rank, *from, *to));
                 }
             }
         }
@@ -208,6 +283,7 @@ impl Writer {
         match r {
             Ok(()) => {
                 self.pending.clear();
+                self.purges.clear();
                 self.pending_ids.clear();
                 self.pending_evicted.clear();
                 self.since_checkpoint = 0;
@@ -224,19 +300,39 @@ impl Writer {
         }
     }
 
-    /// The checkpoint's redb commit, then the journal reset.
+    /// The checkpoint's redb commit (purges first, then the changes with their counts), then
+    /// the journal reset.
     fn write_checkpoint(&mut self) -> Result<(), Cause> {
         let mut w = self.db.begin_write()?;
-        w.set_quick_repair(true);
+        if self.sync {
+            w.set_quick_repair(true);
+        } else {
+            w.set_durability(redb::Durability::None)?;
+        }
+        for (queue, rank, from, to) in &self.purges {
+            tables::purge(&w, queue, *rank, *from, *to)?;
+        }
         {
-            let mut msgs = w.open_table(MESSAGES)?;
-            for ((queue, seq), change) in &self.pending {
+            let mut msgs = w.open_table(MSGS)?;
+            let mut counts = w.open_table(COUNTS)?;
+            for ((queue, rank, seq), change) in &self.pending {
                 match change {
                     Pending::Put(data) => {
-                        msgs.insert((&**queue, *seq), &data[..])?;
+                        let old = msgs
+                            .insert((&**queue, *rank, *seq), &data[..])?
+                            .map(|g| g.value().len());
+                        if let Some(len) = old {
+                            tables::bump(&mut counts, queue, *rank, -1, -(len as i64))?;
+                        }
+                        tables::bump(&mut counts, queue, *rank, 1, data.len() as i64)?;
                     }
                     Pending::Delete => {
-                        msgs.remove((&**queue, *seq))?;
+                        let old = msgs
+                            .remove((&**queue, *rank, *seq))?
+                            .map(|g| g.value().len());
+                        if let Some(len) = old {
+                            tables::bump(&mut counts, queue, *rank, -1, -(len as i64))?;
+                        }
                     }
                 }
             }
@@ -247,11 +343,129 @@ impl Writer {
             for id in &self.pending_evicted {
                 ids.remove(&**id)?;
             }
-            w.open_table(STATE)?.insert(LSN, self.lsn - 1)?;
+            let mut state = w.open_table(STATE)?;
+            state.insert(LSN, self.lsn - 1)?;
+            state.insert(SEQ, self.max_seq)?;
         }
         w.commit()?;
         self.journal.reset();
         Ok(())
+    }
+}
+
+impl Writer {
+    /// Serves a read, running its callback here (on the writer thread).
+    fn serve(&self, cmd: Cmd) {
+        if let Cmd::Load {
+            queue,
+            from,
+            limit,
+            max_bytes,
+            done,
+        } = cmd
+        {
+            let r = self
+                .load(&queue, &from, limit, max_bytes)
+                .map_err(StoreError::read);
+            done(r);
+        }
+    }
+
+    /// The messages of `queue` from `from` (per priority rank), highest priority first and
+    /// in sequence order within one (persistent and spilled non-persistent ones merged): redb's
+    /// rows merged with the changes not checkpointed yet, at most `limit` and about
+    /// `max_bytes`.
+    fn load(
+        &self,
+        queue: &Arc<str>,
+        from: &Cursor,
+        limit: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Loaded>, Cause> {
+        let r = self.db.begin_read()?;
+        let msgs = r.open_table(MSGS)?;
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        for p in 0..PRIORITIES as u8 {
+            if out.len() >= limit || bytes >= max_bytes {
+                break;
+            }
+            let start = from[p as usize];
+            let mut found: Vec<Loaded> = Vec::new();
+            for rank in [p, p + TRANSIENT] {
+                found.extend(self.rank_range(&msgs, queue, rank, start, limit - out.len())?);
+            }
+            found.sort_by_key(|l| l.seq);
+            for l in found {
+                if out.len() >= limit || bytes >= max_bytes {
+                    break;
+                }
+                bytes += l.data.len() as u64;
+                out.push(l);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` messages of one key rank from sequence `start`: redb's rows with the
+    /// overlay of changes not checkpointed yet applied.
+    fn rank_range(
+        &self,
+        msgs: &redb::ReadOnlyTable<(&str, u8, u64), &[u8]>,
+        queue: &Arc<str>,
+        rank: u8,
+        start: u64,
+        limit: usize,
+    ) -> Result<Vec<Loaded>, Cause> {
+        let mut out = Vec::new();
+        let mut disk = msgs.range((&**queue, rank, start)..=(&**queue, rank, u64::MAX))?;
+        let mut over = self
+            .pending
+            .range((queue.clone(), rank, start)..=(queue.clone(), rank, u64::MAX))
+            .peekable();
+        // redb's rows of ranges purged since the last checkpoint are gone already.
+        let purged: Vec<(u64, u64)> = self
+            .purges
+            .iter()
+            .filter(|(q, r, _, _)| q == queue && *r == rank)
+            .map(|(_, _, f, t)| (*f, *t))
+            .collect();
+        let gone = |seq: u64| purged.iter().any(|(f, t)| (*f..=*t).contains(&seq));
+        let mut next_disk = disk.next().transpose()?;
+        while out.len() < limit {
+            let disk_seq = next_disk.as_ref().map(|(k, _)| k.value().2);
+            let over_seq = over.peek().map(|(k, _)| k.2);
+            match (disk_seq, over_seq) {
+                (None, None) => break,
+                (Some(d), o) if o.is_none_or(|o| d < o) => {
+                    if let Some((_, v)) = next_disk.take()
+                        && !gone(d)
+                    {
+                        out.push(Loaded {
+                            rank,
+                            seq: d,
+                            data: bytes::Bytes::copy_from_slice(v.value()),
+                        });
+                    }
+                    next_disk = disk.next().transpose()?;
+                }
+                (d, Some(o)) => {
+                    // The overlay wins for its key (a put or a delete not in redb yet).
+                    if d == Some(o) {
+                        next_disk = disk.next().transpose()?;
+                    }
+                    if let Some((_, Pending::Put(data))) = over.next() {
+                        out.push(Loaded {
+                            rank,
+                            seq: o,
+                            data: data.clone(),
+                        });
+                    }
+                }
+                (Some(_), None) => break,
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -289,6 +503,9 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
     let mut held_since = Instant::now();
     // Set by a close: the delivery marks to record with the clean-close mark.
     let mut closing: Option<Vec<(Arc<str>, u64, u32)>> = None;
+    // A read that arrived while a batch was gathered: served once that batch is committed, so
+    // a read sees everything submitted before it (and nothing a later submission changes).
+    let mut load: Option<Cmd> = None;
     // Set when every handle is gone without a close: no clean mark, as after a crash.
     let mut abandoned = false;
     while closing.is_none() && !abandoned {
@@ -326,10 +543,12 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
                 batch.push(s);
             }
             Some(Cmd::Close(marks)) => closing = Some(marks),
+            Some(cmd @ Cmd::Load { .. }) => load = Some(cmd),
             None if timed_out => {}
             None => abandoned = true,
         }
-        while closing.is_none() && !abandoned && nops < max && nbytes < max_bytes {
+        while closing.is_none() && load.is_none() && !abandoned && nops < max && nbytes < max_bytes
+        {
             match rx.try_recv() {
                 Ok(Cmd::Submit(s)) => {
                     let b = submission_bytes(&s);
@@ -346,10 +565,17 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
                     closing = Some(marks);
                     break;
                 }
+                Ok(cmd @ Cmd::Load { .. }) => {
+                    load = Some(cmd);
+                    break;
+                }
                 Err(_) => break,
             }
         }
         if batch.is_empty() {
+            if let Some(cmd) = load.take() {
+                wr.serve(cmd);
+            }
             if wr.checkpoint_due() {
                 wr.checkpoint();
             }
@@ -359,6 +585,7 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
         // the next put, whose commit makes them durable too. A lost ack after a crash means a
         // redelivery, which at-least-once allows; a lost put would break a receipt.
         if closing.is_none()
+            && load.is_none()
             && !abandoned
             && !(timed_out && was_holding)
             && carry.is_none()
@@ -376,7 +603,7 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
             // Only ordering barriers: nothing to write.
             Ok(vec![Outcome::default(); batch.len()])
         } else {
-            wr.commit(&batch)
+            wr.commit(&mut batch)
         };
         match result {
             Ok(outcomes) => {
@@ -398,6 +625,9 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
                 }
             }
         }
+        if let Some(cmd) = load.take() {
+            wr.serve(cmd);
+        }
         if wr.checkpoint_due() {
             wr.checkpoint();
         }
@@ -411,7 +641,7 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
         wr.checkpoint();
         if wr.journal.is_empty()
             && !wr.journal.needs_undo()
-            && let Err(e) = mark_clean(&wr.db, &marks)
+            && let Err(e) = mark_clean(&wr.db, &marks, wr.redelivered_below)
         {
             tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
         }
@@ -422,6 +652,10 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
     }
 }
 
-fn mark_clean(db: &Database, marks: &[(Arc<str>, u64, u32)]) -> Result<(), StoreError> {
-    tables::mark_clean(db, marks).map_err(StoreError::write)
+fn mark_clean(
+    db: &Database,
+    marks: &[(Arc<str>, u64, u32)],
+    redelivered_below: u64,
+) -> Result<(), StoreError> {
+    tables::mark_clean(db, marks, redelivered_below).map_err(StoreError::write)
 }

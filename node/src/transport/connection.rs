@@ -40,6 +40,8 @@ use super::session::{Close, Out, Session, error_frame};
 use crate::broker::{AckHandle, Core, Delivery, now_ms};
 use crate::security::{AuthError, Principal};
 
+/// How often a SEND held by flow control is tried again without a wake-up.
+const FLOW_RECHECK: Duration = Duration::from_millis(100);
 /// Bytes waiting for the client above which no more deliveries are encoded.
 pub const HIGH_WATER: usize = 1 << 20;
 /// Deliveries encoded per wake-up at most, so reads and writes get their turn.
@@ -97,6 +99,8 @@ pub async fn run<S>(
     let mut stopping: Option<Instant> = None;
     // A CONNECT whose login is being checked; nothing more is read or decoded meanwhile.
     let mut auth: Option<Authenticating> = None;
+    // Wakes a SEND held by producer flow control when space may have freed.
+    let usage = s.usage();
 
     'conn: loop {
         let paused = s.pending.count() >= settings.max_pending_writes;
@@ -108,7 +112,9 @@ pub async fn run<S>(
             .flatten()
             .min();
         let room = conn.buffered() < HIGH_WATER && stopping.is_none();
-        let want_read = !paused && !eof && !s.disconnecting && stopping.is_none() && auth.is_none();
+        let held = s.is_held();
+        let want_read =
+            !paused && !eof && !s.disconnecting && stopping.is_none() && auth.is_none() && !held;
         tokio::select! {
             // Not biased: under a flood of deliveries the socket must still be read (a
             // subscriber's own SENDs and ACKs), so every ready branch gets its turn.
@@ -175,6 +181,24 @@ pub async fn run<S>(
                 }
             }
             _ = s.pending.notify.notified(), if paused || s.disconnecting || stopping.is_some() => {}
+            _ = usage.changed(FLOW_RECHECK), if held && stopping.is_none() => {
+                // Not reading is this side's choice: the client's silence does not count.
+                conn.excuse_silence();
+                match s.retry_held() {
+                    Ok(true) => match handle_frames(&mut s, &mut conn, &settings) {
+                        Step::Ok => {}
+                        Step::Authenticate(f) => auth = Some(Box::pin(s.authenticate(f))),
+                        Step::Close(f) => {
+                            closing = f;
+                            if closing.is_none() {
+                                s.disconnecting = true;
+                            }
+                        }
+                    },
+                    Ok(false) => {}
+                    Err(Close(f)) => closing = f,
+                }
+            }
             _ = sleep_until(deadline) => {
                 let now = Instant::now();
                 if stopping.is_some_and(|at| now >= at) {
@@ -288,6 +312,10 @@ where
                 }
                 if let Err(Close(e)) = s.handle(f) {
                     return Step::Close(e);
+                }
+                if s.is_held() {
+                    // Frames behind a held SEND wait for it.
+                    return Step::Ok;
                 }
             }
             Err(e) => {

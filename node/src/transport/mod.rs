@@ -4,16 +4,20 @@
 //! ```text
 //! serve (accept loop) ──▶ connection::run (one task per socket: reads, writes, timers)
 //!                              └─▶ session::Session (STOMP semantics) ──▶ broker::Core API
-//!                                     ├─ subscription (ack modes, unacked deliveries)
+//!                                     ├─ subscription (ack modes, unacked deliveries, options)
+//!                                     ├─ names (temporary destinations, composites, wildcards)
 //!                                     └─ transaction (BEGIN/COMMIT/ABORT)
 //! ```
 //!
 //! Connection tasks are tracked so shutdown can wait for all of them.
 
 pub mod connection;
+pub mod names;
 pub mod session;
 pub mod subscription;
 pub mod transaction;
+// STOMP over WebSocket (ws:// transports).
+pub mod websocket;
 
 use std::sync::Arc;
 use std::time::Duration;

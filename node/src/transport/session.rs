@@ -25,10 +25,12 @@ use mq_shared::heartbeat;
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::TransportSettings;
+use super::names::Names;
 use super::subscription::{self, AckMode, Sub, Subscriptions, Unacked};
 use super::transaction::{self, Transactions, TxOp};
 use crate::broker::{
-    Accepted, AckHandle, ConsumerSpec, Core, Delivery, Message, NetworkConsumer, Outgoing, Settle,
+    Accepted, AckHandle, ConsumerSpec, Core, Delivery, Message, NetworkConsumer, Outgoing, Permit,
+    Settle, TempOwner,
 };
 use crate::internode::{
     ADVISORY_DESTINATION, BRIDGE_HEADER, BROKER_HEADER, BridgeSubscription, is_advisory,
@@ -100,6 +102,8 @@ pub struct Session {
     subs: Subscriptions,
     txs: Transactions,
     produced: HashSet<Destination>,
+    /// Its temporary destinations, by the names it gave them.
+    names: Names,
     /// Store writes outstanding.
     pub pending: Arc<Pending>,
     out_tx: mpsc::UnboundedSender<Out>,
@@ -115,6 +119,16 @@ pub struct Session {
     principal: Option<Principal>,
     /// The peer is on a loopback address.
     from_loopback: bool,
+    /// A SEND held by producer flow control: nothing more is read until it is taken.
+    held: Option<Held>,
+}
+
+/// A SEND waiting for space (`producer-flow-control`).
+struct Held {
+    msgs: Vec<Message>,
+    receipt: Option<String>,
+    from_bridge: bool,
+    since: std::time::Instant,
 }
 
 impl Session {
@@ -138,6 +152,7 @@ impl Session {
             subs: Subscriptions::default(),
             txs: Transactions::default(),
             produced: HashSet::new(),
+            names: Names::default(),
             pending: Arc::new(Pending {
                 count: AtomicUsize::new(0),
                 notify: Notify::new(),
@@ -150,6 +165,44 @@ impl Session {
             unregistered: false,
             principal: None,
             from_loopback,
+            held: None,
+        }
+    }
+
+    /// The node's usage, whose changes wake a held SEND.
+    pub fn usage(&self) -> Arc<crate::broker::usage::Usage> {
+        self.broker.usage().clone()
+    }
+
+    /// Whether a SEND waits for space: the connection reads nothing more meanwhile.
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Tries the held SEND again: `Ok(true)` once it is published (frames behind it may be
+    /// read again), `Ok(false)` while it still waits, `Err` with the ERROR when its wait is
+    /// over (`send-fail-if-no-space-after-timeout`).
+    pub fn retry_held(&mut self) -> Result<bool, Close> {
+        let Some(h) = self.held.take() else {
+            return Ok(true);
+        };
+        match h.msgs.iter().try_for_each(|m| self.broker.admit(m)) {
+            Ok(()) => {
+                self.publish(h.msgs, h.receipt.as_deref(), h.from_bridge);
+                Ok(true)
+            }
+            Err(full) => {
+                let flow = self.broker.usage().limits().flow;
+                if flow.fail_after.is_some_and(|t| h.since.elapsed() >= t) {
+                    self.broker.usage().count_refused();
+                    return Err(Close(Some(error_frame(
+                        &full.to_string(),
+                        h.receipt.as_deref(),
+                    ))));
+                }
+                self.held = Some(h);
+                Ok(false)
+            }
         }
     }
 
@@ -280,16 +333,29 @@ impl Session {
         self.on_connect(&f)
     }
 
-    /// Fails with the denial's sentence unless this connection may do `op` on `dest`.
+    /// Fails with the denial's sentence unless this connection may do `op` on `dest`. A
+    /// temporary destination is checked under its `/temp-queue/ID` name (the `temp://`
+    /// entries), and reading one is only asked by its owner.
     fn allow(&self, op: Operation, dest: &Destination) -> Result<(), String> {
         let security = &self.settings.security;
         let Some(p) = &self.principal else {
             return Err("not connected".into());
         };
+        if dest.is_temp() {
+            let prefix = if dest.is_queue() {
+                mq_shared::destination::TEMP_QUEUE_PREFIX
+            } else {
+                mq_shared::destination::TEMP_TOPIC_PREFIX
+            };
+            return security
+                .authorize_owned(p, op, &format!("{prefix}{}", dest.name()))
+                .map_err(|d| d.to_string());
+        }
         security
             .authorize(p, op, dest.as_str())
             .map_err(|d| d.to_string())?;
-        if !self.broker.exists(dest) {
+        // Subscribing to a pattern creates nothing.
+        if !dest.has_wildcard() && !self.broker.exists(dest) {
             // Creating a destination on first use is ActiveMQ's admin right.
             security
                 .authorize(p, Operation::Admin, dest.as_str())
@@ -337,6 +403,9 @@ impl Session {
         } else {
             self.timers = Some(Timers::default());
         }
+        if let Some(r) = f.header(mq_shared::headers::REQUEST_ID) {
+            connected.push_header(mq_shared::headers::RESPONSE_ID, r);
+        }
         self.bridge = f.header(BRIDGE_HEADER).map(str::to_string);
         if self.bridge.is_some() {
             connected.push_header(BROKER_HEADER, self.broker.name());
@@ -353,25 +422,110 @@ impl Session {
         Ok(())
     }
 
-    fn on_send(&mut self, f: Frame, receipt: Option<&str>) -> Result<Reply, String> {
+    fn on_send(&mut self, mut f: Frame, receipt: Option<&str>) -> Result<Reply, String> {
         let from_bridge = self.bridge.is_some();
         let tx = f.header("transaction").map(str::to_string);
         let broker = self.broker.clone();
-        let msg = Message::from_frame(f, from_bridge, || broker.new_message_id())?;
-        self.allow(Operation::Write, &msg.destination)?;
-        if !self.produced.contains(&msg.destination) {
-            self.broker.add_producer(&msg.destination, self.conn);
-            self.produced.insert(msg.destination.clone());
+        let msgs = if from_bridge {
+            // A bridge forwards to one concrete destination, under its global name.
+            vec![Message::from_frame(f, true, || broker.new_message_id())?]
+        } else {
+            let text = f
+                .header("destination")
+                .ok_or("SEND without a destination header")?
+                .to_string();
+            let dests = self.names.resolve_send(&text, &self.broker, self.conn)?;
+            if let Some(h) = mq_shared::headers::SCHEDULED
+                .iter()
+                .find(|h| f.header(h).is_some())
+            {
+                return Err(format!(
+                    "{h}: scheduled delivery is not supported by this node"
+                ));
+            }
+            if let Some(r) = f.header(mq_shared::headers::REPLY_TO)
+                && mq_shared::destination::own_temp(r).is_some()
+            {
+                // The responder gets a name it can send to.
+                let d = self.names.resolve(r, &self.broker, self.conn)?;
+                f.set_header(mq_shared::headers::REPLY_TO, d.as_str());
+            }
+            f.set_header("destination", dests[0].as_str());
+            let first = Message::from_frame(f, false, || broker.new_message_id())?;
+            let mut msgs = Vec::with_capacity(dests.len());
+            for d in &dests[1..] {
+                // Each part is a message of its own, with its own id.
+                let mut m = first.clone();
+                m.destination = d.clone();
+                m.id = Arc::from(broker.new_message_id());
+                msgs.push(m);
+            }
+            msgs.insert(0, first);
+            msgs
+        };
+        for m in &msgs {
+            // (A bridge's forward to one is accepted and dropped: refusing it would break the
+            // link, and the message would come again.)
+            if !from_bridge
+                && m.destination.is_temp()
+                && self.broker.temp_owner(&m.destination) == TempOwner::Gone
+            {
+                return Err(format!(
+                    "temporary destination {} no longer exists: the connection that created it has closed",
+                    m.destination
+                ));
+            }
+            self.allow(Operation::Write, &m.destination)?;
+        }
+        for m in &msgs {
+            if !self.produced.contains(&m.destination) {
+                self.broker.add_producer(&m.destination, self.conn);
+                self.produced.insert(m.destination.clone());
+            }
         }
         if let Some(tx) = tx {
-            self.txs.push(&tx, TxOp::Send(msg))?;
+            for m in msgs {
+                self.txs.push(&tx, TxOp::Send(m))?;
+            }
             return Ok(Reply::Now);
         }
+        if let Err(full) = msgs.iter().try_for_each(|m| self.broker.admit(m)) {
+            let flow = self.broker.usage().limits().flow;
+            if !flow.hold || flow.fail_at_once {
+                self.broker.usage().count_refused();
+                return Err(full.to_string());
+            }
+            // Held: no RECEIPT and nothing more read until there is room.
+            tracing::debug!(conn = self.conn, reason = %full, "SEND held by producer flow control");
+            self.broker.usage().count_held();
+            self.held = Some(Held {
+                msgs,
+                receipt: receipt.map(str::to_string),
+                from_bridge,
+                since: std::time::Instant::now(),
+            });
+            return Ok(Reply::Later);
+        }
+        self.publish(msgs, receipt, from_bridge);
+        Ok(Reply::Later)
+    }
+
+    /// Publishes a SEND's message (a composite SEND's messages); its RECEIPT (or ERROR)
+    /// follows the store.
+    fn publish(&mut self, msgs: Vec<Message>, receipt: Option<&str>, from_bridge: bool) {
         let ordered = self.pending.count() > 0;
         let done = self.store_completion(receipt, "message not stored");
-        self.broker
-            .publish(msg, Some(self.conn), ordered, from_bridge, Some(done));
-        Ok(Reply::Later)
+        if msgs.len() == 1 {
+            if let Some(msg) = msgs.into_iter().next() {
+                self.broker
+                    .publish(msg, Some(self.conn), ordered, from_bridge, Some(done));
+            }
+        } else {
+            // A composite SEND: every part in one store commit, the RECEIPT once all of them
+            // are stored.
+            self.broker
+                .commit_transaction(msgs, Vec::new(), Some(self.conn), done);
+        }
     }
 
     /// Counts one more store write in flight and returns the callback that, once it is
@@ -417,8 +571,37 @@ impl Session {
         if is_advisory(dest_s) {
             return self.subscribe_advisory(dest_s, id);
         }
-        let dest = Destination::parse(dest_s).map_err(|e| e.to_string())?;
+        if dest_s.contains(',') {
+            return Err(format!(
+                "SUBSCRIBE to composite destination '{dest_s}': composite destinations are for SEND; subscribe to each part, or to a wildcard"
+            ));
+        }
+        let dest = self.names.resolve(dest_s, &self.broker, self.conn)?;
+        if dest.has_wildcard() {
+            crate::broker::wildcard_pattern(&dest)?;
+        }
+        if dest.is_temp() && self.bridge.is_none() {
+            match self.broker.temp_owner(&dest) {
+                TempOwner::Connection(c) if c == self.conn => {}
+                _ => {
+                    return Err(format!(
+                        "cannot SUBSCRIBE to {dest}: only the connection that created a temporary destination consumes from it"
+                    ));
+                }
+            }
+        }
         self.allow(Operation::Read, &dest)?;
+        let mut options = subscription::options(f, &dest)?;
+        if dest.has_wildcard()
+            && self.settings.security.is_enabled()
+            && let Some(p) = self.principal.clone()
+        {
+            // A pattern the reader may subscribe to reaches only what it may read.
+            let security = self.settings.security.clone();
+            options.permit = Some(Permit(Arc::new(move |d: &str| {
+                security.authorize(&p, Operation::Read, d).is_ok()
+            })));
+        }
         let ack = AckMode::parse(f.header("ack"))?;
         let settings = self.broker.settings();
         let prefetch = subscription::prefetch(f, settings.prefetch, settings.max_prefetch)?;
@@ -432,6 +615,7 @@ impl Session {
                     hops: s.hops,
                     origin: s.origin,
                     message_ttl: s.message_ttl,
+                    scope: None,
                 }))
             }
             None => None,
@@ -444,6 +628,7 @@ impl Session {
             priority,
             network,
             bridge,
+            options,
             tx: self.deliver_tx.clone(),
         };
         // Deliveries made during attach wait in the channel until this frame is handled,
@@ -600,12 +785,25 @@ impl Session {
         let sub = self.subs.by_consumer(d.consumer)?;
         let m = &d.message;
         let ack_id = format!("{}:{}", d.consumer, m.id);
-        let f = m.to_frame(Outgoing::Deliver {
+        let mut f = m.to_frame(Outgoing::Deliver {
             subscription: &sub.id,
             ack: (sub.ack != AckMode::Auto && version == Version::V1_2).then_some(&*ack_id),
             redelivered: d.redelivered,
             to_bridge: to_bridge.as_deref(),
         });
+        if !self.names.is_empty() {
+            // The owner of a temporary destination sees it by the name it gave it.
+            if let Some(n) = self.names.own_name(&m.destination) {
+                f.set_header("destination", n);
+            }
+            if let Some(n) = f
+                .header(mq_shared::headers::REPLY_TO)
+                .and_then(|r| self.names.own_name_of(r))
+            {
+                let n = n.to_string();
+                f.set_header(mq_shared::headers::REPLY_TO, n);
+            }
+        }
         let auto = match sub.ack {
             AckMode::Auto => d.ack,
             _ => {
@@ -642,6 +840,7 @@ impl Session {
         for d in self.produced.drain() {
             self.broker.remove_producer(&d, self.conn);
         }
+        self.broker.remove_temps(self.conn);
         if !self.unregistered {
             self.unregistered = true;
             self.broker.unregister_connection(self.conn);

@@ -8,16 +8,19 @@
 //! | 1.0     | `message-id` (`subscription` optional)             |
 //!
 //! In `client` mode an ACK is cumulative (it settles the delivery and every earlier one of
-//! the subscription); a NACK always names one delivery.
+//! the subscription); a NACK always names one delivery. [`options`] reads what a SUBSCRIBE
+//! asks beyond that (selector, ActiveMQ's `activemq.*` options).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 pub use mq_shared::client::AckMode;
+use mq_shared::destination::Destination;
 use mq_shared::frame::{Frame, Version};
 use mq_shared::headers;
+use mq_shared::selector::Selector;
 
-use crate::broker::{AckHandle, Attached};
+use crate::broker::{AckHandle, Attached, ConsumerOptions};
 
 /// A delivery awaiting its ACK.
 #[derive(Debug, Clone)]
@@ -71,6 +74,104 @@ pub fn priority(f: &Frame, default: i32) -> Result<i32, String> {
             .map_err(|_| format!("{} '{v}' is not a whole number", headers::PRIORITY)),
         None => Ok(default),
     }
+}
+
+/// A boolean SUBSCRIBE header (`true` or `false`, in any case), `false` when absent.
+fn flag(f: &Frame, name: &str) -> Result<bool, String> {
+    match f.header(name).map(str::trim) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(format!("{name} '{v}' must be true or false")),
+    }
+}
+
+/// What a SUBSCRIBE to `dest` asks beyond the ack mode, prefetch and priority: its selector
+/// and ActiveMQ options, each honoured or refused with an ERROR that names it (a header that
+/// changes which messages a subscriber gets is never ignored):
+///
+/// - `selector`: parsed here; a malformed one is refused with its column. An empty one is no
+///   selector (JMS).
+/// - `activemq.exclusive` (queues), `activemq.noLocal` (topics),
+///   `activemq.maximumPendingMessageLimit` (topics; 0 is the node's `pending-message-limit`):
+///   honoured; asked of the other kind of destination, refused.
+/// - `activemq.dispatchAsync`: accepted (dispatch never runs on the producer's thread here).
+/// - `activemq.retroactive:true`, `activemq.subscriptionName` (durable subscriptions),
+///   `browser:true`, `transformation`, and any other `activemq.` header: refused.
+pub fn options(f: &Frame, dest: &Destination) -> Result<ConsumerOptions, String> {
+    use headers::*;
+    let queue = dest.is_queue();
+    let mut o = ConsumerOptions::default();
+    if let Some(text) = f.header(SELECTOR)
+        && !text.trim().is_empty()
+    {
+        let sel = Selector::parse(text).map_err(|e| format!("SUBSCRIBE {SELECTOR}: {e}"))?;
+        o.selector = Some(Arc::new(sel));
+    }
+    o.exclusive = flag(f, EXCLUSIVE)?;
+    if o.exclusive && !queue {
+        return Err(format!(
+            "{EXCLUSIVE}:true applies to queues; {dest} is a topic"
+        ));
+    }
+    o.no_local = flag(f, NO_LOCAL)?;
+    if o.no_local && queue {
+        return Err(format!(
+            "{NO_LOCAL}:true applies to topics; {dest} is a queue (a queue consumer may receive its own connection's messages)"
+        ));
+    }
+    if flag(f, RETROACTIVE)? {
+        return Err(format!(
+            "{RETROACTIVE}:true is not supported: a topic here keeps no messages for subscribers to come"
+        ));
+    }
+    flag(f, DISPATCH_ASYNC)?;
+    if let Some(v) = f.header(MAXIMUM_PENDING_MESSAGE_LIMIT) {
+        let n = v.trim().parse::<usize>().map_err(|_| {
+            format!("{MAXIMUM_PENDING_MESSAGE_LIMIT} '{v}' must be a whole number, 0 or more")
+        })?;
+        if n > 0 && queue {
+            return Err(format!(
+                "{MAXIMUM_PENDING_MESSAGE_LIMIT} applies to topic subscriptions; a queue never discards messages"
+            ));
+        }
+        o.pending_limit = (n > 0).then_some(n);
+    }
+    if f.header(SUBSCRIPTION_NAME).is_some() {
+        return Err(format!(
+            "{SUBSCRIPTION_NAME}: durable subscriptions are not supported by this node"
+        ));
+    }
+    if flag(f, BROWSER)? {
+        return Err(format!(
+            "{BROWSER}:true is not supported: queue browsing is available through the admin API"
+        ));
+    }
+    if let Some(t) = f.header(TRANSFORMATION) {
+        return Err(format!(
+            "{TRANSFORMATION} '{t}' is not supported: messages are delivered as they were sent"
+        ));
+    }
+    const KNOWN: [&str; 8] = [
+        PREFETCH_SIZE,
+        PRIORITY,
+        EXCLUSIVE,
+        NO_LOCAL,
+        RETROACTIVE,
+        DISPATCH_ASYNC,
+        MAXIMUM_PENDING_MESSAGE_LIMIT,
+        SUBSCRIPTION_NAME,
+    ];
+    if let Some((k, _)) = f
+        .headers
+        .iter()
+        .find(|(k, _)| k.starts_with(ACTIVEMQ_PREFIX) && !KNOWN.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown SUBSCRIBE header {k}: not supported by this node"
+        ));
+    }
+    Ok(o)
 }
 
 /// Every subscription of one connection.

@@ -169,8 +169,8 @@ pub enum UriError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A TLS option on a plain `tcp://` URI.
-    #[error("option '{option}' applies to ssl:// URIs only, not '{uri}'")]
+    /// A TLS option on a plain `tcp://` or `ws://` URI.
+    #[error("option '{option}' applies to ssl:// URIs only (and wss://), not '{uri}'")]
     OptionNeedsTls {
         /// The option as given.
         option: String,

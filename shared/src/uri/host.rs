@@ -118,6 +118,31 @@ pub(super) fn tcp_endpoint(s: &str, zero_ok: bool) -> Result<(HostPort, Option<&
         (Scheme::Ssl, rest) => (true, rest),
         _ => return Err(unknown_scheme(s, EXPECTED)),
     };
+    endpoint_after_scheme(s, rest, secure, zero_ok)
+}
+
+/// A transport connector's endpoint: what [`tcp_endpoint`] reads, or `ws://host:port` and
+/// `wss://host:port` (STOMP over WebSocket, plain or TLS). The `bool` says WebSocket.
+pub(super) fn transport_endpoint(s: &str) -> Result<(HostPort, bool, Option<&str>), UriError> {
+    const EXPECTED: &str = "tcp://, stomp://, ssl://, stomp+ssl://, ws:// or wss://";
+    let (secure, websocket, rest) = match scheme_of(s, EXPECTED)? {
+        (Scheme::Tcp, rest) => (false, false, rest),
+        (Scheme::Ssl, rest) => (true, false, rest),
+        (Scheme::Ws, rest) => (false, true, rest),
+        (Scheme::Wss, rest) => (true, true, rest),
+        _ => return Err(unknown_scheme(s, EXPECTED)),
+    };
+    let (hp, query) = endpoint_after_scheme(s, rest, secure, true)?;
+    Ok((hp, websocket, query))
+}
+
+/// `//host:port?query` after the scheme of `s`.
+fn endpoint_after_scheme<'a>(
+    s: &'a str,
+    rest: &'a str,
+    secure: bool,
+    zero_ok: bool,
+) -> Result<(HostPort, Option<&'a str>), UriError> {
     let (endpoint, query) = split_query(s);
     let (host_port, _) = split_query(slashes(s, rest)?);
     let mut hp = parse_host_port(host_port, endpoint, zero_ok)?;

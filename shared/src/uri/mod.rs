@@ -4,8 +4,11 @@
 //! names are case-sensitive; schemes are not). Defaults come from [`crate::defaults`].
 //!
 //! ```text
-//! transport   = endpoint [ "?" topts ]                      tcp://0.0.0.0:61613?discoveryUri=multicast://default
-//! topts       = topt { "&" topt }       topt = "needClientAuth=" bool (ssl:// only) | "discoveryUri=" discovery
+//! transport   = transport-endpoint [ "?" topts ]                      tcp://0.0.0.0:61613?discoveryUri=multicast://default
+//! topts       = topt { "&" topt }       topt = "needClientAuth=" bool (ssl://, wss://) | "discoveryUri=" discovery
+//! transport-endpoint = endpoint | ws | wss                 transports only; peers and clients speak tcp/ssl
+//! ws          = "ws" "://" host ":" port                   STOMP over WebSocket
+//! wss         = "wss" "://" host ":" port                  STOMP over WebSocket over TLS
 //! endpoint    = tcp | ssl
 //! tcp         = ( "tcp" | "stomp" ) "://" host ":" port        stomp:// is an alias of tcp://
 //! ssl         = ( "ssl" | "stomp+ssl" ) "://" host ":" port    STOMP over TLS; stomp+ssl:// is an alias
@@ -29,7 +32,8 @@
 //!   The bare form `failover:tcp://a:1,tcp://b:2` is read as one list only at top level; inside
 //!   `static:(...)` its commas separate peers (as in ActiveMQ).
 //! - Whitespace around commas, `&` and `=` is ignored. Option values may use `%XX` escapes
-//!   (`%2C` for a comma); [`Display`](std::fmt::Display) escapes `% & , ( ) ? # =` and whitespace.
+//!   (`%2C` for a comma); [`Display`](std::fmt::Display) escapes `% & , ( ) ? # =`, whitespace
+//!   and control characters.
 //! - Ports go from 1 to 65535; a transport may bind port 0 (any free port).
 //! - Each endpoint records its scheme ([`HostPort::secure`]): `tcp://` and `ssl://` may be mixed
 //!   in one list, and `Display` writes each back as it was (aliases as `tcp://` and `ssl://`).

@@ -262,11 +262,14 @@ impl NetworkOptions {
                 continue;
             }
             let value = match key {
-                // Each filter is escaped on its own: the commas between them stay commas.
-                "excludedDestinations"
-                | "dynamicallyIncludedDestinations"
-                | "staticallyIncludedDestinations" => {
-                    value.split(',').map(encode).collect::<Vec<_>>().join(",")
+                // Each filter is escaped on its own, so that a comma in one stays in it and the
+                // commas between them stay commas.
+                "excludedDestinations" => encode_list(&self.excluded_destinations),
+                "dynamicallyIncludedDestinations" => {
+                    encode_list(&self.dynamically_included_destinations)
+                }
+                "staticallyIncludedDestinations" => {
+                    encode_list(&self.statically_included_destinations)
                 }
                 _ => encode(&value),
             };
@@ -274,6 +277,15 @@ impl NetworkOptions {
         }
         pairs
     }
+}
+
+/// A destination list as a query value: each filter escaped, joined by commas.
+fn encode_list(filters: &[DestinationFilter]) -> String {
+    filters
+        .iter()
+        .map(|f| encode(&f.to_string()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Options of the discovery part of a `multicast://` network connector.
@@ -470,5 +482,42 @@ impl fmt::Display for NetworkUri {
         }
         pairs.extend(self.options().query_pairs());
         write_query(f, &pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comma_inside_a_destination_filter_prints_escaped() -> Result<(), UriError> {
+        // Found by fuzzing: the printed list was split at every comma, the escaped one too.
+        let uri: NetworkUri =
+            "static:(tcp://h:1)?staticallyIncludedDestinations=%20a%2Cb,/topic/c".parse()?;
+        let printed = uri.to_string();
+        assert_eq!(
+            printed,
+            "static:(tcp://h:1)?staticallyIncludedDestinations=/queue/a%2Cb,/topic/c"
+        );
+        let again: NetworkUri = printed.parse()?;
+        assert_eq!(again, uri);
+        let patterns: Vec<&str> = again
+            .options()
+            .statically_included_destinations
+            .iter()
+            .map(DestinationFilter::pattern)
+            .collect();
+        assert_eq!(patterns, ["a,b", "c"]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_value_with_unicode_whitespace_round_trips() -> Result<(), UriError> {
+        let uri: NetworkUri = "static:(tcp://h:1)?name=%E3%80%80n%C2%A0&password=%C2%85".parse()?;
+        assert_eq!(uri.options().name.as_deref(), Some("\u{3000}n\u{a0}"));
+        assert_eq!(uri.options().password.as_deref(), Some("\u{85}"));
+        let again: NetworkUri = uri.to_string().parse()?;
+        assert_eq!(again, uri);
+        Ok(())
     }
 }

@@ -10,6 +10,10 @@ use super::redact::redact_uri;
 pub(super) enum Scheme {
     Tcp,
     Ssl,
+    /// STOMP over WebSocket (`ws://`), transports only.
+    Ws,
+    /// STOMP over WebSocket over TLS (`wss://`), transports only.
+    Wss,
     Static,
     MasterSlave,
     Failover,
@@ -46,6 +50,8 @@ pub(super) fn scheme_of<'a>(
     let scheme = match name.to_ascii_lowercase().as_str() {
         "tcp" | "stomp" => Scheme::Tcp,
         "ssl" | "stomp+ssl" => Scheme::Ssl,
+        "ws" => Scheme::Ws,
+        "wss" => Scheme::Wss,
         "static" => Scheme::Static,
         "masterslave" => Scheme::MasterSlave,
         "failover" => Scheme::Failover,
@@ -240,18 +246,42 @@ pub(super) fn decode(key: &str, raw: &str) -> Result<String, UriError> {
     String::from_utf8(out).map_err(|_| bad_value(key, "escapes that decode to UTF-8", raw))
 }
 
-/// Escapes what would otherwise end or split a value: `% & , ( ) ? # =` and whitespace.
+/// Escapes what would otherwise end, split or be trimmed off a value: `% & , ( ) ? # =`,
+/// whitespace (Unicode's, which the parser trims) and control characters, byte by byte of
+/// their UTF-8.
 pub(super) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '&' | ',' | '(' | ')' | '?' | '#' | '=')
-            || c.is_ascii_whitespace()
-            || c.is_ascii_control()
+            || c.is_whitespace()
+            || c.is_control()
         {
-            let _ = write!(out, "%{:02X}", c as u32);
+            for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                let _ = write!(out, "%{b:02X}");
+            }
         } else {
             out.push(c);
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_character_the_parser_trims_is_escaped() {
+        // A value ending in U+00A0 or U+3000 was printed raw, and trimmed when read back.
+        for c in [
+            '\u{a0}', '\u{85}', '\u{2028}', '\u{3000}', '\u{9f}', ' ', '\t',
+        ] {
+            let value = format!("{c}x{c}");
+            let printed = encode(&value);
+            assert_eq!(printed.trim(), printed, "{c:?}");
+            assert!(printed.is_ascii(), "{printed}");
+            assert_eq!(decode("k", &printed), Ok(value));
+        }
+        assert_eq!(encode("a b\u{a0}é"), "a%20b%C2%A0é");
+    }
 }

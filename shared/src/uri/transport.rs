@@ -1,17 +1,17 @@
-//! Transport connectors: `tcp://HOST:PORT` or `ssl://HOST:PORT`, with `needClientAuth` (TLS)
-//! and `discoveryUri`, where a node listens.
+//! Transport connectors: `tcp://HOST:PORT`, `ssl://HOST:PORT`, `ws://HOST:PORT` or
+//! `wss://HOST:PORT`, with `needClientAuth` (TLS) and `discoveryUri`, where a node listens.
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::discovery::DiscoveryUri;
 use super::error::{UriError, unknown_option};
-use super::host::{HostPort, tcp_endpoint};
+use super::host::{HostPort, transport_endpoint};
 use super::redact::{Redacted, redact_uri};
 use super::syntax::{non_empty, query_pairs};
 use super::value::{Seen, boolean, required};
 
-/// Options of a transport connector URI. `needClientAuth` is for `ssl://` only. The value of
+/// Options of a transport connector URI. `needClientAuth` is for `ssl://` and `wss://` only. The value of
 /// `discoveryUri` is a URI: once it has a `?` of its own, the rest of the query is its options
 /// (`?needClientAuth=true&discoveryUri=multicast://default?group=a&secret=s`).
 pub const TRANSPORT_OPTIONS: &[&str] = &["needClientAuth", "discoveryUri"];
@@ -22,10 +22,15 @@ pub const TRANSPORT_OPTIONS: &[&str] = &["needClientAuth", "discoveryUri"];
 /// `discoveryUri` (ActiveMQ's `transportConnector` attribute of that name), to advertise the
 /// connector, e.g. `tcp://127.0.0.1:0?discoveryUri=multicast://default`. Port 0 binds any
 /// free port.
+///
+/// `ws://HOST:PORT` (and `wss://HOST:PORT`, over TLS) is STOMP over WebSocket, one frame per
+/// WebSocket message, for browsers and other WebSocket clients (ActiveMQ's `ws://` connector).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportUri {
-    /// Where to listen; `addr.secure` for `ssl://`.
+    /// Where to listen; `addr.secure` for `ssl://` and `wss://`.
     pub addr: HostPort,
+    /// STOMP over WebSocket (`ws://`, `wss://`) rather than over a plain byte stream.
+    pub websocket: bool,
     /// `needClientAuth`: TLS clients must present a certificate signed by the node's CA.
     pub need_client_auth: bool,
     /// Where to advertise this connector, if anywhere.
@@ -33,9 +38,28 @@ pub struct TransportUri {
 }
 
 impl TransportUri {
-    /// Whether the connector speaks TLS (`ssl://`).
+    /// Whether the connector speaks TLS (`ssl://`, `wss://`).
     pub fn is_tls(&self) -> bool {
         self.addr.secure
+    }
+
+    /// Whether the connector is STOMP over WebSocket (`ws://`, `wss://`).
+    pub fn is_websocket(&self) -> bool {
+        self.websocket
+    }
+
+    /// The scheme it is printed with: `tcp`, `ssl`, `ws` or `wss`.
+    pub fn scheme(&self) -> &'static str {
+        match (self.websocket, self.addr.secure) {
+            (true, true) => "wss",
+            (true, false) => "ws",
+            (false, _) => self.addr.scheme(),
+        }
+    }
+
+    /// `SCHEME://host:port` without options, e.g. `ws://127.0.0.1:61614`.
+    pub fn endpoint_string(&self) -> String {
+        format!("{}://{}", self.scheme(), self.addr)
     }
 
     /// The URI with its secrets masked (`***`), for logs and answers.
@@ -48,8 +72,13 @@ impl FromStr for TransportUri {
     type Err = UriError;
 
     fn from_str(s: &str) -> Result<Self, UriError> {
-        let (addr, query) = tcp_endpoint(non_empty(s)?, true)?;
-        let context = if addr.secure { "ssl://" } else { "tcp://" };
+        let (addr, websocket, query) = transport_endpoint(non_empty(s)?)?;
+        let context = match (websocket, addr.secure) {
+            (true, true) => "wss://",
+            (true, false) => "ws://",
+            (false, true) => "ssl://",
+            (false, false) => "tcp://",
+        };
         let (own, discovery_text) = split_discovery(query);
         let mut need_client_auth = false;
         let mut seen = Seen::new(context);
@@ -79,6 +108,7 @@ impl FromStr for TransportUri {
             .transpose()?;
         Ok(TransportUri {
             addr,
+            websocket,
             need_client_auth,
             discovery,
         })
@@ -117,7 +147,7 @@ fn split_discovery(query: Option<&str>) -> (String, Option<Option<&str>>) {
 
 impl fmt::Display for TransportUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.addr.scheme(), self.addr)?;
+        f.write_str(&self.endpoint_string())?;
         let mut sep = '?';
         if self.need_client_auth {
             write!(f, "{sep}needClientAuth=true")?;
@@ -127,5 +157,65 @@ impl fmt::Display for TransportUri {
             write!(f, "{sep}discoveryUri={d}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> TransportUri {
+        match s.parse() {
+            Ok(t) => t,
+            Err(e) => panic!("{s}: {e}"),
+        }
+    }
+
+    #[test]
+    fn websocket_transports() {
+        let t = parse("ws://127.0.0.1:61614");
+        assert!(t.is_websocket() && !t.is_tls());
+        assert_eq!(t.addr, HostPort::new("127.0.0.1", 61614));
+        assert_eq!(t.to_string(), "ws://127.0.0.1:61614");
+        assert_eq!(t.endpoint_string(), "ws://127.0.0.1:61614");
+        let t = parse("WSS://[::1]:0?needClientAuth=true");
+        assert!(t.is_websocket() && t.is_tls() && t.need_client_auth);
+        assert_eq!(t.scheme(), "wss");
+        assert_eq!(t.to_string(), "wss://[::1]:0?needClientAuth=true");
+        assert_eq!(parse(&t.to_string()), t);
+        let t = parse("ws://0.0.0.0:0?discoveryUri=multicast://default");
+        assert_eq!(t.discovery, Some(DiscoveryUri::default()));
+        assert_eq!(parse(&t.to_string()), t);
+        let tcp = parse("tcp://h:1");
+        assert!(!tcp.is_websocket());
+        assert_eq!(tcp.scheme(), "tcp");
+    }
+
+    #[test]
+    fn websocket_transport_errors_name_the_part() {
+        let e = "ws://h:1?needClientAuth=true"
+            .parse::<TransportUri>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("needClientAuth"), "{e}");
+        let e = "wsx://h:1"
+            .parse::<TransportUri>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("wsx") && e.contains("ws://"), "{e}");
+        assert!("ws://h".parse::<TransportUri>().is_err());
+        assert!("ws://h:70000".parse::<TransportUri>().is_err());
+    }
+
+    #[test]
+    fn websocket_is_not_a_peer_or_client_scheme() {
+        assert!(
+            "static:(ws://h:1)"
+                .parse::<super::super::NetworkUri>()
+                .is_err()
+        );
+        assert!("ws://h:1".parse::<super::super::ClientUri>().is_err());
     }
 }

@@ -392,6 +392,7 @@ fn build_manifest(
             pid: None,
             persistent: p.persistent,
             tls,
+            remote: None,
         })
         .collect();
     let mut groups: Vec<GroupEntry> = Vec::new();

@@ -33,7 +33,16 @@ pub async fn run(ctx: &Context, name: &str, yes: bool) -> Result<Outcome> {
     )?;
     let mut changes: Vec<NodeChange> = Vec::new();
     if let Some(m) = &manifest {
-        for (node, pid) in lifecycle::terminate_all(&m.nodes).await {
+        let (remote, local): (Vec<_>, Vec<_>) =
+            m.nodes.iter().cloned().partition(|n| n.is_remote());
+        if !remote.is_empty() {
+            let names: Vec<&str> = remote.iter().map(|n| n.name.as_str()).collect();
+            output::note(&format!(
+                "Cannot stop remote node(s) {}: mqctl does not run them; they are only forgotten.",
+                names.join(", ")
+            ));
+        }
+        for (node, pid) in lifecycle::terminate_all(&local).await {
             changes.push(node::change(name, &node, NodeAction::Stopped, pid));
         }
     }

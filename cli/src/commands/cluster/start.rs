@@ -11,15 +11,33 @@ use crate::status;
 use crate::{output, process};
 
 /// Runs `cluster start`.
+/// Says which nodes a lifecycle command leaves alone, as mqctl does not run them.
+pub(crate) fn remote_note(cluster: &Cluster, what: &str) {
+    let remote: Vec<&str> = cluster
+        .manifest
+        .nodes
+        .iter()
+        .filter(|n| n.is_remote())
+        .map(|n| n.name.as_str())
+        .collect();
+    if !remote.is_empty() {
+        output::note(&format!(
+            "Cannot {what} remote node(s) {}: mqctl does not run them.",
+            remote.join(", ")
+        ));
+    }
+}
+
 pub async fn run(ctx: &Context, args: StartArgs) -> Result<Outcome> {
     let mut cluster = Cluster::load(&ctx.home, &args.name)?;
     let stopped: Vec<String> = cluster
         .manifest
         .nodes
         .iter()
-        .filter(|n| process::running_pid(n).is_none())
+        .filter(|n| !n.is_remote() && process::running_pid(n).is_none())
         .map(|n| n.name.clone())
         .collect();
+    remote_note(&cluster, "start");
     if stopped.is_empty() {
         output::note(&format!("Every node of {} is already running.", args.name));
     } else {

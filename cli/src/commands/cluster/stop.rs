@@ -16,7 +16,8 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     // Signal all first so that a slave does not take over from a master stopping before it.
     let mut signalled = Vec::new();
     let mut errors = Vec::new();
-    for node in &cluster.manifest.nodes {
+    super::start::remote_note(&cluster, "stop");
+    for node in cluster.manifest.nodes.iter().filter(|n| !n.is_remote()) {
         match process::signal(node, Signal::Term) {
             Ok(pid) => signalled.push((node.clone(), pid)),
             Err(e) => errors.push(e),

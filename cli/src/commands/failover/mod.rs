@@ -5,6 +5,7 @@
 //! client sees it: from the kill or stepdown request until a STOMP CONNECT to another member is
 //! answered CONNECTED. `status` shows who serves and who waits.
 
+mod remote;
 mod status;
 mod trigger;
 mod verify;
@@ -26,7 +27,7 @@ use crate::error::{CliError, Outcome, Result};
 pub async fn run(ctx: &Context, command: FailoverCommand) -> Result<Outcome> {
     match command {
         FailoverCommand::Trigger(args) => trigger::run(ctx, args).await,
-        FailoverCommand::Status(args) => status::run(ctx, &args.name).await,
+        FailoverCommand::Status(args) => status::run(ctx, args).await,
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 use mq_shared::api::Role;
 use mq_shared::ctl::{ClusterStatus, FailoverStatus, GroupStatus, LockHolder};
 
+use crate::args::failover::FailoverStatusArgs;
 use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
@@ -16,8 +17,17 @@ use crate::status;
 
 /// Runs `failover status`. Exit 3 when some members that should run did not answer (with a
 /// sentence on stderr naming them), 69 when none did.
-pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
-    let cluster = Cluster::load(&ctx.home, name)?;
+pub async fn run(ctx: &Context, args: FailoverStatusArgs) -> Result<Outcome> {
+    // Nodes given by URL are the members of one group.
+    let cluster = match &args.name {
+        Some(name) => Cluster::load(&ctx.home, name)?,
+        None => Cluster::from_urls(
+            &ctx.home,
+            &args.urls.url,
+            args.urls.token_file.as_deref(),
+            Some(super::remote::GROUP),
+        )?,
+    };
     let gathered = status::gather_status(&cluster).await?;
     let failover = groups(&cluster, &gathered);
     if ctx.out.format() == Format::Json {
@@ -25,7 +35,11 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
     } else {
         ctx.out.table(&table(&failover))?;
     }
-    status::outcome(&cluster, &gathered)
+    let outcome = status::outcome(&cluster, &gathered);
+    match outcome {
+        Err(e) if args.name.is_none() => Err(cluster.why_none_answered(e).await),
+        other => other,
+    }
 }
 
 /// Each group's members sorted by the role they reported, in member order, with the lock
@@ -54,8 +68,10 @@ fn groups(cluster: &Cluster, gathered: &ClusterStatus) -> FailoverStatus {
                 master: named(&|r| super::serves(r)).into_iter().next(),
                 slaves: named(&|r| r == Some(Role::Slave)),
                 down: named(&|r| r.is_none()),
+                // A remote node's data dir is on its own host.
                 lock: members
                     .first()
+                    .filter(|m| !m.is_remote())
                     .and_then(|m| LockHolder::read(Path::new(&m.data_dir))),
                 group,
             }
@@ -111,6 +127,7 @@ mod tests {
             pid: None,
             persistent: true,
             tls: false,
+            remote: None,
         }
     }
 
@@ -128,6 +145,8 @@ mod tests {
             messages: None,
             links_up: 0,
             links_total: 0,
+            remote: false,
+            usage: None,
         }
     }
 

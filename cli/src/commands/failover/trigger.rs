@@ -31,7 +31,10 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Runs `failover trigger`.
 pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
-    let cluster = Cluster::load(&ctx.home, &args.name)?;
+    let Some(name) = &args.name else {
+        return super::remote::trigger(ctx, &args).await;
+    };
+    let cluster = Cluster::load(&ctx.home, name)?;
     let stomp_opts = crate::security::stomp_options(&cluster.manifest)?;
     let c = cluster.name().to_string();
     let group = super::pick_group(&cluster, args.broker.as_deref())?;
@@ -319,7 +322,7 @@ fn describe_roles(members: &[NodeEntry], roles: &[Option<mq_shared::api::Role>])
 }
 
 /// One row: the group, both masters and the recovery time, and the check's counts.
-fn table(report: &FailoverReport) -> Table {
+pub(super) fn table(report: &FailoverReport) -> Table {
     let mut header = vec!["group", "mode", "old master", "new master", "recovery ms"];
     if report.verify.is_some() {
         header.extend(["sent", "received", "lost", "duplicated"]);

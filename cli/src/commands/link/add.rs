@@ -13,9 +13,17 @@ use crate::topology;
 
 /// Runs `link add`.
 pub async fn run(ctx: &Context, args: LinkAddArgs) -> Result<Outcome> {
-    let mut cluster = Cluster::load(&ctx.home, &args.name)?;
-    let from = cluster.broker_of(&args.from)?;
-    let to = cluster.broker_of(&args.to)?;
+    if let Some(url) = &args.url {
+        return super::remote::add(ctx, url, &args).await;
+    }
+    let [name, from, to] = args.positional.as_slice() else {
+        return Err(CliError::Usage(
+            "link add takes NAME FROM TO (or --url URL TO-STOMP-URI)".to_string(),
+        ));
+    };
+    let mut cluster = Cluster::load(&ctx.home, name)?;
+    let from = cluster.broker_of(from)?;
+    let to = cluster.broker_of(to)?;
     if from == to {
         return Err(CliError::Usage(format!(
             "a link goes from one broker to another; `{from}` and `{to}` are the same broker"
@@ -28,11 +36,20 @@ pub async fn run(ctx: &Context, args: LinkAddArgs) -> Result<Outcome> {
         .map(|l| l.name.as_str())
         .collect();
     let name = topology::link_name(&from, &to, &taken);
-    let members = cluster.manifest.members(&to);
-    let to_ports: Vec<u16> = members.iter().map(|n| n.transport_port).collect();
-    let tls = members.iter().any(|n| n.tls);
+    // Each member's STOMP address: 127.0.0.1 for the nodes mqctl runs, a remote node's own.
+    let to_addresses: Vec<String> = cluster
+        .manifest
+        .members(&to)
+        .iter()
+        .map(|n| n.transport_uri())
+        .collect();
+    if to_addresses.iter().any(String::is_empty) {
+        return Err(CliError::Usage(format!(
+            "`{to}` reported no STOMP transport when it was adopted (a slave?); adopt its master"
+        )));
+    }
     let link = LinkEntry {
-        uri: topology::link_uri(&to_ports, args.ttl, args.duplex, tls),
+        uri: topology::link_uri_to(&to_addresses, args.ttl, args.duplex),
         name,
         from: from.clone(),
         to,

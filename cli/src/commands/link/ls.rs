@@ -1,7 +1,9 @@
-//! `mqctl link ls NAME`: the recorded links and their state on their FROM brokers.
+//! `mqctl link ls NAME`: the recorded links and their state on their FROM brokers; with
+//! `--url URL...`, every network connector of those nodes.
 
 use mq_shared::ctl::LinkList;
 
+use crate::args::link::LinkLsArgs;
 use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
@@ -9,12 +11,17 @@ use crate::output::Format;
 use crate::status;
 
 /// Runs `link ls`.
-pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
-    let cluster = Cluster::load(&ctx.home, name)?;
-    let status = status::gather_status(&cluster).await?;
-    let list = LinkList {
-        cluster: status.name,
-        links: status.links,
+pub async fn run(ctx: &Context, args: LinkLsArgs) -> Result<Outcome> {
+    let list = match &args.name {
+        Some(name) => {
+            let cluster = Cluster::load(&ctx.home, name)?;
+            let status = status::gather_status(&cluster).await?;
+            LinkList {
+                cluster: status.name,
+                links: status.links,
+            }
+        }
+        None => super::remote::list(ctx, &args.urls).await?,
     };
     if ctx.out.format() == Format::Json {
         ctx.out.json(&list)?;

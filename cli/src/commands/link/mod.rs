@@ -2,6 +2,7 @@
 
 mod add;
 mod ls;
+mod remote;
 mod rm;
 
 use super::Context;
@@ -12,7 +13,7 @@ use crate::error::{Outcome, Result};
 pub async fn run(ctx: &Context, command: LinkCommand) -> Result<Outcome> {
     match command {
         LinkCommand::Add(args) => add::run(ctx, args).await,
-        LinkCommand::Ls(args) => ls::run(ctx, &args.name).await,
+        LinkCommand::Ls(args) => ls::run(ctx, args).await,
         LinkCommand::Rm(args) => rm::run(ctx, args).await,
     }
 }

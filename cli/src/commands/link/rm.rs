@@ -11,11 +11,19 @@ use crate::output;
 
 /// Runs `link rm`.
 pub async fn run(ctx: &Context, args: LinkRmArgs) -> Result<Outcome> {
-    let mut cluster = Cluster::load(&ctx.home, &args.name)?;
-    let Some(link) = cluster.manifest.link(&args.link).cloned() else {
+    if let Some(url) = &args.url {
+        return super::remote::rm(ctx, url, &args).await;
+    }
+    let [name, link_name] = args.positional.as_slice() else {
+        return Err(CliError::Usage(
+            "link rm takes NAME LINK (or --url URL LINK)".to_string(),
+        ));
+    };
+    let mut cluster = Cluster::load(&ctx.home, name)?;
+    let Some(link) = cluster.manifest.link(link_name).cloned() else {
         return Err(CliError::LinkNotFound {
-            cluster: args.name.clone(),
-            link: args.link.clone(),
+            cluster: name.clone(),
+            link: link_name.clone(),
         });
     };
     // A broker that is not running has no connectors: removing the record is all there is.

@@ -13,6 +13,7 @@ use crate::lifecycle;
 pub async fn run(ctx: &Context, args: NodeArgs) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
+    cluster.check_local(&node, "kill")?;
     let pid = lifecycle::kill_process(&node).await?;
     let change = super::change(cluster.name(), &node.name, NodeAction::Killed, pid);
     super::print_change(ctx, &change)?;

@@ -18,6 +18,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 pub async fn run(ctx: &Context, args: LogsArgs) -> Result<Outcome> {
     let cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
+    cluster.check_local(&node, "read the log of")?;
     let path = Path::new(&node.log).to_path_buf();
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,

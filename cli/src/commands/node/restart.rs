@@ -13,6 +13,7 @@ use crate::lifecycle;
 pub async fn run(ctx: &Context, args: NodeStartArgs) -> Result<Outcome> {
     let mut cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
+    cluster.check_local(&node, "restart")?;
     lifecycle::stop_and_record(&mut cluster, &node).await?;
     let change = super::start::start_one(
         &mut cluster,

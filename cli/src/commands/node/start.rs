@@ -20,6 +20,7 @@ use crate::process;
 pub async fn run(ctx: &Context, args: NodeStartArgs) -> Result<Outcome> {
     let mut cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
+    cluster.check_local(&node, "start")?;
     let change = match process::running_pid(&node) {
         Some(pid) => NodeChange {
             cluster: cluster.name().to_string(),

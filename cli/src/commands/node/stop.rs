@@ -12,6 +12,7 @@ use crate::lifecycle;
 pub async fn run(ctx: &Context, args: NodeArgs) -> Result<Outcome> {
     let mut cluster = Cluster::load(&ctx.home, &args.target.cluster)?;
     let node = cluster.process(&args.target.node)?.clone();
+    cluster.check_local(&node, "stop")?;
     let pid = lifecycle::stop_and_record(&mut cluster, &node).await?;
     let change = super::change(cluster.name(), &node.name, NodeAction::Stopped, pid);
     super::print_change(ctx, &change)?;

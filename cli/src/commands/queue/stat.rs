@@ -172,11 +172,12 @@ fn row(node: &str, q: api::QueueStats) -> QueueStatRow {
         expired: q.expired,
         dead_lettered: q.dead_lettered,
         bytes: q.bytes,
+        in_memory: q.in_memory,
     }
 }
 
 /// Header of the table and plain output.
-pub const HEADER: [&str; 12] = [
+pub const HEADER: [&str; 13] = [
     "node",
     "queue",
     "depth",
@@ -189,6 +190,7 @@ pub const HEADER: [&str; 12] = [
     "expired",
     "dead-lettered",
     "bytes",
+    "in-memory",
 ];
 
 /// The columns a table shows without `--columns` or `-o wide`: they fit 80 columns.
@@ -216,6 +218,7 @@ fn cells(r: &QueueStatRow) -> Vec<String> {
             r.expired,
             r.dead_lettered,
             r.bytes,
+            r.in_memory,
         ]
         .iter()
         .map(u64::to_string),
@@ -227,7 +230,7 @@ fn cells(r: &QueueStatRow) -> Vec<String> {
 /// node was asked, then one `(down)` row per node that did not answer.
 pub fn stat_table(report: &QueueStatReport, nodes_asked: usize) -> Table {
     let mut table = Table::new(HEADER.to_vec(), "No queues.")
-        .numeric(2..12)
+        .numeric(2..13)
         .defaults(DEFAULT_COLUMNS);
     let mut i = 0;
     while i < report.queues.len() {
@@ -256,6 +259,7 @@ pub fn stat_table(report: &QueueStatReport, nodes_asked: usize) -> Table {
                 total.expired += r.expired;
                 total.dead_lettered += r.dead_lettered;
                 total.bytes += r.bytes;
+                total.in_memory += r.in_memory;
             }
             table.push(cells(&total));
         }

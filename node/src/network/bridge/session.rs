@@ -19,7 +19,8 @@ use super::{
     ADVISORY_SUB, BridgeConfig, HIGH_WATER, Link, NETWORK_PRIORITY, PeerStatus, peer_error,
 };
 use crate::broker::{
-    AckHandle, Attached, ConsumerSpec, Core, Delivery, Message, Outgoing, Settle, now_ms,
+    AckHandle, Attached, ConsumerOptions, ConsumerSpec, Core, Delivery, Message, Outgoing, Settle,
+    now_ms,
 };
 use crate::internode::{ADVISORY_DESTINATION, Advisory, BridgeSubscription, DemandEntry};
 use crate::network::demand::{Selection, Want};
@@ -74,6 +75,8 @@ pub(super) struct Session {
     next_sub: u64,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
+    /// The connector's options, shared with the wildcard consumers that check them.
+    options: Arc<NetworkOptions>,
 }
 
 impl Session {
@@ -96,6 +99,7 @@ impl Session {
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
+        let options = Arc::new(cfg.options.clone());
         Session {
             core,
             cfg,
@@ -115,6 +119,7 @@ impl Session {
             next_sub: 0,
             committed_tx,
             committed_rx,
+            options,
         }
     }
 
@@ -299,7 +304,8 @@ impl Session {
             );
             v
         };
-        let wanted = Selection::new(o, self.peer.clone()).wanted(&self.remote, local.into_iter());
+        let wanted = Selection::new(self.options.clone(), self.peer.clone())
+            .wanted(&self.remote, local.into_iter());
         let gone: Vec<String> = self
             .fwd
             .iter()
@@ -330,6 +336,10 @@ impl Session {
                     priority: priority(o, w.network.hops),
                     network: true,
                     bridge: Some(w.network.clone()),
+                    options: ConsumerOptions {
+                        selector: w.selector.clone(),
+                        ..Default::default()
+                    },
                     tx: self.tx.clone(),
                 };
                 let attached = self.core.subscribe(&dest, spec);
@@ -371,8 +381,15 @@ impl Session {
         let cfg = self.cfg.clone();
         let o = &cfg.options;
         let snap = self.core.advisory(Some(self.conn), Some(&self.peer));
-        let wanted =
-            Selection::new(o, self.cfg.local.clone()).wanted(&snap.demand, std::iter::empty());
+        // The peer cannot apply this connector's filters to what a wildcard matches there:
+        // with filters, wildcard demand is not subscribed for on the peer.
+        let filtered =
+            !o.excluded_destinations.is_empty() || !o.dynamically_included_destinations.is_empty();
+        let mut wanted = Selection::new(self.options.clone(), self.cfg.local.clone())
+            .wanted(&snap.demand, std::iter::empty());
+        if filtered {
+            wanted.retain(|k, _| Destination::parse(k).is_ok_and(|d| !d.has_wildcard()));
+        }
         let gone: Vec<String> = self
             .rev
             .iter()
@@ -400,6 +417,9 @@ impl Session {
                 .with_header("ack", "client-individual")
                 .with_header(headers::PREFETCH_SIZE, o.prefetch_size.to_string())
                 .with_header(headers::PRIORITY, priority(o, w.network.hops).to_string());
+            if let Some(sel) = &w.selector {
+                f.push_header(headers::SELECTOR, sel.to_string());
+            }
             BridgeSubscription {
                 hops: w.network.hops,
                 origin: w.network.origin.clone(),
