@@ -44,6 +44,7 @@ mod network_reconnect;
 mod network_ring;
 mod network_static;
 mod packaging;
+mod pg_lease;
 mod protocol;
 mod redelivery;
 mod security;

@@ -82,6 +82,7 @@ use bytes::Bytes;
 mod error;
 mod file;
 mod journal;
+pub mod pg;
 mod record;
 mod recovery;
 mod tables;
