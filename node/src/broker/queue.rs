@@ -242,6 +242,11 @@ impl Disk {
             .map(|r| self.kept[r].bytes + self.temp[r].bytes)
             .sum()
     }
+
+    /// Whether messages of a higher priority than `rank` wait in the store.
+    fn waits_before(&self, rank: u8) -> bool {
+        (0..(rank as usize).min(PRIORITIES)).any(|r| self.count(r) > 0)
+    }
 }
 
 /// A read from the store in progress.
@@ -805,6 +810,10 @@ impl Queue {
                 Some(k) => g.ready.range((Bound::Excluded(k), Bound::Unbounded)).next(),
             };
             let Some((&key, e)) = next else { break };
+            if g.disk.waits_before(key.0) {
+                // A higher priority waits in the store: read it first (see `refill`).
+                break;
+            }
             let msg = e.msg.clone();
             let Some(ix) = pick(g, &msg) else {
                 skipped += 1;
@@ -855,7 +864,15 @@ impl Queue {
             return;
         };
         let len = g.ready.len();
-        if len >= LOW_WATER {
+        // The window's best is of a lower priority than messages in the store: dispatch
+        // waits for those, so they are read whatever the window holds (at most MIN_WINDOW
+        // of them past the memory limit).
+        let starved = g
+            .ready
+            .keys()
+            .next()
+            .is_some_and(|&(rank, _)| g.disk.waits_before(rank));
+        if len >= LOW_WATER && !starved {
             return;
         }
         let headroom = self.env.usage.memory_headroom();
@@ -863,6 +880,8 @@ impl Queue {
             (WINDOW - len, READ_BYTES.min(headroom))
         } else if len < MIN_WINDOW {
             (MIN_WINDOW - len, READ_BYTES)
+        } else if starved {
+            (MIN_WINDOW, READ_BYTES)
         } else {
             return;
         };
