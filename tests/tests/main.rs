@@ -24,6 +24,7 @@ mod cli_spelling;
 mod cli_tables;
 mod concurrency;
 mod console;
+mod cursor;
 mod durability;
 mod faults;
 mod ha_failover;
