@@ -18,7 +18,10 @@
 //! otherwise it stays in the store (persistent: it is there already) or is spilled there as a
 //! transient record (non-persistent). When the window runs low ([`LOW_WATER`]) and consumers
 //! are attached, the queue reads the next messages of every priority from the store
-//! ([`Store::load`]), and the read's completion puts them in the window and dispatches. So a
+//! ([`Store::load`]), and the read's completion puts them in the window and dispatches. A
+//! message of the window is not dispatched while one of a higher priority waits in the store:
+//! that one is read first, whatever the window holds (at most [`MIN_WINDOW`] past the memory
+//! limit). So a
 //! backlog costs memory for its window only, whatever its length, and recovery reads no
 //! message: it starts from the counts the store keeps.
 //!
