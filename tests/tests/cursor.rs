@@ -33,7 +33,14 @@ async fn fill(addr: &str, dest: &str, range: Range<usize>, headers: &[(&str, &st
     let mut p = connect(addr).await;
     let mut all = vec![("persistent", "true")];
     all.extend_from_slice(headers);
-    send_pipelined(&mut p, dest, range.map(|i| numbered_body(i, BODY)), &all, 200).await;
+    send_pipelined(
+        &mut p,
+        dest,
+        range.map(|i| numbered_body(i, BODY)),
+        &all,
+        200,
+    )
+    .await;
     let _ = p.disconnect().await;
 }
 
@@ -246,7 +253,11 @@ async fn restarts_with_a_backlog_on_disk_recover_the_depth_from_counts_and_deliv
     subscribe(&mut c, "/queue/restart", "s", AckMode::Auto).await;
     let got = drain(&mut c, BACKLOG - 15, SOON).await;
     let nums: Vec<usize> = got.iter().map(body_number).collect();
-    assert_eq!(nums, (15..BACKLOG).collect::<Vec<_>>(), "each once, in order");
+    assert_eq!(
+        nums,
+        (15..BACKLOG).collect::<Vec<_>>(),
+        "each once, in order"
+    );
     // Delivered before the crash: flagged. After a crash the node flags every recovered
     // message (it cannot know which were delivered), so the others are flagged too.
     let unflagged: Vec<usize> = got
@@ -299,7 +310,10 @@ async fn messages_read_back_from_disk_reach_the_dlq_exactly_once() {
             break;
         }
         rounds += 1;
-        assert!(rounds <= 3, "{left} messages still in the queue after 2 rounds");
+        assert!(
+            rounds <= 3,
+            "{left} messages still in the queue after 2 rounds"
+        );
         let mut c = connect(&addr).await;
         subscribe(&mut c, "/queue/work", "s", AckMode::ClientIndividual).await;
         let got = drain(&mut c, left, SOON).await;
@@ -311,10 +325,7 @@ async fn messages_read_back_from_disk_reach_the_dlq_exactly_once() {
         .filter(|i| i % 100 == 0)
         .chain(ACKED_UP_TO..BACKLOG)
         .collect();
-    wait_for_async(SOON, async || {
-        admin.depth("DLQ").await == dead.len() as u64
-    })
-    .await;
+    wait_for_async(SOON, async || admin.depth("DLQ").await == dead.len() as u64).await;
     let q = stats(&admin, "work").await;
     assert_eq!(q.dead_lettered, dead.len() as u64, "{q:?}");
 
@@ -492,7 +503,10 @@ async fn a_message_deep_in_the_backlog_on_disk_can_be_moved() {
     let r = admin.post(&path, Some(r#"{"to": "/queue/moved"}"#)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let m: MoveResponse = r.json();
-    assert_eq!((m.from.as_str(), m.to.as_str()), ("/queue/deep", "/queue/moved"));
+    assert_eq!(
+        (m.from.as_str(), m.to.as_str()),
+        ("/queue/deep", "/queue/moved")
+    );
     assert_eq!(admin.depth("deep").await, (BACKLOG - 1) as u64);
     assert_eq!(admin.depth("moved").await, 1);
     let again = admin.post(&path, Some(r#"{"to": "/queue/moved"}"#)).await;
@@ -507,4 +521,404 @@ async fn a_message_deep_in_the_backlog_on_disk_can_be_moved() {
     let want: Vec<usize> = (0..BACKLOG).filter(|i| *i != MOVED).collect();
     assert_eq!(numbers(&mut c, want.len()).await, want);
     expect_nothing(&mut c, QUIET).await;
+}
+
+/// Bytes of each non-persistent message of the spill test.
+const SPILL_BODY: usize = 16 * 1024;
+
+/// Sends non-persistent messages `range` of [`SPILL_BODY`] bytes: none is held (the temp
+/// store has room), the temp store's usage rises, and a consumer then gets them all in
+/// order. Returns the highest resident memory of the node seen meanwhile.
+async fn spill_round(node: &Node, range: Range<usize>) -> u64 {
+    let admin = node.admin();
+    let addr = node.stomp_addr();
+    let mut rss = mq_tests::procfs::rss_bytes(node.pid());
+    let mut p = connect(&addr).await;
+    send_pipelined(
+        &mut p,
+        "/queue/spill",
+        range.clone().map(|i| numbered_body(i, SPILL_BODY)),
+        &[("persistent", "false")],
+        20,
+    )
+    .await;
+    rss = rss.max(mq_tests::procfs::rss_bytes(node.pid()));
+    let u = usage(&admin).await;
+    let sent = (range.len() * SPILL_BODY) as u64;
+    assert!(
+        u.temp.used >= sent.saturating_sub(2 * u.memory.limit),
+        "all but what memory holds went to the temp store: {u:?}"
+    );
+    // A queue may hold 64 messages whatever the limit.
+    let floor = 64 * (SPILL_BODY as u64 + 1024);
+    assert!(u.memory.used <= u.memory.limit.max(floor), "{u:?}");
+    assert_eq!(
+        mq_tests::security::metric(node, "mq_producer_flow_control_held_total").await,
+        0,
+        "no SEND is held while the temp store has room"
+    );
+    let mut c = connect(&addr).await;
+    subscribe(&mut c, "/queue/spill", "s", AckMode::Auto).await;
+    let mut next = range.start;
+    while next < range.end {
+        let got = drain(&mut c, 200.min(range.end - next), SOON).await;
+        for m in &got {
+            assert_eq!(body_number(m), next, "in order");
+            assert_eq!(m.body.len(), SPILL_BODY);
+            next += 1;
+        }
+        rss = rss.max(mq_tests::procfs::rss_bytes(node.pid()));
+    }
+    expect_nothing(&mut c, QUIET).await;
+    wait_for_async(SOON, async || usage(&admin).await.temp.used == 0).await;
+    rss
+}
+
+/// Non-persistent messages past `memory-usage` spill to the temp store and are delivered in
+/// order, and the node's resident memory stays bounded: a round 4 times larger than a first
+/// one (which sets the base: the store's cache, the allocator's pools) adds less than 3 times
+/// `memory-usage`.
+async fn non_persistent_messages_spill_and_memory_stays_bounded(name: &str, extra: &[&str]) {
+    const WARM: usize = 1536;
+    const ROUND: usize = 4 * WARM;
+    let node = Node::start(small(name, extra));
+    let base = spill_round(&node, 0..WARM).await;
+    let peak = spill_round(&node, WARM..WARM + ROUND).await;
+    let bound = base + 3 * (1 << 20);
+    eprintln!(
+        "{name}: base {:.1} MiB, peak {:.1} MiB for {:.0} MiB spilled",
+        mq_tests::procfs::mib(base),
+        mq_tests::procfs::mib(peak),
+        mq_tests::procfs::mib((ROUND * SPILL_BODY) as u64)
+    );
+    assert!(
+        peak < bound,
+        "resident memory {:.1} MiB, bound {:.1} MiB (base {:.1} MiB + 3 × memory-usage)",
+        mq_tests::procfs::mib(peak),
+        mq_tests::procfs::mib(bound),
+        mq_tests::procfs::mib(base)
+    );
+}
+
+#[tokio::test]
+async fn non_persistent_messages_spill_on_a_persistent_node() {
+    non_persistent_messages_spill_and_memory_stays_bounded("spill", &[]).await;
+}
+
+#[tokio::test]
+async fn non_persistent_messages_spill_on_a_node_without_persistence() {
+    non_persistent_messages_spill_and_memory_stays_bounded("spilltemp", &["--persistent", "false"])
+        .await;
+}
+
+/// Bytes of each message of the flow-control tests: 256 of them fill a 1MiB store.
+const FLOW_BODY: usize = 4096;
+/// Messages the flow-control producers send: half again what the store takes.
+const FLOW_N: usize = 400;
+
+/// A producer that beats every 200 ms (the node offers 200 ms too), with `FLOW_N` persistent
+/// SENDs written at once: their receipt ids.
+async fn flood(node: &Node, dest: &str) -> (StompClient, Vec<String>) {
+    let opts = mq_tests::client::ConnectOptions {
+        heart_beat: (200, 200),
+        ..Default::default()
+    };
+    let mut p = connect_with(&node.stomp_addr(), opts).await;
+    assert_eq!(p.connected().header("heart-beat"), Some("200,200"));
+    let mut ids = Vec::with_capacity(FLOW_N);
+    for i in 0..FLOW_N {
+        let id = p.next_receipt_id();
+        let f = Frame::new(Command::Send)
+            .with_header("destination", dest)
+            .with_header("persistent", "true")
+            .with_header("receipt", id.as_str())
+            .with_body(numbered_body(i, FLOW_BODY));
+        p.queue_frame(&f);
+        ids.push(id);
+    }
+    p.flush().await.expect("writing SEND frames");
+    (p, ids)
+}
+
+/// Waits for the receipts of `ids` in order while they come (each within `QUIET` of the
+/// previous one); returns how many came. An ERROR is returned as it is.
+async fn receipts_while_they_come(
+    p: &mut StompClient,
+    ids: &[String],
+) -> (usize, Option<mq_tests::client::ClientError>) {
+    for (n, id) in ids.iter().enumerate() {
+        match tokio::time::timeout(Duration::from_secs(1), p.wait_receipt(id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return (n, Some(e)),
+            Err(_) => return (n, None),
+        }
+    }
+    (ids.len(), None)
+}
+
+/// With a store full (`--store-usage 1MiB`), a producer is held: no RECEIPT while the store
+/// is full, the held counter rises, heart-beats keep its connection alive, and once a consumer
+/// makes room the RECEIPTs come and every receipted message is delivered.
+#[tokio::test]
+async fn a_producer_past_store_usage_is_held_until_a_consumer_makes_room() {
+    let node = Node::start(small(
+        "held",
+        &["--store-usage", "1MiB", "--heartbeat-ms", "200"],
+    ));
+    let admin = node.admin();
+    let (mut p, ids) = flood(&node, "/queue/full").await;
+    let (stored, err) = receipts_while_they_come(&mut p, &ids).await;
+    assert!(err.is_none(), "held, not refused: {err:?}");
+    assert!(
+        (100..FLOW_N).contains(&stored),
+        "{stored} of {FLOW_N} receipted before the store filled"
+    );
+    assert!(mq_tests::security::metric(&node, "mq_producer_flow_control_held_total").await >= 1);
+    assert_eq!(admin.depth("full").await, stored as u64);
+    let full = usage(&admin).await;
+
+    // Held for 10 heart-beat intervals: no receipt, no error, the connection stays.
+    let held = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(2), p.wait_receipt(&ids[stored])).await;
+    assert!(
+        r.is_err(),
+        "a RECEIPT or ERROR while the store is full: {r:?}"
+    );
+    assert!(held.elapsed() >= Duration::from_secs(2));
+    let conns: mq_tests::api::ConnectionList = admin.get_ok("/api/v1/connections").await;
+    assert_eq!(
+        conns.connections.len(),
+        1,
+        "the held producer is still connected"
+    );
+
+    // A consumer makes room: the rest are stored, receipted and delivered.
+    let mut c = connect(&node.stomp_addr()).await;
+    subscribe(&mut c, "/queue/full", "s", AckMode::Auto).await;
+    let (rest, got) = tokio::join!(
+        async {
+            for id in &ids[stored..] {
+                if let Err(e) = p.wait_receipt(id).await {
+                    panic!("receipt {id} after room was made: {e}");
+                }
+            }
+        },
+        drain(&mut c, FLOW_N, SOON)
+    );
+    let () = rest;
+    let nums: Vec<usize> = got.iter().map(body_number).collect();
+    assert_eq!(nums, (0..FLOW_N).collect::<Vec<_>>());
+    expect_nothing(&mut c, QUIET).await;
+    // The limit held while the producer was held, also against SENDs read before the
+    // first of them was stored.
+    assert!(
+        full.store.used <= full.store.limit,
+        "{} bytes stored past a store-usage of {}: {full:?}",
+        full.store.used.saturating_sub(full.store.limit),
+        full.store.limit
+    );
+}
+
+/// `--send-fail-if-no-space true`: the SEND past a full store gets ERROR "store full" at once;
+/// other clients go on, and so does sending once there is room.
+#[tokio::test]
+async fn send_fail_if_no_space_answers_store_full_and_the_node_goes_on() {
+    let node = Node::start(small(
+        "refuse",
+        &[
+            "--store-usage",
+            "1MiB",
+            "--heartbeat-ms",
+            "200",
+            "--send-fail-if-no-space",
+            "true",
+        ],
+    ));
+    let admin = node.admin();
+    let mut other = connect(&node.stomp_addr()).await;
+    // One SEND at a time, each waiting for its receipt.
+    let mut p = connect(&node.stomp_addr()).await;
+    let mut stored = 0;
+    let err = loop {
+        assert!(
+            stored < FLOW_N,
+            "every SEND receipted: the store never filled"
+        );
+        let body = numbered_body(stored, FLOW_BODY);
+        match p
+            .send("/queue/full", body, &[("persistent", "true")], true)
+            .await
+        {
+            Ok(()) => stored += 1,
+            Err(e) => break e,
+        }
+    };
+    match err {
+        mq_tests::client::ClientError::Server { message, .. } => {
+            assert!(message.contains("store full"), "{message}")
+        }
+        other => panic!("expected ERROR store full after {stored} receipts, got {other}"),
+    }
+    assert!((100..FLOW_N).contains(&stored), "{stored} receipted");
+    assert!(mq_tests::security::metric(&node, "mq_producer_flow_control_refused_total").await >= 1);
+    assert_eq!(
+        mq_tests::security::metric(&node, "mq_producer_flow_control_held_total").await,
+        0
+    );
+
+    // The other client consumes what was stored; then a new producer is served.
+    subscribe(&mut other, "/queue/full", "s", AckMode::Auto).await;
+    let got = drain(&mut other, stored, SOON).await;
+    assert_eq!(
+        got.iter().map(body_number).collect::<Vec<_>>(),
+        (0..stored).collect::<Vec<_>>()
+    );
+    wait_for_async(SOON, async || admin.depth("full").await == 0).await;
+    let mut p = connect(&node.stomp_addr()).await;
+    send_persistent(&mut p, "/queue/full", numbered_body(FLOW_N, FLOW_BODY)).await;
+    assert_eq!(body_number(&recv(&mut other, SOON).await), FLOW_N);
+}
+
+/// `--send-fail-if-no-space-after-timeout 300`: the SEND is held, then gets ERROR "store
+/// full" once 300 ms passed.
+#[tokio::test]
+async fn send_fail_after_timeout_holds_then_answers_store_full() {
+    let node = Node::start(small(
+        "timeout",
+        &[
+            "--store-usage",
+            "1MiB",
+            "--heartbeat-ms",
+            "200",
+            "--send-fail-if-no-space-after-timeout",
+            "300",
+        ],
+    ));
+    // One SEND at a time, each waiting for its receipt; the one the full store holds is
+    // answered ERROR after the hold.
+    let mut p = connect(&node.stomp_addr()).await;
+    let mut stored = 0;
+    let (err, waited) = loop {
+        assert!(
+            stored < FLOW_N,
+            "every SEND receipted: the store never filled"
+        );
+        let body = numbered_body(stored, FLOW_BODY);
+        let sent = Instant::now();
+        let r = tokio::time::timeout(
+            SOON,
+            p.send("/queue/full", body, &[("persistent", "true")], true),
+        )
+        .await;
+        match r {
+            Ok(Ok(())) => stored += 1,
+            Ok(Err(e)) => break (e, sent.elapsed()),
+            Err(_) => panic!("neither RECEIPT nor ERROR for SEND {stored} within {SOON:?}"),
+        }
+    };
+    match err {
+        mq_tests::client::ClientError::Server { message, .. } => {
+            assert!(message.contains("store full"), "{message}")
+        }
+        other => panic!("expected ERROR store full, got {other}"),
+    }
+    assert!(
+        waited >= Duration::from_millis(300),
+        "ERROR after {waited:?}, before the 300 ms hold"
+    );
+    assert!((100..FLOW_N).contains(&stored), "{stored} receipted");
+    assert!(mq_tests::security::metric(&node, "mq_producer_flow_control_held_total").await >= 1);
+    assert!(mq_tests::security::metric(&node, "mq_producer_flow_control_refused_total").await >= 1);
+    assert_eq!(node.admin().depth("full").await, stored as u64);
+}
+
+/// Master and slave on one data directory, a backlog on disk, the master killed: the slave
+/// takes over and delivers the whole backlog once, in order.
+#[tokio::test]
+async fn a_slave_taking_over_delivers_the_whole_backlog_once() {
+    let shared = tempfile::tempdir().expect("tempdir");
+    let extra = ["--memory-usage", MEMORY];
+    let a_opts = member("cur-a", shared.path()).args(extra);
+    let b_opts = member("cur-b", shared.path()).args(extra);
+    let mut a = Node::start(a_opts);
+    let mut b = Node::start(b_opts);
+    assert_eq!((a.role(), b.role()), (api::Role::Master, api::Role::Slave));
+    fill(&a.stomp_addr(), "/queue/takeover", 0..BACKLOG, &[]).await;
+    assert_mostly_on_disk(&stats(&a.admin(), "takeover").await, BACKLOG);
+
+    a.kill();
+    b.wait_event(api::Role::Master, SOON);
+    let admin = b.admin();
+    let q = stats(&admin, "takeover").await;
+    assert_eq!(q.depth, BACKLOG as u64, "{q:?}");
+    assert_eq!(q.in_memory, 0, "{q:?}");
+    let mut c = connect(&b.stomp_addr()).await;
+    subscribe(&mut c, "/queue/takeover", "s", AckMode::Auto).await;
+    assert_eq!(
+        numbers(&mut c, BACKLOG).await,
+        (0..BACKLOG).collect::<Vec<_>>()
+    );
+    expect_nothing(&mut c, QUIET).await;
+    wait_for_async(SOON, async || admin.depth("takeover").await == 0).await;
+}
+
+/// A backlog beyond the window on node A crosses a bridge to a consumer on node B: every
+/// message once, in the producer's order.
+#[tokio::test]
+async fn a_backlog_on_disk_crosses_a_bridge_once_and_in_order() {
+    use mq_tests::network::{add_link, static_uri, wait_connected, wait_consumers};
+    let a = Node::start(small("bridge-a", &[]));
+    let b = Node::start(small("bridge-b", &[]));
+    fill(&a.stomp_addr(), "/queue/far", 0..BACKLOG, &[]).await;
+    assert_mostly_on_disk(&stats(&a.admin(), "far").await, BACKLOG);
+
+    let mut c = connect(&b.stomp_addr()).await;
+    subscribe(&mut c, "/queue/far", "s", AckMode::Auto).await;
+    add_link(&a, &static_uri(&[&b], "")).await;
+    wait_connected(&a, 1).await;
+    wait_consumers(&a, "far", 1).await;
+    assert_eq!(
+        numbers(&mut c, BACKLOG).await,
+        (0..BACKLOG).collect::<Vec<_>>()
+    );
+    expect_nothing(&mut c, QUIET).await;
+    wait_for_async(SOON, async || a.admin().depth("far").await == 0).await;
+    let q = stats(&a.admin(), "far").await;
+    assert_eq!(q.forwarded, BACKLOG as u64, "{q:?}");
+}
+
+/// Sizes take units; a bad one, or a memory-usage below 1MiB, is a startup error naming the
+/// key (flag or config file); good ones are shown back in the broker's usage limits.
+#[tokio::test]
+async fn sizes_with_bad_units_are_refused_naming_the_key_and_good_ones_are_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("a UTF-8 path");
+    let refused = |extra: &[&str], key: &str, also: &str| {
+        let mut args = vec!["--name", "sizes", "--data", d];
+        args.extend_from_slice(extra);
+        let out = run_mqnode(&args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{extra:?} started");
+        assert!(out.stdout.is_empty(), "{extra:?} printed a ready line");
+        assert!(
+            err.contains(key) && err.contains(also),
+            "{extra:?}: the error names neither {key} nor {also}:\n{err}"
+        );
+    };
+    refused(
+        &["--memory-usage", "12parsecs"],
+        "memory-usage",
+        "12parsecs",
+    );
+    refused(&["--memory-usage", "100"], "memory-usage", "1MiB");
+    let file = dir.path().join("node.toml");
+    std::fs::write(&file, "store-usage = \"5 furlongs\"\n").expect("writing the config file");
+    let f = file.to_str().expect("a UTF-8 path");
+    refused(&["--config", f], "store-usage", "5 furlongs");
+    std::fs::write(&file, "temp-usage = \"1GiB\"\n").expect("writing the config file");
+
+    let node = Node::start(NodeOpts::new("sizes").args(["--memory-usage", "64MiB", "--config", f]));
+    let u = usage(&node.admin()).await;
+    assert_eq!(u.memory.limit, 64 << 20, "{u:?}");
+    assert_eq!(u.temp.limit, 1 << 30, "{u:?}");
 }
