@@ -420,6 +420,9 @@ impl Queue {
                         let data = e.msg.encode();
                         let len = data.len() as u64;
                         // Submitted under the lock: a read submitted after it sees it.
+                        // Counted until written: producers wait while too much is pending.
+                        self.env.usage.spill_submitted(len);
+                        let usage = self.env.usage.clone();
                         store.submit(
                             vec![Op::Put {
                                 queue: self.name.clone(),
@@ -428,7 +431,7 @@ impl Queue {
                                 data,
                                 dedup: None,
                             }],
-                            None,
+                            Some(Box::new(move |_| usage.spill_written(len))),
                         );
                         g.disk.temp[r].add(e.seq, len);
                         self.env.usage.add_temp(len);
