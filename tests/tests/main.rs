@@ -25,6 +25,7 @@ mod cli_tables;
 mod composite;
 mod concurrency;
 mod console;
+mod cursor;
 mod durability;
 mod exclusive_groups;
 mod faults;

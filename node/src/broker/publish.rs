@@ -151,18 +151,23 @@ impl Core {
                 ops.push(op);
             }
         }
+        // Counted as stored from the submission on, so that SENDs admitted while this one is
+        // being written see it (and store-usage is not overshot by a pipelined burst).
+        let reserved: u64 = deliver.iter().filter_map(|(_, s)| *s).map(u64::from).sum();
+        self.shared.usage.add_store(reserved);
         let broker = self.clone();
         let finish = move |o: Outcome| {
             // With a duplicate in a single-message batch, nothing is delivered.
             let skip = o.duplicates > 0 && deliver.len() == 1;
-            if !skip {
+            if skip {
+                broker.shared.usage.sub_store(reserved);
+            } else {
                 let mut next = o.first_seq;
                 for (m, stored) in deliver {
                     let (seq, kept) = match stored {
                         Some(len) => {
                             let seq = next;
                             next += 1;
-                            broker.shared.usage.add_store(u64::from(len));
                             (seq, Kept::Store(len))
                         }
                         None => (broker.next_seq(), Kept::Memory),
@@ -177,6 +182,7 @@ impl Core {
                 let usage = self.shared.usage.clone();
                 let done: Done = Box::new(move |r| {
                     if r.is_err() {
+                        usage.sub_store(reserved);
                         // A full disk shows in the store limit at once.
                         usage.check_disk(true);
                     }

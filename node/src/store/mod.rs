@@ -212,6 +212,16 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// Whether it only concerns a spilled non-persistent message (dropped at every start).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Op::Put { rank, .. } | Op::Delete { rank, .. } => *rank >= TRANSIENT,
+            Op::Purge { .. } => false,
+        }
+    }
+}
+
 /// What a store holds for one queue, per priority rank, read at open without reading the
 /// messages themselves (spilled non-persistent messages are gone by then).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

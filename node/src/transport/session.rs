@@ -193,7 +193,7 @@ impl Session {
             }
             Err(full) => {
                 let flow = self.broker.usage().limits().flow;
-                if flow.fail_after.is_some_and(|t| h.since.elapsed() >= t) {
+                if !full.is_transient() && flow.fail_after.is_some_and(|t| h.since.elapsed() >= t) {
                     self.broker.usage().count_refused();
                     return Err(Close(Some(error_frame(
                         &full.to_string(),
@@ -491,13 +491,16 @@ impl Session {
         }
         if let Err(full) = msgs.iter().try_for_each(|m| self.broker.admit(m)) {
             let flow = self.broker.usage().limits().flow;
-            if !flow.hold || flow.fail_at_once {
+            if !full.is_transient() && (!flow.hold || flow.fail_at_once) {
                 self.broker.usage().count_refused();
                 return Err(full.to_string());
             }
             // Held: no RECEIPT and nothing more read until there is room.
             tracing::debug!(conn = self.conn, reason = %full, "SEND held by producer flow control");
-            self.broker.usage().count_held();
+            // (Waiting for the temp store's writer is pacing, not a limit reached.)
+            if !full.is_transient() {
+                self.broker.usage().count_held();
+            }
             self.held = Some(Held {
                 msgs,
                 receipt: receipt.map(str::to_string),
