@@ -13,6 +13,7 @@ mod console;
 mod https;
 mod metrics;
 mod network;
+mod subscriptions;
 
 use std::sync::Arc;
 
@@ -161,7 +162,8 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/ha/stepdown", post(stepdown))
         .route("/security/reload", post(reload_security))
         .route("/shutdown", post(shutdown))
-        .merge(network::routes());
+        .merge(network::routes())
+        .merge(subscriptions::routes());
     let protected = Router::new()
         .nest(mq_shared::api::BASE_PATH, api)
         .route("/metrics", get(metrics::metrics))

@@ -22,6 +22,7 @@
 //! persistent message, a receipt) runs in the commit's completion on the store writer thread.
 
 pub mod consumer;
+pub mod durable;
 pub mod groups;
 pub mod message;
 mod properties;
@@ -75,6 +76,9 @@ pub struct BrokerSettings {
     pub pending_message_limit: usize,
     /// Remove empty, unused destinations after this long (`gc-inactive-destinations`).
     pub gc_inactive_after: Option<std::time::Duration>,
+    /// Remove durable subscriptions offline for this long
+    /// (`offline-durable-subscriber-timeout`); `None`: never.
+    pub offline_durable_timeout: Option<std::time::Duration>,
 }
 
 /// Where a subscription is attached.
@@ -86,6 +90,8 @@ pub enum Attached {
     Topic(Arc<Topic>),
     /// Every queue or topic matching this wildcard pattern.
     Wildcard(Destination),
+    /// A durable subscription's queue.
+    Durable(Arc<Queue>, Arc<durable::DurableSub>),
     /// Nothing: a temporary destination whose owner is gone.
     Nowhere,
 }
@@ -112,6 +118,7 @@ struct Shared {
     limits: registry::LimitCounters,
     wildcards: Wildcards,
     temps: Temps,
+    durables: durable::Durables,
 }
 
 /// The broker core; cheap to clone.
@@ -164,6 +171,7 @@ impl Core {
                 limits: Default::default(),
                 wildcards: Wildcards::default(),
                 temps,
+                durables: Default::default(),
             }
         });
         let b = Core { shared };
@@ -181,6 +189,10 @@ impl Core {
         let mut total = 0u64;
         let queues = recovery.queues.len();
         for s in recovery.queues {
+            if durable::is_registry(&s.name) {
+                // The list of durable subscriptions: read by `recover_durables`.
+                continue;
+            }
             total += s.counts.iter().sum::<u64>();
             self.queue(&s.name).recover(queue::Recovered {
                 counts: s.counts,
@@ -189,6 +201,8 @@ impl Core {
                 marks: marks.remove(&s.name).unwrap_or_default(),
                 redelivered_below: recovery.redelivered_below,
             });
+            // A virtual topic's consumer queue with a backlog was consumed from before.
+            self.note_virtual_consumer(&s.name);
         }
         if total > 0 {
             tracing::info!(
@@ -360,9 +374,14 @@ impl Core {
         v
     }
 
-    /// Queue statistics, sorted by name.
+    /// Queue statistics, sorted by name (durable subscriptions' queues are listed as
+    /// subscriptions, not here).
     pub fn queue_stats(&self) -> Vec<QueueStats> {
-        self.queues().iter().map(|q| q.stats()).collect()
+        self.queues()
+            .iter()
+            .filter(|q| !durable::is_internal(&q.name))
+            .map(|q| q.stats())
+            .collect()
     }
 
     /// Topic statistics, sorted by name.
@@ -416,6 +435,7 @@ impl Core {
                     match q.add_consumer(spec) {
                         Ok(fx) => {
                             self.apply(fx, None);
+                            self.note_virtual_consumer(&q.name);
                             return Attached::Queue(q);
                         }
                         Err(back) => spec = back,
@@ -441,6 +461,7 @@ impl Core {
             }
             Attached::Topic(t) => t.unsubscribe(consumer),
             Attached::Wildcard(_) => self.unsubscribe_wildcard(consumer),
+            Attached::Durable(q, sub) => self.detach_durable(q, sub, consumer),
             Attached::Nowhere => {}
         }
         self.shared.demand.send_modify(|v| *v += 1);
@@ -461,6 +482,10 @@ impl Core {
     pub fn demand_for(&self, except_conn: Option<u64>, except_broker: Option<&str>) -> Vec<Demand> {
         let mut out = Vec::new();
         for q in self.queues() {
+            if durable::is_internal(&q.name) {
+                // A durable subscriber's demand is its topic's (below).
+                continue;
+            }
             if let Some((consumers, hops, origin, selector)) =
                 q.demand_for(except_conn, except_broker)
             {
@@ -485,6 +510,9 @@ impl Core {
                     selector,
                 });
             }
+        }
+        for d in self.durable_demand(except_conn, except_broker) {
+            durable::merge_demand(&mut out, d);
         }
         out.extend(self.wildcard_demand(except_conn, except_broker));
         out.extend(self.temp_demand(except_conn, except_broker));
@@ -527,7 +555,8 @@ impl Core {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             let before = qs.len();
-            qs.retain(|_, q| !q.retire_if_idle(now, idle));
+            // A durable subscription's queue lives as long as the subscription.
+            qs.retain(|name, q| durable::is_internal(name) || !q.retire_if_idle(now, idle));
             n += before - qs.len();
         }
         {
@@ -655,6 +684,7 @@ impl Core {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        self.forget_virtual_consumer(name);
         Ok(Some(n))
     }
 
