@@ -183,6 +183,15 @@ async fn a_subscription_name_without_a_client_id_is_an_error_naming_it() {
 }
 
 #[tokio::test]
+async fn no_local_on_a_durable_subscription_is_refused_by_name() {
+    let node = Node::start(NodeOpts::new("dur-nolocal"));
+    let mut c = connect_as(&node.stomp_addr(), "nl").await;
+    let e = subscribe_refused(&mut c, "/topic/t", &[NAME, ("activemq.noLocal", "true")]).await;
+    assert!(e.contains("activemq.noLocal"), "{e}");
+    assert!(subscriptions(&node).await.is_empty(), "nothing was created");
+}
+
+#[tokio::test]
 async fn a_durable_selector_keeps_only_matching_messages_and_a_new_one_replaces_it() {
     let node = Node::start(NodeOpts::new("dur-sel"));
     let addr = node.stomp_addr();

@@ -218,6 +218,14 @@ impl Core {
         selector: Option<(String, Arc<Selector>)>,
         mut spec: ConsumerSpec,
     ) -> Result<(Attached, Vec<Op>), String> {
+        if spec.options.no_local {
+            // A durable subscription keeps what is published while nobody is connected: whose
+            // connection it came from is not kept with it, so noLocal cannot be honoured.
+            return Err(format!(
+                "{}:true is not supported on a durable subscription ('{name}' of client-id '{client_id}')",
+                mq_shared::headers::NO_LOCAL
+            ));
+        }
         let conn = spec.conn;
         let key = (client_id.to_string(), name.to_string());
         let mut ops = Vec::new();
@@ -277,7 +285,6 @@ impl Core {
         sub.lock().active = Some(conn);
         // The queue consumer takes every message kept for the subscription.
         spec.options.selector = None;
-        spec.options.no_local = false;
         loop {
             let q = self.queue(&sub.queue);
             match q.add_consumer(spec) {
