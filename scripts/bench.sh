@@ -10,9 +10,11 @@
 #
 #   scripts/bench.sh                   # full run (about 25 minutes on 2 cores)
 #   ROUNDS=1 BACKLOG=100000 SCALE=0 scripts/bench.sh   # a quick look
+#   ONLY=backlog scripts/bench.sh      # 1,000,000 messages backlogged: memory, restart, drain
 #
-# Settings (environment): ROUNDS (3), BACKLOG messages preloaded for the backlog figure
-# (1000000; 0 skips it), SCALE=0 skips the mqnode-only scale figures, BENCH_DIR (where the
+# Settings (environment): ROUNDS (3), BACKLOG messages preloaded for the backlog figures
+# (1000000; 0 skips them), ONLY=backlog runs only the backlog figures, SCALE=0 skips the
+# mqnode-only scale figures, BENCH_DIR (where the
 # temporary directory goes: both stores live there; default /var/tmp), BASE_PORT (61800).
 set -euo pipefail
 export LC_ALL=C
@@ -21,6 +23,11 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 BACKLOG=${BACKLOG:-1000000}
 SCALE=${SCALE:-1}
+ONLY=${ONLY:-all}
+if [[ $ONLY == backlog ]]; then
+  SCALE=0
+  ((BACKLOG > 0)) || BACKLOG=1000000
+fi
 BASE_PORT=${BASE_PORT:-61800}
 BENCH_DIR=${BENCH_DIR:-/var/tmp}
 AMQ_HOME=/usr/share/activemq
@@ -343,6 +350,7 @@ failover_round() {
 # ---- the rounds ------------------------------------------------------------------------------
 
 for ((round = 1; round <= ROUNDS; round++)); do
+  [[ $ONLY == backlog ]] && break
   if ((round % 2)); then order=(mqnode activemq); else order=(activemq mqnode); fi
   for kind in "${order[@]}"; do one_broker_round "$kind" "$round"; done
   for kind in "${order[@]}"; do bridge_round "$kind" "$round"; done
@@ -351,8 +359,11 @@ done
 
 # ---- 1,000,000 messages backlogged ---------------------------------------------------------
 
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
 backlog() {
-  local kind=$1 port=$BASE_PORT url="tcp://127.0.0.1:$BASE_PORT" data=$WORK/$kind-backlog.data
+  local kind=$1
+  local port=$BASE_PORT url="tcp://127.0.0.1:$BASE_PORT" data=$WORK/$kind-backlog.data
   log "$kind: preloading $BACKLOG persistent 1 KiB messages"
   start_broker "$kind" "$kind-backlog" "$port" "$data"
   local t0 t1
@@ -363,6 +374,9 @@ backlog() {
     { PROBLEMS=$((PROBLEMS + 1)); log "  preload failed"; }
   t1=$(now_us)
   record preload_rate "$kind" "$(awk -v n="$BACKLOG" -v us=$((t1 - t0)) 'BEGIN { printf "%.0f", n * 1e6 / us }')"
+  record bl_fill_rss_mb "$kind" "$(mb "$(rss_kb "$BROKER_PID")")"
+  record bl_fill_hwm_mb "$kind" "$(mb "$(hwm_kb "$BROKER_PID")")"
+  log "  after the preload: RSS $(rss_kb "$BROKER_PID") kB, peak $(hwm_kb "$BROKER_PID") kB"
   local r
   for r in 1 2 3; do
     run_bench bl_p44r "$kind" "$url" --queue "bl.r$r.p44r" --warmup "$WARMUP" \
@@ -370,12 +384,19 @@ backlog() {
     run_bench bl_p11r "$kind" "$url" --queue "bl.r$r.p11r" --warmup "$WARMUP" \
       --messages "$N_P11R" --persistent --receipts each
   done
-  # Restart with the backlog in the store.
-  stop "$BROKER_PID"
+  # A crash with the backlog in the store, and the restart on the same data.
+  kill9 "$BROKER_PID"
   start_broker "$kind" "$kind-backlog" "$port" "$data"
   record bl_start_ms "$kind" "$START_MS"
-  record bl_rss_mb "$kind" "$(awk -v k="$IDLE_KB" 'BEGIN { printf "%.1f", k / 1024 }')"
-  log "  restart with the backlog: serving after $START_MS ms, RSS $IDLE_KB kB"
+  record bl_rss_mb "$kind" "$(mb "$IDLE_KB")"
+  log "  restart after kill -9 with the backlog: serving after $START_MS ms, RSS $IDLE_KB kB"
+  # Drain it all with one consumer, then see what memory is given back.
+  run_bench bl_drain "$kind" "$url" --queue backlog --producers 0 --consumers 1 \
+    --messages "$BACKLOG" --persistent
+  record bl_drain_hwm_mb "$kind" "$(mb "$(hwm_kb "$BROKER_PID")")"
+  sleep 5
+  record bl_drained_rss_mb "$kind" "$(mb "$(rss_kb "$BROKER_PID")")"
+  log "  after the drain: RSS $(rss_kb "$BROKER_PID") kB, peak $(hwm_kb "$BROKER_PID") kB"
   stop "$BROKER_PID"
   rm -rf "$data" "$WORK/$kind-backlog"
 }
@@ -466,26 +487,33 @@ echo "$(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }
 echo
 printf '| %-58s | %6s | %12s | %12s | %6s |\n' figure unit mqnode ActiveMQ ratio
 printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "--------" "--------------" "--------------" "--------"
-row "persistent 1 KiB, 1+1, receipt per message" p11r msg/s
-row "persistent 1 KiB, 4+4, receipt per message" p44r msg/s
-row "persistent 1 KiB, 1+1, no receipts" p11n msg/s
-row "non-persistent 1 KiB, 1+1" n11 msg/s
-row "through one bridge, persistent 1+1, receipts" brp msg/s
-row "through one bridge, non-persistent 1+1" brn msg/s
-row "latency at 500 msg/s, persistent 1+1 receipts: p50" lat.p50 ms
-row "latency at 500 msg/s, persistent 1+1 receipts: p99" lat.p99 ms
-row "latency, persistent 1+1 receipts (as fast as possible): p50" p11r.p50 ms
-row "latency, non-persistent 1+1 (as fast as possible): p99" n11.p99 ms
-row "kill -9 of the master to STOMP on the slave" failover_ms ms
-row "process start to serving STOMP" start_ms ms
-row "resident memory, idle" idle_rss_mb MB
-row "resident memory, peak under the scenarios above" loaded_rss_mb MB
+if [[ $ONLY != backlog ]]; then
+  row "persistent 1 KiB, 1+1, receipt per message" p11r msg/s
+  row "persistent 1 KiB, 4+4, receipt per message" p44r msg/s
+  row "persistent 1 KiB, 1+1, no receipts" p11n msg/s
+  row "non-persistent 1 KiB, 1+1" n11 msg/s
+  row "through one bridge, persistent 1+1, receipts" brp msg/s
+  row "through one bridge, non-persistent 1+1" brn msg/s
+  row "latency at 500 msg/s, persistent 1+1 receipts: p50" lat.p50 ms
+  row "latency at 500 msg/s, persistent 1+1 receipts: p99" lat.p99 ms
+  row "latency, persistent 1+1 receipts (as fast as possible): p50" p11r.p50 ms
+  row "latency, non-persistent 1+1 (as fast as possible): p99" n11.p99 ms
+  row "kill -9 of the master to STOMP on the slave" failover_ms ms
+  row "process start to serving STOMP" start_ms ms
+  row "resident memory, idle" idle_rss_mb MB
+  row "resident memory, peak under the scenarios above" loaded_rss_mb MB
+fi
 if ((BACKLOG > 0)); then
   row "preload of the backlog, persistent, 4 producers, no receipts" preload_rate msg/s
+  row "resident memory with $BACKLOG backlogged" bl_fill_rss_mb MB
+  row "resident memory, peak during the preload" bl_fill_hwm_mb MB
   row "persistent 4+4 receipts, $BACKLOG backlogged" bl_p44r msg/s
   row "persistent 1+1 receipts, $BACKLOG backlogged" bl_p11r msg/s
-  row "restart to serving with $BACKLOG stored" bl_start_ms ms
+  row "kill -9, restart to serving with $BACKLOG stored" bl_start_ms ms
   row "resident memory after that restart" bl_rss_mb MB
+  row "drain of the backlog, 1 consumer" bl_drain msg/s
+  row "resident memory, peak during the drain" bl_drain_hwm_mb MB
+  row "resident memory 5 s after the drain" bl_drained_rss_mb MB
 fi
 if [[ $SCALE == 1 ]]; then
   echo

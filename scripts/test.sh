@@ -2,8 +2,9 @@
 # The one test command: builds the binaries (debug) and runs every test of the workspace,
 # including the interop suite (stomp.py against a real mqnode, tests/python), which the Rust
 # test `interop::stomp_py_suite_passes` runs. Installs stomp.py and pytest for the current user
-# when they are missing, and Node.js, Chromium and the npm packages of tests/js for the console
-# and WebSocket tests (see below), and systemd's systemd-analyze for the packaging test.
+# when they are missing, Node.js, Chromium and the npm packages of tests/js for the console
+# and WebSocket tests (see below), systemd's systemd-analyze for the packaging test, and
+# PostgreSQL (Debian's package) when it is missing.
 #
 # Environment: CARGO_TARGET_DIR is honoured; MQ_TEST_PROFILE=release runs the tests against
 # release binaries (built here with --release).
@@ -73,6 +74,19 @@ fi
 if command -v npm >/dev/null && [[ ! -d tests/js/node_modules/playwright-core ]]; then
     echo "test.sh: installing the npm packages of tests/js (npm ci)" >&2
     (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The PostgreSQL store's tests start servers of their own from Debian's binaries
+# (/usr/lib/postgresql/*/bin); tests/src/postgres.rs runs them as the package's user postgres
+# when the tests run as root.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    echo "test.sh: installing postgresql for the PostgreSQL store's tests" >&2
+    started=$SECONDS
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    echo "test.sh: postgresql installed in $((SECONDS - started)) s" >&2
 fi
 
 profile=()

@@ -146,6 +146,13 @@ pub struct Options {
     /// at once, headers untouched [default: true].
     #[arg(long = "scheduler-support")]
     pub scheduler_support: Option<bool>,
+    /// Ms a durable topic subscription may stay offline before it is removed with its
+    /// backlog; -1: never (offlineDurableSubscriberTimeout) [default: -1].
+    #[arg(
+        long = "offline-durable-subscriber-timeout",
+        allow_negative_numbers = true
+    )]
+    pub offline_durable_subscriber_timeout: Option<i64>,
     /// Ms that stop, stepdown and a lost lock wait for connections to flush before closing
     /// them [default: 1000].
     #[arg(long = "shutdown-grace")]
@@ -278,7 +285,7 @@ impl Options {
                  maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period,
                  write_timeout, pending_message_limit, maximum_connections,
                  max_inactivity_duration, max_prefetch, gc_inactive_destinations,
-                 inactive_timeout_before_gc, scheduler_support, shutdown_grace, security, tls_cert, tls_key, tls_ca,
+                 inactive_timeout_before_gc, offline_durable_subscriber_timeout, scheduler_support, shutdown_grace, security, tls_cert, tls_key, tls_ca,
                  admin_tls_cert, admin_tls_key, log_file, log_max_size, log_max_files, log_format,
                  memory_usage, store_usage, temp_usage, producer_flow_control,
                  send_fail_if_no_space, send_fail_if_no_space_after_timeout;
@@ -327,6 +334,8 @@ pub struct NodeConfig {
     pub gc_inactive_after: Option<Duration>,
     /// `scheduler-support`: schedule SENDs with `AMQ_SCHEDULED_*` headers.
     pub scheduler_support: bool,
+    /// How long a durable subscription may stay offline; `None`: forever.
+    pub offline_durable_timeout: Option<Duration>,
     /// How long stop, stepdown and a lost lock wait for connections.
     pub shutdown_grace: Duration,
     /// Who may connect and what they may do (no file: loopback clients, anonymously).
@@ -372,6 +381,7 @@ impl Default for NodeConfig {
             max_prefetch: d::MAX_PREFETCH,
             gc_inactive_after: d::GC_INACTIVE_DESTINATIONS.then_some(d::INACTIVE_TIMEOUT_BEFORE_GC),
             scheduler_support: d::SCHEDULER_SUPPORT,
+            offline_durable_timeout: d::OFFLINE_DURABLE_SUBSCRIBER_TIMEOUT,
             shutdown_grace: d::SHUTDOWN_GRACE,
             security: Security::none(),
             tls: None,
@@ -575,6 +585,17 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
     if let Some(v) = o.scheduler_support {
         c.scheduler_support = v;
     }
+    c.offline_durable_timeout = match o.offline_durable_subscriber_timeout {
+        None => d::OFFLINE_DURABLE_SUBSCRIBER_TIMEOUT,
+        Some(-1) => None,
+        Some(v) if v > 0 => Some(millis("offline-durable-subscriber-timeout", v as u64)?),
+        Some(v) => {
+            return Err(invalid(
+                "offline-durable-subscriber-timeout",
+                format!("{v} is neither -1 (never) nor a number of ms above 0"),
+            ));
+        }
+    };
     if let Some(v) = o.shutdown_grace {
         c.shutdown_grace = Duration::from_millis(v);
         c.transport.shutdown_grace = c.shutdown_grace;

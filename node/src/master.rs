@@ -124,12 +124,14 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
             pending_message_limit: cfg.pending_message_limit,
             gc_inactive_after: cfg.gc_inactive_after,
             scheduler_support: cfg.scheduler_support,
+            offline_durable_timeout: cfg.offline_durable_timeout,
         },
         store.clone(),
         temp.clone(),
         recovered,
         usage,
     );
+    core.recover_durables().await;
     // Where a takeover's time goes: reading the store, then rebuilding the queues.
     tracing::info!(
         open_ms = opened.duration_since(began).as_millis() as u64,
@@ -221,6 +223,13 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
             std::time::Duration::from_secs(10),
         )
     });
+    // Offline durable subscriptions past offline-durable-subscriber-timeout.
+    let offline_period = cfg.offline_durable_timeout.map(|after| {
+        (after / 4).clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(10),
+        )
+    });
     for (period, sweep) in [
         (
             Some(mq_shared::defaults::EXPIRE_MESSAGES_PERIOD),
@@ -229,6 +238,7 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
         (gc_period, |c: &Core| {
             c.gc_inactive();
         }),
+        (offline_period, Core::sweep_offline_durables),
     ] {
         let Some(period) = period else { continue };
         let core = core.clone();

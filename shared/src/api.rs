@@ -342,6 +342,49 @@ pub struct UnscheduleResponse {
     pub id: String,
 }
 
+/// One durable topic subscription of `GET /api/v1/subscriptions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionInfo {
+    /// The `client-id` of the connections that own it.
+    pub client_id: String,
+    /// Its `activemq.subscriptionName`.
+    pub name: String,
+    /// The topic, `/topic/NAME`.
+    pub topic: String,
+    /// Its selector, if it has one.
+    #[serde(default)]
+    pub selector: Option<String>,
+    /// Whether a connection consumes it now.
+    pub active: bool,
+    /// Messages kept for it (its backlog, in flight included).
+    pub pending: u64,
+    /// Delivered and not acknowledged yet.
+    #[serde(default)]
+    pub inflight: u64,
+    /// Messages kept for it since the node started.
+    pub enqueued: u64,
+    /// Messages it acknowledged since the node started.
+    pub dequeued: u64,
+}
+
+/// `GET /api/v1/subscriptions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionList {
+    /// One entry per durable subscription, sorted by client id and name.
+    pub subscriptions: Vec<SubscriptionInfo>,
+}
+
+/// `DELETE /api/v1/subscriptions/{client_id}/{name}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRemoved {
+    /// The subscription's client id.
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// Messages of its backlog dropped with it.
+    pub dropped: u64,
+}
+
 /// `GET /api/v1/topics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicList {

@@ -692,6 +692,15 @@ pub struct ScheduledReport {
     pub down: Vec<String>,
 }
 
+/// `mqctl sub ls -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionReport {
+    /// One entry per (node, subscription), sorted by client id, name, then node.
+    pub subscriptions: Vec<SubscriptionRow>,
+    /// Nodes that did not answer.
+    pub down: Vec<String>,
+}
+
 /// One scheduled message of [`ScheduledReport`]: the node's answer with the node's name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledRow {
@@ -709,6 +718,42 @@ pub struct UnscheduleReport {
     pub node: String,
     /// The job removed.
     pub id: String,
+}
+
+/// One (node, durable subscription) of [`SubscriptionReport`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRow {
+    /// Node (process name, or `HOST:PORT` with `--url`).
+    pub node: String,
+    /// The subscription's client id.
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its topic, `/topic/NAME`.
+    pub topic: String,
+    /// Its selector.
+    pub selector: Option<String>,
+    /// Whether a connection consumes it now.
+    pub active: bool,
+    /// Messages kept for it.
+    pub pending: u64,
+    /// Messages kept for it since the node started.
+    pub enqueued: u64,
+    /// Messages it acknowledged since the node started.
+    pub dequeued: u64,
+}
+
+/// `mqctl sub rm -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRemovedReport {
+    /// Node it was removed on.
+    pub node: String,
+    /// The subscription's client id.
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// Messages of its backlog dropped with it.
+    pub dropped: u64,
 }
 
 /// `mqctl connection ls -o json`.

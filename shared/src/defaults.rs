@@ -82,6 +82,9 @@ pub const GC_INACTIVE_DESTINATIONS: bool = true;
 /// How long a destination must be inactive before it is removed (`inactiveTimoutBeforeGC`,
 /// ActiveMQ's spelling aside).
 pub const INACTIVE_TIMEOUT_BEFORE_GC: Duration = Duration::from_secs(60);
+/// How long a durable topic subscription may stay offline before it is removed
+/// (`offlineDurableSubscriberTimeout`; ActiveMQ's -1: never).
+pub const OFFLINE_DURABLE_SUBSCRIBER_TIMEOUT: Option<Duration> = None;
 /// Bytes of messages (and their index entries) held in memory across every destination
 /// (`memoryUsage`): a backlog past it lives only in the store and is read back a window at a
 /// time; non-persistent messages past it are spilled to the store as transient records.

@@ -17,7 +17,11 @@ pub const RETROACTIVE: &str = "activemq.retroactive";
 pub const DISPATCH_ASYNC: &str = "activemq.dispatchAsync";
 /// SUBSCRIBE: copies a slow topic subscriber may have waiting beyond its prefetch.
 pub const MAXIMUM_PENDING_MESSAGE_LIMIT: &str = "activemq.maximumPendingMessageLimit";
-/// SUBSCRIBE (and CONNECT `client-id`): the name of a durable topic subscription.
+/// CONNECT: the client's identity; durable subscriptions belong to it, and one connection at
+/// a time may use it.
+pub const CLIENT_ID: &str = "client-id";
+/// SUBSCRIBE (with CONNECT `client-id`): the name of a durable topic subscription; on
+/// UNSUBSCRIBE, removes it.
 pub const SUBSCRIPTION_NAME: &str = "activemq.subscriptionName";
 /// SUBSCRIBE: a queue browser, which sees the messages without consuming them.
 pub const BROWSER: &str = "browser";

@@ -166,7 +166,7 @@ class Collector(stomp.ConnectionListener):
             assert len(self.messages) == n, [m.body for m in self.messages]
 
 
-def open_conn(node, version="1.2", heartbeats=(0, 0), auto_decode=True):
+def open_conn(node, version="1.2", heartbeats=(0, 0), auto_decode=True, headers=None):
     cls = {"1.0": stomp.Connection10, "1.1": stomp.Connection11, "1.2": stomp.Connection12}[version]
     kwargs = {"auto_decode": auto_decode}
     if version != "1.0":
@@ -174,7 +174,7 @@ def open_conn(node, version="1.2", heartbeats=(0, 0), auto_decode=True):
     conn = cls([node.host_port], **kwargs)
     listener = Collector()
     conn.set_listener("collector", listener)
-    conn.connect(wait=True)
+    conn.connect(wait=True, headers=headers or {})
     return conn, listener
 
 
@@ -381,3 +381,38 @@ def test_request_reply_on_a_temporary_queue(node):
     finally:
         close(service)
         close(client)
+
+
+def test_durable_subscription_keeps_messages_while_away(node):
+    sub = {"activemq.subscriptionName": "py-sub"}
+    conn, l = open_conn(node, headers={"client-id": "py-app"})
+    conn.subscribe("/topic/py-durable", id="d", ack="client-individual", headers=sub,
+                   receipt="sub")
+    l.wait_receipt("sub")
+    conn.disconnect(receipt="bye")
+    producer, pl = open_conn(node)
+    try:
+        for i in range(3):
+            producer.send("/topic/py-durable", f"d{i}", headers={"persistent": "true"},
+                          receipt=f"p{i}")
+            pl.wait_receipt(f"p{i}")
+        conn, l = open_conn(node, headers={"client-id": "py-app"})
+        conn.subscribe("/topic/py-durable", id="d", ack="client-individual", headers=sub)
+        msgs = l.wait_messages(3)
+        assert [m.body for m in msgs] == ["d0", "d1", "d2"]
+        assert all(m.headers["destination"] == "/topic/py-durable" for m in msgs)
+        for m in msgs:
+            conn.ack(m.headers["ack"])
+        # UNSUBSCRIBE with the name removes it: nothing is kept any more.
+        conn.unsubscribe("d", headers=sub, receipt="gone")
+        l.wait_receipt("gone")
+        conn.disconnect(receipt="bye")
+        producer.send("/topic/py-durable", "lost", headers={"persistent": "true"}, receipt="p")
+        pl.wait_receipt("p")
+        conn, l = open_conn(node, headers={"client-id": "py-app"})
+        conn.subscribe("/topic/py-durable", id="d", ack="auto", headers=sub, receipt="again")
+        l.wait_receipt("again")
+        l.assert_no_more_messages(0)
+        close(conn)
+    finally:
+        close(producer)

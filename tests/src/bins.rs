@@ -1,4 +1,5 @@
-//! Where the binaries under test are: the workspace's target directory, debug or release.
+//! Where the binaries (and this crate's examples) under test are: the workspace's target
+//! directory, debug or release.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,16 @@ pub fn workspace_root() -> PathBuf {
 ///
 /// Panics with the command to run when the binary is missing.
 pub fn bin_path(name: &str) -> PathBuf {
+    built(name, "", "--workspace --bins")
+}
+
+/// Path of a built example of this crate (`debug/examples/NAME`, or under `release/`), which
+/// `cargo test` builds with the tests. Panics with the command to run when it is missing.
+pub fn example_path(name: &str) -> PathBuf {
+    built(name, "examples", "-p mq-tests --examples")
+}
+
+fn built(name: &str, sub: &str, build_flags: &str) -> PathBuf {
     let root = workspace_root();
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => {
@@ -29,10 +40,10 @@ pub fn bin_path(name: &str) -> PathBuf {
         Ok("release") => "release",
         _ => "debug",
     };
-    let path = target.join(profile).join(name);
+    let path = target.join(profile).join(sub).join(name);
     if !path.is_file() {
         panic!(
-            "{} not found: run cargo build --workspace --bins first{}",
+            "{} not found: run cargo build {build_flags} first{}",
             path.display(),
             if profile == "release" {
                 " --release"

@@ -21,7 +21,8 @@
 //!
 //! The helpers of single areas are modules to import by name: [`cli`] (`mqctl` runs in a private
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
-//! through failover), [`network`] (links, demand, exactly-once collection), [`procfs`] (a
+//! through failover), [`network`] (links, demand, exactly-once collection), [`postgres`] (a
+//! PostgreSQL server of a test's own, and lease lockers in child processes), [`procfs`] (a
 //! process's memory, CPU time and descriptors as `/proc` reports them), [`tmpfs`] (a small
 //! file system to fill up), [`chaos`] (the soak: two master/slave pairs, a bridge, random
 //! faults, an audit of every message), [`security`] (security files, logins, metrics, raw
@@ -48,6 +49,7 @@ pub mod netns;
 pub mod network;
 pub mod node;
 pub mod ports;
+pub mod postgres;
 pub mod process;
 pub mod procfs;
 pub mod raw;

@@ -8,6 +8,7 @@ pub mod failover;
 pub mod link;
 pub mod node;
 pub mod queue;
+pub mod sub;
 pub mod topic;
 
 use clap::{Parser, Subcommand};
@@ -85,6 +86,9 @@ pub enum Command {
     /// Topics across nodes, with their subscribers.
     #[command(subcommand)]
     Topic(topic::TopicCommand),
+    /// Durable topic subscriptions across nodes: list and remove.
+    #[command(subcommand)]
+    Sub(sub::SubCommand),
     /// Client and bridge connections across nodes.
     #[command(subcommand)]
     Connection(topic::ConnectionCommand),

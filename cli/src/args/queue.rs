@@ -11,8 +11,9 @@ pub enum QueueCommand {
     /// Every queue on every node in one table, with totals per queue.
     ///
     /// Columns after ActiveMQ's dstat: node, queue, depth, producers, consumers, enqueued,
-    /// dequeued, forwarded, in-flight, expired, dead-lettered, bytes. All nodes are asked at once;
-    /// a node that does not answer shows as a row marked (down) and the exit code is 3.
+    /// dequeued, forwarded, in-flight, expired, dead-lettered, bytes, in-memory. All nodes are
+    /// asked at once; a node that does not answer shows as a row marked (down) and the exit
+    /// code is 3.
     #[command(after_help = "\
 Examples:
   mqctl queue stat demo

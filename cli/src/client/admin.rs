@@ -168,6 +168,27 @@ impl AdminClient {
         self.json(Method::GET, &["topics"], None, None::<&()>).await
     }
 
+    /// `GET /api/v1/subscriptions`.
+    pub async fn subscriptions(&self) -> Result<api::SubscriptionList> {
+        self.json(Method::GET, &["subscriptions"], None, None::<&()>)
+            .await
+    }
+
+    /// `DELETE /api/v1/subscriptions/{client_id}/{name}`.
+    pub async fn remove_subscription(
+        &self,
+        client_id: &str,
+        name: &str,
+    ) -> Result<api::SubscriptionRemoved> {
+        self.json(
+            Method::DELETE,
+            &["subscriptions", client_id, name],
+            None,
+            None::<&()>,
+        )
+        .await
+    }
+
     /// `GET /api/v1/connections`.
     pub async fn connections(&self) -> Result<api::ConnectionList> {
         self.json(Method::GET, &["connections"], None, None::<&()>)

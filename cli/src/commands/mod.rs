@@ -12,6 +12,7 @@ pub mod node;
 pub mod nodes;
 pub mod queue;
 pub mod scheduled;
+pub mod sub;
 pub mod topic;
 
 use crate::args::{Cli, Command};
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Link(command) => link::run(&ctx, command).await,
         Command::Queue(command) => queue::run(&ctx, command).await,
         Command::Topic(command) => topic::run_topic(&ctx, command).await,
+        Command::Sub(command) => sub::run(&ctx, command).await,
         Command::Connection(command) => topic::run_connection(&ctx, command).await,
         Command::Failover(command) => failover::run(&ctx, command).await,
         Command::Dlq(command) => dlq::run(&ctx, command).await,

@@ -28,7 +28,10 @@ pub async fn run_connection(ctx: &Context, command: ConnectionCommand) -> Result
     }
 }
 
-fn clients(ctx: &Context, args: &NodesArgs) -> Result<(Vec<AdminClient>, Option<String>)> {
+pub(crate) fn clients(
+    ctx: &Context,
+    args: &NodesArgs,
+) -> Result<(Vec<AdminClient>, Option<String>)> {
     nodes::sources(
         ctx,
         args.name.as_deref(),
@@ -38,7 +41,7 @@ fn clients(ctx: &Context, args: &NodesArgs) -> Result<(Vec<AdminClient>, Option<
 }
 
 /// Splits answers into rows per node, down nodes and their errors.
-fn sort_out<T>(
+pub(crate) fn sort_out<T>(
     clients: &[AdminClient],
     answers: Vec<Answer<T>>,
 ) -> (Vec<(String, T)>, Vec<String>, Vec<CliError>) {
@@ -186,7 +189,7 @@ async fn connections(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
 }
 
 /// One `(down)` row per node that did not answer.
-fn push_down(table: &mut Table, down: &[String]) {
+pub(crate) fn push_down(table: &mut Table, down: &[String]) {
     for node in down {
         let mut cells = vec![node.clone(), DOWN.to_string()];
         cells.extend(std::iter::repeat_n(

@@ -14,6 +14,7 @@ mod https;
 mod metrics;
 mod network;
 mod scheduled;
+mod subscriptions;
 
 use std::sync::Arc;
 
@@ -163,7 +164,8 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/security/reload", post(reload_security))
         .route("/shutdown", post(shutdown))
         .merge(network::routes())
-        .merge(scheduled::routes());
+        .merge(scheduled::routes())
+        .merge(subscriptions::routes());
     let protected = Router::new()
         .nest(mq_shared::api::BASE_PATH, api)
         .route("/metrics", get(metrics::metrics))

@@ -23,6 +23,7 @@
 //! persistent message, a receipt) runs in the commit's completion on the store writer thread.
 
 pub mod consumer;
+pub mod durable;
 pub mod groups;
 pub mod message;
 mod properties;
@@ -79,6 +80,9 @@ pub struct BrokerSettings {
     pub gc_inactive_after: Option<std::time::Duration>,
     /// Schedule SENDs with `AMQ_SCHEDULED_*` headers (`scheduler-support`).
     pub scheduler_support: bool,
+    /// Remove durable subscriptions offline for this long
+    /// (`offline-durable-subscriber-timeout`); `None`: never.
+    pub offline_durable_timeout: Option<std::time::Duration>,
 }
 
 /// Where a subscription is attached.
@@ -90,6 +94,8 @@ pub enum Attached {
     Topic(Arc<Topic>),
     /// Every queue or topic matching this wildcard pattern.
     Wildcard(Destination),
+    /// A durable subscription's queue.
+    Durable(Arc<Queue>, Arc<durable::DurableSub>),
     /// Nothing: a temporary destination whose owner is gone.
     Nowhere,
 }
@@ -117,6 +123,7 @@ struct Shared {
     wildcards: Wildcards,
     temps: Temps,
     scheduler: scheduler::Scheduler,
+    durables: durable::Durables,
 }
 
 /// The broker core; cheap to clone.
@@ -171,6 +178,7 @@ impl Core {
                 wildcards: Wildcards::default(),
                 temps,
                 scheduler,
+                durables: Default::default(),
             }
         });
         let b = Core { shared };
@@ -188,6 +196,10 @@ impl Core {
         let mut total = 0u64;
         let queues = recovery.queues.len();
         for s in recovery.queues {
+            if durable::is_registry(&s.name) {
+                // The list of durable subscriptions: read by `recover_durables`.
+                continue;
+            }
             total += s.counts.iter().sum::<u64>();
             self.queue(&s.name).recover(queue::Recovered {
                 counts: s.counts,
@@ -196,6 +208,8 @@ impl Core {
                 marks: marks.remove(&s.name).unwrap_or_default(),
                 redelivered_below: recovery.redelivered_below,
             });
+            // A virtual topic's consumer queue with a backlog was consumed from before.
+            self.note_virtual_consumer(&s.name);
         }
         if total > 0 {
             tracing::info!(
@@ -367,9 +381,14 @@ impl Core {
         v
     }
 
-    /// Queue statistics, sorted by name.
+    /// Queue statistics, sorted by name (durable subscriptions' queues are listed as
+    /// subscriptions, not here).
     pub fn queue_stats(&self) -> Vec<QueueStats> {
-        self.queues().iter().map(|q| q.stats()).collect()
+        self.queues()
+            .iter()
+            .filter(|q| !durable::is_internal(&q.name))
+            .map(|q| q.stats())
+            .collect()
     }
 
     /// Topic statistics, sorted by name.
@@ -423,6 +442,7 @@ impl Core {
                     match q.add_consumer(spec) {
                         Ok(fx) => {
                             self.apply(fx, None);
+                            self.note_virtual_consumer(&q.name);
                             return Attached::Queue(q);
                         }
                         Err(back) => spec = back,
@@ -448,6 +468,7 @@ impl Core {
             }
             Attached::Topic(t) => t.unsubscribe(consumer),
             Attached::Wildcard(_) => self.unsubscribe_wildcard(consumer),
+            Attached::Durable(q, sub) => self.detach_durable(q, sub, consumer),
             Attached::Nowhere => {}
         }
         self.shared.demand.send_modify(|v| *v += 1);
@@ -468,6 +489,10 @@ impl Core {
     pub fn demand_for(&self, except_conn: Option<u64>, except_broker: Option<&str>) -> Vec<Demand> {
         let mut out = Vec::new();
         for q in self.queues() {
+            if durable::is_internal(&q.name) {
+                // A durable subscriber's demand is its topic's (below).
+                continue;
+            }
             if let Some((consumers, hops, origin, selector)) =
                 q.demand_for(except_conn, except_broker)
             {
@@ -492,6 +517,9 @@ impl Core {
                     selector,
                 });
             }
+        }
+        for d in self.durable_demand(except_conn, except_broker) {
+            durable::merge_demand(&mut out, d);
         }
         out.extend(self.wildcard_demand(except_conn, except_broker));
         out.extend(self.temp_demand(except_conn, except_broker));
@@ -534,7 +562,8 @@ impl Core {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             let before = qs.len();
-            qs.retain(|_, q| !q.retire_if_idle(now, idle));
+            // A durable subscription's queue lives as long as the subscription.
+            qs.retain(|name, q| durable::is_internal(name) || !q.retire_if_idle(now, idle));
             n += before - qs.len();
         }
         {
@@ -662,6 +691,7 @@ impl Core {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        self.forget_virtual_consumer(name);
         Ok(Some(n))
     }
 

@@ -12,7 +12,7 @@ use mq_shared::destination::{Destination, DestinationKind};
 
 use super::consumer::{AckHandle, AckTarget, Settle};
 use super::queue::{Effects, Entry, Kept};
-use super::{Accepted, Core, Message};
+use super::{Accepted, Core, Message, durable};
 use crate::store::{Done, Op, Outcome};
 
 impl Core {
@@ -148,19 +148,30 @@ impl Core {
         accepted: Option<Accepted>,
     ) {
         let mut ops = Vec::new();
+        // A topic message's copies for its durable subscriptions and virtual topic groups go
+        // in the same commit (a bridge's forward was copied to the groups where it was sent).
+        let mut all = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let copies = self.fan_out(&m, dedup);
+            all.push(m);
+            all.extend(copies);
+        }
         // Each message with the length of its record when it is stored (the writer gives
         // stored ones their sequences, in order).
-        let mut deliver: Vec<(Message, Option<u32>)> = Vec::with_capacity(msgs.len());
-        for m in msgs {
+        let mut deliver: Vec<(Message, Option<u32>)> = Vec::with_capacity(all.len());
+        for m in all {
             if m.destination.is_queue() && self.stores(&m) {
                 let data = m.encode();
                 let len = data.len() as u32;
+                // Only the message as it was forwarded is de-duplicated by its id (copies for
+                // durable subscriptions share it).
+                let internal = durable::is_internal(m.destination.name());
                 ops.push(Op::Put {
                     queue: Arc::from(m.destination.name()),
                     rank: m.rank(),
                     seq: 0,
                     data,
-                    dedup: dedup.then(|| m.dedup_key()),
+                    dedup: (dedup && !internal).then(|| m.dedup_key()),
                 });
                 deliver.push((m, Some(len)));
             } else {
@@ -173,18 +184,24 @@ impl Core {
             }
         }
         ops.extend(extra);
+        // Counted as stored from the submission on, so that SENDs admitted while this one is
+        // being written see it (and store-usage is not overshot by a pipelined burst).
+        let reserved: u64 = deliver.iter().filter_map(|(_, s)| *s).map(u64::from).sum();
+        self.shared.usage.add_store(reserved);
         let broker = self.clone();
+        let single = deliver.len() == 1;
         let finish = move |o: Outcome| {
             // With a duplicate in a single-message batch, nothing is delivered.
-            let skip = o.duplicates > 0 && deliver.len() == 1;
-            if !skip {
+            let skip = o.duplicates > 0 && single;
+            if skip {
+                broker.shared.usage.sub_store(reserved);
+            } else {
                 let mut next = o.first_seq;
                 for (m, stored) in deliver {
                     let (seq, kept) = match stored {
                         Some(len) => {
                             let seq = next;
                             next += 1;
-                            broker.shared.usage.add_store(u64::from(len));
                             (seq, Kept::Store(len))
                         }
                         None => (broker.next_seq(), Kept::Memory),
@@ -199,6 +216,7 @@ impl Core {
                 let usage = self.shared.usage.clone();
                 let done: Done = Box::new(move |r| {
                     if r.is_err() {
+                        usage.sub_store(reserved);
                         // A full disk shows in the store limit at once.
                         usage.check_disk(true);
                     }
@@ -225,7 +243,15 @@ impl Core {
         match m.destination.kind() {
             DestinationKind::Queue => {
                 let name = m.destination.name().to_string();
-                let fx = self.enqueue(&name, Entry::new(Arc::new(m), seq, kept));
+                let entry = Entry::new(Arc::new(m), seq, kept);
+                if durable::is_internal(&name) && !self.durable_queue_live(&name) {
+                    // Its subscription was removed while the copy was being stored.
+                    if let Some(op) = self.delete_op(&entry) {
+                        self.persist(vec![op], None);
+                    }
+                    return;
+                }
+                let fx = self.enqueue(&name, entry);
                 self.apply(fx, None);
             }
             DestinationKind::Topic => {

@@ -18,7 +18,10 @@
 //! otherwise it stays in the store (persistent: it is there already) or is spilled there as a
 //! transient record (non-persistent). When the window runs low ([`LOW_WATER`]) and consumers
 //! are attached, the queue reads the next messages of every priority from the store
-//! ([`Store::load`]), and the read's completion puts them in the window and dispatches. So a
+//! ([`Store::load`]), and the read's completion puts them in the window and dispatches. A
+//! message of the window is not dispatched while one of a higher priority waits in the store:
+//! that one is read first, whatever the window holds (at most [`MIN_WINDOW`] past the memory
+//! limit). So a
 //! backlog costs memory for its window only, whatever its length, and recovery reads no
 //! message: it starts from the counts the store keeps.
 //!
@@ -251,6 +254,11 @@ impl Disk {
             .map(|r| self.kept[r].bytes + self.temp[r].bytes)
             .sum()
     }
+
+    /// Whether messages of a higher priority than `rank` wait in the store.
+    fn waits_before(&self, rank: u8) -> bool {
+        (0..(rank as usize).min(PRIORITIES)).any(|r| self.count(r) > 0)
+    }
 }
 
 /// A read from the store in progress.
@@ -412,6 +420,9 @@ impl Queue {
                         let data = e.msg.encode();
                         let len = data.len() as u64;
                         // Submitted under the lock: a read submitted after it sees it.
+                        // Counted until written: producers wait while too much is pending.
+                        self.env.usage.spill_submitted(len);
+                        let usage = self.env.usage.clone();
                         store.submit(
                             vec![Op::Put {
                                 queue: self.name.clone(),
@@ -420,7 +431,7 @@ impl Queue {
                                 data,
                                 dedup: None,
                             }],
-                            None,
+                            Some(Box::new(move |_| usage.spill_written(len))),
                         );
                         g.disk.temp[r].add(e.seq, len);
                         self.env.usage.add_temp(len);
@@ -831,6 +842,10 @@ impl Queue {
                 (None, None) => g.ready.iter().next(),
             };
             let Some((&key, e)) = next else { break };
+            if g.disk.waits_before(key.0) {
+                // A higher priority waits in the store: read it first (see `refill`).
+                break;
+            }
             let msg = e.msg.clone();
             let Some(ix) = pick(g, &msg) else {
                 skipped += 1;
@@ -881,7 +896,15 @@ impl Queue {
             return;
         };
         let len = g.ready.len();
-        if len >= LOW_WATER {
+        // The window's best is of a lower priority than messages in the store: dispatch
+        // waits for those, so they are read whatever the window holds (at most MIN_WINDOW
+        // of them past the memory limit).
+        let starved = g
+            .ready
+            .keys()
+            .next()
+            .is_some_and(|&(rank, _)| g.disk.waits_before(rank));
+        if len >= LOW_WATER && !starved {
             return;
         }
         let headroom = self.env.usage.memory_headroom();
@@ -889,6 +912,8 @@ impl Queue {
             (WINDOW - len, READ_BYTES.min(headroom))
         } else if len < MIN_WINDOW {
             (MIN_WINDOW - len, READ_BYTES)
+        } else if starved {
+            (MIN_WINDOW, READ_BYTES)
         } else {
             return;
         };

@@ -78,7 +78,26 @@ pub enum Full {
         /// The limit.
         limit: u64,
     },
+    /// Spills wait to be written: the temp store is behind. Always a hold, never a refusal
+    /// (it passes as soon as the writer catches up).
+    #[error("temp store busy: {pending} bytes of non-persistent messages wait to be written to it")]
+    Spilling {
+        /// Bytes submitted and not yet written.
+        pending: u64,
+    },
 }
+
+impl Full {
+    /// Whether this only asks the producer to wait, whatever the flow-control settings.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Full::Spilling { .. })
+    }
+}
+
+/// Bytes of spilled non-persistent messages that may wait for the store writer at once: past
+/// it, a non-persistent SEND that would spill is held until the writer catches up (so that a
+/// fast producer cannot pile its messages up in the writer's queue, in memory).
+pub const SPILL_IN_FLIGHT: u64 = 4 * 1024 * 1024;
 
 /// The node's usage counters and limits; one per broker, shared by its queues.
 #[derive(Debug)]
@@ -87,6 +106,8 @@ pub struct Usage {
     memory: AtomicU64,
     store: AtomicU64,
     temp: AtomicU64,
+    /// Bytes of spills submitted to the store and not yet written.
+    spilling: AtomicU64,
     /// `store-usage` capped at what the disk had free at the last look.
     store_cap: AtomicU64,
     /// Where the store lives, for that look.
@@ -112,6 +133,7 @@ impl Usage {
             memory: AtomicU64::new(0),
             store: AtomicU64::new(0),
             temp: AtomicU64::new(0),
+            spilling: AtomicU64::new(0),
             data_dir,
             disk_checked: Mutex::new(None),
             waiting: AtomicUsize::new(0),
@@ -194,6 +216,17 @@ impl Usage {
         self.wake();
     }
 
+    /// Counts a spill of `bytes` submitted to the store writer.
+    pub fn spill_submitted(&self, bytes: u64) {
+        self.spilling.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts a spill of `bytes` written (or failed).
+    pub fn spill_written(&self, bytes: u64) {
+        sub(&self.spilling, bytes);
+        self.wake();
+    }
+
     /// The store limit in force: `store-usage`, or less when the disk has less free.
     pub fn store_limit(&self) -> u64 {
         self.store_cap.load(Ordering::Relaxed)
@@ -217,6 +250,10 @@ impl Usage {
                     used,
                     limit: self.limits.temp,
                 });
+            }
+            let pending = self.spilling.load(Ordering::Relaxed);
+            if pending > 0 && pending.saturating_add(bytes) > SPILL_IN_FLIGHT {
+                return Err(Full::Spilling { pending });
             }
         }
         Ok(())

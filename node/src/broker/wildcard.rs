@@ -68,7 +68,11 @@ impl WildSub {
     }
 
     fn attach_queue(&mut self, q: &Arc<Queue>, fx: &mut Vec<Effects>) {
-        if self.queues.contains_key(&q.name) || !self.wants(&q.destination) {
+        // A durable subscription's queue is never a wildcard's match.
+        if self.queues.contains_key(&q.name)
+            || super::durable::is_internal(&q.name)
+            || !self.wants(&q.destination)
+        {
             return;
         }
         if let Ok(e) = q.add_consumer(self.spec.clone()) {

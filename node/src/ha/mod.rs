@@ -22,7 +22,11 @@
 //! (a new file, a replaced one, a copy) means a master may still hold a lock on a file that is
 //! no longer at the path; the taker then waits one `lockKeepAlivePeriod` ([`StoreLock::fenced`])
 //! so that master has noticed and demoted before it serves.
+//!
+//! Members of a PostgreSQL store elect their master through a lease row in the database
+//! instead: [`lease`], ActiveMQ's lease database locker.
 
+pub mod lease;
 pub mod lock;
 pub mod role;
 pub mod zk;

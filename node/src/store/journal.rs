@@ -210,7 +210,9 @@ impl Journal {
         }
         self.preallocate(need).map_err(AppendError::Io)?;
         self.buf.put_bytes(0, HEADER);
-        let sync = self.sync;
+        // Records of spilled non-persistent messages alone need no sync: they are dropped
+        // at the next start anyway (a later synced record makes them durable with it).
+        let sync = self.sync && ops.iter().any(|op| !op.is_transient());
         let r = self
             .file
             .write_all_at(&self.buf, self.len)

@@ -83,6 +83,7 @@ use bytes::Bytes;
 mod error;
 mod file;
 mod journal;
+pub mod pg;
 mod record;
 mod recovery;
 mod tables;
@@ -255,6 +256,16 @@ pub enum JobQuery {
 
 /// Completion of a read of scheduled jobs.
 pub type JobsDone = Box<dyn FnOnce(Result<Vec<LoadedJob>, StoreError>) + Send>;
+
+impl Op {
+    /// Whether it only concerns a spilled non-persistent message (dropped at every start).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Op::Put { rank, .. } | Op::Delete { rank, .. } => *rank >= TRANSIENT,
+            Op::Purge { .. } | Op::Schedule { .. } | Op::Unschedule { .. } => false,
+        }
+    }
+}
 
 /// What a store holds for one queue, per priority rank, read at open without reading the
 /// messages themselves (spilled non-persistent messages are gone by then).

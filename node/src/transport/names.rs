@@ -9,6 +9,7 @@
 //! | `/temp-topic/N`         | likewise, `/remote-temp-topic/ID`               |
 //! | `/remote-temp-queue/ID` | that temporary queue (SEND by anyone; SUBSCRIBE by its owner) |
 //! | `/queue/A,/topic/B`     | each part (SEND only)                           |
+//! | `/queue/mq.durable/...` | refused: the queues of durable subscriptions    |
 //!
 //! On the way out the mapping is undone for the owner only: a MESSAGE from its own temporary
 //! destination names it `/temp-queue/N` in `destination` and `reply-to`; everyone else sees
@@ -18,7 +19,7 @@ use std::collections::HashMap;
 
 use mq_shared::destination::{Destination, MAX_NAME_LEN, composite_parts, own_temp};
 
-use crate::broker::Core;
+use crate::broker::{Core, durable};
 
 /// The temporary destinations one connection created, by the name it gave them.
 #[derive(Default)]
@@ -32,7 +33,15 @@ impl Names {
     /// (created at first use) for `/temp-queue/N` and `/temp-topic/N`, else the parsed text.
     pub fn resolve(&mut self, text: &str, core: &Core, conn: u64) -> Result<Destination, String> {
         let Some((kind, name)) = own_temp(text) else {
-            return Destination::parse(text).map_err(|e| e.to_string());
+            let d = Destination::parse(text).map_err(|e| e.to_string())?;
+            if d.is_queue() && !d.is_temp() && durable::is_internal(d.name()) {
+                return Err(format!(
+                    "{d} is reserved: the queues named {}* hold durable subscriptions (subscribe to the topic with client-id and {})",
+                    durable::INTERNAL_PREFIX,
+                    mq_shared::headers::SUBSCRIPTION_NAME
+                ));
+            }
+            return Ok(d);
         };
         if let Some(d) = self.own.get(text) {
             return Ok(d.clone());

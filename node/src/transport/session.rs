@@ -33,6 +33,8 @@ use crate::broker::{
     Accepted, AckHandle, ConsumerSpec, Core, Delivery, Message, NetworkConsumer, Outgoing, Permit,
     Settle, TempOwner,
 };
+use mq_shared::headers::CLIENT_ID;
+
 use crate::internode::{
     ADVISORY_DESTINATION, BRIDGE_HEADER, BROKER_HEADER, BridgeSubscription, is_advisory,
 };
@@ -122,6 +124,8 @@ pub struct Session {
     from_loopback: bool,
     /// A SEND held by producer flow control: nothing more is read until it is taken.
     held: Option<Held>,
+    /// The CONNECT's `client-id` (held by this connection until it closes).
+    client_id: Option<String>,
 }
 
 /// A SEND waiting for space (`producer-flow-control`).
@@ -167,6 +171,7 @@ impl Session {
             principal: None,
             from_loopback,
             held: None,
+            client_id: None,
         }
     }
 
@@ -194,7 +199,7 @@ impl Session {
             }
             Err(full) => {
                 let flow = self.broker.usage().limits().flow;
-                if flow.fail_after.is_some_and(|t| h.since.elapsed() >= t) {
+                if !full.is_transient() && flow.fail_after.is_some_and(|t| h.since.elapsed() >= t) {
                     self.broker.usage().count_refused();
                     return Err(Close(Some(error_frame(
                         &full.to_string(),
@@ -407,6 +412,19 @@ impl Session {
         if let Some(r) = f.header(mq_shared::headers::REQUEST_ID) {
             connected.push_header(mq_shared::headers::RESPONSE_ID, r);
         }
+        if let Some(id) = f.header(CLIENT_ID) {
+            if id.is_empty() {
+                return Err(Close(Some(error_frame(
+                    "client-id is empty: give the connection a name, or leave the header out",
+                    f.header("receipt"),
+                ))));
+            }
+            // One connection at a time per client-id (ActiveMQ refuses a duplicate).
+            self.broker
+                .claim_client_id(id, self.conn)
+                .map_err(|e| Close(Some(error_frame(&e, f.header("receipt")))))?;
+            self.client_id = Some(id.to_string());
+        }
         self.bridge = f.header(BRIDGE_HEADER).map(str::to_string);
         if self.bridge.is_some() {
             connected.push_header(BROKER_HEADER, self.broker.name());
@@ -497,13 +515,16 @@ impl Session {
         }
         if let Err(full) = msgs.iter().try_for_each(|m| self.broker.admit(m)) {
             let flow = self.broker.usage().limits().flow;
-            if !flow.hold || flow.fail_at_once {
+            if !full.is_transient() && (!flow.hold || flow.fail_at_once) {
                 self.broker.usage().count_refused();
                 return Err(full.to_string());
             }
             // Held: no RECEIPT and nothing more read until there is room.
             tracing::debug!(conn = self.conn, reason = %full, "SEND held by producer flow control");
-            self.broker.usage().count_held();
+            // (Waiting for the temp store's writer is pacing, not a limit reached.)
+            if !full.is_transient() {
+                self.broker.usage().count_held();
+            }
             self.held = Some(Held {
                 msgs,
                 receipt: receipt.map(str::to_string),
@@ -586,6 +607,7 @@ impl Session {
         if dest.has_wildcard() {
             crate::broker::wildcard_pattern(&dest)?;
         }
+        let durable = self.durable_name(f, &dest)?;
         if dest.is_temp() && self.bridge.is_none() {
             match self.broker.temp_owner(&dest) {
                 TempOwner::Connection(c) if c == self.conn => {}
@@ -627,6 +649,7 @@ impl Session {
             None => None,
         };
         let consumer = self.broker.next_id();
+        let selector = options.selector.clone();
         let spec = ConsumerSpec {
             id: consumer,
             conn: self.conn,
@@ -639,16 +662,75 @@ impl Session {
         };
         // Deliveries made during attach wait in the channel until this frame is handled,
         // so registering after attaching loses nothing.
-        let attached = self.broker.subscribe(&dest, spec);
+        let durable_info = durable.clone().map(|n| (n, dest.to_string()));
+        let (attached, reply) = match (durable, &self.client_id) {
+            (Some(name), Some(client_id)) => {
+                let text = f
+                    .header(mq_shared::headers::SELECTOR)
+                    .map(|t| t.trim().to_string());
+                let (attached, ops) = self.broker.subscribe_durable(
+                    client_id,
+                    &name,
+                    dest.name(),
+                    text.zip(selector),
+                    spec,
+                )?;
+                // The RECEIPT once the subscription is recorded.
+                let done =
+                    self.store_completion(f.header("receipt"), "durable subscription not stored");
+                self.broker
+                    .persist(ops, Some(Box::new(move |r| done(r.map(|_| false)))));
+                (attached, Reply::Later)
+            }
+            _ => (self.broker.subscribe(&dest, spec), Reply::Now),
+        };
         self.subs.insert(Sub {
             id,
             consumer,
             ack,
             attached,
             unacked: Default::default(),
+            durable: durable_info,
         });
         self.count_subscriptions();
-        Ok(Reply::Now)
+        Ok(reply)
+    }
+
+    /// The `activemq.subscriptionName` of a SUBSCRIBE to a topic (ignored on a queue, as
+    /// ActiveMQ does), checked: it needs the connection's `client-id`, one plain topic, and a
+    /// name this connection does not consume already.
+    fn durable_name(&self, f: &Frame, dest: &Destination) -> Result<Option<String>, String> {
+        use mq_shared::headers::SUBSCRIPTION_NAME;
+        let Some(name) = f.header(SUBSCRIPTION_NAME) else {
+            return Ok(None);
+        };
+        if dest.is_queue() {
+            return Ok(None);
+        }
+        if self.client_id.is_none() {
+            return Err(format!(
+                "{SUBSCRIPTION_NAME} needs the {CLIENT_ID} header on CONNECT: a durable subscription belongs to a client-id"
+            ));
+        }
+        if name.is_empty() {
+            return Err(format!("{SUBSCRIPTION_NAME} is empty"));
+        }
+        if dest.is_temp() || dest.has_wildcard() {
+            return Err(format!(
+                "{SUBSCRIPTION_NAME}: a durable subscription is to one topic; {dest} is {}",
+                if dest.is_temp() {
+                    "temporary"
+                } else {
+                    "a wildcard pattern"
+                }
+            ));
+        }
+        if self.subs.durable_names().any(|n| n == name) {
+            return Err(format!(
+                "durable subscription '{name}' is already active on this connection"
+            ));
+        }
+        Ok(Some(name.to_string()))
     }
 
     fn count_subscriptions(&self) {
@@ -711,13 +793,36 @@ impl Session {
             self.demand_rx = None;
             return Ok(Reply::Now);
         }
-        let sub = self
-            .subs
-            .remove(&id)
-            .ok_or_else(|| format!("no subscription with id '{id}'"))?;
-        self.broker.unsubscribe(&sub.attached, sub.consumer);
-        self.count_subscriptions();
-        Ok(Reply::Now)
+        let name = f.header(mq_shared::headers::SUBSCRIPTION_NAME);
+        let sub = self.subs.remove(&id);
+        if sub.is_none() && name.is_none() {
+            return Err(format!("no subscription with id '{id}'"));
+        }
+        if let Some(sub) = sub {
+            // Detaches; a durable subscription keeps its messages unless named below.
+            self.broker.unsubscribe(&sub.attached, sub.consumer);
+            self.count_subscriptions();
+        }
+        let Some(name) = name else {
+            return Ok(Reply::Now);
+        };
+        // With activemq.subscriptionName: the durable subscription and its backlog go.
+        let Some(client_id) = self.client_id.clone() else {
+            return Err(format!(
+                "{}: removing a durable subscription needs the {CLIENT_ID} header on CONNECT",
+                mq_shared::headers::SUBSCRIPTION_NAME
+            ));
+        };
+        match self.broker.remove_durable(&client_id, name) {
+            Ok(Some((_, ops))) => {
+                let done = self.store_completion(f.header("receipt"), "unsubscribe not stored");
+                self.broker
+                    .persist(ops, Some(Box::new(move |r| done(r.map(|_| false)))));
+                Ok(Reply::Later)
+            }
+            Ok(None) => Ok(Reply::Now),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// How this connection's ACK settles a delivery: a bridge acks once its own node has the
@@ -797,6 +902,10 @@ impl Session {
             redelivered: d.redelivered,
             to_bridge: to_bridge.as_deref(),
         });
+        if let Some((_, topic)) = &sub.durable {
+            // A durable subscriber's messages come from its topic.
+            f.set_header("destination", topic.as_str());
+        }
         if !self.names.is_empty() {
             // The owner of a temporary destination sees it by the name it gave it.
             if let Some(n) = self.names.own_name(&m.destination) {
@@ -847,6 +956,9 @@ impl Session {
             self.broker.remove_producer(&d, self.conn);
         }
         self.broker.remove_temps(self.conn);
+        if let Some(id) = self.client_id.take() {
+            self.broker.release_client_id(&id, self.conn);
+        }
         if !self.unregistered {
             self.unregistered = true;
             self.broker.unregister_connection(self.conn);

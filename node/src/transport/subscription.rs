@@ -45,6 +45,8 @@ pub struct Sub {
     pub attached: Attached,
     /// Delivered and not acked (client modes), oldest first.
     pub unacked: VecDeque<Unacked>,
+    /// A durable subscription's name and topic (`/topic/NAME`, its MESSAGEs' destination).
+    pub durable: Option<(String, String)>,
 }
 
 /// The SUBSCRIBE `activemq.prefetchSize` (else `default`), above 0, capped at `max`
@@ -96,8 +98,9 @@ fn flag(f: &Frame, name: &str) -> Result<bool, String> {
 ///   `activemq.maximumPendingMessageLimit` (topics; 0 is the node's `pending-message-limit`):
 ///   honoured; asked of the other kind of destination, refused.
 /// - `activemq.dispatchAsync`: accepted (dispatch never runs on the producer's thread here).
-/// - `activemq.retroactive:true`, `activemq.subscriptionName` (durable subscriptions),
-///   `browser:true`, `transformation`, and any other `activemq.` header: refused.
+/// - `activemq.subscriptionName`: read by the session (a durable subscription on a topic).
+/// - `activemq.retroactive:true`, `browser:true`, `transformation`, and any other
+///   `activemq.` header: refused.
 pub fn options(f: &Frame, dest: &Destination) -> Result<ConsumerOptions, String> {
     use headers::*;
     let queue = dest.is_queue();
@@ -136,11 +139,6 @@ pub fn options(f: &Frame, dest: &Destination) -> Result<ConsumerOptions, String>
             ));
         }
         o.pending_limit = (n > 0).then_some(n);
-    }
-    if f.header(SUBSCRIPTION_NAME).is_some() {
-        return Err(format!(
-            "{SUBSCRIPTION_NAME}: durable subscriptions are not supported by this node"
-        ));
     }
     if flag(f, BROWSER)? {
         return Err(format!(
@@ -195,6 +193,13 @@ impl Subscriptions {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.subs.is_empty()
+    }
+
+    /// The names of its durable subscriptions.
+    pub fn durable_names(&self) -> impl Iterator<Item = &str> {
+        self.subs
+            .values()
+            .filter_map(|s| s.durable.as_ref().map(|(n, _)| n.as_str()))
     }
 
     /// Adds a subscription.

@@ -395,7 +395,7 @@
   async function refreshDurables() {
     if (state.durables === 'unsupported') return;
     try {
-      const d = await api('/durable-subscriptions');
+      const d = await api('/subscriptions');
       const subs = (d && d.subscriptions) || [];
       state.durables = 'ok';
       if (subs.length === 0) {
