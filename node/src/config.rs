@@ -142,6 +142,10 @@ pub struct Options {
     /// Ms a destination must stay inactive before it is removed [default: 60000].
     #[arg(long = "inactive-timeout-before-gc")]
     pub inactive_timeout_before_gc: Option<u64>,
+    /// Deliver SENDs with AMQ_SCHEDULED_* headers when due (true|false); false delivers them
+    /// at once, headers untouched [default: true].
+    #[arg(long = "scheduler-support")]
+    pub scheduler_support: Option<bool>,
     /// Ms a durable topic subscription may stay offline before it is removed with its
     /// backlog; -1: never (offlineDurableSubscriberTimeout) [default: -1].
     #[arg(
@@ -281,7 +285,7 @@ impl Options {
                  maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period,
                  write_timeout, pending_message_limit, maximum_connections,
                  max_inactivity_duration, max_prefetch, gc_inactive_destinations,
-                 inactive_timeout_before_gc, offline_durable_subscriber_timeout, shutdown_grace, security, tls_cert, tls_key, tls_ca,
+                 inactive_timeout_before_gc, offline_durable_subscriber_timeout, scheduler_support, shutdown_grace, security, tls_cert, tls_key, tls_ca,
                  admin_tls_cert, admin_tls_key, log_file, log_max_size, log_max_files, log_format,
                  memory_usage, store_usage, temp_usage, producer_flow_control,
                  send_fail_if_no_space, send_fail_if_no_space_after_timeout;
@@ -328,6 +332,8 @@ pub struct NodeConfig {
     pub max_prefetch: usize,
     /// Inactivity after which an empty, unused destination is removed; `None`: never.
     pub gc_inactive_after: Option<Duration>,
+    /// `scheduler-support`: schedule SENDs with `AMQ_SCHEDULED_*` headers.
+    pub scheduler_support: bool,
     /// How long a durable subscription may stay offline; `None`: forever.
     pub offline_durable_timeout: Option<Duration>,
     /// How long stop, stepdown and a lost lock wait for connections.
@@ -374,6 +380,7 @@ impl Default for NodeConfig {
             pending_message_limit: d::PENDING_MESSAGE_LIMIT,
             max_prefetch: d::MAX_PREFETCH,
             gc_inactive_after: d::GC_INACTIVE_DESTINATIONS.then_some(d::INACTIVE_TIMEOUT_BEFORE_GC),
+            scheduler_support: d::SCHEDULER_SUPPORT,
             offline_durable_timeout: d::OFFLINE_DURABLE_SUBSCRIBER_TIMEOUT,
             shutdown_grace: d::SHUTDOWN_GRACE,
             security: Security::none(),
@@ -575,6 +582,9 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         .gc_inactive_destinations
         .unwrap_or(d::GC_INACTIVE_DESTINATIONS)
         .then_some(gc_after);
+    if let Some(v) = o.scheduler_support {
+        c.scheduler_support = v;
+    }
     c.offline_durable_timeout = match o.offline_durable_subscriber_timeout {
         None => d::OFFLINE_DURABLE_SUBSCRIBER_TIMEOUT,
         Some(-1) => None,

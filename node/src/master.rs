@@ -1,5 +1,5 @@
 //! What runs while a node is master: the store, the broker core over it, the transport
-//! connectors, the expiry sweep and the network bridges; and how it all stops.
+//! connectors, the expiry sweep, the scheduler and the network bridges; and how it all stops.
 //!
 //! Threads: the store has its own writer thread (`store-writer`, group commits and the
 //! completions that enqueue and dispatch persistent messages); recovery runs on a blocking
@@ -123,6 +123,7 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
             max_prefetch: cfg.max_prefetch,
             pending_message_limit: cfg.pending_message_limit,
             gc_inactive_after: cfg.gc_inactive_after,
+            scheduler_support: cfg.scheduler_support,
             offline_durable_timeout: cfg.offline_durable_timeout,
         },
         store.clone(),
@@ -253,6 +254,8 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
             }
         });
     }
+    // The scheduler: reads the first window of stored jobs and fires what is overdue.
+    tracker.spawn(core.clone().run_scheduler(stop.clone()));
     state
         .network
         .start(core.clone(), &cfg.networks, &cfg.network_uris, adverts);

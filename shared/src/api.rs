@@ -301,6 +301,47 @@ pub struct TopicStats {
     pub pending: u64,
 }
 
+/// One scheduled message of `GET /api/v1/scheduled` (a job of the scheduler).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledMessage {
+    /// Job id: `DELETE /api/v1/scheduled/{id}` names it; each delivered copy carries it in
+    /// `scheduledJobId`.
+    pub id: String,
+    /// Where it is delivered, as `/queue/NAME` or `/topic/NAME`.
+    pub destination: String,
+    /// Next fire, ms since the epoch.
+    pub next_fire_ms: u64,
+    /// Deliveries after the next one (`AMQ_SCHEDULED_REPEAT` left); a cron job repeats for
+    /// ever and reports 0.
+    pub repeats_left: u32,
+    /// ms between repeats (`AMQ_SCHEDULED_PERIOD`).
+    pub period_ms: u64,
+    /// Its cron expression (`AMQ_SCHEDULED_CRON`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// Size of the message in bytes (body and headers).
+    pub size: u64,
+    /// Whether it is stored (survives restarts and failovers) or kept in memory only.
+    pub persistent: bool,
+}
+
+/// `GET /api/v1/scheduled`: the scheduled messages in fire-time order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledList {
+    /// At most `limit` of them, next to fire first.
+    pub scheduled: Vec<ScheduledMessage>,
+    /// Whether more exist past `limit`.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// `DELETE /api/v1/scheduled/{id}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnscheduleResponse {
+    /// The job removed.
+    pub id: String,
+}
+
 /// One durable topic subscription of `GET /api/v1/subscriptions`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionInfo {

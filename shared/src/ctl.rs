@@ -683,6 +683,15 @@ pub struct TopicRow {
     pub forwarded: u64,
 }
 
+/// `mqctl scheduled ls -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledReport {
+    /// One entry per scheduled message, next to fire first.
+    pub scheduled: Vec<ScheduledRow>,
+    /// Nodes that did not answer.
+    pub down: Vec<String>,
+}
+
 /// `mqctl sub ls -o json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionReport {
@@ -690,6 +699,25 @@ pub struct SubscriptionReport {
     pub subscriptions: Vec<SubscriptionRow>,
     /// Nodes that did not answer.
     pub down: Vec<String>,
+}
+
+/// One scheduled message of [`ScheduledReport`]: the node's answer with the node's name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledRow {
+    /// Node (process name, or `HOST:PORT` with `--url`).
+    pub node: String,
+    /// What the node said of it.
+    #[serde(flatten)]
+    pub message: crate::api::ScheduledMessage,
+}
+
+/// `mqctl scheduled rm -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnscheduleReport {
+    /// The node that held it.
+    pub node: String,
+    /// The job removed.
+    pub id: String,
 }
 
 /// One (node, durable subscription) of [`SubscriptionReport`].

@@ -65,6 +65,17 @@ pub const MAXIMUM_CONNECTIONS: usize = 1000;
 pub const MAX_INACTIVITY_DURATION: Duration = Duration::from_secs(30);
 /// Largest `activemq.prefetchSize` honoured; larger values are capped (ActiveMQ's maximum).
 pub const MAX_PREFETCH: usize = 32_767;
+/// Messages sent with `AMQ_SCHEDULED_*` headers are held back and delivered when due
+/// (`schedulerSupport`; ActiveMQ's default is false, ours true).
+pub const SCHEDULER_SUPPORT: bool = true;
+/// Stored scheduled messages held in memory: the next ones to fire; the rest stay in the
+/// store and are read back by fire time as these run down.
+pub const SCHEDULER_WINDOW: usize = 2000;
+/// Non-persistent scheduled messages a node keeps (in memory only); a SEND past it is an
+/// ERROR.
+pub const MAX_NON_PERSISTENT_SCHEDULED: usize = 10_000;
+/// Scheduled messages `GET /api/v1/scheduled` lists unless asked for another `limit`.
+pub const SCHEDULED_LIST_LIMIT: usize = 1000;
 /// Empty destinations with no consumers and no producers are removed
 /// (`gcInactiveDestinations`).
 pub const GC_INACTIVE_DESTINATIONS: bool = true;

@@ -33,13 +33,23 @@ pub const GROUP_ID: &str = "JMSXGroupID";
 pub const GROUP_SEQ: &str = "JMSXGroupSeq";
 /// SEND: where replies should go (a temporary destination is mapped for the responder).
 pub const REPLY_TO: &str = "reply-to";
+/// SEND: ms before a scheduled message's first delivery.
+pub const SCHEDULED_DELAY: &str = "AMQ_SCHEDULED_DELAY";
+/// SEND: ms between a scheduled message's repeats.
+pub const SCHEDULED_PERIOD: &str = "AMQ_SCHEDULED_PERIOD";
+/// SEND: deliveries of a scheduled message after its first.
+pub const SCHEDULED_REPEAT: &str = "AMQ_SCHEDULED_REPEAT";
+/// SEND: a 5-field cron expression: deliver at each of its times.
+pub const SCHEDULED_CRON: &str = "AMQ_SCHEDULED_CRON";
 /// SEND: ActiveMQ's scheduled delivery headers.
 pub const SCHEDULED: [&str; 4] = [
-    "AMQ_SCHEDULED_DELAY",
-    "AMQ_SCHEDULED_PERIOD",
-    "AMQ_SCHEDULED_REPEAT",
-    "AMQ_SCHEDULED_CRON",
+    SCHEDULED_DELAY,
+    SCHEDULED_PERIOD,
+    SCHEDULED_REPEAT,
+    SCHEDULED_CRON,
 ];
+/// MESSAGE: the id of the scheduled message a delivery came from (ActiveMQ's name).
+pub const SCHEDULED_JOB_ID: &str = "scheduledJobId";
 /// CONNECT: ActiveMQ echoes it as `response-id` in CONNECTED.
 pub const REQUEST_ID: &str = "request-id";
 /// CONNECTED: the CONNECT's `request-id`.

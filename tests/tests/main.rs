@@ -49,6 +49,7 @@ mod packaging;
 mod pg_lease;
 mod protocol;
 mod redelivery;
+mod scheduled;
 mod security;
 mod selectors;
 mod startup;

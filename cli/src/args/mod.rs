@@ -98,6 +98,9 @@ pub enum Command {
     /// Dead letters: retry them, back to the destination they came from.
     #[command(subcommand)]
     Dlq(crate::commands::dlq::DlqCommand),
+    /// Scheduled messages (AMQ_SCHEDULED_*): list them and delete them.
+    #[command(subcommand)]
+    Scheduled(crate::commands::scheduled::ScheduledCommand),
     /// Benchmark any STOMP broker: throughput, latency, lost and duplicated messages.
     Bench(bench::BenchArgs),
     /// Serve one live web page for a whole cluster: nodes, the links between them, queues.

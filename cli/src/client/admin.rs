@@ -240,6 +240,23 @@ impl AdminClient {
         }
     }
 
+    /// `GET /api/v1/scheduled?limit=N`.
+    pub async fn scheduled(&self, limit: usize) -> Result<api::ScheduledList> {
+        self.json(
+            Method::GET,
+            &["scheduled"],
+            Some(("limit", limit.to_string())),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/scheduled/{id}`.
+    pub async fn unschedule(&self, id: &str) -> Result<api::UnscheduleResponse> {
+        self.json(Method::DELETE, &["scheduled", id], None, None::<&()>)
+            .await
+    }
+
     /// `POST /api/v1/ha/stepdown`: the master lets go of the store (202); a node that is not
     /// master answers 409, an error here.
     pub async fn stepdown(&self) -> Result<()> {

@@ -11,6 +11,7 @@ pub mod link;
 pub mod node;
 pub mod nodes;
 pub mod queue;
+pub mod scheduled;
 pub mod sub;
 pub mod topic;
 
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Connection(command) => topic::run_connection(&ctx, command).await,
         Command::Failover(command) => failover::run(&ctx, command).await,
         Command::Dlq(command) => dlq::run(&ctx, command).await,
+        Command::Scheduled(command) => scheduled::run(&ctx, command).await,
         Command::Bench(args) => bench::run(&ctx, args).await,
         Command::Console(args) => console::run(&ctx, args).await,
         Command::Completions(args) => docs::completions(args.shell),

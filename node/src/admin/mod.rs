@@ -13,6 +13,7 @@ mod console;
 mod https;
 mod metrics;
 mod network;
+mod scheduled;
 mod subscriptions;
 
 use std::sync::Arc;
@@ -163,6 +164,7 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/security/reload", post(reload_security))
         .route("/shutdown", post(shutdown))
         .merge(network::routes())
+        .merge(scheduled::routes())
         .merge(subscriptions::routes());
     let protected = Router::new()
         .nest(mq_shared::api::BASE_PATH, api)

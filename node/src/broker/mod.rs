@@ -15,7 +15,8 @@
 //! destination hands a consumer), [`queue`] and [`topic`] (the destinations), [`groups`]
 //! (exclusive consumers and message groups), `properties` (what a selector reads of a
 //! message), `wildcard` (subscriptions to patterns), [`temp`] (temporary destinations),
-//! `publish` (the write side), [`registry`] (connections, recent forwarded ids).
+//! `publish` (the write side), [`registry`] (connections, recent forwarded ids),
+//! [`scheduler`] (scheduled delivery: `AMQ_SCHEDULED_*`).
 //!
 //! Threads: calls come from connection and bridge tasks (tokio workers) and take each
 //! destination's short mutex; what depends on a store commit (enqueue and dispatch of a
@@ -29,6 +30,7 @@ mod properties;
 mod publish;
 pub mod queue;
 pub mod registry;
+pub mod scheduler;
 pub mod temp;
 pub mod topic;
 pub mod usage;
@@ -76,6 +78,8 @@ pub struct BrokerSettings {
     pub pending_message_limit: usize,
     /// Remove empty, unused destinations after this long (`gc-inactive-destinations`).
     pub gc_inactive_after: Option<std::time::Duration>,
+    /// Schedule SENDs with `AMQ_SCHEDULED_*` headers (`scheduler-support`).
+    pub scheduler_support: bool,
     /// Remove durable subscriptions offline for this long
     /// (`offline-durable-subscriber-timeout`); `None`: never.
     pub offline_durable_timeout: Option<std::time::Duration>,
@@ -118,6 +122,7 @@ struct Shared {
     limits: registry::LimitCounters,
     wildcards: Wildcards,
     temps: Temps,
+    scheduler: scheduler::Scheduler,
     durables: durable::Durables,
 }
 
@@ -143,6 +148,7 @@ impl Core {
             .as_ref()
             .map_or_else(|| Arc::new(AtomicU64::new(1)), Store::sequence);
         let temps = Temps::new(&settings.name);
+        let scheduler = scheduler::Scheduler::new(settings.scheduler_support, store.is_some());
         let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
             let weak = weak.clone();
             let env = Arc::new(QueueEnv {
@@ -171,6 +177,7 @@ impl Core {
                 limits: Default::default(),
                 wildcards: Wildcards::default(),
                 temps,
+                scheduler,
                 durables: Default::default(),
             }
         });

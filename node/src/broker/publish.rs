@@ -61,7 +61,15 @@ impl Core {
                 return;
             }
         }
-        self.publish_batch(vec![msg], Vec::new(), from_conn, ordered, dedup, accepted)
+        self.publish_batch(
+            vec![msg],
+            Vec::new(),
+            Vec::new(),
+            from_conn,
+            ordered,
+            dedup,
+            accepted,
+        )
     }
 
     /// A STOMP transaction's COMMIT: its messages and the store effects of its acks in one
@@ -82,11 +90,21 @@ impl Core {
         }
         let deletes = std::mem::take(&mut fx.delete);
         self.apply(fx, None);
-        if msgs.is_empty() && deletes.is_empty() {
+        // Scheduled messages become jobs, stored in the same commit.
+        let (msgs, mut scheduled) = self.split_scheduled(msgs);
+        let extra = std::mem::take(&mut scheduled.ops);
+        let core = self.clone();
+        let accepted: super::Accepted = Box::new(move |r| {
+            if r.is_ok() {
+                core.add_scheduled(scheduled);
+            }
+            accepted(r)
+        });
+        if msgs.is_empty() && deletes.is_empty() && extra.is_empty() {
             accepted(Ok(false));
             return;
         }
-        self.publish_batch(msgs, deletes, from_conn, true, false, Some(accepted));
+        self.publish_batch(msgs, deletes, extra, from_conn, true, false, Some(accepted));
     }
 
     /// Settles deliveries (ACK, forwarded, NACK); `done` runs once their store effects are
@@ -116,11 +134,14 @@ impl Core {
         }
     }
 
-    /// Publishes several messages and applies store deletes in one commit.
-    fn publish_batch(
+    /// Publishes several messages and applies store deletes and `extra` ops (a scheduled
+    /// job's next time) in one commit.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn publish_batch(
         &self,
         msgs: Vec<Message>,
         deletes: Vec<Entry>,
+        extra: Vec<Op>,
         from_conn: Option<u64>,
         ordered: bool,
         dedup: bool,
@@ -162,6 +183,7 @@ impl Core {
                 ops.push(op);
             }
         }
+        ops.extend(extra);
         // Counted as stored from the submission on, so that SENDs admitted while this one is
         // being written see it (and store-usage is not overshot by a pipelined burst).
         let reserved: u64 = deliver.iter().filter_map(|(_, s)| *s).map(u64::from).sum();

@@ -19,6 +19,7 @@
 //! - `delivered`: (queue name, sequence) → delivery count, written at a clean close for the
 //!   messages that were handed to a consumer and not acknowledged
 //! - `state`: `"clean"` → 1 while the store is closed cleanly; removed when it is opened
+//! - `sched` and `sched_ids`: scheduled messages by (fire time, job id), and each job's time
 //!
 //! A message recovered after a crash (no `clean` mark) may have been delivered before, so it is
 //! recovered with a delivery count of at least 1 and goes out with `redelivered:true`, as JMS
@@ -210,14 +211,58 @@ pub enum Op {
         /// Highest sequence removed.
         to: u64,
     },
+    /// Store a scheduled message (a job of the scheduler) under its id, due at `at`; replaces
+    /// the job of that id if there is one (a repeat's next time).
+    Schedule {
+        /// Job id.
+        id: Arc<str>,
+        /// When it fires next, ms since the epoch.
+        at: u64,
+        /// Encoded job (`crate::broker::scheduler::Job`).
+        data: Bytes,
+    },
+    /// Remove a scheduled message (its last fire, or deleted).
+    Unschedule {
+        /// Job id.
+        id: Arc<str>,
+    },
 }
+
+/// A scheduled job read back: when it fires, its id and its encoded record.
+#[derive(Debug, Clone)]
+pub struct LoadedJob {
+    /// When it fires next, ms since the epoch.
+    pub at: u64,
+    /// Job id.
+    pub id: Arc<str>,
+    /// Encoded job.
+    pub data: Bytes,
+}
+
+/// Which scheduled jobs a read asks for.
+#[derive(Debug, Clone)]
+pub enum JobQuery {
+    /// Up to `limit` jobs in (fire time, id) order, strictly after `after` (from the first
+    /// without it).
+    After {
+        /// The last key already seen.
+        after: Option<(u64, Arc<str>)>,
+        /// Most jobs returned.
+        limit: usize,
+    },
+    /// The job of one id, if stored.
+    Id(Arc<str>),
+}
+
+/// Completion of a read of scheduled jobs.
+pub type JobsDone = Box<dyn FnOnce(Result<Vec<LoadedJob>, StoreError>) + Send>;
 
 impl Op {
     /// Whether it only concerns a spilled non-persistent message (dropped at every start).
     pub fn is_transient(&self) -> bool {
         match self {
             Op::Put { rank, .. } | Op::Delete { rank, .. } => *rank >= TRANSIENT,
-            Op::Purge { .. } => false,
+            Op::Purge { .. } | Op::Schedule { .. } | Op::Unschedule { .. } => false,
         }
     }
 }
@@ -384,6 +429,26 @@ impl Store {
                 done,
             })
             .map_err(|_| StoreError::Closed)
+    }
+
+    /// Reads scheduled jobs (see [`JobQuery`]); `done` runs on the writer thread, ordered with
+    /// the commits' completions like [`Store::load`].
+    pub fn load_jobs(&self, query: JobQuery, done: JobsDone) -> Result<(), StoreError> {
+        self.tx
+            .send(Cmd::LoadJobs { query, done })
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// [`Store::load_jobs`], awaited.
+    pub async fn read_jobs(&self, query: JobQuery) -> Result<Vec<LoadedJob>, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.load_jobs(
+            query,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )?;
+        rx.await.unwrap_or(Err(StoreError::Closed))
     }
 
     /// [`Store::load`], awaited.

@@ -10,6 +10,8 @@
 //!         | 4 u16 qlen queue u8 rank u64 seq u32 size                     (delete)
 //!         | 5 u16 qlen queue u8 rank u64 from u64 to                       (purge: the messages of
 //!                                                                          one rank, from ≤ seq ≤ to)
+//!         | 6 u16 idlen id u64 at u32 dlen data                             (schedule a job)
+//!         | 7 u16 idlen id                                                  (unschedule a job)
 //! ```
 //!
 //! Ops 1 (put) and 2 (delete) of the first format, without rank and size, are still read: they
@@ -29,6 +31,8 @@ const DELETE_V1: u8 = 2;
 const PUT: u8 = 3;
 const DELETE: u8 = 4;
 const PURGE: u8 = 5;
+const SCHEDULE: u8 = 6;
+const UNSCHEDULE: u8 = 7;
 /// Bytes of a record's header (length and checksum).
 pub(super) const HEADER: usize = 8;
 /// Bytes of a payload before its ops (LSN and op count).
@@ -70,6 +74,8 @@ pub(super) fn op_len(op: &Op) -> u64 {
         }
         Op::Delete { queue, .. } => 1 + 2 + queue.len() as u64 + 1 + 8 + 4,
         Op::Purge { queue, .. } => 1 + 2 + queue.len() as u64 + 1 + 8 + 8,
+        Op::Schedule { id, data, .. } => 1 + 2 + id.len() as u64 + 8 + 4 + data.len() as u64,
+        Op::Unschedule { id } => 1 + 2 + id.len() as u64,
     }
 }
 
@@ -97,14 +103,12 @@ pub(super) fn encode(
         });
     }
     for op in ops {
-        let (queue, id) = match op {
+        let (queue, id): (&str, Option<&str>) = match op {
             Op::Put { queue, dedup, .. } => (queue, dedup.as_deref()),
             Op::Delete { queue, .. } | Op::Purge { queue, .. } => (queue, None),
+            Op::Schedule { id, .. } | Op::Unschedule { id } => ("", Some(id)),
         };
-        for (what, s) in [
-            ("a queue name", &**queue),
-            ("a message id", id.unwrap_or("")),
-        ] {
+        for (what, s) in [("a queue name", queue), ("a message id", id.unwrap_or(""))] {
             if s.len() > u16::MAX as usize {
                 return Err(TooLong {
                     what,
@@ -168,6 +172,17 @@ fn encode_op(op: &Op, b: &mut BytesMut) {
             b.put_u8(*rank);
             b.put_u64_le(*from);
             b.put_u64_le(*to);
+        }
+        Op::Schedule { id, at, data } => {
+            b.put_u8(SCHEDULE);
+            put_str16(b, id);
+            b.put_u64_le(*at);
+            b.put_u32_le(data.len() as u32);
+            b.put_slice(data);
+        }
+        Op::Unschedule { id } => {
+            b.put_u8(UNSCHEDULE);
+            put_str16(b, id);
         }
     }
 }
@@ -295,6 +310,23 @@ fn decode_payload(mut p: Bytes) -> Option<Record> {
                     from,
                     to,
                 });
+            }
+            SCHEDULE => {
+                let id = get_str16(&mut p)?;
+                if p.remaining() < 12 {
+                    return None;
+                }
+                let at = p.get_u64_le();
+                let dlen = p.get_u32_le() as usize;
+                if p.remaining() < dlen {
+                    return None;
+                }
+                let data = p.split_to(dlen);
+                ops.push(Op::Schedule { id, at, data });
+            }
+            UNSCHEDULE => {
+                let id = get_str16(&mut p)?;
+                ops.push(Op::Unschedule { id });
             }
             _ => return None,
         }

@@ -7,6 +7,8 @@
 //!                                                       store reads no message
 //! dedup     message id → dedup counter                   retried forwards dropped by id
 //! delivered (queue, seq) → deliveries                    written at a clean close
+//! sched     (fire time, job id) → encoded job           scheduled messages in fire-time order
+//! sched_ids job id → fire time                          finds a job's row by its id
 //! state     "clean", "lsn" (last journal record redb holds), "seq" (highest sequence stored),
 //!           "redelivered_below" (messages below it may have been delivered before a crash)
 //! ```
@@ -34,6 +36,10 @@ const MESSAGES_V1: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("m
 pub(super) const DEDUP: TableDefinition<&str, u64> = TableDefinition::new("dedup");
 /// (queue name, sequence) → deliveries, written at a clean close.
 pub(super) const DELIVERED: TableDefinition<(&str, u64), u32> = TableDefinition::new("delivered");
+/// (fire time ms, job id) → encoded scheduled job.
+pub(super) const SCHED: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("sched");
+/// Job id → its fire time (the key of its row in `sched`).
+pub(super) const SCHED_IDS: TableDefinition<&str, u64> = TableDefinition::new("sched_ids");
 /// `"clean"`, `"lsn"` and `"seq"`.
 pub(super) const STATE: TableDefinition<&str, u64> = TableDefinition::new("state");
 /// Key in `state`: present while the store is closed cleanly.
@@ -54,6 +60,8 @@ pub(super) fn create_tables(db: &Database) -> Result<(), Cause> {
     w.open_table(DEDUP)?;
     w.open_table(DELIVERED)?;
     w.open_table(STATE)?;
+    w.open_table(SCHED)?;
+    w.open_table(SCHED_IDS)?;
     w.commit()?;
     migrate_v1(db)
 }
@@ -350,9 +358,30 @@ pub(super) fn apply_ops<'a>(
             } => {
                 purge(w, queue, *rank, *from, *to)?;
             }
+            Op::Schedule { id, at, data } => put_job(w, id, Some((*at, data)))?,
+            Op::Unschedule { id } => put_job(w, id, None)?,
         }
     }
     Ok(n)
+}
+
+/// Stores (`Some`) or removes (`None`) the scheduled job `id`, replacing its earlier row.
+pub(super) fn put_job(
+    w: &WriteTransaction,
+    id: &str,
+    job: Option<(u64, &[u8])>,
+) -> Result<(), Cause> {
+    let mut rows = w.open_table(SCHED)?;
+    let mut ids = w.open_table(SCHED_IDS)?;
+    let old = ids.remove(id)?.map(|g| g.value());
+    if let Some(at) = old {
+        rows.remove((at, id))?;
+    }
+    if let Some((at, data)) = job {
+        rows.insert((at, id), data)?;
+        ids.insert(id, at)?;
+    }
+    Ok(())
 }
 
 /// The next dedup counter: one past the highest in redb.

@@ -482,3 +482,83 @@ async fn replay_applies_a_long_journal_in_several_commits() -> TestResult {
     store.close();
     Ok(())
 }
+
+fn job(id: &str, at: u64, data: &[u8]) -> Op {
+    Op::Schedule {
+        id: Arc::from(id),
+        at,
+        data: Bytes::copy_from_slice(data),
+    }
+}
+
+/// The jobs a store holds, in (fire time, id) order, as (at, id, data).
+async fn jobs(
+    store: &Store,
+    after: Option<(u64, &str)>,
+    limit: usize,
+) -> Vec<(u64, String, Vec<u8>)> {
+    let query = JobQuery::After {
+        after: after.map(|(at, id)| (at, Arc::from(id))),
+        limit,
+    };
+    store
+        .read_jobs(query)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|j| (j.at, j.id.to_string(), j.data.to_vec()))
+        .collect()
+}
+
+#[tokio::test]
+async fn scheduled_jobs_move_and_go_and_survive_a_crash_and_a_checkpoint() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("store.redb");
+    let (store, _) = Store::open(&path)?;
+    store
+        .commit(vec![
+            job("a", 300, b"A"),
+            job("b", 100, b"B"),
+            job("c", 200, b"C"),
+        ])
+        .await?;
+    // A repeat moves "b" past "c"; "c" fires for the last time.
+    store
+        .commit(vec![
+            job("b", 400, b"B2"),
+            Op::Unschedule { id: Arc::from("c") },
+        ])
+        .await?;
+    let want = vec![
+        (300, "a".to_string(), b"A".to_vec()),
+        (400, "b".to_string(), b"B2".to_vec()),
+    ];
+    assert_eq!(jobs(&store, None, 10).await, want);
+    assert_eq!(jobs(&store, Some((300, "a")), 10).await, want[1..]);
+    assert_eq!(jobs(&store, None, 1).await, want[..1]);
+    let one = store.read_jobs(JobQuery::Id(Arc::from("b"))).await?;
+    assert_eq!(one.first().map(|j| j.at), Some(400));
+    assert!(
+        store
+            .read_jobs(JobQuery::Id(Arc::from("c")))
+            .await?
+            .is_empty()
+    );
+    // A crash: the journal is replayed.
+    drop(store);
+    let (store, _) = reopen(&path, &Options::default())?;
+    assert_eq!(jobs(&store, None, 10).await, want);
+    // A clean close checkpoints them into redb.
+    store.close();
+    let (store, _) = Store::open(&path)?;
+    assert_eq!(jobs(&store, None, 10).await, want);
+    store
+        .commit(vec![Op::Unschedule { id: Arc::from("a") }])
+        .await?;
+    assert_eq!(jobs(&store, None, 10).await, want[1..]);
+    store.close();
+    let (store, _) = Store::open(&path)?;
+    assert_eq!(jobs(&store, None, 10).await, want[1..]);
+    store.close();
+    Ok(())
+}

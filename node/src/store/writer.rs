@@ -1,7 +1,7 @@
 //! The writer thread: it folds every submission waiting in its channel into one journal
 //! record and one sync (group commit), runs the completion callbacks, and checkpoints redb.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -13,8 +13,11 @@ use redb::{Database, ReadableDatabase};
 use super::error::{Cause, StoreError};
 use super::journal::{AppendError, Journal};
 use super::record;
-use super::tables::{self, COUNTS, DEDUP, DedupWindow, LSN, MSGS, SEQ, STATE};
-use super::{Cursor, Done, Inner, Limits, LoadDone, Loaded, Op, Outcome, PRIORITIES, TRANSIENT};
+use super::tables::{self, COUNTS, DEDUP, DedupWindow, LSN, MSGS, SCHED, SCHED_IDS, SEQ, STATE};
+use super::{
+    Cursor, Done, Inner, JobQuery, JobsDone, Limits, LoadDone, Loaded, LoadedJob, Op, Outcome,
+    PRIORITIES, TRANSIENT,
+};
 
 /// Ops submitted together, and the callback to run once they are durable.
 pub(super) struct Submission {
@@ -32,6 +35,11 @@ pub(super) enum Cmd {
         limit: usize,
         max_bytes: u64,
         done: LoadDone,
+    },
+    /// Read scheduled jobs (see [`super::Store::load_jobs`]).
+    LoadJobs {
+        query: JobQuery,
+        done: JobsDone,
     },
     /// Close after the queued submissions, recording these (queue, seq, deliveries) marks.
     Close(Vec<(Arc<str>, u64, u32)>),
@@ -72,6 +80,9 @@ pub(super) struct Writer {
     /// Purges since the last checkpoint, in order: (queue, rank, from, to). redb's rows in
     /// those ranges are gone (puts committed after a purge went to `pending` and stay).
     purges: Vec<(Arc<str>, u8, u64, u64)>,
+    /// Scheduled jobs stored (fire time, record) or removed (`None`) since the last
+    /// checkpoint, by id.
+    pending_jobs: HashMap<Arc<str>, Option<(u64, Bytes)>>,
     /// Highest sequence stored.
     max_seq: u64,
     /// The next sequence (shared with the broker, see [`super::Store::sequence`]).
@@ -115,6 +126,7 @@ impl Writer {
             lsn,
             pending: BTreeMap::new(),
             purges: Vec::new(),
+            pending_jobs: HashMap::new(),
             max_seq,
             seq: Arc::new(std::sync::atomic::AtomicU64::new(max_seq + 1)),
             redelivered_below,
@@ -246,6 +258,13 @@ impl Writer {
                     }
                     self.purges.push((queue.clone(), *rank, *from, *to));
                 }
+                Op::Schedule { id, at, data } => {
+                    self.pending_jobs
+                        .insert(id.clone(), Some((*at, data.clone())));
+                }
+                Op::Unschedule { id } => {
+                    self.pending_jobs.insert(id.clone(), None);
+                }
             }
         }
         let window = mq_shared::defaults::DEDUP_WINDOW;
@@ -284,6 +303,7 @@ impl Writer {
             Ok(()) => {
                 self.pending.clear();
                 self.purges.clear();
+                self.pending_jobs.clear();
                 self.pending_ids.clear();
                 self.pending_evicted.clear();
                 self.since_checkpoint = 0;
@@ -343,6 +363,9 @@ impl Writer {
             for id in &self.pending_evicted {
                 ids.remove(&**id)?;
             }
+            for (id, job) in &self.pending_jobs {
+                tables::put_job(&w, id, job.as_ref().map(|(at, d)| (*at, &d[..])))?;
+            }
             let mut state = w.open_table(STATE)?;
             state.insert(LSN, self.lsn - 1)?;
             state.insert(SEQ, self.max_seq)?;
@@ -356,6 +379,10 @@ impl Writer {
 impl Writer {
     /// Serves a read, running its callback here (on the writer thread).
     fn serve(&self, cmd: Cmd) {
+        if let Cmd::LoadJobs { query, done } = cmd {
+            done(self.load_jobs(&query).map_err(StoreError::read));
+            return;
+        }
         if let Cmd::Load {
             queue,
             from,
@@ -404,6 +431,74 @@ impl Writer {
                 out.push(l);
             }
         }
+        Ok(out)
+    }
+
+    /// Scheduled jobs: redb's rows with the changes not checkpointed yet applied.
+    fn load_jobs(&self, query: &JobQuery) -> Result<Vec<LoadedJob>, Cause> {
+        let r = self.db.begin_read()?;
+        let rows = r.open_table(SCHED)?;
+        let (after, limit) = match query {
+            JobQuery::Id(id) => {
+                let found = match self.pending_jobs.get(id) {
+                    Some(job) => job.clone(),
+                    None => match r.open_table(SCHED_IDS)?.get(&**id)?.map(|g| g.value()) {
+                        Some(at) => rows
+                            .get((at, &**id))?
+                            .map(|v| (at, Bytes::copy_from_slice(v.value()))),
+                        None => None,
+                    },
+                };
+                return Ok(found
+                    .map(|(at, data)| LoadedJob {
+                        at,
+                        id: id.clone(),
+                        data,
+                    })
+                    .into_iter()
+                    .collect());
+            }
+            JobQuery::After { after, limit } => (after, *limit),
+        };
+        use std::ops::Bound;
+        let start = match after {
+            Some((at, id)) => Bound::Excluded((*at, &**id)),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for row in rows.range::<(u64, &str)>((start, Bound::Unbounded))? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = row?;
+            let (at, id) = k.value();
+            // The overlay wins for its id (a job moved or removed since the checkpoint).
+            if self.pending_jobs.contains_key(id) {
+                continue;
+            }
+            out.push(LoadedJob {
+                at,
+                id: Arc::from(id),
+                data: Bytes::copy_from_slice(v.value()),
+            });
+        }
+        let past = |at: u64, id: &str| match after {
+            Some((a, i)) => (at, id) > (*a, &**i),
+            None => true,
+        };
+        for (id, job) in &self.pending_jobs {
+            if let Some((at, data)) = job
+                && past(*at, id)
+            {
+                out.push(LoadedJob {
+                    at: *at,
+                    id: id.clone(),
+                    data: data.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        out.truncate(limit);
         Ok(out)
     }
 
@@ -543,7 +638,7 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
                 batch.push(s);
             }
             Some(Cmd::Close(marks)) => closing = Some(marks),
-            Some(cmd @ Cmd::Load { .. }) => load = Some(cmd),
+            Some(cmd @ (Cmd::Load { .. } | Cmd::LoadJobs { .. })) => load = Some(cmd),
             None if timed_out => {}
             None => abandoned = true,
         }
@@ -565,7 +660,7 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
                     closing = Some(marks);
                     break;
                 }
-                Ok(cmd @ Cmd::Load { .. }) => {
+                Ok(cmd @ (Cmd::Load { .. } | Cmd::LoadJobs { .. })) => {
                     load = Some(cmd);
                     break;
                 }

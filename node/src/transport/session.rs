@@ -28,6 +28,7 @@ use super::TransportSettings;
 use super::names::Names;
 use super::subscription::{self, AckMode, Sub, Subscriptions, Unacked};
 use super::transaction::{self, Transactions, TxOp};
+use crate::broker::scheduler::Spec;
 use crate::broker::{
     Accepted, AckHandle, ConsumerSpec, Core, Delivery, Message, NetworkConsumer, Outgoing, Permit,
     Settle, TempOwner,
@@ -453,14 +454,6 @@ impl Session {
                 .ok_or("SEND without a destination header")?
                 .to_string();
             let dests = self.names.resolve_send(&text, &self.broker, self.conn)?;
-            if let Some(h) = mq_shared::headers::SCHEDULED
-                .iter()
-                .find(|h| f.header(h).is_some())
-            {
-                return Err(format!(
-                    "{h}: scheduled delivery is not supported by this node"
-                ));
-            }
             if let Some(r) = f.header(mq_shared::headers::REPLY_TO)
                 && mq_shared::destination::own_temp(r).is_some()
             {
@@ -480,6 +473,12 @@ impl Session {
             }
             msgs.insert(0, first);
             msgs
+        };
+        // Scheduled delivery, its headers checked before anything else happens (not for a
+        // bridge's forward: a fired copy has no such headers).
+        let scheduled = match (from_bridge, self.broker.scheduler_support(), msgs.first()) {
+            (false, true, Some(m)) => Spec::of(m)?,
+            _ => None,
         };
         for m in &msgs {
             // (A bridge's forward to one is accepted and dropped: refusing it would break the
@@ -502,10 +501,17 @@ impl Session {
             }
         }
         if let Some(tx) = tx {
+            // A transaction's scheduled messages become jobs when it commits.
             for m in msgs {
                 self.txs.push(&tx, TxOp::Send(m))?;
             }
             return Ok(Reply::Now);
+        }
+        if let Some(spec) = scheduled {
+            self.broker.schedule(msgs, &spec, || {
+                self.store_completion(receipt, "scheduled message not stored")
+            })?;
+            return Ok(Reply::Later);
         }
         if let Err(full) = msgs.iter().try_for_each(|m| self.broker.admit(m)) {
             let flow = self.broker.usage().limits().flow;
