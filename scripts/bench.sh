@@ -366,7 +366,14 @@ backlog() {
   local port=$BASE_PORT url="tcp://127.0.0.1:$BASE_PORT" data=$WORK/$kind-backlog.data
   log "$kind: preloading $BACKLOG persistent 1 KiB messages"
   start_broker "$kind" "$kind-backlog" "$port" "$data"
-  local t0 t1
+  local t0 t1 r
+  # The same runs on the empty broker first: the backlogged figures are compared with these.
+  for r in 1 2 3; do
+    run_bench em_p44r "$kind" "$url" --queue "em.r$r.p44r" --warmup "$WARMUP" \
+      --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
+    run_bench em_p11r "$kind" "$url" --queue "em.r$r.p11r" --warmup "$WARMUP" \
+      --messages "$N_P11R" --persistent --receipts each
+  done
   t0=$(now_us)
   # Without receipts (each producer's DISCONNECT receipt still confirms it was all read).
   "$MQCTL" bench --url "$url" -o plain --queue backlog --messages "$BACKLOG" --consumers 0 \
@@ -377,7 +384,6 @@ backlog() {
   record bl_fill_rss_mb "$kind" "$(mb "$(rss_kb "$BROKER_PID")")"
   record bl_fill_hwm_mb "$kind" "$(mb "$(hwm_kb "$BROKER_PID")")"
   log "  after the preload: RSS $(rss_kb "$BROKER_PID") kB, peak $(hwm_kb "$BROKER_PID") kB"
-  local r
   for r in 1 2 3; do
     run_bench bl_p44r "$kind" "$url" --queue "bl.r$r.p44r" --warmup "$WARMUP" \
       --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
@@ -507,8 +513,10 @@ if ((BACKLOG > 0)); then
   row "preload of the backlog, persistent, 4 producers, no receipts" preload_rate msg/s
   row "resident memory with $BACKLOG backlogged" bl_fill_rss_mb MB
   row "resident memory, peak during the preload" bl_fill_hwm_mb MB
-  row "persistent 4+4 receipts, $BACKLOG backlogged" bl_p44r msg/s
-  row "persistent 1+1 receipts, $BACKLOG backlogged" bl_p11r msg/s
+  row "persistent 4+4 receipts, empty broker" em_p44r msg/s
+  row "persistent 4+4 receipts, $BACKLOG backlogged on another queue" bl_p44r msg/s
+  row "persistent 1+1 receipts, empty broker" em_p11r msg/s
+  row "persistent 1+1 receipts, $BACKLOG backlogged on another queue" bl_p11r msg/s
   row "kill -9, restart to serving with $BACKLOG stored" bl_start_ms ms
   row "resident memory after that restart" bl_rss_mb MB
   row "drain of the backlog, 1 consumer" bl_drain msg/s
