@@ -54,6 +54,8 @@ pub enum Out {
 /// Store writes a session has outstanding; its reads pause above a bound.
 pub struct Pending {
     count: AtomicUsize,
+    /// Bytes of the messages those writes carry.
+    bytes: AtomicUsize,
     /// Notified whenever one completes.
     pub notify: Notify,
 }
@@ -64,11 +66,18 @@ impl Pending {
         self.count.load(Ordering::Acquire)
     }
 
-    fn start(&self) {
-        self.count.fetch_add(1, Ordering::AcqRel);
+    /// Bytes of messages in the outstanding writes.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Acquire)
     }
 
-    fn finish(&self) {
+    fn start(&self, bytes: usize) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    fn finish(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.count.fetch_sub(1, Ordering::AcqRel);
         self.notify.notify_one();
     }
@@ -160,6 +169,7 @@ impl Session {
             names: Names::default(),
             pending: Arc::new(Pending {
                 count: AtomicUsize::new(0),
+                bytes: AtomicUsize::new(0),
                 notify: Notify::new(),
             }),
             out_tx,
@@ -285,10 +295,10 @@ impl Session {
         }
         let out = self.out_tx.clone();
         let pending = self.pending.clone();
-        pending.start();
+        pending.start(0);
         self.broker.barrier(Box::new(move |_| {
             let _ = out.send(Out::Frame(f));
-            pending.finish();
+            pending.finish(0);
         }));
     }
 
@@ -541,7 +551,8 @@ impl Session {
     /// follows the store.
     fn publish(&mut self, msgs: Vec<Message>, receipt: Option<&str>, from_bridge: bool) {
         let ordered = self.pending.count() > 0;
-        let done = self.store_completion(receipt, "message not stored");
+        let bytes = msgs.iter().map(|m| m.size() as usize).sum();
+        let done = self.store_completion_of(bytes, receipt, "message not stored");
         if msgs.len() == 1 {
             if let Some(msg) = msgs.into_iter().next() {
                 self.broker
@@ -559,7 +570,18 @@ impl Session {
     /// durable (at once when nothing was stored), writes the RECEIPT (if one was asked) or,
     /// if it failed, an ERROR that closes the connection (`what` says what was not stored).
     fn store_completion(&self, receipt: Option<&str>, what: &'static str) -> Accepted {
-        self.pending.start();
+        self.store_completion_of(0, receipt, what)
+    }
+
+    /// [`Session::store_completion`] of a write carrying `bytes` of messages: reads pause
+    /// while too many bytes wait for the store (`MAX_PENDING_BYTES`).
+    fn store_completion_of(
+        &self,
+        bytes: usize,
+        receipt: Option<&str>,
+        what: &'static str,
+    ) -> Accepted {
+        self.pending.start(bytes);
         let pending = self.pending.clone();
         let out = self.out_tx.clone();
         let receipt = receipt.map(str::to_string);
@@ -579,7 +601,7 @@ impl Session {
                     )));
                 }
             }
-            pending.finish();
+            pending.finish(bytes);
         })
     }
 
