@@ -2,7 +2,8 @@
 //! the backlog of an offline subscriber waits for it, across a SIGKILL restart for persistent
 //! messages; UNSUBSCRIBE with the name removes it; one connection per client-id; selectors;
 //! the admin API and `mqctl sub`; `offline-durable-subscriber-timeout`; a backlog larger than
-//! the memory window; a master/slave failover while the subscriber is away.
+//! the memory window; a master/slave failover while the subscriber is away; a network
+//! connector forwards to a durable subscriber only while it is connected.
 
 use mq_shared::api::Role;
 use mq_shared::failover::Failover;
@@ -10,6 +11,7 @@ use mq_shared::uri::ClientUri;
 use mq_tests::cli::CliHome;
 use mq_tests::client::{AckMode, ConnectOptions, StompClient};
 use mq_tests::frame::{Command, Frame};
+use mq_tests::network::{LINK, static_uri, wait_connected};
 use mq_tests::*;
 
 const NAME: (&str, &str) = ("activemq.subscriptionName", "sub1");
@@ -458,4 +460,40 @@ async fn an_offline_subscribers_backlog_follows_a_master_slave_failover() {
         s.len() == 1 && s[0].active && s[0].pending == 0
     })
     .await;
+}
+
+/// Subscribers (local and network) of `/topic/NAME` on `node`.
+async fn topic_subscribers(node: &Node, name: &str) -> u64 {
+    let t: api::TopicList = node.admin().get_ok("/api/v1/topics").await;
+    t.topics
+        .iter()
+        .find(|t| t.name == name)
+        .map_or(0, |t| t.subscribers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_published_on_another_node_while_the_subscriber_is_away_are_not_kept() {
+    let two = Node::start(NodeOpts::new("dur-net-two"));
+    let one = Node::start(NodeOpts::new("dur-net-one").args([
+        "--network",
+        &static_uri(&[&two], "initialReconnectDelay=100"),
+    ]));
+    wait_connected(&one, 1).await;
+    let mut p = connect(&one.stomp_addr()).await;
+    // Connected, the subscriber on node two is demand: node one forwards to it.
+    let mut c = durable(&two.stomp_addr(), "app", "/topic/news", &[]).await;
+    wait_for_async(LINK, async || topic_subscribers(&one, "news").await == 1).await;
+    send_persistent(&mut p, "/topic/news", "online").await;
+    assert_eq!(take_acked(&mut c, 1).await, ["online"]);
+    // Away: the demand is gone, and what node one publishes meanwhile is not kept for it.
+    c.disconnect().await.expect("disconnect");
+    wait_for_async(LINK, async || topic_subscribers(&one, "news").await == 0).await;
+    send_persistent(&mut p, "/topic/news", "missed").await;
+    let s = subscriptions(&two).await;
+    assert_eq!((s.len(), s[0].active, s[0].pending), (1, false, 0), "{s:?}");
+    let mut c = durable(&two.stomp_addr(), "app", "/topic/news", &[]).await;
+    wait_for_async(LINK, async || topic_subscribers(&one, "news").await == 1).await;
+    send_persistent(&mut p, "/topic/news", "back").await;
+    assert_eq!(take_acked(&mut c, 1).await, ["back"], "not \"missed\"");
+    expect_nothing(&mut c, QUIET).await;
 }
