@@ -142,3 +142,28 @@ async fn a_busy_local_group_consumer_leaves_the_rest_to_the_other_nodes_and_none
     assert_eq!(got[0], (N + 1..2 * N + 1).collect::<Vec<_>>());
     expect_nothing(&mut remote, QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_messages_wait_on_the_publishing_node_while_its_remote_consumer_is_away() {
+    const N: usize = 30;
+    let two = Node::start(NodeOpts::new("vt-away-two"));
+    let one = Node::start(NodeOpts::new("vt-away-one").args([
+        "--network",
+        &static_uri(&[&two], "initialReconnectDelay=100"),
+    ]));
+    wait_connected(&one, 1).await;
+    // Group A's only consumer is on node two: its demand creates the group's queue on node one.
+    let remote = consumer(&two, GROUP_A).await;
+    wait_consumers(&one, QUEUE_A, 1).await;
+    remote.disconnect().await.expect("disconnect");
+    wait_for_async(SOON, async || consumers(&one, QUEUE_A).await == 0).await;
+    // Published on node one while nobody of the group is connected anywhere: kept there.
+    produce(&one, TOPIC, 0..N, 32).await;
+    assert_eq!(one.admin().depth(QUEUE_A).await, N as u64);
+    // The consumer comes back on node two and gets them all, once, in order.
+    let mut remote = consumer(&two, GROUP_A).await;
+    let got = collect(std::slice::from_mut(&mut remote), N, SOON).await;
+    assert_eq!(got[0], (0..N).collect::<Vec<_>>());
+    expect_nothing(&mut remote, QUIET).await;
+    wait_for_async(SOON, async || one.admin().depth(QUEUE_A).await == 0).await;
+}
