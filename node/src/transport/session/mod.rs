@@ -214,6 +214,9 @@ impl Session {
                 .map(|_| Reply::Now),
             Command::Disconnect => {
                 self.disconnecting = true;
+                // What a reconnect may ask for again is free before the RECEIPT goes out:
+                // its subscriptions (a durable one may be resumed) and its client-id.
+                self.detach_and_release();
                 if let Some(r) = &receipt {
                     self.after_pending(Frame::new(Command::Receipt).with_header("receipt-id", r));
                 }
@@ -456,19 +459,26 @@ impl Session {
     /// is dropped, also when its task panics; a second call does nothing.
     fn cleanup(&mut self) {
         self.txs.clear();
-        for sub in self.subs.drain() {
-            self.broker.unsubscribe(&sub.attached, sub.consumer);
-        }
+        self.detach_and_release();
         for d in self.produced.drain() {
             self.broker.remove_producer(&d, self.conn);
         }
         self.broker.remove_temps(self.conn);
-        if let Some(id) = self.client_id.take() {
-            self.broker.release_client_id(&id, self.conn);
-        }
         if !self.unregistered {
             self.unregistered = true;
             self.broker.unregister_connection(self.conn);
+        }
+    }
+}
+
+impl Session {
+    /// Detaches every subscription (unacked messages go back) and gives the client-id up.
+    fn detach_and_release(&mut self) {
+        for sub in self.subs.drain() {
+            self.broker.unsubscribe(&sub.attached, sub.consumer);
+        }
+        if let Some(id) = self.client_id.take() {
+            self.broker.release_client_id(&id, self.conn);
         }
     }
 }
