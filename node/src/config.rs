@@ -67,6 +67,14 @@ pub struct Options {
     /// Store messages sent with persistent:true (true|false).
     #[arg(long)]
     pub persistent: Option<bool>,
+    /// Keep persistent messages in PostgreSQL instead of the data directory's store:
+    /// postgres://USER@HOST:PORT/DB (the schema is created and migrated by the node).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// File holding the password of the --store database user (not in the URL, so that it
+    /// never reaches a log or the admin API).
+    #[arg(long = "store-password-file", value_name = "FILE")]
+    pub store_password_file: Option<PathBuf>,
     /// Transport connector URI, repeatable (tcp://HOST:PORT; port 0 picks a free port).
     #[arg(long = "transport")]
     #[serde(default)]
@@ -280,7 +288,7 @@ impl Options {
     /// These options over `file`'s.
     pub fn over(self, file: Options) -> Options {
         over!(self, file;
-            one: name, data, persistent, admin, discovery, admin_token_file, max_frame_size,
+            one: name, data, persistent, store, store_password_file, admin, discovery, admin_token_file, max_frame_size,
                  max_headers, max_header_length, connect_timeout_ms, heartbeat_ms, prefetch,
                  maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period,
                  write_timeout, pending_message_limit, maximum_connections,
@@ -302,6 +310,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// Store persistent messages.
     pub persistent: bool,
+    /// The PostgreSQL store (`--store`); `None`: the store file in the data directory.
+    pub store: Option<crate::store::pg::PgConfig>,
     /// Transport connectors to open when master.
     pub transports: Vec<TransportUri>,
     /// Admin API address.
@@ -365,6 +375,7 @@ impl Default for NodeConfig {
             name: "localhost".into(),
             data_dir: PathBuf::from("data"),
             persistent: d::PERSISTENT,
+            store: None,
             transports: Vec::new(),
             admin: SocketAddr::from(([127, 0, 0, 1], d::ADMIN_PORT)),
             networks: Vec::new(),
@@ -465,6 +476,24 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
     }
     if let Some(p) = o.persistent {
         c.persistent = p;
+    }
+    match (&o.store, &o.store_password_file) {
+        (Some(url), file) => {
+            let pg = crate::store::pg::PgConfig::from_options(url, file.as_deref()).map_err(
+                |e| match e {
+                    crate::store::pg::PgError::Url(_) => invalid("store", e.to_string()),
+                    _ => invalid("store-password-file", e.to_string()),
+                },
+            )?;
+            c.store = Some(pg);
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "store-password-file",
+                "is only used with --store postgres://...",
+            ));
+        }
+        (None, None) => {}
     }
     let transports = o.transport;
     let transports = if transports.is_empty() {

@@ -47,6 +47,7 @@ mod network_ring;
 mod network_static;
 mod packaging;
 mod pg_lease;
+mod pg_store;
 mod protocol;
 mod redelivery;
 mod scheduled;
