@@ -46,6 +46,7 @@ mod network_reconnect;
 mod network_ring;
 mod network_static;
 mod packaging;
+mod pg_ha;
 mod pg_lease;
 mod pg_store;
 mod protocol;
