@@ -64,6 +64,14 @@
 //!   (an ack's delete, a dead-letter move); [`Store::commit`] awaits the callback's result on
 //!   the caller's task. [`Store::close`] blocks until the writer thread has ended.
 //!
+//! # The PostgreSQL back end
+//!
+//! [`Store::open_postgres`] (`--store postgres://...`) serves the same commands over a
+//! PostgreSQL database (`pg::writer`): one transaction per group commit, completions after
+//! `COMMIT`, reads between commits, recovery by `GROUP BY` counts; with a [`pg::Fence`]
+//! (`--ha jdbc`) every transaction first checks the lease. The broker cannot tell the two
+//! apart; only [`Store::file_bytes`] (0) and [`Store::path`] (the URL) differ.
+//!
 //! # Files
 //!
 //! `error` (the error types), `journal` (the journal file, and what a failed append leaves;
