@@ -235,13 +235,27 @@ pub struct LinkEntry {
     pub uri: String,
 }
 
-/// A broker: one process, or a master/slave pair sharing a data dir.
+/// A broker: one process, or a master/slave pair sharing a data dir (or, with `store`, a
+/// JDBC pair sharing a PostgreSQL database, each member with a data dir of its own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupEntry {
     /// Broker name (`node1`).
     pub name: String,
     /// Process names, first member first (`node1a`, `node1b`).
     pub members: Vec<String>,
+    /// The PostgreSQL store of a `--ha jdbc` group: its members run with `--ha jdbc --store`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<GroupStore>,
+}
+
+/// The PostgreSQL database of a `--ha jdbc` group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStore {
+    /// `postgres://USER@HOST:PORT/DB` (never with a password).
+    pub url: String,
+    /// The file holding the password (`--store-password-file`), if one is needed.
+    #[serde(default)]
+    pub password_file: Option<String>,
 }
 
 impl ClusterManifest {
@@ -253,6 +267,13 @@ impl ClusterManifest {
     /// The process named `name`, mutably.
     pub fn node_mut(&mut self, name: &str) -> Option<&mut NodeEntry> {
         self.nodes.iter_mut().find(|n| n.name == name)
+    }
+
+    /// The group of the process named `name`.
+    pub fn group_of(&self, name: &str) -> Option<&GroupEntry> {
+        self.groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m == name))
     }
 
     /// The group named `name`.

@@ -316,3 +316,88 @@ async fn a_frozen_master_that_wakes_after_a_takeover_has_its_writes_refused() {
     );
     assert_eq!(b.admin().depth("fence").await, 1);
 }
+
+#[test]
+fn mqctl_makes_jdbc_pairs_on_a_database_per_broker_and_fails_them_over() {
+    use mq_shared::ctl::{FailoverReport, FailoverStatus};
+    let server = PgServer::start();
+    server.create_database("b1");
+    server.create_database("b2");
+    let home = mq_tests::cli::CliHome::new();
+    let pw = server.password_file().display().to_string();
+    // One database per broker.
+    let run = home
+        .run(&[
+            "cluster",
+            "create",
+            "one",
+            "--ha",
+            "jdbc",
+            "--nodes",
+            "2",
+            "--store",
+            &server.url_for("b1"),
+        ])
+        .expect_code(2);
+    assert!(run.stderr.contains("one --store"), "{}", run.stderr);
+    let (b1, b2) = (server.url_for("b1"), server.url_for("b2"));
+    let pair = home.create(
+        "jdbc",
+        &[
+            "--ha",
+            "jdbc",
+            "--nodes",
+            "2",
+            "--topology",
+            "none",
+            "--store",
+            &b1,
+            "--store",
+            &b2,
+            "--store-password-file",
+            &pw,
+        ],
+    );
+    let status: FailoverStatus = home
+        .run(&["failover", "status", pair.name(), "-o", "json"])
+        .json();
+    for g in &status.groups {
+        assert_eq!(g.master.as_deref(), Some(format!("{}a", g.group).as_str()));
+        assert_eq!(g.slaves, [format!("{}b", g.group)]);
+    }
+    // Each pair elects its master in its own database.
+    assert_eq!(
+        server.psql("b1", "SELECT holder FROM mq_lock WHERE id = 1"),
+        "node1a"
+    );
+    assert_eq!(
+        server.psql("b2", "SELECT holder FROM mq_lock WHERE id = 1"),
+        "node2a"
+    );
+    let report: FailoverReport = home
+        .run(&[
+            "failover",
+            "trigger",
+            pair.name(),
+            "--broker",
+            "node1",
+            "--mode",
+            "kill",
+            "--verify",
+            "200",
+            "-o",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        (report.old_master.as_str(), report.new_master.as_str()),
+        ("node1a", "node1b")
+    );
+    let verify = report.verify.expect("verify counts");
+    assert_eq!((verify.sent, verify.lost), (200, 0));
+    assert_eq!(
+        server.psql("b1", "SELECT holder FROM mq_lock WHERE id = 1"),
+        "node1b"
+    );
+}

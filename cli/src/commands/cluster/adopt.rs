@@ -80,6 +80,7 @@ pub async fn run(ctx: &Context, args: AdoptArgs) -> Result<Outcome> {
     cluster.manifest.groups.push(GroupEntry {
         name: name.clone(),
         members: vec![name.clone()],
+        store: None,
     });
     cluster.save()?;
     let report = AdoptedNode {

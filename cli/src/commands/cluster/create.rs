@@ -9,11 +9,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use mq_shared::ctl::{
-    ClusterLayout, ClusterManifest, GroupEntry, LinkEntry, MANIFEST_VERSION, NodeEntry, Topology,
+    ClusterLayout, ClusterManifest, GroupEntry, GroupStore, LinkEntry, MANIFEST_VERSION, NodeEntry,
+    Topology,
 };
 use mq_shared::defaults::{NETWORK_TTL, NODE_STOP_TIMEOUT};
 
-use crate::args::cluster::CreateArgs;
+use crate::args::cluster::{CreateArgs, HaArg};
 use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
@@ -64,10 +65,12 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         }
         None => {
             let topology = Topology::from(args.topology);
-            let (nodes, links) = plan_generated(args.nodes, args.ha, topology, persistent);
+            let (nodes, links) =
+                plan_generated(args.nodes, args.ha.is_some(), topology, persistent);
             (nodes, links, topology)
         }
     };
+    let stores = plan_stores(&args, persistent)?;
     let reserved = ctx.home.recorded_ports(&args.name)?;
     let ports = assign_ports(&planned, args.base_port, reserved)?;
     let manifest = build_manifest(
@@ -80,6 +83,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         &ports,
         &links,
         args.tls,
+        &stores,
     )?;
 
     let clusters = ctx.home.clusters_dir();
@@ -169,6 +173,49 @@ async fn bring_up(
     links::apply_links(cluster, &links).await?;
     let status = status::gather_status(cluster).await?;
     Ok(status)
+}
+
+/// The database of each broker with `--ha jdbc` (empty otherwise): one `--store` per broker,
+/// the password file made absolute.
+fn plan_stores(args: &CreateArgs, persistent: bool) -> Result<Vec<GroupStore>> {
+    if args.ha != Some(HaArg::Jdbc) {
+        if !args.stores.is_empty() {
+            return Err(CliError::Usage(
+                "--store is for --ha jdbc pairs: give --ha jdbc too".into(),
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    if !persistent {
+        return Err(CliError::Usage(
+            "--ha jdbc pairs share their persistent messages in PostgreSQL: leave out --non-persistent".into(),
+        ));
+    }
+    if args.stores.len() != args.nodes {
+        return Err(CliError::Usage(format!(
+            "--ha jdbc needs one --store postgres://USER@HOST:PORT/DB per broker ({} brokers, {} given): \
+             each broker needs a database of its own",
+            args.nodes,
+            args.stores.len()
+        )));
+    }
+    let password_file = match &args.store_password_file {
+        Some(f) => Some(
+            fs::canonicalize(f)
+                .map_err(|e| CliError::io("could not read", f, e))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        None => None,
+    };
+    Ok(args
+        .stores
+        .iter()
+        .map(|url| GroupStore {
+            url: url.clone(),
+            password_file: password_file.clone(),
+        })
+        .collect())
 }
 
 /// `node1..nodeN` (pairs with `ha`) and the topology's links.
@@ -377,15 +424,21 @@ fn build_manifest(
     ports: &[(u16, u16)],
     links: &[PlannedLink],
     tls: bool,
+    stores: &[GroupStore],
 ) -> Result<ClusterManifest> {
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
+    // A JDBC pair shares its database, not a data dir: each member has its own.
+    let jdbc = !stores.is_empty();
     let nodes: Vec<NodeEntry> = planned
         .iter()
         .zip(ports)
         .map(|(p, (transport, admin))| NodeEntry {
             name: p.node.name.clone(),
             group: p.node.group.clone(),
-            data_dir: path(dir.join(&p.node.group).join("data")),
+            data_dir: path(
+                dir.join(if jdbc { &p.node.name } else { &p.node.group })
+                    .join("data"),
+            ),
             log: path(dir.join(&p.node.name).join("node.log")),
             transport_port: *transport,
             admin_port: *admin,
@@ -402,6 +455,7 @@ fn build_manifest(
             None => groups.push(GroupEntry {
                 name: n.group.clone(),
                 members: vec![n.name.clone()],
+                store: stores.get(groups.len()).cloned(),
             }),
         }
     }
@@ -486,6 +540,7 @@ mod tests {
             &ports,
             &links,
             false,
+            &[],
         )
         .expect("manifest");
         assert_eq!(m.nodes.len(), 4);
