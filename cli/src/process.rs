@@ -435,6 +435,7 @@ mod tests {
             security_file: None,
             credentials_file: None,
             tls_dir: None,
+            postgres: None,
         };
         let a: Vec<String> = node_args(&m, &n)
             .into_iter()

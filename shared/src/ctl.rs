@@ -121,6 +121,23 @@ pub struct ClusterManifest {
     /// The folder of the cluster's CA and node certificates, when it was created with `--tls`.
     #[serde(default)]
     pub tls_dir: Option<String>,
+    /// The local PostgreSQL server mqctl runs for a `--ha jdbc` cluster created without
+    /// `--store`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<LocalPostgres>,
+}
+
+/// A PostgreSQL server that mqctl runs inside a cluster's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPostgres {
+    /// Its folder (`CLUSTER/postgres`: data, socket, log).
+    pub dir: String,
+    /// The folder of `initdb`, `pg_ctl` and `createdb`.
+    pub bin: String,
+    /// Its TCP port on 127.0.0.1.
+    pub port: u16,
+    /// The password file of its user `mq`, which the nodes are given.
+    pub password_file: String,
 }
 
 fn manifest_version() -> u32 {

@@ -401,3 +401,74 @@ fn mqctl_makes_jdbc_pairs_on_a_database_per_broker_and_fails_them_over() {
         "node1b"
     );
 }
+
+/// The pid of a cluster's own PostgreSQL while it runs (line 1 of `postmaster.pid`).
+fn postmaster_pid(cluster_dir: &std::path::Path) -> Option<u32> {
+    let text = std::fs::read_to_string(cluster_dir.join("postgres/data/postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+#[test]
+fn without_store_mqctl_runs_a_local_postgresql_in_the_cluster_folder() {
+    use mq_shared::ctl::{FailoverReport, FailoverStatus};
+    use std::os::unix::fs::PermissionsExt;
+    let home = mq_tests::cli::CliHome::new();
+    // Run as root, mqctl runs PostgreSQL as the user postgres, which must enter the folder.
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o711))
+        .expect("chmod the home");
+    let pair = home.create(
+        "local",
+        &["--ha", "jdbc", "--nodes", "1", "--topology", "none"],
+    );
+    let dir = home.cluster_dir(pair.name());
+    let pid = postmaster_pid(&dir).expect("the cluster's PostgreSQL runs");
+    let status: FailoverStatus = home
+        .run(&["failover", "status", pair.name(), "-o", "json"])
+        .json();
+    assert_eq!(status.groups[0].master.as_deref(), Some("node1a"));
+    assert_eq!(status.groups[0].slaves, ["node1b"]);
+    // Its password is a file of the cluster's, never in the manifest's URLs.
+    let manifest = std::fs::read_to_string(dir.join("cluster.json")).expect("manifest");
+    let password = std::fs::read_to_string(dir.join("postgres.password")).expect("password file");
+    assert!(!manifest.contains(password.trim()), "{manifest}");
+    let report: FailoverReport = home
+        .run(&[
+            "failover",
+            "trigger",
+            pair.name(),
+            "--mode",
+            "kill",
+            "--verify",
+            "100",
+            "-o",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    assert_eq!(report.new_master, "node1b");
+    assert_eq!(report.verify.expect("verify").lost, 0);
+    // Stop takes the server down after the nodes; start brings both back.
+    home.run(&["cluster", "stop", pair.name()]).expect_code(0);
+    assert!(
+        postmaster_pid(&dir).is_none(),
+        "PostgreSQL still runs after stop"
+    );
+    home.run(&["cluster", "start", pair.name()]).expect_code(0);
+    let pid2 = postmaster_pid(&dir).expect("PostgreSQL started again");
+    assert!(poll_until(SOON, || {
+        let s: FailoverStatus = home
+            .run(&["failover", "status", pair.name(), "-o", "json"])
+            .json();
+        s.groups[0].master.is_some()
+    }));
+    // Destroy stops it and removes the folder.
+    home.run(&["cluster", "destroy", pair.name(), "--yes"])
+        .expect_code(0);
+    assert!(!dir.exists());
+    let alive = |p: u32| std::path::Path::new(&format!("/proc/{p}")).exists();
+    assert!(
+        poll_until(SOON, || !alive(pid2)),
+        "PostgreSQL {pid2} still runs"
+    );
+    assert_ne!(pid, 0);
+}

@@ -129,6 +129,7 @@ fn create_empty(ctx: &Context, name: &str) -> Result<Cluster> {
         security_file: None,
         credentials_file: None,
         tls_dir: None,
+        postgres: None,
     };
     let token = ctx.home.token(&manifest)?;
     Ok(Cluster {

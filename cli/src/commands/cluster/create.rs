@@ -9,8 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use mq_shared::ctl::{
-    ClusterLayout, ClusterManifest, GroupEntry, GroupStore, LinkEntry, MANIFEST_VERSION, NodeEntry,
-    Topology,
+    ClusterLayout, ClusterManifest, GroupEntry, GroupStore, LinkEntry, LocalPostgres,
+    MANIFEST_VERSION, NodeEntry, Topology,
 };
 use mq_shared::defaults::{NETWORK_TTL, NODE_STOP_TIMEOUT};
 
@@ -70,9 +70,26 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
             (nodes, links, topology)
         }
     };
-    let stores = plan_stores(&args, persistent)?;
+    let mut stores = plan_stores(&args, persistent)?;
     let reserved = ctx.home.recorded_ports(&args.name)?;
-    let ports = assign_ports(&planned, args.base_port, reserved)?;
+    let ports = assign_ports(&planned, args.base_port, reserved.clone())?;
+    // `--ha jdbc` without `--store`: a PostgreSQL server of the cluster's own, a database per
+    // broker, on the next free port.
+    let postgres = if args.ha == Some(HaArg::Jdbc) && stores.is_empty() {
+        let mut taken = reserved;
+        taken.extend(ports.iter().flat_map(|(t, a)| [*t, *a]));
+        let mut allocator = ports::Allocator::new(args.base_port, ports::ephemeral_range(), taken);
+        let pg = crate::postgres::plan(&dir, allocator.next()?)?;
+        stores = (1..=args.nodes)
+            .map(|k| GroupStore {
+                url: crate::postgres::url(&pg, &format!("node{k}")),
+                password_file: Some(pg.password_file.clone()),
+            })
+            .collect();
+        Some(pg)
+    } else {
+        None
+    };
     let manifest = build_manifest(
         &ctx.home.cluster_dir(&args.name),
         &args.name,
@@ -84,6 +101,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         &links,
         args.tls,
         &stores,
+        postgres.as_ref(),
     )?;
 
     let clusters = ctx.home.clusters_dir();
@@ -117,6 +135,11 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         Err(error) => {
             for launch in &mut launched {
                 process::terminate_child(&mut launch.child, NODE_STOP_TIMEOUT).await;
+            }
+            if let Some(pg) = &cluster.manifest.postgres
+                && let Err(e) = crate::postgres::stop(pg)
+            {
+                output::warn(&e.to_string());
             }
             let removed = fs::remove_dir_all(&dir);
             Err(match error {
@@ -168,6 +191,17 @@ async fn bring_up(
         .iter()
         .map(|n| n.name.clone())
         .collect();
+    if let Some(pg) = cluster.manifest.postgres.clone() {
+        let dbs: Vec<String> = cluster
+            .manifest
+            .groups
+            .iter()
+            .map(|g| g.name.clone())
+            .collect();
+        tokio::task::spawn_blocking(move || crate::postgres::create(&pg, &dbs))
+            .await
+            .map_err(|e| CliError::Usage(format!("the PostgreSQL setup task failed: {e}")))??;
+    }
     lifecycle::start_processes(cluster, &names, mqnode, timeout, launched).await?;
     let links = cluster.manifest.links.clone();
     links::apply_links(cluster, &links).await?;
@@ -190,6 +224,10 @@ fn plan_stores(args: &CreateArgs, persistent: bool) -> Result<Vec<GroupStore>> {
         return Err(CliError::Usage(
             "--ha jdbc pairs share their persistent messages in PostgreSQL: leave out --non-persistent".into(),
         ));
+    }
+    if args.stores.is_empty() {
+        // A local server (see `crate::postgres`).
+        return Ok(Vec::new());
     }
     if args.stores.len() != args.nodes {
         return Err(CliError::Usage(format!(
@@ -425,6 +463,7 @@ fn build_manifest(
     links: &[PlannedLink],
     tls: bool,
     stores: &[GroupStore],
+    postgres: Option<&LocalPostgres>,
 ) -> Result<ClusterManifest> {
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
     // A JDBC pair shares its database, not a data dir: each member has its own.
@@ -496,6 +535,7 @@ fn build_manifest(
         security_file: None,
         credentials_file: None,
         tls_dir: None,
+        postgres: postgres.cloned(),
     })
 }
 
@@ -541,6 +581,7 @@ mod tests {
             &links,
             false,
             &[],
+            None,
         )
         .expect("manifest");
         assert_eq!(m.nodes.len(), 4);

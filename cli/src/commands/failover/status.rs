@@ -183,6 +183,7 @@ mod tests {
                 security_file: None,
                 credentials_file: None,
                 tls_dir: None,
+                postgres: None,
             },
             token: None,
             home: crate::home::Home::at("/nonexistent".into()),
