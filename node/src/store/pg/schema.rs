@@ -20,7 +20,7 @@
 //! | table | columns |
 //! | --- | --- |
 //! | `mq_msgs` | `transient` added: a spilled non-persistent message, dropped when a master opens the store |
-//! | `mq_state` | `key` → `value` (bigint): `seq` (the highest sequence stored), `clean` (present while the store is closed cleanly), `redelivered_below` |
+//! | `mq_state` | `key` → `value` (bigint): `seq` (a mark at or above every sequence stored), `clean` (present while the store is closed cleanly), `redelivered_below` |
 //! | `mq_dedup` | `msg_id` → `n`: the ids of the dedup window, `n` their arrival order |
 //! | `mq_delivered` | (`container`, `seq`) → `deliveries`: written at a clean close for messages delivered and not acknowledged |
 //! | `mq_sched` | `job_id` → `fire_at` (ms since the epoch), `job` (the encoded scheduled message); index (`fire_at`, `job_id`) |

@@ -12,8 +12,9 @@
 //! - **Rows.** A message is a row of `mq_msgs` keyed by (queue, sequence), its rank as
 //!   `priority` (rank 0 is priority 9) and `transient` (a spilled non-persistent message).
 //!   Consecutive puts of a group are one `INSERT ... SELECT FROM UNNEST` statement, consecutive
-//!   deletes one `DELETE ... USING UNNEST`; purges, scheduled jobs, dedup ids and the highest
-//!   sequence are statements of the same transaction, in submission order.
+//!   deletes one `DELETE ... USING UNNEST`; purges, scheduled jobs, dedup ids and (once per
+//!   `SEQ_RESERVE` sequences) the sequence mark are statements of the same transaction, in
+//!   submission order.
 //! - **Reads** run between commits, after the completions of every commit before them, like
 //!   the redb writer's: a load is one query per chunk of rows, each priority read from its
 //!   cursor (`LATERAL` over the ten priorities, index `mq_msgs_order`).
@@ -50,6 +51,11 @@ use crate::store::{
 
 /// Bound on one commit or read, from taking a connection to the answer of its last statement.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sequences reserved at a time in `mq_state`: the row is written when a put passes the mark,
+/// not at every commit (a hot row that every transaction updated would bloat), so a restart
+/// skips up to this many sequences. Sequences only need to be unique and increasing.
+const SEQ_RESERVE: u64 = 100_000;
 
 /// Rows one load query returns at most; a larger load reads on from where it stopped.
 const LOAD_CHUNK: usize = 512;
@@ -98,7 +104,7 @@ pub(in crate::store) struct PgWriter {
     seq_counter: Arc<std::sync::atomic::AtomicU64>,
     dedup: DedupWindow,
     dedup_counter: u64,
-    /// The highest sequence recorded in `mq_state`.
+    /// The sequence mark recorded in `mq_state`: every sequence stored is at or below it.
     stored_seq: u64,
     redelivered_below: u64,
 }
@@ -259,7 +265,7 @@ async fn recover(
 struct Extra<'a> {
     added: &'a [(Arc<str>, u64)],
     evicted: &'a [Arc<str>],
-    /// The new highest sequence, when it grows.
+    /// The new sequence mark, when a put passed the old one.
     seq: Option<u64>,
 }
 
@@ -629,7 +635,7 @@ impl PgWriter {
             .chain(added.iter().cloned())
             .take(over)
             .collect();
-        let seq = (max_put > self.stored_seq).then_some(max_put);
+        let seq = (max_put > self.stored_seq).then(|| max_put.saturating_add(SEQ_RESERVE));
         let extra = Extra {
             added: &numbered,
             evicted: &evicted,
