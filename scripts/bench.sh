@@ -13,7 +13,8 @@
 #   ONLY=backlog scripts/bench.sh      # 1,000,000 messages backlogged: memory, restart, drain
 #
 # Settings (environment): ROUNDS (3), BACKLOG messages preloaded for the backlog figures
-# (1000000; 0 skips them), ONLY=backlog runs only the backlog figures, SCALE=0 skips the
+# (1000000; 0 skips them), ONLY=backlog runs only the backlog figures (KINDS=mqnode: only
+# mqnode's), SCALE=0 skips the
 # mqnode-only scale figures, BENCH_DIR (where the
 # temporary directory goes: both stores live there; default /var/tmp), BASE_PORT (61800).
 set -euo pipefail
@@ -24,6 +25,7 @@ ROUNDS=${ROUNDS:-3}
 BACKLOG=${BACKLOG:-1000000}
 SCALE=${SCALE:-1}
 ONLY=${ONLY:-all}
+KINDS=${KINDS:-mqnode activemq}
 if [[ $ONLY == backlog ]]; then
   SCALE=0
   ((BACKLOG > 0)) || BACKLOG=1000000
@@ -407,8 +409,7 @@ backlog() {
   rm -rf "$data" "$WORK/$kind-backlog"
 }
 if ((BACKLOG > 0)); then
-  backlog mqnode
-  backlog activemq
+  for kind in $KINDS; do backlog "$kind"; done
 fi
 
 # ---- scale figures, mqnode only -------------------------------------------------------------

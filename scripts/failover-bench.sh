@@ -50,8 +50,8 @@ echo "machine: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | 
 echo "backlog: $BACKLOG persistent messages of $SIZE bytes; verify: $VERIFY per run; runs: $RUNS"
 
 "$MQCTL" cluster create fbench --ha --nodes 1 --topology none --mqnode "$BIN/mqnode" >/dev/null
-ports=$(jq -r '[.nodes[] | "tcp://127.0.0.1:\(.transport_port)"] | join(",")' "$MQCTL_HOME/clusters/fbench/cluster.json")
-"$MQCTL" bench --url "failover:($ports)?randomize=false" --queue backlog --messages "$BACKLOG" \
+# By the cluster's name: mqctl finds the master and logs in with the cluster's credentials.
+"$MQCTL" bench fbench --queue backlog --messages "$BACKLOG" \
   --size "$SIZE" --producers 4 --consumers 0 --persistent --receipts each --window 64 -o json \
   | jq -r '"backlog loaded: \(.sent) messages"'
 

@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use libfuzzer_sys::fuzz_target;
-use mq_shared::destination::Destination;
+use mq_shared::destination::{Destination, DestinationKind};
 use mq_shared::uri::{
     ClientUri, DestinationFilter, DiscoveryUri, FailoverUri, HostPort, NetworkUri, PeerUri,
     TransportUri, redact_uri,
@@ -150,6 +150,13 @@ fuzz_target!(|data: &[u8]| {
         let _ = filter.matches(text);
     }
     if let Some(d) = round_trip::<Destination>(text) {
-        assert_eq!(format!("{}{}", d.kind().prefix(), d.name()), d.as_str());
+        // A temporary destination prints with ActiveMQ's /remote-temp-queue/ or
+        // /remote-temp-topic/ prefix, any other with its kind's.
+        let prefix = match (d.is_temp(), d.kind()) {
+            (true, DestinationKind::Queue) => mq_shared::destination::REMOTE_TEMP_QUEUE_PREFIX,
+            (true, DestinationKind::Topic) => mq_shared::destination::REMOTE_TEMP_TOPIC_PREFIX,
+            (false, kind) => kind.prefix(),
+        };
+        assert_eq!(format!("{prefix}{}", d.name()), d.as_str());
     }
 });

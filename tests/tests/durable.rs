@@ -2,11 +2,16 @@
 //! the backlog of an offline subscriber waits for it, across a SIGKILL restart for persistent
 //! messages; UNSUBSCRIBE with the name removes it; one connection per client-id; selectors;
 //! the admin API and `mqctl sub`; `offline-durable-subscriber-timeout`; a backlog larger than
-//! the memory window.
+//! the memory window; a master/slave failover while the subscriber is away; a network
+//! connector forwards to a durable subscriber only while it is connected.
 
+use mq_shared::api::Role;
+use mq_shared::failover::Failover;
+use mq_shared::uri::ClientUri;
 use mq_tests::cli::CliHome;
 use mq_tests::client::{AckMode, ConnectOptions, StompClient};
 use mq_tests::frame::{Command, Frame};
+use mq_tests::network::{LINK, static_uri, wait_connected};
 use mq_tests::*;
 
 const NAME: (&str, &str) = ("activemq.subscriptionName", "sub1");
@@ -41,6 +46,15 @@ async fn take_acked(c: &mut StompClient, n: usize) -> Vec<String> {
         out.push(body_str(&m));
     }
     out
+}
+
+/// Connects through `f` to whichever endpoint serves, within [`SOON`].
+async fn connect_failover(f: &mut Failover) -> StompClient {
+    match tokio::time::timeout(SOON, f.connect()).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => panic!("failover connect failed: {e}"),
+        Err(_) => panic!("no endpoint of {:?} served within {SOON:?}", f.endpoints()),
+    }
 }
 
 async fn subscriptions(node: &Node) -> Vec<api::SubscriptionInfo> {
@@ -376,4 +390,110 @@ async fn internal_queues_cannot_be_reached_by_name() {
     let mut c = connect(&node.stomp_addr()).await;
     let e = subscribe_refused(&mut c, "/queue/mq.durable/1", &[]).await;
     assert!(e.contains("reserved"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_subscribers_backlog_follows_a_master_slave_failover() {
+    const TOPIC: &str = "/topic/ledger";
+    let shared = tempfile::tempdir().expect("tempdir");
+    let a_opts = member("dur-fo-a", shared.path());
+    let b_opts = member("dur-fo-b", shared.path());
+    let uri: ClientUri = failover_uri(&[a_opts.transport.clone(), b_opts.transport.clone()])
+        .parse()
+        .expect("failover URI");
+    let mut a = Node::start(a_opts);
+    let mut b = Node::start(b_opts);
+    assert_eq!((a.role(), b.role()), (Role::Master, Role::Slave));
+    let mut sub = Failover::new(&uri, client_opts("app"));
+    let mut pubs = Failover::new(&uri, ConnectOptions::default());
+
+    // Online first: it consumes and acknowledges two, then goes away.
+    let mut c = connect_failover(&mut sub).await;
+    subscribe_with(&mut c, TOPIC, "d", AckMode::ClientIndividual, &[NAME]).await;
+    let mut p = connect_failover(&mut pubs).await;
+    for i in 0..2 {
+        send_persistent(&mut p, TOPIC, format!("m{i}")).await;
+    }
+    assert_eq!(take_acked(&mut c, 2).await, ["m0", "m1"]);
+    c.disconnect().await.expect("disconnect");
+    for i in 2..7 {
+        send_persistent(&mut p, TOPIC, format!("m{i}")).await;
+    }
+    drop(p);
+    assert_eq!(subscriptions(&a).await[0].pending, 5);
+
+    a.kill();
+    b.wait_event(Role::Master, SOON);
+    // The new master has the subscription and its backlog from the shared store, and keeps
+    // collecting for it.
+    let s = subscriptions(&b).await;
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(
+        (s[0].client_id.as_str(), s[0].name.as_str(), s[0].active),
+        ("app", "sub1", false)
+    );
+    assert_eq!(s[0].pending, 5);
+    let mut p = connect_failover(&mut pubs).await;
+    send_persistent(&mut p, TOPIC, "m7").await;
+
+    // Back through the same failover URI: every message once, in order, none of the two
+    // acknowledged before the kill again. Those read back after the crash say they may have
+    // been delivered (the store cannot tell); the one published on the new master does not.
+    let mut c = connect_failover(&mut sub).await;
+    assert_eq!(
+        sub.current().map(|e| e.to_string()),
+        Some(b.stomp_addr()),
+        "reconnected to the new master"
+    );
+    subscribe_with(&mut c, TOPIC, "d", AckMode::ClientIndividual, &[NAME]).await;
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        let m = recv(&mut c, SOON).await;
+        ack_receipt(&mut c, &m).await;
+        got.push((body_str(&m), m.header("redelivered") == Some("true")));
+    }
+    let expected: Vec<(String, bool)> = (2..8).map(|i| (format!("m{i}"), i < 7)).collect();
+    assert_eq!(got, expected);
+    expect_nothing(&mut c, QUIET).await;
+    wait_for_async(SOON, async || {
+        let s = subscriptions(&b).await;
+        s.len() == 1 && s[0].active && s[0].pending == 0
+    })
+    .await;
+}
+
+/// Subscribers (local and network) of `/topic/NAME` on `node`.
+async fn topic_subscribers(node: &Node, name: &str) -> u64 {
+    let t: api::TopicList = node.admin().get_ok("/api/v1/topics").await;
+    t.topics
+        .iter()
+        .find(|t| t.name == name)
+        .map_or(0, |t| t.subscribers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_published_on_another_node_while_the_subscriber_is_away_are_not_kept() {
+    let two = Node::start(NodeOpts::new("dur-net-two"));
+    let one = Node::start(NodeOpts::new("dur-net-one").args([
+        "--network",
+        &static_uri(&[&two], "initialReconnectDelay=100"),
+    ]));
+    wait_connected(&one, 1).await;
+    let mut p = connect(&one.stomp_addr()).await;
+    // Connected, the subscriber on node two is demand: node one forwards to it.
+    let mut c = durable(&two.stomp_addr(), "app", "/topic/news", &[]).await;
+    wait_for_async(LINK, async || topic_subscribers(&one, "news").await == 1).await;
+    send_persistent(&mut p, "/topic/news", "online").await;
+    assert_eq!(take_acked(&mut c, 1).await, ["online"]);
+    // Away: the demand is gone, and what node one publishes meanwhile is not kept for it.
+    c.disconnect().await.expect("disconnect");
+    wait_for_async(LINK, async || topic_subscribers(&one, "news").await == 0).await;
+    send_persistent(&mut p, "/topic/news", "missed").await;
+    let s = subscriptions(&two).await;
+    assert_eq!((s.len(), s[0].active, s[0].pending), (1, false, 0), "{s:?}");
+    let mut c = durable(&two.stomp_addr(), "app", "/topic/news", &[]).await;
+    wait_for_async(LINK, async || topic_subscribers(&one, "news").await == 1).await;
+    send_persistent(&mut p, "/topic/news", "back").await;
+    assert_eq!(take_acked(&mut c, 1).await, ["back"], "not \"missed\"");
+    expect_nothing(&mut c, QUIET).await;
 }

@@ -14,7 +14,11 @@
 //! replays the journal records written since the last checkpoint.
 //!
 //! Tables:
-//! - `messages`: (queue name, sequence) → encoded [`crate::broker::message::Message`]
+//! - `msgs`: (queue name, rank, sequence) → encoded [`crate::broker::message::Message`]; the
+//!   rank is the priority rank (0 = priority 9), plus [`TRANSIENT`] for a spilled
+//!   non-persistent message (dropped at every start)
+//! - `counts`: (queue name, rank) → (messages, bytes): what recovery reads instead of the
+//!   messages (a v1 store's `messages` table is migrated into these two at open)
 //! - `dedup`: message id → sequence of the commit that stored it, to drop retried forwards
 //! - `delivered`: (queue name, sequence) → delivery count, written at a clean close for the
 //!   messages that were handed to a consumer and not acknowledged
@@ -53,7 +57,8 @@
 //! # Which thread runs what
 //!
 //! - [`Store::open`] runs on the caller's thread (the node calls it from a blocking task): it
-//!   opens redb, replays the journal and reads every stored message back.
+//!   opens redb, replays the journal and reads the per-queue counts and state keys (no
+//!   message: queues read theirs with [`Store::load`] as consumers make room).
 //! - One thread, `store-writer`, owns redb and the journal from then on. It receives the
 //!   submissions, writes and syncs the journal record of each group commit, checkpoints redb,
 //!   and **runs every completion callback ([`Done`])**, in submission order, before it takes

@@ -103,7 +103,8 @@ pub async fn run<S>(
     let usage = s.usage();
 
     'conn: loop {
-        let paused = s.pending.count() >= settings.max_pending_writes;
+        let paused = s.pending.count() >= settings.max_pending_writes
+            || s.pending.bytes() >= settings.max_pending_bytes;
         let owes = s.connected().is_none() || conn.has_partial_frame();
         let inactive_at = owes.then(|| conn.last_read() + settings.max_inactivity);
         let connect_at = s.connected().is_none().then_some(connect_deadline);

@@ -44,6 +44,8 @@ pub struct TransportSettings {
     pub heartbeat_ms: u64,
     /// Most store writes one connection may have outstanding before its reads pause.
     pub max_pending_writes: usize,
+    /// Most bytes of messages those writes may carry before its reads pause.
+    pub max_pending_bytes: usize,
     /// A socket that takes no bytes for this long while bytes wait for it is closed.
     pub write_timeout: Duration,
     /// A connection that owes bytes (its CONNECT, the rest of a frame) and sends nothing for
@@ -64,6 +66,9 @@ impl Default for TransportSettings {
             connect_timeout: mq_shared::defaults::CONNECT_TIMEOUT,
             heartbeat_ms: mq_shared::defaults::HEARTBEAT_MIN_MS,
             max_pending_writes: 10_000,
+            // Enough for group commits to stay full; a pipelining producer cannot pile up
+            // more than this in memory ahead of the store.
+            max_pending_bytes: 4 << 20,
             write_timeout: mq_shared::defaults::WRITE_TIMEOUT,
             max_inactivity: mq_shared::defaults::MAX_INACTIVITY_DURATION,
             maximum_connections: mq_shared::defaults::MAXIMUM_CONNECTIONS,
