@@ -99,6 +99,7 @@ impl Cluster {
                 security_file: None,
                 credentials_file: None,
                 tls_dir: None,
+                postgres: None,
             },
             token,
             home: home.clone(),

@@ -95,6 +95,9 @@ impl Home {
                     ports.insert(node.transport_port);
                     ports.insert(node.admin_port);
                 }
+                if let Some(pg) = &manifest.postgres {
+                    ports.insert(pg.port);
+                }
             }
         }
         Ok(ports)

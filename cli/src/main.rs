@@ -17,6 +17,7 @@ mod lifecycle;
 mod links;
 mod output;
 mod ports;
+mod postgres;
 mod process;
 mod security;
 mod status;

@@ -73,7 +73,8 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// The command line of a node: `--name N --data DIR --transport tcp://127.0.0.1:P --admin
-/// 127.0.0.1:P --persistent true|false [--admin-token-file F]`.
+/// 127.0.0.1:P --persistent true|false [--admin-token-file F] [--ha jdbc --store URL
+/// [--store-password-file F]]`.
 pub fn node_args(manifest: &ClusterManifest, node: &NodeEntry) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         "--name".into(),
@@ -90,6 +91,15 @@ pub fn node_args(manifest: &ClusterManifest, node: &NodeEntry) -> Vec<OsString> 
     if !manifest.token_file.is_empty() {
         args.push("--admin-token-file".into());
         args.push(manifest.token_file.clone().into());
+    }
+    // A JDBC pair: the group's database and its lease.
+    if let Some(store) = manifest.group_of(&node.name).and_then(|g| g.store.as_ref()) {
+        args.extend(["--ha".into(), "jdbc".into(), "--store".into()]);
+        args.push(store.url.clone().into());
+        if let Some(f) = &store.password_file {
+            args.push("--store-password-file".into());
+            args.push(f.clone().into());
+        }
     }
     args.extend(
         crate::security::node_args(manifest, &node.name)
@@ -425,6 +435,7 @@ mod tests {
             security_file: None,
             credentials_file: None,
             tls_dir: None,
+            postgres: None,
         };
         let a: Vec<String> = node_args(&m, &n)
             .into_iter()

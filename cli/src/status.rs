@@ -379,6 +379,7 @@ mod tests {
             security_file: None,
             credentials_file: None,
             tls_dir: None,
+            postgres: None,
         };
         (
             Cluster {

@@ -67,6 +67,14 @@ pub struct Options {
     /// Store messages sent with persistent:true (true|false).
     #[arg(long)]
     pub persistent: Option<bool>,
+    /// Keep persistent messages in PostgreSQL instead of the data directory's store:
+    /// postgres://USER@HOST:PORT/DB (the schema is created and migrated by the node).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// File holding the password of the --store database user (not in the URL, so that it
+    /// never reaches a log or the admin API).
+    #[arg(long = "store-password-file", value_name = "FILE")]
+    pub store_password_file: Option<PathBuf>,
     /// Transport connector URI, repeatable (tcp://HOST:PORT; port 0 picks a free port).
     #[arg(long = "transport")]
     #[serde(default)]
@@ -112,12 +120,23 @@ pub struct Options {
     /// Dead-letter queue name.
     #[arg(long)]
     pub dlq: Option<String>,
-    /// How often a slave tries the store lock, in ms (lockAcquireSleepInterval).
+    /// How master/slave members elect their master: file (a lock on DATA/lock, members share
+    /// the data directory) or jdbc (a lease row in the --store database) [default: file].
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub ha: Option<HaKind>,
+    /// How often a slave tries the store lock, in ms (lockAcquireSleepInterval); with
+    /// --ha jdbc also how long the lease lasts, and it must exceed lock-keep-alive-period
+    /// [default: 100; 3000 with --ha jdbc].
     #[arg(long = "lock-acquire-sleep-interval")]
     pub lock_acquire_sleep_interval: Option<u64>,
-    /// How often a master checks it still holds the lock, in ms (lockKeepAlivePeriod).
+    /// How often a master checks it still holds the lock, in ms (lockKeepAlivePeriod); with
+    /// --ha jdbc how often it renews its lease [default: 500; 1000 with --ha jdbc].
     #[arg(long = "lock-keep-alive-period")]
     pub lock_keep_alive_period: Option<u64>,
+    /// With --ha jdbc: refuse to start when this member's clock is further than this many ms
+    /// from the database's (maxAllowableDiffFromDBTime); unset: no check.
+    #[arg(long = "max-allowable-diff-from-db-time", value_name = "MS")]
+    pub max_allowable_diff_from_db_time: Option<u64>,
     /// Close a socket that takes no bytes for this many ms while bytes wait for it; its
     /// unacknowledged messages go to other consumers (soWriteTimeout) [default: 10000].
     #[arg(long = "write-timeout")]
@@ -224,6 +243,22 @@ pub struct Options {
     pub send_fail_if_no_space_after_timeout: Option<u64>,
 }
 
+/// How the members of a master/slave group elect their master (`--ha`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HaKind {
+    /// An OS lock on `DATA/lock` in the shared data directory.
+    #[default]
+    File,
+    /// ActiveMQ's lease database locker: a lease row in the `--store` PostgreSQL database.
+    Jdbc,
+}
+
+/// `lock-keep-alive-period` with `--ha jdbc` when not set, ms.
+pub const JDBC_LOCK_KEEP_ALIVE_PERIOD_MS: u64 = 1000;
+/// `lock-acquire-sleep-interval` (the lease) with `--ha jdbc` when not set, ms.
+pub const JDBC_LOCK_ACQUIRE_SLEEP_INTERVAL_MS: u64 = 3000;
+
 /// How log events are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -280,9 +315,10 @@ impl Options {
     /// These options over `file`'s.
     pub fn over(self, file: Options) -> Options {
         over!(self, file;
-            one: name, data, persistent, admin, discovery, admin_token_file, max_frame_size,
+            one: name, data, persistent, store, store_password_file, admin, discovery, admin_token_file, max_frame_size,
                  max_headers, max_header_length, connect_timeout_ms, heartbeat_ms, prefetch,
-                 maximum_redeliveries, dlq, lock_acquire_sleep_interval, lock_keep_alive_period,
+                 maximum_redeliveries, dlq, ha, lock_acquire_sleep_interval, lock_keep_alive_period,
+                 max_allowable_diff_from_db_time,
                  write_timeout, pending_message_limit, maximum_connections,
                  max_inactivity_duration, max_prefetch, gc_inactive_destinations,
                  inactive_timeout_before_gc, offline_durable_subscriber_timeout, scheduler_support, shutdown_grace, security, tls_cert, tls_key, tls_ca,
@@ -302,6 +338,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// Store persistent messages.
     pub persistent: bool,
+    /// The PostgreSQL store (`--store`); `None`: the store file in the data directory.
+    pub store: Option<crate::store::pg::PgConfig>,
     /// Transport connectors to open when master.
     pub transports: Vec<TransportUri>,
     /// Admin API address.
@@ -322,6 +360,10 @@ pub struct NodeConfig {
     pub maximum_redeliveries: u32,
     /// Dead-letter queue name.
     pub dlq: String,
+    /// How the master is elected (`--ha`).
+    pub ha: HaKind,
+    /// `maxAllowableDiffFromDBTime` (`--ha jdbc`); `None`: no check.
+    pub max_allowable_diff_from_db_time: Option<Duration>,
     /// `lockAcquireSleepInterval`.
     pub lock_acquire_sleep_interval: Duration,
     /// `lockKeepAlivePeriod`.
@@ -365,6 +407,7 @@ impl Default for NodeConfig {
             name: "localhost".into(),
             data_dir: PathBuf::from("data"),
             persistent: d::PERSISTENT,
+            store: None,
             transports: Vec::new(),
             admin: SocketAddr::from(([127, 0, 0, 1], d::ADMIN_PORT)),
             networks: Vec::new(),
@@ -375,6 +418,8 @@ impl Default for NodeConfig {
             prefetch: d::PREFETCH_SIZE,
             maximum_redeliveries: d::MAXIMUM_REDELIVERIES,
             dlq: d::DLQ_NAME.into(),
+            ha: HaKind::File,
+            max_allowable_diff_from_db_time: None,
             lock_acquire_sleep_interval: Duration::from_millis(d::LOCK_ACQUIRE_SLEEP_INTERVAL_MS),
             lock_keep_alive_period: Duration::from_millis(d::LOCK_KEEP_ALIVE_PERIOD_MS),
             pending_message_limit: d::PENDING_MESSAGE_LIMIT,
@@ -465,6 +510,24 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
     }
     if let Some(p) = o.persistent {
         c.persistent = p;
+    }
+    match (&o.store, &o.store_password_file) {
+        (Some(url), file) => {
+            let pg = crate::store::pg::PgConfig::from_options(url, file.as_deref()).map_err(
+                |e| match e {
+                    crate::store::pg::PgError::Url(_) => invalid("store", e.to_string()),
+                    _ => invalid("store-password-file", e.to_string()),
+                },
+            )?;
+            c.store = Some(pg);
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "store-password-file",
+                "is only used with --store postgres://...",
+            ));
+        }
+        (None, None) => {}
     }
     let transports = o.transport;
     let transports = if transports.is_empty() {
@@ -558,6 +621,37 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
     if let Some(v) = o.lock_keep_alive_period {
         c.lock_keep_alive_period =
             Duration::from_millis(positive("lock-keep-alive-period", v as usize)? as u64);
+    }
+    c.ha = o.ha.unwrap_or_default();
+    if c.ha == HaKind::Jdbc {
+        if c.store.is_none() {
+            return Err(invalid(
+                "ha",
+                "jdbc elects the master through the store's database: give --store postgres://USER@HOST:PORT/DB",
+            ));
+        }
+        if !c.persistent {
+            return Err(invalid(
+                "ha",
+                "jdbc needs persistent = true: a node without persistence has no store to share",
+            ));
+        }
+        if o.lock_keep_alive_period.is_none() {
+            c.lock_keep_alive_period = Duration::from_millis(JDBC_LOCK_KEEP_ALIVE_PERIOD_MS);
+        }
+        if o.lock_acquire_sleep_interval.is_none() {
+            c.lock_acquire_sleep_interval =
+                Duration::from_millis(JDBC_LOCK_ACQUIRE_SLEEP_INTERVAL_MS);
+        }
+        crate::ha::lease::LeaseTiming::new(c.lock_keep_alive_period, c.lock_acquire_sleep_interval)
+            .map_err(|e| invalid("lock-acquire-sleep-interval", e.to_string()))?;
+        c.max_allowable_diff_from_db_time =
+            o.max_allowable_diff_from_db_time.map(Duration::from_millis);
+    } else if o.max_allowable_diff_from_db_time.is_some() {
+        return Err(invalid(
+            "max-allowable-diff-from-db-time",
+            "is only used with --ha jdbc",
+        ));
     }
     if let Some(v) = o.write_timeout {
         c.transport.write_timeout = millis("write-timeout", v)?;

@@ -14,11 +14,11 @@
 //! | --- | --- |
 //! | [`config`] | the options (flags and TOML, one type) and their validation |
 //! | [`node`] | [`start`]: the admin API and the role machine; [`NodeState`] they share |
-//! | [`ha`] | the store lock and the master/slave role machine |
+//! | [`ha`] | the store lock, the PostgreSQL lease, and the master/slave role machines |
 //! | [`master`] | what runs while master, and how it stops |
 //! | [`transport`] | STOMP sockets: accept loop, connection task, session |
 //! | [`broker`] | destinations, dispatch, the frame ⇄ message mapping; the core API |
-//! | [`store`] | the durable store: journal, redb, group commit |
+//! | [`store`] | the durable store: journal + redb or PostgreSQL, group commit |
 //! | [`internode`] | the protocol between nodes: bridge headers, broker path, demand advisories |
 //! | [`network`] | network connectors: bridges, demand selection, discovery |
 //! | [`admin`] | the HTTP admin API and metrics |

@@ -78,8 +78,12 @@ impl MasterParts {
     }
 }
 
-/// Opens the store, recovers, binds the transports and starts serving.
-pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeError> {
+/// Opens the store, recovers, binds the transports and starts serving. With `fence` (a master
+/// of `--ha jdbc`), every transaction of the PostgreSQL store checks that lease first.
+pub async fn become_master(
+    state: &Arc<NodeState>,
+    fence: Option<crate::store::pg::Fence>,
+) -> Result<MasterParts, NodeError> {
     let cfg = &state.config;
     let began = Instant::now();
     // redb's page cache: a quarter of memory-usage (at least 4 MiB), not redb's 1 GiB.
@@ -87,7 +91,14 @@ pub async fn become_master(state: &Arc<NodeState>) -> Result<MasterParts, NodeEr
         cache_bytes: (cfg.usage.memory / 4).max(4 << 20) as usize,
         ..crate::store::Options::default()
     };
-    let (store, temp, recovered) = if cfg.persistent {
+    let (store, temp, recovered) = if let (true, Some(pg)) = (cfg.persistent, &cfg.store) {
+        // The PostgreSQL store: its writer thread connects, migrates and recovers.
+        let pg = pg.clone();
+        let (s, r) = tokio::task::spawn_blocking(move || Store::open_postgres(&pg, fence))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??;
+        (Some(s), None, r)
+    } else if cfg.persistent {
         let path = cfg.data_dir.join(STORE_FILE);
         let (s, r) = tokio::task::spawn_blocking(move || Store::open_with(&path, &opts))
             .await

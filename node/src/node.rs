@@ -42,6 +42,9 @@ pub enum NodeError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The lease of `--ha jdbc` could not be used (its database, the clock check).
+    #[error(transparent)]
+    Lease(#[from] ha::lease::LeaseError),
     /// A configuration value is invalid.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
@@ -271,7 +274,10 @@ pub async fn start(
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let st = state.clone();
     let done = tokio::spawn(async move {
-        let r = ha::role::run(st.clone(), Some(ready_tx)).await;
+        let r = match st.config.ha {
+            crate::config::HaKind::File => ha::role::run(st.clone(), Some(ready_tx)).await,
+            crate::config::HaKind::Jdbc => ha::jdbc::run(st.clone(), Some(ready_tx)).await,
+        };
         st.shutdown.cancel();
         tracker.close();
         tracker.wait().await;

@@ -170,6 +170,15 @@ impl From<TopologyArg> for Topology {
     }
 }
 
+/// `--ha KIND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HaArg {
+    /// Pairs sharing a data dir (an OS lock on `DATA/lock`).
+    File,
+    /// Pairs sharing a PostgreSQL database (its lease row).
+    Jdbc,
+}
+
 /// `mqctl cluster create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
@@ -185,9 +194,28 @@ pub struct CreateArgs {
     #[arg(long, value_enum, default_value_t = TopologyArg::Mesh, conflicts_with = "from")]
     pub topology: TopologyArg,
 
-    /// Make each broker a master/slave pair sharing one data dir.
-    #[arg(long, conflicts_with = "from")]
-    pub ha: bool,
+    /// Make each broker a master/slave pair: `--ha` (or `--ha file`) shares one data dir,
+    /// `--ha jdbc` shares a PostgreSQL database (`--store`), each member with a data dir of its
+    /// own.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        num_args = 0..=1,
+        default_missing_value = "file",
+        require_equals = false,
+        conflicts_with = "from"
+    )]
+    pub ha: Option<HaArg>,
+
+    /// With `--ha jdbc`: the PostgreSQL database of a broker, `postgres://USER@HOST:PORT/DB`;
+    /// once per broker (node1, node2, ...), each broker needs a database of its own.
+    #[arg(long = "store", value_name = "URL", requires = "ha")]
+    pub stores: Vec<String>,
+
+    /// With `--store`: the file holding the database user's password.
+    #[arg(long = "store-password-file", value_name = "FILE", requires = "stores")]
+    pub store_password_file: Option<PathBuf>,
 
     /// Serve every transport and link over TLS (ssl://) with a CA and node certificates that
     /// mqctl makes in the cluster folder.

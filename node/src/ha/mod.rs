@@ -24,8 +24,10 @@
 //! so that master has noticed and demoted before it serves.
 //!
 //! Members of a PostgreSQL store elect their master through a lease row in the database
-//! instead: [`lease`], ActiveMQ's lease database locker.
+//! instead (`--ha jdbc`): [`lease`], ActiveMQ's lease database locker, and [`jdbc`], its role
+//! machine.
 
+pub mod jdbc;
 pub mod lease;
 pub mod lock;
 pub mod role;

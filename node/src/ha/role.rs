@@ -27,7 +27,7 @@ use crate::store;
 /// Where the first outcome (serving, waiting as slave, or failed) is reported to `start`.
 pub type ReadySignal = Option<tokio::sync::oneshot::Sender<Result<(), NodeError>>>;
 
-fn signal(ready: &mut ReadySignal, r: Result<(), NodeError>) -> Result<(), NodeError> {
+pub(crate) fn signal(ready: &mut ReadySignal, r: Result<(), NodeError>) -> Result<(), NodeError> {
     match ready.take() {
         Some(tx) => {
             // The first outcome goes to start(); a failure is also the node's end.
@@ -181,7 +181,7 @@ async fn take_over(
     let cfg = &state.config;
     let mut logged = false;
     loop {
-        match become_master(state).await {
+        match become_master(state, None).await {
             Ok(parts) => return Ok(Some(parts)),
             Err(NodeError::Store(store::StoreError::AlreadyOpen { path })) => {
                 if !logged {

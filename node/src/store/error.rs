@@ -1,6 +1,6 @@
 //! Store errors: [`StoreError`] is what callers see (cheap to clone, so one failed group commit
-//! can be handed to every submission in it); [`Cause`] is the redb or journal error underneath,
-//! converted with `?` inside the store.
+//! can be handed to every submission in it); [`Cause`] is the redb, journal or PostgreSQL error
+//! underneath, converted with `?` inside the store.
 
 use std::sync::Arc;
 
@@ -25,6 +25,9 @@ pub enum Cause {
     /// redb refused a durability setting.
     #[error(transparent)]
     Durability(#[from] redb::SetDurabilityError),
+    /// The PostgreSQL store's database refused or failed a request.
+    #[error(transparent)]
+    Postgres(#[from] super::pg::PgError),
     /// The journal file could not be read, written or synced.
     #[error("journal: {0}")]
     Journal(#[from] std::io::Error),
@@ -41,6 +44,16 @@ pub enum StoreError {
         /// Why.
         #[source]
         source: Arc<Cause>,
+    },
+    /// The PostgreSQL store could not be opened: the server unreachable, the login refused,
+    /// the database missing, the schema newer than this build, or recovery failed. The cause
+    /// is part of the sentence (not a separate source, so it is printed once).
+    #[error("cannot open store {url}: {cause}")]
+    OpenDatabase {
+        /// The store's URL (it never holds a password).
+        url: String,
+        /// Why.
+        cause: Arc<Cause>,
     },
     /// Another process has the store file open (a master that has not let go of it yet).
     #[error("store {path} is still open by another process")]

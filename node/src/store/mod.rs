@@ -69,6 +69,14 @@
 //!   (an ack's delete, a dead-letter move); [`Store::commit`] awaits the callback's result on
 //!   the caller's task. [`Store::close`] blocks until the writer thread has ended.
 //!
+//! # The PostgreSQL back end
+//!
+//! [`Store::open_postgres`] (`--store postgres://...`) serves the same commands over a
+//! PostgreSQL database (`pg::writer`): one transaction per group commit, completions after
+//! `COMMIT`, reads between commits, recovery by `GROUP BY` counts; with a [`pg::Fence`]
+//! (`--ha jdbc`) every transaction first checks the lease. The broker cannot tell the two
+//! apart; only [`Store::file_bytes`] (0) and [`Store::path`] (the URL) differ.
+//!
 //! # Files
 //!
 //! `error` (the error types), `journal` (the journal file, and what a failed append leaves;
@@ -341,7 +349,10 @@ pub struct Store {
 }
 
 pub(crate) struct Inner {
+    /// The store file, or for the PostgreSQL store its URL (without password).
     path: PathBuf,
+    /// Whether the store is PostgreSQL's (no file of its own).
+    remote: bool,
     /// The next sequence: taken by the writer for puts that ask for one, and by the broker
     /// for messages it keeps in memory, so one order spans both.
     seq: Arc<AtomicU64>,
@@ -384,6 +395,7 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Cmd>();
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
+            remote: false,
             seq: writer.sequence(),
             commits: AtomicU64::new(0),
             writer: std::sync::Mutex::new(None),
@@ -396,6 +408,52 @@ impl Store {
                 path: path.display().to_string(),
                 source: Arc::new(e.into()),
             })?;
+        if let Ok(mut w) = inner.writer.lock() {
+            *w = Some(handle);
+        }
+        Ok((Store { tx, inner }, recovered))
+    }
+
+    /// Opens the PostgreSQL store of `config` (`--store postgres://...`): connects, brings the
+    /// schema up to date and recovers, then serves the same commands as the file store on a
+    /// writer thread of its own (`pg::writer`). With a `fence`, every transaction first checks
+    /// that this member still holds that lease. Blocks until the store is open or failed.
+    pub fn open_postgres(
+        config: &pg::PgConfig,
+        fence: Option<pg::Fence>,
+    ) -> Result<(Store, Recovery), StoreError> {
+        let label = config.url.to_string();
+        let (tx, rx) = mpsc::channel::<Cmd>();
+        let inner = Arc::new(Inner {
+            path: PathBuf::from(&label),
+            remote: true,
+            seq: Arc::new(AtomicU64::new(1)),
+            commits: AtomicU64::new(0),
+            writer: std::sync::Mutex::new(None),
+        });
+        let (opened_tx, opened_rx) = mpsc::channel();
+        let inner2 = inner.clone();
+        let config = config.clone();
+        let handle = thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || pg::writer::run(config, fence, rx, inner2, opened_tx))
+            .map_err(|e| StoreError::OpenDatabase {
+                url: label.clone(),
+                cause: Arc::new(e.into()),
+            })?;
+        let recovered = match opened_rx.recv() {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = handle.join();
+                return Err(StoreError::Task(format!(
+                    "the writer of store {label} ended while opening it"
+                )));
+            }
+        };
         if let Ok(mut w) = inner.writer.lock() {
             *w = Some(handle);
         }
@@ -500,13 +558,17 @@ impl Store {
         self.inner.commits.load(Ordering::Relaxed)
     }
 
-    /// Size of the store on disk in bytes (redb file and journal).
+    /// Size of the store on disk in bytes (redb file and journal; 0 for the PostgreSQL store,
+    /// whose files are the server's).
     pub fn file_bytes(&self) -> u64 {
+        if self.inner.remote {
+            return 0;
+        }
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         size(&self.inner.path) + size(&self.inner.path.with_extension("journal"))
     }
 
-    /// Path of the store file.
+    /// Path of the store file (the URL, without password, of the PostgreSQL store).
     pub fn path(&self) -> &Path {
         &self.inner.path
     }

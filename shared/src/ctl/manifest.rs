@@ -118,6 +118,23 @@ pub struct ClusterManifest {
     /// The folder of the cluster's CA and node certificates, when it was created with `--tls`.
     #[serde(default)]
     pub tls_dir: Option<String>,
+    /// The local PostgreSQL server mqctl runs for a `--ha jdbc` cluster created without
+    /// `--store`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<LocalPostgres>,
+}
+
+/// A PostgreSQL server that mqctl runs inside a cluster's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPostgres {
+    /// Its folder (`CLUSTER/postgres`: data, socket, log).
+    pub dir: String,
+    /// The folder of `initdb`, `pg_ctl` and `createdb`.
+    pub bin: String,
+    /// Its TCP port on 127.0.0.1.
+    pub port: u16,
+    /// The password file of its user `mq`, which the nodes are given.
+    pub password_file: String,
 }
 
 fn manifest_version() -> u32 {
@@ -232,13 +249,27 @@ pub struct LinkEntry {
     pub uri: String,
 }
 
-/// A broker: one process, or a master/slave pair sharing a data dir.
+/// A broker: one process, or a master/slave pair sharing a data dir (or, with `store`, a
+/// JDBC pair sharing a PostgreSQL database, each member with a data dir of its own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupEntry {
     /// Broker name (`node1`).
     pub name: String,
     /// Process names, first member first (`node1a`, `node1b`).
     pub members: Vec<String>,
+    /// The PostgreSQL store of a `--ha jdbc` group: its members run with `--ha jdbc --store`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<GroupStore>,
+}
+
+/// The PostgreSQL database of a `--ha jdbc` group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStore {
+    /// `postgres://USER@HOST:PORT/DB` (never with a password).
+    pub url: String,
+    /// The file holding the password (`--store-password-file`), if one is needed.
+    #[serde(default)]
+    pub password_file: Option<String>,
 }
 
 impl ClusterManifest {
@@ -250,6 +281,13 @@ impl ClusterManifest {
     /// The process named `name`, mutably.
     pub fn node_mut(&mut self, name: &str) -> Option<&mut NodeEntry> {
         self.nodes.iter_mut().find(|n| n.name == name)
+    }
+
+    /// The group of the process named `name`.
+    pub fn group_of(&self, name: &str) -> Option<&GroupEntry> {
+        self.groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m == name))
     }
 
     /// The group named `name`.

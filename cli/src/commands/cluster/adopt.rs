@@ -80,6 +80,7 @@ pub async fn run(ctx: &Context, args: AdoptArgs) -> Result<Outcome> {
     cluster.manifest.groups.push(GroupEntry {
         name: name.clone(),
         members: vec![name.clone()],
+        store: None,
     });
     cluster.save()?;
     let report = AdoptedNode {
@@ -128,6 +129,7 @@ fn create_empty(ctx: &Context, name: &str) -> Result<Cluster> {
         security_file: None,
         credentials_file: None,
         tls_dir: None,
+        postgres: None,
     };
     let token = ctx.home.token(&manifest)?;
     Ok(Cluster {

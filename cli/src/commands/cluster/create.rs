@@ -9,11 +9,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use mq_shared::ctl::{
-    ClusterLayout, ClusterManifest, GroupEntry, LinkEntry, MANIFEST_VERSION, NodeEntry, Topology,
+    ClusterLayout, ClusterManifest, GroupEntry, GroupStore, LinkEntry, LocalPostgres,
+    MANIFEST_VERSION, NodeEntry, Topology,
 };
 use mq_shared::defaults::{NETWORK_TTL, NODE_STOP_TIMEOUT};
 
-use crate::args::cluster::CreateArgs;
+use crate::args::cluster::{CreateArgs, HaArg};
 use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
@@ -64,12 +65,31 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         }
         None => {
             let topology = Topology::from(args.topology);
-            let (nodes, links) = plan_generated(args.nodes, args.ha, topology, persistent);
+            let (nodes, links) =
+                plan_generated(args.nodes, args.ha.is_some(), topology, persistent);
             (nodes, links, topology)
         }
     };
+    let mut stores = plan_stores(&args, persistent)?;
     let reserved = ctx.home.recorded_ports(&args.name)?;
-    let ports = assign_ports(&planned, args.base_port, reserved)?;
+    let ports = assign_ports(&planned, args.base_port, reserved.clone())?;
+    // `--ha jdbc` without `--store`: a PostgreSQL server of the cluster's own, a database per
+    // broker, on the next free port.
+    let postgres = if args.ha == Some(HaArg::Jdbc) && stores.is_empty() {
+        let mut taken = reserved;
+        taken.extend(ports.iter().flat_map(|(t, a)| [*t, *a]));
+        let mut allocator = ports::Allocator::new(args.base_port, ports::ephemeral_range(), taken);
+        let pg = crate::postgres::plan(&dir, allocator.next()?)?;
+        stores = (1..=args.nodes)
+            .map(|k| GroupStore {
+                url: crate::postgres::url(&pg, &format!("node{k}")),
+                password_file: Some(pg.password_file.clone()),
+            })
+            .collect();
+        Some(pg)
+    } else {
+        None
+    };
     let manifest = build_manifest(
         &ctx.home.cluster_dir(&args.name),
         &args.name,
@@ -80,6 +100,8 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         &ports,
         &links,
         args.tls,
+        &stores,
+        postgres.as_ref(),
     )?;
 
     let clusters = ctx.home.clusters_dir();
@@ -113,6 +135,11 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         Err(error) => {
             for launch in &mut launched {
                 process::terminate_child(&mut launch.child, NODE_STOP_TIMEOUT).await;
+            }
+            if let Some(pg) = &cluster.manifest.postgres
+                && let Err(e) = crate::postgres::stop(pg)
+            {
+                output::warn(&e.to_string());
             }
             let removed = fs::remove_dir_all(&dir);
             Err(match error {
@@ -164,11 +191,69 @@ async fn bring_up(
         .iter()
         .map(|n| n.name.clone())
         .collect();
+    if let Some(pg) = cluster.manifest.postgres.clone() {
+        let dbs: Vec<String> = cluster
+            .manifest
+            .groups
+            .iter()
+            .map(|g| g.name.clone())
+            .collect();
+        tokio::task::spawn_blocking(move || crate::postgres::create(&pg, &dbs))
+            .await
+            .map_err(|e| CliError::Usage(format!("the PostgreSQL setup task failed: {e}")))??;
+    }
     lifecycle::start_processes(cluster, &names, mqnode, timeout, launched).await?;
     let links = cluster.manifest.links.clone();
     links::apply_links(cluster, &links).await?;
     let status = status::gather_status(cluster).await?;
     Ok(status)
+}
+
+/// The database of each broker with `--ha jdbc` (empty otherwise): one `--store` per broker,
+/// the password file made absolute.
+fn plan_stores(args: &CreateArgs, persistent: bool) -> Result<Vec<GroupStore>> {
+    if args.ha != Some(HaArg::Jdbc) {
+        if !args.stores.is_empty() {
+            return Err(CliError::Usage(
+                "--store is for --ha jdbc pairs: give --ha jdbc too".into(),
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    if !persistent {
+        return Err(CliError::Usage(
+            "--ha jdbc pairs share their persistent messages in PostgreSQL: leave out --non-persistent".into(),
+        ));
+    }
+    if args.stores.is_empty() {
+        // A local server (see `crate::postgres`).
+        return Ok(Vec::new());
+    }
+    if args.stores.len() != args.nodes {
+        return Err(CliError::Usage(format!(
+            "--ha jdbc needs one --store postgres://USER@HOST:PORT/DB per broker ({} brokers, {} given): \
+             each broker needs a database of its own",
+            args.nodes,
+            args.stores.len()
+        )));
+    }
+    let password_file = match &args.store_password_file {
+        Some(f) => Some(
+            fs::canonicalize(f)
+                .map_err(|e| CliError::io("could not read", f, e))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        None => None,
+    };
+    Ok(args
+        .stores
+        .iter()
+        .map(|url| GroupStore {
+            url: url.clone(),
+            password_file: password_file.clone(),
+        })
+        .collect())
 }
 
 /// `node1..nodeN` (pairs with `ha`) and the topology's links.
@@ -377,15 +462,22 @@ fn build_manifest(
     ports: &[(u16, u16)],
     links: &[PlannedLink],
     tls: bool,
+    stores: &[GroupStore],
+    postgres: Option<&LocalPostgres>,
 ) -> Result<ClusterManifest> {
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
+    // A JDBC pair shares its database, not a data dir: each member has its own.
+    let jdbc = !stores.is_empty();
     let nodes: Vec<NodeEntry> = planned
         .iter()
         .zip(ports)
         .map(|(p, (transport, admin))| NodeEntry {
             name: p.node.name.clone(),
             group: p.node.group.clone(),
-            data_dir: path(dir.join(&p.node.group).join("data")),
+            data_dir: path(
+                dir.join(if jdbc { &p.node.name } else { &p.node.group })
+                    .join("data"),
+            ),
             log: path(dir.join(&p.node.name).join("node.log")),
             transport_port: *transport,
             admin_port: *admin,
@@ -402,6 +494,7 @@ fn build_manifest(
             None => groups.push(GroupEntry {
                 name: n.group.clone(),
                 members: vec![n.name.clone()],
+                store: stores.get(groups.len()).cloned(),
             }),
         }
     }
@@ -442,6 +535,7 @@ fn build_manifest(
         security_file: None,
         credentials_file: None,
         tls_dir: None,
+        postgres: postgres.cloned(),
     })
 }
 
@@ -486,6 +580,8 @@ mod tests {
             &ports,
             &links,
             false,
+            &[],
+            None,
         )
         .expect("manifest");
         assert_eq!(m.nodes.len(), 4);

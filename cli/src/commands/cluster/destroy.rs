@@ -49,6 +49,12 @@ pub async fn run(ctx: &Context, name: &str, yes: bool) -> Result<Outcome> {
     for (pid, label) in process::stop_strays(&dir).await {
         changes.push(node::change(name, &label, NodeAction::Killed, Some(pid)));
     }
+    // The cluster's own PostgreSQL, last: its folder goes with the cluster's.
+    if let Some(pg) = manifest.as_ref().and_then(|m| m.postgres.clone()) {
+        tokio::task::spawn_blocking(move || crate::postgres::stop(&pg))
+            .await
+            .map_err(|e| CliError::Usage(format!("stopping PostgreSQL failed: {e}")))??;
+    }
     fs::remove_dir_all(&dir).map_err(|e| CliError::io("could not remove", &dir, e))?;
     let report = ClusterChange {
         name: name.to_string(),

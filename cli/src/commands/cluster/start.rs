@@ -38,6 +38,14 @@ pub async fn run(ctx: &Context, args: StartArgs) -> Result<Outcome> {
         .map(|n| n.name.clone())
         .collect();
     remote_note(&cluster, "start");
+    // The cluster's own PostgreSQL first: the nodes keep their stores in it.
+    if let Some(pg) = cluster.manifest.postgres.clone() {
+        tokio::task::spawn_blocking(move || crate::postgres::start(&pg))
+            .await
+            .map_err(|e| {
+                crate::error::CliError::Usage(format!("starting PostgreSQL failed: {e}"))
+            })??;
+    }
     if stopped.is_empty() {
         output::note(&format!("Every node of {} is already running.", args.name));
     } else {

@@ -42,6 +42,17 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
         changes.push(node::change(name, &node.name, NodeAction::Stopped, pid));
     }
     cluster.save()?;
+    // The cluster's own PostgreSQL goes after its nodes, which close their stores in it.
+    if let Some(pg) = cluster.manifest.postgres.clone()
+        && errors.is_empty()
+    {
+        let stopped = tokio::task::spawn_blocking(move || crate::postgres::stop(&pg)).await;
+        match stopped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(e),
+            Err(e) => errors.push(CliError::Usage(format!("stopping PostgreSQL failed: {e}"))),
+        }
+    }
     let report = ClusterChange {
         name: name.to_string(),
         action: "stopped".to_string(),

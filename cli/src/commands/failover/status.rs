@@ -170,10 +170,12 @@ mod tests {
                     GroupEntry {
                         name: "node1".into(),
                         members: vec!["node1a".into(), "node1b".into()],
+                        store: None,
                     },
                     GroupEntry {
                         name: "node2".into(),
                         members: vec!["node2a".into(), "node2b".into()],
+                        store: None,
                     },
                 ],
                 nodes: nodes.clone(),
@@ -181,6 +183,7 @@ mod tests {
                 security_file: None,
                 credentials_file: None,
                 tls_dir: None,
+                postgres: None,
             },
             token: None,
             home: crate::home::Home::at("/nonexistent".into()),

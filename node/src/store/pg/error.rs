@@ -117,6 +117,10 @@ pub enum PgError {
     /// The store's tables are missing (the schema was not created, or was dropped).
     #[error("the store's tables are missing in the database: {0}")]
     NoSchema(String),
+    /// A master's write refused by the lease check in its transaction: another member holds
+    /// the lease now, or this member's lease ended.
+    #[error("the write was refused: this member no longer holds the store's lease ({0})")]
+    Fenced(String),
     /// An argument this layer refuses before sending (a batch too large, a negative limit).
     #[error("{0}")]
     Invalid(String),
@@ -243,7 +247,8 @@ impl PgError {
             | PgError::Invalid(_)
             | PgError::Url(_)
             | PgError::PasswordFile { .. }
-            | PgError::EmptyPassword { .. } => true,
+            | PgError::EmptyPassword { .. }
+            | PgError::Fenced(_) => true,
             PgError::Db(e) => match e.code() {
                 Some(c) => c.code().starts_with("42") || c.code().starts_with("22"),
                 None => {

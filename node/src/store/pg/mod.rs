@@ -16,7 +16,8 @@
 //! database needed to build), pipelining, and a pool with bounds on waiting, connecting and
 //! recycling; `sqlx` would bring its macros and several back ends for one we need. Files:
 //! `url` (the URL type), `pool` (configuration, password, pool), `error` (the sentences),
-//! `schema` (tables and migrations), `messages`, `lock`.
+//! `schema` (tables and migrations), `messages`, `lock`, `writer` (the node's store over these
+//! tables: group commit, reads, recovery).
 
 pub mod error;
 pub mod lock;
@@ -24,6 +25,7 @@ pub mod messages;
 pub mod pool;
 pub mod schema;
 pub mod url;
+pub mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +36,7 @@ pub use error::PgError;
 pub use messages::{Cursor, MessageKey, StoredMessage};
 pub use pool::{Password, PgClient, PgConfig, PgPool};
 pub use url::{PgUrl, PgUrlError};
+pub use writer::Fence;
 
 /// Bound on making one connection and on waiting for a free one in the pool.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,3 +55,6 @@ pub async fn open(config: &PgConfig) -> Result<(PgPool, schema::Migrated), PgErr
     drop(client);
     Ok((pool, migrated))
 }
+
+#[cfg(test)]
+mod store_tests;

@@ -15,6 +15,16 @@
 //! | `mq_acks` | `ACTIVEMQ_ACKS` | `container`, `client_id`, `sub_name`, `selector`, `sub_dest`, `last_acked_seq` (`LAST_ACKED_ID`), `priority`: one row per durable subscription and priority |
 //! | `mq_lock` | `ACTIVEMQ_LOCK` | one row (`id` 1): `holder` (`BROKER_NAME`), `holder_id` (the holding process), `epoch` (raised at every acquisition), `acquired_at`, `expires_at` (`TIME`, the lease's end in database time) |
 //!
+//! Version 2, what the node's store (`crate::store::pg::writer`) needs besides:
+//!
+//! | table | columns |
+//! | --- | --- |
+//! | `mq_msgs` | `transient` added: a spilled non-persistent message, dropped when a master opens the store |
+//! | `mq_state` | `key` → `value` (bigint): `seq` (a mark at or above every sequence stored), `clean` (present while the store is closed cleanly), `redelivered_below` |
+//! | `mq_dedup` | `msg_id` → `n`: the ids of the dedup window, `n` their arrival order |
+//! | `mq_delivered` | (`container`, `seq`) → `deliveries`: written at a clean close for messages delivered and not acknowledged |
+//! | `mq_sched` | `job_id` → `fire_at` (ms since the epoch), `job` (the encoded scheduled message); index (`fire_at`, `job_id`) |
+//!
 //! Messages are read in the order consumers get them: highest priority first, then by `seq`
 //! (index `mq_msgs_order`).
 
@@ -33,10 +43,11 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "messages, durable subscription acks and the lease lock",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "messages, durable subscription acks and the lease lock",
+        sql: "
         CREATE TABLE mq_msgs (
             container  text     NOT NULL,
             seq        bigint   NOT NULL,
@@ -68,10 +79,38 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         );
         INSERT INTO mq_lock (id) VALUES (1);
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "the node store: transient messages, state, dedup window, delivery marks, scheduled jobs",
+        sql: "
+        ALTER TABLE mq_msgs ADD COLUMN transient boolean NOT NULL DEFAULT false;
+        CREATE TABLE mq_state (
+            key   text   PRIMARY KEY,
+            value bigint NOT NULL
+        );
+        CREATE TABLE mq_dedup (
+            msg_id text   PRIMARY KEY,
+            n      bigint NOT NULL
+        );
+        CREATE TABLE mq_delivered (
+            container  text    NOT NULL,
+            seq        bigint  NOT NULL,
+            deliveries integer NOT NULL,
+            PRIMARY KEY (container, seq)
+        );
+        CREATE TABLE mq_sched (
+            job_id  text COLLATE \"C\" PRIMARY KEY,
+            fire_at bigint NOT NULL,
+            job     bytea  NOT NULL
+        );
+        CREATE INDEX mq_sched_order ON mq_sched (fire_at, job_id);
+    ",
+    },
+];
 
 /// The schema version this build writes: the last of [`MIGRATIONS`].
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Key of the advisory lock that serialises migrations (`"mqschema"` in ASCII).
 const MIGRATION_LOCK: i64 = 0x6d71_7363_6865_6d61;

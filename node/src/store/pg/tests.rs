@@ -76,7 +76,10 @@ async fn a_new_database_gets_the_schema_once_and_an_empty_lease_row() -> TestRes
         "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables \
          WHERE table_schema = 'public'",
     );
-    assert_eq!(tables, "mq_acks,mq_lock,mq_msgs,mq_schema_version");
+    assert_eq!(
+        tables,
+        "mq_acks,mq_dedup,mq_delivered,mq_lock,mq_msgs,mq_sched,mq_schema_version,mq_state"
+    );
     Ok(())
 }
 
@@ -90,7 +93,8 @@ async fn members_starting_together_migrate_once() -> TestResult {
     assert_eq!(froms, [0, SCHEMA_VERSION, SCHEMA_VERSION]);
     assert_eq!(
         server.psql("mq", "SELECT count(*) FROM mq_schema_version"),
-        "1"
+        MIGRATIONS.len().to_string(),
+        "each migration applied once"
     );
     assert_eq!(server.psql("mq", "SELECT count(*) FROM mq_lock"), "1");
     Ok(())

@@ -1,0 +1,853 @@
+//! The PostgreSQL back end of [`crate::store::Store`]: the same commands as the redb writer
+//! (`crate::store::writer`), served by one thread, `store-writer`, with a current-thread tokio
+//! runtime of its own and a pool of connections made on it.
+//!
+//! - **Group commit.** Every submission waiting in the channel when a commit starts goes into
+//!   one transaction (at most `MAX_COMMIT_BATCH` ops and `MAX_COMMIT_BYTES` bytes); the
+//!   completions run after `COMMIT`, in submission order, on this thread. Submissions arriving
+//!   during a commit wait in the channel and form the next group.
+//! - **Fencing.** A store opened with a [`Fence`] (a master of `--ha jdbc`) checks the lease
+//!   row first in every transaction, locked shared (`lock::check_fence`): a member whose lease
+//!   was taken over or has ended has every write refused by the database itself.
+//! - **Rows.** A message is a row of `mq_msgs` keyed by (queue, sequence), its rank as
+//!   `priority` (rank 0 is priority 9) and `transient` (a spilled non-persistent message).
+//!   Consecutive puts of a group are one `INSERT ... SELECT FROM UNNEST` statement, consecutive
+//!   deletes one `DELETE ... USING UNNEST`; purges, scheduled jobs, dedup ids and (once per
+//!   `SEQ_RESERVE` sequences) the sequence mark are statements of the same transaction, in
+//!   submission order.
+//! - **Reads** run between commits, after the completions of every commit before them, like
+//!   the redb writer's: a load is one query per chunk of rows, each priority read from its
+//!   cursor (`LATERAL` over the ten priorities, index `mq_msgs_order`).
+//! - **Failures.** A commit that fails (the database down, the lease lost, a timeout of
+//!   [`REQUEST_TIMEOUT`]) fails every submission of its group and keeps nothing in memory; its
+//!   connection is dropped and the next commit takes a new one, so service resumes once the
+//!   database is back. A commit whose `COMMIT` was sent but not answered may have committed:
+//!   its senders are told ERROR and the message may be delivered (a duplicate, never a loss).
+//! - **Open** (recovery): in one transaction (fenced when the store is), spilled
+//!   non-persistent messages are deleted, counts per queue and rank are read by `GROUP BY`, the
+//!   highest sequence, the clean-close mark and delivery marks are read, and the store is
+//!   marked in use. **Close** records the delivery marks and the clean-close mark.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use deadpool_postgres::Transaction;
+
+use super::error::PgError;
+use super::lock::{self, FenceCheck};
+use super::pool::{PgClient, PgConfig, PgPool};
+use crate::store::error::{Cause, StoreError};
+use crate::store::record;
+use crate::store::tables::DedupWindow;
+use crate::store::writer::{Cmd, Submission};
+use crate::store::{
+    Cursor, Inner, JobQuery, Loaded, LoadedJob, Op, Outcome, PRIORITIES, QueueSummary, Recovery,
+    TRANSIENT,
+};
+
+/// Bound on one commit or read, from taking a connection to the answer of its last statement.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sequences reserved at a time in `mq_state`: the row is written when a put passes the mark,
+/// not at every commit (a hot row that every transaction updated would bloat), so a restart
+/// skips up to this many sequences. Sequences only need to be unique and increasing.
+const SEQ_RESERVE: u64 = 100_000;
+
+/// Rows one load query returns at most; a larger load reads on from where it stopped.
+const LOAD_CHUNK: usize = 512;
+
+/// The lease a master's store transactions must still hold (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease holder's instance id (`crate::ha::lease::LeaseLocker::holder_id`).
+    pub holder_id: String,
+    /// The epoch of its lease.
+    pub epoch: i64,
+}
+
+const STATE_SEQ: &str = "seq";
+const STATE_CLEAN: &str = "clean";
+const STATE_REDELIVERED_BELOW: &str = "redelivered_below";
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// The `priority` and `transient` columns of a rank.
+fn columns_of(rank: u8) -> (i16, bool) {
+    let transient = rank >= TRANSIENT;
+    let p = (rank % TRANSIENT).min(PRIORITIES as u8 - 1);
+    (9 - i16::from(p), transient)
+}
+
+/// The rank of a row's `priority` and `transient`.
+fn rank_of(priority: i16, transient: bool) -> u8 {
+    let p = u8::try_from((9 - priority).clamp(0, 9)).unwrap_or(0);
+    if transient { p + TRANSIENT } else { p }
+}
+
+/// The writer thread's state.
+pub(in crate::store) struct PgWriter {
+    pool: PgPool,
+    /// The connection of the last request, kept while it works.
+    client: Option<PgClient>,
+    fence: Option<Fence>,
+    /// The store's sequence counter (shared with the broker).
+    seq_counter: Arc<std::sync::atomic::AtomicU64>,
+    dedup: DedupWindow,
+    dedup_counter: u64,
+    /// The sequence mark recorded in `mq_state`: every sequence stored is at or below it.
+    stored_seq: u64,
+    redelivered_below: u64,
+}
+
+/// Opens the store on the current (writer's) runtime: connects, migrates and recovers.
+pub(in crate::store) async fn open(
+    config: &PgConfig,
+    fence: Option<Fence>,
+    seq_counter: Arc<std::sync::atomic::AtomicU64>,
+) -> Result<(PgWriter, Recovery), PgError> {
+    let (pool, migrated) = super::open(config).await?;
+    if migrated.from != migrated.to {
+        tracing::info!(
+            from = migrated.from,
+            to = migrated.to,
+            "store schema brought up to date"
+        );
+    }
+    let mut client = pool.get().await?;
+    let r = tokio::time::timeout(REQUEST_TIMEOUT, recover(&mut client, fence.as_ref())).await;
+    let (recovered, dedup) = match r {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(PgError::Timeout {
+                addr: config.url.address(),
+                timeout_ms: REQUEST_TIMEOUT.as_millis() as u64,
+            });
+        }
+    };
+    seq_counter.store(recovered.max_seq + 1, Ordering::Relaxed);
+    let w = PgWriter {
+        pool,
+        client: Some(client),
+        fence,
+        seq_counter,
+        dedup_counter: dedup.order.back().map_or(0, |(_, n)| *n + 1),
+        dedup,
+        stored_seq: recovered.max_seq,
+        redelivered_below: recovered.redelivered_below,
+    };
+    Ok((w, recovered))
+}
+
+/// The fence check, first in a transaction.
+async fn fence_check(tx: &Transaction<'_>, fence: Option<&Fence>) -> Result<(), PgError> {
+    let Some(f) = fence else {
+        return Ok(());
+    };
+    match lock::check_fence(tx, &f.holder_id, f.epoch).await? {
+        FenceCheck::Held => Ok(()),
+        FenceCheck::Deposed { holder, epoch } => Err(PgError::Fenced(format!(
+            "the lease is {}'s at epoch {epoch}, this member's was epoch {}",
+            holder.as_deref().unwrap_or("nobody"),
+            f.epoch
+        ))),
+        FenceCheck::Expired { .. } => Err(PgError::Fenced(format!(
+            "the lease of epoch {} has ended",
+            f.epoch
+        ))),
+    }
+}
+
+async fn recover(
+    client: &mut PgClient,
+    fence: Option<&Fence>,
+) -> Result<(Recovery, DedupWindow), PgError> {
+    let tx = client.transaction().await?;
+    fence_check(&tx, fence).await?;
+    let dropped = tx
+        .execute("DELETE FROM mq_msgs WHERE transient", &[])
+        .await?;
+    if dropped > 0 {
+        tracing::info!(
+            messages = dropped,
+            "dropped non-persistent messages spilled before the restart"
+        );
+    }
+    let mut state: HashMap<String, i64> = HashMap::new();
+    for r in tx.query("SELECT key, value FROM mq_state", &[]).await? {
+        state.insert(r.get(0), r.get(1));
+    }
+    let max_row: Option<i64> = tx
+        .query_one("SELECT max(seq) FROM mq_msgs", &[])
+        .await?
+        .get(0);
+    let max_seq =
+        to_u64(state.get(STATE_SEQ).copied().unwrap_or(0)).max(to_u64(max_row.unwrap_or(0)));
+    let clean = state.contains_key(STATE_CLEAN);
+    let redelivered_below = if clean {
+        to_u64(state.get(STATE_REDELIVERED_BELOW).copied().unwrap_or(0))
+    } else {
+        max_seq + 1
+    };
+    let mut queues: Vec<QueueSummary> = Vec::new();
+    let rows = tx
+        .query(
+            "SELECT container, priority, count(*), coalesce(sum(octet_length(msg)), 0)::bigint
+             FROM mq_msgs GROUP BY container, priority ORDER BY container",
+            &[],
+        )
+        .await?;
+    for r in rows {
+        let q: String = r.get(0);
+        let rank = usize::from(rank_of(r.get(1), false));
+        let c = to_u64(r.get(2));
+        let b = to_u64(r.get(3));
+        match queues.last_mut() {
+            Some(s) if s.name == q => {
+                s.counts[rank] += c;
+                s.bytes[rank] += b;
+            }
+            _ => {
+                let mut s = QueueSummary {
+                    name: q,
+                    ..QueueSummary::default()
+                };
+                s.counts[rank] = c;
+                s.bytes[rank] = b;
+                queues.push(s);
+            }
+        }
+    }
+    let mut marks = HashMap::new();
+    for r in tx
+        .query("SELECT container, seq, deliveries FROM mq_delivered", &[])
+        .await?
+    {
+        let n: i32 = r.get(2);
+        marks.insert((r.get::<_, String>(0), to_u64(r.get(1))), n.max(0) as u32);
+    }
+    // From here on the store is in use: a crash before the next clean close must show.
+    tx.execute("DELETE FROM mq_state WHERE key = $1", &[&STATE_CLEAN])
+        .await?;
+    tx.execute("DELETE FROM mq_delivered", &[]).await?;
+    let mut order = std::collections::VecDeque::new();
+    let mut set = HashSet::new();
+    for r in tx
+        .query("SELECT msg_id, n FROM mq_dedup ORDER BY n", &[])
+        .await?
+    {
+        let id: Arc<str> = Arc::from(r.get::<_, String>(0));
+        set.insert(id.clone());
+        order.push_back((id, to_u64(r.get(1))));
+    }
+    tx.commit().await?;
+    Ok((
+        Recovery {
+            queues,
+            max_seq,
+            marks,
+            redelivered_below,
+        },
+        DedupWindow { order, set },
+    ))
+}
+
+/// What one commit writes besides the ops.
+struct Extra<'a> {
+    added: &'a [(Arc<str>, u64)],
+    evicted: &'a [Arc<str>],
+    /// The new sequence mark, when a put passed the old one.
+    seq: Option<u64>,
+}
+
+/// Writes `ops` in submission order: runs of puts and of deletes as one statement each.
+async fn write_ops(tx: &Transaction<'_>, ops: &[&Op], extra: &Extra<'_>) -> Result<(), PgError> {
+    let mut i = 0;
+    while i < ops.len() {
+        match ops[i] {
+            Op::Put { .. } => {
+                let mut keys = HashSet::new();
+                let mut run = Vec::new();
+                while let Some(Op::Put { queue, seq, .. }) = ops.get(i).copied() {
+                    if !keys.insert((queue.clone(), *seq)) {
+                        break;
+                    }
+                    run.push(ops[i]);
+                    i += 1;
+                }
+                insert_puts(tx, &run).await?;
+            }
+            Op::Delete { .. } => {
+                let mut run = Vec::new();
+                while let Some(op @ Op::Delete { .. }) = ops.get(i).copied() {
+                    run.push(op);
+                    i += 1;
+                }
+                delete_rows(tx, &run).await?;
+            }
+            Op::Purge {
+                queue,
+                rank,
+                from,
+                to,
+            } => {
+                let (priority, transient) = columns_of(*rank);
+                let st = tx
+                    .prepare_cached(
+                        "DELETE FROM mq_msgs WHERE container = $1 AND priority = $2
+                         AND transient = $3 AND seq BETWEEN $4 AND $5",
+                    )
+                    .await?;
+                tx.execute(
+                    &st,
+                    &[
+                        &&**queue,
+                        &priority,
+                        &transient,
+                        &to_i64(*from),
+                        &to_i64(*to),
+                    ],
+                )
+                .await?;
+                i += 1;
+            }
+            Op::Schedule { id, at, data } => {
+                let st = tx
+                    .prepare_cached(
+                        "INSERT INTO mq_sched (job_id, fire_at, job) VALUES ($1, $2, $3)
+                         ON CONFLICT (job_id) DO UPDATE
+                         SET fire_at = EXCLUDED.fire_at, job = EXCLUDED.job",
+                    )
+                    .await?;
+                tx.execute(&st, &[&&**id, &to_i64(*at), &&data[..]]).await?;
+                i += 1;
+            }
+            Op::Unschedule { id } => {
+                let st = tx
+                    .prepare_cached("DELETE FROM mq_sched WHERE job_id = $1")
+                    .await?;
+                tx.execute(&st, &[&&**id]).await?;
+                i += 1;
+            }
+        }
+    }
+    if !extra.added.is_empty() {
+        let ids: Vec<&str> = extra.added.iter().map(|(id, _)| &**id).collect();
+        let ns: Vec<i64> = extra.added.iter().map(|(_, n)| to_i64(*n)).collect();
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO mq_dedup (msg_id, n) SELECT * FROM UNNEST($1::text[], $2::bigint[])
+                 ON CONFLICT (msg_id) DO UPDATE SET n = EXCLUDED.n",
+            )
+            .await?;
+        tx.execute(&st, &[&ids, &ns]).await?;
+    }
+    if !extra.evicted.is_empty() {
+        let ids: Vec<&str> = extra.evicted.iter().map(|id| &**id).collect();
+        let st = tx
+            .prepare_cached("DELETE FROM mq_dedup WHERE msg_id = ANY($1::text[])")
+            .await?;
+        tx.execute(&st, &[&ids]).await?;
+    }
+    if let Some(seq) = extra.seq {
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO mq_state (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = greatest(mq_state.value, EXCLUDED.value)",
+            )
+            .await?;
+        tx.execute(&st, &[&STATE_SEQ, &to_i64(seq)]).await?;
+    }
+    Ok(())
+}
+
+async fn insert_puts(tx: &Transaction<'_>, run: &[&Op]) -> Result<(), PgError> {
+    let mut containers: Vec<&str> = Vec::with_capacity(run.len());
+    let mut seqs: Vec<i64> = Vec::with_capacity(run.len());
+    let mut priorities: Vec<i16> = Vec::with_capacity(run.len());
+    let mut transients: Vec<bool> = Vec::with_capacity(run.len());
+    let mut ids: Vec<&str> = Vec::with_capacity(run.len());
+    let mut bodies: Vec<&[u8]> = Vec::with_capacity(run.len());
+    for op in run {
+        if let Op::Put {
+            queue,
+            rank,
+            seq,
+            data,
+            dedup,
+        } = op
+        {
+            let (p, t) = columns_of(*rank);
+            containers.push(queue);
+            seqs.push(to_i64(*seq));
+            priorities.push(p);
+            transients.push(t);
+            ids.push(dedup.as_deref().unwrap_or(""));
+            bodies.push(&data[..]);
+        }
+    }
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO mq_msgs (container, seq, priority, transient, msg_id, msg)
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::smallint[], $4::boolean[],
+                                  $5::text[], $6::bytea[])
+             ON CONFLICT (container, seq) DO UPDATE SET priority = EXCLUDED.priority,
+                 transient = EXCLUDED.transient, msg_id = EXCLUDED.msg_id, msg = EXCLUDED.msg",
+        )
+        .await?;
+    tx.execute(
+        &st,
+        &[&containers, &seqs, &priorities, &transients, &ids, &bodies],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn delete_rows(tx: &Transaction<'_>, run: &[&Op]) -> Result<(), PgError> {
+    let mut containers: Vec<&str> = Vec::with_capacity(run.len());
+    let mut seqs: Vec<i64> = Vec::with_capacity(run.len());
+    for op in run {
+        if let Op::Delete { queue, seq, .. } = op {
+            containers.push(queue);
+            seqs.push(to_i64(*seq));
+        }
+    }
+    let st = tx
+        .prepare_cached(
+            "DELETE FROM mq_msgs m USING UNNEST($1::text[], $2::bigint[]) AS k(container, seq)
+             WHERE m.container = k.container AND m.seq = k.seq",
+        )
+        .await?;
+    tx.execute(&st, &[&containers, &seqs]).await?;
+    Ok(())
+}
+
+/// Reads up to `limit` messages (about `max_bytes`) of `queue` from `from`, in key order.
+async fn read_messages(
+    client: &PgClient,
+    queue: &str,
+    from: &Cursor,
+    limit: usize,
+    max_bytes: u64,
+) -> Result<Vec<Loaded>, PgError> {
+    // Cursor per rank 0..9 (priority 9..0), moved on as chunks are read.
+    let mut cursor: Vec<i64> = from.iter().map(|s| to_i64(*s)).collect();
+    let st = client
+        .prepare_cached(
+            "SELECT m.priority, m.transient, m.seq, m.msg
+             FROM generate_series(0, 9) AS r(rank)
+             CROSS JOIN LATERAL (
+                 SELECT priority, transient, seq, msg FROM mq_msgs
+                 WHERE container = $1 AND priority = 9 - r.rank AND seq >= ($2::bigint[])[r.rank + 1]
+                 ORDER BY seq LIMIT $3) m
+             ORDER BY m.priority DESC, m.seq LIMIT $3",
+        )
+        .await?;
+    let mut out = Vec::new();
+    let mut bytes = 0u64;
+    while out.len() < limit && bytes < max_bytes {
+        let want = (limit - out.len()).min(LOAD_CHUNK);
+        let rows = client
+            .query(&st, &[&queue, &cursor, &(want as i64)])
+            .await?;
+        let n = rows.len();
+        for r in rows {
+            let priority: i16 = r.get(0);
+            let transient: bool = r.get(1);
+            let seq: i64 = r.get(2);
+            let data: Vec<u8> = r.get(3);
+            let rank = rank_of(priority, false);
+            // Higher priorities are exhausted; this one goes on after this row.
+            for c in cursor.iter_mut().take(usize::from(rank)) {
+                *c = i64::MAX;
+            }
+            cursor[usize::from(rank)] = seq.saturating_add(1);
+            if out.len() >= limit || bytes >= max_bytes {
+                continue;
+            }
+            bytes += data.len() as u64;
+            out.push(Loaded {
+                rank: rank_of(priority, transient),
+                seq: to_u64(seq),
+                data: Bytes::from(data),
+            });
+        }
+        if n < want {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+async fn read_jobs(client: &PgClient, query: &JobQuery) -> Result<Vec<LoadedJob>, PgError> {
+    let rows = match query {
+        JobQuery::Id(id) => {
+            let st = client
+                .prepare_cached("SELECT fire_at, job_id, job FROM mq_sched WHERE job_id = $1")
+                .await?;
+            client.query(&st, &[&&**id]).await?
+        }
+        JobQuery::After { after: None, limit } => {
+            let st = client
+                .prepare_cached(
+                    "SELECT fire_at, job_id, job FROM mq_sched ORDER BY fire_at, job_id LIMIT $1",
+                )
+                .await?;
+            client.query(&st, &[&(*limit as i64)]).await?
+        }
+        JobQuery::After {
+            after: Some((at, id)),
+            limit,
+        } => {
+            let st = client
+                .prepare_cached(
+                    "SELECT fire_at, job_id, job FROM mq_sched WHERE (fire_at, job_id) > ($1, $2)
+                     ORDER BY fire_at, job_id LIMIT $3",
+                )
+                .await?;
+            client
+                .query(&st, &[&to_i64(*at), &&**id, &(*limit as i64)])
+                .await?
+        }
+    };
+    Ok(rows
+        .iter()
+        .map(|r| LoadedJob {
+            at: to_u64(r.get(0)),
+            id: Arc::from(r.get::<_, String>(1)),
+            data: Bytes::from(r.get::<_, Vec<u8>>(2)),
+        })
+        .collect())
+}
+
+impl PgWriter {
+    /// The kept connection, or a new one from the pool.
+    async fn client(&mut self) -> Result<&mut PgClient, PgError> {
+        if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+            self.client = None;
+        }
+        let c = match self.client.take() {
+            Some(c) => c,
+            None => self.pool.get().await?,
+        };
+        Ok(self.client.insert(c))
+    }
+
+    /// Forgets the kept connection after a failure (closed, not returned to the pool: its
+    /// state is unknown).
+    fn discard(&mut self) {
+        if let Some(c) = self.client.take() {
+            drop(deadpool_postgres::Object::take(c));
+        }
+    }
+
+    /// Runs `f` on the kept connection within [`REQUEST_TIMEOUT`]; a failure drops it.
+    async fn request<T>(
+        &mut self,
+        f: impl AsyncFnOnce(&mut PgClient, Option<&Fence>) -> Result<T, PgError>,
+    ) -> Result<T, PgError> {
+        let addr = self.pool.config().url.address();
+        let fence = self.fence.clone();
+        let r = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let c = self.client().await?;
+            f(c, fence.as_ref()).await
+        })
+        .await;
+        let r = match r {
+            Ok(r) => r,
+            Err(_) => Err(PgError::Timeout {
+                addr,
+                timeout_ms: REQUEST_TIMEOUT.as_millis() as u64,
+            }),
+        };
+        if r.is_err() {
+            self.discard();
+        }
+        r
+    }
+
+    /// Commits one group: one transaction. Returns each submission's outcome; on failure
+    /// nothing of the group is kept.
+    async fn commit(&mut self, batch: &mut [Submission]) -> Result<Vec<Outcome>, StoreError> {
+        let seq_counter = self.seq_counter.clone();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut added: Vec<Arc<str>> = Vec::new();
+        let mut skip: Vec<bool> = Vec::new();
+        let mut max_put = 0u64;
+        for s in batch.iter_mut() {
+            let mut o = Outcome::default();
+            for op in &mut s.ops {
+                if let Op::Put {
+                    dedup: Some(id), ..
+                } = op
+                {
+                    if self.dedup.set.contains(id) {
+                        o.duplicates += 1;
+                        skip.push(true);
+                        continue;
+                    }
+                    self.dedup.set.insert(id.clone());
+                    added.push(id.clone());
+                }
+                if let Op::Put { seq, .. } = op {
+                    if *seq == 0 {
+                        *seq = seq_counter.fetch_add(1, Ordering::Relaxed);
+                        if o.first_seq == 0 {
+                            o.first_seq = *seq;
+                        }
+                    }
+                    max_put = max_put.max(*seq);
+                }
+                skip.push(false);
+            }
+            outcomes.push(o);
+        }
+        let mut flags = skip.into_iter();
+        let effective: Vec<&Op> = batch
+            .iter()
+            .flat_map(|s| s.ops.iter())
+            .filter(|_| !flags.next().unwrap_or(false))
+            .collect();
+        if effective.is_empty() {
+            return Ok(outcomes);
+        }
+        let window = mq_shared::defaults::DEDUP_WINDOW;
+        let numbered: Vec<(Arc<str>, u64)> = added
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), self.dedup_counter + i as u64))
+            .collect();
+        let over = (self.dedup.order.len() + numbered.len()).saturating_sub(window);
+        let evicted: Vec<Arc<str>> = self
+            .dedup
+            .order
+            .iter()
+            .map(|(id, _)| id.clone())
+            .chain(added.iter().cloned())
+            .take(over)
+            .collect();
+        let seq = (max_put > self.stored_seq).then(|| max_put.saturating_add(SEQ_RESERVE));
+        let extra = Extra {
+            added: &numbered,
+            evicted: &evicted,
+            seq,
+        };
+        let r = self
+            .request(async |c, fence| {
+                let tx = c.transaction().await?;
+                fence_check(&tx, fence).await?;
+                write_ops(&tx, &effective, &extra).await?;
+                tx.commit().await?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            for id in &added {
+                self.dedup.set.remove(id);
+            }
+            return Err(StoreError::write(e));
+        }
+        if let Some(s) = seq {
+            self.stored_seq = s;
+        }
+        self.dedup_counter += numbered.len() as u64;
+        self.dedup.order.extend(numbered);
+        for _ in 0..over {
+            if let Some((old, _)) = self.dedup.order.pop_front() {
+                self.dedup.set.remove(&old);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Serves a read, running its callback here (on the writer thread).
+    async fn serve(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Load {
+                queue,
+                from,
+                limit,
+                max_bytes,
+                done,
+            } => {
+                let r = self
+                    .request(async |c, _| read_messages(c, &queue, &from, limit, max_bytes).await)
+                    .await;
+                done(r.map_err(StoreError::read));
+            }
+            Cmd::LoadJobs { query, done } => {
+                let r = self.request(async |c, _| read_jobs(c, &query).await).await;
+                done(r.map_err(StoreError::read));
+            }
+            Cmd::Submit(_) | Cmd::Close(_) => {}
+        }
+    }
+
+    /// Records a clean close with the delivery marks.
+    async fn mark_clean(&mut self, marks: &[(Arc<str>, u64, u32)]) -> Result<(), PgError> {
+        let below = to_i64(self.redelivered_below);
+        self.request(async |c, fence| {
+            let tx = c.transaction().await?;
+            fence_check(&tx, fence).await?;
+            if !marks.is_empty() {
+                let qs: Vec<&str> = marks.iter().map(|(q, _, _)| &**q).collect();
+                let seqs: Vec<i64> = marks.iter().map(|(_, s, _)| to_i64(*s)).collect();
+                let ns: Vec<i32> = marks
+                    .iter()
+                    .map(|(_, _, n)| i32::try_from(*n).unwrap_or(i32::MAX))
+                    .collect();
+                tx.execute(
+                    "INSERT INTO mq_delivered (container, seq, deliveries)
+                     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::integer[])
+                     ON CONFLICT (container, seq) DO UPDATE SET deliveries = EXCLUDED.deliveries",
+                    &[&qs, &seqs, &ns],
+                )
+                .await?;
+            }
+            tx.execute(
+                "INSERT INTO mq_state (key, value) VALUES ($1, 1), ($2, $3)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&STATE_CLEAN, &STATE_REDELIVERED_BELOW, &below],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Bytes a submission's ops count for the group commit's byte bound.
+fn submission_bytes(s: &Submission) -> u64 {
+    s.ops.iter().map(record::op_len).sum()
+}
+
+/// The writer thread: opens the store, reports the result on `opened`, then serves commands
+/// until a close (or every handle is gone).
+pub(in crate::store) fn run(
+    config: PgConfig,
+    fence: Option<Fence>,
+    rx: mpsc::Receiver<Cmd>,
+    inner: Arc<Inner>,
+    opened: mpsc::Sender<Result<Recovery, StoreError>>,
+) {
+    let label = config.url.to_string();
+    let open_err = |e: Cause| StoreError::OpenDatabase {
+        url: label.clone(),
+        cause: Arc::new(e),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = opened.send(Err(open_err(Cause::Journal(e))));
+            return;
+        }
+    };
+    let mut w = match rt.block_on(open(&config, fence, inner.seq.clone())) {
+        Ok((w, recovered)) => {
+            let _ = opened.send(Ok(recovered));
+            w
+        }
+        Err(e) => {
+            let _ = opened.send(Err(open_err(Cause::Postgres(e))));
+            return;
+        }
+    };
+    let max = mq_shared::defaults::MAX_COMMIT_BATCH;
+    let max_bytes = mq_shared::defaults::MAX_COMMIT_BYTES;
+    let mut carry: Option<Submission> = None;
+    let mut closing: Option<Vec<(Arc<str>, u64, u32)>> = None;
+    let mut read: Option<Cmd> = None;
+    loop {
+        let first = match carry.take() {
+            Some(s) => Cmd::Submit(s),
+            None => match rx.recv() {
+                Ok(cmd) => cmd,
+                // Every handle gone without a close: no clean mark, as after a crash.
+                Err(_) => break,
+            },
+        };
+        let mut batch = Vec::new();
+        let (mut nops, mut nbytes) = (0usize, 0u64);
+        match first {
+            Cmd::Submit(s) => {
+                nops += s.ops.len();
+                nbytes += submission_bytes(&s);
+                batch.push(s);
+            }
+            Cmd::Close(marks) => closing = Some(marks),
+            cmd @ (Cmd::Load { .. } | Cmd::LoadJobs { .. }) => read = Some(cmd),
+        }
+        while closing.is_none() && read.is_none() && nops < max && nbytes < max_bytes {
+            match rx.try_recv() {
+                Ok(Cmd::Submit(s)) => {
+                    let b = submission_bytes(&s);
+                    if !batch.is_empty() && nbytes + b > max_bytes {
+                        carry = Some(s);
+                        break;
+                    }
+                    nops += s.ops.len();
+                    nbytes += b;
+                    batch.push(s);
+                }
+                Ok(Cmd::Close(marks)) => closing = Some(marks),
+                Ok(cmd @ (Cmd::Load { .. } | Cmd::LoadJobs { .. })) => read = Some(cmd),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            let result = if nops == 0 {
+                Ok(vec![Outcome::default(); batch.len()])
+            } else {
+                rt.block_on(w.commit(&mut batch))
+            };
+            match result {
+                Ok(outcomes) => {
+                    if nops > 0 {
+                        inner.commits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    for (s, o) in batch.into_iter().zip(outcomes) {
+                        if let Some(done) = s.done {
+                            done(Ok(o));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store commit failed; the senders are told and nothing of the batch is kept");
+                    for s in batch {
+                        if let Some(done) = s.done {
+                            done(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(cmd) = read.take() {
+            rt.block_on(w.serve(cmd));
+        }
+        if closing.is_some() {
+            break;
+        }
+    }
+    // Whatever arrives after the close is refused.
+    drop(rx);
+    if let Some(marks) = closing
+        && let Err(e) = rt.block_on(w.mark_clean(&marks))
+    {
+        tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
+    }
+    w.discard();
+    w.pool.close();
+}
