@@ -103,16 +103,18 @@ impl Watch {
 
 /// Waits until one of `nodes` answers master; returns its index.
 async fn wait_master(nodes: &mut [&mut Node], timeout: Duration) -> usize {
-    let deadline = Instant::now() + timeout;
-    loop {
+    let mut master = None;
+    wait_for_async(timeout, async || {
         for (i, n) in nodes.iter().enumerate() {
             if n.admin().role().await == Role::Master {
-                return i;
+                master = Some(i);
+                return true;
             }
         }
-        assert!(Instant::now() < deadline, "no master within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        false
+    })
+    .await;
+    master.unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
