@@ -86,11 +86,9 @@ pub async fn become_master(
 ) -> Result<MasterParts, NodeError> {
     let cfg = &state.config;
     let began = Instant::now();
-    // redb's page cache: a quarter of memory-usage (at least 4 MiB), not redb's 1 GiB.
-    let opts = crate::store::Options {
-        cache_bytes: (cfg.usage.memory / 4).max(4 << 20) as usize,
-        ..crate::store::Options::default()
-    };
+    // redb's page cache and the changes between checkpoints follow memory-usage (not redb's
+    // 1 GiB cache).
+    let opts = crate::store::Options::sized_for(cfg.usage.memory);
     let (store, temp, recovered) = if let (true, Some(pg)) = (cfg.persistent, &cfg.store) {
         // The PostgreSQL store: its writer thread connects, migrates and recovers.
         let pg = pg.clone();

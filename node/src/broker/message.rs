@@ -247,9 +247,37 @@ impl Message {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Length of the store record [`Message::encode`] writes, to the byte: a record held
+    /// until its checkpoint must not carry a grown buffer's slack.
+    fn encoded_len(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .take(u16::MAX as usize)
+            .map(|(k, v)| 8 + k.len() + v.len())
+            .sum();
+        let short = |s: &str| 2 + s.len().min(u16::MAX as usize);
+        1 + 8
+            + 8
+            + 1
+            + short(&self.id)
+            + short(self.destination.as_str())
+            + 2
+            + headers
+            + self.body.len()
+    }
+
+    /// Encodes for the store and points the body at the record's copy of it, so that the
+    /// buffer the frame was read into is not kept alive by this message as well.
+    pub fn encode_shared(&mut self) -> Bytes {
+        let data = self.encode();
+        self.body = data.slice(data.len() - self.body.len()..);
+        data
+    }
+
     /// Encodes for the store.
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(64 + self.size() as usize);
+        let mut b = BytesMut::with_capacity(self.encoded_len());
         b.put_u8(1);
         b.put_u64_le(self.timestamp);
         b.put_u64_le(self.expires);
@@ -359,7 +387,17 @@ mod tests {
             expires: 42,
             timestamp: 7,
         };
-        assert_eq!(Message::decode(&m.encode()), Some(m));
+        let data = m.encode();
+        assert_eq!(data.len(), m.encoded_len());
+        assert_eq!(Message::decode(&data), Some(m.clone()));
+        let mut shared = m.clone();
+        let record = shared.encode_shared();
+        assert_eq!(record, data);
+        assert_eq!(shared, m);
+        assert_eq!(
+            shared.body.as_ptr(),
+            record[record.len() - m.body.len()..].as_ptr()
+        );
         assert_eq!(Message::decode(b"\x02garbage"), None);
         assert_eq!(Message::decode(b""), None);
     }

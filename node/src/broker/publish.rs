@@ -159,9 +159,9 @@ impl Core {
         // Each message with the length of its record when it is stored (the writer gives
         // stored ones their sequences, in order).
         let mut deliver: Vec<(Message, Option<u32>)> = Vec::with_capacity(all.len());
-        for m in all {
+        for mut m in all {
             if m.destination.is_queue() && self.stores(&m) {
-                let data = m.encode();
+                let data = m.encode_shared();
                 let len = data.len() as u32;
                 // Only the message as it was forwarded is de-duplicated by its id (copies for
                 // durable subscriptions share it).

@@ -132,6 +132,21 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Options whose memory follows `memory-usage`: redb's page cache is a quarter of it, and
+    /// a checkpoint comes once the journal holds a quarter of it (the changes between two
+    /// checkpoints wait in memory), both at least 4 MiB and the journal at most its default.
+    pub fn sized_for(memory: u64) -> Options {
+        let quarter = (memory / 4).max(4 << 20);
+        let mut o = Options {
+            cache_bytes: usize::try_from(quarter).unwrap_or(usize::MAX),
+            ..Options::default()
+        };
+        o.limits.journal_checkpoint = o.limits.journal_checkpoint.min(quarter);
+        o
+    }
+}
+
 /// The store's size limits, in bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
