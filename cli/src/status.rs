@@ -8,9 +8,11 @@ use mq_shared::ctl::{ClusterStatus, LinkEntry, LinkState, LinkStatus, NodeStatus
 use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
 use tokio::task::JoinSet;
 
+use crate::args::cluster::ClusterOrUrls;
 use crate::client::admin::AdminClient;
 use crate::cluster::Cluster;
 use crate::error::{CliError, Outcome, Result};
+use crate::home::Home;
 use crate::output;
 use crate::process;
 
@@ -339,6 +341,39 @@ pub fn outcome(cluster: &Cluster, status: &ClusterStatus) -> Result<Outcome> {
         names(&down)
     ));
     Ok(Outcome::Partial)
+}
+
+/// The cluster `NAME`, or the nodes given by `--url` (the members of one group named `group`
+/// when given), and one status pass over it (`cluster status`, `failover status`).
+pub async fn gather_target(
+    home: &Home,
+    target: &ClusterOrUrls,
+    group: Option<&str>,
+) -> Result<(Cluster, ClusterStatus)> {
+    let cluster = match &target.name {
+        Some(name) => Cluster::load(home, name)?,
+        None => Cluster::from_urls(
+            home,
+            &target.urls.url,
+            target.urls.token_file.as_deref(),
+            group,
+        )?,
+    };
+    let status = gather_status(&cluster).await?;
+    Ok((cluster, status))
+}
+
+/// [`outcome`] of a [`gather_target`] pass: when none of the nodes given by `--url` answered,
+/// the error is what the first one says.
+pub async fn target_outcome(
+    cluster: &Cluster,
+    status: &ClusterStatus,
+    target: &ClusterOrUrls,
+) -> Result<Outcome> {
+    match outcome(cluster, status) {
+        Err(e) if target.name.is_none() => Err(cluster.why_none_answered(e).await),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ Examples:
   mqctl cluster status demo -o json | jq '.nodes[] | select(.alive | not) | .name'
   mqctl cluster status --url http://10.0.0.5:8161 --url http://10.0.0.6:8161 --token-file admin.token"
     )]
-    Status(StatusArgs),
+    Status(ClusterOrUrls),
 
     /// Add a node that mqctl does not run (on another host, or started by hand) to a cluster.
     ///
@@ -90,9 +90,10 @@ pub struct ClusterName {
     pub name: String,
 }
 
-/// `mqctl cluster status`: a cluster, or nodes given by URL.
+/// `NAME`, or `--url URL... [--token-file F]`: a cluster, or nodes outside any cluster
+/// (`cluster status`, `link ls`, `failover status` and `failover trigger`).
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub struct ClusterOrUrls {
     /// Cluster name.
     #[arg(
         value_name = "NAME",

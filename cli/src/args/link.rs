@@ -36,7 +36,7 @@ Examples:
   mqctl link ls demo
   mqctl link ls --url http://127.0.0.1:8161"
     )]
-    Ls(LinkLsArgs),
+    Ls(crate::args::cluster::ClusterOrUrls),
 
     /// Remove a link: delete the connector on its FROM node and from the manifest.
     ///
@@ -87,18 +87,4 @@ pub struct LinkRmArgs {
     /// File holding that node's admin token [env: MQCTL_TOKEN_FILE].
     #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE", hide_env = true)]
     pub token_file: Option<std::path::PathBuf>,
-}
-
-/// `mqctl link ls`.
-#[derive(Debug, Args)]
-pub struct LinkLsArgs {
-    /// Cluster name.
-    #[arg(
-        value_name = "NAME",
-        required_unless_present = "url",
-        conflicts_with = "url"
-    )]
-    pub name: Option<String>,
-    #[command(flatten)]
-    pub urls: crate::args::cluster::UrlsArgs,
 }

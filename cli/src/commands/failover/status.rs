@@ -8,7 +8,7 @@ use std::path::Path;
 use mq_shared::api::Role;
 use mq_shared::ctl::{ClusterStatus, FailoverStatus, GroupStatus, LockHolder};
 
-use crate::args::failover::FailoverStatusArgs;
+use crate::args::cluster::ClusterOrUrls;
 use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
@@ -17,29 +17,17 @@ use crate::status;
 
 /// Runs `failover status`. Exit 3 when some members that should run did not answer (with a
 /// sentence on stderr naming them), 69 when none did.
-pub async fn run(ctx: &Context, args: FailoverStatusArgs) -> Result<Outcome> {
+pub async fn run(ctx: &Context, args: ClusterOrUrls) -> Result<Outcome> {
     // Nodes given by URL are the members of one group.
-    let cluster = match &args.name {
-        Some(name) => Cluster::load(&ctx.home, name)?,
-        None => Cluster::from_urls(
-            &ctx.home,
-            &args.urls.url,
-            args.urls.token_file.as_deref(),
-            Some(super::remote::GROUP),
-        )?,
-    };
-    let gathered = status::gather_status(&cluster).await?;
+    let (cluster, gathered) =
+        status::gather_target(&ctx.home, &args, Some(super::remote::GROUP)).await?;
     let failover = groups(&cluster, &gathered);
     if ctx.out.format() == Format::Json {
         ctx.out.json(&failover)?;
     } else {
         ctx.out.table(&table(&failover))?;
     }
-    let outcome = status::outcome(&cluster, &gathered);
-    match outcome {
-        Err(e) if args.name.is_none() => Err(cluster.why_none_answered(e).await),
-        other => other,
-    }
+    status::target_outcome(&cluster, &gathered, &args).await
 }
 
 /// Each group's members sorted by the role they reported, in member order, with the lock

@@ -31,7 +31,7 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Runs `failover trigger`.
 pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
-    let Some(name) = &args.name else {
+    let Some(name) = &args.target.name else {
         return super::remote::trigger(ctx, &args).await;
     };
     let cluster = Cluster::load(&ctx.home, name)?;
