@@ -44,6 +44,14 @@ pub struct NodesArgs {
         conflicts_with = "url"
     )]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub urls: NodeUrls,
+}
+
+/// `--url URL...` with `--token-file F`, as the reads of many nodes (`queue stat`, the `ls`
+/// verbs) word them.
+#[derive(Debug, Clone, Args)]
+pub struct NodeUrls {
     /// Admin URL of a node outside any cluster; repeat for several.
     #[arg(long, value_name = "URL")]
     pub url: Vec<String>,

@@ -233,10 +233,7 @@ async fn gather(shared: &Shared) -> Result<ClusterView> {
         status,
         queues,
         down,
-        at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
+        at_ms: crate::home::now_ms(),
     })
 }
 
