@@ -173,24 +173,18 @@ async fn bring_up(
     let (security, credentials) = crate::security::create(&dir)?;
     cluster.manifest.security_file = Some(security.to_string_lossy().into_owned());
     cluster.manifest.credentials_file = Some(credentials.to_string_lossy().into_owned());
-    if cluster.manifest.nodes.iter().any(|n| n.tls) {
-        let names: Vec<String> = cluster
-            .manifest
-            .nodes
-            .iter()
-            .map(|n| n.name.clone())
-            .collect();
-        let tls = crate::security::create_tls(&dir, &names)?;
-        cluster.manifest.tls_dir = Some(tls.to_string_lossy().into_owned());
-    }
-    cluster.token = cluster.home.token(&cluster.manifest)?;
-    cluster.save()?;
     let names: Vec<String> = cluster
         .manifest
         .nodes
         .iter()
         .map(|n| n.name.clone())
         .collect();
+    if cluster.manifest.nodes.iter().any(|n| n.tls) {
+        let tls = crate::security::create_tls(&dir, &names)?;
+        cluster.manifest.tls_dir = Some(tls.to_string_lossy().into_owned());
+    }
+    cluster.token = cluster.home.token(&cluster.manifest)?;
+    cluster.save()?;
     if let Some(pg) = cluster.manifest.postgres.clone() {
         let dbs: Vec<String> = cluster
             .manifest

@@ -147,36 +147,30 @@ pub const HEADER: [&str; 13] = [
     "in-memory",
 ];
 
-/// The columns a table shows without `--columns` or `-o wide`: they fit 80 columns.
-pub const DEFAULT_COLUMNS: [&str; 7] = [
-    "node",
-    "queue",
-    "depth",
-    "producers",
-    "consumers",
-    "enqueued",
-    "dequeued",
-];
+/// How many columns, from the first, a table shows without `--columns` or `-o wide`: they fit
+/// 80 columns.
+const DEFAULT_COLUMNS: usize = 7;
 
-fn cells(r: &QueueStatRow) -> Vec<String> {
-    let mut cells = vec![r.node.clone(), r.queue.clone()];
-    cells.extend(
-        [
-            r.depth,
-            r.producers,
-            r.consumers,
-            r.enqueued,
-            r.dequeued,
-            r.forwarded,
-            r.inflight,
-            r.expired,
-            r.dead_lettered,
-            r.bytes,
-            r.in_memory,
-        ]
-        .iter()
-        .map(u64::to_string),
-    );
+/// A row's counters, in the order of [`HEADER`] after node and queue.
+fn counters(r: &QueueStatRow) -> [u64; 11] {
+    [
+        r.depth,
+        r.producers,
+        r.consumers,
+        r.enqueued,
+        r.dequeued,
+        r.forwarded,
+        r.inflight,
+        r.expired,
+        r.dead_lettered,
+        r.bytes,
+        r.in_memory,
+    ]
+}
+
+fn cells(node: &str, queue: &str, counters: [u64; 11]) -> Vec<String> {
+    let mut cells = vec![node.to_string(), queue.to_string()];
+    cells.extend(counters.iter().map(u64::to_string));
     cells
 }
 
@@ -185,7 +179,7 @@ fn cells(r: &QueueStatRow) -> Vec<String> {
 pub fn stat_table(report: &QueueStatReport, nodes_asked: usize) -> Table {
     let mut table = Table::new(HEADER.to_vec(), "No queues.")
         .numeric(2..13)
-        .defaults(DEFAULT_COLUMNS);
+        .defaults(HEADER[..DEFAULT_COLUMNS].iter().copied());
     let mut i = 0;
     while i < report.queues.len() {
         let queue = &report.queues[i].queue;
@@ -194,28 +188,16 @@ pub fn stat_table(report: &QueueStatReport, nodes_asked: usize) -> Table {
             .take_while(|r| r.queue == *queue)
             .collect();
         for r in &group {
-            table.push(cells(r));
+            table.push(cells(&r.node, &r.queue, counters(r)));
         }
         if nodes_asked > 1 {
-            let mut total = QueueStatRow {
-                node: TOTAL.to_string(),
-                queue: queue.clone(),
-                ..QueueStatRow::default()
-            };
+            let mut total = [0; 11];
             for r in &group {
-                total.depth += r.depth;
-                total.producers += r.producers;
-                total.consumers += r.consumers;
-                total.enqueued += r.enqueued;
-                total.dequeued += r.dequeued;
-                total.forwarded += r.forwarded;
-                total.inflight += r.inflight;
-                total.expired += r.expired;
-                total.dead_lettered += r.dead_lettered;
-                total.bytes += r.bytes;
-                total.in_memory += r.in_memory;
+                for (sum, n) in total.iter_mut().zip(counters(r)) {
+                    *sum += n;
+                }
             }
-            table.push(cells(&total));
+            table.push(cells(TOTAL, queue, total));
         }
         i += group.len();
     }
