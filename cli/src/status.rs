@@ -377,16 +377,26 @@ pub async fn target_outcome(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use mq_shared::api::Role;
 
+    /// A node of its own group, alive when it reports a role.
     fn node(name: &str, pid: Option<u32>, role: Option<Role>) -> NodeStatus {
         NodeStatus {
-            name: name.into(),
-            group: name.into(),
-            role,
             pid,
+            ..reported(name, name, role)
+        }
+    }
+
+    /// The status of a node of `group` that reported `role` (none: it did not answer), with
+    /// nothing else known of it.
+    pub(crate) fn reported(name: &str, group: &str, role: Option<Role>) -> NodeStatus {
+        NodeStatus {
+            name: name.into(),
+            group: group.into(),
+            role,
+            pid: None,
             alive: role.is_some(),
             transport: String::new(),
             admin: String::new(),
@@ -401,21 +411,7 @@ mod tests {
     }
 
     fn cluster(nodes: Vec<NodeStatus>) -> (Cluster, ClusterStatus) {
-        let manifest = mq_shared::ctl::ClusterManifest {
-            version: 1,
-            name: "c".into(),
-            created: String::new(),
-            topology: mq_shared::ctl::Topology::None,
-            mqnode: None,
-            token_file: String::new(),
-            nodes: vec![],
-            links: vec![],
-            groups: vec![],
-            security_file: None,
-            credentials_file: None,
-            tls_dir: None,
-            postgres: None,
-        };
+        let manifest = crate::cluster::bare_manifest("c", String::new(), String::new());
         (
             Cluster {
                 manifest,

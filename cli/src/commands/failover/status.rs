@@ -102,7 +102,7 @@ fn table(status: &FailoverStatus) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mq_shared::ctl::{ClusterManifest, GroupEntry, NodeEntry, NodeStatus, Topology};
+    use mq_shared::ctl::{ClusterManifest, GroupEntry, NodeEntry, NodeStatus};
 
     fn node(name: &str, group: &str) -> NodeEntry {
         NodeEntry {
@@ -121,20 +121,9 @@ mod tests {
 
     fn reported(node: &NodeEntry, role: Option<Role>) -> NodeStatus {
         NodeStatus {
-            name: node.name.clone(),
-            group: node.group.clone(),
-            role,
-            pid: None,
-            alive: role.is_some(),
             transport: node.transport_uri(),
             admin: node.admin_url(),
-            uptime_ms: None,
-            queues: None,
-            messages: None,
-            links_up: 0,
-            links_total: 0,
-            remote: false,
-            usage: None,
+            ..crate::status::tests::reported(&node.name, &node.group, role)
         }
     }
 
@@ -148,12 +137,6 @@ mod tests {
         ];
         let cluster = Cluster {
             manifest: ClusterManifest {
-                version: 1,
-                name: "ha".into(),
-                created: String::new(),
-                topology: Topology::None,
-                mqnode: None,
-                token_file: String::new(),
                 groups: vec![
                     GroupEntry {
                         name: "node1".into(),
@@ -167,11 +150,7 @@ mod tests {
                     },
                 ],
                 nodes: nodes.clone(),
-                links: vec![],
-                security_file: None,
-                credentials_file: None,
-                tls_dir: None,
-                postgres: None,
+                ..crate::cluster::bare_manifest("ha", String::new(), String::new())
             },
             token: None,
             home: crate::home::Home::at("/nonexistent".into()),
