@@ -38,7 +38,7 @@ Examples:
     ///
     /// With --url (repeatable) instead of NAME: the same for nodes outside any cluster.
     #[command(
-        override_usage = "mqctl cluster status NAME\n       mqctl cluster status --url URL... [--token-file F]",
+        override_usage = ClusterOrUrls::usage("cluster status"),
         after_help = "\
 Examples:
   mqctl cluster status demo
@@ -103,6 +103,13 @@ pub struct ClusterOrUrls {
     pub name: Option<String>,
     #[command(flatten)]
     pub urls: UrlsArgs,
+}
+
+impl ClusterOrUrls {
+    /// The usage of `mqctl COMMAND` when these are all it takes.
+    pub fn usage(command: &str) -> String {
+        format!("mqctl {command} NAME\n       mqctl {command} --url URL... [--token-file F]")
+    }
 }
 
 /// `--url URL...` with `--token-file F`: nodes outside any cluster.

@@ -38,7 +38,7 @@ Examples:
     ///
     /// With --url (repeatable) instead of NAME: the members of one group outside any cluster.
     #[command(
-        override_usage = "mqctl failover status NAME\n       mqctl failover status --url URL... [--token-file F]",
+        override_usage = ClusterOrUrls::usage("failover status"),
         after_help = "\
 Examples:
   mqctl failover status demo

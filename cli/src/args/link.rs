@@ -3,6 +3,8 @@
 use clap::{Args, Subcommand};
 use mq_shared::defaults::NETWORK_TTL;
 
+use crate::args::cluster::ClusterOrUrls;
+
 /// `mqctl link VERB`.
 #[derive(Debug, Subcommand)]
 pub enum LinkCommand {
@@ -30,13 +32,13 @@ Examples:
     /// With --url (repeatable): every network connector of those nodes, peer by peer.
     #[command(
         visible_alias = "list",
-        override_usage = "mqctl link ls NAME\n       mqctl link ls --url URL... [--token-file F]",
+        override_usage = ClusterOrUrls::usage("link ls"),
         after_help = "\
 Examples:
   mqctl link ls demo
   mqctl link ls --url http://127.0.0.1:8161"
     )]
-    Ls(crate::args::cluster::ClusterOrUrls),
+    Ls(ClusterOrUrls),
 
     /// Remove a link: delete the connector on its FROM node and from the manifest.
     ///
