@@ -1,9 +1,9 @@
 //! Reads that go to many nodes at once: `NAME` (every node of a cluster), `NAME/NODE` (one node
 //! or the members of a group) or `--url URL...` (nodes outside any cluster), each asked with a
 //! short timeout. A slave (which serves no broker data) is skipped; a node that does not answer
-//! is reported down: a warning on stderr, a `(down)` row in the table, exit code 3 (69 when
-//! none answered). `queue stat`, `topic ls`, `connection ls`, `sub ls` and `scheduled ls`
-//! share this.
+//! is reported down: a warning on stderr (not while `queue stat --watch` redraws), a `(down)`
+//! row in the table, exit code 3 (69 when none answered). `queue stat`, `topic ls`,
+//! `connection ls`, `sub ls` and `scheduled ls` share this.
 
 use std::future::Future;
 
