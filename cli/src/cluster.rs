@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mq_shared::ctl::{ClusterManifest, NodeEntry, RemoteNode, Topology};
+use mq_shared::ctl::{ClusterManifest, MANIFEST_VERSION, NodeEntry, RemoteNode, Topology};
 
 use crate::client::admin::{AdminClient, Endpoint};
 use crate::error::{CliError, Result};
@@ -27,6 +27,26 @@ pub fn reachable_uri(uri: &str, host: &str) -> String {
 
 /// Bound on the one request that explains why no node given by `--url` answered.
 const STAT_TIMEOUT: Duration = mq_shared::defaults::STAT_REQUEST_TIMEOUT;
+
+/// A manifest of no nodes, links or groups, and none of the files `cluster create` adds
+/// (security, credentials, TLS, a local PostgreSQL): what the maker of a cluster fills in.
+pub fn bare_manifest(name: &str, created: String, token_file: String) -> ClusterManifest {
+    ClusterManifest {
+        version: MANIFEST_VERSION,
+        name: name.to_string(),
+        created,
+        topology: Topology::None,
+        mqnode: None,
+        token_file,
+        nodes: Vec::new(),
+        links: Vec::new(),
+        groups: Vec::new(),
+        security_file: None,
+        credentials_file: None,
+        tls_dir: None,
+        postgres: None,
+    }
+}
 
 /// A loaded cluster: its manifest, its admin token and where it lives.
 #[derive(Debug, Clone)]
@@ -83,23 +103,13 @@ impl Cluster {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let token_file = token_file
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "--token-file".to_string());
         Ok(Cluster {
             manifest: ClusterManifest {
-                version: mq_shared::ctl::MANIFEST_VERSION,
-                name: "--url".to_string(),
-                created: String::new(),
-                topology: Topology::None,
-                mqnode: None,
-                token_file: token_file
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "--token-file".to_string()),
                 nodes,
-                links: Vec::new(),
-                groups: Vec::new(),
-                security_file: None,
-                credentials_file: None,
-                tls_dir: None,
-                postgres: None,
+                ..bare_manifest("--url", String::new(), token_file)
             },
             token,
             home: home.clone(),

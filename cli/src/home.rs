@@ -187,6 +187,13 @@ pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }
 
+/// Now in milliseconds since the Unix epoch (0 for a clock set before 1970).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `time` as RFC 3339 UTC with seconds; a time before 1970 (a clock set wrong) reads as 1970.
 pub fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time.max(UNIX_EPOCH)).to_string()

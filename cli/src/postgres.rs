@@ -16,6 +16,8 @@
 //! them as the user `postgres` (the package's), which must be able to enter the cluster
 //! folder.
 
+mod installed;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -34,7 +36,7 @@ const WAIT_SECS: &str = "60";
 
 /// Where a cluster's server lives, and the password file of its user.
 pub fn plan(cluster_dir: &Path, port: u16) -> Result<LocalPostgres> {
-    let bin = bin_dir().ok_or_else(|| {
+    let bin = installed::bin_dir(&["pg_ctl"]).ok_or_else(|| {
         CliError::Usage(
             "--ha jdbc without --store runs a local PostgreSQL, which is not installed \
              (no /usr/lib/postgresql/*/bin/initdb, no initdb on the PATH): apt-get install \
@@ -56,41 +58,12 @@ pub fn url(pg: &LocalPostgres, db: &str) -> String {
     format!("postgres://{USER}@127.0.0.1:{}/{db}", pg.port)
 }
 
-fn bin_dir() -> Option<PathBuf> {
-    let newest = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let version: u32 = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .max();
-    if let Some((_, bin)) = newest {
-        return Some(bin);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .find(|p| p.join("initdb").is_file() && p.join("pg_ctl").is_file())
-    })
-}
-
 /// The (uid, gid) to run the server as: `None` when mqctl is not root.
 fn owner() -> Result<Option<(u32, u32)>> {
     if !rustix::process::geteuid().is_root() {
         return Ok(None);
     }
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let ids = passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        if f.len() > 3 && f[0] == "postgres" {
-            Some((f[2].parse::<u32>().ok()?, f[3].parse::<u32>().ok()?))
-        } else {
-            None
-        }
-    });
-    match ids {
+    match installed::user_ids("postgres") {
         Some((uid, gid)) if uid != 0 => Ok(Some((uid, gid))),
         _ => Err(CliError::Usage(
             "PostgreSQL refuses to run as root and there is no user postgres to run it as: \

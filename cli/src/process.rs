@@ -423,19 +423,8 @@ mod tests {
     fn args_carry_the_manifest() {
         let n = node();
         let m = ClusterManifest {
-            version: 1,
-            name: "c".into(),
-            created: String::new(),
-            topology: mq_shared::ctl::Topology::None,
-            mqnode: None,
-            token_file: "/h/clusters/c/admin.token".into(),
             nodes: vec![n.clone()],
-            links: vec![],
-            groups: vec![],
-            security_file: None,
-            credentials_file: None,
-            tls_dir: None,
-            postgres: None,
+            ..crate::cluster::bare_manifest("c", String::new(), "/h/clusters/c/admin.token".into())
         };
         let a: Vec<String> = node_args(&m, &n)
             .into_iter()

@@ -8,9 +8,11 @@ use mq_shared::ctl::{ClusterStatus, LinkEntry, LinkState, LinkStatus, NodeStatus
 use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
 use tokio::task::JoinSet;
 
+use crate::args::cluster::ClusterOrUrls;
 use crate::client::admin::AdminClient;
 use crate::cluster::Cluster;
 use crate::error::{CliError, Outcome, Result};
+use crate::home::Home;
 use crate::output;
 use crate::process;
 
@@ -341,17 +343,60 @@ pub fn outcome(cluster: &Cluster, status: &ClusterStatus) -> Result<Outcome> {
     Ok(Outcome::Partial)
 }
 
+/// The cluster `NAME`, or the nodes given by `--url` (the members of one group named `group`
+/// when given), and one status pass over it (`cluster status`, `failover status`).
+pub async fn gather_target(
+    home: &Home,
+    target: &ClusterOrUrls,
+    group: Option<&str>,
+) -> Result<(Cluster, ClusterStatus)> {
+    let cluster = match &target.name {
+        Some(name) => Cluster::load(home, name)?,
+        None => Cluster::from_urls(
+            home,
+            &target.urls.url,
+            target.urls.token_file.as_deref(),
+            group,
+        )?,
+    };
+    let status = gather_status(&cluster).await?;
+    Ok((cluster, status))
+}
+
+/// [`outcome`] of a [`gather_target`] pass: when none of the nodes given by `--url` answered,
+/// the error is what the first one says.
+pub async fn target_outcome(
+    cluster: &Cluster,
+    status: &ClusterStatus,
+    target: &ClusterOrUrls,
+) -> Result<Outcome> {
+    match outcome(cluster, status) {
+        Err(e) if target.name.is_none() => Err(cluster.why_none_answered(e).await),
+        other => other,
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use mq_shared::api::Role;
 
+    /// A node of its own group, alive when it reports a role.
     fn node(name: &str, pid: Option<u32>, role: Option<Role>) -> NodeStatus {
         NodeStatus {
-            name: name.into(),
-            group: name.into(),
-            role,
             pid,
+            ..reported(name, name, role)
+        }
+    }
+
+    /// The status of a node of `group` that reported `role` (none: it did not answer), with
+    /// nothing else known of it.
+    pub(crate) fn reported(name: &str, group: &str, role: Option<Role>) -> NodeStatus {
+        NodeStatus {
+            name: name.into(),
+            group: group.into(),
+            role,
+            pid: None,
             alive: role.is_some(),
             transport: String::new(),
             admin: String::new(),
@@ -366,21 +411,7 @@ mod tests {
     }
 
     fn cluster(nodes: Vec<NodeStatus>) -> (Cluster, ClusterStatus) {
-        let manifest = mq_shared::ctl::ClusterManifest {
-            version: 1,
-            name: "c".into(),
-            created: String::new(),
-            topology: mq_shared::ctl::Topology::None,
-            mqnode: None,
-            token_file: String::new(),
-            nodes: vec![],
-            links: vec![],
-            groups: vec![],
-            security_file: None,
-            credentials_file: None,
-            tls_dir: None,
-            postgres: None,
-        };
+        let manifest = crate::cluster::bare_manifest("c", String::new(), String::new());
         (
             Cluster {
                 manifest,

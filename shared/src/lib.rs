@@ -15,6 +15,7 @@
 //! - [`ctl`]: the JSON shapes `mqctl -o json` prints, and the cluster manifest.
 //! - [`defaults`]: every default, in one place.
 //! - [`password`]: argon2id password hashes (PHC strings), made by `mqctl`, checked by the node.
+//! - [`console`]: what mqnode's web console and `mqctl console` serve alike (page head, headers).
 //! - `connection` (feature `client`): one framed STOMP connection over any byte stream, with
 //!   heart-beats and a write deadline; the node's server side, its bridges and the client use it.
 //! - `tls` (feature `client`): TLS (rustls) for transports and links: certificate files,
@@ -25,6 +26,7 @@
 pub mod api;
 pub mod backoff;
 pub mod bench;
+pub mod console;
 pub mod ctl;
 pub mod defaults;
 pub mod destination;

@@ -32,6 +32,11 @@ use tempfile::TempDir;
 use crate::process::{die_with_parent, run_bounded, signal, wait_exit};
 use crate::{EXIT_TIMEOUT, READY_TIMEOUT, example_path, free_port, poll_until};
 
+/// Where PostgreSQL is installed and whom it runs as: mqctl's own code, which finds the server
+/// of a `--ha jdbc` cluster the same way.
+#[path = "../../cli/src/postgres/installed.rs"]
+mod installed;
+
 /// The superuser `initdb` creates, and the owner of the database `mq`.
 pub const PG_USER: &str = "mq";
 /// The database [`PgServer::url`] names.
@@ -329,24 +334,7 @@ fn pg_bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("MQ_TEST_PG_BIN") {
         return PathBuf::from(dir);
     }
-    let newest = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let version: u32 = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .max();
-    if let Some((_, bin)) = newest {
-        return bin;
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .find(|p| p.join("initdb").is_file() && p.join("postgres").is_file())
-    });
-    on_path.unwrap_or_else(|| {
+    installed::bin_dir(&["postgres"]).unwrap_or_else(|| {
         panic!(
             "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): \
              apt-get install postgresql, or run scripts/test.sh, which installs it"
@@ -360,12 +348,7 @@ fn server_owner() -> Option<(u32, u32)> {
         return None;
     }
     let name = std::env::var("MQ_TEST_PG_USER").unwrap_or_else(|_| "postgres".into());
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let ids = passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 3 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
-    });
-    match ids {
+    match installed::user_ids(&name) {
         Some((0, _)) | None => panic!(
             "tests run as root need a non-root user for PostgreSQL (initdb refuses root): \
              user {name:?} not found; install postgresql (it creates the user postgres) or \

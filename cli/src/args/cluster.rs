@@ -38,14 +38,14 @@ Examples:
     ///
     /// With --url (repeatable) instead of NAME: the same for nodes outside any cluster.
     #[command(
-        override_usage = "mqctl cluster status NAME\n       mqctl cluster status --url URL... [--token-file F]",
+        override_usage = ClusterOrUrls::usage("cluster status"),
         after_help = "\
 Examples:
   mqctl cluster status demo
   mqctl cluster status demo -o json | jq '.nodes[] | select(.alive | not) | .name'
   mqctl cluster status --url http://10.0.0.5:8161 --url http://10.0.0.6:8161 --token-file admin.token"
     )]
-    Status(StatusArgs),
+    Status(ClusterOrUrls),
 
     /// Add a node that mqctl does not run (on another host, or started by hand) to a cluster.
     ///
@@ -90,9 +90,10 @@ pub struct ClusterName {
     pub name: String,
 }
 
-/// `mqctl cluster status`: a cluster, or nodes given by URL.
+/// `NAME`, or `--url URL... [--token-file F]`: a cluster, or nodes outside any cluster
+/// (`cluster status`, `link ls`, `failover status` and `failover trigger`).
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub struct ClusterOrUrls {
     /// Cluster name.
     #[arg(
         value_name = "NAME",
@@ -102,6 +103,13 @@ pub struct StatusArgs {
     pub name: Option<String>,
     #[command(flatten)]
     pub urls: UrlsArgs,
+}
+
+impl ClusterOrUrls {
+    /// The usage of `mqctl COMMAND` when these are all it takes.
+    pub fn usage(command: &str) -> String {
+        format!("mqctl {command} NAME\n       mqctl {command} --url URL... [--token-file F]")
+    }
 }
 
 /// `--url URL...` with `--token-file F`: nodes outside any cluster.

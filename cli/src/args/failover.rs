@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use mq_shared::ctl::FailoverMode;
 
-use crate::args::cluster::UrlsArgs;
+use crate::args::cluster::ClusterOrUrls;
 
 /// `mqctl failover VERB`.
 #[derive(Debug, Subcommand)]
@@ -38,42 +38,21 @@ Examples:
     ///
     /// With --url (repeatable) instead of NAME: the members of one group outside any cluster.
     #[command(
-        override_usage = "mqctl failover status NAME\n       mqctl failover status --url URL... [--token-file F]",
+        override_usage = ClusterOrUrls::usage("failover status"),
         after_help = "\
 Examples:
   mqctl failover status demo
   mqctl failover status demo -o json | jq '.groups[] | {group, master}'
   mqctl failover status --url http://10.0.0.5:8161 --url http://10.0.0.6:8161"
     )]
-    Status(FailoverStatusArgs),
-}
-
-/// `failover status`.
-#[derive(Debug, Args)]
-pub struct FailoverStatusArgs {
-    /// Cluster name.
-    #[arg(
-        value_name = "NAME",
-        required_unless_present = "url",
-        conflicts_with = "url"
-    )]
-    pub name: Option<String>,
-    #[command(flatten)]
-    pub urls: UrlsArgs,
+    Status(ClusterOrUrls),
 }
 
 /// `failover trigger`.
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
-    /// Cluster name.
-    #[arg(
-        value_name = "NAME",
-        required_unless_present = "url",
-        conflicts_with = "url"
-    )]
-    pub name: Option<String>,
     #[command(flatten)]
-    pub urls: UrlsArgs,
+    pub target: ClusterOrUrls,
 
     /// The group (broker) to fail over, e.g. node2, or one of its processes; default: the
     /// first group with more than one member.

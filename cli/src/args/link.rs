@@ -3,6 +3,8 @@
 use clap::{Args, Subcommand};
 use mq_shared::defaults::NETWORK_TTL;
 
+use crate::args::cluster::ClusterOrUrls;
+
 /// `mqctl link VERB`.
 #[derive(Debug, Subcommand)]
 pub enum LinkCommand {
@@ -30,13 +32,13 @@ Examples:
     /// With --url (repeatable): every network connector of those nodes, peer by peer.
     #[command(
         visible_alias = "list",
-        override_usage = "mqctl link ls NAME\n       mqctl link ls --url URL... [--token-file F]",
+        override_usage = ClusterOrUrls::usage("link ls"),
         after_help = "\
 Examples:
   mqctl link ls demo
   mqctl link ls --url http://127.0.0.1:8161"
     )]
-    Ls(LinkLsArgs),
+    Ls(ClusterOrUrls),
 
     /// Remove a link: delete the connector on its FROM node and from the manifest.
     ///
@@ -87,18 +89,4 @@ pub struct LinkRmArgs {
     /// File holding that node's admin token [env: MQCTL_TOKEN_FILE].
     #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE", hide_env = true)]
     pub token_file: Option<std::path::PathBuf>,
-}
-
-/// `mqctl link ls`.
-#[derive(Debug, Args)]
-pub struct LinkLsArgs {
-    /// Cluster name.
-    #[arg(
-        value_name = "NAME",
-        required_unless_present = "url",
-        conflicts_with = "url"
-    )]
-    pub name: Option<String>,
-    #[command(flatten)]
-    pub urls: crate::args::cluster::UrlsArgs,
 }

@@ -160,12 +160,8 @@ pub struct StatArgs {
         conflicts_with = "url"
     )]
     pub name: Option<String>,
-    /// Admin URL of a node outside any cluster; repeat for several.
-    #[arg(long, value_name = "URL")]
-    pub url: Vec<String>,
-    /// File holding the admin token of the --url nodes [env: MQCTL_TOKEN_FILE].
-    #[arg(long, value_name = "FILE", env = "MQCTL_TOKEN_FILE", hide_env = true)]
-    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub urls: super::topic::NodeUrls,
     /// Only queues matching this pattern, in ActiveMQ's wildcards over `.`-separated names: `*`
     /// is one element, `>` the rest (one element or more): orders.>, *.eu. A name without
     /// wildcards matches exactly.

@@ -10,14 +10,7 @@ use super::topic::NodesArgs;
 pub enum SubCommand {
     /// Every durable topic subscription on every node: client id, name, topic, selector,
     /// whether it is connected, its backlog.
-    #[command(
-        visible_alias = "list",
-        after_help = "\
-Examples:
-  mqctl sub ls demo
-  mqctl sub ls demo/node2 -o json
-  mqctl sub ls --url http://10.0.0.5:8161 --token-file admin.token"
-    )]
+    #[command(visible_alias = "list", after_help = NodesArgs::examples("sub ls"))]
     Ls(NodesArgs),
     /// Remove a durable subscription on one node, with its backlog (asks first; --yes when
     /// not on a terminal). The node refuses while a connection consumes it.

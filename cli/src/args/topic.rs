@@ -8,14 +8,7 @@ use clap::{Args, Subcommand};
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
     /// Every topic on every node: subscribers, published, dispatched, forwarded.
-    #[command(
-        visible_alias = "list",
-        after_help = "\
-Examples:
-  mqctl topic ls demo
-  mqctl topic ls demo/node2 -o json
-  mqctl topic ls --url http://10.0.0.5:8161 --token-file admin.token"
-    )]
+    #[command(visible_alias = "list", after_help = NodesArgs::examples("topic ls"))]
     Ls(NodesArgs),
 }
 
@@ -44,6 +37,24 @@ pub struct NodesArgs {
         conflicts_with = "url"
     )]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub urls: NodeUrls,
+}
+
+impl NodesArgs {
+    /// The examples of `mqctl COMMAND` when these are all it takes: a cluster, one node of it in
+    /// JSON, nodes outside any cluster.
+    pub fn examples(command: &str) -> String {
+        format!(
+            "Examples:\n  mqctl {command} demo\n  mqctl {command} demo/node2 -o json\n  mqctl {command} --url http://10.0.0.5:8161 --token-file admin.token"
+        )
+    }
+}
+
+/// `--url URL...` with `--token-file F`, as the reads of many nodes (`queue stat`, the `ls`
+/// verbs) word them.
+#[derive(Debug, Clone, Args)]
+pub struct NodeUrls {
     /// Admin URL of a node outside any cluster; repeat for several.
     #[arg(long, value_name = "URL")]
     pub url: Vec<String>,

@@ -216,33 +216,24 @@ fn config(args: &BenchArgs, url: String, consume_url: Option<String>) -> Result<
     })
 }
 
+/// The columns of the result table; by default a table leaves out the first (the broker).
+const HEADER: [&str; 9] = [
+    "broker",
+    "messages",
+    "send/s",
+    "recv/s",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "lost",
+    "duplicated",
+];
+
 /// The one-row result table.
 fn table(r: &BenchReport) -> Table {
-    let mut t = Table::new(
-        vec![
-            "broker",
-            "messages",
-            "send/s",
-            "recv/s",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "lost",
-            "duplicated",
-        ],
-        "No result.",
-    )
-    .numeric(1..=8)
-    .defaults([
-        "messages",
-        "send/s",
-        "recv/s",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "lost",
-        "duplicated",
-    ]);
+    let mut t = Table::new(HEADER.to_vec(), "No result.")
+        .numeric(1..=8)
+        .defaults(HEADER[1..].iter().copied());
     let broker = match &r.params.server {
         Some(server) => format!("{} ({server})", r.params.endpoint),
         None => r.params.endpoint.clone(),

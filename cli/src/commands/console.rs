@@ -10,14 +10,16 @@
 //! rebound DNS name. The URL is printed on stdout; Ctrl-C or SIGTERM stops serving.
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mq_shared::api::QueueStats;
+use mq_shared::console;
 use mq_shared::ctl::ClusterStatus;
 use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
 use serde::Serialize;
@@ -31,12 +33,17 @@ use crate::error::{CliError, Outcome, Result};
 use crate::home::Home;
 use crate::status;
 
-const PAGE_HTML: &str = include_str!("console/page.html");
+/// The page: the head both consoles share, then this body.
+static PAGE_HTML: LazyLock<String> = LazyLock::new(|| {
+    console::page(
+        "mq cluster console",
+        "page.css",
+        "page.js",
+        include_str!("console/body.html"),
+    )
+});
 const PAGE_JS: &str = include_str!("console/page.js");
 const PAGE_CSS: &str = include_str!("console/page.css");
-
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /// `GET /api/cluster`: what the page shows, gathered when asked.
 #[derive(Debug, Clone, Serialize)]
@@ -135,18 +142,12 @@ pub async fn run(ctx: &Context, args: ConsoleArgs) -> Result<Outcome> {
 
 fn router(shared: Shared) -> Router {
     Router::new()
-        .route(
-            "/",
-            get(|| async { asset(PAGE_HTML, "text/html; charset=utf-8") }),
-        )
+        .route("/", get(|| async { asset(&PAGE_HTML, console::HTML) }))
         .route(
             "/page.js",
-            get(|| async { asset(PAGE_JS, "text/javascript; charset=utf-8") }),
+            get(|| async { asset(PAGE_JS, console::JAVASCRIPT) }),
         )
-        .route(
-            "/page.css",
-            get(|| async { asset(PAGE_CSS, "text/css; charset=utf-8") }),
-        )
+        .route("/page.css", get(|| async { asset(PAGE_CSS, console::CSS) }))
         .route("/api/cluster", get(cluster_view))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
@@ -172,23 +173,9 @@ async fn local_host_only(State(shared): State<Shared>, req: Request, next: Next)
     next.run(req).await
 }
 
+/// One built-in file, with the headers both consoles give theirs.
 fn asset(body: &'static str, content_type: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+    (console::headers(content_type), body).into_response()
 }
 
 async fn cluster_view(State(shared): State<Shared>) -> Response {
@@ -233,10 +220,7 @@ async fn gather(shared: &Shared) -> Result<ClusterView> {
         status,
         queues,
         down,
-        at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
+        at_ms: crate::home::now_ms(),
     })
 }
 

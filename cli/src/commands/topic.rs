@@ -5,14 +5,10 @@ use mq_shared::api::ConnectionKind;
 use mq_shared::ctl::{ConnectionReport, ConnectionRow, TopicReport, TopicRow};
 
 use super::Context;
-use super::nodes::{self, Answer};
+use super::nodes::{self, Gathered};
 use crate::args::topic::{ConnectionCommand, NodesArgs, TopicCommand};
-use crate::client::admin::AdminClient;
-use crate::error::{CliError, Outcome, Result};
-use crate::output::{self, Format, Table};
-
-/// Marker in the second column of a node that did not answer.
-const DOWN: &str = "(down)";
+use crate::error::{Outcome, Result};
+use crate::output::{self, Table};
 
 /// Runs one `topic` verb.
 pub async fn run_topic(ctx: &Context, command: TopicCommand) -> Result<Outcome> {
@@ -28,68 +24,26 @@ pub async fn run_connection(ctx: &Context, command: ConnectionCommand) -> Result
     }
 }
 
-pub(crate) fn clients(
-    ctx: &Context,
-    args: &NodesArgs,
-) -> Result<(Vec<AdminClient>, Option<String>)> {
-    nodes::sources(
-        ctx,
-        args.name.as_deref(),
-        &args.url,
-        args.token_file.as_deref(),
-    )
-}
-
-/// Splits answers into rows per node, down nodes and their errors.
-pub(crate) fn sort_out<T>(
-    clients: &[AdminClient],
-    answers: Vec<Answer<T>>,
-) -> (Vec<(String, T)>, Vec<String>, Vec<CliError>) {
-    let mut data = Vec::new();
-    let mut down = Vec::new();
-    let mut errors = Vec::new();
-    for (client, answer) in clients.iter().zip(answers) {
-        match answer {
-            Answer::Data(d) => data.push((client.label().to_string(), d)),
-            Answer::Standby => {}
-            Answer::Down(e) => {
-                output::warn(&e.to_string());
-                down.push(client.label().to_string());
-                errors.push(e);
-            }
-        }
-    }
-    (data, down, errors)
-}
-
 async fn topics(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
-    let (clients, cluster) = clients(ctx, &args)?;
-    let answers = nodes::ask_all(&clients, |c| async move { c.topics().await }).await;
-    let (data, down, errors) = sort_out(&clients, answers);
-    let mut rows: Vec<(usize, TopicRow)> = Vec::new();
-    for (i, (node, list)) in data.into_iter().enumerate() {
-        rows.extend(list.topics.into_iter().map(|t| {
-            (
-                i,
-                TopicRow {
-                    node: node.clone(),
-                    topic: t.name,
-                    subscribers: t.subscribers,
-                    enqueued: t.enqueued,
-                    dispatched: t.dispatched,
-                    forwarded: t.forwarded,
-                },
-            )
-        }));
-    }
-    rows.sort_by(|(ia, a), (ib, b)| a.topic.cmp(&b.topic).then(ia.cmp(ib)));
-    let report = TopicReport {
-        topics: rows.into_iter().map(|(_, r)| r).collect(),
-        down,
-    };
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(&report)?;
-    } else {
+    let Gathered { data, down, tally } =
+        nodes::gather(ctx, &args, |c| async move { c.topics().await }).await?;
+    let mut topics: Vec<TopicRow> = data
+        .into_iter()
+        .flat_map(|(node, list)| {
+            list.topics.into_iter().map(move |t| TopicRow {
+                node: node.clone(),
+                topic: t.name,
+                subscribers: t.subscribers,
+                enqueued: t.enqueued,
+                dispatched: t.dispatched,
+                forwarded: t.forwarded,
+            })
+        })
+        .collect();
+    // Stable: a topic's rows stay in the order the nodes were asked.
+    topics.sort_by(|a, b| a.topic.cmp(&b.topic));
+    let report = TopicReport { topics, down };
+    nodes::print(ctx, &report, &report.down, |report| {
         let mut table = Table::new(
             vec![
                 "node",
@@ -112,16 +66,14 @@ async fn topics(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
                 t.forwarded.to_string(),
             ]);
         }
-        push_down(&mut table, &report.down);
-        ctx.out.table(&table)?;
-    }
-    nodes::outcome(report.down.len(), clients.len(), cluster.as_deref(), errors)
+        table
+    })?;
+    tally.outcome()
 }
 
 async fn connections(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
-    let (clients, cluster) = clients(ctx, &args)?;
-    let answers = nodes::ask_all(&clients, |c| async move { c.connections().await }).await;
-    let (data, down, errors) = sort_out(&clients, answers);
+    let Gathered { data, down, tally } =
+        nodes::gather(ctx, &args, |c| async move { c.connections().await }).await?;
     let mut report = ConnectionReport {
         connections: Vec::new(),
         down,
@@ -142,12 +94,8 @@ async fn connections(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
                 since_ms: c.since_ms,
             }));
     }
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(&report)?;
-    } else {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+    nodes::print(ctx, &report, &report.down, |report| {
+        let now_ms = crate::home::now_ms();
         let mut table = Table::new(
             vec![
                 "node",
@@ -182,20 +130,7 @@ async fn connections(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
                 output::uptime(Some(now_ms.saturating_sub(c.since_ms))),
             ]);
         }
-        push_down(&mut table, &report.down);
-        ctx.out.table(&table)?;
-    }
-    nodes::outcome(report.down.len(), clients.len(), cluster.as_deref(), errors)
-}
-
-/// One `(down)` row per node that did not answer.
-pub(crate) fn push_down(table: &mut Table, down: &[String]) {
-    for node in down {
-        let mut cells = vec![node.clone(), DOWN.to_string()];
-        cells.extend(std::iter::repeat_n(
-            "-".to_string(),
-            table.header.len().saturating_sub(2),
-        ));
-        table.push(cells);
-    }
+        table
+    })?;
+    tally.outcome()
 }

@@ -10,14 +10,12 @@
 use std::fs;
 use std::path::Path;
 
-use mq_shared::ctl::{
-    AdoptedNode, ClusterManifest, GroupEntry, MANIFEST_VERSION, NodeEntry, RemoteNode, Topology,
-};
+use mq_shared::ctl::{AdoptedNode, GroupEntry, NodeEntry, RemoteNode};
 use mq_shared::defaults::ADMIN_REQUEST_TIMEOUT;
 
 use crate::args::cluster::AdoptArgs;
 use crate::client::admin::AdminClient;
-use crate::cluster::{Cluster, reachable_uri};
+use crate::cluster::{Cluster, bare_manifest, reachable_uri};
 use crate::commands::Context;
 use crate::commands::queue::url_endpoint;
 use crate::error::{CliError, Outcome, Result};
@@ -115,22 +113,8 @@ fn create_empty(ctx: &Context, name: &str) -> Result<Cluster> {
     fs::create_dir_all(&dir).map_err(|e| CliError::io("could not create", &dir, e))?;
     let token_path = ctx.home.token_path(name);
     write_new_token(&token_path)?;
-    let manifest = ClusterManifest {
-        version: MANIFEST_VERSION,
-        name: name.to_string(),
-        created: now_rfc3339(),
-        topology: Topology::None,
-        mqnode: None,
-        token_file: token_path.display().to_string(),
-        nodes: Vec::new(),
-        links: Vec::new(),
-        groups: Vec::new(),
-        // Its nodes' security is their own: STOMP commands take --login/--passcode.
-        security_file: None,
-        credentials_file: None,
-        tls_dir: None,
-        postgres: None,
-    };
+    // Its nodes' security is their own: STOMP commands take --login/--passcode.
+    let manifest = bare_manifest(name, now_rfc3339(), token_path.display().to_string());
     let token = ctx.home.token(&manifest)?;
     Ok(Cluster {
         manifest,

@@ -9,13 +9,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use mq_shared::ctl::{
-    ClusterLayout, ClusterManifest, GroupEntry, GroupStore, LinkEntry, LocalPostgres,
-    MANIFEST_VERSION, NodeEntry, Topology,
+    ClusterLayout, ClusterManifest, GroupEntry, GroupStore, LinkEntry, LocalPostgres, NodeEntry,
+    Topology,
 };
 use mq_shared::defaults::{NETWORK_TTL, NODE_STOP_TIMEOUT};
 
 use crate::args::cluster::{CreateArgs, HaArg};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, bare_manifest};
 use crate::commands::Context;
 use crate::error::{CliError, Outcome, Result};
 use crate::home::{now_rfc3339, validate_name, write_new_token};
@@ -173,24 +173,18 @@ async fn bring_up(
     let (security, credentials) = crate::security::create(&dir)?;
     cluster.manifest.security_file = Some(security.to_string_lossy().into_owned());
     cluster.manifest.credentials_file = Some(credentials.to_string_lossy().into_owned());
-    if cluster.manifest.nodes.iter().any(|n| n.tls) {
-        let names: Vec<String> = cluster
-            .manifest
-            .nodes
-            .iter()
-            .map(|n| n.name.clone())
-            .collect();
-        let tls = crate::security::create_tls(&dir, &names)?;
-        cluster.manifest.tls_dir = Some(tls.to_string_lossy().into_owned());
-    }
-    cluster.token = cluster.home.token(&cluster.manifest)?;
-    cluster.save()?;
     let names: Vec<String> = cluster
         .manifest
         .nodes
         .iter()
         .map(|n| n.name.clone())
         .collect();
+    if cluster.manifest.nodes.iter().any(|n| n.tls) {
+        let tls = crate::security::create_tls(&dir, &names)?;
+        cluster.manifest.tls_dir = Some(tls.to_string_lossy().into_owned());
+    }
+    cluster.token = cluster.home.token(&cluster.manifest)?;
+    cluster.save()?;
     if let Some(pg) = cluster.manifest.postgres.clone() {
         let dbs: Vec<String> = cluster
             .manifest
@@ -523,19 +517,13 @@ fn build_manifest(
         });
     }
     Ok(ClusterManifest {
-        version: MANIFEST_VERSION,
-        name: name.to_string(),
-        created: now_rfc3339(),
         topology,
         mqnode: Some(path(mqnode.to_path_buf())),
-        token_file: path(token_file.to_path_buf()),
         nodes,
         links: entries,
         groups,
-        security_file: None,
-        credentials_file: None,
-        tls_dir: None,
         postgres: postgres.cloned(),
+        ..bare_manifest(name, now_rfc3339(), path(token_file.to_path_buf()))
     })
 }
 

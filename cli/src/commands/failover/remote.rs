@@ -35,7 +35,7 @@ pub async fn trigger(ctx: &Context, args: &TriggerArgs) -> Result<Outcome> {
             "--verify needs a cluster (mqctl cluster adopt the members into one first)".to_string(),
         ));
     }
-    let urls = &args.urls.url;
+    let urls = &args.target.urls.url;
     if urls.len() < 2 {
         return Err(CliError::Usage(
             "give every member of the group with --url (two at least)".to_string(),
@@ -45,7 +45,7 @@ pub async fn trigger(ctx: &Context, args: &TriggerArgs) -> Result<Outcome> {
         .iter()
         .map(|u| {
             AdminClient::new(
-                url_endpoint(u, args.urls.token_file.as_deref())?,
+                url_endpoint(u, args.target.urls.token_file.as_deref())?,
                 ADMIN_REQUEST_TIMEOUT,
             )
         })

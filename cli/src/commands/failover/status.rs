@@ -8,7 +8,7 @@ use std::path::Path;
 use mq_shared::api::Role;
 use mq_shared::ctl::{ClusterStatus, FailoverStatus, GroupStatus, LockHolder};
 
-use crate::args::failover::FailoverStatusArgs;
+use crate::args::cluster::ClusterOrUrls;
 use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
@@ -17,29 +17,17 @@ use crate::status;
 
 /// Runs `failover status`. Exit 3 when some members that should run did not answer (with a
 /// sentence on stderr naming them), 69 when none did.
-pub async fn run(ctx: &Context, args: FailoverStatusArgs) -> Result<Outcome> {
+pub async fn run(ctx: &Context, args: ClusterOrUrls) -> Result<Outcome> {
     // Nodes given by URL are the members of one group.
-    let cluster = match &args.name {
-        Some(name) => Cluster::load(&ctx.home, name)?,
-        None => Cluster::from_urls(
-            &ctx.home,
-            &args.urls.url,
-            args.urls.token_file.as_deref(),
-            Some(super::remote::GROUP),
-        )?,
-    };
-    let gathered = status::gather_status(&cluster).await?;
+    let (cluster, gathered) =
+        status::gather_target(&ctx.home, &args, Some(super::remote::GROUP)).await?;
     let failover = groups(&cluster, &gathered);
     if ctx.out.format() == Format::Json {
         ctx.out.json(&failover)?;
     } else {
         ctx.out.table(&table(&failover))?;
     }
-    let outcome = status::outcome(&cluster, &gathered);
-    match outcome {
-        Err(e) if args.name.is_none() => Err(cluster.why_none_answered(e).await),
-        other => other,
-    }
+    status::target_outcome(&cluster, &gathered, &args).await
 }
 
 /// Each group's members sorted by the role they reported, in member order, with the lock
@@ -114,7 +102,7 @@ fn table(status: &FailoverStatus) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mq_shared::ctl::{ClusterManifest, GroupEntry, NodeEntry, NodeStatus, Topology};
+    use mq_shared::ctl::{ClusterManifest, GroupEntry, NodeEntry, NodeStatus};
 
     fn node(name: &str, group: &str) -> NodeEntry {
         NodeEntry {
@@ -133,20 +121,9 @@ mod tests {
 
     fn reported(node: &NodeEntry, role: Option<Role>) -> NodeStatus {
         NodeStatus {
-            name: node.name.clone(),
-            group: node.group.clone(),
-            role,
-            pid: None,
-            alive: role.is_some(),
             transport: node.transport_uri(),
             admin: node.admin_url(),
-            uptime_ms: None,
-            queues: None,
-            messages: None,
-            links_up: 0,
-            links_total: 0,
-            remote: false,
-            usage: None,
+            ..crate::status::tests::reported(&node.name, &node.group, role)
         }
     }
 
@@ -160,12 +137,6 @@ mod tests {
         ];
         let cluster = Cluster {
             manifest: ClusterManifest {
-                version: 1,
-                name: "ha".into(),
-                created: String::new(),
-                topology: Topology::None,
-                mqnode: None,
-                token_file: String::new(),
                 groups: vec![
                     GroupEntry {
                         name: "node1".into(),
@@ -179,11 +150,7 @@ mod tests {
                     },
                 ],
                 nodes: nodes.clone(),
-                links: vec![],
-                security_file: None,
-                credentials_file: None,
-                tls_dir: None,
-                postgres: None,
+                ..crate::cluster::bare_manifest("ha", String::new(), String::new())
             },
             token: None,
             home: crate::home::Home::at("/nonexistent".into()),

@@ -7,7 +7,7 @@
 //! that watch the other phases never delay the measurement.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mq_shared::client::{ConnectOptions, StompClient};
 use mq_shared::ctl::{FailoverMode, FailoverReport, LinkEntry, LockHolder, NodeEntry};
@@ -31,7 +31,7 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Runs `failover trigger`.
 pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
-    let Some(name) = &args.name else {
+    let Some(name) = &args.target.name else {
         return super::remote::trigger(ctx, &args).await;
     };
     let cluster = Cluster::load(&ctx.home, name)?;
@@ -75,12 +75,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
     let old_pid = old_client.broker().await?.pid;
 
     // Before: the messages to find again after.
-    let queue = format!(
-        "mq.failover.verify.{}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis())
-    );
+    let queue = format!("mq.failover.verify.{}", crate::home::now_ms());
     let sent = match args.verify {
         Some(n) => {
             let bar = output::progress(n, &format!("sending {n} messages to {}", old_node.name));

@@ -3,7 +3,7 @@
 
 use mq_shared::ctl::LinkList;
 
-use crate::args::link::LinkLsArgs;
+use crate::args::cluster::ClusterOrUrls;
 use crate::cluster::Cluster;
 use crate::commands::Context;
 use crate::error::{Outcome, Result};
@@ -11,7 +11,7 @@ use crate::output::Format;
 use crate::status;
 
 /// Runs `link ls`.
-pub async fn run(ctx: &Context, args: LinkLsArgs) -> Result<Outcome> {
+pub async fn run(ctx: &Context, args: ClusterOrUrls) -> Result<Outcome> {
     let list = match &args.name {
         Some(name) => {
             let cluster = Cluster::load(&ctx.home, name)?;

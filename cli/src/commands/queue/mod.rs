@@ -1,13 +1,13 @@
-//! `mqctl queue stat|send|browse|purge`.
+//! `mqctl queue stat|send|browse|purge|delete`.
 
 mod browse;
-mod delete;
-mod purge;
+mod remove;
 mod send;
 mod stat;
 
 use mq_shared::defaults::ADMIN_REQUEST_TIMEOUT;
 
+use self::remove::Removal;
 use super::Context;
 use crate::args::queue::{Address, QueueCommand, QueueTarget};
 use crate::client::admin::{AdminClient, Endpoint};
@@ -21,8 +21,8 @@ pub async fn run(ctx: &Context, command: QueueCommand) -> Result<Outcome> {
         QueueCommand::Stat(args) => stat::run(ctx, args).await,
         QueueCommand::Send(args) => send::run(ctx, args).await,
         QueueCommand::Browse(args) => browse::run(ctx, args).await,
-        QueueCommand::Purge(args) => purge::run(ctx, args).await,
-        QueueCommand::Delete(args) => delete::run(ctx, args).await,
+        QueueCommand::Purge(args) => remove::run(ctx, args, Removal::Purge).await,
+        QueueCommand::Delete(args) => remove::run(ctx, args, Removal::Delete).await,
     }
 }
 

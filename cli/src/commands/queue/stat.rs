@@ -6,29 +6,18 @@
 
 use std::time::Duration;
 
-use mq_shared::api::{self, QueueList};
+use mq_shared::api;
 use mq_shared::ctl::{QueueStatReport, QueueStatRow};
 use mq_shared::uri::DestinationFilter;
-use tokio::task::JoinSet;
 
 use crate::args::queue::StatArgs;
 use crate::client::admin::AdminClient;
-use crate::commands::Context;
+use crate::commands::{Context, nodes};
 use crate::error::{CliError, Outcome, Result};
 use crate::output::{self, Format, Table};
 
 /// Label of the totals row in the node column.
 pub const TOTAL: &str = "total";
-/// Marker in the queue column of a node that did not answer.
-pub const DOWN: &str = "(down)";
-
-/// What one node answered.
-enum Answer {
-    Queues(QueueList),
-    /// A slave or a node shutting down: no queues to show, not down either.
-    Standby,
-    Down(CliError),
-}
 
 /// Runs `queue stat`.
 pub async fn run(ctx: &Context, args: StatArgs) -> Result<Outcome> {
@@ -99,12 +88,7 @@ fn titled(mut table: Table, nodes_asked: usize) -> Table {
 
 /// The nodes to ask, in display order, and the cluster name if any.
 fn sources(ctx: &Context, args: &StatArgs) -> Result<(Vec<AdminClient>, Option<String>)> {
-    crate::commands::nodes::sources(
-        ctx,
-        args.name.as_deref(),
-        &args.url,
-        args.token_file.as_deref(),
-    )
+    nodes::sources(ctx, args.name.as_deref(), &args.urls)
 }
 
 /// Asks every node at once; rows sorted by queue, then node in the order given.
@@ -112,50 +96,20 @@ async fn collect(
     clients: &[AdminClient],
     filter: Option<&DestinationFilter>,
 ) -> (QueueStatReport, Vec<CliError>) {
-    let mut tasks = JoinSet::new();
-    for (i, client) in clients.iter().cloned().enumerate() {
-        tasks.spawn(async move {
-            let answer = match client.queues().await {
-                Ok(list) => Answer::Queues(list),
-                Err(CliError::Api { code, .. }) if code == api::codes::UNAVAILABLE => {
-                    Answer::Standby
-                }
-                Err(e) => Answer::Down(e),
-            };
-            (i, answer)
-        });
-    }
-    let mut answers: Vec<Option<Answer>> = clients.iter().map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((i, answer)) = joined {
-            answers[i] = Some(answer);
-        }
-    }
-    let mut rows: Vec<(usize, QueueStatRow)> = Vec::new();
-    let mut down = Vec::new();
-    let mut errors = Vec::new();
-    for (i, (client, answer)) in clients.iter().zip(answers).enumerate() {
-        match answer {
-            Some(Answer::Queues(list)) => rows.extend(
-                list.queues
-                    .into_iter()
-                    .filter(|q| filter.is_none_or(|f| f.matches(&q.name)))
-                    .map(|q| (i, row(client.label(), q))),
-            ),
-            Some(Answer::Standby) => {}
-            Some(Answer::Down(e)) => {
-                down.push(client.label().to_string());
-                errors.push(e);
-            }
-            None => down.push(client.label().to_string()),
-        }
-    }
-    rows.sort_by(|(ia, a), (ib, b)| a.queue.cmp(&b.queue).then(ia.cmp(ib)));
-    let report = QueueStatReport {
-        queues: rows.into_iter().map(|(_, r)| r).collect(),
-        down,
-    };
-    (report, errors)
+    let answers = nodes::ask_all(clients, |c| async move { c.queues().await }).await;
+    let (data, down, errors) = nodes::partition(clients, answers);
+    let mut queues: Vec<QueueStatRow> = data
+        .into_iter()
+        .flat_map(|(node, list)| {
+            list.queues
+                .into_iter()
+                .filter(|q| filter.is_none_or(|f| f.matches(&q.name)))
+                .map(move |q| row(&node, q))
+        })
+        .collect();
+    // Stable: a queue's rows stay in the order the nodes were asked.
+    queues.sort_by(|a, b| a.queue.cmp(&b.queue));
+    (QueueStatReport { queues, down }, errors)
 }
 
 fn row(node: &str, q: api::QueueStats) -> QueueStatRow {
@@ -193,36 +147,30 @@ pub const HEADER: [&str; 13] = [
     "in-memory",
 ];
 
-/// The columns a table shows without `--columns` or `-o wide`: they fit 80 columns.
-pub const DEFAULT_COLUMNS: [&str; 7] = [
-    "node",
-    "queue",
-    "depth",
-    "producers",
-    "consumers",
-    "enqueued",
-    "dequeued",
-];
+/// How many columns, from the first, a table shows without `--columns` or `-o wide`: they fit
+/// 80 columns.
+const DEFAULT_COLUMNS: usize = 7;
 
-fn cells(r: &QueueStatRow) -> Vec<String> {
-    let mut cells = vec![r.node.clone(), r.queue.clone()];
-    cells.extend(
-        [
-            r.depth,
-            r.producers,
-            r.consumers,
-            r.enqueued,
-            r.dequeued,
-            r.forwarded,
-            r.inflight,
-            r.expired,
-            r.dead_lettered,
-            r.bytes,
-            r.in_memory,
-        ]
-        .iter()
-        .map(u64::to_string),
-    );
+/// A row's counters, in the order of [`HEADER`] after node and queue.
+fn counters(r: &QueueStatRow) -> [u64; 11] {
+    [
+        r.depth,
+        r.producers,
+        r.consumers,
+        r.enqueued,
+        r.dequeued,
+        r.forwarded,
+        r.inflight,
+        r.expired,
+        r.dead_lettered,
+        r.bytes,
+        r.in_memory,
+    ]
+}
+
+fn cells(node: &str, queue: &str, counters: [u64; 11]) -> Vec<String> {
+    let mut cells = vec![node.to_string(), queue.to_string()];
+    cells.extend(counters.iter().map(u64::to_string));
     cells
 }
 
@@ -231,7 +179,7 @@ fn cells(r: &QueueStatRow) -> Vec<String> {
 pub fn stat_table(report: &QueueStatReport, nodes_asked: usize) -> Table {
     let mut table = Table::new(HEADER.to_vec(), "No queues.")
         .numeric(2..13)
-        .defaults(DEFAULT_COLUMNS);
+        .defaults(HEADER[..DEFAULT_COLUMNS].iter().copied());
     let mut i = 0;
     while i < report.queues.len() {
         let queue = &report.queues[i].queue;
@@ -240,36 +188,20 @@ pub fn stat_table(report: &QueueStatReport, nodes_asked: usize) -> Table {
             .take_while(|r| r.queue == *queue)
             .collect();
         for r in &group {
-            table.push(cells(r));
+            table.push(cells(&r.node, &r.queue, counters(r)));
         }
         if nodes_asked > 1 {
-            let mut total = QueueStatRow {
-                node: TOTAL.to_string(),
-                queue: queue.clone(),
-                ..QueueStatRow::default()
-            };
+            let mut total = [0; 11];
             for r in &group {
-                total.depth += r.depth;
-                total.producers += r.producers;
-                total.consumers += r.consumers;
-                total.enqueued += r.enqueued;
-                total.dequeued += r.dequeued;
-                total.forwarded += r.forwarded;
-                total.inflight += r.inflight;
-                total.expired += r.expired;
-                total.dead_lettered += r.dead_lettered;
-                total.bytes += r.bytes;
-                total.in_memory += r.in_memory;
+                for (sum, n) in total.iter_mut().zip(counters(r)) {
+                    *sum += n;
+                }
             }
-            table.push(cells(&total));
+            table.push(cells(TOTAL, queue, total));
         }
         i += group.len();
     }
-    for node in &report.down {
-        let mut cells = vec![node.clone(), DOWN.to_string()];
-        cells.extend(std::iter::repeat_n("-".to_string(), HEADER.len() - 2));
-        table.push(cells);
-    }
+    nodes::push_down(&mut table, &report.down);
     table
 }
 
@@ -305,7 +237,7 @@ fn outcome(
     cluster: Option<&str>,
     errors: Vec<CliError>,
 ) -> Result<Outcome> {
-    crate::commands::nodes::outcome(report.down.len(), asked, cluster, errors)
+    nodes::outcome(report.down.len(), asked, cluster, errors)
 }
 
 #[cfg(test)]

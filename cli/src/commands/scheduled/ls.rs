@@ -4,57 +4,39 @@ use mq_shared::ctl::{ScheduledReport, ScheduledRow};
 
 use crate::args::topic::NodesArgs;
 use crate::commands::Context;
-use crate::commands::nodes::{self, Answer};
+use crate::commands::nodes::{self, Gathered};
 use crate::error::{Outcome, Result};
-use crate::output::{self, Format, Table};
+use crate::output::{self, Table};
 
 /// Scheduled messages asked of each node (the admin API's own default).
 const PER_NODE: usize = mq_shared::defaults::SCHEDULED_LIST_LIMIT;
 
 /// Runs `scheduled ls`.
 pub async fn run(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
-    let (clients, cluster) = nodes::sources(
-        ctx,
-        args.name.as_deref(),
-        &args.url,
-        args.token_file.as_deref(),
-    )?;
-    let answers = nodes::ask_all(&clients, |c| async move { c.scheduled(PER_NODE).await }).await;
-    let mut report = ScheduledReport::default();
-    let mut errors = Vec::new();
-    for (client, answer) in clients.iter().zip(answers) {
-        match answer {
-            Answer::Data(list) => {
-                if list.truncated {
-                    output::warn(&format!(
-                        "{} holds more than {PER_NODE} scheduled messages; the first {PER_NODE} are shown",
-                        client.label()
-                    ));
-                }
-                report
-                    .scheduled
-                    .extend(list.scheduled.into_iter().map(|m| ScheduledRow {
-                        node: client.label().to_string(),
-                        message: m,
-                    }));
-            }
-            Answer::Standby => {}
-            Answer::Down(e) => {
-                output::warn(&e.to_string());
-                report.down.push(client.label().to_string());
-                errors.push(e);
-            }
+    let Gathered { data, down, tally } =
+        nodes::gather(ctx, &args, |c| async move { c.scheduled(PER_NODE).await }).await?;
+    let mut report = ScheduledReport {
+        scheduled: Vec::new(),
+        down,
+    };
+    for (node, list) in data {
+        if list.truncated {
+            output::warn(&format!(
+                "{node} holds more than {PER_NODE} scheduled messages; the first {PER_NODE} are shown"
+            ));
         }
+        report
+            .scheduled
+            .extend(list.scheduled.into_iter().map(|m| ScheduledRow {
+                node: node.clone(),
+                message: m,
+            }));
     }
     report.scheduled.sort_by(|a, b| {
         (a.message.next_fire_ms, &a.message.id).cmp(&(b.message.next_fire_ms, &b.message.id))
     });
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(&report)?;
-    } else {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+    nodes::print(ctx, &report, &report.down, |report| {
+        let now_ms = crate::home::now_ms();
         let mut table = Table::new(
             vec![
                 "node",
@@ -104,12 +86,7 @@ pub async fn run(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
                 output::yes_no(m.persistent),
             ]);
         }
-        for node in &report.down {
-            let mut cells = vec![node.clone(), "(down)".to_string()];
-            cells.extend(std::iter::repeat_n("-".to_string(), table.header.len() - 2));
-            table.push(cells);
-        }
-        ctx.out.table(&table)?;
-    }
-    nodes::outcome(report.down.len(), clients.len(), cluster.as_deref(), errors)
+        table
+    })?;
+    tally.outcome()
 }

@@ -10,8 +10,7 @@ use crate::error::{CliError, Outcome, Result};
 
 /// Runs `scheduled rm`.
 pub async fn run(ctx: &Context, args: RmArgs) -> Result<Outcome> {
-    let a = &args.nodes;
-    let (clients, _) = nodes::sources(ctx, a.name.as_deref(), &a.url, a.token_file.as_deref())?;
+    let (clients, _) = nodes::sources(ctx, args.nodes.name.as_deref(), &args.nodes.urls)?;
     // The first "not found" answer, reported if no node holds it.
     let mut missing: Option<CliError> = None;
     let mut failed: Option<CliError> = None;

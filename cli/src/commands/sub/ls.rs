@@ -5,22 +5,20 @@ use mq_shared::ctl::{SubscriptionReport, SubscriptionRow};
 
 use crate::args::topic::NodesArgs;
 use crate::commands::Context;
-use crate::commands::nodes;
-use crate::commands::topic::{clients, push_down, sort_out};
+use crate::commands::nodes::{self, Gathered};
 use crate::error::{Outcome, Result};
-use crate::output::{self, Format, Table};
+use crate::output::{self, Table};
 
 /// Runs `sub ls`.
 pub async fn run(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
-    let (clients, cluster) = clients(ctx, &args)?;
-    let answers = nodes::ask_all(&clients, |c| async move { c.subscriptions().await }).await;
-    let (data, down, errors) = sort_out(&clients, answers);
-    let mut rows: Vec<(usize, SubscriptionRow)> = Vec::new();
-    for (i, (node, list)) in data.into_iter().enumerate() {
-        rows.extend(list.subscriptions.into_iter().map(|s| {
-            (
-                i,
-                SubscriptionRow {
+    let Gathered { data, down, tally } =
+        nodes::gather(ctx, &args, |c| async move { c.subscriptions().await }).await?;
+    let mut subscriptions: Vec<SubscriptionRow> = data
+        .into_iter()
+        .flat_map(|(node, list)| {
+            list.subscriptions
+                .into_iter()
+                .map(move |s| SubscriptionRow {
                     node: node.clone(),
                     client_id: s.client_id,
                     name: s.name,
@@ -30,22 +28,16 @@ pub async fn run(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
                     pending: s.pending,
                     enqueued: s.enqueued,
                     dequeued: s.dequeued,
-                },
-            )
-        }));
-    }
-    rows.sort_by(|(ia, a), (ib, b)| {
-        (&a.client_id, &a.name)
-            .cmp(&(&b.client_id, &b.name))
-            .then(ia.cmp(ib))
-    });
+                })
+        })
+        .collect();
+    // Stable: a subscription's rows stay in the order the nodes were asked.
+    subscriptions.sort_by(|a, b| (&a.client_id, &a.name).cmp(&(&b.client_id, &b.name)));
     let report = SubscriptionReport {
-        subscriptions: rows.into_iter().map(|(_, r)| r).collect(),
+        subscriptions,
         down,
     };
-    if ctx.out.format() == Format::Json {
-        ctx.out.json(&report)?;
-    } else {
+    nodes::print(ctx, &report, &report.down, |report| {
         let mut table = Table::new(
             vec![
                 "node",
@@ -68,14 +60,13 @@ pub async fn run(ctx: &Context, args: NodesArgs) -> Result<Outcome> {
                 s.name.clone(),
                 s.topic.clone(),
                 output::opt(s.selector.clone()),
-                if s.active { "yes" } else { "no" }.to_string(),
+                output::yes_no(s.active),
                 s.pending.to_string(),
                 s.enqueued.to_string(),
                 s.dequeued.to_string(),
             ]);
         }
-        push_down(&mut table, &report.down);
-        ctx.out.table(&table)?;
-    }
-    nodes::outcome(report.down.len(), clients.len(), cluster.as_deref(), errors)
+        table
+    })?;
+    tally.outcome()
 }

@@ -14,21 +14,27 @@
 
 mod moves;
 
+use std::sync::LazyLock;
+
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use mq_shared::console;
 
 use super::AppState;
 
-const INDEX_HTML: &str = include_str!("assets/index.html");
+/// The page: the head both consoles share, then this body.
+static INDEX_HTML: LazyLock<String> = LazyLock::new(|| {
+    console::page(
+        "mq console",
+        "console.css",
+        "console.js",
+        include_str!("assets/body.html"),
+    )
+});
 const CONSOLE_JS: &str = include_str!("assets/console.js");
 const CONSOLE_CSS: &str = include_str!("assets/console.css");
-
-/// The page may load and call only its own origin; no frames, no plugins.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The console's routes: pages without the token, the move endpoint with it.
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -49,40 +55,20 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route(
             "/console/",
-            get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }),
+            get(|| async { asset(&INDEX_HTML, console::HTML) }),
         )
         .route(
             "/console/console.js",
-            get(|| async { asset(CONSOLE_JS, "text/javascript; charset=utf-8") }),
+            get(|| async { asset(CONSOLE_JS, console::JAVASCRIPT) }),
         )
         .route(
             "/console/console.css",
-            get(|| async { asset(CONSOLE_CSS, "text/css; charset=utf-8") }),
+            get(|| async { asset(CONSOLE_CSS, console::CSS) }),
         )
         .merge(api)
 }
 
-/// One built-in file, with the headers every console response carries.
+/// One built-in file, with the headers both consoles give theirs.
 fn asset(body: &'static str, content_type: &'static str) -> Response {
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+    (console::headers(content_type), body).into_response()
 }
