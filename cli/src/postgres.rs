@@ -16,7 +16,7 @@
 //! them as the user `postgres` (the package's), which must be able to enter the cluster
 //! folder.
 
-mod installed;
+use mq_shared::installed;
 
 use std::fs;
 use std::io::Write;

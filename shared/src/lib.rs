@@ -16,6 +16,7 @@
 //! - [`defaults`]: every default, in one place.
 //! - [`password`]: argon2id password hashes (PHC strings), made by `mqctl`, checked by the node.
 //! - [`console`]: what mqnode's web console and `mqctl console` serve alike (page head, headers).
+//! - [`installed`]: where PostgreSQL's programs are installed, and its system user.
 //! - `connection` (feature `client`): one framed STOMP connection over any byte stream, with
 //!   heart-beats and a write deadline; the node's server side, its bridges and the client use it.
 //! - `tls` (feature `client`): TLS (rustls) for transports and links: certificate files,
@@ -33,6 +34,7 @@ pub mod destination;
 pub mod frame;
 pub mod headers;
 pub mod heartbeat;
+pub mod installed;
 pub mod password;
 pub mod selector;
 pub mod size;

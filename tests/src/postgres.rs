@@ -32,10 +32,8 @@ use tempfile::TempDir;
 use crate::process::{die_with_parent, run_bounded, signal, wait_exit};
 use crate::{EXIT_TIMEOUT, READY_TIMEOUT, example_path, free_port, poll_until};
 
-/// Where PostgreSQL is installed and whom it runs as: mqctl's own code, which finds the server
-/// of a `--ha jdbc` cluster the same way.
-#[path = "../../cli/src/postgres/installed.rs"]
-mod installed;
+// Where PostgreSQL is installed and whom it runs as: the code mqctl finds it with.
+use mq_shared::installed;
 
 /// The superuser `initdb` creates, and the owner of the database `mq`.
 pub const PG_USER: &str = "mq";

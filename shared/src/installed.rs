@@ -1,7 +1,6 @@
 //! Where PostgreSQL's programs are installed, and the ids of the system user to run them as
-//! (PostgreSQL refuses to run as root). Only the standard library: the integration tests'
-//! harness builds this same file into itself (`tests/src/postgres.rs`) to find the server it
-//! starts the way mqctl does.
+//! (PostgreSQL refuses to run as root): `mqctl cluster create --ha jdbc` finds the local
+//! server it starts this way, and so does the integration tests' harness.
 
 use std::path::PathBuf;
 
