@@ -21,7 +21,8 @@
 //!
 //! The helpers of single areas are modules to import by name: [`cli`] (`mqctl` runs in a private
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
-//! through failover), [`network`] (links, demand, exactly-once collection), [`postgres`] (a
+//! through failover), [`multicast`] (a loopback-only network namespace a multicast test
+//! re-runs itself in), [`network`] (links, demand, exactly-once collection), [`postgres`] (a
 //! PostgreSQL server of a test's own, and lease lockers in child processes), [`procfs`] (a
 //! process's memory, CPU time and descriptors as `/proc` reports them), [`tmpfs`] (a small
 //! file system to fill up), [`chaos`] (the soak: two master/slave pairs, a bridge, random
@@ -45,6 +46,7 @@ pub mod cluster;
 pub mod ha;
 pub mod js;
 pub mod load;
+pub mod multicast;
 pub mod netns;
 pub mod network;
 pub mod node;
