@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mq_shared::ctl::{AdoptedNode, ClusterStatus, FailoverReport, FailoverStatus, LinkList};
-use mq_tests::cli::CliHome;
+use mq_tests::cli::{CliHome, Run};
 use mq_tests::*;
 
 const TOKEN: &str = "remote-node-token";
@@ -15,6 +15,17 @@ fn token_file(home: &CliHome) -> String {
     let path = home.path().join("remote.token");
     std::fs::write(&path, format!("{TOKEN}\n")).expect("writing the token file");
     path.display().to_string()
+}
+
+/// `mqctl COMMAND --url URL... --token-file TOKENS REST`: a command aimed at nodes by URL.
+fn by_url(home: &CliHome, command: &[&str], urls: &[&str], tokens: &str, rest: &[&str]) -> Run {
+    let mut args = command.to_vec();
+    for url in urls {
+        args.extend(["--url", url]);
+    }
+    args.extend(["--token-file", tokens]);
+    args.extend(rest);
+    home.run(&args)
 }
 
 #[tokio::test]
@@ -28,31 +39,11 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
     let wrong = home.path().join("wrong.token");
     std::fs::write(&wrong, "nope").expect("write");
     let wrong = wrong.display().to_string();
-    home.run(&[
-        "cluster",
-        "adopt",
-        "ext",
-        "--url",
-        &url,
-        "--token-file",
-        &wrong,
-    ])
-    .expect_code(77);
+    by_url(&home, &["cluster", "adopt", "ext"], &[&url], &wrong, &[]).expect_code(77);
     assert!(!home.cluster_dir("ext").join("cluster.json").exists());
 
-    let run = home
-        .run(&[
-            "cluster",
-            "adopt",
-            "ext",
-            "--url",
-            &url,
-            "--token-file",
-            &tokens,
-            "-o",
-            "json",
-        ])
-        .expect_code(0);
+    let adopt = ["cluster", "adopt", "ext"];
+    let run = by_url(&home, &adopt, &[&url], &tokens, &["-o", "json"]).expect_code(0);
     let adopted: AdoptedNode = run.json();
     assert_eq!(
         (adopted.node.as_str(), adopted.broker.as_str()),
@@ -60,16 +51,7 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
     );
     assert!(adopted.created);
     assert_eq!(adopted.transport, remote.stomp_url());
-    home.run(&[
-        "cluster",
-        "adopt",
-        "ext",
-        "--url",
-        &url,
-        "--token-file",
-        &tokens,
-    ])
-    .expect_code(2);
+    by_url(&home, &adopt, &[&url], &tokens, &[]).expect_code(2);
 
     let status: ClusterStatus = home
         .run(&["cluster", "status", "ext", "-o", "json"])
@@ -111,18 +93,8 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
 
     // A local cluster links to it, over the transport it reported.
     let _local = home.create("loc", &["--nodes", "1", "--topology", "none"]);
-    home.run(&[
-        "cluster",
-        "adopt",
-        "loc",
-        "--url",
-        &url,
-        "--token-file",
-        &tokens,
-        "--name",
-        "ext1",
-    ])
-    .expect_code(0);
+    let adopt = ["cluster", "adopt", "loc"];
+    by_url(&home, &adopt, &[&url], &tokens, &["--name", "ext1"]).expect_code(0);
     home.run(&["link", "add", "loc", "node1", "ext1"])
         .expect_code(0);
     let up = poll_until(Duration::from_secs(20), || {
@@ -147,21 +119,15 @@ async fn url_forms_of_status_links_and_failover() {
     let b = Node::start(NodeOpts::new("url-b").token(TOKEN));
     let (ua, ub) = (a.admin_url(), b.admin_url());
 
-    let status: ClusterStatus = home
-        .run(&[
-            "cluster",
-            "status",
-            "--url",
-            &ua,
-            "--url",
-            &ub,
-            "--token-file",
-            &tokens,
-            "-o",
-            "json",
-        ])
-        .expect_code(0)
-        .json();
+    let status: ClusterStatus = by_url(
+        &home,
+        &["cluster", "status"],
+        &[&ua, &ub],
+        &tokens,
+        &["-o", "json"],
+    )
+    .expect_code(0)
+    .json();
     assert_eq!(status.nodes.len(), 2);
     assert!(
         status.nodes.iter().all(|n| n.alive && n.remote),
@@ -175,33 +141,12 @@ async fn url_forms_of_status_links_and_failover() {
         .expect_code(69);
 
     // A connector from a to b, listed with its state, then removed.
-    home.run(&[
-        "link",
-        "add",
-        "--url",
-        &ua,
-        "--token-file",
-        &tokens,
-        &b.stomp_url(),
-        "--name",
-        "a-to-b",
-        "--ttl",
-        "2",
-    ])
-    .expect_code(0);
+    let b_to = b.stomp_url();
+    let add = [b_to.as_str(), "--name", "a-to-b", "--ttl", "2"];
+    by_url(&home, &["link", "add"], &[&ua], &tokens, &add).expect_code(0);
     let up = poll_until(Duration::from_secs(20), || {
-        let list: LinkList = home
-            .run(&[
-                "link",
-                "ls",
-                "--url",
-                &ua,
-                "--token-file",
-                &tokens,
-                "-o",
-                "json",
-            ])
-            .json();
+        let list: LinkList =
+            by_url(&home, &["link", "ls"], &[&ua], &tokens, &["-o", "json"]).json();
         list.links.iter().any(|l| {
             l.name == "a-to-b"
                 && l.to == "url-b"
@@ -210,91 +155,36 @@ async fn url_forms_of_status_links_and_failover() {
         })
     });
     assert!(up, "the connector from a to b never came up");
-    home.run(&[
-        "link",
-        "rm",
-        "--url",
-        &ua,
-        "--token-file",
-        &tokens,
-        "a-to-b",
-    ])
-    .expect_code(0);
-    let run = home
-        .run(&[
-            "link",
-            "rm",
-            "--url",
-            &ua,
-            "--token-file",
-            &tokens,
-            "a-to-b",
-        ])
-        .expect_code(66);
+    by_url(&home, &["link", "rm"], &[&ua], &tokens, &["a-to-b"]).expect_code(0);
+    let run = by_url(&home, &["link", "rm"], &[&ua], &tokens, &["a-to-b"]).expect_code(66);
     assert!(run.stderr.contains("a-to-b"), "{}", run.stderr);
-    home.run(&[
-        "link",
-        "add",
-        "--url",
-        &ua,
-        "--token-file",
+    by_url(
+        &home,
+        &["link", "add"],
+        &[&ua],
         &tokens,
-        "node1",
-        "node2",
-    ])
+        &["node1", "node2"],
+    )
     .expect_code(2);
 
     // A master/slave group given by its members' URLs.
     let mut group = HaGroup::start("url-ha", 2, &[]);
     let master = group.master(READY_TIMEOUT);
     let urls: Vec<String> = group.nodes.iter().map(|n| n.admin_url()).collect();
+    let members = [urls[0].as_str(), urls[1].as_str()];
     let label = |url: &str| url.trim_start_matches("http://").to_string();
     // The members share a data directory, and so the admin token generated in it.
     let ha_token = group.data_dir().join("admin.token").display().to_string();
-    let st: FailoverStatus = home
-        .run(&[
-            "failover",
-            "status",
-            "--url",
-            &urls[0],
-            "--url",
-            &urls[1],
-            "--token-file",
-            &ha_token,
-            "-o",
-            "json",
-        ])
+    let status = ["failover", "status"];
+    let st: FailoverStatus = by_url(&home, &status, &members, &ha_token, &["-o", "json"])
         .expect_code(0)
         .json();
     assert_eq!(st.groups.len(), 1, "{st:?}");
     assert_eq!(st.groups[0].master, Some(label(&urls[master])));
     assert_eq!(st.groups[0].slaves, vec![label(&urls[1 - master])]);
-    home.run(&[
-        "failover",
-        "trigger",
-        "--url",
-        &urls[0],
-        "--url",
-        &urls[1],
-        "--token-file",
-        &ha_token,
-        "--mode",
-        "kill",
-    ])
-    .expect_code(2);
-    let report: FailoverReport = home
-        .run(&[
-            "failover",
-            "trigger",
-            "--url",
-            &urls[0],
-            "--url",
-            &urls[1],
-            "--token-file",
-            &ha_token,
-            "-o",
-            "json",
-        ])
+    let trigger = ["failover", "trigger"];
+    by_url(&home, &trigger, &members, &ha_token, &["--mode", "kill"]).expect_code(2);
+    let report: FailoverReport = by_url(&home, &trigger, &members, &ha_token, &["-o", "json"])
         .expect_code(0)
         .json();
     assert_eq!(report.old_master, label(&urls[master]));
