@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mq_shared::ctl::{AdoptedNode, ClusterStatus, FailoverReport, FailoverStatus, LinkList};
-use mq_tests::cli::{CliHome, Run};
+use mq_tests::cli::CliHome;
 use mq_tests::*;
 
 const TOKEN: &str = "remote-node-token";
@@ -15,17 +15,6 @@ fn token_file(home: &CliHome) -> String {
     let path = home.path().join("remote.token");
     std::fs::write(&path, format!("{TOKEN}\n")).expect("writing the token file");
     path.display().to_string()
-}
-
-/// `mqctl COMMAND --url URL... --token-file TOKENS REST`: a command aimed at nodes by URL.
-fn by_url(home: &CliHome, command: &[&str], urls: &[&str], tokens: &str, rest: &[&str]) -> Run {
-    let mut args = command.to_vec();
-    for url in urls {
-        args.extend(["--url", url]);
-    }
-    args.extend(["--token-file", tokens]);
-    args.extend(rest);
-    home.run(&args)
 }
 
 #[tokio::test]
@@ -39,11 +28,14 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
     let wrong = home.path().join("wrong.token");
     std::fs::write(&wrong, "nope").expect("write");
     let wrong = wrong.display().to_string();
-    by_url(&home, &["cluster", "adopt", "ext"], &[&url], &wrong, &[]).expect_code(77);
+    home.run_by_url(&["cluster", "adopt", "ext"], &[&url], &wrong, &[])
+        .expect_code(77);
     assert!(!home.cluster_dir("ext").join("cluster.json").exists());
 
     let adopt = ["cluster", "adopt", "ext"];
-    let run = by_url(&home, &adopt, &[&url], &tokens, &["-o", "json"]).expect_code(0);
+    let run = home
+        .run_by_url(&adopt, &[&url], &tokens, &["-o", "json"])
+        .expect_code(0);
     let adopted: AdoptedNode = run.json();
     assert_eq!(
         (adopted.node.as_str(), adopted.broker.as_str()),
@@ -51,7 +43,8 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
     );
     assert!(adopted.created);
     assert_eq!(adopted.transport, remote.stomp_url());
-    by_url(&home, &adopt, &[&url], &tokens, &[]).expect_code(2);
+    home.run_by_url(&adopt, &[&url], &tokens, &[])
+        .expect_code(2);
 
     let status: ClusterStatus = home
         .run(&["cluster", "status", "ext", "-o", "json"])
@@ -94,7 +87,8 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
     // A local cluster links to it, over the transport it reported.
     let _local = home.create("loc", &["--nodes", "1", "--topology", "none"]);
     let adopt = ["cluster", "adopt", "loc"];
-    by_url(&home, &adopt, &[&url], &tokens, &["--name", "ext1"]).expect_code(0);
+    home.run_by_url(&adopt, &[&url], &tokens, &["--name", "ext1"])
+        .expect_code(0);
     home.run(&["link", "add", "loc", "node1", "ext1"])
         .expect_code(0);
     let up = poll_until(Duration::from_secs(20), || {
@@ -119,15 +113,15 @@ async fn url_forms_of_status_links_and_failover() {
     let b = Node::start(NodeOpts::new("url-b").token(TOKEN));
     let (ua, ub) = (a.admin_url(), b.admin_url());
 
-    let status: ClusterStatus = by_url(
-        &home,
-        &["cluster", "status"],
-        &[&ua, &ub],
-        &tokens,
-        &["-o", "json"],
-    )
-    .expect_code(0)
-    .json();
+    let status: ClusterStatus = home
+        .run_by_url(
+            &["cluster", "status"],
+            &[&ua, &ub],
+            &tokens,
+            &["-o", "json"],
+        )
+        .expect_code(0)
+        .json();
     assert_eq!(status.nodes.len(), 2);
     assert!(
         status.nodes.iter().all(|n| n.alive && n.remote),
@@ -143,10 +137,12 @@ async fn url_forms_of_status_links_and_failover() {
     // A connector from a to b, listed with its state, then removed.
     let b_to = b.stomp_url();
     let add = [b_to.as_str(), "--name", "a-to-b", "--ttl", "2"];
-    by_url(&home, &["link", "add"], &[&ua], &tokens, &add).expect_code(0);
+    home.run_by_url(&["link", "add"], &[&ua], &tokens, &add)
+        .expect_code(0);
     let up = poll_until(Duration::from_secs(20), || {
-        let list: LinkList =
-            by_url(&home, &["link", "ls"], &[&ua], &tokens, &["-o", "json"]).json();
+        let list: LinkList = home
+            .run_by_url(&["link", "ls"], &[&ua], &tokens, &["-o", "json"])
+            .json();
         list.links.iter().any(|l| {
             l.name == "a-to-b"
                 && l.to == "url-b"
@@ -155,17 +151,14 @@ async fn url_forms_of_status_links_and_failover() {
         })
     });
     assert!(up, "the connector from a to b never came up");
-    by_url(&home, &["link", "rm"], &[&ua], &tokens, &["a-to-b"]).expect_code(0);
-    let run = by_url(&home, &["link", "rm"], &[&ua], &tokens, &["a-to-b"]).expect_code(66);
+    home.run_by_url(&["link", "rm"], &[&ua], &tokens, &["a-to-b"])
+        .expect_code(0);
+    let run = home
+        .run_by_url(&["link", "rm"], &[&ua], &tokens, &["a-to-b"])
+        .expect_code(66);
     assert!(run.stderr.contains("a-to-b"), "{}", run.stderr);
-    by_url(
-        &home,
-        &["link", "add"],
-        &[&ua],
-        &tokens,
-        &["node1", "node2"],
-    )
-    .expect_code(2);
+    home.run_by_url(&["link", "add"], &[&ua], &tokens, &["node1", "node2"])
+        .expect_code(2);
 
     // A master/slave group given by its members' URLs.
     let mut group = HaGroup::start("url-ha", 2, &[]);
@@ -176,15 +169,18 @@ async fn url_forms_of_status_links_and_failover() {
     // The members share a data directory, and so the admin token generated in it.
     let ha_token = group.data_dir().join("admin.token").display().to_string();
     let status = ["failover", "status"];
-    let st: FailoverStatus = by_url(&home, &status, &members, &ha_token, &["-o", "json"])
+    let st: FailoverStatus = home
+        .run_by_url(&status, &members, &ha_token, &["-o", "json"])
         .expect_code(0)
         .json();
     assert_eq!(st.groups.len(), 1, "{st:?}");
     assert_eq!(st.groups[0].master, Some(label(&urls[master])));
     assert_eq!(st.groups[0].slaves, vec![label(&urls[1 - master])]);
     let trigger = ["failover", "trigger"];
-    by_url(&home, &trigger, &members, &ha_token, &["--mode", "kill"]).expect_code(2);
-    let report: FailoverReport = by_url(&home, &trigger, &members, &ha_token, &["-o", "json"])
+    home.run_by_url(&trigger, &members, &ha_token, &["--mode", "kill"])
+        .expect_code(2);
+    let report: FailoverReport = home
+        .run_by_url(&trigger, &members, &ha_token, &["-o", "json"])
         .expect_code(0)
         .json();
     assert_eq!(report.old_master, label(&urls[master]));
