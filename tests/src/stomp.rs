@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use mq_shared::client::{AckMode, ClientError, ConnectOptions, StompClient};
@@ -272,6 +272,13 @@ pub fn is_closed(e: &ClientError) -> bool {
         e,
         ClientError::Closed | ClientError::Io(_) | ClientError::Server { .. }
     )
+}
+
+/// Milliseconds since the epoch, as the `expires` header and the scheduler count them.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A body of `len` bytes whose start spells `i` (so order can be checked) padded with `.`.

@@ -13,12 +13,6 @@ use mq_tests::*;
 /// How late a fire may be in these tests (the node is shared with other tests).
 const LATE: Duration = Duration::from_secs(3);
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 async fn scheduled(node: &Node) -> Vec<ScheduledMessage> {
     node.admin()
         .get_ok::<ScheduledList>("/api/v1/scheduled")
