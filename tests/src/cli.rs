@@ -172,6 +172,13 @@ impl CliHome {
         self.run(&args)
     }
 
+    /// Runs `mqctl ARGS -o json`, panics unless it exits 0, and parses what it printed.
+    pub fn run_json<T: DeserializeOwned>(&self, args: &[&str]) -> T {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json"]);
+        self.run(&args).expect_code(0).json()
+    }
+
     /// Runs `mqctl ARGS` with extra environment variables.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(&self.mqctl)

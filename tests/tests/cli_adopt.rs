@@ -46,10 +46,7 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
     home.run_by_url(&adopt, &[&url], &tokens, &[])
         .expect_code(2);
 
-    let status: ClusterStatus = home
-        .run(&["cluster", "status", "ext", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let status: ClusterStatus = home.run_json(&["cluster", "status", "ext"]);
     let n = &status.nodes[0];
     assert!(n.remote && n.alive, "{status:?}");
     assert_eq!(n.pid, Some(remote.pid()));
