@@ -9,7 +9,7 @@
 //!   sleeps.
 //! - [`ports`]: loopback ports for tests that must name one before a node binds it.
 //! - [`process`]: the one way `mqnode` is spawned (it dies with the test thread that started
-//!   it), and [`run_mqnode`] for starts that must be refused.
+//!   it), and [`run_mqnode`] with [`run_mqnode_on`] for starts that must be refused.
 //! - [`node`]: [`Node`], one spawned `mqnode` learning its ports from its ready line, killed and
 //!   reaped when dropped, its output printed when the test fails.
 //! - [`cluster`]: [`HaGroup`], master/slave nodes on one shared data directory, and the member
@@ -67,7 +67,7 @@ pub use bins::*;
 pub use cluster::*;
 pub use node::*;
 pub use ports::*;
-pub use process::run_mqnode;
+pub use process::{run_mqnode, run_mqnode_on};
 pub use raw::*;
 pub use stall::*;
 pub use stomp::*;

@@ -296,16 +296,7 @@ async fn the_documented_security_file_works_as_described() {
 fn without_a_security_file_a_non_loopback_transport_refuses_to_start() {
     let data = tempfile::tempdir().expect("a data directory");
     let data = data.path().display().to_string();
-    let out = run_mqnode(&[
-        "--name",
-        "open",
-        "--data",
-        &data,
-        "--transport",
-        "tcp://0.0.0.0:0",
-        "--admin",
-        "127.0.0.1:0",
-    ]);
+    let out = run_mqnode_on("open", &data, "tcp://0.0.0.0:0", &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "it started: {err}");
     assert!(
@@ -683,16 +674,7 @@ fn a_transport_that_cannot_listen_does_not_print_its_discovery_secret() {
     let data = data.path().display().to_string();
     let transport =
         format!("tcp://127.0.0.1:{port}?discoveryUri=multicast://default?secret=t0p-secret");
-    let out = run_mqnode(&[
-        "--name",
-        "busy",
-        "--data",
-        &data,
-        "--transport",
-        &transport,
-        "--admin",
-        "127.0.0.1:0",
-    ]);
+    let out = run_mqnode_on("busy", &data, &transport, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("cannot listen on transport"), "{err}");
@@ -957,22 +939,19 @@ fn a_network_connector_to_an_ssl_peer_needs_a_ca() {
     let data = data.path().display().to_string();
     let cert = pki.node_cert.display().to_string();
     let key = pki.node_key.display().to_string();
-    let out = run_mqnode(&[
-        "--name",
+    let out = run_mqnode_on(
         "noca",
-        "--data",
         &data,
-        "--transport",
         "tcp://127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--network",
-        "static:(ssl://127.0.0.1:1)",
-    ]);
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--network",
+            "static:(ssl://127.0.0.1:1)",
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(

@@ -89,16 +89,7 @@ async fn the_upgrade_chooses_a_stomp_subprotocol() {
 async fn wss_without_a_certificate_is_refused_at_start_with_a_sentence() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let data = dir.path().display().to_string();
-    let out = run_mqnode(&[
-        "--name",
-        "wss",
-        "--data",
-        &data,
-        "--transport",
-        "wss://127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-    ]);
+    let out = run_mqnode_on("wss", &data, "wss://127.0.0.1:0", &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
