@@ -23,35 +23,25 @@ fn put(seq: u64, data: Vec<u8>) -> Op {
     }
 }
 
-/// Opens the store once the writer thread of a dropped handle has let go of it, and reads
-/// back every message of queue `orders`.
-fn reopen(path: &Path) -> Result<(Store, Vec<Loaded>), StoreError> {
+/// Opens the store once the writer thread of a dropped handle has let go of it.
+fn reopen(path: &Path) -> Result<Store, StoreError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match open(path) {
+        match Store::open(path) {
             Err(StoreError::AlreadyOpen { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            r => return r,
+            r => return r.map(|(store, _)| store),
         }
     }
 }
 
-/// Opens the store and reads back every message of queue `orders`.
-fn open(path: &Path) -> Result<(Store, Vec<Loaded>), StoreError> {
-    let (store, _) = Store::open(path)?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    store.load(
-        Arc::from("orders"),
-        [0; PRIORITIES],
-        usize::MAX,
-        u64::MAX,
-        Box::new(move |l| {
-            let _ = tx.send(l);
-        }),
-    )?;
-    let list = rx.recv().map_err(|_| StoreError::Closed)??;
-    Ok((store, list))
+/// Every message of queue `orders`.
+async fn orders(store: &Store) -> Result<Vec<Loaded>, StoreError> {
+    let from_the_start = [0; PRIORITIES];
+    store
+        .read(Arc::from("orders"), from_the_start, usize::MAX, u64::MAX)
+        .await
 }
 
 #[tokio::test]
@@ -60,8 +50,8 @@ async fn a_receipted_message_after_a_disk_full_error_survives_a_crash() -> TestR
         return Ok(());
     };
     let path = fs.path().join("store.redb");
-    let (store, recovered) = open(&path)?;
-    assert!(recovered.is_empty());
+    let (store, _) = Store::open(&path)?;
+    assert!(orders(&store).await?.is_empty());
     let filler = fs.path().join("filler");
     fill_leaving(&filler, 5 * 1024 * 1024 / 2)?;
 
@@ -79,7 +69,8 @@ async fn a_receipted_message_after_a_disk_full_error_survives_a_crash() -> TestR
     // A crash: the handle goes without a close, so nothing is checkpointed into redb and
     // only the journal holds the confirmed message.
     drop(store);
-    let (store, recovered) = reopen(&path)?;
+    let store = reopen(&path)?;
+    let recovered = orders(&store).await?;
     let seqs: Vec<u64> = recovered.iter().map(|r| r.seq).collect();
     assert_eq!(
         seqs,
