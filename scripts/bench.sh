@@ -214,16 +214,31 @@ start_activemq() {
   PIDS+=("$STARTED_PID")
 }
 
+# start_kind KIND NAME PORT DATA: start_mqnode or start_activemq, as KIND says.
+start_kind() {
+  local kind=$1
+  shift
+  if [[ $kind == mqnode ]]; then start_mqnode "$@"; else start_activemq "$@"; fi
+}
+
+# wait_log SECS PATTERN FILE...: polls until one of the files matches PATTERN (grep, any case),
+# for SECS at the most.
+wait_log() {
+  local tries=$(($1 * 20)) pattern=$2 i
+  shift 2
+  for ((i = 0; i < tries; i++)); do
+    grep -qi "$pattern" "$@" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 # start_broker KIND NAME PORT DATA: starts a standalone broker, waits for STOMP, records its
 # start-to-serving time and idle RSS; sets BROKER_PID.
 start_broker() {
   local kind=$1 name=$2 port=$3 data=$4 t0 t1
   t0=$(now_us)
-  if [[ $kind == mqnode ]]; then
-    start_mqnode "$name" "$port" "$data"
-  else
-    start_activemq "$name" "$port" "$data"
-  fi
+  start_kind "$kind" "$name" "$port" "$data"
   BROKER_PID=$STARTED_PID
   wait_stomp "$port" 120 "$BROKER_PID" || die "$kind did not serve STOMP on $port (see $WORK)"
   t1=$(now_us)
@@ -309,31 +324,21 @@ bridge_round() {
 
 # Two brokers on one store; kill -9 the master; time until the other serves STOMP.
 failover_round() {
-  local kind=$1 round=$2 p1=$((BASE_PORT + 30)) p2=$((BASE_PORT + 40)) m s i t0 t1
+  local kind=$1 round=$2 p1=$((BASE_PORT + 30)) p2=$((BASE_PORT + 40)) m s t0 t1
   local store=$WORK/ha-r$round.store
-  log "round $round: $kind, shared-store failover"
-  if [[ $kind == mqnode ]]; then
-    start_mqnode "ham-r$round" "$p1" "$store"
-    m=$STARTED_PID
-    wait_stomp "$p1" 60 "$m" || die "mqnode master did not start"
-    start_mqnode "has-r$round" "$p2" "$store"
-    s=$STARTED_PID
-    for ((i = 0; i < 600; i++)); do
-      grep -q '"role":"slave"' "$WORK/has-r$round.out" 2>/dev/null && break
-      sleep 0.05
-    done
-  else
-    start_activemq "ham-r$round" "$p1" "$store"
-    m=$STARTED_PID
-    wait_stomp "$p1" 120 "$m" || die "ActiveMQ master did not start"
-    start_activemq "has-r$round" "$p2" "$store"
-    s=$STARTED_PID
-    for ((i = 0; i < 1200; i++)); do
-      grep -qi 'slave mode\|waiting a lock\|is locked' "$WORK/has-r$round/console.log" \
-        "$WORK/has-r$round/data/activemq.log" 2>/dev/null && break
-      sleep 0.05
-    done
+  # How long the master may take to serve, and how the slave says that it waits for the lock.
+  local start_secs=60 waiting='"role":"slave"' slave_logs=("$WORK/has-r$round.out")
+  if [[ $kind == activemq ]]; then
+    start_secs=120 waiting='slave mode\|waiting a lock\|is locked'
+    slave_logs=("$WORK/has-r$round/console.log" "$WORK/has-r$round/data/activemq.log")
   fi
+  log "round $round: $kind, shared-store failover"
+  start_kind "$kind" "ham-r$round" "$p1" "$store"
+  m=$STARTED_PID
+  wait_stomp "$p1" "$start_secs" "$m" || die "$kind master did not start"
+  start_kind "$kind" "has-r$round" "$p2" "$store"
+  s=$STARTED_PID
+  wait_log $((start_secs / 2)) "$waiting" "${slave_logs[@]}" || true
   sleep 1
   t0=$(now_us)
   kill9 "$m"
@@ -363,19 +368,26 @@ done
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
+# receipted_runs PREFIX KIND URL: three times the persistent runs with a receipt per message,
+# 4+4 and 1+1, recorded as PREFIX_p44r and PREFIX_p11r.
+receipted_runs() {
+  local prefix=$1 kind=$2 url=$3 r
+  for r in 1 2 3; do
+    run_bench "${prefix}_p44r" "$kind" "$url" --queue "$prefix.r$r.p44r" --warmup "$WARMUP" \
+      --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
+    run_bench "${prefix}_p11r" "$kind" "$url" --queue "$prefix.r$r.p11r" --warmup "$WARMUP" \
+      --messages "$N_P11R" --persistent --receipts each
+  done
+}
+
 backlog() {
   local kind=$1
   local port=$BASE_PORT url="tcp://127.0.0.1:$BASE_PORT" data=$WORK/$kind-backlog.data
   log "$kind: preloading $BACKLOG persistent 1 KiB messages"
   start_broker "$kind" "$kind-backlog" "$port" "$data"
-  local t0 t1 r
+  local t0 t1
   # The same runs on the empty broker first: the backlogged figures are compared with these.
-  for r in 1 2 3; do
-    run_bench em_p44r "$kind" "$url" --queue "em.r$r.p44r" --warmup "$WARMUP" \
-      --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
-    run_bench em_p11r "$kind" "$url" --queue "em.r$r.p11r" --warmup "$WARMUP" \
-      --messages "$N_P11R" --persistent --receipts each
-  done
+  receipted_runs em "$kind" "$url"
   t0=$(now_us)
   # Without receipts (each producer's DISCONNECT receipt still confirms it was all read).
   "$MQCTL" bench --url "$url" -o plain --queue backlog --messages "$BACKLOG" --consumers 0 \
@@ -386,12 +398,7 @@ backlog() {
   record bl_fill_rss_mb "$kind" "$(mb "$(rss_kb "$BROKER_PID")")"
   record bl_fill_hwm_mb "$kind" "$(mb "$(hwm_kb "$BROKER_PID")")"
   log "  after the preload: RSS $(rss_kb "$BROKER_PID") kB, peak $(hwm_kb "$BROKER_PID") kB"
-  for r in 1 2 3; do
-    run_bench bl_p44r "$kind" "$url" --queue "bl.r$r.p44r" --warmup "$WARMUP" \
-      --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
-    run_bench bl_p11r "$kind" "$url" --queue "bl.r$r.p11r" --warmup "$WARMUP" \
-      --messages "$N_P11R" --persistent --receipts each
-  done
+  receipted_runs bl "$kind" "$url"
   # A crash with the backlog in the store, and the restart on the same data.
   kill9 "$BROKER_PID"
   start_broker "$kind" "$kind-backlog" "$port" "$data"
@@ -422,10 +429,7 @@ scale() {
   "$MQCTL" bench --url "$url" --idle-connections 5000 --hold 8 >/dev/null 2>"$WORK/idle.stderr" &
   hold_pid=$!
   PIDS+=("$hold_pid")
-  for ((i = 0; i < 600; i++)); do
-    grep -q 'opened' "$WORK/idle.stderr" && break
-    sleep 0.1
-  done
+  wait_log 60 opened "$WORK/idle.stderr" || true
   sleep 1
   after=$(rss_kb "$BROKER_PID")
   wait "$hold_pid" || PROBLEMS=$((PROBLEMS + 1))

@@ -1,99 +1,17 @@
-//! The store on a disk that fills up: a small tmpfs is mounted (the tests run as root; they
-//! are skipped, saying why, only where mounting is not permitted), filled, and the store must
-//! keep every message it confirmed across a crash.
+//! The store on a disk that fills up: a small tmpfs is mounted (the harness's
+//! [`mq_tests::tmpfs`]; the tests run as root and are skipped, saying why, only where mounting
+//! is not permitted), filled, and the store must keep every message it confirmed across a crash.
 
 use std::error::Error;
-use std::fs::File;
-use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use mq_tests::tmpfs::{Tmpfs, fill_leaving};
 use mqnode::store::{DEFAULT_RANK, Loaded, Op, PRIORITIES, Store, StoreError};
 
 type TestResult = Result<(), Box<dyn Error>>;
-
-/// A tmpfs mounted on a fresh directory, unmounted when dropped (also when a test fails).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it); `None` if this machine does
-    /// not permit mounting.
-    fn mount(size: &str) -> Result<Option<Tmpfs>, Box<dyn Error>> {
-        let dir = tempfile::tempdir()?;
-        let out = match Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-        {
-            Ok(out) => out,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!("skipped: no mount command on this machine");
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if !out.status.success() {
-            let why = String::from_utf8_lossy(&out.stderr).to_lowercase();
-            if [
-                "permission denied",
-                "not permitted",
-                "superuser",
-                "must be root",
-            ]
-            .iter()
-            .any(|s| why.contains(s))
-            {
-                eprintln!("skipped: mounting a tmpfs is not permitted here: {why}");
-                return Ok(None);
-            }
-            return Err(format!("mount failed: {why}").into());
-        }
-        Ok(Some(Tmpfs { dir }))
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            // Still busy (a failed test left a file open): detach it now, it goes once free.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
-
-/// Writes `path` until the file system is full, then gives back `free` bytes.
-fn fill_leaving(path: &Path, free: u64) -> std::io::Result<()> {
-    let mut f = File::create(path)?;
-    let chunk = vec![0x5au8; 64 * 1024];
-    let mut len = 0u64;
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => len += n as u64,
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-            Err(e) => return Err(e),
-        }
-    }
-    f.sync_all()?;
-    f.set_len(len.saturating_sub(free))?;
-    Ok(())
-}
 
 fn put(seq: u64, data: Vec<u8>) -> Op {
     Op::Put {
@@ -105,45 +23,35 @@ fn put(seq: u64, data: Vec<u8>) -> Op {
     }
 }
 
-/// Opens the store once the writer thread of a dropped handle has let go of it, and reads
-/// back every message of queue `orders`.
-fn reopen(path: &Path) -> Result<(Store, Vec<Loaded>), StoreError> {
+/// Opens the store once the writer thread of a dropped handle has let go of it.
+fn reopen(path: &Path) -> Result<Store, StoreError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match open(path) {
+        match Store::open(path) {
             Err(StoreError::AlreadyOpen { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            r => return r,
+            r => return r.map(|(store, _)| store),
         }
     }
 }
 
-/// Opens the store and reads back every message of queue `orders`.
-fn open(path: &Path) -> Result<(Store, Vec<Loaded>), StoreError> {
-    let (store, _) = Store::open(path)?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    store.load(
-        Arc::from("orders"),
-        [0; PRIORITIES],
-        usize::MAX,
-        u64::MAX,
-        Box::new(move |l| {
-            let _ = tx.send(l);
-        }),
-    )?;
-    let list = rx.recv().map_err(|_| StoreError::Closed)??;
-    Ok((store, list))
+/// Every message of queue `orders`.
+async fn orders(store: &Store) -> Result<Vec<Loaded>, StoreError> {
+    let from_the_start = [0; PRIORITIES];
+    store
+        .read(Arc::from("orders"), from_the_start, usize::MAX, u64::MAX)
+        .await
 }
 
 #[tokio::test]
 async fn a_receipted_message_after_a_disk_full_error_survives_a_crash() -> TestResult {
-    let Some(fs) = Tmpfs::mount("24m")? else {
+    let Some(fs) = Tmpfs::mount("24m") else {
         return Ok(());
     };
     let path = fs.path().join("store.redb");
-    let (store, recovered) = open(&path)?;
-    assert!(recovered.is_empty());
+    let (store, _) = Store::open(&path)?;
+    assert!(orders(&store).await?.is_empty());
     let filler = fs.path().join("filler");
     fill_leaving(&filler, 5 * 1024 * 1024 / 2)?;
 
@@ -161,7 +69,8 @@ async fn a_receipted_message_after_a_disk_full_error_survives_a_crash() -> TestR
     // A crash: the handle goes without a close, so nothing is checkpointed into redb and
     // only the journal holds the confirmed message.
     drop(store);
-    let (store, recovered) = reopen(&path)?;
+    let store = reopen(&path)?;
+    let recovered = orders(&store).await?;
     let seqs: Vec<u64> = recovered.iter().map(|r| r.seq).collect();
     assert_eq!(
         seqs,

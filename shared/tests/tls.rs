@@ -1,5 +1,6 @@
-//! TLS over loopback with certificates made at test time (rcgen): STOMP frames through
-//! `Connection` over `tls::Stream`, and each way a handshake or a file can be refused.
+//! TLS over loopback with certificates made at test time (the test harness's
+//! [`mq_tests::certs::Pki`]): STOMP frames through `Connection` over `tls::Stream`, and each
+//! way a handshake or a file can be refused.
 
 #![cfg(feature = "client")]
 
@@ -12,11 +13,7 @@ use mq_shared::connection::{ConnError, Connection};
 use mq_shared::frame::{Command, Frame, Limits};
 use mq_shared::tls::{self, ServerConfig, Stream, TlsAcceptor, TlsError, TlsFiles};
 use mq_shared::uri::HostPort;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
-use tempfile::TempDir;
+use mq_tests::certs::Pki;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -26,93 +23,11 @@ type Result<T = ()> = std::result::Result<T, Error>;
 /// Bound on anything a test waits for.
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A CA, certificates it signed, and one from another CA, as PEM files in a temporary folder.
-struct Pki {
-    dir: TempDir,
-    ca: PathBuf,
-    server: TlsFiles,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-    /// A server certificate for the same names, signed by another CA.
-    rogue: TlsFiles,
-}
-
-fn ca(name: &str) -> Result<CertifiedIssuer<'static, KeyPair>> {
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    Ok(CertifiedIssuer::self_signed(params, KeyPair::generate()?)?)
-}
-
-/// A leaf certificate and key signed by `issuer`, written as `NAME.crt` and `NAME.key`.
-fn leaf(
-    dir: &Path,
-    name: &str,
-    issuer: &CertifiedIssuer<'static, KeyPair>,
-    sans: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> Result<(PathBuf, PathBuf)> {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.extended_key_usages = vec![usage];
-    let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, issuer)?;
-    let (cert_path, key_path) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    std::fs::write(&cert_path, cert.pem())?;
-    std::fs::write(&key_path, key.serialize_pem())?;
-    Ok((cert_path, key_path))
-}
-
-impl Pki {
-    fn new() -> Result<Pki> {
-        let dir = tempfile::tempdir()?;
-        let root = ca("mq test CA")?;
-        let ca_path = dir.path().join("ca.crt");
-        std::fs::write(&ca_path, root.pem())?;
-        let names = ["127.0.0.1", "localhost"];
-        let server = ExtendedKeyUsagePurpose::ServerAuth;
-        let (cert, key) = leaf(dir.path(), "server", &root, &names, server.clone())?;
-        let (client_cert, client_key) = leaf(
-            dir.path(),
-            "client",
-            &root,
-            &["app"],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        )?;
-        let other = ca("someone else's CA")?;
-        let (rogue_cert, rogue_key) = leaf(dir.path(), "rogue", &other, &names, server)?;
-        Ok(Pki {
-            server: TlsFiles {
-                cert,
-                key,
-                ca: Some(ca_path.clone()),
-            },
-            rogue: TlsFiles {
-                cert: rogue_cert,
-                key: rogue_key,
-                ca: None,
-            },
-            ca: ca_path,
-            client_cert,
-            client_key,
-            dir,
-        })
-    }
-
-    fn file(&self, name: &str, content: &str) -> Result<PathBuf> {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, content)?;
-        Ok(path)
-    }
+/// Writes `content` to the file `name` next to the certificates.
+fn file(pki: &Pki, name: &str, content: &str) -> Result<PathBuf> {
+    let path = pki.dir().join(name);
+    std::fs::write(&path, content)?;
+    Ok(path)
 }
 
 /// A loopback listener and its address.
@@ -175,9 +90,9 @@ async fn client_stomp(stream: Stream) -> std::result::Result<Frame, ConnError> {
 
 #[tokio::test]
 async fn stomp_frames_round_trip_over_tls() -> Result {
-    let pki = Pki::new()?;
+    let pki = Pki::new();
     let (l, addr) = listener().await?;
-    let server = tokio::spawn(accept_one(l, tls::server_config(&pki.server, false)?));
+    let server = tokio::spawn(accept_one(l, tls::server_config(&pki.node_files(), false)?));
     let client = tls::client_config(&pki.ca, None)?;
     let stream = within(tls::connect(&addr, Some(&client), "127.0.0.1")).await??;
     assert!(stream.is_tls() && stream.peer_verified());
@@ -197,10 +112,10 @@ async fn stomp_frames_round_trip_over_tls() -> Result {
 
 #[tokio::test]
 async fn a_host_name_in_the_certificate_verifies_and_endpoints_pick_their_scheme() -> Result {
-    let pki = Pki::new()?;
+    let pki = Pki::new();
     let (l, addr) = listener().await?;
     let port: u16 = addr.rsplit_once(':').map_or("0", |(_, p)| p).parse()?;
-    let server = tokio::spawn(accept_one(l, tls::server_config(&pki.server, false)?));
+    let server = tokio::spawn(accept_one(l, tls::server_config(&pki.node_files(), false)?));
     let client = tls::client_config(&pki.ca, None)?;
     // localhost resolves to loopback and is in the certificate as a DNS name.
     let endpoint = HostPort::tls("localhost", port);
@@ -225,9 +140,9 @@ async fn a_host_name_in_the_certificate_verifies_and_endpoints_pick_their_scheme
 
 #[tokio::test]
 async fn plain_bytes_to_a_tls_transport_get_no_connected() -> Result {
-    let pki = Pki::new()?;
+    let pki = Pki::new();
     let (l, addr) = listener().await?;
-    let server = tokio::spawn(accept_one(l, tls::server_config(&pki.server, false)?));
+    let server = tokio::spawn(accept_one(l, tls::server_config(&pki.node_files(), false)?));
     let mut raw = TcpStream::connect(&addr).await?;
     raw.write_all(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0")
         .await?;
@@ -246,9 +161,12 @@ async fn plain_bytes_to_a_tls_transport_get_no_connected() -> Result {
 
 #[tokio::test]
 async fn a_server_certificate_from_another_ca_is_refused() -> Result {
-    let pki = Pki::new()?;
+    let pki = Pki::new();
     let (l, addr) = listener().await?;
-    let server = tokio::spawn(accept_one(l, tls::server_config(&pki.rogue, false)?));
+    let server = tokio::spawn(accept_one(
+        l,
+        tls::server_config(&pki.rogue_files(), false)?,
+    ));
     let client = tls::client_config(&pki.ca, None)?;
     let e = within(tls::connect(&addr, Some(&client), "localhost")).await?;
     let Err(e) = e else {
@@ -264,9 +182,9 @@ async fn a_server_certificate_from_another_ca_is_refused() -> Result {
 
 #[tokio::test]
 async fn a_certificate_for_another_name_is_refused() -> Result {
-    let pki = Pki::new()?;
+    let pki = Pki::new();
     let (l, addr) = listener().await?;
-    let _server = tokio::spawn(accept_one(l, tls::server_config(&pki.server, false)?));
+    let _server = tokio::spawn(accept_one(l, tls::server_config(&pki.node_files(), false)?));
     let client = tls::client_config(&pki.ca, None)?;
     let e = within(tls::connect(&addr, Some(&client), "broker.example")).await?;
     let text = e.map(|_| ()).map_err(|e| e.to_string());
@@ -280,8 +198,8 @@ async fn a_certificate_for_another_name_is_refused() -> Result {
 
 #[tokio::test]
 async fn need_client_auth_refuses_a_client_without_a_certificate() -> Result {
-    let pki = Pki::new()?;
-    let config = tls::server_config(&pki.server, true)?;
+    let pki = Pki::new();
+    let config = tls::server_config(&pki.node_files(), true)?;
     let (l, addr) = listener().await?;
     let server = tokio::spawn(accept_one(l, config.clone()));
     let anonymous = tls::client_config(&pki.ca, None)?;
@@ -324,13 +242,13 @@ async fn need_client_auth_refuses_a_client_without_a_certificate() -> Result {
 
 #[tokio::test]
 async fn a_client_certificate_from_another_ca_is_refused() -> Result {
-    let pki = Pki::new()?;
+    let pki = Pki::new();
     let (l, addr) = listener().await?;
-    let server = tokio::spawn(accept_one(l, tls::server_config(&pki.server, true)?));
-    // The rogue certificate is a server certificate of another CA: refused either way.
+    let server = tokio::spawn(accept_one(l, tls::server_config(&pki.node_files(), true)?));
+    // The rogue certificate is signed by another CA.
     let client = tls::client_config(
         &pki.ca,
-        Some((pki.rogue.cert.as_path(), pki.rogue.key.as_path())),
+        Some((pki.rogue_cert.as_path(), pki.rogue_key.as_path())),
     )?;
     if let Ok(stream) = within(tls::connect(&addr, Some(&client), "127.0.0.1")).await? {
         assert!(within(client_stomp(stream)).await?.is_err());
@@ -342,8 +260,8 @@ async fn a_client_certificate_from_another_ca_is_refused() -> Result {
 
 #[test]
 fn bad_files_are_clear_errors() -> Result {
-    let pki = Pki::new()?;
-    let missing = pki.dir.path().join("nope.crt");
+    let pki = Pki::new();
+    let missing = pki.dir().join("nope.crt");
     let with = |cert: &Path, key: &Path, ca: Option<&Path>| TlsFiles {
         cert: cert.to_path_buf(),
         key: key.to_path_buf(),
@@ -354,7 +272,7 @@ fn bad_files_are_clear_errors() -> Result {
         Err(e) => e,
     };
 
-    let e = err(&with(&missing, &pki.server.key, None), false);
+    let e = err(&with(&missing, &pki.node_key, None), false);
     assert!(
         matches!(
             e,
@@ -367,14 +285,14 @@ fn bad_files_are_clear_errors() -> Result {
     );
     assert!(e.to_string().contains("nope.crt"), "{e}");
 
-    let text = pki.file("notes.txt", "just some text\n")?;
-    let e = err(&with(&text, &pki.server.key, None), false);
+    let text = file(&pki, "notes.txt", "just some text\n")?;
+    let e = err(&with(&text, &pki.node_key, None), false);
     assert!(matches!(e, TlsError::NoPem { .. }), "{e:?}");
     assert!(e.to_string().contains("notes.txt") && e.to_string().contains("BEGIN CERTIFICATE"));
-    let e = err(&with(&pki.server.cert, &text, None), false);
+    let e = err(&with(&pki.node_cert, &text, None), false);
     assert!(e.to_string().contains("holds no PEM private key"), "{e}");
     // A certificate where the key should be is no key either.
-    let e = err(&with(&pki.server.cert, &pki.server.cert, None), false);
+    let e = err(&with(&pki.node_cert, &pki.node_cert, None), false);
     assert!(
         matches!(
             e,
@@ -386,27 +304,27 @@ fn bad_files_are_clear_errors() -> Result {
         "{e:?}"
     );
 
-    let broken = pki.file("broken.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n")?;
-    let e = err(&with(&broken, &pki.server.key, None), false);
+    let broken = file(&pki, "broken.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n")?;
+    let e = err(&with(&broken, &pki.node_key, None), false);
     assert!(matches!(e, TlsError::BadFile { .. }), "{e:?}");
 
-    let e = err(&with(&pki.server.cert, &pki.client_key, None), false);
+    let e = err(&with(&pki.node_cert, &pki.client_key, None), false);
     assert!(matches!(e, TlsError::KeyMismatch { .. }), "{e:?}");
     assert!(
         e.to_string().contains("does not match the certificate"),
         "{e}"
     );
 
-    let e = err(&with(&pki.server.cert, &pki.server.key, None), true);
+    let e = err(&with(&pki.node_cert, &pki.node_key, None), true);
     assert!(matches!(e, TlsError::NoClientCa), "{e:?}");
 
-    let e = err(&with(&pki.server.cert, &pki.server.key, Some(&text)), true);
+    let e = err(&with(&pki.node_cert, &pki.node_key, Some(&text)), true);
     assert!(matches!(e, TlsError::NoPem { what: "CA", .. }), "{e:?}");
 
     let e = tls::client_config(&missing, None).map(|_| ());
     assert!(e.is_err_and(|e| matches!(e, TlsError::Read { what: "CA", .. })));
-    let files = with(&pki.server.cert, &pki.server.key, None);
+    let files = with(&pki.node_cert, &pki.node_key, None);
     assert!(matches!(files.client_config(), Err(TlsError::NoCa)));
-    assert!(pki.server.client_config().is_ok());
+    assert!(pki.node_files().client_config().is_ok());
     Ok(())
 }

@@ -11,22 +11,13 @@
 // any other origin (and every host name but 127.0.0.1 is unresolvable); takes a screenshot.
 // Prints one JSON line and exits 0, or prints why on stderr and exits 1.
 
-import { chromium } from 'playwright-core';
 import { statSync } from 'node:fs';
+import { launch, runCheck } from './browser.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 const WAIT = 20000;
 const origin = new URL(cfg.url).origin;
-const browser = await chromium.launch({
-    executablePath: cfg.chromium,
-    headless: true,
-    timeout: 60000,
-    args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
-});
+const browser = await launch(cfg.chromium);
 const requests = [];
 const errors = [];
 
@@ -65,15 +56,4 @@ async function main() {
     return { ok: true, requests: requests.length, depths, screenshot_bytes: statSync(cfg.screenshot).size };
 }
 
-const timer = setTimeout(() => { console.error('cluster_console_check: not done within 90 s'); process.exit(1); }, 90000);
-let code = 0;
-try {
-    console.log(JSON.stringify(await main()));
-} catch (e) {
-    console.error(`cluster_console_check: ${e.message}`);
-    code = 1;
-} finally {
-    clearTimeout(timer);
-    await browser.close().catch(() => {});
-}
-process.exit(code);
+await runCheck('cluster_console_check', browser, main, 90);

@@ -15,27 +15,17 @@
 // Chromium also runs with every host name but 127.0.0.1 unresolvable.
 // Prints one JSON line and exits 0, or prints why on stderr and exits 1.
 
-import { chromium } from 'playwright-core';
 import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launch, runCheck } from './browser.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 const WAIT = 15000;
 const here = dirname(fileURLToPath(import.meta.url));
 const stompBundle = join(here, 'node_modules', '@stomp', 'stompjs', 'bundles', 'stomp.umd.min.js');
 
-// Playwright gives the browser a fresh, empty profile directory of its own.
-const browser = await chromium.launch({
-    executablePath: cfg.chromium,
-    headless: true,
-    timeout: 60000,
-    args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
-});
+const browser = await launch(cfg.chromium);
 const requests = [];
 const steps = [];
 const step = (s) => steps.push(s);
@@ -153,15 +143,4 @@ async function main() {
     return { ok: true, steps, requests: requests.length, screenshot_bytes: shot };
 }
 
-const timer = setTimeout(() => { console.error(`console_check: not done within 120 s after ${steps.join(', ')}`); process.exit(1); }, 120000);
-let code = 0;
-try {
-    console.log(JSON.stringify(await main()));
-} catch (e) {
-    console.error(`console_check: ${e.message} (after: ${steps.join(', ') || 'nothing'})`);
-    code = 1;
-} finally {
-    clearTimeout(timer);
-    await browser.close().catch(() => {});
-}
-process.exit(code);
+await runCheck('console_check', browser, main, 120, () => ` (after: ${steps.join(', ') || 'nothing'})`);

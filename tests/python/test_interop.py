@@ -39,14 +39,17 @@ def mqnode_bin():
 
 
 class Node:
-    """A running mqnode; its log is printed when the test fails (pytest shows teardown output)."""
+    """A running mqnode; its log is printed when the test fails (pytest shows teardown output).
 
-    def __init__(self, tmp, name, *args):
+    Its one STOMP transport is `transport` (a port-0 URL), its data and log in `tmp`; `args`
+    are more mqnode options."""
+
+    def __init__(self, tmp, name, *args, transport="tcp://127.0.0.1:0"):
         self.log_path = tmp / f"{name}.log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [mqnode_bin(), "--name", name, "--data", str(tmp / name),
-             "--transport", "tcp://127.0.0.1:0", "--admin", "127.0.0.1:0", *args],
+             "--transport", transport, "--admin", "127.0.0.1:0", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log,
         )
         lines = queue.Queue()
@@ -64,10 +67,11 @@ class Node:
         if not line:
             self.stop()
             pytest.fail(f"mqnode printed no ready line:\n{self.log_text()}")
-        ready = json.loads(line)
+        self.ready = json.loads(line)
+        ready = self.ready
         assert ready["event"] == "ready" and ready["role"] in ("master", "standalone"), ready
-        hostport = ready["transports"][0].split("://", 1)[1]
-        host, port = hostport.rsplit(":", 1)
+        self.url = ready["transports"][0]
+        host, port = self.url.split("://", 1)[1].rsplit(":", 1)
         self.host_port = (host, int(port))
         self.admin = ready["admin"]
         # A node always protects its admin API; it names the token file in its ready line.
@@ -79,15 +83,17 @@ class Node:
             self.log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def depth(self, queue_name):
+    def api(self, path):
+        """GET `path` of the admin API (with the node's token, no proxy): the JSON answer."""
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        req = urllib.request.Request(f"{self.admin}{path}",
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        with opener.open(req, timeout=TIMEOUT) as r:
+            return json.load(r)
+
+    def depth(self, queue_name):
         try:
-            req = urllib.request.Request(
-                f"{self.admin}/api/v1/queues/{queue_name}",
-                headers={"Authorization": f"Bearer {self.token}"},
-            )
-            with opener.open(req, timeout=TIMEOUT) as r:
-                return json.load(r)["depth"]
+            return self.api(f"/api/v1/queues/{queue_name}")["depth"]
         except urllib.error.HTTPError as e:
             if e.code == 404:
                 return 0

@@ -1,49 +1,27 @@
 """stomp.py against a secured mqnode: a login over an ssl:// transport.
 
-The test makes its own CA and node certificate with the `openssl` command, writes a security
-file whose one user has a fixed argon2id hash (any argon2id PHC string works), starts a node
-with an ssl:// transport, and drives it with stomp.py's TLS support (a Python SSL context
+The test makes its own CA and node certificate with the `openssl` command, starts a node with
+the security file security.toml next to it (its one user has a fixed argon2id hash: any
+argon2id PHC string works) and an ssl:// transport, and drives it with stomp.py's TLS support (a Python SSL context
 trusting the CA, the host name checked against the certificate).
 
 Run: python3 -m pytest tests/python -q
 """
 
-import json
-import queue
 import shutil
-import signal
 import ssl
 import socket
 import subprocess
-import threading
 import time
-import urllib.request
+from pathlib import Path
 
 import pytest
 import stomp
 
-from test_interop import TIMEOUT, Collector, mqnode_bin
+from test_interop import TIMEOUT, Collector, Node
 
-# argon2id of "py-secret" (m=19456 KiB, t=2, p=1), as `mq_shared::password::hash` makes it.
-PY_SECRET_HASH = (
-    "$argon2id$v=19$m=19456,t=2,p=1$Lp5mo57joHguwBGm0KIeAw"
-    "$bpnkSFW/Y/Y+GKY29uQXc4mnxg1e00ZZNXA7sxfjm6Q"
-)
-
-SECURITY_FILE = f"""\
-anonymous = false
-
-[[users]]
-name = "py"
-password = "{PY_SECRET_HASH}"
-groups = ["apps"]
-
-[[authorization]]
-destination = "queue://py.>"
-read = ["apps"]
-write = ["apps"]
-admin = ["apps"]
-"""
+# One user, py (password py-secret), who may use the queues py.>.
+SECURITY_FILE = Path(__file__).resolve().parent / "security.toml"
 
 
 def openssl(*args, cwd):
@@ -73,53 +51,19 @@ def make_pki(d):
     return d / "ca.crt", d / "node.crt", d / "node.key"
 
 
-class SecureNode:
-    """An mqnode with a security file and an ssl:// transport."""
+class SecureNode(Node):
+    """An mqnode with the security file and an ssl:// transport."""
 
     def __init__(self, tmp):
         ca, cert, key = make_pki(tmp)
         self.ca = ca
-        sec = tmp / "security.toml"
-        sec.write_text(SECURITY_FILE)
-        self.log_path = tmp / "secure.log"
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [mqnode_bin(), "--name", "secure", "--data", str(tmp / "data"),
-             "--transport", "ssl://127.0.0.1:0", "--admin", "127.0.0.1:0",
-             "--security", str(sec), "--tls-cert", str(cert), "--tls-key", str(key),
-             "--tls-ca", str(ca)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log,
-        )
-        lines = queue.Queue()
-
-        def drain():
-            for line in self.proc.stdout:
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=drain, daemon=True).start()
-        try:
-            line = lines.get(timeout=TIMEOUT)
-        except queue.Empty:
-            line = None
-        if not line:
-            self.stop()
-            pytest.fail(f"mqnode printed no ready line:\n{self.log_path.read_text()}")
-        ready = json.loads(line)
-        url = ready["transports"][0]
-        assert url.startswith("ssl://"), ready
-        host, port = url.split("://", 1)[1].rsplit(":", 1)
-        self.host_port = (host, int(port))
-        self.admin = ready["admin"]
-        with open(ready["admin_token_file"]) as f:
-            self.token = f.read().strip()
+        super().__init__(tmp, "secure", "--security", str(SECURITY_FILE), "--tls-cert",
+                         str(cert), "--tls-key", str(key), "--tls-ca", str(ca),
+                         transport="ssl://127.0.0.1:0")
+        assert self.url.startswith("ssl://"), self.ready
 
     def connections(self):
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        req = urllib.request.Request(f"{self.admin}/api/v1/connections",
-                                     headers={"Authorization": f"Bearer {self.token}"})
-        with opener.open(req, timeout=TIMEOUT) as r:
-            return json.load(r)["connections"]
+        return self.api("/api/v1/connections")["connections"]
 
     def wait_no_connections(self):
         """Waits until the node has closed every STOMP connection (stomp.py does not notice
@@ -129,23 +73,13 @@ class SecureNode:
             assert time.monotonic() < deadline, f"still open: {self.connections()}"
             time.sleep(0.02)
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
 
 @pytest.fixture
 def secure_node(tmp_path):
     n = SecureNode(tmp_path)
     yield n
     n.stop()
-    print(n.log_path.read_text(errors="replace"))
+    print(n.log_text())
 
 
 def tls_conn(node):

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mq_shared::tls::{self, ClientConfig};
+use mq_shared::tls::{self, ClientConfig, TlsFiles};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -24,7 +24,7 @@ const SERVER_NAMES: [&str; 2] = ["127.0.0.1", "localhost"];
 
 /// A CA, the certificates it signed and one it did not, as PEM files.
 pub struct Pki {
-    _dir: TempDir,
+    dir: TempDir,
     /// The CA certificate (`--tls-ca`).
     pub ca: PathBuf,
     /// A node certificate signed by the CA (`--tls-cert`).
@@ -118,7 +118,7 @@ impl Pki {
             ],
         );
         Pki {
-            _dir: dir,
+            dir,
             ca: ca_path,
             node_cert,
             node_key,
@@ -140,6 +140,30 @@ impl Pki {
             "--tls-ca".into(),
             self.ca.display().to_string(),
         ]
+    }
+
+    /// The temporary directory the files are in (removed with the `Pki`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The node's certificate and key, trusting the CA for client certificates: what a TLS
+    /// transport is given.
+    pub fn node_files(&self) -> TlsFiles {
+        TlsFiles {
+            cert: self.node_cert.clone(),
+            key: self.node_key.clone(),
+            ca: Some(self.ca.clone()),
+        }
+    }
+
+    /// The certificate and key of the other CA, trusting no CA.
+    pub fn rogue_files(&self) -> TlsFiles {
+        TlsFiles {
+            cert: self.rogue_cert.clone(),
+            key: self.rogue_key.clone(),
+            ca: None,
+        }
     }
 
     /// A client trusting the CA, presenting no certificate.

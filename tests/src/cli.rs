@@ -154,6 +154,31 @@ impl CliHome {
         self.run_with(args, &[])
     }
 
+    /// Runs `mqctl COMMAND --url URL... --token-file TOKEN_FILE REST`: a command aimed at
+    /// nodes by their admin URLs rather than at a cluster of this home.
+    pub fn run_by_url(
+        &self,
+        command: &[&str],
+        urls: &[&str],
+        token_file: &str,
+        rest: &[&str],
+    ) -> Run {
+        let mut args = command.to_vec();
+        for url in urls {
+            args.extend(["--url", url]);
+        }
+        args.extend(["--token-file", token_file]);
+        args.extend(rest);
+        self.run(&args)
+    }
+
+    /// Runs `mqctl ARGS -o json`, panics unless it exits 0, and parses what it printed.
+    pub fn run_json<T: DeserializeOwned>(&self, args: &[&str]) -> T {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json"]);
+        self.run(&args).expect_code(0).json()
+    }
+
     /// Runs `mqctl ARGS` with extra environment variables.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(&self.mqctl)

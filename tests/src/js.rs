@@ -3,8 +3,9 @@
 //!
 //! `scripts/test.sh` installs Node.js, npm, Debian's `chromium` and the packages of
 //! `tests/js` (`npm ci`). Run by hand, [`scripts`] installs the npm packages itself when they
-//! are missing (once per test process). A test skips, saying why on stdout, only when Node.js
-//! or Chromium is not there at all or the packages cannot be installed; every other failure
+//! are missing (once per test process). A test skips ([`scripts_for`], [`browser_for`]), saying
+//! why on stdout, only when Node.js or Chromium is not there at all or the packages cannot be
+//! installed; every other failure
 //! of a script fails the test with the script's own words.
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,19 @@ pub fn skip(test: &str, why: &str) {
         panic!("{test} cannot run: {why} (MQ_REQUIRE_TOOLS=1)");
     }
     println!("SKIPPED {test}: {why}");
+}
+
+/// The scripts for the test named `test`, or `None` once [`skip`] has said why it cannot run.
+pub fn scripts_for(test: &str) -> Option<Scripts> {
+    scripts().map_err(|why| skip(test, &why)).ok()
+}
+
+/// The scripts and Chromium for the browser test named `test`, or `None` once [`skip`] has said
+/// why it cannot run.
+pub fn browser_for(test: &str) -> Option<(Scripts, PathBuf)> {
+    let scripts = scripts_for(test)?;
+    let chromium = chromium().map_err(|why| skip(test, &why)).ok()?;
+    Some((scripts, chromium))
 }
 
 fn install() -> Result<(), String> {

@@ -9,7 +9,7 @@
 //!   sleeps.
 //! - [`ports`]: loopback ports for tests that must name one before a node binds it.
 //! - [`process`]: the one way `mqnode` is spawned (it dies with the test thread that started
-//!   it), and [`run_mqnode`] for starts that must be refused.
+//!   it), and [`run_mqnode`] with [`run_mqnode_on`] for starts that must be refused.
 //! - [`node`]: [`Node`], one spawned `mqnode` learning its ports from its ready line, killed and
 //!   reaped when dropped, its output printed when the test fails.
 //! - [`cluster`]: [`HaGroup`], master/slave nodes on one shared data directory, and the member
@@ -21,7 +21,8 @@
 //!
 //! The helpers of single areas are modules to import by name: [`cli`] (`mqctl` runs in a private
 //! home), [`ha`] (the store lock and a watch for two masters), [`load`] (producers and consumers
-//! through failover), [`network`] (links, demand, exactly-once collection), [`postgres`] (a
+//! through failover), [`multicast`] (a loopback-only network namespace a multicast test
+//! re-runs itself in), [`network`] (links, demand, exactly-once collection), [`postgres`] (a
 //! PostgreSQL server of a test's own, and lease lockers in child processes), [`procfs`] (a
 //! process's memory, CPU time and descriptors as `/proc` reports them), [`tmpfs`] (a small
 //! file system to fill up), [`chaos`] (the soak: two master/slave pairs, a bridge, random
@@ -45,6 +46,7 @@ pub mod cluster;
 pub mod ha;
 pub mod js;
 pub mod load;
+pub mod multicast;
 pub mod netns;
 pub mod network;
 pub mod node;
@@ -65,7 +67,7 @@ pub use bins::*;
 pub use cluster::*;
 pub use node::*;
 pub use ports::*;
-pub use process::run_mqnode;
+pub use process::{run_mqnode, run_mqnode_on};
 pub use raw::*;
 pub use stall::*;
 pub use stomp::*;

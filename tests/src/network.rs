@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use mq_shared::api::{NetworkConnectorInfo, NetworkConnectorList, PeerState};
 use mq_shared::client::{AckMode, StompClient};
 
-use crate::{
-    Node, SOON, body_number, connect, numbered_body, send_pipelined, subscribe, wait_for_async,
-};
+use crate::{Node, SOON, body_number, connect, send_numbered, subscribe, wait_for_async};
 
 /// Bound for a bridge to come up or for demand to cross it.
 pub const LINK: Duration = Duration::from_secs(20);
@@ -137,13 +135,6 @@ pub fn assert_exactly_once(got: &[Vec<usize>], n: usize) {
 /// Sends `n` numbered persistent messages of `size` bytes to `dest`, receipts pipelined.
 pub async fn produce(node: &Node, dest: &str, range: std::ops::Range<usize>, size: usize) {
     let mut p = connect(&node.stomp_addr()).await;
-    send_pipelined(
-        &mut p,
-        dest,
-        range.map(|i| numbered_body(i, size)),
-        &[("persistent", "true")],
-        200,
-    )
-    .await;
+    send_numbered(&mut p, dest, range, size, 200).await;
     let _ = p.disconnect().await;
 }

@@ -321,6 +321,16 @@ impl Node {
         format!("tcp://{}", self.stomp_addr())
     }
 
+    /// The first `ws://` transport of the latest ready event; panics when the node has none.
+    pub fn ws_url(&self) -> String {
+        let transports = &self.ready.transports;
+        transports
+            .iter()
+            .find(|t| t.starts_with("ws://"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no ws:// transport in {transports:?}"))
+    }
+
     /// `http://127.0.0.1:PORT` of the admin API.
     pub fn admin_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.admin_port)

@@ -1,7 +1,8 @@
 //! Spawning processes: one `mqnode` command builder (stdin closed, output piped, the child dies
 //! with the thread that spawned it), an open-files limit for a child, signals to children,
 //! bounded waits for their exit, [`run_bounded`] for a process run to its end, and
-//! [`run_mqnode`] for starts that must be refused.
+//! [`run_mqnode`] (and [`run_mqnode_on`], the usual name, data, transport and admin options) for
+//! starts that must be refused.
 //!
 //! Only processes started here are ever signalled.
 
@@ -168,4 +169,22 @@ pub fn run_mqnode(args: &[&str]) -> Output {
         stdout: run.stdout,
         stderr: run.stderr,
     }
+}
+
+/// [`run_mqnode`] for a node `name` on data directory `data` with the one STOMP transport
+/// `transport` and a port-0 admin API on loopback, then `extra` options.
+#[track_caller]
+pub fn run_mqnode_on(name: &str, data: &str, transport: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--name",
+        name,
+        "--data",
+        data,
+        "--transport",
+        transport,
+        "--admin",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    run_mqnode(&args)
 }

@@ -24,6 +24,19 @@ pub enum RawEvent {
     Timeout,
 }
 
+/// Moves the next complete item read into `buf` to `pending`: whether there was one. Panics
+/// when the server sent an invalid frame.
+fn decode_next(decoder: &mut Decoder, buf: &mut BytesMut, pending: &mut VecDeque<Item>) -> bool {
+    match decoder.decode(buf) {
+        Ok(Some(item)) => {
+            pending.push_back(item);
+            true
+        }
+        Ok(None) => false,
+        Err(e) => panic!("the server sent an invalid frame: {e}"),
+    }
+}
+
 /// A STOMP connection at the byte level: sends exactly the bytes a test gives it.
 pub struct RawConn {
     stream: TcpStream,
@@ -154,13 +167,8 @@ impl RawConn {
                     Item::HeartBeat => RawEvent::HeartBeat,
                 };
             }
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(item)) => {
-                    self.pending.push_back(item);
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => panic!("the server sent an invalid frame: {e}"),
+            if decode_next(&mut self.decoder, &mut self.buf, &mut self.pending) {
+                continue;
             }
             match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
                 Err(_) => return RawEvent::Timeout,
@@ -269,13 +277,8 @@ impl RawConn {
                     break 'read RawEvent::Frame(f);
                 }
             }
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(item)) => {
-                    self.pending.push_back(item);
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => panic!("the server sent an invalid frame: {e}"),
+            if decode_next(&mut self.decoder, &mut self.buf, &mut self.pending) {
+                continue;
             }
             tokio::select! {
                 () = &mut writer, if writing => writing = false,

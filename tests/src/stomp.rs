@@ -1,9 +1,13 @@
-//! STOMP through [`mq_shared::client::StompClient`]: connect, subscribe, send (with receipts,
-//! pipelined), receive and acknowledge, each panicking with what went wrong; requests the node
-//! must refuse ([`subscribe_refused`], [`send_refused`]) returning its ERROR; and the body
-//! helpers ([`numbered_body`], [`body_number`], [`bodies`]) that let tests check order.
+//! STOMP through [`mq_shared::client::StompClient`]: connect (also with a client-id, and as a
+//! durable subscriber), subscribe, send (with receipts, pipelined), receive and acknowledge,
+//! each panicking with what went wrong; requests the node must refuse ([`subscribe_refused`],
+//! [`send_refused`]) returning its ERROR; and the body helpers ([`numbered_body`],
+//! [`body_number`], [`bodies`], and [`send_numbered`] with [`recv_numbered`] for whole runs)
+//! that let tests check order.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::ops::Range;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use mq_shared::client::{AckMode, ClientError, ConnectOptions, StompClient};
@@ -21,6 +25,51 @@ pub async fn connect_with(addr: &str, opts: ConnectOptions) -> StompClient {
     match StompClient::connect(addr, opts).await {
         Ok(c) => c,
         Err(e) => panic!("STOMP connect to {addr} failed: {e}"),
+    }
+}
+
+/// Options that CONNECT with `client-id` `id` (what a durable subscriber needs).
+pub fn client_id_opts(id: &str) -> ConnectOptions {
+    ConnectOptions {
+        headers: vec![("client-id".into(), id.into())],
+        ..ConnectOptions::default()
+    }
+}
+
+/// A connection with client-id `id`.
+pub async fn connect_as(addr: &str, id: &str) -> StompClient {
+    connect_with(addr, client_id_opts(id)).await
+}
+
+/// The subscription name [`durable_subscriber`] subscribes with.
+pub const DURABLE_NAME: (&str, &str) = ("activemq.subscriptionName", "sub1");
+
+/// A connection with client-id `id` subscribed durably to `topic` ([`subscribe_durable`]).
+pub async fn durable_subscriber(
+    addr: &str,
+    id: &str,
+    topic: &str,
+    extra: &[(&str, &str)],
+) -> StompClient {
+    let mut c = connect_as(addr, id).await;
+    subscribe_durable(&mut c, topic, extra).await;
+    c
+}
+
+/// Subscribes `c` (connected with a client-id) durably to `topic`: [`DURABLE_NAME`],
+/// subscription id `d`, ack `client-individual`, and `extra` headers.
+pub async fn subscribe_durable(c: &mut StompClient, topic: &str, extra: &[(&str, &str)]) {
+    let mut h = vec![DURABLE_NAME];
+    h.extend_from_slice(extra);
+    subscribe_with(c, topic, "d", AckMode::ClientIndividual, &h).await;
+}
+
+/// Subscribes client `id` durably to `topic` as [`durable_subscriber`] does, then disconnects:
+/// the subscription stays, offline.
+pub async fn offline_durable(addr: &str, id: &str, topic: &str, extra: &[(&str, &str)]) {
+    let c = durable_subscriber(addr, id, topic, extra).await;
+    if let Err(e) = c.disconnect().await {
+        panic!("DISCONNECT of durable subscriber {id} failed: {e}");
     }
 }
 
@@ -59,6 +108,17 @@ pub async fn send_persistent(c: &mut StompClient, dest: &str, body: impl Into<By
     send(c, dest, body, &[("persistent", "true")]).await
 }
 
+/// Sends each of `bodies` to `dest` in turn as [`send_persistent`] does.
+pub async fn send_persistent_all<B: Into<Bytes>>(
+    c: &mut StompClient,
+    dest: &str,
+    bodies: impl IntoIterator<Item = B>,
+) {
+    for body in bodies {
+        send_persistent(c, dest, body).await;
+    }
+}
+
 /// Sends `bodies` to `dest` with a receipt each, pipelined in windows of `window` frames:
 /// every window is written at once, then its receipts are awaited.
 pub async fn send_pipelined(
@@ -94,6 +154,35 @@ pub async fn send_pipelined(
             }
         }
     }
+}
+
+/// Sends the persistent [`numbered_body`]s `range` of `len` bytes each to `dest`, receipts
+/// pipelined in windows of `window`: once this returns, every one is durable.
+pub async fn send_numbered(
+    c: &mut StompClient,
+    dest: &str,
+    range: Range<usize>,
+    len: usize,
+    window: usize,
+) {
+    let bodies = range.map(|i| numbered_body(i, len));
+    send_pipelined(c, dest, bodies, &[("persistent", "true")], window).await
+}
+
+/// Receives the [`numbered_body`]s 0 to `n`-1, each within [`SOON`], in order, each once and
+/// `len` bytes long; panics at the first that is not; returns them.
+pub async fn recv_numbered(c: &mut StompClient, n: usize, len: usize) -> Vec<Frame> {
+    let mut seen = HashSet::with_capacity(n);
+    let mut got = Vec::with_capacity(n);
+    for expected in 0..n {
+        let m = recv(c, SOON).await;
+        let i = body_number(&m);
+        assert!(seen.insert(i), "message {i} delivered twice");
+        assert_eq!(i, expected, "out of order or lost");
+        assert_eq!(m.body.len(), len, "the length of message {i}");
+        got.push(m);
+    }
+    got
 }
 
 /// The next MESSAGE (or other non-receipt frame); panics if none arrives within `timeout`.
@@ -183,6 +272,13 @@ pub fn is_closed(e: &ClientError) -> bool {
         e,
         ClientError::Closed | ClientError::Io(_) | ClientError::Server { .. }
     )
+}
+
+/// Milliseconds since the epoch, as the `expires` header and the scheduler count them.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A body of `len` bytes whose start spells `i` (so order can be checked) padded with `.`.

@@ -490,6 +490,15 @@ impl Member {
             .collect()
     }
 
+    /// The roles it reported after its first `seen` role events.
+    pub fn roles_after(&self, seen: usize) -> Vec<Value> {
+        self.roles()
+            .into_iter()
+            .skip(seen)
+            .map(|e| e.json)
+            .collect()
+    }
+
     /// Its latest role event.
     pub fn role(&self) -> Option<Value> {
         self.roles().pop().map(|e| e.json)

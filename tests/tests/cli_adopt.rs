@@ -28,30 +28,13 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
     let wrong = home.path().join("wrong.token");
     std::fs::write(&wrong, "nope").expect("write");
     let wrong = wrong.display().to_string();
-    home.run(&[
-        "cluster",
-        "adopt",
-        "ext",
-        "--url",
-        &url,
-        "--token-file",
-        &wrong,
-    ])
-    .expect_code(77);
+    home.run_by_url(&["cluster", "adopt", "ext"], &[&url], &wrong, &[])
+        .expect_code(77);
     assert!(!home.cluster_dir("ext").join("cluster.json").exists());
 
+    let adopt = ["cluster", "adopt", "ext"];
     let run = home
-        .run(&[
-            "cluster",
-            "adopt",
-            "ext",
-            "--url",
-            &url,
-            "--token-file",
-            &tokens,
-            "-o",
-            "json",
-        ])
+        .run_by_url(&adopt, &[&url], &tokens, &["-o", "json"])
         .expect_code(0);
     let adopted: AdoptedNode = run.json();
     assert_eq!(
@@ -60,21 +43,10 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
     );
     assert!(adopted.created);
     assert_eq!(adopted.transport, remote.stomp_url());
-    home.run(&[
-        "cluster",
-        "adopt",
-        "ext",
-        "--url",
-        &url,
-        "--token-file",
-        &tokens,
-    ])
-    .expect_code(2);
+    home.run_by_url(&adopt, &[&url], &tokens, &[])
+        .expect_code(2);
 
-    let status: ClusterStatus = home
-        .run(&["cluster", "status", "ext", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let status: ClusterStatus = home.run_json(&["cluster", "status", "ext"]);
     let n = &status.nodes[0];
     assert!(n.remote && n.alive, "{status:?}");
     assert_eq!(n.pid, Some(remote.pid()));
@@ -111,18 +83,9 @@ async fn an_adopted_node_is_read_and_linked_but_never_started_or_stopped() {
 
     // A local cluster links to it, over the transport it reported.
     let _local = home.create("loc", &["--nodes", "1", "--topology", "none"]);
-    home.run(&[
-        "cluster",
-        "adopt",
-        "loc",
-        "--url",
-        &url,
-        "--token-file",
-        &tokens,
-        "--name",
-        "ext1",
-    ])
-    .expect_code(0);
+    let adopt = ["cluster", "adopt", "loc"];
+    home.run_by_url(&adopt, &[&url], &tokens, &["--name", "ext1"])
+        .expect_code(0);
     home.run(&["link", "add", "loc", "node1", "ext1"])
         .expect_code(0);
     let up = poll_until(Duration::from_secs(20), || {
@@ -148,18 +111,12 @@ async fn url_forms_of_status_links_and_failover() {
     let (ua, ub) = (a.admin_url(), b.admin_url());
 
     let status: ClusterStatus = home
-        .run(&[
-            "cluster",
-            "status",
-            "--url",
-            &ua,
-            "--url",
-            &ub,
-            "--token-file",
+        .run_by_url(
+            &["cluster", "status"],
+            &[&ua, &ub],
             &tokens,
-            "-o",
-            "json",
-        ])
+            &["-o", "json"],
+        )
         .expect_code(0)
         .json();
     assert_eq!(status.nodes.len(), 2);
@@ -175,32 +132,13 @@ async fn url_forms_of_status_links_and_failover() {
         .expect_code(69);
 
     // A connector from a to b, listed with its state, then removed.
-    home.run(&[
-        "link",
-        "add",
-        "--url",
-        &ua,
-        "--token-file",
-        &tokens,
-        &b.stomp_url(),
-        "--name",
-        "a-to-b",
-        "--ttl",
-        "2",
-    ])
-    .expect_code(0);
+    let b_to = b.stomp_url();
+    let add = [b_to.as_str(), "--name", "a-to-b", "--ttl", "2"];
+    home.run_by_url(&["link", "add"], &[&ua], &tokens, &add)
+        .expect_code(0);
     let up = poll_until(Duration::from_secs(20), || {
         let list: LinkList = home
-            .run(&[
-                "link",
-                "ls",
-                "--url",
-                &ua,
-                "--token-file",
-                &tokens,
-                "-o",
-                "json",
-            ])
+            .run_by_url(&["link", "ls"], &[&ua], &tokens, &["-o", "json"])
             .json();
         list.links.iter().any(|l| {
             l.name == "a-to-b"
@@ -210,91 +148,36 @@ async fn url_forms_of_status_links_and_failover() {
         })
     });
     assert!(up, "the connector from a to b never came up");
-    home.run(&[
-        "link",
-        "rm",
-        "--url",
-        &ua,
-        "--token-file",
-        &tokens,
-        "a-to-b",
-    ])
-    .expect_code(0);
+    home.run_by_url(&["link", "rm"], &[&ua], &tokens, &["a-to-b"])
+        .expect_code(0);
     let run = home
-        .run(&[
-            "link",
-            "rm",
-            "--url",
-            &ua,
-            "--token-file",
-            &tokens,
-            "a-to-b",
-        ])
+        .run_by_url(&["link", "rm"], &[&ua], &tokens, &["a-to-b"])
         .expect_code(66);
     assert!(run.stderr.contains("a-to-b"), "{}", run.stderr);
-    home.run(&[
-        "link",
-        "add",
-        "--url",
-        &ua,
-        "--token-file",
-        &tokens,
-        "node1",
-        "node2",
-    ])
-    .expect_code(2);
+    home.run_by_url(&["link", "add"], &[&ua], &tokens, &["node1", "node2"])
+        .expect_code(2);
 
     // A master/slave group given by its members' URLs.
     let mut group = HaGroup::start("url-ha", 2, &[]);
     let master = group.master(READY_TIMEOUT);
     let urls: Vec<String> = group.nodes.iter().map(|n| n.admin_url()).collect();
+    let members = [urls[0].as_str(), urls[1].as_str()];
     let label = |url: &str| url.trim_start_matches("http://").to_string();
     // The members share a data directory, and so the admin token generated in it.
     let ha_token = group.data_dir().join("admin.token").display().to_string();
+    let status = ["failover", "status"];
     let st: FailoverStatus = home
-        .run(&[
-            "failover",
-            "status",
-            "--url",
-            &urls[0],
-            "--url",
-            &urls[1],
-            "--token-file",
-            &ha_token,
-            "-o",
-            "json",
-        ])
+        .run_by_url(&status, &members, &ha_token, &["-o", "json"])
         .expect_code(0)
         .json();
     assert_eq!(st.groups.len(), 1, "{st:?}");
     assert_eq!(st.groups[0].master, Some(label(&urls[master])));
     assert_eq!(st.groups[0].slaves, vec![label(&urls[1 - master])]);
-    home.run(&[
-        "failover",
-        "trigger",
-        "--url",
-        &urls[0],
-        "--url",
-        &urls[1],
-        "--token-file",
-        &ha_token,
-        "--mode",
-        "kill",
-    ])
-    .expect_code(2);
+    let trigger = ["failover", "trigger"];
+    home.run_by_url(&trigger, &members, &ha_token, &["--mode", "kill"])
+        .expect_code(2);
     let report: FailoverReport = home
-        .run(&[
-            "failover",
-            "trigger",
-            "--url",
-            &urls[0],
-            "--url",
-            &urls[1],
-            "--token-file",
-            &ha_token,
-            "-o",
-            "json",
-        ])
+        .run_by_url(&trigger, &members, &ha_token, &["-o", "json"])
         .expect_code(0)
         .json();
     assert_eq!(report.old_master, label(&urls[master]));

@@ -51,12 +51,7 @@ fn a_cluster_lives_from_create_to_destroy() {
     }
 
     // Send to the cluster (node1) and to node2; queue stat sees both.
-    let sent: SendReport = home
-        .run(&[
-            "queue", "send", "demo", "orders", "--body", "hello", "-o", "json",
-        ])
-        .expect_code(0)
-        .json();
+    let sent: SendReport = home.run_json(&["queue", "send", "demo", "orders", "--body", "hello"]);
     assert_eq!((sent.node.as_str(), sent.sent), ("node1", 1));
     home.run(&[
         "queue",
@@ -69,10 +64,7 @@ fn a_cluster_lives_from_create_to_destroy() {
         "kind=test",
     ])
     .expect_code(0);
-    let stat: QueueStatReport = home
-        .run(&["queue", "stat", "demo", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let stat: QueueStatReport = home.run_json(&["queue", "stat", "demo"]);
     assert_eq!(depth(&stat, "node1", "orders"), Some(1));
     assert_eq!(depth(&stat, "node2", "kept"), Some(1));
     assert!(stat.down.is_empty());
@@ -120,17 +112,7 @@ fn a_cluster_lives_from_create_to_destroy() {
         manifest.nodes[1].transport_uri(),
         "ports reused"
     );
-    let browse: BrowseReport = home
-        .run(&[
-            "queue",
-            "browse",
-            &cluster.node("node2"),
-            "kept",
-            "-o",
-            "json",
-        ])
-        .expect_code(0)
-        .json();
+    let browse: BrowseReport = home.run_json(&["queue", "browse", &cluster.node("node2"), "kept"]);
     assert_eq!(browse.messages.len(), 1);
     assert_eq!(browse.messages[0].body, "survives a crash");
     assert_eq!(
@@ -178,10 +160,7 @@ fn an_ha_pair_fails_over_and_mqctl_follows_the_master() {
     );
 
     // NAME alone goes to the master.
-    let sent: SendReport = home
-        .run(&["queue", "send", "ha", "q", "--body", "before", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let sent: SendReport = home.run_json(&["queue", "send", "ha", "q", "--body", "before"]);
     assert_eq!(sent.node, "node1a");
 
     home.run(&["node", "kill", &cluster.node("node1a")])
@@ -193,15 +172,9 @@ fn an_ha_pair_fails_over_and_mqctl_follows_the_master() {
         }),
         "node1b takes over"
     );
-    let sent: SendReport = home
-        .run(&["queue", "send", "ha", "q", "--body", "after", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let sent: SendReport = home.run_json(&["queue", "send", "ha", "q", "--body", "after"]);
     assert_eq!(sent.node, "node1b");
-    let browse: BrowseReport = home
-        .run(&["queue", "browse", "ha/node1", "q", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let browse: BrowseReport = home.run_json(&["queue", "browse", "ha/node1", "q"]);
     let bodies: Vec<&str> = browse.messages.iter().map(|m| m.body.as_str()).collect();
     assert_eq!(bodies, ["before", "after"]);
 
@@ -218,20 +191,12 @@ fn links_are_recorded_added_and_removed() {
     use mq_shared::ctl::{LinkAdded, LinkList, LinkRemoved};
     let home = CliHome::new();
     let _cluster = home.create("net", &["--nodes", "3", "--topology", "star"]);
-    let list: LinkList = home
-        .run(&["link", "ls", "net", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let list: LinkList = home.run_json(&["link", "ls", "net"]);
     let names: Vec<&str> = list.links.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["node1-node2", "node1-node3"]);
     assert!(list.links.iter().all(|l| l.duplex && l.ttl == 2));
 
-    let added: LinkAdded = home
-        .run(&[
-            "link", "add", "net", "node2", "node3", "--ttl", "3", "-o", "json",
-        ])
-        .expect_code(0)
-        .json();
+    let added: LinkAdded = home.run_json(&["link", "add", "net", "node2", "node3", "--ttl", "3"]);
     assert_eq!(added.link.name, "node2-node3");
     assert!(!added.link.duplex);
     let transport3 = home
@@ -246,15 +211,9 @@ fn links_are_recorded_added_and_removed() {
         "FROM forwards to TO's transport"
     );
 
-    let removed: LinkRemoved = home
-        .run(&["link", "rm", "net", "node1-node2", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let removed: LinkRemoved = home.run_json(&["link", "rm", "net", "node1-node2"]);
     assert_eq!(removed.link.from, "node1");
-    let list: LinkList = home
-        .run(&["link", "ls", "net", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let list: LinkList = home.run_json(&["link", "ls", "net"]);
     let names: Vec<&str> = list.links.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["node1-node3", "node2-node3"]);
     let run = home.run(&["link", "rm", "net", "node1-node2"]);

@@ -19,10 +19,7 @@ fn manifest(home: &CliHome, name: &str) -> ClusterManifest {
 }
 
 fn queues(home: &CliHome, cluster: &str) -> Vec<String> {
-    let r: QueueStatReport = home
-        .run(&["queue", "stat", cluster, "-o", "json"])
-        .expect_code(0)
-        .json();
+    let r: QueueStatReport = home.run_json(&["queue", "stat", cluster]);
     r.queues.into_iter().map(|q| q.queue).collect()
 }
 
@@ -91,10 +88,7 @@ fn destructive_commands_ask_first() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Purged 2 messages"), "{out}");
 
-    let deleted: DeleteReport = home
-        .run(&["queue", "delete", "careful", "q", "--yes", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let deleted: DeleteReport = home.run_json(&["queue", "delete", "careful", "q", "--yes"]);
     assert_eq!(
         (deleted.queue.as_str(), deleted.node.as_str()),
         ("q", "node1")
@@ -115,10 +109,7 @@ fn queue_send_needs_a_body() {
     let run = home.run(&["queue", "send", "bodies", "q"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--body ''"), "{}", run.stderr);
-    let sent: SendReport = home
-        .run(&["queue", "send", "bodies", "q", "--body", "", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let sent: SendReport = home.run_json(&["queue", "send", "bodies", "q", "--body", ""]);
     assert_eq!(sent.sent, 1);
 }
 
@@ -137,10 +128,7 @@ fn topics_and_connections_are_listed() {
         "5",
     ])
     .expect_code(0);
-    let topics: TopicReport = home
-        .run(&["topic", "ls", "seen", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let topics: TopicReport = home.run_json(&["topic", "ls", "seen"]);
     let news = topics
         .topics
         .iter()
@@ -165,10 +153,7 @@ fn topics_and_connections_are_listed() {
     let mut connected = [0u8; 9];
     conn.read_exact(&mut connected).expect("CONNECTED");
     assert_eq!(&connected, b"CONNECTED");
-    let report: ConnectionReport = home
-        .run(&["connection", "ls", "seen", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let report: ConnectionReport = home.run_json(&["connection", "ls", "seen"]);
     let mine = report
         .connections
         .iter()

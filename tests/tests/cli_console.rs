@@ -108,13 +108,8 @@ async fn mqctl_console_serves_the_cluster_and_only_to_its_own_host() {
 #[tokio::test]
 async fn mqctl_console_page_renders_nodes_links_and_queues_in_chromium() {
     const TEST: &str = "cli_console::mqctl_console_page_renders_nodes_links_and_queues_in_chromium";
-    let scripts = match js::scripts() {
-        Ok(s) => s,
-        Err(why) => return js::skip(TEST, &why),
-    };
-    let chromium = match js::chromium() {
-        Ok(c) => c,
-        Err(why) => return js::skip(TEST, &why),
+    let Some((scripts, chromium)) = js::browser_for(TEST) else {
+        return;
     };
     let home = CliHome::new();
     let _cluster = home.create("graph", &["--nodes", "3", "--topology", "mesh"]);

@@ -47,10 +47,7 @@ struct BrowseReportMessage {
 async fn retry_all_sends_nacked_messages_back_to_the_queues_they_came_from() {
     let home = CliHome::new();
     let cluster = home.create("dlqc", &["--nodes", "1", "--topology", "none"]);
-    let status: ClusterStatus = home
-        .run(&["cluster", "status", cluster.name(), "-o", "json"])
-        .expect_code(0)
-        .json();
+    let status: ClusterStatus = home.run_json(&["cluster", "status", cluster.name()]);
     let addr = status.nodes[0].transport.trim_start_matches("tcp://");
     let mut c = connect_with(addr, home.stomp_options(cluster.name())).await;
     subscribe(&mut c, "/queue/orders", "o", AckMode::ClientIndividual).await;
@@ -72,18 +69,7 @@ async fn retry_all_sends_nacked_messages_back_to_the_queues_they_came_from() {
     assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
     assert_eq!(browse(&home, cluster.name(), "DLQ").len(), 3);
 
-    let report: Value = home
-        .run(&[
-            "dlq",
-            "retry",
-            &cluster.node("node1"),
-            "--all",
-            "--yes",
-            "-o",
-            "json",
-        ])
-        .expect_code(0)
-        .json();
+    let report: Value = home.run_json(&["dlq", "retry", &cluster.node("node1"), "--all", "--yes"]);
     assert_eq!(report["node"], "node1", "{report}");
     assert_eq!(report["dlq"], "DLQ", "{report}");
     assert_eq!(ids(&report, "moved").len(), 3, "{report}");

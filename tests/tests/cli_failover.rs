@@ -185,10 +185,7 @@ fn stepdown_is_the_default_and_status_shows_the_swap() {
         .expect_code(0);
     assert_eq!(plain.rows()[1][..3], ["node1", "node1b", "node1a"]);
     // And back: node1a is past its stepdown back-off once node1b steps down.
-    let back: FailoverReport = home
-        .run(&["failover", "trigger", pair.name(), "-o", "json"])
-        .expect_code(0)
-        .json();
+    let back: FailoverReport = home.run_json(&["failover", "trigger", pair.name()]);
     assert_eq!(
         (back.old_master.as_str(), back.new_master.as_str()),
         ("node1b", "node1a")
@@ -281,10 +278,7 @@ fn queue_send_over_failover_follows_the_master_through_a_kill() {
         report.queues.iter().map(|q| q.depth).max().unwrap_or(0)
     };
     assert!(poll_until(Duration::from_secs(30), || depth(&home) >= 200));
-    let report: FailoverReport = home
-        .run(&["failover", "trigger", "qs", "--mode", "kill", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let report: FailoverReport = home.run_json(&["failover", "trigger", "qs", "--mode", "kill"]);
     assert_eq!(report.new_master, "node1b");
     let out = sender.wait_with_output().expect("mqctl queue send");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -12,10 +12,7 @@ const QUEUE_STAT_COLUMNS: &str = "node queue depth producers consumers enqueued 
 fn status_json_matches_the_plain_rows() {
     let home = CliHome::new();
     let _cluster = home.create("demo", &["--nodes", "2", "--topology", "line"]);
-    let json: ClusterStatus = home
-        .run(&["cluster", "status", "demo", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let json: ClusterStatus = home.run_json(&["cluster", "status", "demo"]);
     let plain = home.run(&["cluster", "status", "demo"]).expect_code(0);
     let rows = plain.rows();
     assert_eq!(rows[0][..3], ["node", "group", "role"]);
@@ -43,10 +40,7 @@ fn queue_stat_json_matches_the_plain_rows() {
         .expect_code(0);
     home.run(&["queue", "send", &cluster.node("node2"), "b", "--body", "z"])
         .expect_code(0);
-    let json: QueueStatReport = home
-        .run(&["queue", "stat", "demo", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let json: QueueStatReport = home.run_json(&["queue", "stat", "demo"]);
     let rows = home.run(&["queue", "stat", "demo"]).expect_code(0).rows();
     // Plain: header, then per queue its node rows and a total row.
     let body: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[0] != "total").collect();
@@ -65,10 +59,7 @@ fn queue_stat_json_matches_the_plain_rows() {
     assert_eq!(total_a[2], "4");
 
     // --queue filters with a glob.
-    let only_b: QueueStatReport = home
-        .run(&["queue", "stat", "demo", "--queue", "b", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let only_b: QueueStatReport = home.run_json(&["queue", "stat", "demo", "--queue", "b"]);
     assert!(only_b.queues.iter().all(|q| q.queue == "b"));
     assert_eq!(only_b.queues.len(), 1);
 }

@@ -89,10 +89,7 @@ fn a_new_cluster_never_takes_the_ports_of_a_stopped_one() {
         "second took ports of first: {before:?} and {after:?}"
     );
     home.run(&["cluster", "start", "first"]).expect_code(0);
-    let st: ClusterStatus = home
-        .run(&["cluster", "status", "first", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let st: ClusterStatus = home.run_json(&["cluster", "status", "first"]);
     assert!(st.nodes.iter().all(|n| n.alive));
 }
 
@@ -137,9 +134,6 @@ fn a_node_whose_port_another_program_holds_is_not_started() {
     drop(holder);
     home.run(&["node", "start", &cluster.node("node1a")])
         .expect_code(0);
-    let st: ClusterStatus = home
-        .run(&["cluster", "status", "ha", "-o", "json"])
-        .expect_code(0)
-        .json();
+    let st: ClusterStatus = home.run_json(&["cluster", "status", "ha"]);
     assert_eq!(st.nodes[0].role, Some(Role::Slave));
 }

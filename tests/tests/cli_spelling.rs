@@ -94,24 +94,19 @@ fn persistence_and_counts_are_spelled_alike_everywhere() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--stomp"), "{}", run.stderr);
     // queue send over STOMP with --stomp.
-    let r: SendReport = home
-        .run(&[
-            "queue",
-            "send",
-            "--stomp",
-            &stomp,
-            "q",
-            "--body",
-            "y",
-            "--login",
-            &login,
-            "--passcode",
-            &passcode,
-            "-o",
-            "json",
-        ])
-        .expect_code(0)
-        .json();
+    let r: SendReport = home.run_json(&[
+        "queue",
+        "send",
+        "--stomp",
+        &stomp,
+        "q",
+        "--body",
+        "y",
+        "--login",
+        &login,
+        "--passcode",
+        &passcode,
+    ]);
     assert_eq!(r.sent, 1);
 }
 

@@ -22,15 +22,6 @@ fn start(name: &str) -> Node {
     )
 }
 
-fn ws_url(node: &Node) -> String {
-    node.ready()
-        .transports
-        .iter()
-        .find(|t| t.starts_with("ws://"))
-        .cloned()
-        .unwrap_or_else(|| panic!("no ws:// transport in {:?}", node.ready().transports))
-}
-
 /// GET without following redirects and without a token.
 async fn get_plain(url: &str) -> reqwest::Response {
     let client = reqwest::Client::builder()
@@ -261,13 +252,8 @@ async fn a_dead_letter_moves_back_to_its_original_destination() {
 #[tokio::test]
 async fn the_console_works_in_headless_chromium() {
     const TEST: &str = "console::the_console_works_in_headless_chromium";
-    let scripts = match js::scripts() {
-        Ok(s) => s,
-        Err(why) => return js::skip(TEST, &why),
-    };
-    let chromium = match js::chromium() {
-        Ok(c) => c,
-        Err(why) => return js::skip(TEST, &why),
+    let Some((scripts, chromium)) = js::browser_for(TEST) else {
+        return;
     };
     let node = start("console-browser");
     let admin = node.admin();
@@ -293,7 +279,7 @@ async fn the_console_works_in_headless_chromium() {
         "depth": 3,
         "dlq": "DLQ",
         "original": "orders",
-        "ws": ws_url(&node),
+        "ws": node.ws_url(),
         "screenshot": shot,
         "chromium": chromium,
     });

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::ops::Range;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mq_tests::api::{BrokerInfo, BrowseResponse, MoveResponse, PurgeResponse, QueueStats};
 use mq_tests::client::{AckMode, StompClient};
@@ -44,6 +44,15 @@ async fn fill(addr: &str, dest: &str, range: Range<usize>, headers: &[(&str, &st
     let _ = p.disconnect().await;
 }
 
+/// Fills queue `name` on `node` with the numbered persistent messages `0..n` ([`fill`]) and
+/// checks that most of them are only in the store; the queue's statistics then.
+async fn backlog_on_disk(node: &Node, name: &str, n: usize) -> QueueStats {
+    fill(&node.stomp_addr(), &format!("/queue/{name}"), 0..n, &[]).await;
+    let q = stats(&node.admin(), name).await;
+    assert_mostly_on_disk(&q, n);
+    q
+}
+
 /// Statistics of queue `name`; panics when the node does not know it.
 async fn stats(admin: &Admin, name: &str) -> QueueStats {
     match admin.queue(name).await {
@@ -70,6 +79,15 @@ fn assert_mostly_on_disk(q: &QueueStats, depth: usize) {
     );
 }
 
+/// A connection to `addr` subscribed to `dest` with ack `client-individual` and a prefetch of
+/// `prefetch` messages.
+async fn with_prefetch(addr: &str, dest: &str, prefetch: &str) -> StompClient {
+    let mut c = connect(addr).await;
+    let headers = [("activemq.prefetchSize", prefetch)];
+    subscribe_with(&mut c, dest, "s", AckMode::ClientIndividual, &headers).await;
+    c
+}
+
 /// Receives `n` messages and returns their numbers, checking each body's length.
 async fn numbers(c: &mut StompClient, n: usize) -> Vec<usize> {
     drain(c, n, SOON)
@@ -82,24 +100,13 @@ async fn numbers(c: &mut StompClient, n: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Milliseconds since the epoch, as `expires` counts them.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn a_backlog_far_beyond_the_window_is_consumed_complete_and_in_order() {
     const N: usize = 4000;
     let node = Node::start(small("order", &[]));
     let admin = node.admin();
     let addr = node.stomp_addr();
-    fill(&addr, "/queue/order", 0..N, &[]).await;
-
-    let q = stats(&admin, "order").await;
-    assert_mostly_on_disk(&q, N);
+    backlog_on_disk(&node, "order", N).await;
     let u = usage(&admin).await;
     assert_eq!(u.memory.limit, 1 << 20);
     assert!(u.memory.used <= u.memory.limit, "{u:?}");
@@ -152,15 +159,7 @@ async fn priorities_beyond_the_window_go_highest_first_then_in_send_order() {
     assert_mostly_on_disk(&stats(&admin, "prio").await, BACKLOG);
 
     // One message at a time: with a prefetch of 1, each dispatch picks the best one waiting.
-    let mut c = connect(&addr).await;
-    subscribe_with(
-        &mut c,
-        "/queue/prio",
-        "s",
-        AckMode::ClientIndividual,
-        &[("activemq.prefetchSize", "1")],
-    )
-    .await;
+    let mut c = with_prefetch(&addr, "/queue/prio", "1").await;
     let mut got = Vec::with_capacity(BACKLOG);
     for _ in 0..BACKLOG {
         let m = recv(&mut c, SOON).await;
@@ -190,16 +189,7 @@ async fn restarts_with_a_backlog_on_disk_recover_the_depth_from_counts_and_deliv
 
     // 0..5 acked; 5..15 delivered (the prefetch of 10 refills as acks come) and left
     // unacked at the clean stop.
-    let mut c = connect(&addr).await;
-    let prefetch = [("activemq.prefetchSize", "10")];
-    subscribe_with(
-        &mut c,
-        "/queue/restart",
-        "s",
-        AckMode::ClientIndividual,
-        &prefetch,
-    )
-    .await;
+    let mut c = with_prefetch(&addr, "/queue/restart", "10").await;
     let got = drain(&mut c, 10, SOON).await;
     assert_eq!(
         got.iter().map(body_number).collect::<Vec<_>>(),
@@ -222,15 +212,7 @@ async fn restarts_with_a_backlog_on_disk_recover_the_depth_from_counts_and_deliv
     assert_eq!(q.depth, (BACKLOG - 5) as u64, "{q:?}");
     assert_eq!(q.in_memory, 0, "no message read before a consumer: {q:?}");
     // After the clean stop only the delivered unacked messages are flagged.
-    let mut c = connect(&addr).await;
-    subscribe_with(
-        &mut c,
-        "/queue/restart",
-        "s",
-        AckMode::ClientIndividual,
-        &prefetch,
-    )
-    .await;
+    let mut c = with_prefetch(&addr, "/queue/restart", "10").await;
     let mut got = drain(&mut c, 10, SOON).await;
     for m in &got {
         ack_receipt(&mut c, m).await;
@@ -282,8 +264,7 @@ async fn messages_read_back_from_disk_reach_the_dlq_exactly_once() {
     let node = Node::start(small("dlq", &["--maximum-redeliveries", "1"]));
     let admin = node.admin();
     let addr = node.stomp_addr();
-    fill(&addr, "/queue/work", 0..BACKLOG, &[]).await;
-    assert_mostly_on_disk(&stats(&admin, "work").await, BACKLOG);
+    backlog_on_disk(&node, "work", BACKLOG).await;
 
     // The first 2500: every hundredth refused, the others acknowledged.
     let mut c = connect(&addr).await;
@@ -383,10 +364,7 @@ async fn messages_expiring_on_disk_are_not_delivered_and_count_as_expired() {
 async fn browse_sees_messages_on_disk() {
     let node = Node::start(small("browse", &[]));
     let admin = node.admin();
-    let addr = node.stomp_addr();
-    fill(&addr, "/queue/seen", 0..BACKLOG, &[]).await;
-    let before = stats(&admin, "seen").await;
-    assert_mostly_on_disk(&before, BACKLOG);
+    let before = backlog_on_disk(&node, "seen", BACKLOG).await;
 
     let b: BrowseResponse = admin
         .get_ok(&format!("/api/v1/queues/seen/messages?limit={BACKLOG}"))
@@ -410,20 +388,9 @@ async fn browse_sees_messages_on_disk() {
         .expect("writing the token file");
     let tf = token_file.to_str().expect("a UTF-8 path");
     let url = node.admin_url();
+    let browse = ["queue", "browse", "seen", "--limit", "0"];
     let run = home
-        .run(&[
-            "queue",
-            "browse",
-            "seen",
-            "--limit",
-            "0",
-            "--url",
-            &url,
-            "--token-file",
-            tf,
-            "-o",
-            "json",
-        ])
+        .run_by_url(&browse, &[&url], tf, &["-o", "json"])
         .expect_code(0);
     let report: mq_shared::ctl::BrowseReport = run.json();
     assert_eq!(report.messages.len(), BACKLOG);
@@ -432,16 +399,7 @@ async fn browse_sees_messages_on_disk() {
         Some(format!("{:08}", BACKLOG - 1).as_str())
     );
     let stat: mq_shared::ctl::QueueStatReport = home
-        .run(&[
-            "queue",
-            "stat",
-            "--url",
-            &url,
-            "--token-file",
-            tf,
-            "-o",
-            "json",
-        ])
+        .run_by_url(&["queue", "stat"], &[&url], tf, &["-o", "json"])
         .expect_code(0)
         .json();
     let row = stat
@@ -460,8 +418,7 @@ async fn a_purged_backlog_stays_purged_after_a_crash() {
     let mut node = Node::start(small("purge", &[]));
     let admin = node.admin();
     let addr = node.stomp_addr();
-    fill(&addr, "/queue/gone", 0..BACKLOG, &[]).await;
-    assert_mostly_on_disk(&stats(&admin, "gone").await, BACKLOG);
+    backlog_on_disk(&node, "gone", BACKLOG).await;
 
     let r = admin.post("/api/v1/queues/gone/purge", None).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -491,8 +448,7 @@ async fn a_message_deep_in_the_backlog_on_disk_can_be_moved() {
     let node = Node::start(small("move", &[]));
     let admin = node.admin();
     let addr = node.stomp_addr();
-    fill(&addr, "/queue/deep", 0..BACKLOG, &[]).await;
-    assert_mostly_on_disk(&stats(&admin, "deep").await, BACKLOG);
+    backlog_on_disk(&node, "deep", BACKLOG).await;
 
     let b: BrowseResponse = admin
         .get_ok(&format!("/api/v1/queues/deep/messages?limit={BACKLOG}"))

@@ -1,7 +1,6 @@
 //! What a receipt promises: a confirmed persistent message survives SIGKILL, and SIGTERM is a
 //! clean stop (exit 0) that keeps it too. Non-persistent messages live in memory only.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use mq_tests::client::AckMode;
@@ -13,14 +12,7 @@ async fn ten_thousand_confirmed_messages_survive_sigkill_in_order() {
     let mut node = Node::start(NodeOpts::new("crash"));
     let addr = node.stomp_addr();
     let mut p = connect(&addr).await;
-    send_pipelined(
-        &mut p,
-        "/queue/durable",
-        (0..N).map(|i| numbered_body(i, 1024)),
-        &[("persistent", "true")],
-        100,
-    )
-    .await;
+    send_numbered(&mut p, "/queue/durable", 0..N, 1024, 100).await;
 
     node.kill();
     node.restart();
@@ -31,14 +23,7 @@ async fn ten_thousand_confirmed_messages_survive_sigkill_in_order() {
 
     let mut c = connect(&addr).await;
     subscribe(&mut c, "/queue/durable", "s", AckMode::Auto).await;
-    let mut seen = HashSet::with_capacity(N);
-    for expected in 0..N {
-        let m = recv(&mut c, SOON).await;
-        let i = body_number(&m);
-        assert!(seen.insert(i), "message {i} delivered twice");
-        assert_eq!(i, expected, "out of order");
-        assert_eq!(m.body.len(), 1024);
-    }
+    recv_numbered(&mut c, N, 1024).await;
     expect_nothing(&mut c, QUIET).await;
     wait_for_async(SOON, async || admin.depth("durable").await == 0).await;
 }

@@ -14,29 +14,6 @@ use mq_tests::frame::{Command, Frame};
 use mq_tests::network::{LINK, static_uri, wait_connected};
 use mq_tests::*;
 
-const NAME: (&str, &str) = ("activemq.subscriptionName", "sub1");
-
-fn client_opts(id: &str) -> ConnectOptions {
-    ConnectOptions {
-        headers: vec![("client-id".into(), id.into())],
-        ..ConnectOptions::default()
-    }
-}
-
-/// A connection with client-id `id`.
-async fn connect_as(addr: &str, id: &str) -> StompClient {
-    connect_with(addr, client_opts(id)).await
-}
-
-/// A connection with client-id `id` subscribed durably (`sub1`) to `topic`, ack `client`.
-async fn durable(addr: &str, id: &str, topic: &str, extra: &[(&str, &str)]) -> StompClient {
-    let mut c = connect_as(addr, id).await;
-    let mut h = vec![NAME];
-    h.extend_from_slice(extra);
-    subscribe_with(&mut c, topic, "d", AckMode::ClientIndividual, &h).await;
-    c
-}
-
 /// Receives `n` messages on `c`, acknowledging each; returns their bodies.
 async fn take_acked(c: &mut StompClient, n: usize) -> Vec<String> {
     let mut out = Vec::new();
@@ -77,12 +54,9 @@ async fn unsubscribe_named(c: &mut StompClient, id: &str, name: &str) {
 async fn an_offline_subscribers_backlog_waits_and_comes_on_reconnect() {
     let node = Node::start(NodeOpts::new("dur-backlog"));
     let addr = node.stomp_addr();
-    let c = durable(&addr, "app", "/topic/news", &[]).await;
-    c.disconnect().await.expect("disconnect");
+    offline_durable(&addr, "app", "/topic/news", &[]).await;
     let mut p = connect(&addr).await;
-    for i in 0..5 {
-        send_persistent(&mut p, "/topic/news", format!("m{i}")).await;
-    }
+    send_persistent_all(&mut p, "/topic/news", (0..5).map(|i| format!("m{i}"))).await;
     // A non-persistent message reaches online durable subscribers only.
     send(&mut p, "/topic/news", "volatile", &[]).await;
     let s = subscriptions(&node).await;
@@ -101,7 +75,7 @@ async fn an_offline_subscribers_backlog_waits_and_comes_on_reconnect() {
     let q: api::QueueList = node.admin().get_ok("/api/v1/queues").await;
     assert!(q.queues.is_empty(), "{:?}", q.queues);
 
-    let mut c = durable(&addr, "app", "/topic/news", &[]).await;
+    let mut c = durable_subscriber(&addr, "app", "/topic/news", &[]).await;
     let got = take_acked(&mut c, 5).await;
     assert_eq!(got, ["m0", "m1", "m2", "m3", "m4"]);
     // Online, it gets non-persistent messages too, from its topic.
@@ -122,12 +96,9 @@ async fn an_offline_subscribers_backlog_waits_and_comes_on_reconnect() {
 async fn persistent_backlog_survives_a_sigkill_restart() {
     let mut node = Node::start(NodeOpts::new("dur-kill"));
     let addr = node.stomp_addr();
-    let c = durable(&addr, "app", "/topic/orders", &[]).await;
-    c.disconnect().await.expect("disconnect");
+    offline_durable(&addr, "app", "/topic/orders", &[]).await;
     let mut p = connect(&addr).await;
-    for i in 0..3 {
-        send_persistent(&mut p, "/topic/orders", format!("p{i}")).await;
-    }
+    send_persistent_all(&mut p, "/topic/orders", (0..3).map(|i| format!("p{i}"))).await;
     send(&mut p, "/topic/orders", "np", &[]).await;
     drop(p);
     node.kill();
@@ -135,14 +106,14 @@ async fn persistent_backlog_survives_a_sigkill_restart() {
     let s = subscriptions(&node).await;
     assert_eq!(s.len(), 1, "the subscription survives: {s:?}");
     assert_eq!(s[0].pending, 3);
-    let mut c = durable(&addr, "app", "/topic/orders", &[]).await;
+    let mut c = durable_subscriber(&addr, "app", "/topic/orders", &[]).await;
     assert_eq!(take_acked(&mut c, 3).await, ["p0", "p1", "p2"]);
     expect_nothing(&mut c, QUIET).await;
     // After a restart messages published while it was away are still kept.
     c.disconnect().await.expect("disconnect");
     let mut p = connect(&addr).await;
     send_persistent(&mut p, "/topic/orders", "after").await;
-    let mut c = durable(&addr, "app", "/topic/orders", &[]).await;
+    let mut c = durable_subscriber(&addr, "app", "/topic/orders", &[]).await;
     assert_eq!(take_acked(&mut c, 1).await, ["after"]);
 }
 
@@ -150,7 +121,7 @@ async fn persistent_backlog_survives_a_sigkill_restart() {
 async fn unsubscribe_with_the_name_removes_it_and_its_backlog() {
     let node = Node::start(NodeOpts::new("dur-unsub"));
     let addr = node.stomp_addr();
-    let mut c = durable(&addr, "app", "/topic/t", &[]).await;
+    let mut c = durable_subscriber(&addr, "app", "/topic/t", &[]).await;
     // A plain UNSUBSCRIBE only detaches: messages keep coming into the backlog.
     c.unsubscribe("d").await.expect("unsubscribe");
     let mut p = connect(&addr).await;
@@ -166,7 +137,7 @@ async fn unsubscribe_with_the_name_removes_it_and_its_backlog() {
     unsubscribe_named(&mut c, "d", "sub1").await;
     assert!(subscriptions(&node).await.is_empty());
     send_persistent(&mut p, "/topic/t", "nobody").await;
-    subscribe_with(&mut c, "/topic/t", "d2", AckMode::Auto, &[NAME]).await;
+    subscribe_with(&mut c, "/topic/t", "d2", AckMode::Auto, &[DURABLE_NAME]).await;
     expect_nothing(&mut c, QUIET).await;
     assert_eq!(subscriptions(&node).await[0].pending, 0);
 }
@@ -176,7 +147,7 @@ async fn a_second_connection_with_the_same_client_id_is_refused() {
     let node = Node::start(NodeOpts::new("dur-dup"));
     let addr = node.stomp_addr();
     let first = connect_as(&addr, "app").await;
-    let e = match StompClient::connect(&addr, client_opts("app")).await {
+    let e = match StompClient::connect(&addr, client_id_opts("app")).await {
         Ok(_) => panic!("a second connection with client-id app was accepted"),
         Err(e) => e.to_string(),
     };
@@ -191,7 +162,7 @@ async fn a_second_connection_with_the_same_client_id_is_refused() {
 async fn a_subscription_name_without_a_client_id_is_an_error_naming_it() {
     let node = Node::start(NodeOpts::new("dur-noid"));
     let mut c = connect(&node.stomp_addr()).await;
-    let e = subscribe_refused(&mut c, "/topic/t", &[NAME]).await;
+    let e = subscribe_refused(&mut c, "/topic/t", &[DURABLE_NAME]).await;
     assert!(e.contains("client-id"), "{e}");
     assert!(e.contains("activemq.subscriptionName"), "{e}");
 }
@@ -200,7 +171,12 @@ async fn a_subscription_name_without_a_client_id_is_an_error_naming_it() {
 async fn no_local_on_a_durable_subscription_is_refused_by_name() {
     let node = Node::start(NodeOpts::new("dur-nolocal"));
     let mut c = connect_as(&node.stomp_addr(), "nl").await;
-    let e = subscribe_refused(&mut c, "/topic/t", &[NAME, ("activemq.noLocal", "true")]).await;
+    let e = subscribe_refused(
+        &mut c,
+        "/topic/t",
+        &[DURABLE_NAME, ("activemq.noLocal", "true")],
+    )
+    .await;
     assert!(e.contains("activemq.noLocal"), "{e}");
     assert!(subscriptions(&node).await.is_empty(), "nothing was created");
 }
@@ -209,14 +185,13 @@ async fn no_local_on_a_durable_subscription_is_refused_by_name() {
 async fn a_durable_selector_keeps_only_matching_messages_and_a_new_one_replaces_it() {
     let node = Node::start(NodeOpts::new("dur-sel"));
     let addr = node.stomp_addr();
-    let c = durable(
+    offline_durable(
         &addr,
         "app",
         "/topic/prices",
         &[("selector", "kind = 'gold'")],
     )
     .await;
-    c.disconnect().await.expect("disconnect");
     let mut p = connect(&addr).await;
     for (body, kind) in [("g1", "gold"), ("s1", "silver"), ("g2", "gold")] {
         send(
@@ -231,7 +206,7 @@ async fn a_durable_selector_keeps_only_matching_messages_and_a_new_one_replaces_
     assert_eq!(s[0].selector.as_deref(), Some("kind = 'gold'"));
     assert_eq!(s[0].pending, 2);
     // Another selector: the subscription is recreated (its backlog goes).
-    let mut c = durable(
+    let mut c = durable_subscriber(
         &addr,
         "app",
         "/topic/prices",
@@ -256,13 +231,10 @@ async fn a_durable_selector_keeps_only_matching_messages_and_a_new_one_replaces_
 async fn the_admin_api_and_mqctl_list_and_remove_subscriptions() {
     let node = Node::start(NodeOpts::new("dur-admin"));
     let addr = node.stomp_addr();
-    let c = durable(&addr, "billing", "/topic/invoices", &[]).await;
-    c.disconnect().await.expect("disconnect");
-    let _online = durable(&addr, "audit", "/topic/invoices", &[]).await;
+    offline_durable(&addr, "billing", "/topic/invoices", &[]).await;
+    let _online = durable_subscriber(&addr, "audit", "/topic/invoices", &[]).await;
     let mut p = connect(&addr).await;
-    for i in 0..4 {
-        send_persistent(&mut p, "/topic/invoices", format!("i{i}")).await;
-    }
+    send_persistent_all(&mut p, "/topic/invoices", (0..4).map(|i| format!("i{i}"))).await;
     let home = CliHome::new();
     let token = node.data_dir().join("admin.token");
     let url = node.admin_url();
@@ -335,9 +307,8 @@ async fn an_offline_subscription_past_the_timeout_is_removed() {
         NodeOpts::new("dur-timeout").args(["--offline-durable-subscriber-timeout", "300"]),
     );
     let addr = node.stomp_addr();
-    let online = durable(&addr, "stays", "/topic/t", &[]).await;
-    let c = durable(&addr, "goes", "/topic/t", &[]).await;
-    c.disconnect().await.expect("disconnect");
+    let online = durable_subscriber(&addr, "stays", "/topic/t", &[]).await;
+    offline_durable(&addr, "goes", "/topic/t", &[]).await;
     let mut p = connect(&addr).await;
     send_persistent(&mut p, "/topic/t", "x").await;
     wait_for_async(SOON, async || {
@@ -353,17 +324,9 @@ async fn a_backlog_beyond_the_memory_window_comes_complete_and_in_order() {
     const N: usize = 3000;
     let node = Node::start(NodeOpts::new("dur-big").args(["--memory-usage", "1MiB"]));
     let addr = node.stomp_addr();
-    let c = durable(&addr, "app", "/topic/bulk", &[]).await;
-    c.disconnect().await.expect("disconnect");
+    offline_durable(&addr, "app", "/topic/bulk", &[]).await;
     let mut p = connect(&addr).await;
-    send_pipelined(
-        &mut p,
-        "/topic/bulk",
-        (0..N).map(|i| numbered_body(i, 2048)),
-        &[("persistent", "true")],
-        200,
-    )
-    .await;
+    send_numbered(&mut p, "/topic/bulk", 0..N, 2048, 200).await;
     assert_eq!(subscriptions(&node).await[0].pending, N as u64);
     let mut c = connect_as(&addr, "app").await;
     subscribe_with(
@@ -371,7 +334,7 @@ async fn a_backlog_beyond_the_memory_window_comes_complete_and_in_order() {
         "/topic/bulk",
         "d",
         AckMode::Auto,
-        &[NAME, ("activemq.prefetchSize", "100")],
+        &[DURABLE_NAME, ("activemq.prefetchSize", "100")],
     )
     .await;
     for i in 0..N {
@@ -404,21 +367,17 @@ async fn an_offline_subscribers_backlog_follows_a_master_slave_failover() {
     let mut a = Node::start(a_opts);
     let mut b = Node::start(b_opts);
     assert_eq!((a.role(), b.role()), (Role::Master, Role::Slave));
-    let mut sub = Failover::new(&uri, client_opts("app"));
+    let mut sub = Failover::new(&uri, client_id_opts("app"));
     let mut pubs = Failover::new(&uri, ConnectOptions::default());
 
     // Online first: it consumes and acknowledges two, then goes away.
     let mut c = connect_failover(&mut sub).await;
-    subscribe_with(&mut c, TOPIC, "d", AckMode::ClientIndividual, &[NAME]).await;
+    subscribe_durable(&mut c, TOPIC, &[]).await;
     let mut p = connect_failover(&mut pubs).await;
-    for i in 0..2 {
-        send_persistent(&mut p, TOPIC, format!("m{i}")).await;
-    }
+    send_persistent_all(&mut p, TOPIC, (0..2).map(|i| format!("m{i}"))).await;
     assert_eq!(take_acked(&mut c, 2).await, ["m0", "m1"]);
     c.disconnect().await.expect("disconnect");
-    for i in 2..7 {
-        send_persistent(&mut p, TOPIC, format!("m{i}")).await;
-    }
+    send_persistent_all(&mut p, TOPIC, (2..7).map(|i| format!("m{i}"))).await;
     drop(p);
     assert_eq!(subscriptions(&a).await[0].pending, 5);
 
@@ -445,7 +404,7 @@ async fn an_offline_subscribers_backlog_follows_a_master_slave_failover() {
         Some(b.stomp_addr()),
         "reconnected to the new master"
     );
-    subscribe_with(&mut c, TOPIC, "d", AckMode::ClientIndividual, &[NAME]).await;
+    subscribe_durable(&mut c, TOPIC, &[]).await;
     let mut got = Vec::new();
     for _ in 0..6 {
         let m = recv(&mut c, SOON).await;
@@ -481,7 +440,7 @@ async fn messages_published_on_another_node_while_the_subscriber_is_away_are_not
     wait_connected(&one, 1).await;
     let mut p = connect(&one.stomp_addr()).await;
     // Connected, the subscriber on node two is demand: node one forwards to it.
-    let mut c = durable(&two.stomp_addr(), "app", "/topic/news", &[]).await;
+    let mut c = durable_subscriber(&two.stomp_addr(), "app", "/topic/news", &[]).await;
     wait_for_async(LINK, async || topic_subscribers(&one, "news").await == 1).await;
     send_persistent(&mut p, "/topic/news", "online").await;
     assert_eq!(take_acked(&mut c, 1).await, ["online"]);
@@ -491,7 +450,7 @@ async fn messages_published_on_another_node_while_the_subscriber_is_away_are_not
     send_persistent(&mut p, "/topic/news", "missed").await;
     let s = subscriptions(&two).await;
     assert_eq!((s.len(), s[0].active, s[0].pending), (1, false, 0), "{s:?}");
-    let mut c = durable(&two.stomp_addr(), "app", "/topic/news", &[]).await;
+    let mut c = durable_subscriber(&two.stomp_addr(), "app", "/topic/news", &[]).await;
     wait_for_async(LINK, async || topic_subscribers(&one, "news").await == 1).await;
     send_persistent(&mut p, "/topic/news", "back").await;
     assert_eq!(take_acked(&mut c, 1).await, ["back"], "not \"missed\"");

@@ -690,18 +690,7 @@ async fn a_connector_uri_with_an_absurd_number_is_refused_naming_the_option() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8 path");
-    let out = run_mqnode(&[
-        "--name",
-        "baduri2",
-        "--data",
-        data,
-        "--transport",
-        "tcp://127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--network",
-        URI,
-    ]);
+    let out = run_mqnode_on("baduri2", data, "tcp://127.0.0.1:0", &["--network", URI]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "started: {out:?}");
     assert!(stderr.contains("backOffMultiplier"), "{stderr}");

@@ -212,16 +212,7 @@ fn an_unusable_data_dir_is_one_clear_error_and_a_non_zero_exit() {
         ),
     ];
     for (data, want) in cases {
-        let out = run_mqnode(&[
-            "--name",
-            "bad",
-            "--data",
-            &data,
-            "--transport",
-            "tcp://127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ]);
+        let out = run_mqnode_on("bad", &data, "tcp://127.0.0.1:0", &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "--data {data}: {stderr}");
         assert!(

@@ -2,18 +2,11 @@
 //! topics, headers and bodies kept intact, prefetch and expiry.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use mq_tests::client::AckMode;
 use mq_tests::*;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 #[tokio::test]
 async fn every_ack_mode_round_trips_on_queues_and_topics() {

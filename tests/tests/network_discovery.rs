@@ -8,97 +8,31 @@
 //! them, and deletes the namespace afterwards.
 //! Needs root and `ip` (iproute2).
 
-use std::process::Command;
 use std::time::Duration;
 
 use mq_tests::api::PeerState;
+use mq_tests::multicast::{NamespacedTest, in_loopback_namespace};
 use mq_tests::network::*;
 use mq_tests::*;
-
-/// Environment variable naming the namespace the inner test runs in.
-const NS_ENV: &str = "MQ_TEST_NETNS";
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running ip {args:?} (is iproute2 installed?): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Deletes the namespace when the test ends, however it ends.
-struct Namespace(String);
-
-impl Namespace {
-    fn create() -> Namespace {
-        let name = format!("mqtest-{}", std::process::id());
-        ip(&["netns", "add", &name]);
-        let ns = Namespace(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns.0, "link", "set", "lo", "multicast", "on"]);
-        ip(&["-n", &ns.0, "route", "add", "224.0.0.0/4", "dev", "lo"]);
-        ns
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
 
 /// Outside the namespace it creates one and re-runs itself in it; inside (the environment
 /// variable says which namespace) it starts the nodes and checks them.
 #[test]
 fn discovered_nodes_forward_both_ways_inside_a_network_namespace() {
-    if let Ok(ns) = std::env::var(NS_ENV) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        rt.block_on(inside_the_namespace(&ns));
-        return;
-    }
-    let ns = Namespace::create();
-    let exe = std::env::current_exe().expect("this test binary");
-    // The test's full name in this binary: its module path without the crate, then its own.
-    let module = module_path!()
-        .split_once("::")
-        .map_or(module_path!(), |(_, m)| m);
-    let name = format!("{module}::discovered_nodes_forward_both_ways_inside_a_network_namespace");
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(exe)
-        .args(["--exact", &name, "--nocapture", "--test-threads=1"])
-        .env(NS_ENV, &ns.0)
-        .output()
-        .expect("running the test inside the namespace");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "inside the namespace:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "the inner test did not run:\n{text}"
+    in_loopback_namespace(
+        NamespacedTest {
+            module: module_path!(),
+            test: "discovered_nodes_forward_both_ways_inside_a_network_namespace",
+            ns_env: "MQ_TEST_NETNS",
+            prefix: "mqtest-",
+            envs: &[],
+        },
+        inside_the_namespace,
     );
 }
 
-/// The part that runs inside the namespace `ns`.
-async fn inside_the_namespace(ns: &str) {
-    // Refuse to send multicast anywhere but inside the namespace made for it.
-    let here = Command::new("ip")
-        .args(["netns", "identify", &std::process::id().to_string()])
-        .output()
-        .expect("ip netns identify");
-    assert_eq!(String::from_utf8_lossy(&here.stdout).trim(), ns);
-
+/// The part that runs inside the namespace.
+async fn inside_the_namespace() {
     let opts = |name: &str| {
         NodeOpts::new(name).args([
             "--discovery",

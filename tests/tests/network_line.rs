@@ -62,14 +62,7 @@ async fn b_killed_and_restarted_midway_loses_and_duplicates_nothing() {
     let done = produced.clone();
     let producer = tokio::spawn(async move {
         let mut p = connect(&addr).await;
-        send_pipelined(
-            &mut p,
-            "/queue/crash",
-            (0..N).map(|i| numbered_body(i, 256)),
-            &[("persistent", "true")],
-            100,
-        )
-        .await;
+        send_numbered(&mut p, "/queue/crash", 0..N, 256, 100).await;
         done.store(true, Ordering::SeqCst);
     });
 

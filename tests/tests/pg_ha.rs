@@ -376,22 +376,17 @@ fn mqctl_makes_jdbc_pairs_on_a_database_per_broker_and_fails_them_over() {
         server.psql("b2", "SELECT holder FROM mq_lock WHERE id = 1"),
         "node2a"
     );
-    let report: FailoverReport = home
-        .run(&[
-            "failover",
-            "trigger",
-            pair.name(),
-            "--broker",
-            "node1",
-            "--mode",
-            "kill",
-            "--verify",
-            "200",
-            "-o",
-            "json",
-        ])
-        .expect_code(0)
-        .json();
+    let report: FailoverReport = home.run_json(&[
+        "failover",
+        "trigger",
+        pair.name(),
+        "--broker",
+        "node1",
+        "--mode",
+        "kill",
+        "--verify",
+        "200",
+    ]);
     assert_eq!(
         (report.old_master.as_str(), report.new_master.as_str()),
         ("node1a", "node1b")
@@ -433,20 +428,15 @@ fn without_store_mqctl_runs_a_local_postgresql_in_the_cluster_folder() {
     let manifest = std::fs::read_to_string(dir.join("cluster.json")).expect("manifest");
     let password = std::fs::read_to_string(dir.join("postgres.password")).expect("password file");
     assert!(!manifest.contains(password.trim()), "{manifest}");
-    let report: FailoverReport = home
-        .run(&[
-            "failover",
-            "trigger",
-            pair.name(),
-            "--mode",
-            "kill",
-            "--verify",
-            "100",
-            "-o",
-            "json",
-        ])
-        .expect_code(0)
-        .json();
+    let report: FailoverReport = home.run_json(&[
+        "failover",
+        "trigger",
+        pair.name(),
+        "--mode",
+        "kill",
+        "--verify",
+        "100",
+    ]);
     assert_eq!(report.new_master, "node1b");
     assert_eq!(report.verify.expect("verify").lost, 0);
     // Stop takes the server down after the nodes; start brings both back.

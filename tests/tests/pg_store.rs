@@ -4,7 +4,6 @@
 //! messages survive a restart, concurrent sends share transactions, and a bad URL, a wrong
 //! password or a missing database stop the node at start with one sentence.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use mq_tests::client::AckMode;
@@ -39,14 +38,7 @@ async fn receipted_persistent_messages_survive_sigkill_in_order() {
     let mut node = Node::start(pg_node("pg-crash", &server, &[]));
     let addr = node.stomp_addr();
     let mut p = connect(&addr).await;
-    send_pipelined(
-        &mut p,
-        "/queue/durable",
-        (0..N).map(|i| numbered_body(i, 512)),
-        &[("persistent", "true")],
-        100,
-    )
-    .await;
+    send_numbered(&mut p, "/queue/durable", 0..N, 512, 100).await;
     // Every receipted message is a row in the database.
     assert_eq!(rows(&server, "SELECT count(*) FROM mq_msgs"), N as u64);
     node.kill();
@@ -55,9 +47,7 @@ async fn receipted_persistent_messages_survive_sigkill_in_order() {
     assert_eq!(admin.depth("durable").await, N as u64);
     let mut c = connect(&addr).await;
     subscribe(&mut c, "/queue/durable", "s", AckMode::Auto).await;
-    for expected in 0..N {
-        let m = recv(&mut c, SOON).await;
-        assert_eq!(body_number(&m), expected, "out of order or lost");
+    for m in recv_numbered(&mut c, N, 512).await {
         // Recovered after a crash: it may have been delivered before.
         assert_eq!(m.header("redelivered"), Some("true"));
     }
@@ -80,14 +70,7 @@ async fn concurrent_sends_share_transactions_and_each_receipt_follows_its_commit
         let addr = addr.clone();
         tasks.push(tokio::spawn(async move {
             let mut p = connect(&addr).await;
-            send_pipelined(
-                &mut p,
-                &format!("/queue/g{t}"),
-                (0..EACH).map(|i| numbered_body(i, 256)),
-                &[("persistent", "true")],
-                50,
-            )
-            .await;
+            send_numbered(&mut p, &format!("/queue/g{t}"), 0..EACH, 256, 50).await;
         }));
     }
     for t in tasks {
@@ -113,27 +96,13 @@ async fn a_backlog_past_the_memory_window_comes_back_complete_and_in_order() {
     let mut node = Node::start(pg_node("pg-backlog", &server, &["--memory-usage", "1MiB"]));
     let addr = node.stomp_addr();
     let mut p = connect(&addr).await;
-    send_pipelined(
-        &mut p,
-        "/queue/backlog",
-        (0..N).map(|i| numbered_body(i, 2048)),
-        &[("persistent", "true")],
-        100,
-    )
-    .await;
+    send_numbered(&mut p, "/queue/backlog", 0..N, 2048, 100).await;
     node.kill();
     node.restart();
     assert_eq!(node.admin().depth("backlog").await, N as u64);
     let mut c = connect(&addr).await;
     subscribe(&mut c, "/queue/backlog", "s", AckMode::Auto).await;
-    let mut seen = HashSet::with_capacity(N);
-    for expected in 0..N {
-        let m = recv(&mut c, SOON).await;
-        let i = body_number(&m);
-        assert!(seen.insert(i), "message {i} delivered twice");
-        assert_eq!(i, expected, "out of order");
-        assert_eq!(m.body.len(), 2048);
-    }
+    recv_numbered(&mut c, N, 2048).await;
     expect_nothing(&mut c, QUIET).await;
 }
 
@@ -142,25 +111,9 @@ async fn a_durable_subscription_and_a_scheduled_message_survive_a_restart() {
     let server = PgServer::start();
     let mut node = Node::start(pg_node("pg-dur", &server, &[]));
     let addr = node.stomp_addr();
-    let opts = || client::ConnectOptions {
-        headers: vec![("client-id".into(), "app".into())],
-        ..client::ConnectOptions::default()
-    };
-    let name = ("activemq.subscriptionName", "sub1");
-    let mut c = connect_with(&addr, opts()).await;
-    subscribe_with(
-        &mut c,
-        "/topic/orders",
-        "d",
-        AckMode::ClientIndividual,
-        &[name],
-    )
-    .await;
-    c.disconnect().await.expect("disconnect");
+    offline_durable(&addr, "app", "/topic/orders", &[]).await;
     let mut p = connect(&addr).await;
-    for i in 0..3 {
-        send_persistent(&mut p, "/topic/orders", format!("p{i}")).await;
-    }
+    send_persistent_all(&mut p, "/topic/orders", (0..3).map(|i| format!("p{i}"))).await;
     send(
         &mut p,
         "/queue/later",
@@ -171,15 +124,7 @@ async fn a_durable_subscription_and_a_scheduled_message_survive_a_restart() {
     drop(p);
     node.kill();
     node.restart();
-    let mut c = connect_with(&addr, opts()).await;
-    subscribe_with(
-        &mut c,
-        "/topic/orders",
-        "d",
-        AckMode::ClientIndividual,
-        &[name],
-    )
-    .await;
+    let mut c = durable_subscriber(&addr, "app", "/topic/orders", &[]).await;
     for i in 0..3 {
         let m = recv(&mut c, SOON).await;
         assert_eq!(body_str(&m), format!("p{i}"));
@@ -193,15 +138,7 @@ async fn a_durable_subscription_and_a_scheduled_message_survive_a_restart() {
     // A clean stop and start keeps the subscription too, with nothing left to deliver.
     node.terminate();
     node.restart();
-    let mut c = connect_with(&addr, opts()).await;
-    subscribe_with(
-        &mut c,
-        "/topic/orders",
-        "d",
-        AckMode::ClientIndividual,
-        &[name],
-    )
-    .await;
+    let mut c = durable_subscriber(&addr, "app", "/topic/orders", &[]).await;
     expect_nothing(&mut c, QUIET).await;
 }
 

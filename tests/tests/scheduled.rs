@@ -13,12 +13,6 @@ use mq_tests::*;
 /// How late a fire may be in these tests (the node is shared with other tests).
 const LATE: Duration = Duration::from_secs(3);
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 async fn scheduled(node: &Node) -> Vec<ScheduledMessage> {
     node.admin()
         .get_ok::<ScheduledList>("/api/v1/scheduled")
@@ -418,51 +412,22 @@ async fn mqctl_lists_and_removes_scheduled_messages() {
     .await;
     let url = node.admin_url();
     let token = node.data_dir().join("admin.token").display().to_string();
+    let ls = ["scheduled", "ls"];
     let run = home
-        .run(&[
-            "scheduled",
-            "ls",
-            "--url",
-            &url,
-            "--token-file",
-            &token,
-            "-o",
-            "json",
-        ])
+        .run_by_url(&ls, &[&url], &token, &["-o", "json"])
         .expect_code(0);
     let report: mq_shared::ctl::ScheduledReport = run.json();
     assert_eq!(report.scheduled.len(), 1);
     let id = report.scheduled[0].message.id.clone();
     assert_eq!(report.scheduled[0].message.destination, "/queue/cli");
-    let table = home
-        .run(&["scheduled", "ls", "--url", &url, "--token-file", &token])
-        .expect_code(0);
+    let table = home.run_by_url(&ls, &[&url], &token, &[]).expect_code(0);
     assert!(table.stdout.contains(&id), "{}", table.stdout);
-    home.run(&[
-        "scheduled",
-        "rm",
-        "--url",
-        &url,
-        "--token-file",
-        &token,
-        "--id",
-        &id,
-    ])
-    .expect_code(0);
-    home.run(&[
-        "scheduled",
-        "rm",
-        "--url",
-        &url,
-        "--token-file",
-        &token,
-        "--id",
-        &id,
-    ])
-    .expect_code(66);
-    let empty = home
-        .run(&["scheduled", "ls", "--url", &url, "--token-file", &token])
+    let rm = ["scheduled", "rm"];
+    home.run_by_url(&rm, &[&url], &token, &["--id", &id])
         .expect_code(0);
+    home.run_by_url(&rm, &[&url], &token, &["--id", &id])
+        .expect_code(66);
+    let empty = home.run_by_url(&ls, &[&url], &token, &[]).expect_code(0);
     assert!(empty.stdout.trim().is_empty(), "{}", empty.stdout);
     assert!(
         empty.stderr.contains("No scheduled messages."),

@@ -7,12 +7,12 @@
 
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
 use mq_tests::api::PeerState;
 use mq_tests::certs::Pki;
 use mq_tests::client::{AckMode, ClientError, ConnectOptions, StompClient};
 use mq_tests::frame::{Command as StompCommand, Frame};
+use mq_tests::multicast::{NamespacedTest, in_loopback_namespace};
 use mq_tests::network::*;
 use mq_tests::security::*;
 use mq_tests::*;
@@ -296,16 +296,7 @@ async fn the_documented_security_file_works_as_described() {
 fn without_a_security_file_a_non_loopback_transport_refuses_to_start() {
     let data = tempfile::tempdir().expect("a data directory");
     let data = data.path().display().to_string();
-    let out = run_mqnode(&[
-        "--name",
-        "open",
-        "--data",
-        &data,
-        "--transport",
-        "tcp://0.0.0.0:0",
-        "--admin",
-        "127.0.0.1:0",
-    ]);
+    let out = run_mqnode_on("open", &data, "tcp://0.0.0.0:0", &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "it started: {err}");
     assert!(
@@ -683,16 +674,7 @@ fn a_transport_that_cannot_listen_does_not_print_its_discovery_secret() {
     let data = data.path().display().to_string();
     let transport =
         format!("tcp://127.0.0.1:{port}?discoveryUri=multicast://default?secret=t0p-secret");
-    let out = run_mqnode(&[
-        "--name",
-        "busy",
-        "--data",
-        &data,
-        "--transport",
-        &transport,
-        "--admin",
-        "127.0.0.1:0",
-    ]);
+    let out = run_mqnode_on("busy", &data, &transport, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("cannot listen on transport"), "{err}");
@@ -957,22 +939,19 @@ fn a_network_connector_to_an_ssl_peer_needs_a_ca() {
     let data = data.path().display().to_string();
     let cert = pki.node_cert.display().to_string();
     let key = pki.node_key.display().to_string();
-    let out = run_mqnode(&[
-        "--name",
+    let out = run_mqnode_on(
         "noca",
-        "--data",
         &data,
-        "--transport",
         "tcp://127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--network",
-        "static:(ssl://127.0.0.1:1)",
-    ]);
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--network",
+            "static:(ssl://127.0.0.1:1)",
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
@@ -1047,81 +1026,20 @@ async fn the_admin_api_serves_https_with_its_certificate() {
 
 // ---- signed discovery ------------------------------------------------------------------------
 
-/// Environment variable naming the namespace the inner discovery test runs in.
-const NS_ENV: &str = "MQ_TEST_SECURITY_NETNS";
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running ip {args:?} (is iproute2 installed?): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A network namespace with only a loopback (multicast routed on it), deleted when dropped.
-struct Namespace(String);
-
-impl Namespace {
-    fn create() -> Namespace {
-        let name = format!("mqsec-{}", std::process::id());
-        ip(&["netns", "add", &name]);
-        let ns = Namespace(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns.0, "link", "set", "lo", "multicast", "on"]);
-        ip(&["-n", &ns.0, "route", "add", "224.0.0.0/4", "dev", "lo"]);
-        ns
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 /// Outside, it creates a namespace and re-runs itself in it (as the discovery test does);
 /// inside, three nodes advertise and listen: two with one secret, one with another.
 #[test]
 fn signed_discovery_finds_nodes_with_the_same_secret_and_ignores_the_others() {
-    if let Ok(ns) = std::env::var(NS_ENV) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        rt.block_on(signed_discovery_inside(&ns));
-        return;
-    }
-    let ns = Namespace::create();
-    let exe = std::env::current_exe().expect("this test binary");
-    let module = module_path!()
-        .split_once("::")
-        .map_or(module_path!(), |(_, m)| m);
-    let name = format!(
-        "{module}::signed_discovery_finds_nodes_with_the_same_secret_and_ignores_the_others"
-    );
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(exe)
-        .args(["--exact", &name, "--nocapture", "--test-threads=1"])
-        .env(NS_ENV, &ns.0)
-        // The discovery module says, at debug level, which advertisements it ignores.
-        .env("RUST_LOG", "info,mqnode::network::discovery=debug")
-        .output()
-        .expect("running the test inside the namespace");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "inside the namespace:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "the inner test did not run:\n{text}"
+    in_loopback_namespace(
+        NamespacedTest {
+            module: module_path!(),
+            test: "signed_discovery_finds_nodes_with_the_same_secret_and_ignores_the_others",
+            ns_env: "MQ_TEST_SECURITY_NETNS",
+            prefix: "mqsec-",
+            // The discovery module says, at debug level, which advertisements it ignores.
+            envs: &[("RUST_LOG", "info,mqnode::network::discovery=debug")],
+        },
+        signed_discovery_inside,
     );
 }
 
@@ -1134,13 +1052,7 @@ fn peers_of(l: &mq_tests::api::NetworkConnectorList) -> Vec<Option<String>> {
         .collect()
 }
 
-async fn signed_discovery_inside(ns: &str) {
-    let here = Command::new("ip")
-        .args(["netns", "identify", &std::process::id().to_string()])
-        .output()
-        .expect("ip netns identify");
-    assert_eq!(String::from_utf8_lossy(&here.stdout).trim(), ns);
-
+async fn signed_discovery_inside() {
     let opts = |name: &str, secret: &str| {
         NodeOpts::new(name).args([
             "--discovery".to_string(),

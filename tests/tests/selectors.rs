@@ -24,6 +24,13 @@ async fn send_colors(c: &mut client::StompClient, dest: &str, n: usize) {
     }
 }
 
+/// A connection to `addr` subscribed to `dest` (id `s`, ack `auto`) with `selector`.
+async fn selecting(addr: &str, dest: &str, selector: &str) -> client::StompClient {
+    let mut c = connect(addr).await;
+    subscribe_with(&mut c, dest, "s", AckMode::Auto, &[("selector", selector)]).await;
+    c
+}
+
 fn numbers(frames: &[frame::Frame]) -> Vec<usize> {
     frames.iter().map(body_number).collect()
 }
@@ -32,15 +39,7 @@ fn numbers(frames: &[frame::Frame]) -> Vec<usize> {
 async fn a_queue_consumer_gets_only_matches_and_the_rest_wait_for_others() {
     let node = Node::start(NodeOpts::new("sel-queue"));
     let addr = node.stomp_addr();
-    let mut red = connect(&addr).await;
-    subscribe_with(
-        &mut red,
-        "/queue/paint",
-        "s",
-        AckMode::Auto,
-        &[("selector", "color = 'red'")],
-    )
-    .await;
+    let mut red = selecting(&addr, "/queue/paint", "color = 'red'").await;
     let mut p = connect(&addr).await;
     send_colors(&mut p, "/queue/paint", 10).await;
     let got = drain(&mut red, 5, SOON).await;
@@ -62,18 +61,10 @@ async fn a_topic_subscriber_gets_only_matching_copies_and_jms_names_read_the_hea
     let addr = node.stomp_addr();
     let mut all = connect(&addr).await;
     subscribe(&mut all, "/topic/events", "s", AckMode::Auto).await;
-    let mut picky = connect(&addr).await;
     let selector = "JMSType = 'order' AND JMSPriority > 5 AND JMSCorrelationID LIKE 'c-%' \
                     AND JMSXGroupID IS NULL AND JMSDeliveryMode = 'NON_PERSISTENT' \
                     AND JMSMessageID LIKE 'ID:%' AND JMSTimestamp > 0";
-    subscribe_with(
-        &mut picky,
-        "/topic/events",
-        "s",
-        AckMode::Auto,
-        &[("selector", selector)],
-    )
-    .await;
+    let mut picky = selecting(&addr, "/topic/events", selector).await;
     let mut p = connect(&addr).await;
     let cases: [(&str, &[(&str, &str)]); 4] = [
         (
@@ -139,15 +130,7 @@ async fn a_malformed_selector_is_an_error_naming_the_column_and_subscribes_nothi
         "no subscription was created"
     );
     // An empty selector is no selector (JMS).
-    let mut c = connect(&addr).await;
-    subscribe_with(
-        &mut c,
-        "/queue/kept",
-        "s",
-        AckMode::Auto,
-        &[("selector", " ")],
-    )
-    .await;
+    let mut c = selecting(&addr, "/queue/kept", " ").await;
     assert_eq!(body_str(&recv(&mut c, SOON).await), "waiting");
 }
 
@@ -158,15 +141,7 @@ async fn after_a_restart_a_selective_consumer_gets_its_matches_and_leaves_the_re
     send_colors(&mut p, "/queue/stored", 6).await;
     drop(p);
     node.restart();
-    let mut red = connect(&node.stomp_addr()).await;
-    subscribe_with(
-        &mut red,
-        "/queue/stored",
-        "s",
-        AckMode::Auto,
-        &[("selector", "color <> 'blue'")],
-    )
-    .await;
+    let mut red = selecting(&node.stomp_addr(), "/queue/stored", "color <> 'blue'").await;
     assert_eq!(numbers(&drain(&mut red, 3, SOON).await), vec![0, 2, 4]);
     expect_nothing(&mut red, QUIET).await;
     wait_for_async(SOON, async || node.admin().depth("stored").await == 3).await;
@@ -177,15 +152,7 @@ async fn only_what_a_remote_selector_matches_crosses_a_bridge() {
     let b = Node::start(NodeOpts::new("B"));
     let a = Node::start(NodeOpts::new("A").args(["--network", &static_uri(&[&b], OPTS)]));
     wait_connected(&a, 1).await;
-    let mut red = connect(&b.stomp_addr()).await;
-    subscribe_with(
-        &mut red,
-        "/queue/work",
-        "s",
-        AckMode::Auto,
-        &[("selector", "color = 'red'")],
-    )
-    .await;
+    let mut red = selecting(&b.stomp_addr(), "/queue/work", "color = 'red'").await;
     wait_consumers(&a, "work", 1).await;
     let mut p = connect(&a.stomp_addr()).await;
     send_colors(&mut p, "/queue/work", 10).await;
@@ -209,15 +176,7 @@ async fn only_what_a_remote_selector_matches_crosses_a_bridge() {
     );
 
     // A second remote consumer with another selector: the union crosses.
-    let mut blue = connect(&b.stomp_addr()).await;
-    subscribe_with(
-        &mut blue,
-        "/queue/work",
-        "s",
-        AckMode::Auto,
-        &[("selector", "color = 'blue'")],
-    )
-    .await;
+    let mut blue = selecting(&b.stomp_addr(), "/queue/work", "color = 'blue'").await;
     assert_eq!(
         numbers(&drain(&mut blue, 5, SOON).await),
         vec![1, 3, 5, 7, 9]
@@ -225,15 +184,7 @@ async fn only_what_a_remote_selector_matches_crosses_a_bridge() {
     wait_for_async(SOON, async || a.admin().depth("work").await == 0).await;
 
     // Topics too: only matching copies are forwarded.
-    let mut t = connect(&b.stomp_addr()).await;
-    subscribe_with(
-        &mut t,
-        "/topic/feed",
-        "s",
-        AckMode::Auto,
-        &[("selector", "color = 'red'")],
-    )
-    .await;
+    let mut t = selecting(&b.stomp_addr(), "/topic/feed", "color = 'red'").await;
     wait_for_async(LINK, async || {
         let l: api::TopicList = a.admin().get_ok("/api/v1/topics").await;
         l.topics
@@ -266,15 +217,7 @@ async fn a_remote_consumer_without_a_selector_makes_everything_cross() {
     let b = Node::start(NodeOpts::new("B"));
     let a = Node::start(NodeOpts::new("A").args(["--network", &static_uri(&[&b], OPTS)]));
     wait_connected(&a, 1).await;
-    let mut red = connect(&b.stomp_addr()).await;
-    subscribe_with(
-        &mut red,
-        "/queue/mixed",
-        "s",
-        AckMode::Auto,
-        &[("selector", "color = 'red'")],
-    )
-    .await;
+    let red = selecting(&b.stomp_addr(), "/queue/mixed", "color = 'red'").await;
     let mut any = connect(&b.stomp_addr()).await;
     subscribe(&mut any, "/queue/mixed", "s", AckMode::Auto).await;
     wait_consumers(&a, "mixed", 1).await;

@@ -20,15 +20,6 @@ fn start(name: &str, extra: &[&str]) -> Node {
     Node::start(NodeOpts::new(name).args(args))
 }
 
-fn ws_url(node: &Node) -> String {
-    node.ready()
-        .transports
-        .iter()
-        .find(|t| t.starts_with("ws://"))
-        .cloned()
-        .unwrap_or_else(|| panic!("no ws:// transport in {:?}", node.ready().transports))
-}
-
 /// The HTTP answer head to an upgrade request offering `protocols`.
 async fn upgrade(addr: &str, protocols: Option<&str>) -> String {
     let mut s = tokio::net::TcpStream::connect(addr)
@@ -62,7 +53,7 @@ async fn upgrade(addr: &str, protocols: Option<&str>) -> String {
 #[tokio::test]
 async fn the_upgrade_chooses_a_stomp_subprotocol() {
     let node = start("ws-upgrade", &[]);
-    let url = ws_url(&node);
+    let url = node.ws_url();
     let addr = url.trim_start_matches("ws://");
     let b: BrokerInfo = node.admin().get_ok("/api/v1/broker").await;
     assert!(b.transports.contains(&url), "{:?}", b.transports);
@@ -98,16 +89,7 @@ async fn the_upgrade_chooses_a_stomp_subprotocol() {
 async fn wss_without_a_certificate_is_refused_at_start_with_a_sentence() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let data = dir.path().display().to_string();
-    let out = run_mqnode(&[
-        "--name",
-        "wss",
-        "--data",
-        &data,
-        "--transport",
-        "wss://127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-    ]);
+    let out = run_mqnode_on("wss", &data, "wss://127.0.0.1:0", &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -189,12 +171,11 @@ async fn wss_carries_stomp_over_tls() {
 #[tokio::test]
 async fn stompjs_sends_and_receives_over_ws() {
     const TEST: &str = "websocket::stompjs_sends_and_receives_over_ws";
-    let scripts = match js::scripts() {
-        Ok(s) => s,
-        Err(why) => return js::skip(TEST, &why),
+    let Some(scripts) = js::scripts_for(TEST) else {
+        return;
     };
     let node = start("ws-stompjs", &["--heartbeat-ms", "200"]);
-    let r = scripts.run("stomp_ws.mjs", &["roundtrip", &ws_url(&node)], SCRIPT);
+    let r = scripts.run("stomp_ws.mjs", &["roundtrip", &node.ws_url()], SCRIPT);
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["subprotocol"], "v12.stomp", "{r}");
     assert_eq!(r["version"], "1.2", "{r}");
@@ -211,12 +192,11 @@ async fn stompjs_sends_and_receives_over_ws() {
 #[tokio::test]
 async fn messages_cross_between_tcp_and_websocket_both_ways() {
     const TEST: &str = "websocket::messages_cross_between_tcp_and_websocket_both_ways";
-    let scripts = match js::scripts() {
-        Ok(s) => s,
-        Err(why) => return js::skip(TEST, &why),
+    let Some(scripts) = js::scripts_for(TEST) else {
+        return;
     };
     let node = start("ws-cross", &[]);
-    let ws = ws_url(&node);
+    let ws = node.ws_url();
     const N: usize = 20;
 
     // TCP producer, WebSocket consumer.

@@ -175,12 +175,7 @@ fn a_paused_master_reports_lost_before_its_session_expires_and_does_not_come_bac
 
     // Resumed, its first word is that it is lost, then it follows the new master.
     let back = master.wait_role(seen, SOON, |r| is(r, "replica"));
-    let after: Vec<Value> = master
-        .roles()
-        .into_iter()
-        .skip(seen)
-        .map(|e| e.json)
-        .collect();
+    let after = master.roles_after(seen);
     assert!(
         is(&after[0], "lost"),
         "first event after the pause: {after:?}"
@@ -267,12 +262,7 @@ fn a_master_cut_off_from_zookeeper_is_lost_in_time_replaced_and_rejoins_as_repli
     let back = master.wait_role(seen, SESSION * 3 + SOON, |r| is(r, "replica"));
     assert_eq!(back.json["master"], rest[n].name());
     assert_eq!(back.json["epoch"].as_u64(), Some(next));
-    let after: Vec<Value> = master
-        .roles()
-        .into_iter()
-        .skip(seen)
-        .map(|e| e.json)
-        .collect();
+    let after = master.roles_after(seen);
     assert!(
         after.iter().all(|r| !is(r, "master")),
         "never master again: {after:?}"
