@@ -79,11 +79,12 @@
 //!
 //! # Files
 //!
-//! `error` (the error types), `journal` (the journal file, and what a failed append leaves;
-//! its unit tests are in `journal_tests`),
+//! `error` (the error types), `group` (the writer thread's commands and group-commit loop,
+//! and the dedup window, shared by both back ends), `journal` (the journal file, and what a
+//! failed append leaves; its unit tests are in `journal_tests`),
 //! `record` (the journal's record format), `file` (the journal file's trait, where tests inject
-//! faults), `recovery` (open and replay), `tables` (redb's tables), `writer` (the writer
-//! thread: group commit and checkpoints).
+//! faults), `recovery` (open and replay), `tables` (redb's tables), `writer` (the file back
+//! end of the group commit: journal records and checkpoints).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -95,6 +96,7 @@ use bytes::Bytes;
 
 mod error;
 mod file;
+mod group;
 mod journal;
 pub mod pg;
 mod record;
@@ -104,7 +106,7 @@ mod writer;
 
 pub use error::{Cause, StoreError};
 use file::WrapFile;
-use writer::{Cmd, Submission};
+use group::{Cmd, LoadQuery, Read, Submission};
 
 /// How a store is opened; the default is what the node uses, tests add fault injection and
 /// smaller limits.
@@ -403,7 +405,7 @@ impl Store {
         let inner2 = inner.clone();
         let handle = thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::writer_loop(writer, rx, inner2))
+            .spawn(move || group::run(writer, rx, &inner2))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 source: Arc::new(e.into()),
@@ -484,13 +486,15 @@ impl Store {
         done: LoadDone,
     ) -> Result<(), StoreError> {
         self.tx
-            .send(Cmd::Load {
-                queue,
-                from,
-                limit,
-                max_bytes,
+            .send(Cmd::Read(Read::Load(
+                LoadQuery {
+                    queue,
+                    from,
+                    limit,
+                    max_bytes,
+                },
                 done,
-            })
+            )))
             .map_err(|_| StoreError::Closed)
     }
 
@@ -498,7 +502,7 @@ impl Store {
     /// the commits' completions like [`Store::load`].
     pub fn load_jobs(&self, query: JobQuery, done: JobsDone) -> Result<(), StoreError> {
         self.tx
-            .send(Cmd::LoadJobs { query, done })
+            .send(Cmd::Read(Read::Jobs(query, done)))
             .map_err(|_| StoreError::Closed)
     }
 

@@ -16,13 +16,14 @@
 //! `messages` ((queue, seq) → message) is the table of the first format; a store that has one
 //! is moved to `msgs` when it is opened.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use redb::{
     Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
 };
 
+use super::group::DedupWindow;
 use super::{DEFAULT_RANK, Op, PRIORITIES, QueueSummary, Recovery, TRANSIENT};
 use crate::store::error::Cause;
 
@@ -204,12 +205,6 @@ pub(super) fn read_recovery(db: &Database) -> Result<Recovery, Cause> {
     })
 }
 
-/// The dedup window: ids in arrival order, and the set for lookups.
-pub(super) struct DedupWindow {
-    pub(super) order: VecDeque<(Arc<str>, u64)>,
-    pub(super) set: HashSet<Arc<str>>,
-}
-
 /// The dedup window as redb holds it.
 pub(super) fn read_dedup(db: &Database) -> Result<DedupWindow, Cause> {
     let r = db.begin_read()?;
@@ -220,11 +215,7 @@ pub(super) fn read_dedup(db: &Database) -> Result<DedupWindow, Cause> {
         rows.push((Arc::from(k.value()), v.value()));
     }
     rows.sort_by_key(|(_, n)| *n);
-    let set = rows.iter().map(|(k, _)| k.clone()).collect();
-    Ok(DedupWindow {
-        order: rows.into(),
-        set,
-    })
+    Ok(DedupWindow::new(rows.into()))
 }
 
 /// LSN of the last journal record redb holds (0 for none).
