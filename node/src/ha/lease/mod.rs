@@ -301,8 +301,7 @@ impl LeaseLocker {
     /// for it leaves that lease unrenewed: it ends after one `lock-acquire-sleep-interval`.
     pub async fn acquire(&self) -> Result<Lease, LeaseError> {
         let mut clock_checked = false;
-        let mut failing = false;
-        let mut seen: Option<(Option<String>, i64)> = None;
+        let mut waiting = SlaveWait::new(self.timing);
         loop {
             let attempt = async {
                 if !clock_checked {
@@ -325,35 +324,64 @@ impl LeaseLocker {
                     );
                     return Ok(lease);
                 }
-                Ok(Err(row)) => {
-                    if failing {
-                        tracing::info!("the database answers again");
-                        failing = false;
-                    }
-                    let now_seen = (row.holder.clone(), row.epoch);
-                    if seen.as_ref() != Some(&now_seen) {
-                        tracing::info!(
-                            holder = row.holder.as_deref().unwrap_or("nobody"),
-                            epoch = row.epoch,
-                            remaining_ms = millis(row.remaining()),
-                            "the lease is held; waiting as slave"
-                        );
-                        seen = Some(now_seen);
-                    }
-                    self.timing.slave_sleep(row.remaining())
-                }
+                Ok(Err(row)) => waiting.held(&row),
                 Err(e @ LeaseError::ClockSkew { .. }) => return Err(e),
                 Err(LeaseError::Db(e)) if e.is_fatal() => return Err(e.into()),
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(error = %e, "cannot try the lease; retrying");
-                        failing = true;
-                    }
-                    self.timing.lease()
-                }
+                Err(e) => waiting.failed(&e),
             };
             tokio::time::sleep(sleep).await;
         }
+    }
+}
+
+/// A slave between its attempts at the lease ([`LeaseLocker::acquire`], the node's role
+/// machine): how long it sleeps after each, and what it logs, once each: a new holder, the
+/// database failing, the database answering again.
+#[derive(Debug)]
+pub struct SlaveWait {
+    timing: LeaseTiming,
+    failing: bool,
+    /// The holder and epoch last logged.
+    seen: Option<(Option<String>, i64)>,
+}
+
+impl SlaveWait {
+    /// Before the first attempt.
+    pub fn new(timing: LeaseTiming) -> Self {
+        SlaveWait {
+            timing,
+            failing: false,
+            seen: None,
+        }
+    }
+
+    /// After an attempt that found the lease held, as `row` says: sleep until it may end.
+    pub fn held(&mut self, row: &LockRow) -> Duration {
+        if self.failing {
+            tracing::info!("the lease's database answers again");
+            self.failing = false;
+        }
+        let now_seen = (row.holder.clone(), row.epoch);
+        if self.seen.as_ref() != Some(&now_seen) {
+            tracing::info!(
+                holder = row.holder.as_deref().unwrap_or("nobody"),
+                epoch = row.epoch,
+                remaining_ms = millis(row.remaining()),
+                "the lease is held by another member; waiting as slave"
+            );
+            self.seen = Some(now_seen);
+        }
+        self.timing.slave_sleep(row.remaining())
+    }
+
+    /// After an attempt that failed with `e`, one that retrying may mend: sleep one
+    /// `lock-acquire-sleep-interval`.
+    pub fn failed(&mut self, e: &LeaseError) -> Duration {
+        if !self.failing {
+            tracing::warn!(error = %e, "cannot try the lease; retrying every lock-acquire-sleep-interval");
+            self.failing = true;
+        }
+        self.timing.lease()
     }
 }
 
