@@ -294,6 +294,24 @@ pub struct QueueSummary {
     pub bytes: [u64; PRIORITIES],
 }
 
+impl QueueSummary {
+    /// Adds one (queue, rank) row of counts to `queues`, which lists the queues in the order
+    /// their rows come (grouped by queue): a row of a new queue starts its summary.
+    pub(crate) fn add_row(queues: &mut Vec<QueueSummary>, row: (&str, usize, u64, u64)) {
+        let (name, rank, count, bytes) = row;
+        if queues.last().is_none_or(|s| s.name != name) {
+            queues.push(QueueSummary {
+                name: name.to_string(),
+                ..QueueSummary::default()
+            });
+        }
+        if let Some(s) = queues.last_mut() {
+            s.counts[rank] += count;
+            s.bytes[rank] += bytes;
+        }
+    }
+}
+
 /// What opening the store found: the queues and their sizes, the highest sequence stored,
 /// and what recovery needs to flag redeliveries. Messages are loaded later, a window at a time
 /// ([`Store::load`]).

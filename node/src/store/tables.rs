@@ -175,21 +175,7 @@ pub(super) fn read_recovery(db: &Database) -> Result<Recovery, Cause> {
             continue;
         }
         let rank = (rank as usize).min(PRIORITIES - 1);
-        match queues.last_mut() {
-            Some(s) if s.name == q => {
-                s.counts[rank] += c;
-                s.bytes[rank] += b;
-            }
-            _ => {
-                let mut s = QueueSummary {
-                    name: q.to_string(),
-                    ..QueueSummary::default()
-                };
-                s.counts[rank] = c;
-                s.bytes[rank] = b;
-                queues.push(s);
-            }
-        }
+        QueueSummary::add_row(&mut queues, (q, rank, c, b));
     }
     let mut marks = HashMap::new();
     for row in r.open_table(DELIVERED)?.iter()? {

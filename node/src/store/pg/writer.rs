@@ -201,25 +201,9 @@ async fn recover(
         )
         .await?;
     for r in rows {
-        let q: String = r.get(0);
         let rank = usize::from(rank_of(r.get(1), false));
-        let c = to_u64(r.get(2));
-        let b = to_u64(r.get(3));
-        match queues.last_mut() {
-            Some(s) if s.name == q => {
-                s.counts[rank] += c;
-                s.bytes[rank] += b;
-            }
-            _ => {
-                let mut s = QueueSummary {
-                    name: q,
-                    ..QueueSummary::default()
-                };
-                s.counts[rank] = c;
-                s.bytes[rank] = b;
-                queues.push(s);
-            }
-        }
+        let row = (r.get(0), rank, to_u64(r.get(2)), to_u64(r.get(3)));
+        QueueSummary::add_row(&mut queues, row);
     }
     let mut marks = HashMap::new();
     for r in tx
