@@ -615,4 +615,19 @@ impl Store {
 }
 
 #[cfg(test)]
+impl Limits {
+    /// Small limits for tests: 4 KiB chunks, 8 KiB group commits, a checkpoint at 16 KiB of
+    /// journal, and writes refused past `journal_hard`.
+    pub(crate) fn small(journal_hard: u64) -> Limits {
+        Limits {
+            commit_bytes: 8 * 1024,
+            max_payload: u32::MAX as u64,
+            journal_checkpoint: 16 * 1024,
+            journal_hard,
+            chunk: 4096,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests;
