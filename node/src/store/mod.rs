@@ -83,8 +83,9 @@
 //! and the dedup window, shared by both back ends), `journal` (the journal file, and what a
 //! failed append leaves; its unit tests are in `journal_tests`),
 //! `record` (the journal's record format), `file` (the journal file's trait, where tests inject
-//! faults), `recovery` (open and replay), `tables` (redb's tables), `writer` (the file back
-//! end of the group commit: journal records and checkpoints).
+//! faults), `changes` (the changes on their way to redb, which checkpoints and replay write),
+//! `recovery` (open and replay), `tables` (redb's tables), `writer` (the file back end of the
+//! group commit: journal records and checkpoints).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -94,6 +95,7 @@ use std::thread;
 
 use bytes::Bytes;
 
+mod changes;
 mod error;
 mod file;
 mod group;

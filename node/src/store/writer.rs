@@ -2,34 +2,23 @@
 //! record and one sync, and redb is checkpointed from the changes kept since the last one;
 //! reads merge redb's rows with those changes.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use redb::{Database, ReadableDatabase};
 
+use super::changes::{Changes, Pending};
 use super::error::{Cause, StoreError};
 use super::group::{DedupChange, DedupWindow, GroupWriter, LoadQuery, Marks};
 use super::journal::{AppendError, Journal};
-use super::tables::{self, COUNTS, DEDUP, LSN, MSGS, SCHED, SCHED_IDS, SEQ, STATE};
+use super::tables::{self, LSN, MSGS, SCHED, SCHED_IDS, SEQ, STATE};
 use super::{JobQuery, Limits, Loaded, LoadedJob, Op, PRIORITIES, TRANSIENT};
-
-/// A message key: (queue, rank, sequence).
-type Key = (Arc<str>, u8, u64);
-
-/// A change waiting for the next checkpoint to reach redb.
-enum Pending {
-    /// Stored since the last checkpoint.
-    Put(Bytes),
-    /// Removed since the last checkpoint; it is in redb from an earlier one.
-    Delete,
-}
 
 /// The writer thread's state: redb, the journal in front of it, and the dedup window.
 ///
 /// A batch is durable once its journal record is synced. redb only learns of it at the next
-/// checkpoint: the changes since the last one wait in `pending`, where a message stored and
+/// checkpoint: the changes since the last one wait in `changes`, where a message stored and
 /// acknowledged between two checkpoints cancels out and never reaches redb at all.
 pub(super) struct Writer {
     db: Database,
@@ -37,15 +26,8 @@ pub(super) struct Writer {
     dedup: DedupWindow,
     /// LSN of the next journal record.
     lsn: u64,
-    /// Changes to messages since the last checkpoint, in key order (reads merge them with
-    /// redb's rows).
-    pending: BTreeMap<Key, Pending>,
-    /// Purges since the last checkpoint, in order: (queue, rank, from, to). redb's rows in
-    /// those ranges are gone (puts committed after a purge went to `pending` and stay).
-    purges: Vec<(Arc<str>, u8, u64, u64)>,
-    /// Scheduled jobs stored (fire time, record) or removed (`None`) since the last
-    /// checkpoint, by id.
-    pending_jobs: HashMap<Arc<str>, Option<(u64, Bytes)>>,
+    /// The changes since the last checkpoint (reads merge them with redb's rows).
+    changes: Changes,
     /// Highest sequence stored.
     max_seq: u64,
     /// The next sequence (shared with the broker, see [`super::Store::sequence`]).
@@ -54,9 +36,6 @@ pub(super) struct Writer {
     redelivered_below: u64,
     /// Durable syncs and commits (false: the temporary store).
     sync: bool,
-    /// Dedup ids added (with their counter) and evicted since the last checkpoint.
-    pending_ids: Vec<(Arc<str>, u64)>,
-    pending_evicted: Vec<Arc<str>>,
     /// Operations journaled since the last checkpoint.
     since_checkpoint: usize,
     /// LSNs were given up for failed records that may be on disk: the next checkpoint must
@@ -86,15 +65,11 @@ impl Writer {
             journal,
             dedup,
             lsn,
-            pending: BTreeMap::new(),
-            purges: Vec::new(),
-            pending_jobs: HashMap::new(),
+            changes: Changes::default(),
             max_seq,
             seq: Arc::new(std::sync::atomic::AtomicU64::new(max_seq + 1)),
             redelivered_below,
             sync,
-            pending_ids: Vec::new(),
-            pending_evicted: Vec::new(),
             since_checkpoint: 0,
             lsn_given_up: false,
             last_checkpoint: Instant::now(),
@@ -137,56 +112,8 @@ impl Writer {
         }
         self.lsn += 1;
         self.since_checkpoint += ops.len();
-        for op in ops {
-            match op {
-                Op::Put {
-                    queue,
-                    rank,
-                    seq,
-                    data,
-                    ..
-                } => {
-                    self.max_seq = self.max_seq.max(*seq);
-                    self.pending
-                        .insert((queue.clone(), *rank, *seq), Pending::Put(data.clone()));
-                }
-                Op::Delete {
-                    queue, rank, seq, ..
-                } => {
-                    let key = (queue.clone(), *rank, *seq);
-                    if let Some(Pending::Put(_)) = self.pending.get(&key) {
-                        self.pending.remove(&key);
-                    } else {
-                        self.pending.insert(key, Pending::Delete);
-                    }
-                }
-                Op::Purge {
-                    queue,
-                    rank,
-                    from,
-                    to,
-                } => {
-                    // Pending puts in the range go; redb's rows get a delete each at the
-                    // checkpoint (and are hidden from reads until then).
-                    let range = (queue.clone(), *rank, *from)..=(queue.clone(), *rank, *to);
-                    let gone: Vec<Key> =
-                        self.pending.range(range).map(|(k, _)| k.clone()).collect();
-                    for k in gone {
-                        self.pending.remove(&k);
-                    }
-                    self.purges.push((queue.clone(), *rank, *from, *to));
-                }
-                Op::Schedule { id, at, data } => {
-                    self.pending_jobs
-                        .insert(id.clone(), Some((*at, data.clone())));
-                }
-                Op::Unschedule { id } => {
-                    self.pending_jobs.insert(id.clone(), None);
-                }
-            }
-        }
-        self.pending_ids.extend(dedup.added.iter().cloned());
-        self.pending_evicted.extend(dedup.evicted.iter().cloned());
+        self.changes
+            .apply(ops.iter().copied(), dedup, &mut self.max_seq);
         Ok(())
     }
 
@@ -209,11 +136,7 @@ impl Writer {
         let r = self.write_checkpoint();
         match r {
             Ok(()) => {
-                self.pending.clear();
-                self.purges.clear();
-                self.pending_jobs.clear();
-                self.pending_ids.clear();
-                self.pending_evicted.clear();
+                self.changes.clear();
                 self.since_checkpoint = 0;
                 self.lsn_given_up = false;
                 self.last_checkpoint = Instant::now();
@@ -237,43 +160,8 @@ impl Writer {
         } else {
             w.set_durability(redb::Durability::None)?;
         }
-        for (queue, rank, from, to) in &self.purges {
-            tables::purge(&w, queue, *rank, *from, *to)?;
-        }
+        self.changes.write(&w)?;
         {
-            let mut msgs = w.open_table(MSGS)?;
-            let mut counts = w.open_table(COUNTS)?;
-            for ((queue, rank, seq), change) in &self.pending {
-                match change {
-                    Pending::Put(data) => {
-                        let old = msgs
-                            .insert((&**queue, *rank, *seq), &data[..])?
-                            .map(|g| g.value().len());
-                        if let Some(len) = old {
-                            tables::bump(&mut counts, queue, *rank, -1, -(len as i64))?;
-                        }
-                        tables::bump(&mut counts, queue, *rank, 1, data.len() as i64)?;
-                    }
-                    Pending::Delete => {
-                        let old = msgs
-                            .remove((&**queue, *rank, *seq))?
-                            .map(|g| g.value().len());
-                        if let Some(len) = old {
-                            tables::bump(&mut counts, queue, *rank, -1, -(len as i64))?;
-                        }
-                    }
-                }
-            }
-            let mut ids = w.open_table(DEDUP)?;
-            for (id, n) in &self.pending_ids {
-                ids.insert(&**id, *n)?;
-            }
-            for id in &self.pending_evicted {
-                ids.remove(&**id)?;
-            }
-            for (id, job) in &self.pending_jobs {
-                tables::put_job(&w, id, job.as_ref().map(|(at, d)| (*at, &d[..])))?;
-            }
             let mut state = w.open_table(STATE)?;
             state.insert(LSN, self.lsn - 1)?;
             state.insert(SEQ, self.max_seq)?;
@@ -322,7 +210,7 @@ impl Writer {
         let rows = r.open_table(SCHED)?;
         let (after, limit) = match query {
             JobQuery::Id(id) => {
-                let found = match self.pending_jobs.get(id) {
+                let found = match self.changes.jobs.get(id) {
                     Some(job) => job.clone(),
                     None => match r.open_table(SCHED_IDS)?.get(&**id)?.map(|g| g.value()) {
                         Some(at) => rows
@@ -355,7 +243,7 @@ impl Writer {
             let (k, v) = row?;
             let (at, id) = k.value();
             // The overlay wins for its id (a job moved or removed since the checkpoint).
-            if self.pending_jobs.contains_key(id) {
+            if self.changes.jobs.contains_key(id) {
                 continue;
             }
             out.push(LoadedJob {
@@ -368,7 +256,7 @@ impl Writer {
             Some((a, i)) => (at, id) > (*a, &**i),
             None => true,
         };
-        for (id, job) in &self.pending_jobs {
+        for (id, job) in &self.changes.jobs {
             if let Some((at, data)) = job
                 && past(*at, id)
             {
@@ -397,11 +285,13 @@ impl Writer {
         let mut out = Vec::new();
         let mut disk = msgs.range((&**queue, rank, start)..=(&**queue, rank, u64::MAX))?;
         let mut over = self
-            .pending
+            .changes
+            .msgs
             .range((queue.clone(), rank, start)..=(queue.clone(), rank, u64::MAX))
             .peekable();
         // redb's rows of ranges purged since the last checkpoint are gone already.
         let purged: Vec<(u64, u64)> = self
+            .changes
             .purges
             .iter()
             .filter(|(q, r, _, _)| q == queue && *r == rank)
