@@ -167,8 +167,14 @@ pub async fn become_master(
     let stop = state.shutdown.child_token();
     let tracker = TaskTracker::new();
     let settings = Arc::new(cfg.transport.clone());
-    // One `maximum-connections` budget for every transport of the node.
-    let slots = Arc::new(tokio::sync::Semaphore::new(settings.maximum_connections));
+    let connectors = transport::Connectors {
+        broker: core.clone(),
+        // One `maximum-connections` budget for every transport of the node.
+        slots: Arc::new(tokio::sync::Semaphore::new(settings.maximum_connections)),
+        settings,
+        shutdown: stop.clone(),
+        tracker: tracker.clone(),
+    };
     let mut bound = Vec::new();
     // Bound transports to advertise for multicast discovery: those with a discoveryUri, or
     // all of them with --discovery.
@@ -200,30 +206,14 @@ pub async fn become_master(
         // connection task as TCP; not advertised for discovery (bridges speak TCP).
         if u.is_websocket() {
             bound.push(u.endpoint_string());
-            tracker.spawn(transport::websocket::serve(
-                l,
-                tls,
-                core.clone(),
-                settings.clone(),
-                slots.clone(),
-                stop.clone(),
-                tracker.clone(),
-            ));
+            tracker.spawn(transport::websocket::serve(l, tls, connectors.clone()));
             continue;
         }
         bound.push(u.addr.to_uri_string());
         if let Some(d) = u.discovery.clone().or_else(|| node_discovery.clone()) {
             adverts.push((d, u.addr.to_uri_string()));
         }
-        tracker.spawn(transport::serve(
-            l,
-            tls,
-            core.clone(),
-            settings.clone(),
-            slots.clone(),
-            stop.clone(),
-            tracker.clone(),
-        ));
+        tracker.spawn(transport::serve(l, tls, connectors.clone()));
     }
     // Sweeps: expired messages, and (with gc-inactive-destinations) destinations nobody uses.
     let gc_period = cfg.gc_inactive_after.map(|after| {

@@ -35,7 +35,8 @@ use tokio::net::TcpListener;
 
 use mq_shared::destination::Destination;
 
-use crate::broker::{DeleteError, Message, now_ms};
+use crate::broker::{Core, DeleteError, Message, now_ms};
+use crate::store::StoreError;
 use crate::{NodeState, Serving};
 
 /// An admin API error: status, stable code, sentence.
@@ -385,8 +386,25 @@ async fn send_message(
         now_ms(),
     )
     .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, e))?;
+    publish_confirmed(&s.core, msg)
+        .await
+        .map_err(|e| not_stored("", e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SendResponse {
+            message_id: id,
+            queue: name,
+            persistent: persistent && s.core.store().is_some(),
+        }),
+    ))
+}
+
+/// Publishes `msg` as the admin API does (from no connection, unordered, no dedup) and waits
+/// until it is in its destination (stored first when persistent): the store's error, or
+/// `None` when the store stopped before confirming.
+async fn publish_confirmed(core: &Core, msg: Message) -> Result<(), Option<StoreError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    s.core.publish(
+    core.publish(
         msg,
         None,
         false,
@@ -396,17 +414,19 @@ async fn send_message(
         })),
     );
     match rx.await {
-        Ok(Ok(_)) => Ok((
-            StatusCode::CREATED,
-            Json(SendResponse {
-                message_id: id,
-                queue: name,
-                persistent: persistent && s.core.store().is_some(),
-            }),
-        )),
-        Ok(Err(e)) => Err(AdminError::internal(format!("message not stored: {e}"))),
-        Err(_) => Err(AdminError::internal("the store stopped before confirming")),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Some(e)),
+        Err(_) => Err(None),
     }
+}
+
+/// The 500 of a message [`publish_confirmed`] did not get stored (`place`: " in DEST", or
+/// empty).
+fn not_stored(place: &str, e: Option<StoreError>) -> AdminError {
+    AdminError::internal(match e {
+        Some(e) => format!("message not stored{place}: {e}"),
+        None => "the store stopped before confirming".to_string(),
+    })
 }
 
 #[derive(Deserialize)]

@@ -19,7 +19,7 @@
 //! queue demand forwards the copies.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use mq_shared::api::SubscriptionInfo;
 use mq_shared::destination::Destination;
@@ -150,11 +150,40 @@ impl DurableSub {
 /// The broker's durable subscriptions, the client ids in use, and the virtual topic groups.
 #[derive(Default)]
 pub(super) struct Durables {
-    subs: RwLock<HashMap<(String, String), Arc<DurableSub>>>,
+    subs: RwLock<Subs>,
     /// Client id → the connection using it.
     clients: Mutex<HashMap<String, u64>>,
     /// Virtual topic name → its consumer queues (with the sequence of their record).
-    groups: RwLock<HashMap<String, BTreeSet<(String, u64)>>>,
+    groups: RwLock<Groups>,
+}
+
+/// Durable subscriptions by (client id, name).
+type Subs = HashMap<(String, String), Arc<DurableSub>>;
+/// Virtual topic name → its consumer queues (with the sequence of their record).
+type Groups = HashMap<String, BTreeSet<(String, u64)>>;
+
+/// The locks of [`Durables`], taken even when a panic poisoned them (each change leaves the
+/// maps consistent).
+impl Durables {
+    fn subs(&self) -> RwLockReadGuard<'_, Subs> {
+        self.subs.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn subs_mut(&self) -> RwLockWriteGuard<'_, Subs> {
+        self.subs.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn groups(&self) -> RwLockReadGuard<'_, Groups> {
+        self.groups.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn groups_mut(&self) -> RwLockWriteGuard<'_, Groups> {
+        self.groups.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn clients(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Why a durable subscription could not be removed.
@@ -175,11 +204,7 @@ impl Core {
     /// Takes `client_id` for connection `conn`; refused while another connection holds it
     /// (ActiveMQ's `InvalidClientIDException`).
     pub fn claim_client_id(&self, client_id: &str, conn: u64) -> Result<(), String> {
-        let mut c = self
-            .durables()
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut c = self.durables().clients();
         match c.get(client_id) {
             Some(other) if *other != conn => Err(format!(
                 "InvalidClientIDException: client-id '{client_id}' is already connected to broker {} (connection {other}); one connection at a time may use a client-id",
@@ -194,11 +219,7 @@ impl Core {
 
     /// Gives `client_id` back (its connection closed).
     pub fn release_client_id(&self, client_id: &str, conn: u64) {
-        let mut c = self
-            .durables()
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut c = self.durables().clients();
         if c.get(client_id) == Some(&conn) {
             c.remove(client_id);
         }
@@ -230,11 +251,7 @@ impl Core {
         let key = (client_id.to_string(), name.to_string());
         let mut ops = Vec::new();
         let sub = {
-            let mut subs = self
-                .durables()
-                .subs
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut subs = self.durables().subs_mut();
             let existing = subs.get(&key).cloned();
             if let Some(old) = &existing
                 && old.is_active()
@@ -318,11 +335,7 @@ impl Core {
     ) -> Result<Option<(u64, Vec<Op>)>, RemoveError> {
         let key = (client_id.to_string(), name.to_string());
         let sub = {
-            let mut subs = self
-                .durables()
-                .subs
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut subs = self.durables().subs_mut();
             match subs.get(&key) {
                 None => return Ok(None),
                 Some(s) if s.is_active() => {
@@ -376,12 +389,7 @@ impl Core {
     /// Whether internal queue `queue` still belongs to a subscription (a copy published just
     /// before its subscription was removed is dropped).
     pub(super) fn durable_queue_live(&self, queue: &str) -> bool {
-        self.durables()
-            .subs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .any(|s| &*s.queue == queue)
+        self.durables().subs().values().any(|s| &*s.queue == queue)
     }
 
     /// The copies of topic message `m` for its durable subscriptions and, unless it came from
@@ -393,11 +401,7 @@ impl Core {
         }
         let topic = m.destination.name();
         {
-            let subs = self
-                .durables()
-                .subs
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let subs = self.durables().subs();
             for s in subs.values() {
                 if &*s.topic == topic && s.wants(m) {
                     let mut c = m.clone();
@@ -407,11 +411,7 @@ impl Core {
             }
         }
         if !from_bridge && topic.starts_with(VIRTUAL_TOPIC_PREFIX) {
-            let groups = self
-                .durables()
-                .groups
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let groups = self.durables().groups();
             for (queue, _) in groups.get(topic).into_iter().flatten() {
                 let mut c = m.clone();
                 c.destination = Destination::queue(queue);
@@ -433,11 +433,7 @@ impl Core {
             return;
         };
         {
-            let g = self
-                .durables()
-                .groups
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let g = self.durables().groups();
             if g.get(topic)
                 .is_some_and(|s| s.iter().any(|(q, _)| q == queue))
             {
@@ -447,9 +443,7 @@ impl Core {
         let record = self.next_seq();
         let inserted = self
             .durables()
-            .groups
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+            .groups_mut()
             .entry(topic.to_string())
             .or_default()
             .insert((queue.to_string(), record));
@@ -478,11 +472,7 @@ impl Core {
             return;
         };
         let gone: Vec<(String, u64)> = {
-            let mut g = self
-                .durables()
-                .groups
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut g = self.durables().groups_mut();
             let Some(set) = g.get_mut(topic) else { return };
             let gone: Vec<_> = set.iter().filter(|(q, _)| q == queue).cloned().collect();
             set.retain(|(q, _)| q != queue);
@@ -550,19 +540,13 @@ impl Core {
                     });
                     // Its queue exists from now on (empty or recovered with its backlog).
                     self.queue(&sub.queue);
-                    self.durables()
-                        .subs
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert((client_id, name), sub);
+                    self.durables().subs_mut().insert((client_id, name), sub);
                     subs += 1;
                 }
                 Ok(Record::Group { queue }) => {
                     if let Some(topic) = virtual_topic_of(&queue) {
                         self.durables()
-                            .groups
-                            .write()
-                            .unwrap_or_else(|e| e.into_inner())
+                            .groups_mut()
                             .entry(topic.to_string())
                             .or_default()
                             .insert((queue, l.seq));
@@ -608,9 +592,7 @@ impl Core {
         let idle = after.as_millis() as u64;
         let stale: Vec<(String, String)> = self
             .durables()
-            .subs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .subs()
             .values()
             .filter(|s| {
                 let st = s.lock();
@@ -628,14 +610,7 @@ impl Core {
 
     /// The durable subscriptions, sorted by client id and name, with their backlog.
     pub fn durable_stats(&self) -> Vec<SubscriptionInfo> {
-        let subs: Vec<Arc<DurableSub>> = self
-            .durables()
-            .subs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let subs: Vec<Arc<DurableSub>> = self.durables().subs().values().cloned().collect();
         let mut out: Vec<SubscriptionInfo> = subs
             .iter()
             .map(|s| {
@@ -666,9 +641,7 @@ impl Core {
     ) -> Vec<Demand> {
         let subs: Vec<Arc<DurableSub>> = self
             .durables()
-            .subs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .subs()
             .values()
             .filter(|s| s.is_active())
             .cloned()

@@ -22,6 +22,7 @@
 //! destination's short mutex; what depends on a store commit (enqueue and dispatch of a
 //! persistent message, a receipt) runs in the commit's completion on the store writer thread.
 
+mod activity;
 pub mod consumer;
 pub mod durable;
 pub mod groups;

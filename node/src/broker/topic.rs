@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use mq_shared::api::TopicStats;
 
+use super::activity::{Activity, locked};
 use super::consumer::{AckHandle, AckTarget, ConsumerSpec, Delivery};
 use super::message::{Message, now_ms};
 
@@ -32,15 +33,13 @@ struct Sub {
 
 #[derive(Default)]
 struct Inner {
-    /// Removed from the broker by the inactive-destination sweep.
-    retired: bool,
     subs: Vec<Sub>,
     enqueued: u64,
     dispatched: u64,
     forwarded: u64,
     discarded: u64,
-    /// When the topic last had a subscriber or a message (ms since the epoch).
-    last_active: u64,
+    /// When the topic last had a subscriber or a message, for the inactive-destination sweep.
+    activity: Activity,
 }
 
 /// One topic.
@@ -58,25 +57,22 @@ impl Topic {
         Topic {
             name: Arc::from(name),
             pending_limit,
-            inner: Mutex::new(Inner {
-                last_active: now_ms(),
-                ..Inner::default()
-            }),
+            inner: Mutex::default(),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        locked(&self.inner)
     }
 
     /// Adds a subscriber. `Err` gives it back when the topic was retired meanwhile (the
     /// caller looks the topic up again).
     pub fn subscribe(&self, spec: ConsumerSpec) -> Result<(), ConsumerSpec> {
         let mut g = self.lock();
-        if g.retired {
+        if g.activity.retired() {
             return Err(spec);
         }
-        g.last_active = now_ms();
+        g.activity.touch();
         g.subs.push(Sub {
             spec,
             inflight: 0,
@@ -89,7 +85,7 @@ impl Topic {
     /// Removes a subscriber (what it was owed is dropped: a non-durable subscription).
     pub fn unsubscribe(&self, id: u64) {
         let mut g = self.lock();
-        g.last_active = now_ms();
+        g.activity.touch();
         g.subs.retain(|s| s.spec.id != id);
     }
 
@@ -102,7 +98,7 @@ impl Topic {
         let now = now_ms();
         let mut g = self.lock();
         g.enqueued += 1;
-        g.last_active = now;
+        g.activity.touch_at(now);
         if msg.is_expired(now) {
             return 0;
         }
@@ -201,11 +197,8 @@ impl Topic {
     /// no subscriber any more, and the broker forgets it.
     pub fn retire_if_idle(&self, now: u64, idle_ms: u64) -> bool {
         let mut g = self.lock();
-        let idle = g.subs.is_empty() && now.saturating_sub(g.last_active) >= idle_ms;
-        if idle {
-            g.retired = true;
-        }
-        idle
+        let unused = g.subs.is_empty();
+        g.activity.retire_if(unused, now, idle_ms)
     }
 
     /// Counters for the admin API.

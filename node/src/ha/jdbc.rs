@@ -28,7 +28,7 @@ use std::time::Duration;
 use mq_shared::api::Role;
 use tokio_util::sync::CancellationToken;
 
-use super::lease::{Lease, LeaseError, LeaseLocker, LostReason};
+use super::lease::{Lease, LeaseError, LeaseLocker, LostReason, SlaveWait};
 use super::role::{ReadySignal, signal};
 use crate::config::ConfigError;
 use crate::master::become_master;
@@ -122,40 +122,15 @@ async fn wait_for_lease(
     ready: &mut ReadySignal,
     announced: &mut bool,
 ) -> Result<Option<Lease>, NodeError> {
-    let timing = locker.timing();
-    let mut failing = false;
-    let mut seen: Option<(Option<String>, i64)> = None;
+    let mut waiting = SlaveWait::new(locker.timing());
     loop {
         let sleep = match locker.try_acquire().await {
             Ok(Ok(lease)) => return Ok(Some(lease)),
-            Ok(Err(row)) => {
-                if failing {
-                    tracing::info!("the lease's database answers again");
-                    failing = false;
-                }
-                let now_seen = (row.holder.clone(), row.epoch);
-                if seen.as_ref() != Some(&now_seen) {
-                    tracing::info!(
-                        holder = row.holder.as_deref().unwrap_or("nobody"),
-                        epoch = row.epoch,
-                        remaining_ms = row.remaining().as_millis() as u64,
-                        "the lease is held by another member; waiting as slave"
-                    );
-                    seen = Some(now_seen);
-                }
-                announce_slave(state, ready, announced)?;
-                timing.slave_sleep(row.remaining())
-            }
+            Ok(Err(row)) => waiting.held(&row),
             Err(LeaseError::Db(e)) if e.is_fatal() => return Err(LeaseError::Db(e).into()),
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(error = %e, "cannot try the lease; trying again every lock-acquire-sleep-interval");
-                    failing = true;
-                }
-                announce_slave(state, ready, announced)?;
-                timing.lease()
-            }
+            Err(e) => waiting.failed(&e),
         };
+        announce_slave(state, ready, announced)?;
         tokio::select! {
             _ = state.shutdown.cancelled() => return Ok(None),
             _ = tokio::time::sleep(sleep) => {}

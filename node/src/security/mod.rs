@@ -218,14 +218,24 @@ impl fmt::Debug for Security {
 enum Plan {
     /// Decided without a password check.
     Done(Result<Principal, AuthError>),
-    /// Decided by checking `password` against `hash`: `principal` on a match (`None` for an
-    /// unknown user, who fails either way).
-    Verify {
-        hash: PasswordHash,
-        password: String,
-        principal: Option<Principal>,
-        cache_key: CacheKey,
-    },
+    /// Decided by a password check.
+    Verify(Check),
+}
+
+/// A password check still to make: `password` against `hash`, for `principal` on a match
+/// (`None` for an unknown user, who fails either way).
+struct Check {
+    hash: PasswordHash,
+    password: String,
+    principal: Option<Principal>,
+    cache_key: CacheKey,
+}
+
+impl Check {
+    /// Whether the password matches: slow by design.
+    fn matches(&self) -> bool {
+        self.hash.verify(&self.password)
+    }
 }
 
 /// Checked in place of an unknown user's hash, so that an unknown user takes as long to
@@ -318,12 +328,7 @@ impl Security {
     ) -> Result<Principal, AuthError> {
         let result = match self.plan(login, passcode, from_loopback) {
             Plan::Done(result) => result,
-            Plan::Verify {
-                hash,
-                password,
-                principal,
-                cache_key,
-            } => self.decide(hash.verify(&password), principal, cache_key),
+            Plan::Verify(check) => self.decide(check.matches(), check),
         };
         self.count(result)
     }
@@ -339,25 +344,23 @@ impl Security {
     ) -> Result<Principal, AuthError> {
         let result = match self.plan(login, passcode, from_loopback) {
             Plan::Done(result) => result,
-            Plan::Verify {
-                hash,
-                password,
-                principal,
-                cache_key,
-            } => {
+            Plan::Verify(check) => {
                 // The permit goes with the check, so that it is held until the check ends even
                 // if this future is dropped (the client went away) while it runs.
-                let matched = match self.inner.checks.clone().acquire_owned().await {
+                let r = match self.inner.checks.clone().acquire_owned().await {
                     Ok(permit) => tokio::task::spawn_blocking(move || {
-                        let matched = hash.verify(&password);
+                        let matched = check.matches();
                         drop(permit);
-                        matched
+                        (matched, check)
                     })
                     .await
-                    .unwrap_or(false),
-                    Err(_) => false,
+                    .ok(),
+                    Err(_) => None,
                 };
-                self.decide(matched, principal, cache_key)
+                match r {
+                    Some((matched, check)) => self.decide(matched, check),
+                    None => Err(AuthError),
+                }
             }
         };
         self.count(result)
@@ -383,12 +386,12 @@ impl Security {
         let password = passcode.unwrap_or_default();
         let Some(user) = rules.users.get(login) else {
             return match UNKNOWN_USER_HASH.as_ref() {
-                Some(hash) => Plan::Verify {
+                Some(hash) => Plan::Verify(Check {
                     cache_key: [0; 32],
                     hash: hash.clone(),
                     password: password.to_string(),
                     principal: None,
-                },
+                }),
                 None => Plan::Done(Err(AuthError)),
             };
         };
@@ -404,23 +407,19 @@ impl Security {
         if self.inner.cache.contains(&cache_key) {
             return Plan::Done(Ok(principal));
         }
-        Plan::Verify {
+        Plan::Verify(Check {
             hash: user.password.clone(),
             password: password.to_string(),
             principal: Some(principal),
             cache_key,
-        }
+        })
     }
 
-    fn decide(
-        &self,
-        matched: bool,
-        principal: Option<Principal>,
-        cache_key: CacheKey,
-    ) -> Result<Principal, AuthError> {
-        match principal {
+    /// The login a finished check decides (a match is cached).
+    fn decide(&self, matched: bool, check: Check) -> Result<Principal, AuthError> {
+        match check.principal {
             Some(p) if matched => {
-                self.inner.cache.insert(cache_key);
+                self.inner.cache.insert(check.cache_key);
                 Ok(p)
             }
             _ => Err(AuthError),

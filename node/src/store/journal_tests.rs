@@ -38,13 +38,7 @@ fn lsns(recs: &[Record]) -> Vec<u64> {
 
 /// Small limits: 4 KiB chunks, a 64 KiB hard limit.
 fn small() -> Limits {
-    Limits {
-        commit_bytes: 8 * 1024,
-        max_payload: u32::MAX as u64,
-        journal_checkpoint: 16 * 1024,
-        journal_hard: 64 * 1024,
-        chunk: 4096,
-    }
+    Limits::small(64 * 1024)
 }
 
 #[test]

@@ -79,11 +79,13 @@
 //!
 //! # Files
 //!
-//! `error` (the error types), `journal` (the journal file, and what a failed append leaves;
-//! its unit tests are in `journal_tests`),
+//! `error` (the error types), `group` (the writer thread's commands and group-commit loop,
+//! and the dedup window, shared by both back ends), `journal` (the journal file, and what a
+//! failed append leaves; its unit tests are in `journal_tests`),
 //! `record` (the journal's record format), `file` (the journal file's trait, where tests inject
-//! faults), `recovery` (open and replay), `tables` (redb's tables), `writer` (the writer
-//! thread: group commit and checkpoints).
+//! faults), `changes` (the changes on their way to redb, which checkpoints and replay write),
+//! `recovery` (open and replay), `tables` (redb's tables), `writer` (the file back end of the
+//! group commit: journal records and checkpoints).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,8 +95,10 @@ use std::thread;
 
 use bytes::Bytes;
 
+mod changes;
 mod error;
 mod file;
+mod group;
 mod journal;
 pub mod pg;
 mod record;
@@ -104,7 +108,7 @@ mod writer;
 
 pub use error::{Cause, StoreError};
 use file::WrapFile;
-use writer::{Cmd, Submission};
+use group::{Cmd, LoadQuery, Read, Submission};
 
 /// How a store is opened; the default is what the node uses, tests add fault injection and
 /// smaller limits.
@@ -307,6 +311,24 @@ pub struct QueueSummary {
     pub bytes: [u64; PRIORITIES],
 }
 
+impl QueueSummary {
+    /// Adds one (queue, rank) row of counts to `queues`, which lists the queues in the order
+    /// their rows come (grouped by queue): a row of a new queue starts its summary.
+    pub(crate) fn add_row(queues: &mut Vec<QueueSummary>, row: (&str, usize, u64, u64)) {
+        let (name, rank, count, bytes) = row;
+        if queues.last().is_none_or(|s| s.name != name) {
+            queues.push(QueueSummary {
+                name: name.to_string(),
+                ..QueueSummary::default()
+            });
+        }
+        if let Some(s) = queues.last_mut() {
+            s.counts[rank] += count;
+            s.bytes[rank] += bytes;
+        }
+    }
+}
+
 /// What opening the store found: the queues and their sizes, the highest sequence stored,
 /// and what recovery needs to flag redeliveries. Messages are loaded later, a window at a time
 /// ([`Store::load`]).
@@ -418,7 +440,7 @@ impl Store {
         let inner2 = inner.clone();
         let handle = thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::writer_loop(writer, rx, inner2))
+            .spawn(move || group::run(writer, rx, &inner2))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 source: Arc::new(e.into()),
@@ -499,13 +521,15 @@ impl Store {
         done: LoadDone,
     ) -> Result<(), StoreError> {
         self.tx
-            .send(Cmd::Load {
-                queue,
-                from,
-                limit,
-                max_bytes,
+            .send(Cmd::Read(Read::Load(
+                LoadQuery {
+                    queue,
+                    from,
+                    limit,
+                    max_bytes,
+                },
                 done,
-            })
+            )))
             .map_err(|_| StoreError::Closed)
     }
 
@@ -513,7 +537,7 @@ impl Store {
     /// the commits' completions like [`Store::load`].
     pub fn load_jobs(&self, query: JobQuery, done: JobsDone) -> Result<(), StoreError> {
         self.tx
-            .send(Cmd::LoadJobs { query, done })
+            .send(Cmd::Read(Read::Jobs(query, done)))
             .map_err(|_| StoreError::Closed)
     }
 
@@ -603,6 +627,21 @@ impl Store {
         let handle = inner.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(h) = handle {
             let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+impl Limits {
+    /// Small limits for tests: 4 KiB chunks, 8 KiB group commits, a checkpoint at 16 KiB of
+    /// journal, and writes refused past `journal_hard`.
+    pub(crate) fn small(journal_hard: u64) -> Limits {
+        Limits {
+            commit_bytes: 8 * 1024,
+            max_payload: u32::MAX as u64,
+            journal_checkpoint: 16 * 1024,
+            journal_hard,
+            chunk: 4096,
         }
     }
 }

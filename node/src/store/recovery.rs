@@ -6,14 +6,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableTable};
 
+use super::changes::Changes;
 use super::error::{Cause, StoreError};
+use super::group::DedupChange;
 use super::journal::Journal;
 use super::record::{self, Record};
 use super::tables::{self, LSN, SEQ, STATE};
 use super::writer::Writer;
-use super::{Options, Recovery};
+use super::{Op, Options, Recovery};
 
 /// Opens (or creates) the store at `path` and recovers it: the writer's state and every
 /// stored message, ordered by queue then sequence.
@@ -87,16 +89,17 @@ fn sync_dir(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Applies journal records written after the last checkpoint to redb as they are read, in
-/// durable commits of about `chunk` bytes each, every one recording the last LSN it holds (a
-/// crash during replay resumes after it).
+/// Applies journal records written after the last checkpoint to redb as they are read: each
+/// goes into the changes on their way to redb (as the writer's commits do), which are written
+/// in durable commits of about `chunk` bytes of records each, every one recording the last
+/// LSN it holds (a crash during replay resumes after it).
 struct Replay<'a> {
     db: &'a Database,
     /// redb's LSN before replay: records at or below it are there already.
     checkpoint: u64,
     chunk: u64,
-    txn: Option<WriteTransaction>,
-    /// Bytes of records in `txn`.
+    changes: Changes,
+    /// Bytes of records in `changes`.
     in_txn: u64,
     /// Next dedup counter (read from redb before the first record applied).
     counter: Option<u64>,
@@ -114,7 +117,7 @@ impl<'a> Replay<'a> {
             db,
             checkpoint,
             chunk,
-            txn: None,
+            changes: Changes::default(),
             in_txn: 0,
             counter: None,
             max_seq: 0,
@@ -128,24 +131,27 @@ impl<'a> Replay<'a> {
         if rec.lsn <= self.checkpoint {
             return Ok(());
         }
-        let txn = match self.txn.take() {
-            Some(t) => t,
-            None => {
-                let mut t = self.db.begin_write()?;
-                t.set_quick_repair(true);
-                t
-            }
-        };
         let mut counter = match self.counter {
             Some(c) => c,
-            None => tables::next_dedup_counter(&txn)?,
+            None => tables::next_dedup_counter(self.db)?,
         };
-        self.ops += tables::apply_ops(&txn, &rec.ops, &mut counter, &mut self.max_seq)?;
+        // Every id the record holds is a new one: the writer journals no duplicate.
+        let mut dedup = DedupChange::default();
+        for op in &rec.ops {
+            if let Op::Put {
+                dedup: Some(id), ..
+            } = op
+            {
+                dedup.added.push((id.clone(), counter));
+                counter += 1;
+            }
+        }
+        self.changes.apply(&rec.ops, &dedup, &mut self.max_seq);
+        self.ops += rec.ops.len();
         self.counter = Some(counter);
         self.in_txn += record::record_len(&rec.ops);
         self.last = rec.lsn;
         self.records += 1;
-        self.txn = Some(txn);
         if self.in_txn >= self.chunk {
             self.commit()?;
         }
@@ -153,7 +159,10 @@ impl<'a> Replay<'a> {
     }
 
     fn commit(&mut self) -> Result<(), Cause> {
-        if let Some(txn) = self.txn.take() {
+        if self.in_txn > 0 {
+            let mut txn = self.db.begin_write()?;
+            txn.set_quick_repair(true);
+            self.changes.write(&txn)?;
             let mut state = txn.open_table(STATE)?;
             state.insert(LSN, self.last)?;
             let seq = state.get(SEQ)?.map_or(0, |g| g.value());
@@ -162,6 +171,7 @@ impl<'a> Replay<'a> {
             }
             drop(state);
             txn.commit()?;
+            self.changes.clear();
             self.in_txn = 0;
         }
         Ok(())

@@ -16,14 +16,15 @@
 //! `messages` ((queue, seq) → message) is the table of the first format; a store that has one
 //! is moved to `msgs` when it is opened.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use redb::{
     Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
 };
 
-use super::{DEFAULT_RANK, Op, PRIORITIES, QueueSummary, Recovery, TRANSIENT};
+use super::group::DedupWindow;
+use super::{DEFAULT_RANK, PRIORITIES, QueueSummary, Recovery, TRANSIENT};
 use crate::store::error::Cause;
 
 /// (queue name, rank, sequence) → encoded [`crate::broker::message::Message`].
@@ -174,21 +175,7 @@ pub(super) fn read_recovery(db: &Database) -> Result<Recovery, Cause> {
             continue;
         }
         let rank = (rank as usize).min(PRIORITIES - 1);
-        match queues.last_mut() {
-            Some(s) if s.name == q => {
-                s.counts[rank] += c;
-                s.bytes[rank] += b;
-            }
-            _ => {
-                let mut s = QueueSummary {
-                    name: q.to_string(),
-                    ..QueueSummary::default()
-                };
-                s.counts[rank] = c;
-                s.bytes[rank] = b;
-                queues.push(s);
-            }
-        }
+        QueueSummary::add_row(&mut queues, (q, rank, c, b));
     }
     let mut marks = HashMap::new();
     for row in r.open_table(DELIVERED)?.iter()? {
@@ -204,12 +191,6 @@ pub(super) fn read_recovery(db: &Database) -> Result<Recovery, Cause> {
     })
 }
 
-/// The dedup window: ids in arrival order, and the set for lookups.
-pub(super) struct DedupWindow {
-    pub(super) order: VecDeque<(Arc<str>, u64)>,
-    pub(super) set: HashSet<Arc<str>>,
-}
-
 /// The dedup window as redb holds it.
 pub(super) fn read_dedup(db: &Database) -> Result<DedupWindow, Cause> {
     let r = db.begin_read()?;
@@ -220,11 +201,7 @@ pub(super) fn read_dedup(db: &Database) -> Result<DedupWindow, Cause> {
         rows.push((Arc::from(k.value()), v.value()));
     }
     rows.sort_by_key(|(_, n)| *n);
-    let set = rows.iter().map(|(k, _)| k.clone()).collect();
-    Ok(DedupWindow {
-        order: rows.into(),
-        set,
-    })
+    Ok(DedupWindow::new(rows.into()))
 }
 
 /// LSN of the last journal record redb holds (0 for none).
@@ -304,67 +281,6 @@ pub(super) fn purge(
     Ok(gone.len())
 }
 
-/// Applies journaled ops to redb inside a write transaction, as recovery replays them;
-/// `counter` is the next dedup counter and moves past every id recorded, `max_seq` past every
-/// sequence stored.
-pub(super) fn apply_ops<'a>(
-    w: &WriteTransaction,
-    ops: impl IntoIterator<Item = &'a Op>,
-    counter: &mut u64,
-    max_seq: &mut u64,
-) -> Result<usize, Cause> {
-    let mut n = 0;
-    for op in ops {
-        n += 1;
-        match op {
-            Op::Put {
-                queue,
-                rank,
-                seq,
-                data,
-                dedup,
-            } => {
-                if let Some(id) = dedup {
-                    w.open_table(DEDUP)?.insert(&**id, *counter)?;
-                    *counter += 1;
-                }
-                let old = w
-                    .open_table(MSGS)?
-                    .insert((&**queue, *rank, *seq), &data[..])?
-                    .map(|g| g.value().len());
-                let mut counts = w.open_table(COUNTS)?;
-                if let Some(len) = old {
-                    bump(&mut counts, queue, *rank, -1, -(len as i64))?;
-                }
-                bump(&mut counts, queue, *rank, 1, data.len() as i64)?;
-                *max_seq = (*max_seq).max(*seq);
-            }
-            Op::Delete {
-                queue, rank, seq, ..
-            } => {
-                let old = w
-                    .open_table(MSGS)?
-                    .remove((&**queue, *rank, *seq))?
-                    .map(|g| g.value().len());
-                if let Some(len) = old {
-                    bump(&mut w.open_table(COUNTS)?, queue, *rank, -1, -(len as i64))?;
-                }
-            }
-            Op::Purge {
-                queue,
-                rank,
-                from,
-                to,
-            } => {
-                purge(w, queue, *rank, *from, *to)?;
-            }
-            Op::Schedule { id, at, data } => put_job(w, id, Some((*at, data)))?,
-            Op::Unschedule { id } => put_job(w, id, None)?,
-        }
-    }
-    Ok(n)
-}
-
 /// Stores (`Some`) or removes (`None`) the scheduled job `id`, replacing its earlier row.
 pub(super) fn put_job(
     w: &WriteTransaction,
@@ -385,8 +301,8 @@ pub(super) fn put_job(
 }
 
 /// The next dedup counter: one past the highest in redb.
-pub(super) fn next_dedup_counter(w: &WriteTransaction) -> Result<u64, Cause> {
-    let ids = w.open_table(DEDUP)?;
+pub(super) fn next_dedup_counter(db: &Database) -> Result<u64, Cause> {
+    let ids = db.begin_read()?.open_table(DEDUP)?;
     let mut max = None;
     for row in ids.iter()? {
         let (_, v) = row?;

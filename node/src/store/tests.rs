@@ -340,13 +340,7 @@ async fn a_failed_write_leaves_nothing_a_later_commit_trips_over() -> TestResult
 }
 
 fn small_limits() -> Limits {
-    Limits {
-        commit_bytes: 8 * 1024,
-        max_payload: u32::MAX as u64,
-        journal_checkpoint: 16 * 1024,
-        journal_hard: 1024 * 1024,
-        chunk: 4096,
-    }
+    Limits::small(1024 * 1024)
 }
 
 #[tokio::test]

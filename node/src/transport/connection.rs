@@ -147,16 +147,10 @@ pub async fn run<S>(
                 match p.read {
                     None => {}
                     Some(0) => eof = true,
-                    Some(_) => match handle_frames(&mut s, &mut conn, &settings) {
-                        Step::Ok => {}
-                        Step::Authenticate(f) => auth = Some(Box::pin(s.authenticate(f))),
-                        Step::Close(f) => {
-                            closing = f;
-                            if closing.is_none() {
-                                s.disconnecting = true;
-                            }
-                        }
-                    },
+                    Some(_) => {
+                        let step = handle_frames(&mut s, &mut conn, &settings);
+                        follow(step, &mut s, &mut auth, &mut closing);
+                    }
                 }
             }
             (f, principal) = authenticated(&mut auth) => {
@@ -166,36 +160,23 @@ pub async fn run<S>(
                         if let Some(v) = s.connected() {
                             start_session(&mut conn, &s, v, &settings);
                         }
-                        // Frames pipelined behind the CONNECT.
+                        // Frames pipelined behind the CONNECT (connected now: no other
+                        // CONNECT waits for a login).
                         handle_frames(&mut s, &mut conn, &settings)
                     }
                     Err(Close(e)) => Step::Close(e),
                 };
-                match step {
-                    Step::Ok | Step::Authenticate(_) => {}
-                    Step::Close(f) => {
-                        closing = f;
-                        if closing.is_none() {
-                            s.disconnecting = true;
-                        }
-                    }
-                }
+                follow(step, &mut s, &mut auth, &mut closing);
             }
             _ = s.pending.notify.notified(), if paused || s.disconnecting || stopping.is_some() => {}
             _ = usage.changed(FLOW_RECHECK), if held && stopping.is_none() => {
                 // Not reading is this side's choice: the client's silence does not count.
                 conn.excuse_silence();
                 match s.retry_held() {
-                    Ok(true) => match handle_frames(&mut s, &mut conn, &settings) {
-                        Step::Ok => {}
-                        Step::Authenticate(f) => auth = Some(Box::pin(s.authenticate(f))),
-                        Step::Close(f) => {
-                            closing = f;
-                            if closing.is_none() {
-                                s.disconnecting = true;
-                            }
-                        }
-                    },
+                    Ok(true) => {
+                        let step = handle_frames(&mut s, &mut conn, &settings);
+                        follow(step, &mut s, &mut auth, &mut closing);
+                    }
                     Ok(false) => {}
                     Err(Close(f)) => closing = f,
                 }
@@ -291,6 +272,26 @@ enum Step {
     Authenticate(Frame),
     /// The connection ends: `Some` with an ERROR to send first, `None` for a DISCONNECT.
     Close(Option<Frame>),
+}
+
+/// Does what handling the buffered frames came to: starts a CONNECT's login check, or ends
+/// the connection (with an ERROR to send first in `closing`, or as a DISCONNECT).
+fn follow(
+    step: Step,
+    s: &mut Session,
+    auth: &mut Option<Authenticating>,
+    closing: &mut Option<Frame>,
+) {
+    match step {
+        Step::Ok => {}
+        Step::Authenticate(f) => *auth = Some(Box::pin(s.authenticate(f))),
+        Step::Close(f) => {
+            *closing = f;
+            if closing.is_none() {
+                s.disconnecting = true;
+            }
+        }
+    }
 }
 
 /// Handles every whole frame buffered, up to a CONNECT that needs its login checked.

@@ -19,14 +19,16 @@ pub mod transaction;
 // STOMP over WebSocket (ws:// transports).
 pub mod websocket;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mq_shared::connection::Connection;
 use mq_shared::frame::Limits;
 use mq_shared::tls::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -78,55 +80,73 @@ impl Default for TransportSettings {
     }
 }
 
-/// Accepts connections until `shutdown` fires, each as its own tracked task. `slots` is the
-/// node's `maximum-connections` budget, shared by all its transports: a connection beyond it
-/// gets an ERROR and is closed. Accept errors (EMFILE and friends) back off from 5 ms to 1 s
-/// instead of spinning.
+/// What every transport connector of a node serves with.
+#[derive(Clone)]
+pub struct Connectors {
+    /// The broker core the connections talk to.
+    pub broker: Core,
+    /// Connection settings.
+    pub settings: Arc<TransportSettings>,
+    /// The node's `maximum-connections` budget, shared by all its transports.
+    pub slots: Arc<Semaphore>,
+    /// Stops the accept loops and the connections.
+    pub shutdown: CancellationToken,
+    /// Tracks every connection task, so that shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+/// Accepts connections until `shutdown` fires, each as its own tracked task. A connection
+/// beyond the `maximum-connections` budget gets an ERROR and is closed.
 /// With `tls` (an `ssl://` transport), every connection first completes a TLS handshake
 /// (bounded in time; plain bytes get no CONNECTED, only a closed socket).
-pub async fn serve(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    broker: Core,
-    settings: Arc<TransportSettings>,
-    slots: Arc<Semaphore>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, connectors: Connectors) {
+    accept_loop(&listener, &connectors.shutdown, |stream, remote| {
+        let Some(permit) = connectors.admit(remote, "tcp") else {
+            let limit = connectors.settings.maximum_connections;
+            connectors.tracker.spawn(refuse(stream, limit));
+            return;
+        };
+        let s = connectors.clone();
+        let tls = tls.clone();
+        connectors.tracker.spawn(async move {
+            if let Some(stream) = handshake(stream, tls.as_ref(), remote, &s.shutdown).await {
+                connection::run(stream, remote, s.broker, s.settings, s.shutdown, permit).await;
+            }
+        });
+    })
+    .await;
+}
+
+impl Connectors {
+    /// A slot of the `maximum-connections` budget for a connection accepted from `remote`,
+    /// or `None` (counted and logged) when the budget is spent.
+    fn admit(&self, remote: SocketAddr, transport: &'static str) -> Option<OwnedSemaphorePermit> {
+        let permit = self.slots.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            self.broker.count_refused_connection();
+            tracing::warn!(%remote, transport, limit = self.settings.maximum_connections, "connection refused: maximum-connections reached");
+        }
+        permit
+    }
+}
+
+/// Accepts connections on `listener` until `shutdown` fires, handing each (with `TCP_NODELAY`
+/// set) to `accepted`. Accept errors (EMFILE and friends) back off from 5 ms to 1 s instead
+/// of spinning.
+async fn accept_loop(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+    mut accepted: impl FnMut(TcpStream, SocketAddr),
 ) {
     let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
+            r = listener.accept() => match r {
                 Ok((stream, remote)) => {
                     backoff = ACCEPT_BACKOFF_MIN;
                     let _ = stream.set_nodelay(true);
-                    match slots.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            let b = broker.clone();
-                            let s = settings.clone();
-                            let sd = shutdown.clone();
-                            let tls = tls.clone();
-                            tracker.spawn(async move {
-                                let stream = tokio::select! {
-                                    _ = sd.cancelled() => return,
-                                    r = mq_shared::tls::accept(stream, tls.as_ref()) => match r {
-                                        Ok(s) => s,
-                                        Err(e) => {
-                                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
-                                            return;
-                                        }
-                                    },
-                                };
-                                connection::run(stream, remote, b, s, sd, permit).await;
-                            });
-                        }
-                        Err(_) => {
-                            broker.count_refused_connection();
-                            tracing::warn!(%remote, limit = settings.maximum_connections, "connection refused: maximum-connections reached");
-                            tracker.spawn(refuse(stream, settings.maximum_connections));
-                        }
-                    }
+                    accepted(stream, remote);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
@@ -141,13 +161,33 @@ pub async fn serve(
     }
 }
 
+/// The TLS handshake of an accepted socket when the transport has `tls` (the plain socket
+/// otherwise); `None` when it fails or `shutdown` fires first.
+async fn handshake(
+    stream: TcpStream,
+    tls: Option<&TlsAcceptor>,
+    remote: SocketAddr,
+    shutdown: &CancellationToken,
+) -> Option<mq_shared::tls::Stream> {
+    tokio::select! {
+        _ = shutdown.cancelled() => None,
+        r = mq_shared::tls::accept(stream, tls) => match r {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                None
+            }
+        },
+    }
+}
+
 /// First wait after a failed accept.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 /// Longest wait after failed accepts in a row.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Tells a connection over the limit why it is closed, briefly, and closes it.
-async fn refuse(stream: TcpStream, limit: usize) {
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: S, limit: usize) {
     let mut conn = Connection::new(stream, Limits::default());
     conn.queue(&session::error_frame(
         &format!("maximum-connections ({limit}) reached; try again later"),

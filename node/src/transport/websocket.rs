@@ -27,28 +27,21 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Sink, Stream};
-use mq_shared::connection::Connection;
 use mq_shared::frame::Limits;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::session::error_frame;
-use super::{ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, TransportSettings, connection};
-use crate::broker::Core;
+use super::{Connectors, accept_loop, connection, handshake, refuse};
 
 /// The STOMP subprotocols, by the names stompjs and ActiveMQ use.
 pub const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -57,51 +50,19 @@ pub const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 const MESSAGE_SLACK: usize = 64 * 1024;
 
 /// Accepts WebSocket connections until `shutdown` fires, each upgraded and then served by
-/// [`connection::run`] as its own tracked task. `slots` is the node's `maximum-connections`
-/// budget, shared with the other transports.
+/// [`connection::run`] as its own tracked task, within the node's `maximum-connections`
+/// budget shared with the other transports.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<mq_shared::tls::TlsAcceptor>,
-    broker: Core,
-    settings: Arc<TransportSettings>,
-    slots: Arc<Semaphore>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
+    connectors: Connectors,
 ) {
-    let mut backoff = ACCEPT_BACKOFF_MIN;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, remote)) => {
-                    backoff = ACCEPT_BACKOFF_MIN;
-                    let _ = stream.set_nodelay(true);
-                    let permit = slots.clone().try_acquire_owned().ok();
-                    if permit.is_none() {
-                        broker.count_refused_connection();
-                        tracing::warn!(%remote, limit = settings.maximum_connections, "WebSocket connection refused: maximum-connections reached");
-                    }
-                    tracker.spawn(upgrade_and_run(
-                        stream,
-                        tls.clone(),
-                        remote,
-                        broker.clone(),
-                        settings.clone(),
-                        shutdown.clone(),
-                        permit,
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                }
-            }
-        }
-    }
+    accept_loop(&listener, &connectors.shutdown, |stream, remote| {
+        let permit = connectors.admit(remote, "ws");
+        let run = upgrade_and_run(stream, tls.clone(), remote, connectors.clone(), permit);
+        connectors.tracker.spawn(run);
+    })
+    .await;
 }
 
 /// Upgrades one accepted socket and serves it (or refuses it without a permit).
@@ -109,21 +70,18 @@ async fn upgrade_and_run(
     stream: TcpStream,
     tls: Option<mq_shared::tls::TlsAcceptor>,
     remote: SocketAddr,
-    broker: Core,
-    settings: Arc<TransportSettings>,
-    shutdown: CancellationToken,
+    connectors: Connectors,
     permit: Option<OwnedSemaphorePermit>,
 ) {
+    let Connectors {
+        broker,
+        settings,
+        shutdown,
+        ..
+    } = connectors;
     // wss://: the TLS handshake first (bounded in time), then the upgrade inside it.
-    let stream = tokio::select! {
-        _ = shutdown.cancelled() => return,
-        r = mq_shared::tls::accept(stream, tls.as_ref()) => match r {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(%remote, error = %e, "TLS handshake failed");
-                return;
-            }
-        },
+    let Some(stream) = handshake(stream, tls.as_ref(), remote, &shutdown).await else {
+        return;
     };
     let config = websocket_config(&settings.limits);
     let handshake =
@@ -147,17 +105,6 @@ async fn upgrade_and_run(
         Some(permit) => connection::run(stream, remote, broker, settings, shutdown, permit).await,
         None => refuse(stream, settings.maximum_connections).await,
     }
-}
-
-/// Tells a connection over the limit why it is closed, briefly, and closes it.
-async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: S, limit: usize) {
-    let mut conn = Connection::new(stream, Limits::default());
-    conn.queue(&error_frame(
-        &format!("maximum-connections ({limit}) reached; try again later"),
-        None,
-    ));
-    conn.close_gracefully(Duration::from_millis(500), 64 * 1024)
-        .await;
 }
 
 /// WebSocket limits that follow the STOMP ones.

@@ -56,19 +56,14 @@ const JMS_NAMES: [(&str, Field); 8] = [
 impl Field {
     /// The field an identifier names (JMS names are case-sensitive, like every identifier).
     pub(super) fn named(name: &str) -> Field {
-        JMS_NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or_else(|| Field::Header(name.into()), |(_, f)| f.clone())
+        super::value_named(&JMS_NAMES, |n| n == name)
+            .map_or_else(|| Field::Header(name.into()), Field::clone)
     }
 
     fn name(&self) -> &str {
         match self {
             Field::Header(name) => name,
-            jms => JMS_NAMES
-                .iter()
-                .find(|(_, f)| f == jms)
-                .map_or("", |(n, _)| n),
+            jms => super::name_of(&JMS_NAMES, jms),
         }
     }
 }

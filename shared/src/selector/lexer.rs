@@ -37,17 +37,11 @@ const KEYWORDS: [(&str, Keyword); 11] = [
 impl Keyword {
     /// The keyword `word` spells, in any case.
     pub(super) fn lookup(word: &str) -> Option<Keyword> {
-        KEYWORDS
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(word))
-            .map(|(_, kw)| *kw)
+        super::value_named(&KEYWORDS, |k| k.eq_ignore_ascii_case(word)).copied()
     }
 
     pub(super) fn as_str(self) -> &'static str {
-        KEYWORDS
-            .iter()
-            .find(|(_, kw)| *kw == self)
-            .map_or("", |(k, _)| k)
+        super::name_of(&KEYWORDS, &self)
     }
 }
 

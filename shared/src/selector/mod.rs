@@ -155,6 +155,22 @@ pub use eval::{DEFAULT_PRIORITY, Properties};
 use ast::Expr;
 use eval::Truth;
 
+/// The value of the first name in `table` that `same` accepts (the keywords, the JMS names).
+fn value_named<T>(
+    table: &'static [(&'static str, T)],
+    same: impl Fn(&str) -> bool,
+) -> Option<&'static T> {
+    table.iter().find(|(n, _)| same(n)).map(|(_, v)| v)
+}
+
+/// The name `table` gives `value` ("" for none).
+fn name_of<T: PartialEq>(table: &'static [(&'static str, T)], value: &T) -> &'static str {
+    table
+        .iter()
+        .find(|(_, v)| v == value)
+        .map_or("", |(n, _)| n)
+}
+
 /// Longest selector accepted, in bytes (a STOMP header line is at most 10 KiB anyway).
 pub const MAX_LENGTH: usize = 16 * 1024;
 /// Deepest nesting of parentheses, `NOT`s and signs (the whole selector is level 1).

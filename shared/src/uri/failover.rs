@@ -12,9 +12,7 @@ use super::syntax::{
     Scheme, composite, only_scheme, paren_body, query_pairs, scheme_of, split_query, strip_slashes,
     write_query,
 };
-use super::value::{
-    Seen, attempts, boolean, entry, millis, multiplier, reconnect_entries, timeout,
-};
+use super::value::{Seen, attempts, boolean, entry, entry_map, reconnect_options, timeout};
 use crate::defaults;
 
 /// Options of `failover:(...)`; `reconnectDelayExponent` is another name for `backOffMultiplier`.
@@ -96,24 +94,17 @@ impl Default for FailoverOptions {
     }
 }
 
+reconnect_options!(FailoverOptions);
+
 impl FailoverOptions {
     /// Every effective option by ActiveMQ name (`backOffMultiplier`, not its alias).
     pub fn to_map(&self) -> BTreeMap<String, String> {
-        self.entries()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+        entry_map(self.entries())
     }
 
     fn entries(&self) -> Vec<(&'static str, String)> {
         let mut entries = vec![entry("randomize", self.randomize)];
-        entries.extend(reconnect_entries(
-            self.initial_reconnect_delay_ms,
-            self.max_reconnect_delay_ms,
-            self.use_exponential_back_off,
-            self.back_off_multiplier,
-            self.max_reconnect_attempts,
-        ));
+        entries.extend(self.reconnect_entries());
         entries.extend([
             entry(
                 "startupMaxReconnectAttempts",
@@ -177,12 +168,8 @@ fn parse_failover_options(query: Option<&str>) -> Result<FailoverOptions, UriErr
             _ => key,
         };
         match canonical {
+            _ if o.set_reconnect(canonical, key, raw)? => {}
             "randomize" => o.randomize = boolean(key, raw)?,
-            "initialReconnectDelay" => o.initial_reconnect_delay_ms = millis(key, raw)?,
-            "maxReconnectDelay" => o.max_reconnect_delay_ms = millis(key, raw)?,
-            "useExponentialBackOff" => o.use_exponential_back_off = boolean(key, raw)?,
-            "backOffMultiplier" => o.back_off_multiplier = multiplier(key, raw)?,
-            "maxReconnectAttempts" => o.max_reconnect_attempts = attempts(key, raw)?,
             "startupMaxReconnectAttempts" => {
                 o.startup_max_reconnect_attempts = attempts(key, raw)?;
             }

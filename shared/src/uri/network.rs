@@ -16,8 +16,8 @@ use super::syntax::{
     write_query,
 };
 use super::value::{
-    Seen, attempts, boolean, destinations, entry, millis, multiplier, non_empty_value, prefetch,
-    reconnect_entries, ttl, value,
+    Seen, boolean, destinations, entry, entry_map, millis, non_empty_value, prefetch,
+    reconnect_options, ttl, value,
 };
 use crate::defaults;
 
@@ -143,16 +143,14 @@ impl Default for NetworkOptions {
     }
 }
 
+reconnect_options!(NetworkOptions);
+
 impl NetworkOptions {
     /// Every effective option by ActiveMQ name, for the admin API. `name`, `userName` and
     /// `password` appear only when set, and the password is masked; destination lists are
     /// comma-separated (empty when unset).
     pub fn to_map(&self) -> BTreeMap<String, String> {
-        let mut map: BTreeMap<String, String> = self
-            .entries()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let mut map = entry_map(self.entries());
         map.remove("name");
         map.remove("userName");
         map.remove("password");
@@ -202,13 +200,7 @@ impl NetworkOptions {
                 .join(",")
         };
         let mut entries = vec![entry("name", self.name.clone().unwrap_or_default())];
-        entries.extend(reconnect_entries(
-            self.initial_reconnect_delay_ms,
-            self.max_reconnect_delay_ms,
-            self.use_exponential_back_off,
-            self.back_off_multiplier,
-            self.max_reconnect_attempts,
-        ));
+        entries.extend(self.reconnect_entries());
         entries.extend([
             entry("minConnectTime", self.min_connect_time_ms),
             entry("networkTTL", self.network_ttl),
@@ -308,12 +300,8 @@ fn parse_network_options(
     let mut seen = Seen::new(context);
     for (key, raw) in query_pairs(query) {
         match key {
+            _ if o.set_reconnect(key, key, raw)? => {}
             "name" => o.name = Some(non_empty_value(key, raw)?),
-            "initialReconnectDelay" => o.initial_reconnect_delay_ms = millis(key, raw)?,
-            "maxReconnectDelay" => o.max_reconnect_delay_ms = millis(key, raw)?,
-            "useExponentialBackOff" => o.use_exponential_back_off = boolean(key, raw)?,
-            "backOffMultiplier" => o.back_off_multiplier = multiplier(key, raw)?,
-            "maxReconnectAttempts" => o.max_reconnect_attempts = attempts(key, raw)?,
             "minConnectTime" => o.min_connect_time_ms = millis(key, raw)?,
             "networkTTL" => network_ttl = Some(ttl(key, raw)?),
             "messageTTL" => message_ttl = Some(ttl(key, raw)?),

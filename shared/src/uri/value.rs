@@ -3,6 +3,7 @@
 //! and [`Seen`], which rejects an option given twice. Every number is checked against its range
 //! here, where it is read (the ranges are in the [module docs](super)).
 
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
@@ -139,22 +140,55 @@ pub(super) fn entry(name: &'static str, value: impl ToString) -> (&'static str, 
     (name, value.to_string())
 }
 
-/// The reconnect options of network connectors and failover alike, printed, in their order.
-pub(super) fn reconnect_entries(
-    initial_ms: u64,
-    max_ms: u64,
-    exponential: bool,
-    multiplier: f64,
-    attempts: i64,
-) -> [(&'static str, String); 5] {
-    [
-        entry("initialReconnectDelay", initial_ms),
-        entry("maxReconnectDelay", max_ms),
-        entry("useExponentialBackOff", exponential),
-        entry("backOffMultiplier", multiplier),
-        entry("maxReconnectAttempts", attempts),
-    ]
+/// Printed options as the admin API shows them: name → value.
+pub(super) fn entry_map(entries: Vec<(&'static str, String)>) -> BTreeMap<String, String> {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
+
+/// The five reconnect options, which network connectors ([`super::NetworkOptions`]) and
+/// `failover:` ([`super::FailoverOptions`]) share under the same names and fields: printed
+/// (`reconnect_entries`, in their order) and read from a query pair (`set_reconnect`).
+macro_rules! reconnect_options {
+    ($options:ty) => {
+        impl $options {
+            /// The reconnect options, printed, in their order.
+            fn reconnect_entries(&self) -> [(&'static str, String); 5] {
+                use $crate::uri::value::entry;
+                [
+                    entry("initialReconnectDelay", self.initial_reconnect_delay_ms),
+                    entry("maxReconnectDelay", self.max_reconnect_delay_ms),
+                    entry("useExponentialBackOff", self.use_exponential_back_off),
+                    entry("backOffMultiplier", self.back_off_multiplier),
+                    entry("maxReconnectAttempts", self.max_reconnect_attempts),
+                ]
+            }
+
+            /// Sets the reconnect option `name` (what `key` stands for) from `raw`; `false`
+            /// when `name` is not one of them.
+            fn set_reconnect(
+                &mut self,
+                name: &str,
+                key: &str,
+                raw: Option<&str>,
+            ) -> Result<bool, $crate::uri::UriError> {
+                use $crate::uri::value::{attempts, boolean, millis, multiplier};
+                match name {
+                    "initialReconnectDelay" => self.initial_reconnect_delay_ms = millis(key, raw)?,
+                    "maxReconnectDelay" => self.max_reconnect_delay_ms = millis(key, raw)?,
+                    "useExponentialBackOff" => self.use_exponential_back_off = boolean(key, raw)?,
+                    "backOffMultiplier" => self.back_off_multiplier = multiplier(key, raw)?,
+                    "maxReconnectAttempts" => self.max_reconnect_attempts = attempts(key, raw)?,
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+        }
+    };
+}
+pub(super) use reconnect_options;
 
 /// A comma-separated list of destination filters; an empty value is an empty list.
 pub(super) fn destinations(

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use mq_shared::api::{MoveRequest, MoveResponse, codes};
 use mq_shared::destination::Destination;
 
-use super::super::{AdminError, ApiResult, AppState, serving};
+use super::super::{AdminError, ApiResult, AppState, not_stored, publish_confirmed, serving};
 use crate::broker::queue::Effects;
 
 /// The header a dead-lettered message keeps its first destination in.
@@ -75,24 +75,10 @@ pub(super) async fn move_message(
     let mut msg = (*entry.msg).clone();
     msg.destination = target.clone();
     msg.headers.retain(|(k, _)| k != ORIGINAL_DESTINATION);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    s.core.publish(
-        msg,
-        None,
-        false,
-        false,
-        Some(Box::new(move |r| {
-            let _ = tx.send(r);
-        })),
-    );
-    let sent = rx.await;
-    if !matches!(sent, Ok(Ok(_))) {
+    if let Err(e) = publish_confirmed(&s.core, msg).await {
         // Not sent: it stays where it was.
         queue.put_back([entry]);
-        return Err(AdminError::internal(match sent {
-            Ok(Err(e)) => format!("message not stored in {target}: {e}"),
-            _ => "the store stopped before confirming".to_string(),
-        }));
+        return Err(not_stored(&format!(" in {target}"), e));
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     s.core.apply(

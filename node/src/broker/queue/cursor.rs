@@ -173,7 +173,11 @@ impl Queue {
 
     /// Reads the next messages from the store when the window runs low and someone consumes.
     pub(super) fn refill(self: &Arc<Self>, g: &mut Inner) {
-        if g.loading.is_some() || g.retired || g.consumers.is_empty() || g.disk.total() == 0 {
+        if g.loading.is_some()
+            || g.activity.retired()
+            || g.consumers.is_empty()
+            || g.disk.total() == 0
+        {
             return;
         }
         let Some(store) = &self.env.disk else {

@@ -58,8 +58,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use mq_shared::api::QueueStats;
 
+use super::activity::{Activity, locked};
 use super::consumer::{ConsumerSpec, Settle};
-use super::message::{Message, now_ms};
+use super::message::Message;
 use super::usage::{ENTRY_OVERHEAD, Usage};
 use crate::store::{Op, PRIORITIES, Store, TRANSIENT};
 
@@ -211,10 +212,8 @@ struct Inflight {
 
 #[derive(Default)]
 struct Inner {
-    /// Removed from the broker by the inactive-destination sweep: takes nothing any more.
-    retired: bool,
-    /// When anything last happened here (ms since the epoch), for that sweep.
-    last_active: u64,
+    /// For the inactive-destination sweep.
+    activity: Activity,
     /// Messages ready to dispatch, by (rank, sequence).
     ready: BTreeMap<(u8, u64), Entry>,
     /// Messages only in the store.
@@ -270,16 +269,12 @@ impl Queue {
             name: Arc::from(name),
             destination: Arc::from(format!("/queue/{name}")),
             env,
-            inner: Mutex::new(Inner {
-                last_active: now_ms(),
-                ..Inner::default()
-            }),
+            inner: Mutex::default(),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves consistent-enough state; keep serving.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        locked(&self.inner)
     }
 
     /// Takes what the store holds for this queue at open: counts only, no message is read.
@@ -323,10 +318,10 @@ impl Queue {
     /// meanwhile (the caller looks the queue up again).
     pub fn enqueue(self: &Arc<Self>, entry: Entry) -> Result<Effects, Entry> {
         let mut g = self.lock();
-        if g.retired {
+        if g.activity.retired() {
             return Err(entry);
         }
-        g.last_active = now_ms();
+        g.activity.touch();
         g.counters.enqueued += 1;
         let key = entry.key();
         self.admit(&mut g, entry);
@@ -344,8 +339,8 @@ impl Queue {
     /// Records a connection as a producer of this queue; false when the queue was retired.
     pub fn add_producer(&self, conn: u64) -> bool {
         let mut g = self.lock();
-        g.last_active = now_ms();
-        if g.retired {
+        g.activity.touch();
+        if g.activity.retired() {
             return false;
         }
         g.producers.insert(conn);
@@ -355,7 +350,7 @@ impl Queue {
     /// Forgets a producer connection.
     pub fn remove_producer(&self, conn: u64) {
         let mut g = self.lock();
-        g.last_active = now_ms();
+        g.activity.touch();
         g.producers.remove(&conn);
     }
 
@@ -363,27 +358,23 @@ impl Queue {
     /// nothing more, and the broker forgets it.
     pub fn retire_if_idle(&self, now: u64, idle_ms: u64) -> bool {
         let mut g = self.lock();
-        let idle = g.ready.is_empty()
+        let unused = g.ready.is_empty()
             && g.disk.total() == 0
             && g.loading.is_none()
             && g.inflight.is_empty()
             && g.consumers.is_empty()
-            && g.producers.is_empty()
-            && now.saturating_sub(g.last_active) >= idle_ms;
-        if idle {
-            g.retired = true;
-        }
-        idle
+            && g.producers.is_empty();
+        g.activity.retire_if(unused, now, idle_ms)
     }
 
     /// Adds a consumer and dispatches to it. `Err` gives the consumer back when the queue was
     /// retired meanwhile.
     pub fn add_consumer(self: &Arc<Self>, spec: ConsumerSpec) -> Result<Effects, ConsumerSpec> {
         let mut g = self.lock();
-        if g.retired {
+        if g.activity.retired() {
             return Err(spec);
         }
-        g.last_active = now_ms();
+        g.activity.touch();
         let pos = g
             .consumers
             .iter()
@@ -406,7 +397,7 @@ impl Queue {
     /// to the dead-letter queue past the redelivery limit.
     pub fn remove_consumer(self: &Arc<Self>, id: u64) -> Effects {
         let mut g = self.lock();
-        g.last_active = now_ms();
+        g.activity.touch();
         // A bridge's returns are not redeliveries: no application saw them (and a bridge
         // that loses its peer must not push messages towards the dead-letter queue).
         let network = g

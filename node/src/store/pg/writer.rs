@@ -1,11 +1,13 @@
 //! The PostgreSQL back end of [`crate::store::Store`]: the same commands as the redb writer
-//! (`crate::store::writer`), served by one thread, `store-writer`, with a current-thread tokio
-//! runtime of its own and a pool of connections made on it.
+//! (`crate::store::writer`), served by one thread, `store-writer`, running the same
+//! group-commit loop (`crate::store::group`), with a current-thread tokio runtime of its own
+//! and a pool of connections made on it.
 //!
 //! - **Group commit.** Every submission waiting in the channel when a commit starts goes into
 //!   one transaction (at most `MAX_COMMIT_BATCH` ops and `MAX_COMMIT_BYTES` bytes); the
 //!   completions run after `COMMIT`, in submission order, on this thread. Submissions arriving
-//!   during a commit wait in the channel and form the next group.
+//!   during a commit wait in the channel and form the next group. Acks are not held back for
+//!   the next commit as the file store's are.
 //! - **Fencing.** A store opened with a [`Fence`] (a master of `--ha jdbc`) checks the lease
 //!   row first in every transaction, locked shared (`lock::check_fence`): a member whose lease
 //!   was taken over or has ended has every write refused by the database itself.
@@ -41,12 +43,9 @@ use super::error::PgError;
 use super::lock::{self, FenceCheck};
 use super::pool::{PgClient, PgConfig, PgPool};
 use crate::store::error::{Cause, StoreError};
-use crate::store::record;
-use crate::store::tables::DedupWindow;
-use crate::store::writer::{Cmd, Submission};
+use crate::store::group::{self, Cmd, DedupChange, DedupWindow, GroupWriter, LoadQuery, Marks};
 use crate::store::{
-    Cursor, Inner, JobQuery, Loaded, LoadedJob, Op, Outcome, PRIORITIES, QueueSummary, Recovery,
-    TRANSIENT,
+    Inner, JobQuery, Loaded, LoadedJob, Op, PRIORITIES, QueueSummary, Recovery, TRANSIENT,
 };
 
 /// Bound on one commit or read, from taking a connection to the answer of its last statement.
@@ -100,10 +99,7 @@ pub(in crate::store) struct PgWriter {
     /// The connection of the last request, kept while it works.
     client: Option<PgClient>,
     fence: Option<Fence>,
-    /// The store's sequence counter (shared with the broker).
-    seq_counter: Arc<std::sync::atomic::AtomicU64>,
     dedup: DedupWindow,
-    dedup_counter: u64,
     /// The sequence mark recorded in `mq_state`: every sequence stored is at or below it.
     stored_seq: u64,
     redelivered_below: u64,
@@ -113,7 +109,7 @@ pub(in crate::store) struct PgWriter {
 pub(in crate::store) async fn open(
     config: &PgConfig,
     fence: Option<Fence>,
-    seq_counter: Arc<std::sync::atomic::AtomicU64>,
+    seq_counter: &std::sync::atomic::AtomicU64,
 ) -> Result<(PgWriter, Recovery), PgError> {
     let (pool, migrated) = super::open(config).await?;
     if migrated.from != migrated.to {
@@ -139,8 +135,6 @@ pub(in crate::store) async fn open(
         pool,
         client: Some(client),
         fence,
-        seq_counter,
-        dedup_counter: dedup.order.back().map_or(0, |(_, n)| *n + 1),
         dedup,
         stored_seq: recovered.max_seq,
         redelivered_below: recovered.redelivered_below,
@@ -207,25 +201,9 @@ async fn recover(
         )
         .await?;
     for r in rows {
-        let q: String = r.get(0);
         let rank = usize::from(rank_of(r.get(1), false));
-        let c = to_u64(r.get(2));
-        let b = to_u64(r.get(3));
-        match queues.last_mut() {
-            Some(s) if s.name == q => {
-                s.counts[rank] += c;
-                s.bytes[rank] += b;
-            }
-            _ => {
-                let mut s = QueueSummary {
-                    name: q,
-                    ..QueueSummary::default()
-                };
-                s.counts[rank] = c;
-                s.bytes[rank] = b;
-                queues.push(s);
-            }
-        }
+        let row = (r.get(0), rank, to_u64(r.get(2)), to_u64(r.get(3)));
+        QueueSummary::add_row(&mut queues, row);
     }
     let mut marks = HashMap::new();
     for r in tx
@@ -240,14 +218,11 @@ async fn recover(
         .await?;
     tx.execute("DELETE FROM mq_delivered", &[]).await?;
     let mut order = std::collections::VecDeque::new();
-    let mut set = HashSet::new();
     for r in tx
         .query("SELECT msg_id, n FROM mq_dedup ORDER BY n", &[])
         .await?
     {
-        let id: Arc<str> = Arc::from(r.get::<_, String>(0));
-        set.insert(id.clone());
-        order.push_back((id, to_u64(r.get(1))));
+        order.push_back((Arc::from(r.get::<_, String>(0)), to_u64(r.get(1))));
     }
     tx.commit().await?;
     Ok((
@@ -257,14 +232,13 @@ async fn recover(
             marks,
             redelivered_below,
         },
-        DedupWindow { order, set },
+        DedupWindow::new(order),
     ))
 }
 
 /// What one commit writes besides the ops.
 struct Extra<'a> {
-    added: &'a [(Arc<str>, u64)],
-    evicted: &'a [Arc<str>],
+    dedup: &'a DedupChange,
     /// The new sequence mark, when a put passed the old one.
     seq: Option<u64>,
 }
@@ -340,9 +314,9 @@ async fn write_ops(tx: &Transaction<'_>, ops: &[&Op], extra: &Extra<'_>) -> Resu
             }
         }
     }
-    if !extra.added.is_empty() {
-        let ids: Vec<&str> = extra.added.iter().map(|(id, _)| &**id).collect();
-        let ns: Vec<i64> = extra.added.iter().map(|(_, n)| to_i64(*n)).collect();
+    if !extra.dedup.added.is_empty() {
+        let ids: Vec<&str> = extra.dedup.added.iter().map(|(id, _)| &**id).collect();
+        let ns: Vec<i64> = extra.dedup.added.iter().map(|(_, n)| to_i64(*n)).collect();
         let st = tx
             .prepare_cached(
                 "INSERT INTO mq_dedup (msg_id, n) SELECT * FROM UNNEST($1::text[], $2::bigint[])
@@ -351,8 +325,8 @@ async fn write_ops(tx: &Transaction<'_>, ops: &[&Op], extra: &Extra<'_>) -> Resu
             .await?;
         tx.execute(&st, &[&ids, &ns]).await?;
     }
-    if !extra.evicted.is_empty() {
-        let ids: Vec<&str> = extra.evicted.iter().map(|id| &**id).collect();
+    if !extra.dedup.evicted.is_empty() {
+        let ids: Vec<&str> = extra.dedup.evicted.iter().map(|id| &**id).collect();
         let st = tx
             .prepare_cached("DELETE FROM mq_dedup WHERE msg_id = ANY($1::text[])")
             .await?;
@@ -431,16 +405,12 @@ async fn delete_rows(tx: &Transaction<'_>, run: &[&Op]) -> Result<(), PgError> {
     Ok(())
 }
 
-/// Reads up to `limit` messages (about `max_bytes`) of `queue` from `from`, in key order.
-async fn read_messages(
-    client: &PgClient,
-    queue: &str,
-    from: &Cursor,
-    limit: usize,
-    max_bytes: u64,
-) -> Result<Vec<Loaded>, PgError> {
+/// Reads up to `limit` messages (about `max_bytes`) of the query's queue from its cursor, in
+/// key order.
+async fn read_messages(client: &PgClient, query: &LoadQuery) -> Result<Vec<Loaded>, PgError> {
+    let (queue, limit, max_bytes) = (&*query.queue, query.limit, query.max_bytes);
     // Cursor per rank 0..9 (priority 9..0), moved on as chunks are read.
-    let mut cursor: Vec<i64> = from.iter().map(|s| to_i64(*s)).collect();
+    let mut cursor: Vec<i64> = query.from.iter().map(|s| to_i64(*s)).collect();
     let st = client
         .prepare_cached(
             "SELECT m.priority, m.transient, m.seq, m.msg
@@ -575,121 +545,32 @@ impl PgWriter {
         r
     }
 
-    /// Commits one group: one transaction. Returns each submission's outcome; on failure
-    /// nothing of the group is kept.
-    async fn commit(&mut self, batch: &mut [Submission]) -> Result<Vec<Outcome>, StoreError> {
-        let seq_counter = self.seq_counter.clone();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut added: Vec<Arc<str>> = Vec::new();
-        let mut skip: Vec<bool> = Vec::new();
-        let mut max_put = 0u64;
-        for s in batch.iter_mut() {
-            let mut o = Outcome::default();
-            for op in &mut s.ops {
-                if let Op::Put {
-                    dedup: Some(id), ..
-                } = op
-                {
-                    if self.dedup.set.contains(id) {
-                        o.duplicates += 1;
-                        skip.push(true);
-                        continue;
-                    }
-                    self.dedup.set.insert(id.clone());
-                    added.push(id.clone());
-                }
-                if let Op::Put { seq, .. } = op {
-                    if *seq == 0 {
-                        *seq = seq_counter.fetch_add(1, Ordering::Relaxed);
-                        if o.first_seq == 0 {
-                            o.first_seq = *seq;
-                        }
-                    }
-                    max_put = max_put.max(*seq);
-                }
-                skip.push(false);
-            }
-            outcomes.push(o);
-        }
-        let mut flags = skip.into_iter();
-        let effective: Vec<&Op> = batch
+    /// Commits one group: one transaction. On failure nothing of the group is kept.
+    async fn commit(&mut self, ops: &[&Op], dedup: &DedupChange) -> Result<(), StoreError> {
+        let max_put = ops
             .iter()
-            .flat_map(|s| s.ops.iter())
-            .filter(|_| !flags.next().unwrap_or(false))
-            .collect();
-        if effective.is_empty() {
-            return Ok(outcomes);
-        }
-        let window = mq_shared::defaults::DEDUP_WINDOW;
-        let numbered: Vec<(Arc<str>, u64)> = added
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.clone(), self.dedup_counter + i as u64))
-            .collect();
-        let over = (self.dedup.order.len() + numbered.len()).saturating_sub(window);
-        let evicted: Vec<Arc<str>> = self
-            .dedup
-            .order
-            .iter()
-            .map(|(id, _)| id.clone())
-            .chain(added.iter().cloned())
-            .take(over)
-            .collect();
+            .filter_map(|op| match op {
+                Op::Put { seq, .. } => Some(*seq),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
         let seq = (max_put > self.stored_seq).then(|| max_put.saturating_add(SEQ_RESERVE));
-        let extra = Extra {
-            added: &numbered,
-            evicted: &evicted,
-            seq,
-        };
+        let extra = Extra { dedup, seq };
         let r = self
             .request(async |c, fence| {
                 let tx = c.transaction().await?;
                 fence_check(&tx, fence).await?;
-                write_ops(&tx, &effective, &extra).await?;
+                write_ops(&tx, ops, &extra).await?;
                 tx.commit().await?;
                 Ok(())
             })
             .await;
-        if let Err(e) = r {
-            for id in &added {
-                self.dedup.set.remove(id);
-            }
-            return Err(StoreError::write(e));
-        }
+        r.map_err(StoreError::write)?;
         if let Some(s) = seq {
             self.stored_seq = s;
         }
-        self.dedup_counter += numbered.len() as u64;
-        self.dedup.order.extend(numbered);
-        for _ in 0..over {
-            if let Some((old, _)) = self.dedup.order.pop_front() {
-                self.dedup.set.remove(&old);
-            }
-        }
-        Ok(outcomes)
-    }
-
-    /// Serves a read, running its callback here (on the writer thread).
-    async fn serve(&mut self, cmd: Cmd) {
-        match cmd {
-            Cmd::Load {
-                queue,
-                from,
-                limit,
-                max_bytes,
-                done,
-            } => {
-                let r = self
-                    .request(async |c, _| read_messages(c, &queue, &from, limit, max_bytes).await)
-                    .await;
-                done(r.map_err(StoreError::read));
-            }
-            Cmd::LoadJobs { query, done } => {
-                let r = self.request(async |c, _| read_jobs(c, &query).await).await;
-                done(r.map_err(StoreError::read));
-            }
-            Cmd::Submit(_) | Cmd::Close(_) => {}
-        }
+        Ok(())
     }
 
     /// Records a clean close with the delivery marks.
@@ -726,9 +607,55 @@ impl PgWriter {
     }
 }
 
-/// Bytes a submission's ops count for the group commit's byte bound.
-fn submission_bytes(s: &Submission) -> u64 {
-    s.ops.iter().map(record::op_len).sum()
+/// The writer with the runtime its requests run on, as the group-commit loop drives it.
+struct OnRuntime {
+    rt: tokio::runtime::Runtime,
+    w: PgWriter,
+}
+
+impl GroupWriter for OnRuntime {
+    fn max_bytes(&self) -> u64 {
+        mq_shared::defaults::MAX_COMMIT_BYTES
+    }
+
+    /// Acks are committed at once.
+    fn ack_delay(&self) -> Option<Duration> {
+        None
+    }
+
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    fn dedup(&mut self) -> &mut DedupWindow {
+        &mut self.w.dedup
+    }
+
+    fn commit(&mut self, ops: &[&Op], dedup: &DedupChange) -> Result<(), StoreError> {
+        self.rt.block_on(self.w.commit(ops, dedup))
+    }
+
+    fn read(&mut self, query: &LoadQuery) -> Result<Vec<Loaded>, StoreError> {
+        let r = self.w.request(async |c, _| read_messages(c, query).await);
+        self.rt.block_on(r).map_err(StoreError::read)
+    }
+
+    fn read_jobs(&mut self, query: &JobQuery) -> Result<Vec<LoadedJob>, StoreError> {
+        let r = self.w.request(async |c, _| read_jobs(c, query).await);
+        self.rt.block_on(r).map_err(StoreError::read)
+    }
+
+    fn maintain(&mut self) {}
+
+    fn finish(mut self, close: Option<Marks>) {
+        if let Some(marks) = close
+            && let Err(e) = self.rt.block_on(self.w.mark_clean(&marks))
+        {
+            tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
+        }
+        self.w.discard();
+        self.w.pool.close();
+    }
 }
 
 /// The writer thread: opens the store, reports the result on `opened`, then serves commands
@@ -755,7 +682,7 @@ pub(in crate::store) fn run(
             return;
         }
     };
-    let mut w = match rt.block_on(open(&config, fence, inner.seq.clone())) {
+    let w = match rt.block_on(open(&config, fence, &inner.seq)) {
         Ok((w, recovered)) => {
             let _ = opened.send(Ok(recovered));
             w
@@ -765,89 +692,5 @@ pub(in crate::store) fn run(
             return;
         }
     };
-    let max = mq_shared::defaults::MAX_COMMIT_BATCH;
-    let max_bytes = mq_shared::defaults::MAX_COMMIT_BYTES;
-    let mut carry: Option<Submission> = None;
-    let mut closing: Option<Vec<(Arc<str>, u64, u32)>> = None;
-    let mut read: Option<Cmd> = None;
-    loop {
-        let first = match carry.take() {
-            Some(s) => Cmd::Submit(s),
-            None => match rx.recv() {
-                Ok(cmd) => cmd,
-                // Every handle gone without a close: no clean mark, as after a crash.
-                Err(_) => break,
-            },
-        };
-        let mut batch = Vec::new();
-        let (mut nops, mut nbytes) = (0usize, 0u64);
-        match first {
-            Cmd::Submit(s) => {
-                nops += s.ops.len();
-                nbytes += submission_bytes(&s);
-                batch.push(s);
-            }
-            Cmd::Close(marks) => closing = Some(marks),
-            cmd @ (Cmd::Load { .. } | Cmd::LoadJobs { .. }) => read = Some(cmd),
-        }
-        while closing.is_none() && read.is_none() && nops < max && nbytes < max_bytes {
-            match rx.try_recv() {
-                Ok(Cmd::Submit(s)) => {
-                    let b = submission_bytes(&s);
-                    if !batch.is_empty() && nbytes + b > max_bytes {
-                        carry = Some(s);
-                        break;
-                    }
-                    nops += s.ops.len();
-                    nbytes += b;
-                    batch.push(s);
-                }
-                Ok(Cmd::Close(marks)) => closing = Some(marks),
-                Ok(cmd @ (Cmd::Load { .. } | Cmd::LoadJobs { .. })) => read = Some(cmd),
-                Err(_) => break,
-            }
-        }
-        if !batch.is_empty() {
-            let result = if nops == 0 {
-                Ok(vec![Outcome::default(); batch.len()])
-            } else {
-                rt.block_on(w.commit(&mut batch))
-            };
-            match result {
-                Ok(outcomes) => {
-                    if nops > 0 {
-                        inner.commits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    for (s, o) in batch.into_iter().zip(outcomes) {
-                        if let Some(done) = s.done {
-                            done(Ok(o));
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "store commit failed; the senders are told and nothing of the batch is kept");
-                    for s in batch {
-                        if let Some(done) = s.done {
-                            done(Err(e.clone()));
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(cmd) = read.take() {
-            rt.block_on(w.serve(cmd));
-        }
-        if closing.is_some() {
-            break;
-        }
-    }
-    // Whatever arrives after the close is refused.
-    drop(rx);
-    if let Some(marks) = closing
-        && let Err(e) = rt.block_on(w.mark_clean(&marks))
-    {
-        tracing::error!(error = %e, "cannot record the clean close; recovered messages will be flagged redelivered");
-    }
-    w.discard();
-    w.pool.close();
+    group::run(OnRuntime { rt, w }, rx, &inner);
 }

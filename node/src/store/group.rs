@@ -1,0 +1,371 @@
+//! Group commit, shared by the store's two back ends (redb behind a journal in `writer`,
+//! PostgreSQL in `pg::writer`): the commands a [`super::Store`] handle sends its writer thread,
+//! the loop that thread runs, and the dedup window both keep.
+//!
+//! [`run`] takes every submission waiting in the channel into one group (at most
+//! `MAX_COMMIT_BATCH` ops and the back end's byte bound), has the back end make the group
+//! durable ([`GroupWriter::commit`]), then runs each submission's completion in submission
+//! order ([`commit_group`], the one place where a sender learns its ops are durable). A read
+//! that arrives while a group is gathered closes the group and is served after its commit, so
+//! a read sees everything submitted before it. A group of acks alone may wait
+//! ([`GroupWriter::ack_delay`]) for the next commit to ride, since a lost ack only means a
+//! redelivery. Between groups the back end does its own upkeep ([`GroupWriter::maintain`]:
+//! the redb writer's checkpoints).
+//!
+//! Before the back end sees a group, [`prepare`] settles it: puts asking for a sequence get the
+//! next ones in commit order, and puts whose dedup id is in the window (or earlier in the
+//! group) are skipped; the window keeps the group's ids only once it is durable.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::error::StoreError;
+use super::{
+    Cursor, Done, Inner, JobQuery, JobsDone, LoadDone, Loaded, LoadedJob, Op, Outcome, record,
+};
+
+/// Ops submitted together, and the callback to run once they are durable.
+pub(super) struct Submission {
+    pub(super) ops: Vec<Op>,
+    pub(super) done: Option<Done>,
+}
+
+/// (queue, sequence, deliveries) of the messages delivered and not acknowledged, recorded at a
+/// clean close.
+pub(super) type Marks = Vec<(Arc<str>, u64, u32)>;
+
+/// What the writer thread is asked to do.
+pub(super) enum Cmd {
+    Submit(Submission),
+    Read(Read),
+    /// Close after the queued submissions, recording these marks.
+    Close(Marks),
+}
+
+/// A read, served between group commits, and its callback.
+pub(super) enum Read {
+    /// A queue's messages.
+    Load(LoadQuery, LoadDone),
+    /// Scheduled jobs (see [`super::Store::load_jobs`]).
+    Jobs(JobQuery, JobsDone),
+}
+
+/// Which messages of a queue a read asks for (see [`super::Store::load`]).
+pub(super) struct LoadQuery {
+    pub(super) queue: Arc<str>,
+    pub(super) from: Cursor,
+    pub(super) limit: usize,
+    pub(super) max_bytes: u64,
+}
+
+/// A back end of the store, as its writer thread drives it.
+pub(super) trait GroupWriter {
+    /// Bytes of ops one group gathers at most (a single larger submission is a group alone).
+    fn max_bytes(&self) -> u64;
+    /// How long a group of acks alone may wait for the next commit (`None`: it commits now).
+    fn ack_delay(&self) -> Option<Duration>;
+    /// How long the thread may wait for a command before [`GroupWriter::maintain`] is due
+    /// (`None`: as long as it takes).
+    fn idle_timeout(&self) -> Option<Duration>;
+    /// The dedup window, which the back end loaded at open and writes with each group.
+    fn dedup(&mut self) -> &mut DedupWindow;
+    /// Makes a group durable: its ops (never none) and what it changes in the dedup window.
+    /// On failure nothing of the group may be kept.
+    fn commit(&mut self, ops: &[&Op], dedup: &DedupChange) -> Result<(), StoreError>;
+    /// Reads a queue's messages.
+    fn read(&mut self, query: &LoadQuery) -> Result<Vec<Loaded>, StoreError>;
+    /// Reads scheduled jobs.
+    fn read_jobs(&mut self, query: &JobQuery) -> Result<Vec<LoadedJob>, StoreError>;
+    /// Upkeep after each turn of the loop.
+    fn maintain(&mut self);
+    /// Ends the store: a clean close with its marks, or `None` when every handle is gone
+    /// without one (no clean mark, as after a crash).
+    fn finish(self, close: Option<Marks>);
+}
+
+/// Bytes a submission's ops take in a group (their size in a journal record).
+fn submission_bytes(s: &Submission) -> u64 {
+    s.ops.iter().map(record::op_len).sum()
+}
+
+/// Whether a submission only removes messages (acks): such a submission promises nothing to
+/// a producer, so it may wait a little for a commit that has to happen anyway.
+fn only_deletes(s: &Submission) -> bool {
+    !s.ops.is_empty() && s.ops.iter().all(|op| matches!(op, Op::Delete { .. }))
+}
+
+/// The writer thread's loop: groups, commits and reads until a close (or every handle is
+/// gone), then [`GroupWriter::finish`].
+pub(super) fn run<W: GroupWriter>(mut w: W, rx: mpsc::Receiver<Cmd>, inner: &Inner) {
+    let max = mq_shared::defaults::MAX_COMMIT_BATCH;
+    let max_bytes = w.max_bytes();
+    let hold_limit = w.ack_delay();
+    // A submission taken from the channel that did not fit in the last group commit.
+    let mut carry: Option<Submission> = None;
+    // Delete-only submissions held back to ride the next commit, and since when.
+    let mut held: Vec<Submission> = Vec::new();
+    let mut held_since = Instant::now();
+    // Set by a close: the delivery marks to record with the clean-close mark.
+    let mut closing: Option<Marks> = None;
+    // A read that arrived while a group was gathered: served once that group is committed.
+    let mut read: Option<Read> = None;
+    // Set when every handle is gone without a close.
+    let mut abandoned = false;
+    while closing.is_none() && !abandoned {
+        let mut timed_out = false;
+        let wait = match hold_limit {
+            Some(limit) if !held.is_empty() => Some(limit.saturating_sub(held_since.elapsed())),
+            _ => w.idle_timeout(),
+        };
+        let next = match (carry.take(), wait) {
+            (Some(s), _) => Some(Cmd::Submit(s)),
+            (None, None) => rx.recv().ok(),
+            (None, Some(d)) => match rx.recv_timeout(d) {
+                Ok(cmd) => Some(cmd),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    None
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let was_holding = !held.is_empty();
+        let mut batch = std::mem::take(&mut held);
+        let mut nops: usize = batch.iter().map(|s| s.ops.len()).sum();
+        let mut nbytes: u64 = batch.iter().map(submission_bytes).sum();
+        match next {
+            Some(Cmd::Submit(s)) => {
+                nops += s.ops.len();
+                nbytes += submission_bytes(&s);
+                batch.push(s);
+            }
+            Some(Cmd::Close(marks)) => closing = Some(marks),
+            Some(Cmd::Read(r)) => read = Some(r),
+            None if timed_out => {}
+            None => abandoned = true,
+        }
+        while closing.is_none() && read.is_none() && !abandoned && nops < max && nbytes < max_bytes
+        {
+            match rx.try_recv() {
+                Ok(Cmd::Submit(s)) => {
+                    let b = submission_bytes(&s);
+                    if !batch.is_empty() && nbytes + b > max_bytes {
+                        // It opens the next group commit.
+                        carry = Some(s);
+                        break;
+                    }
+                    nops += s.ops.len();
+                    nbytes += b;
+                    batch.push(s);
+                }
+                Ok(Cmd::Close(marks)) => closing = Some(marks),
+                Ok(Cmd::Read(r)) => read = Some(r),
+                Err(_) => break,
+            }
+        }
+        // Acks alone do not get a commit of their own: they wait (at most `hold_limit`) for
+        // the next put, whose commit makes them durable too. A lost ack after a crash means a
+        // redelivery, which at-least-once allows; a lost put would break a receipt.
+        if hold_limit.is_some()
+            && !batch.is_empty()
+            && closing.is_none()
+            && read.is_none()
+            && !abandoned
+            && !(timed_out && was_holding)
+            && carry.is_none()
+            && nops < max
+            && nbytes < max_bytes
+            && batch.iter().all(only_deletes)
+        {
+            if !was_holding {
+                held_since = Instant::now();
+            }
+            held = batch;
+            continue;
+        }
+        if !batch.is_empty() {
+            commit_group(&mut w, batch, nops, inner);
+        }
+        if let Some(r) = read.take() {
+            serve(&mut w, r);
+        }
+        w.maintain();
+    }
+    // Whatever arrives after the close is refused.
+    drop(rx);
+    w.finish(closing);
+}
+
+/// Serves a read, running its callback here (on the writer thread).
+fn serve<W: GroupWriter>(w: &mut W, read: Read) {
+    match read {
+        Read::Load(query, done) => done(w.read(&query)),
+        Read::Jobs(query, done) => done(w.read_jobs(&query)),
+    }
+}
+
+/// The commit point: the group is made durable (unless nothing is left to write: only
+/// ordering barriers, or duplicates), then each submission's completion runs, in submission
+/// order, with its outcome or the commit's error.
+fn commit_group<W: GroupWriter>(w: &mut W, mut batch: Vec<Submission>, nops: usize, inner: &Inner) {
+    let Prepared {
+        outcomes,
+        ops,
+        dedup,
+    } = prepare(&mut batch, w.dedup(), &inner.seq);
+    let result = if ops.is_empty() {
+        Ok(())
+    } else {
+        w.commit(&ops, &dedup)
+    };
+    match result {
+        Ok(()) => {
+            w.dedup().record(&dedup);
+            if nops > 0 {
+                inner.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            for (s, o) in batch.into_iter().zip(outcomes) {
+                if let Some(done) = s.done {
+                    done(Ok(o));
+                }
+            }
+        }
+        Err(e) => {
+            w.dedup().forget(&dedup);
+            tracing::error!(error = %e, "store commit failed; the senders are told and nothing of the batch is kept");
+            for s in batch {
+                if let Some(done) = s.done {
+                    done(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The dedup window: ids in arrival order with their counters, and the set for lookups.
+pub(super) struct DedupWindow {
+    pub(super) order: VecDeque<(Arc<str>, u64)>,
+    pub(super) set: HashSet<Arc<str>>,
+    /// The counter of the next id recorded.
+    next: u64,
+}
+
+/// What one group changes in the dedup window once it is durable.
+#[derive(Default)]
+pub(super) struct DedupChange {
+    /// Ids the group records, with their counters.
+    pub(super) added: Vec<(Arc<str>, u64)>,
+    /// Ids pushed out of the window by them, oldest first.
+    pub(super) evicted: Vec<Arc<str>>,
+}
+
+impl DedupWindow {
+    /// The window of these ids (oldest first).
+    pub(super) fn new(order: VecDeque<(Arc<str>, u64)>) -> DedupWindow {
+        let set = order.iter().map(|(id, _)| id.clone()).collect();
+        let next = order.back().map_or(0, |(_, n)| *n + 1);
+        DedupWindow { order, set, next }
+    }
+
+    /// What recording `ids` (new ones, in order) would change.
+    fn change(&self, ids: Vec<Arc<str>>) -> DedupChange {
+        let window = mq_shared::defaults::DEDUP_WINDOW;
+        let over = (self.order.len() + ids.len()).saturating_sub(window);
+        let evicted = self
+            .order
+            .iter()
+            .map(|(id, _)| id.clone())
+            .chain(ids.iter().cloned())
+            .take(over)
+            .collect();
+        let added = ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| (id, self.next + i as u64))
+            .collect();
+        DedupChange { added, evicted }
+    }
+
+    /// Records a group's ids: it is durable.
+    fn record(&mut self, change: &DedupChange) {
+        self.next += change.added.len() as u64;
+        self.order.extend(change.added.iter().cloned());
+        for _ in 0..change.evicted.len() {
+            if let Some((old, _)) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    /// Forgets a group's ids again: its commit failed.
+    fn forget(&mut self, change: &DedupChange) {
+        for (id, _) in &change.added {
+            self.set.remove(id);
+        }
+    }
+}
+
+/// A group ready to write (see [`prepare`]).
+struct Prepared<'a> {
+    /// Each submission's outcome, once the group is durable.
+    outcomes: Vec<Outcome>,
+    /// The ops to write, in submission order: all but the puts skipped as duplicates.
+    ops: Vec<&'a Op>,
+    /// What the group changes in the dedup window ([`DedupWindow::record`] once it is
+    /// durable, [`DedupWindow::forget`] if it fails).
+    dedup: DedupChange,
+}
+
+/// Gives the group's puts that ask for one (seq 0) the next sequences of `sequence`, in commit
+/// order, and skips the puts whose dedup id `window` holds or the group has had already.
+fn prepare<'a>(
+    batch: &'a mut [Submission],
+    window: &mut DedupWindow,
+    sequence: &AtomicU64,
+) -> Prepared<'a> {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut added: Vec<Arc<str>> = Vec::new();
+    let mut skip: Vec<bool> = Vec::new();
+    for s in batch.iter_mut() {
+        let mut o = Outcome::default();
+        for op in &mut s.ops {
+            if let Op::Put {
+                dedup: Some(id), ..
+            } = op
+            {
+                if window.set.contains(id) {
+                    o.duplicates += 1;
+                    skip.push(true);
+                    continue;
+                }
+                window.set.insert(id.clone());
+                added.push(id.clone());
+            }
+            if let Op::Put { seq, .. } = op
+                && *seq == 0
+            {
+                *seq = sequence.fetch_add(1, Ordering::Relaxed);
+                if o.first_seq == 0 {
+                    o.first_seq = *seq;
+                }
+            }
+            skip.push(false);
+        }
+        outcomes.push(o);
+    }
+    let batch: &'a [Submission] = batch;
+    let mut flags = skip.into_iter();
+    let ops = batch
+        .iter()
+        .flat_map(|s| s.ops.iter())
+        .filter(|_| !flags.next().unwrap_or(false))
+        .collect();
+    Prepared {
+        outcomes,
+        ops,
+        dedup: window.change(added),
+    }
+}
