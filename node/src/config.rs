@@ -121,7 +121,9 @@ pub struct Options {
     #[arg(long)]
     pub dlq: Option<String>,
     /// How master/slave members elect their master: file (a lock on DATA/lock, members share
-    /// the data directory) or jdbc (a lease row in the --store database) [default: file].
+    /// the data directory), jdbc (a lease row in the --store database) or replicated
+    /// (ZooKeeper elects, each member keeps its own store, the master streams its journal)
+    /// [default: file].
     #[arg(long, value_enum, value_name = "KIND")]
     pub ha: Option<HaKind>,
     /// How often a slave tries the store lock, in ms (lockAcquireSleepInterval); with
@@ -241,6 +243,10 @@ pub struct Options {
     /// (sendFailIfNoSpaceAfterTimeout) [default: 0].
     #[arg(long = "send-fail-if-no-space-after-timeout")]
     pub send_fail_if_no_space_after_timeout: Option<u64>,
+    /// The keys of `--ha replicated`.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub replicated: crate::ha::replicated::options::ReplicatedOptions,
 }
 
 /// How the members of a master/slave group elect their master (`--ha`).
@@ -252,6 +258,9 @@ pub enum HaKind {
     File,
     /// ActiveMQ's lease database locker: a lease row in the `--store` PostgreSQL database.
     Jdbc,
+    /// ActiveMQ's replicated store: every member keeps its own store, ZooKeeper elects the
+    /// master, which streams its journal to the others.
+    Replicated,
 }
 
 /// `lock-keep-alive-period` with `--ha jdbc` when not set, ms.
@@ -306,6 +315,7 @@ macro_rules! over {
         Options {
             $($o: $flags.$o.or($file.$o),)*
             $($l: if $flags.$l.is_empty() { $file.$l } else { $flags.$l },)*
+            replicated: $flags.replicated.over($file.replicated),
             config: $flags.config,
         }
     };
@@ -399,6 +409,8 @@ pub struct NodeConfig {
     pub log: LogSettings,
     /// `memory-usage`, `store-usage`, `temp-usage` and flow control.
     pub usage: UsageLimits,
+    /// `--ha replicated`: the group's options.
+    pub replicated: Option<crate::ha::replicated::options::ReplicatedConfig>,
 }
 
 impl Default for NodeConfig {
@@ -446,6 +458,7 @@ impl Default for NodeConfig {
                     fail_after: None,
                 },
             },
+            replicated: None,
         }
     }
 }
@@ -623,6 +636,12 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
             Duration::from_millis(positive("lock-keep-alive-period", v as usize)? as u64);
     }
     c.ha = o.ha.unwrap_or_default();
+    c.replicated = crate::ha::replicated::options::resolve(
+        &o.replicated,
+        c.ha == HaKind::Replicated,
+        &c.name,
+        c.persistent,
+    )?;
     if c.ha == HaKind::Jdbc {
         if c.store.is_none() {
             return Err(invalid(

@@ -43,6 +43,11 @@ pub struct MasterParts {
 }
 
 impl MasterParts {
+    /// The store this master serves from (`None` without persistence).
+    pub fn store(&self) -> Option<Store> {
+        self.store.clone()
+    }
+
     /// Stops bridges, transports and connections, then closes the store.
     ///
     /// Connections get `shutdown-grace` to receive what they are owed (receipts of commits
@@ -89,6 +94,8 @@ pub async fn become_master(
     // redb's page cache: a quarter of memory-usage (at least 4 MiB), not redb's 1 GiB.
     let opts = crate::store::Options {
         cache_bytes: (cfg.usage.memory / 4).max(4 << 20) as usize,
+        // A replicated group's master: every group commit waits for its quorum.
+        replication: state.replication.hook(),
         ..crate::store::Options::default()
     };
     let (store, temp, recovered) = if let (true, Some(pg)) = (cfg.persistent, &cfg.store) {

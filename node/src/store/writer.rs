@@ -104,6 +104,8 @@ pub(super) struct Writer {
     /// Whether the last checkpoint attempt failed (the next waits an interval).
     checkpoint_failed: bool,
     limits: Limits,
+    /// A replicated group's master: streams each group and waits for its quorum.
+    replication: Option<super::replication::ReplicationHook>,
 }
 
 impl Writer {
@@ -138,7 +140,14 @@ impl Writer {
             last_checkpoint: Instant::now(),
             checkpoint_failed: false,
             limits,
+            replication: None,
         }
+    }
+
+    /// Streams every group commit through `hook` and confirms it only once its quorum holds
+    /// it (a replicated group's master).
+    pub(super) fn set_replication(&mut self, hook: Option<super::replication::ReplicationHook>) {
+        self.replication = hook;
     }
 
     /// The sequence counter, for the store handle.
@@ -196,6 +205,10 @@ impl Writer {
         if effective.is_empty() {
             return Ok(outcomes);
         }
+        // Replicated: the group goes to the replicas now, with its position row.
+        let stamp = self.replication.as_ref().and_then(|h| h.stamp(&effective));
+        let mut effective = effective;
+        effective.extend(stamp.as_ref());
         let mut r = self.journal.append(self.lsn, &effective);
         if matches!(r, Err(AppendError::Full { .. })) && self.checkpoint_due() {
             // Full because checkpoints failed: one more try (at most one an interval after a
@@ -206,6 +219,9 @@ impl Writer {
             }
         }
         if let Err(e) = r {
+            if let (Some(h), Some(_)) = (&self.replication, &stamp) {
+                h.abandon();
+            }
             for id in &added {
                 self.dedup.set.remove(id);
             }
@@ -377,6 +393,46 @@ impl Writer {
 }
 
 impl Writer {
+    /// Replicated: waits until the group just committed may be confirmed (its quorum holds
+    /// it), serving snapshots meanwhile. Refused, the senders are told it failed (it stays in
+    /// the local store, as a group that was never confirmed).
+    fn confirm_replicated(&mut self, o: Vec<Outcome>) -> Result<Vec<Outcome>, StoreError> {
+        let Some(h) = self.replication.clone() else {
+            return Ok(o);
+        };
+        match h.confirm(&mut |reply| self.snapshot(reply)) {
+            Ok(()) => Ok(o),
+            Err(why) => Err(StoreError::Task(format!("not confirmed: {why}"))),
+        }
+    }
+
+    /// Serves the snapshots asked for while the writer was not confirming.
+    fn serve_snapshots(&mut self) {
+        let Some(h) = self.replication.clone() else {
+            return;
+        };
+        while let Some(reply) = h.snapshot_wanted() {
+            self.snapshot(reply);
+        }
+    }
+
+    /// A snapshot for a replica: a checkpoint, so that redb holds every group journaled, then
+    /// a read transaction over it.
+    fn snapshot(&mut self, reply: super::replication::SnapshotReply) {
+        self.checkpoint();
+        let r = if self.dirty() {
+            Err(StoreError::Task(
+                "the checkpoint before a snapshot failed".into(),
+            ))
+        } else {
+            self.db
+                .begin_read()
+                .map(|txn| super::replication::Snapshot { txn })
+                .map_err(StoreError::read)
+        };
+        let _ = reply.send(r);
+    }
+
     /// Serves a read, running its callback here (on the writer thread).
     fn serve(&self, cmd: Cmd) {
         if let Cmd::LoadJobs { query, done } = cmd {
@@ -698,7 +754,7 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
             // Only ordering barriers: nothing to write.
             Ok(vec![Outcome::default(); batch.len()])
         } else {
-            wr.commit(&mut batch)
+            wr.commit(&mut batch).and_then(|o| wr.confirm_replicated(o))
         };
         match result {
             Ok(outcomes) => {
@@ -726,6 +782,7 @@ pub(super) fn writer_loop(mut wr: Writer, rx: mpsc::Receiver<Cmd>, inner: Arc<In
         if wr.checkpoint_due() {
             wr.checkpoint();
         }
+        wr.serve_snapshots();
     }
     // Whatever arrives after the close is refused.
     drop(rx);
