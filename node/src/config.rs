@@ -243,9 +243,9 @@ pub struct Options {
     /// (sendFailIfNoSpaceAfterTimeout) [default: 0].
     #[arg(long = "send-fail-if-no-space-after-timeout")]
     pub send_fail_if_no_space_after_timeout: Option<u64>,
-    /// The keys of `--ha replicated`.
+    /// The keys of `--ha replicated` (read from the file by [`read_file`], beside the others).
     #[command(flatten)]
-    #[serde(flatten)]
+    #[serde(skip)]
     pub replicated: crate::ha::replicated::options::ReplicatedOptions,
 }
 
@@ -469,10 +469,16 @@ pub fn read_file(path: &Path) -> Result<Options, ConfigError> {
         path: path.display().to_string(),
         error,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    let parse = |e: toml::de::Error| ConfigError::Parse {
         path: path.display().to_string(),
         message: e.to_string(),
-    })
+    };
+    let mut table: toml::Table = toml::from_str(&text).map_err(parse)?;
+    let replicated =
+        crate::ha::replicated::options::ReplicatedOptions::take_from(&mut table).map_err(parse)?;
+    let mut o: Options = table.try_into().map_err(parse)?;
+    o.replicated = replicated;
+    Ok(o)
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {

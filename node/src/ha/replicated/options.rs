@@ -43,7 +43,7 @@ impl SyncMode {
 
 /// The flags and keys of `--ha replicated` (flattened into the node's options).
 #[derive(Debug, Default, Clone, clap::Args, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ReplicatedOptions {
     /// With --ha replicated: members of the group, this one included; a group commit is
     /// confirmed once replicas/2 + 1 of them hold it [default: 3].
@@ -83,7 +83,31 @@ pub struct ReplicatedOptions {
     pub replication_token_file: Option<PathBuf>,
 }
 
+/// The TOML keys of [`ReplicatedOptions`].
+const KEYS: [&str; 9] = [
+    "replicas",
+    "zk-address",
+    "zk-path",
+    "zk-session-timeout",
+    "bind",
+    "hostname",
+    "weight",
+    "sync",
+    "replication-token-file",
+];
+
 impl ReplicatedOptions {
+    /// Takes these options' keys out of a config file's table (the rest is the node's).
+    pub fn take_from(table: &mut toml::Table) -> Result<ReplicatedOptions, toml::de::Error> {
+        let mut mine = toml::Table::new();
+        for k in KEYS {
+            if let Some(v) = table.remove(k) {
+                mine.insert(k.to_string(), v);
+            }
+        }
+        mine.try_into()
+    }
+
     /// These options over `file`'s (each one set here wins).
     pub fn over(self, file: ReplicatedOptions) -> ReplicatedOptions {
         ReplicatedOptions {
@@ -319,6 +343,21 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve(&path, true, "b", true).is_err());
+    }
+
+    #[test]
+    fn the_keys_come_out_of_a_config_file_and_the_rest_stays() -> Result<(), toml::de::Error> {
+        let mut t: toml::Table = toml::from_str(
+            "replicas = 5\nsync = \"quorum_mem\"\nzk-path = \"/mq/g\"\nname = \"b\"\n",
+        )?;
+        let o = ReplicatedOptions::take_from(&mut t)?;
+        assert_eq!(o.replicas, Some(5));
+        assert_eq!(o.sync, Some(SyncMode::QuorumMem));
+        assert_eq!(o.zk_path.as_deref(), Some("/mq/g"));
+        assert_eq!(t.len(), 1, "the node's own key stays");
+        let mut bad: toml::Table = toml::from_str("sync = \"sometimes\"\n")?;
+        assert!(ReplicatedOptions::take_from(&mut bad).is_err());
+        Ok(())
     }
 
     #[test]
