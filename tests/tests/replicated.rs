@@ -8,6 +8,7 @@
 //!   one once a replica is back.
 //! - A replica that was down while messages flowed catches up, and a takeover by it then
 //!   serves every one of them.
+//! - A member presenting the wrong replication token is refused.
 //!
 //! Members ask for a 1000 ms ZooKeeper session; the server's tick is 100 ms.
 
@@ -238,4 +239,51 @@ async fn a_replica_that_was_down_catches_up_and_a_takeover_by_it_has_everything(
     numbers.sort_unstable();
     numbers.dedup();
     assert_eq!(numbers.len(), N, "every message, once each");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_with_the_wrong_replication_token_is_refused() {
+    let zk = ZooKeeper::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("data dir"))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, token) in ["group-secret", "group-secret", "guessed"]
+        .iter()
+        .enumerate()
+    {
+        let file = dirs[i].path().join("replication.token");
+        std::fs::write(&file, format!("{token}\n")).expect("token file");
+        let opts = replicated(&format!("rtoken-{i}"), &zk, "rtoken", dirs[i].path()).args([
+            "--replication-token-file".to_string(),
+            file.display().to_string(),
+            // The impostor never wins an election while the others are there.
+            "--weight".to_string(),
+            if i == 2 { "1" } else { "5" }.to_string(),
+        ]);
+        nodes.push(Node::start(opts));
+    }
+    let g = Group {
+        nodes,
+        urls: Vec::new(),
+        _dirs: dirs,
+    };
+    let m = settled(&g, &[0, 1], TAKEOVER).await;
+    assert_ne!(m, 2);
+    // It keeps trying, and is told why it is refused.
+    wait_for(SOON, || {
+        g.nodes[2].log().contains("wrong replication token")
+    });
+    let b = info(&g.nodes[m]).await.expect("master info");
+    let names: Vec<String> = b
+        .replication
+        .expect("replication info")
+        .replicas
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert!(
+        !names.contains(&"rtoken-2".to_string()),
+        "the impostor replicates: {names:?}"
+    );
 }
