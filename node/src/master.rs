@@ -43,6 +43,11 @@ pub struct MasterParts {
 }
 
 impl MasterParts {
+    /// The store this master serves from (`None` without persistence).
+    pub fn store(&self) -> Option<Store> {
+        self.store.clone()
+    }
+
     /// Stops bridges, transports and connections, then closes the store.
     ///
     /// Connections get `shutdown-grace` to receive what they are owed (receipts of commits
@@ -87,8 +92,11 @@ pub async fn become_master(
     let cfg = &state.config;
     let began = Instant::now();
     // redb's page cache and the changes between checkpoints follow memory-usage (not redb's
-    // 1 GiB cache).
-    let opts = crate::store::Options::sized_for(cfg.usage.memory);
+    // 1 GiB cache); a replicated group's master waits for its quorum at every group commit.
+    let opts = crate::store::Options {
+        replication: state.replication.hook(),
+        ..crate::store::Options::sized_for(cfg.usage.memory)
+    };
     let (store, temp, recovered) = if let (true, Some(pg)) = (cfg.persistent, &cfg.store) {
         // The PostgreSQL store: its writer thread connects, migrates and recovers.
         let pg = pg.clone();

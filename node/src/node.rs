@@ -81,6 +81,8 @@ pub struct NodeState {
     stepdown: std::sync::Mutex<Option<CancellationToken>>,
     /// Network connectors of this node.
     pub network: network::Manager,
+    /// The replicated group's state (`--ha replicated`).
+    pub replication: ha::replicated::Shared,
 }
 
 /// The parts that exist only while the node is master.
@@ -266,6 +268,7 @@ pub async fn start(
         events: events_tx,
         shutdown,
         stepdown: std::sync::Mutex::new(None),
+        replication: ha::replicated::Shared::default(),
     });
     let tracker = TaskTracker::new();
     tracker.spawn(admin::serve(admin_listener, state.clone()));
@@ -277,6 +280,9 @@ pub async fn start(
         let r = match st.config.ha {
             crate::config::HaKind::File => ha::role::run(st.clone(), Some(ready_tx)).await,
             crate::config::HaKind::Jdbc => ha::jdbc::run(st.clone(), Some(ready_tx)).await,
+            crate::config::HaKind::Replicated => {
+                ha::replicated::run(st.clone(), Some(ready_tx)).await
+            }
         };
         st.shutdown.cancel();
         tracker.close();

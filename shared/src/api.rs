@@ -115,6 +115,31 @@ pub struct BrokerInfo {
     /// `temp-usage`).
     #[serde(default)]
     pub usage: UsageReport,
+    /// The replicated group (`--ha replicated`): absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationInfo>,
+}
+
+/// `replication` of `GET /api/v1/broker` on a member of a replicated group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationInfo {
+    /// The epoch of the master this member serves as or follows (0: none yet).
+    pub epoch: u64,
+    /// The master this member follows (`None` on the master, and while no master is known).
+    pub master: Option<String>,
+    /// On the master, the replicas connected to it; on a replica, itself.
+    pub replicas: Vec<ReplicaInfo>,
+}
+
+/// One replica of a replicated group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaInfo {
+    /// Member name.
+    pub name: String,
+    /// `connecting`, `snapshot` (catching up from a copy of the store) or `streaming`.
+    pub state: String,
+    /// Group commits the master holds and this replica has not synced yet.
+    pub lag_records: u64,
 }
 
 /// One limit's figures, in bytes.

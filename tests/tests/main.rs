@@ -51,6 +51,7 @@ mod pg_lease;
 mod pg_store;
 mod protocol;
 mod redelivery;
+mod replicated;
 mod scheduled;
 mod security;
 mod selectors;

@@ -327,6 +327,7 @@ async fn broker_info(State(state): State<AppState>) -> ApiResult<BrokerInfo> {
         pid: std::process::id(),
         store,
         usage,
+        replication: state.replication.info(),
     }))
 }
 

@@ -154,6 +154,8 @@ pub struct NodeConfig {
     pub log: LogSettings,
     /// `memory-usage`, `store-usage`, `temp-usage` and flow control.
     pub usage: UsageLimits,
+    /// `--ha replicated`: the group's options.
+    pub replicated: Option<crate::ha::replicated::options::ReplicatedConfig>,
 }
 
 impl Default for NodeConfig {
@@ -201,6 +203,7 @@ impl Default for NodeConfig {
                     fail_after: None,
                 },
             },
+            replicated: None,
         }
     }
 }

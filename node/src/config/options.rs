@@ -83,7 +83,9 @@ pub struct Options {
     #[arg(long)]
     pub dlq: Option<String>,
     /// How master/slave members elect their master: file (a lock on DATA/lock, members share
-    /// the data directory) or jdbc (a lease row in the --store database) [default: file].
+    /// the data directory), jdbc (a lease row in the --store database) or replicated
+    /// (ZooKeeper elects, each member keeps its own store, the master streams its journal)
+    /// [default: file].
     #[arg(long, value_enum, value_name = "KIND")]
     pub ha: Option<HaKind>,
     /// How often a slave tries the store lock, in ms (lockAcquireSleepInterval); with
@@ -203,6 +205,10 @@ pub struct Options {
     /// (sendFailIfNoSpaceAfterTimeout) [default: 0].
     #[arg(long = "send-fail-if-no-space-after-timeout")]
     pub send_fail_if_no_space_after_timeout: Option<u64>,
+    /// The keys of `--ha replicated` (read from the file by [`read_file`], beside the others).
+    #[command(flatten)]
+    #[serde(skip)]
+    pub replicated: crate::ha::replicated::options::ReplicatedOptions,
 }
 
 /// How the members of a master/slave group elect their master (`--ha`).
@@ -214,6 +220,9 @@ pub enum HaKind {
     File,
     /// ActiveMQ's lease database locker: a lease row in the `--store` PostgreSQL database.
     Jdbc,
+    /// ActiveMQ's replicated store: every member keeps its own store, ZooKeeper elects the
+    /// master, which streams its journal to the others.
+    Replicated,
 }
 
 /// How log events are written.
@@ -234,6 +243,7 @@ macro_rules! over {
         Options {
             $($o: $flags.$o.or($file.$o),)*
             $($l: if $flags.$l.is_empty() { $file.$l } else { $flags.$l },)*
+            replicated: $flags.replicated.over($file.replicated),
             config: $flags.config,
         }
     };
@@ -263,8 +273,14 @@ pub fn read_file(path: &Path) -> Result<Options, ConfigError> {
         path: path.display().to_string(),
         error,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    let parse = |e: toml::de::Error| ConfigError::Parse {
         path: path.display().to_string(),
         message: e.to_string(),
-    })
+    };
+    let mut table: toml::Table = toml::from_str(&text).map_err(parse)?;
+    let replicated =
+        crate::ha::replicated::options::ReplicatedOptions::take_from(&mut table).map_err(parse)?;
+    let mut o: Options = table.try_into().map_err(parse)?;
+    o.replicated = replicated;
+    Ok(o)
 }

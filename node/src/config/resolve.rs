@@ -177,6 +177,12 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
             Duration::from_millis(positive("lock-keep-alive-period", v as usize)? as u64);
     }
     c.ha = o.ha.unwrap_or_default();
+    c.replicated = crate::ha::replicated::options::resolve(
+        &o.replicated,
+        c.ha == HaKind::Replicated,
+        &c.name,
+        c.persistent,
+    )?;
     if c.ha == HaKind::Jdbc {
         if c.store.is_none() {
             return Err(invalid(

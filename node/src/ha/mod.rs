@@ -30,6 +30,7 @@
 pub mod jdbc;
 pub mod lease;
 pub mod lock;
+pub mod replicated;
 pub mod role;
 pub mod zk;
 

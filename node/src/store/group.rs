@@ -75,6 +75,11 @@ pub(super) trait GroupWriter {
     /// Makes a group durable: its ops (never none) and what it changes in the dedup window.
     /// On failure nothing of the group may be kept.
     fn commit(&mut self, ops: &[&Op], dedup: &DedupChange) -> Result<(), StoreError>;
+    /// Whether a group just made durable may be confirmed to its senders: a replicated
+    /// master waits here for its quorum. Refused, the senders are told it failed.
+    fn confirm(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Reads a queue's messages.
     fn read(&mut self, query: &LoadQuery) -> Result<Vec<Loaded>, StoreError>;
     /// Reads scheduled jobs.
@@ -216,10 +221,11 @@ fn commit_group<W: GroupWriter>(w: &mut W, mut batch: Vec<Submission>, nops: usi
         ops,
         dedup,
     } = prepare(&mut batch, w.dedup(), &inner.seq);
-    let result = if ops.is_empty() {
-        Ok(())
-    } else {
+    let wrote = !ops.is_empty();
+    let result = if wrote {
         w.commit(&ops, &dedup)
+    } else {
+        Ok(())
     };
     match result {
         Ok(()) => {
@@ -227,9 +233,22 @@ fn commit_group<W: GroupWriter>(w: &mut W, mut batch: Vec<Submission>, nops: usi
             if nops > 0 {
                 inner.commits.fetch_add(1, Ordering::Relaxed);
             }
-            for (s, o) in batch.into_iter().zip(outcomes) {
-                if let Some(done) = s.done {
-                    done(Ok(o));
+            // Durable here; confirmed once the back end says so (a replicated master's quorum).
+            match if wrote { w.confirm() } else { Ok(()) } {
+                Ok(()) => {
+                    for (s, o) in batch.into_iter().zip(outcomes) {
+                        if let Some(done) = s.done {
+                            done(Ok(o));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "group not confirmed; its senders are told");
+                    for s in batch {
+                        if let Some(done) = s.done {
+                            done(Err(e.clone()));
+                        }
+                    }
                 }
             }
         }

@@ -103,6 +103,7 @@ mod journal;
 pub mod pg;
 mod record;
 mod recovery;
+pub mod replication;
 mod tables;
 mod writer;
 
@@ -123,6 +124,9 @@ pub struct Options {
     pub(crate) sync: bool,
     /// redb's page cache, in bytes.
     pub cache_bytes: usize,
+    /// A replicated group's master: every group commit is streamed and waits for its quorum
+    /// ([`replication`]).
+    pub replication: Option<replication::ReplicationHook>,
 }
 
 impl Default for Options {
@@ -132,6 +136,7 @@ impl Default for Options {
             limits: Limits::default(),
             sync: true,
             cache_bytes: mq_shared::defaults::STORE_CACHE_BYTES,
+            replication: None,
         }
     }
 }
@@ -428,7 +433,17 @@ impl Store {
 
     /// Like [`Store::open`], with test hooks.
     pub fn open_with(path: &Path, opts: &Options) -> Result<(Store, Recovery), StoreError> {
-        let (writer, recovered) = recovery::open(path, opts)?;
+        let (mut writer, mut recovered) = recovery::open(path, opts)?;
+        // The replicated position row is the store's own, never a queue of the broker's.
+        recovered
+            .queues
+            .retain(|q| !replication::is_position(&q.name));
+        if opts.replication.is_some() {
+            // A replicated group's new master: the old one may have delivered any of these.
+            recovered.redelivered_below = recovered.max_seq + 1;
+            recovered.marks.clear();
+        }
+        writer.set_replication(opts.replication.clone());
         let (tx, rx) = mpsc::channel::<Cmd>();
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),

@@ -46,6 +46,8 @@ pub(super) struct Writer {
     /// Whether the last checkpoint attempt failed (the next waits an interval).
     checkpoint_failed: bool,
     limits: Limits,
+    /// A replicated group's master: streams each group and waits for its quorum.
+    replication: Option<super::replication::ReplicationHook>,
 }
 
 impl Writer {
@@ -75,7 +77,14 @@ impl Writer {
             last_checkpoint: Instant::now(),
             checkpoint_failed: false,
             limits,
+            replication: None,
         }
+    }
+
+    /// Streams every group commit through `hook` and confirms it only once its quorum holds
+    /// it (a replicated group's master).
+    pub(super) fn set_replication(&mut self, hook: Option<super::replication::ReplicationHook>) {
+        self.replication = hook;
     }
 
     /// The sequence counter, for the store handle.
@@ -92,6 +101,17 @@ impl Writer {
     /// one sync. On failure nothing of the group is kept, in memory or (as the journal's doc
     /// says) on disk.
     fn commit(&mut self, ops: &[&Op], dedup: &DedupChange) -> Result<(), StoreError> {
+        // Replicated: the group goes to the replicas now, with its position row, which the
+        // journal record carries too (so it is exactly as durable as the group).
+        let stamp = self.replication.as_ref().and_then(|h| h.stamp(ops));
+        let stamped: Vec<&Op>;
+        let ops = match &stamp {
+            Some(s) => {
+                stamped = ops.iter().copied().chain(Some(s)).collect();
+                &stamped[..]
+            }
+            None => ops,
+        };
         let mut r = self.journal.append(self.lsn, ops);
         if matches!(r, Err(AppendError::Full { .. })) && self.checkpoint_due() {
             // Full because checkpoints failed: one more try (at most one an interval after a
@@ -102,6 +122,9 @@ impl Writer {
             }
         }
         if let Err(e) = r {
+            if let (Some(h), Some(_)) = (&self.replication, &stamp) {
+                h.abandon();
+            }
             if matches!(e, AppendError::Undo { .. }) {
                 // The record may be on disk: its LSN is given up, so the next checkpoint
                 // records an LSN past it and recovery skips it.
@@ -173,6 +196,44 @@ impl Writer {
 }
 
 impl Writer {
+    /// Replicated: waits until the group just committed may be confirmed (its quorum holds
+    /// it), serving snapshots meanwhile. Refused, the senders are told it failed (it stays in
+    /// the local store, as a group that was never confirmed).
+    fn confirm_replicated(&mut self) -> Result<(), StoreError> {
+        let Some(h) = self.replication.clone() else {
+            return Ok(());
+        };
+        h.confirm(&mut |reply| self.snapshot(reply))
+            .map_err(|why| StoreError::Task(format!("not confirmed: {why}")))
+    }
+
+    /// Serves the snapshots asked for while the writer was not confirming.
+    fn serve_snapshots(&mut self) {
+        let Some(h) = self.replication.clone() else {
+            return;
+        };
+        while let Some(reply) = h.snapshot_wanted() {
+            self.snapshot(reply);
+        }
+    }
+
+    /// A snapshot for a replica: a checkpoint, so that redb holds every group journaled, then
+    /// a read transaction over it.
+    fn snapshot(&mut self, reply: super::replication::SnapshotReply) {
+        self.checkpoint();
+        let r = if self.dirty() {
+            Err(StoreError::Task(
+                "the checkpoint before a snapshot failed".into(),
+            ))
+        } else {
+            self.db
+                .begin_read()
+                .map(|txn| super::replication::Snapshot { txn })
+                .map_err(StoreError::read)
+        };
+        let _ = reply.send(r);
+    }
+
     /// The messages of the query's queue from its cursor (per priority rank), highest priority
     /// first and in sequence order within one (persistent and spilled non-persistent ones
     /// merged): redb's rows merged with the changes not checkpointed yet, at most its `limit`
@@ -379,6 +440,11 @@ impl GroupWriter for Writer {
         Writer::commit(self, ops, dedup)
     }
 
+    /// [`Writer::confirm_replicated`].
+    fn confirm(&mut self) -> Result<(), StoreError> {
+        self.confirm_replicated()
+    }
+
     fn read(&mut self, query: &LoadQuery) -> Result<Vec<Loaded>, StoreError> {
         self.load(query).map_err(StoreError::read)
     }
@@ -391,6 +457,7 @@ impl GroupWriter for Writer {
         if self.checkpoint_due() {
             self.checkpoint();
         }
+        self.serve_snapshots();
     }
 
     /// A clean close undoes what a failed write left if it can, checkpoints, and marks the

@@ -1,0 +1,289 @@
+//! The replicated store (`--ha replicated`): three `mqnode` processes with a store each, a real
+//! ZooKeeper server electing their master, the master streaming its journal to the others.
+//!
+//! - Under a receipted load through `failover:(...)`, a SIGKILL of the master loses no
+//!   confirmed message: the new master holds every one (and says `redelivered:true` for what
+//!   may have been delivered).
+//! - With the master alone (both replicas killed) a persistent SEND gets no RECEIPT; it gets
+//!   one once a replica is back.
+//! - A replica that was down while messages flowed catches up, and a takeover by it then
+//!   serves every one of them.
+//! - A member presenting the wrong replication token is refused.
+//!
+//! Members ask for a 1000 ms ZooKeeper session; the server's tick is 100 ms.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use mq_shared::api::{BrokerInfo, Role};
+use mq_shared::client::AckMode;
+use mq_tests::load::Load;
+use mq_tests::netns::Origin;
+use mq_tests::zookeeper::ZooKeeper;
+use mq_tests::*;
+
+/// The session timeout members ask for.
+const SESSION_MS: &str = "1000";
+/// How long an election may take after a master's death: its session expiring, then a round.
+const TAKEOVER: Duration = Duration::from_secs(15);
+
+/// A member of the group `group` on `zk`, with a data directory of its own.
+fn replicated(name: &str, zk: &ZooKeeper, group: &str, dir: &std::path::Path) -> NodeOpts {
+    member(name, dir).args([
+        "--ha".to_string(),
+        "replicated".to_string(),
+        "--replicas".to_string(),
+        "3".to_string(),
+        "--zk-address".to_string(),
+        zk.connect_string(Origin::Root),
+        "--zk-path".to_string(),
+        format!("/mq/{group}"),
+        "--zk-session-timeout".to_string(),
+        SESSION_MS.to_string(),
+        "--bind".to_string(),
+        "tcp://127.0.0.1:0".to_string(),
+    ])
+}
+
+/// Three members of a group, started (as slaves first) with data directories of their own.
+struct Group {
+    nodes: Vec<Node>,
+    urls: Vec<String>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Group {
+    fn start(zk: &ZooKeeper, group: &str, weights: [u32; 3]) -> Group {
+        let dirs: Vec<tempfile::TempDir> = (0..3)
+            .map(|_| tempfile::tempdir().expect("data dir"))
+            .collect();
+        let mut urls = Vec::new();
+        let nodes = (0..3)
+            .map(|i| {
+                let opts = replicated(&format!("{group}-{i}"), zk, group, dirs[i].path())
+                    .args(["--weight".to_string(), weights[i].to_string()]);
+                urls.push(opts.transport.clone());
+                let n = Node::start(opts);
+                assert_eq!(n.role(), Role::Slave, "a member starts as slave");
+                n
+            })
+            .collect();
+        Group {
+            nodes,
+            urls,
+            _dirs: dirs,
+        }
+    }
+
+    fn uri(&self) -> String {
+        failover_uri(&self.urls)
+    }
+}
+
+/// The STOMP address of member `i`, once it serves (its latest ready line).
+fn stomp_of(g: &mut Group, i: usize) -> String {
+    g.nodes[i].wait_event(Role::Master, SOON);
+    g.nodes[i].stomp_addr()
+}
+
+/// The broker info of a member, if its admin API answers.
+async fn info(n: &Node) -> Option<BrokerInfo> {
+    let r = n.admin().get("/api/v1/broker").await;
+    (r.status == 200).then(|| r.json())
+}
+
+/// Waits until exactly one of the running members (by index) is master and every other one
+/// streams from it with nothing left to apply; returns the master's index.
+async fn settled(g: &Group, running: &[usize], timeout: Duration) -> usize {
+    let mut found = None;
+    let ok = poll_until_async(timeout, async || {
+        let mut infos = Vec::new();
+        for &i in running {
+            match info(&g.nodes[i]).await {
+                Some(b) => infos.push((i, b)),
+                None => return false,
+            }
+        }
+        let masters: Vec<&(usize, BrokerInfo)> = infos
+            .iter()
+            .filter(|(_, b)| b.role == Role::Master)
+            .collect();
+        let [(m, mb)] = masters[..] else {
+            return false;
+        };
+        let Some(rep) = &mb.replication else {
+            return false;
+        };
+        let streaming = infos.iter().all(|(i, b)| {
+            *i == *m
+                || b.replication.as_ref().is_some_and(|r| {
+                    r.master.as_deref() == Some(mb.name.as_str())
+                        && r.epoch == rep.epoch
+                        && r.replicas
+                            .iter()
+                            .all(|x| x.state == "streaming" && x.lag_records == 0)
+                })
+        });
+        let seen = rep.replicas.len() + 1 == running.len()
+            && rep.replicas.iter().all(|x| x.lag_records == 0);
+        if streaming && seen {
+            found = Some(*m);
+        }
+        streaming && seen
+    })
+    .await;
+    match found {
+        Some(m) if ok => m,
+        _ => {
+            let mut states = Vec::new();
+            for &i in running {
+                states.push(format!(
+                    "{}: {:?}",
+                    g.nodes[i].name(),
+                    info(&g.nodes[i]).await
+                ));
+            }
+            panic!("the group did not settle within {timeout:?}: {states:#?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_of_the_master_under_load_loses_no_confirmed_message() {
+    let zk = ZooKeeper::start();
+    let mut g = Group::start(&zk, "rkill", [1, 1, 1]);
+    let m = settled(&g, &[0, 1, 2], TAKEOVER).await;
+    let load = Load::start(&g.uri(), 4, 4);
+    load.wait_confirmed(1_000, Duration::from_secs(60)).await;
+    let before = load.confirmed.load(Ordering::Relaxed);
+    g.nodes[m].kill();
+    let rest: Vec<usize> = (0..3).filter(|&i| i != m).collect();
+    let n = settled(&g, &rest, TAKEOVER).await;
+    assert_ne!(n, m);
+    load.wait_confirmed(before + 1_000, Duration::from_secs(60))
+        .await;
+    let result = load.finish(Duration::from_secs(60)).await;
+    result.assert_no_loss();
+    result.assert_redeliveries_flagged();
+    // The killed member comes back as a replica of the new master and catches up.
+    g.nodes[m].restart();
+    assert_eq!(g.nodes[m].role(), Role::Slave);
+    assert_eq!(settled(&g, &[0, 1, 2], TAKEOVER).await, n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_master_without_its_quorum_confirms_nothing() {
+    let zk = ZooKeeper::start();
+    let mut g = Group::start(&zk, "rquorum", [1, 1, 1]);
+    let m = settled(&g, &[0, 1, 2], TAKEOVER).await;
+    let mut c = stomp::connect(&stomp_of(&mut g, m)).await;
+    stomp::send_persistent(&mut c, "/queue/q", "with the quorum").await;
+    let others: Vec<usize> = (0..3).filter(|&i| i != m).collect();
+    for &i in &others {
+        g.nodes[i].kill();
+    }
+    // The master alone: its session holds, so it stays master, but confirms nothing.
+    let mut send = Box::pin(c.send("/queue/q", "alone", &[("persistent", "true")], true));
+    let early = tokio::time::timeout(Duration::from_secs(3), &mut send).await;
+    assert!(early.is_err(), "a RECEIPT came without a quorum: {early:?}");
+    assert_eq!(g.nodes[m].admin().role().await, Role::Master);
+    // One replica back: the quorum holds the message again and the RECEIPT follows.
+    g.nodes[others[0]].restart();
+    let late = tokio::time::timeout(SOON + TAKEOVER, &mut send).await;
+    assert!(
+        matches!(late, Ok(Ok(()))),
+        "no RECEIPT once the quorum was back: {late:?}"
+    );
+    drop(send);
+    stomp::subscribe(&mut c, "/queue/q", "s", AckMode::Auto).await;
+    let got = stomp::drain(&mut c, 2, SOON).await;
+    assert_eq!(stomp::bodies(&got), ["with the quorum", "alone"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_was_down_catches_up_and_a_takeover_by_it_has_everything() {
+    const N: usize = 2_000;
+    let weights = [1, 5, 9];
+    let zk = ZooKeeper::start();
+    let mut g = Group::start(&zk, "rcatch", weights);
+    let m = settled(&g, &[0, 1, 2], TAKEOVER).await;
+    // The replica to catch up: the heavier of the two, so that it wins a later election
+    // against the other if, and only if, its position is as recent.
+    let mut replicas: Vec<usize> = (0..3).filter(|&i| i != m).collect();
+    replicas.sort_by_key(|&i| weights[i]);
+    let (other, late) = (replicas[0], replicas[1]);
+    g.nodes[late].kill();
+    let mut c = stomp::connect(&stomp_of(&mut g, m)).await;
+    let bodies = (0..N).map(|i| stomp::numbered_body(i, 200));
+    stomp::send_pipelined(
+        &mut c,
+        "/queue/catch",
+        bodies,
+        &[("persistent", "true")],
+        100,
+    )
+    .await;
+    drop(c);
+    g.nodes[late].restart();
+    assert_eq!(settled(&g, &[0, 1, 2], TAKEOVER).await, m);
+    g.nodes[m].kill();
+    let n = settled(&g, &[late, other], TAKEOVER).await;
+    assert_eq!(
+        n, late,
+        "the caught-up replica, as recent as the other and heavier, wins"
+    );
+    let mut c = stomp::connect(&stomp_of(&mut g, late)).await;
+    stomp::subscribe(&mut c, "/queue/catch", "s", AckMode::Auto).await;
+    let got = stomp::drain(&mut c, N, SOON + SOON).await;
+    let mut numbers: Vec<usize> = got.iter().map(stomp::body_number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), N, "every message, once each");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_with_the_wrong_replication_token_is_refused() {
+    let zk = ZooKeeper::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("data dir"))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, token) in ["group-secret", "group-secret", "guessed"]
+        .iter()
+        .enumerate()
+    {
+        let file = dirs[i].path().join("replication.token");
+        std::fs::write(&file, format!("{token}\n")).expect("token file");
+        let opts = replicated(&format!("rtoken-{i}"), &zk, "rtoken", dirs[i].path()).args([
+            "--replication-token-file".to_string(),
+            file.display().to_string(),
+            // The impostor never wins an election while the others are there.
+            "--weight".to_string(),
+            if i == 2 { "1" } else { "5" }.to_string(),
+        ]);
+        nodes.push(Node::start(opts));
+    }
+    let g = Group {
+        nodes,
+        urls: Vec::new(),
+        _dirs: dirs,
+    };
+    let m = settled(&g, &[0, 1], TAKEOVER).await;
+    assert_ne!(m, 2);
+    // It keeps trying, and is told why it is refused.
+    wait_for(SOON, || {
+        g.nodes[2].log().contains("wrong replication token")
+    });
+    let b = info(&g.nodes[m]).await.expect("master info");
+    let names: Vec<String> = b
+        .replication
+        .expect("replication info")
+        .replicas
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert!(
+        !names.contains(&"rtoken-2".to_string()),
+        "the impostor replicates: {names:?}"
+    );
+}
