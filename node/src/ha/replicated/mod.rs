@@ -69,7 +69,10 @@ enum Status {
     Waiting {
         epoch: u64,
     },
-    Master(Arc<Replicator>),
+    Master {
+        rep: Arc<Replicator>,
+        name: String,
+    },
     Replica {
         epoch: u64,
         master: String,
@@ -106,10 +109,10 @@ impl Shared {
                 master: None,
                 replicas: Vec::new(),
             }),
-            Status::Master(r) => Some(ReplicationInfo {
-                epoch: r.epoch(),
-                master: None,
-                replicas: r.replicas(),
+            Status::Master { rep, name } => Some(ReplicationInfo {
+                epoch: rep.epoch(),
+                master: Some(name),
+                replicas: rep.replicas(),
             }),
             Status::Replica {
                 epoch,
@@ -326,7 +329,10 @@ pub async fn run(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(), No
                     rep.attach(s);
                 }
                 *serving_links.lock().unwrap_or_else(|e| e.into_inner()) = Some(rep.clone());
-                state.replication.set_status(Status::Master(rep.clone()));
+                state.replication.set_status(Status::Master {
+                    rep: rep.clone(),
+                    name: cfg.name.clone(),
+                });
                 let reason = loop {
                     tokio::select! {
                         () = state.shutdown.cancelled() => break Demote::Shutdown,

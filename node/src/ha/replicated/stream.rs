@@ -69,6 +69,23 @@ struct State {
     snapshots: VecDeque<SnapshotReply>,
 }
 
+impl State {
+    /// A term starting at `base`: nothing stamped, no backlog, no link.
+    fn new(base: Position) -> State {
+        State {
+            base,
+            last: base.pos,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            links: BTreeMap::new(),
+            next_link: 0,
+            closed: None,
+            generation: 0,
+            snapshots: VecDeque::new(),
+        }
+    }
+}
+
 /// The master's replication: the store's hook and the replica links' shared state.
 pub struct Replicator {
     epoch: u64,
@@ -108,17 +125,7 @@ impl Replicator {
             sync: cfg.sync,
             token: cfg.token.clone(),
             fence,
-            state: Mutex::new(State {
-                base,
-                last: base.pos,
-                backlog: VecDeque::new(),
-                backlog_bytes: 0,
-                links: BTreeMap::new(),
-                next_link: 0,
-                closed: None,
-                generation: 0,
-                snapshots: VecDeque::new(),
-            }),
+            state: Mutex::new(State::new(base)),
             changed: Condvar::new(),
             streamed: Notify::new(),
             store: Mutex::new(None),
@@ -583,15 +590,9 @@ mod tests {
 
     fn state(base: Position, backlog: &[u64]) -> State {
         State {
-            base,
             last: backlog.last().copied().unwrap_or(base.pos),
             backlog: backlog.iter().map(|p| (*p, Bytes::new())).collect(),
-            backlog_bytes: 0,
-            links: BTreeMap::new(),
-            next_link: 0,
-            closed: None,
-            generation: 0,
-            snapshots: VecDeque::new(),
+            ..State::new(base)
         }
     }
 
