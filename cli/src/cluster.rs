@@ -45,6 +45,7 @@ pub fn bare_manifest(name: &str, created: String, token_file: String) -> Cluster
         credentials_file: None,
         tls_dir: None,
         postgres: None,
+        zookeeper: None,
     }
 }
 

@@ -98,6 +98,9 @@ impl Home {
                 if let Some(pg) = &manifest.postgres {
                     ports.insert(pg.port);
                 }
+                if let Some(zk) = &manifest.zookeeper {
+                    ports.insert(zk.port);
+                }
             }
         }
         Ok(ports)

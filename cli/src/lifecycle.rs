@@ -39,7 +39,8 @@ pub struct Launched {
 }
 
 /// Starts the processes `names` of `cluster` in two phases — first the first member of each
-/// group, then the others — and waits until each is ready: `/healthz` answers and its group has
+/// group (every member of a replicated group, whose election needs a quorum of them), then
+/// the others — and waits until each is ready: `/healthz` answers and its group has
 /// a serving member (`/readyz` 200). Pids are recorded in the manifest as soon as each process
 /// is spawned. Started processes are appended to `launched` even when this fails, so that the
 /// caller can stop them.
@@ -51,17 +52,22 @@ pub async fn start_processes(
     launched: &mut Vec<Launched>,
 ) -> Result<()> {
     let (first, rest): (Vec<String>, Vec<String>) = names.iter().cloned().partition(|name| {
-        cluster
+        let replicated = cluster
             .manifest
-            .node(name)
-            .and_then(|n| {
-                cluster
-                    .manifest
-                    .members(&n.group)
-                    .first()
-                    .map(|m| m.name == *name)
-            })
-            .unwrap_or(true)
+            .group_of(name)
+            .is_some_and(|g| g.replicated.is_some());
+        replicated
+            || cluster
+                .manifest
+                .node(name)
+                .and_then(|n| {
+                    cluster
+                        .manifest
+                        .members(&n.group)
+                        .first()
+                        .map(|m| m.name == *name)
+                })
+                .unwrap_or(true)
     });
     check_ports(cluster, names)?;
     let bar = output::progress(names.len() as u64, "starting nodes");

@@ -23,6 +23,7 @@ mod security;
 mod status;
 mod sys;
 mod topology;
+mod zookeeper;
 
 use std::io::Write;
 use std::process::ExitCode;

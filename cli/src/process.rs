@@ -74,7 +74,8 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// The command line of a node: `--name N --data DIR --transport tcp://127.0.0.1:P --admin
 /// 127.0.0.1:P --persistent true|false [--admin-token-file F] [--ha jdbc --store URL
-/// [--store-password-file F]]`.
+/// [--store-password-file F]] [--ha replicated --replicas N --zk-address A --zk-path P --bind
+/// tcp://127.0.0.1:0 --replication-token-file F]`.
 pub fn node_args(manifest: &ClusterManifest, node: &NodeEntry) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         "--name".into(),
@@ -100,6 +101,21 @@ pub fn node_args(manifest: &ClusterManifest, node: &NodeEntry) -> Vec<OsString> 
             args.push("--store-password-file".into());
             args.push(f.clone().into());
         }
+    }
+    // A replicated group: its ZooKeeper election; the replication listener on a loopback port
+    // the node picks (it publishes it in ZooKeeper).
+    if let Some(group) = manifest.group_of(&node.name)
+        && let Some(r) = &group.replicated
+    {
+        args.extend(["--ha".into(), "replicated".into(), "--replicas".into()]);
+        args.push(group.members.len().to_string().into());
+        args.extend(["--zk-address".into(), r.zk_address.clone().into()]);
+        args.extend(["--zk-path".into(), r.zk_path.clone().into()]);
+        args.extend(["--bind".into(), "tcp://127.0.0.1:0".into()]);
+        args.extend([
+            "--replication-token-file".into(),
+            r.token_file.clone().into(),
+        ]);
     }
     args.extend(
         crate::security::node_args(manifest, &node.name)
@@ -300,6 +316,19 @@ pub fn strays(dir: &Path) -> Vec<(u32, String)> {
             uses_data_under(&args, dir)
                 .then(|| (pid, flag_value(&args, "--name").unwrap_or("?").to_string()))
         })
+        .collect()
+}
+
+/// Running processes (other than this one) with `arg` as one of their arguments.
+pub fn pids_with_arg(arg: &str) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|pid| *pid != own && cmdline(*pid).iter().any(|a| a == arg))
         .collect()
 }
 

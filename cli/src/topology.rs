@@ -12,13 +12,14 @@ pub struct PlannedNode {
     pub group: String,
 }
 
-/// `node1..nodeN`; with `ha`, each broker `nodeK` is the pair `nodeKa`, `nodeKb`.
-pub fn node_names(count: usize, ha: bool) -> Vec<PlannedNode> {
+/// `node1..nodeN`; with `members` > 1, each broker `nodeK` is the group `nodeKa`, `nodeKb`,
+/// ... of that many processes (at most 26).
+pub fn node_names(count: usize, members: usize) -> Vec<PlannedNode> {
     let mut nodes = Vec::new();
     for k in 1..=count {
         let group = format!("node{k}");
-        if ha {
-            for suffix in ["a", "b"] {
+        if members > 1 {
+            for suffix in ('a'..='z').take(members) {
                 nodes.push(PlannedNode {
                     name: format!("{group}{suffix}"),
                     group: group.clone(),
@@ -268,13 +269,13 @@ mod tests {
 
     #[test]
     fn names_and_ha_pairs() {
-        let plain = node_names(3, false);
+        let plain = node_names(3, 1);
         assert_eq!(
             plain.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
             ["node1", "node2", "node3"]
         );
         assert!(plain.iter().all(|n| n.name == n.group));
-        let ha = node_names(2, true);
+        let ha = node_names(2, 2);
         assert_eq!(
             ha.iter()
                 .map(|n| (n.name.as_str(), n.group.as_str()))
@@ -285,6 +286,11 @@ mod tests {
                 ("node2a", "node2"),
                 ("node2b", "node2")
             ]
+        );
+        let three = node_names(1, 3);
+        assert_eq!(
+            three.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+            ["node1a", "node1b", "node1c"]
         );
     }
 

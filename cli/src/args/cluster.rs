@@ -21,6 +21,7 @@ Examples:
   mqctl cluster create demo
   mqctl cluster create demo --nodes 5 --topology ring --base-port 61700
   mqctl cluster create ha --nodes 2 --ha --topology line
+  mqctl cluster create rep --nodes 1 --ha replicated --replicas 3
   mqctl cluster create custom --from layout.json")]
     Create(CreateArgs),
 
@@ -185,6 +186,9 @@ pub enum HaArg {
     File,
     /// Pairs sharing a PostgreSQL database (its lease row).
     Jdbc,
+    /// Groups of `--replicas` members, each with a store of its own, the master elected
+    /// through ZooKeeper and streaming its journal to the others.
+    Replicated,
 }
 
 /// `mqctl cluster create`.
@@ -204,7 +208,7 @@ pub struct CreateArgs {
 
     /// Make each broker a master/slave pair: `--ha` (or `--ha file`) shares one data dir,
     /// `--ha jdbc` shares a PostgreSQL database (`--store`), each member with a data dir of its
-    /// own.
+    /// own; `--ha replicated` makes groups of `--replicas` members elected through ZooKeeper.
     #[arg(
         long,
         value_enum,
@@ -220,6 +224,16 @@ pub struct CreateArgs {
     /// once per broker (node1, node2, ...), each broker needs a database of its own.
     #[arg(long = "store", value_name = "URL", requires = "ha")]
     pub stores: Vec<String>,
+
+    /// With `--ha replicated`: members of each group (the quorum is replicas/2 + 1)
+    /// [default: 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=9), requires = "ha")]
+    pub replicas: Option<u16>,
+
+    /// With `--ha replicated`: the ZooKeeper connect string, HOST:PORT[,HOST:PORT...];
+    /// without it mqctl runs one ZooKeeper server of the cluster's own on 127.0.0.1.
+    #[arg(long, value_name = "HOST:PORT", requires = "ha")]
+    pub zookeeper: Option<String>,
 
     /// With `--store`: the file holding the database user's password.
     #[arg(long = "store-password-file", value_name = "FILE", requires = "stores")]

@@ -122,6 +122,22 @@ pub struct ClusterManifest {
     /// `--store`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<LocalPostgres>,
+    /// The local ZooKeeper server mqctl runs for a `--ha replicated` cluster created without
+    /// `--zookeeper`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zookeeper: Option<LocalZooKeeper>,
+}
+
+/// A ZooKeeper server that mqctl runs inside a cluster's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalZooKeeper {
+    /// Its folder (`CLUSTER/zookeeper`: `zoo.cfg`, data, log).
+    pub dir: String,
+    /// Its client port on 127.0.0.1.
+    pub port: u16,
+    /// Process id of its last start; `null` once stopped by `mqctl`.
+    #[serde(default)]
+    pub pid: Option<u32>,
 }
 
 /// A PostgreSQL server that mqctl runs inside a cluster's folder.
@@ -260,6 +276,21 @@ pub struct GroupEntry {
     /// The PostgreSQL store of a `--ha jdbc` group: its members run with `--ha jdbc --store`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<GroupStore>,
+    /// The ZooKeeper election of a `--ha replicated` group: its members run with
+    /// `--ha replicated`, each with a store of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicated: Option<GroupReplicated>,
+}
+
+/// How the members of a `--ha replicated` group find each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupReplicated {
+    /// ZooKeeper's connect string (`--zk-address`).
+    pub zk_address: String,
+    /// The group's node in ZooKeeper (`--zk-path`).
+    pub zk_path: String,
+    /// The file holding the token of the replication links (`--replication-token-file`).
+    pub token_file: String,
 }
 
 /// The PostgreSQL database of a `--ha jdbc` group.

@@ -79,6 +79,7 @@ pub async fn run(ctx: &Context, args: AdoptArgs) -> Result<Outcome> {
         name: name.clone(),
         members: vec![name.clone()],
         store: None,
+        replicated: None,
     });
     cluster.save()?;
     let report = AdoptedNode {

@@ -9,8 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use mq_shared::ctl::{
-    ClusterLayout, ClusterManifest, GroupEntry, GroupStore, LinkEntry, LocalPostgres, NodeEntry,
-    Topology,
+    ClusterLayout, ClusterManifest, GroupEntry, GroupReplicated, GroupStore, LinkEntry,
+    LocalPostgres, LocalZooKeeper, NodeEntry, Topology,
 };
 use mq_shared::defaults::{NETWORK_TTL, NODE_STOP_TIMEOUT};
 
@@ -26,6 +26,9 @@ use crate::ports;
 use crate::process;
 use crate::status;
 use crate::topology::{self, LinkSpec, PlannedNode};
+
+/// Members of a `--ha replicated` group without `--replicas` (ActiveMQ's `replicas`).
+const REPLICATED_MEMBERS: usize = 3;
 
 /// A process to create, before ports are known.
 #[derive(Debug, Clone)]
@@ -66,7 +69,7 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         None => {
             let topology = Topology::from(args.topology);
             let (nodes, links) =
-                plan_generated(args.nodes, args.ha.is_some(), topology, persistent);
+                plan_generated(args.nodes, group_size(&args)?, topology, persistent);
             (nodes, links, topology)
         }
     };
@@ -90,6 +93,19 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
     } else {
         None
     };
+    // `--ha replicated` without `--zookeeper`: a ZooKeeper server of the cluster's own.
+    let zookeeper = if args.ha == Some(HaArg::Replicated) && args.zookeeper.is_none() {
+        let mut taken = ctx.home.recorded_ports(&args.name)?;
+        taken.extend(ports.iter().flat_map(|(t, a)| [*t, *a]));
+        if let Some(pg) = &postgres {
+            taken.insert(pg.port);
+        }
+        let mut allocator = ports::Allocator::new(args.base_port, ports::ephemeral_range(), taken);
+        Some(crate::zookeeper::plan(&dir, allocator.next()?)?)
+    } else {
+        None
+    };
+    let replicated = plan_replicated(&args, &dir, zookeeper.as_ref())?;
     let manifest = build_manifest(
         &ctx.home.cluster_dir(&args.name),
         &args.name,
@@ -102,6 +118,8 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
         args.tls,
         &stores,
         postgres.as_ref(),
+        replicated.as_ref(),
+        zookeeper,
     )?;
 
     let clusters = ctx.home.clusters_dir();
@@ -138,6 +156,11 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<Outcome> {
             }
             if let Some(pg) = &cluster.manifest.postgres
                 && let Err(e) = crate::postgres::stop(pg)
+            {
+                output::warn(&e.to_string());
+            }
+            if let Some(zk) = &cluster.manifest.zookeeper
+                && let Err(e) = crate::zookeeper::stop(zk).await
             {
                 output::warn(&e.to_string());
             }
@@ -196,11 +219,90 @@ async fn bring_up(
             .await
             .map_err(|e| CliError::Usage(format!("the PostgreSQL setup task failed: {e}")))??;
     }
+    if let Some(r) = cluster
+        .manifest
+        .groups
+        .iter()
+        .find_map(|g| g.replicated.as_ref())
+    {
+        write_new_token(Path::new(&r.token_file))?;
+    }
+    if let Some(mut zk) = cluster.manifest.zookeeper.clone() {
+        crate::zookeeper::create(&zk)?;
+        let started = crate::zookeeper::start(&mut zk).await;
+        cluster.manifest.zookeeper = Some(zk);
+        cluster.save()?;
+        started?;
+    }
     lifecycle::start_processes(cluster, &names, mqnode, timeout, launched).await?;
     let links = cluster.manifest.links.clone();
     links::apply_links(cluster, &links).await?;
     let status = status::gather_status(cluster).await?;
     Ok(status)
+}
+
+/// Processes per broker: 1, 2 with `--ha file|jdbc`, `--replicas` (3) with `--ha replicated`.
+fn group_size(args: &CreateArgs) -> Result<usize> {
+    match args.ha {
+        None => Ok(1),
+        Some(HaArg::Replicated) => Ok(args.replicas.map_or(REPLICATED_MEMBERS, usize::from)),
+        Some(_) if args.replicas.is_some() || args.zookeeper.is_some() => Err(CliError::Usage(
+            "--replicas and --zookeeper are for --ha replicated groups: give --ha replicated"
+                .into(),
+        )),
+        Some(_) => Ok(2),
+    }
+}
+
+/// With `--ha replicated`: the ZooKeeper every group elects through (`--zookeeper`, else the
+/// cluster's own server), each group under `/mq/CLUSTER/GROUP`, one replication token.
+fn plan_replicated(
+    args: &CreateArgs,
+    dir: &Path,
+    zookeeper: Option<&LocalZooKeeper>,
+) -> Result<Option<ReplicatedPlan>> {
+    if args.ha != Some(HaArg::Replicated) {
+        return Ok(None);
+    }
+    if args.from.is_some() {
+        return Err(CliError::Usage(
+            "--ha replicated makes its groups itself: leave out --from".into(),
+        ));
+    }
+    if !args.persistence.is_persistent() {
+        return Err(CliError::Usage(
+            "--ha replicated groups replicate their persistent messages: leave out --non-persistent"
+                .into(),
+        ));
+    }
+    let zk_address = match (&args.zookeeper, zookeeper) {
+        (Some(a), _) if a.trim().is_empty() => {
+            return Err(CliError::Usage(
+                "--zookeeper needs HOST:PORT[,HOST:PORT...]".into(),
+            ));
+        }
+        (Some(a), _) => a.trim().to_string(),
+        (None, Some(zk)) => crate::zookeeper::address(zk),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "--ha replicated needs a ZooKeeper: give --zookeeper HOST:PORT".into(),
+            ));
+        }
+    };
+    Ok(Some(ReplicatedPlan {
+        zk_address,
+        zk_root: format!("/mq/{}", args.name),
+        token_file: dir.join("replication.token").to_string_lossy().into_owned(),
+    }))
+}
+
+/// What the groups of a `--ha replicated` cluster share.
+#[derive(Debug, Clone)]
+struct ReplicatedPlan {
+    zk_address: String,
+    /// Each group's node is `ZK_ROOT/GROUP`.
+    zk_root: String,
+    token_file: String,
 }
 
 /// The database of each broker with `--ha jdbc` (empty otherwise): one `--store` per broker,
@@ -250,14 +352,14 @@ fn plan_stores(args: &CreateArgs, persistent: bool) -> Result<Vec<GroupStore>> {
         .collect())
 }
 
-/// `node1..nodeN` (pairs with `ha`) and the topology's links.
+/// `node1..nodeN` (groups of `members` when more than 1) and the topology's links.
 fn plan_generated(
     count: usize,
-    ha: bool,
+    members: usize,
     topology: Topology,
     persistent: bool,
 ) -> (Vec<Planned>, Vec<PlannedLink>) {
-    let nodes: Vec<Planned> = topology::node_names(count, ha)
+    let nodes: Vec<Planned> = topology::node_names(count, members)
         .into_iter()
         .map(|node| Planned {
             node,
@@ -458,10 +560,13 @@ fn build_manifest(
     tls: bool,
     stores: &[GroupStore],
     postgres: Option<&LocalPostgres>,
+    replicated: Option<&ReplicatedPlan>,
+    zookeeper: Option<LocalZooKeeper>,
 ) -> Result<ClusterManifest> {
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
-    // A JDBC pair shares its database, not a data dir: each member has its own.
-    let jdbc = !stores.is_empty();
+    // A JDBC pair shares its database, and a replicated group nothing: each member has a data
+    // dir of its own.
+    let own_data = !stores.is_empty() || replicated.is_some();
     let nodes: Vec<NodeEntry> = planned
         .iter()
         .zip(ports)
@@ -469,8 +574,12 @@ fn build_manifest(
             name: p.node.name.clone(),
             group: p.node.group.clone(),
             data_dir: path(
-                dir.join(if jdbc { &p.node.name } else { &p.node.group })
-                    .join("data"),
+                dir.join(if own_data {
+                    &p.node.name
+                } else {
+                    &p.node.group
+                })
+                .join("data"),
             ),
             log: path(dir.join(&p.node.name).join("node.log")),
             transport_port: *transport,
@@ -489,6 +598,11 @@ fn build_manifest(
                 name: n.group.clone(),
                 members: vec![n.name.clone()],
                 store: stores.get(groups.len()).cloned(),
+                replicated: replicated.map(|r| GroupReplicated {
+                    zk_address: r.zk_address.clone(),
+                    zk_path: format!("{}/{}", r.zk_root, n.group),
+                    token_file: r.token_file.clone(),
+                }),
             }),
         }
     }
@@ -523,6 +637,7 @@ fn build_manifest(
         links: entries,
         groups,
         postgres: postgres.cloned(),
+        zookeeper,
         ..bare_manifest(name, now_rfc3339(), path(token_file.to_path_buf()))
     })
 }
@@ -554,7 +669,7 @@ mod tests {
 
     #[test]
     fn generated_manifest_for_an_ha_line() {
-        let (planned, links) = plan_generated(2, true, Topology::Line, true);
+        let (planned, links) = plan_generated(2, 2, Topology::Line, true);
         let ports: Vec<(u16, u16)> = (0..planned.len() as u16)
             .map(|i| (61700 + 2 * i, 61701 + 2 * i))
             .collect();
@@ -569,6 +684,8 @@ mod tests {
             &links,
             false,
             &[],
+            None,
+            None,
             None,
         )
         .expect("manifest");

@@ -1,6 +1,6 @@
 //! `mqctl cluster destroy NAME`: stop every process of the cluster (SIGTERM, SIGKILL after a
-//! bounded wait) — the recorded ones and any stray `mqnode` still using the cluster's folder —
-//! then delete the folder.
+//! bounded wait) — the recorded ones and any stray `mqnode` still using the cluster's folder,
+//! then its own PostgreSQL or ZooKeeper server — then delete the folder.
 
 use std::fs;
 
@@ -54,6 +54,24 @@ pub async fn run(ctx: &Context, name: &str, yes: bool) -> Result<Outcome> {
         tokio::task::spawn_blocking(move || crate::postgres::stop(&pg))
             .await
             .map_err(|e| CliError::Usage(format!("stopping PostgreSQL failed: {e}")))??;
+    }
+    // And its own ZooKeeper, whose folder goes with the cluster's too.
+    // (Found by its folder when the manifest could not be read.)
+    let zk = manifest
+        .as_ref()
+        .and_then(|m| m.zookeeper.clone())
+        .or_else(|| {
+            let own = dir.join("zookeeper");
+            own.join("zoo.cfg")
+                .is_file()
+                .then(|| mq_shared::ctl::LocalZooKeeper {
+                    dir: own.to_string_lossy().into_owned(),
+                    port: 0,
+                    pid: None,
+                })
+        });
+    if let Some(zk) = zk {
+        crate::zookeeper::stop(&zk).await?;
     }
     fs::remove_dir_all(&dir).map_err(|e| CliError::io("could not remove", &dir, e))?;
     let report = ClusterChange {

@@ -46,6 +46,13 @@ pub async fn run(ctx: &Context, args: StartArgs) -> Result<Outcome> {
                 crate::error::CliError::Usage(format!("starting PostgreSQL failed: {e}"))
             })??;
     }
+    // The cluster's own ZooKeeper too: the replicated groups elect their masters through it.
+    if let Some(mut zk) = cluster.manifest.zookeeper.clone() {
+        let started = crate::zookeeper::start(&mut zk).await;
+        cluster.manifest.zookeeper = Some(zk);
+        cluster.save()?;
+        started?;
+    }
     if stopped.is_empty() {
         output::note(&format!("Every node of {} is already running.", args.name));
     } else {

@@ -53,6 +53,20 @@ pub async fn run(ctx: &Context, name: &str) -> Result<Outcome> {
             Err(e) => errors.push(CliError::Usage(format!("stopping PostgreSQL failed: {e}"))),
         }
     }
+    // So does the cluster's own ZooKeeper.
+    if let Some(zk) = cluster.manifest.zookeeper.clone()
+        && errors.is_empty()
+    {
+        match crate::zookeeper::stop(&zk).await {
+            Ok(_) => {
+                if let Some(z) = cluster.manifest.zookeeper.as_mut() {
+                    z.pid = None;
+                }
+                cluster.save()?;
+            }
+            Err(e) => errors.push(e),
+        }
+    }
     let report = ClusterChange {
         name: name.to_string(),
         action: "stopped".to_string(),

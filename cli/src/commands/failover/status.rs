@@ -1,5 +1,6 @@
 //! `mqctl failover status NAME`: for each group, the member serving, the members waiting for
-//! the store lock, those that did not answer, and the holder recorded in the lock file.
+//! the store lock (or, in a replicated group, following the master), those that did not
+//! answer, and the holder recorded in the lock file (none in a replicated group).
 //!
 //! The roles come from the one status pass `cluster status` makes ([`status::gather_status`]).
 
@@ -40,6 +41,12 @@ fn groups(cluster: &Cluster, gathered: &ClusterStatus) -> FailoverStatus {
             .find(|n| n.name == member)
             .and_then(|n| n.role)
     };
+    let replicated = |group: &str| {
+        cluster
+            .manifest
+            .group(group)
+            .is_some_and(|g| g.replicated.is_some())
+    };
     let groups = cluster
         .group_names()
         .into_iter()
@@ -56,10 +63,11 @@ fn groups(cluster: &Cluster, gathered: &ClusterStatus) -> FailoverStatus {
                 master: named(&|r| super::serves(r)).into_iter().next(),
                 slaves: named(&|r| r == Some(Role::Slave)),
                 down: named(&|r| r.is_none()),
-                // A remote node's data dir is on its own host.
+                // A remote node's data dir is on its own host; a replicated group shares no
+                // lock (ZooKeeper elects its master).
                 lock: members
                     .first()
-                    .filter(|m| !m.is_remote())
+                    .filter(|m| !m.is_remote() && !replicated(&group))
                     .and_then(|m| LockHolder::read(Path::new(&m.data_dir))),
                 group,
             }
@@ -142,11 +150,13 @@ mod tests {
                         name: "node1".into(),
                         members: vec!["node1a".into(), "node1b".into()],
                         store: None,
+                        replicated: None,
                     },
                     GroupEntry {
                         name: "node2".into(),
                         members: vec!["node2a".into(), "node2b".into()],
                         store: None,
+                        replicated: None,
                     },
                 ],
                 nodes: nodes.clone(),
