@@ -1,8 +1,10 @@
 //! `mqctl failover trigger NAME [--broker B] [--mode stepdown|kill] [--verify N]`.
 //!
 //! Phases, each shown on the spinner and timed from the trigger: the old master stops serving
-//! (its process is gone, or its `/readyz` answers 503), another member's record appears in the
-//! lock file (it took the store lock), and a STOMP CONNECT to that member is answered. The
+//! (its process is gone, or its `/readyz` answers 503), another member takes over (its record
+//! appears in the lock file: it took the store lock; in a replicated group, it reports itself
+//! master of a newer epoch: ZooKeeper elected it), and a STOMP CONNECT to that member is
+//! answered. The
 //! CONNECT is tried every [`FAILOVER_PROBE_INTERVAL`] by a task of its own, so the admin calls
 //! that watch the other phases never delay the measurement.
 
@@ -72,7 +74,23 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
     }
     let mode: FailoverMode = args.mode.into();
     let old_client = cluster.client(&old_node, ADMIN_REQUEST_TIMEOUT)?;
-    let old_pid = old_client.broker().await?.pid;
+    let old_info = old_client.broker().await?;
+    let old_pid = old_info.pid;
+    // A replicated group: the takeover is an election, seen in the members' `replication`.
+    let old_epoch = old_info.replication.as_ref().map(|r| r.epoch);
+    let electors: Vec<(String, crate::client::admin::AdminClient)> = match old_epoch {
+        Some(_) => members
+            .iter()
+            .filter(|m| m.name != old_node.name)
+            .map(|m| {
+                Ok((
+                    m.name.clone(),
+                    cluster.client(m, WATCH_INTERVAL.max(Duration::from_millis(200)))?,
+                ))
+            })
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
 
     // Before: the messages to find again after.
     let queue = format!("mq.failover.verify.{}", crate::home::now_ms());
@@ -124,7 +142,15 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
         spinner.abandon();
         return Err(e);
     }
-    let mut timeline = Timeline::default();
+    let mut timeline = Timeline {
+        elected: old_epoch.is_some(),
+        ..Timeline::default()
+    };
+    let taking_over = if timeline.elected {
+        "waiting for ZooKeeper to elect another member"
+    } else {
+        "waiting for a slave to take the store lock"
+    };
     let watcher = cluster.client(&old_node, WATCH_INTERVAL.max(Duration::from_millis(200)))?;
     let data_dir = Path::new(&old_node.data_dir);
     let deadline = t0 + FAILOVER_TRIGGER_TIMEOUT;
@@ -147,13 +173,30 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
             };
             if down {
                 timeline.down = Some(t0.elapsed());
-                spinner.set_message(format!(
-                    "{} is down; waiting for a slave to take the store lock",
-                    old_node.name
-                ));
+                spinner.set_message(format!("{} is down; {taking_over}", old_node.name));
             }
         }
-        if timeline.lock.is_none()
+        if let Some(old_epoch) = old_epoch
+            && timeline.lock.is_none()
+        {
+            for (name, client) in &electors {
+                let elected = client
+                    .broker()
+                    .await
+                    .ok()
+                    .and_then(|b| b.replication)
+                    .is_some_and(|r| {
+                        r.epoch > old_epoch && r.master.as_deref() == Some(name.as_str())
+                    });
+                if elected {
+                    timeline.lock = Some((t0.elapsed(), name.clone()));
+                    spinner.set_message(format!(
+                        "ZooKeeper elected {name}; waiting for it to serve STOMP"
+                    ));
+                    break;
+                }
+            }
+        } else if timeline.lock.is_none()
             && let Some(record) = LockHolder::read(data_dir)
                 .filter(|r| r.pid != old_pid && members.iter().any(|m| m.name == r.holder))
         {
@@ -249,7 +292,10 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
 #[derive(Debug, Default)]
 struct Timeline {
     down: Option<Duration>,
+    /// The store lock taken, or (`elected`) the election won, and by whom.
     lock: Option<(Duration, String)>,
+    /// Whether the group elects through ZooKeeper (a replicated group).
+    elected: bool,
 }
 
 impl Timeline {
@@ -259,10 +305,11 @@ impl Timeline {
             parts.push(format!("{old} down at +{} ms", d.as_millis()));
         }
         if let Some((d, who)) = &self.lock {
-            parts.push(format!(
-                "store lock taken by {who} at +{} ms",
-                d.as_millis()
-            ));
+            parts.push(if self.elected {
+                format!("{who} elected at +{} ms", d.as_millis())
+            } else {
+                format!("store lock taken by {who} at +{} ms", d.as_millis())
+            });
         }
         parts.push(format!(
             "{new} serving STOMP at +{} ms",
