@@ -20,6 +20,7 @@ mod cli_failover;
 mod cli_output;
 mod cli_ports;
 mod cli_remote;
+mod cli_replicated;
 mod cli_spelling;
 mod cli_tables;
 mod composite;
