@@ -125,7 +125,8 @@ pub struct BrokerInfo {
 pub struct ReplicationInfo {
     /// The epoch of the master this member serves as or follows (0: none yet).
     pub epoch: u64,
-    /// The master this member follows (`None` on the master, and while no master is known).
+    /// The master: this member's own name on the master, the one it follows on a replica
+    /// (`None` while no master is known).
     pub master: Option<String>,
     /// On the master, the replicas connected to it; on a replica, itself.
     pub replicas: Vec<ReplicaInfo>,

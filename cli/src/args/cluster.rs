@@ -12,7 +12,9 @@ pub enum ClusterCommand {
     /// Create a cluster: start its mqnode processes, wait until they are ready, link them.
     ///
     /// Nodes are named node1..nodeN. With --ha each broker is a master/slave pair (node1a and
-    /// node1b sharing node1's data dir). Ports are handed out from --base-port upward (STOMP,
+    /// node1b sharing node1's data dir); with --ha replicated a group of --replicas members
+    /// (node1a, node1b, node1c, ...), each with a data dir of its own, elected through
+    /// ZooKeeper (--zookeeper, else a local server mqctl runs in the cluster folder). Ports are handed out from --base-port upward (STOMP,
     /// then admin, for each process), outside the kernel's ephemeral range and never one that
     /// another cluster of this home records, and kept for every later start. The cluster lives
     /// in $MQCTL_HOME/clusters/NAME; an admin token is generated for it.
