@@ -42,11 +42,11 @@ Examples:
     /// With --url (repeatable) instead of NAME: the same for nodes outside any cluster.
     #[command(
         override_usage = ClusterOrUrls::usage("cluster status"),
-        after_help = "\
-Examples:
-  mqctl cluster status demo
-  mqctl cluster status demo -o json | jq '.nodes[] | select(.alive | not) | .name'
-  mqctl cluster status --url http://10.0.0.5:8161 --url http://10.0.0.6:8161 --token-file admin.token"
+        after_help = ClusterOrUrls::examples(
+            "cluster status",
+            "'.nodes[] | select(.alive | not) | .name'",
+            " --token-file admin.token"
+        )
     )]
     Status(ClusterOrUrls),
 
@@ -112,6 +112,14 @@ impl ClusterOrUrls {
     /// The usage of `mqctl COMMAND` when these are all it takes.
     pub fn usage(command: &str) -> String {
         format!("mqctl {command} NAME\n       mqctl {command} --url URL... [--token-file F]")
+    }
+
+    /// The examples of `mqctl COMMAND` for a report of many nodes: a cluster, its JSON through
+    /// `jq FILTER`, and two nodes outside any cluster (`url_tail` after their URLs).
+    pub fn examples(command: &str, filter: &str, url_tail: &str) -> String {
+        format!(
+            "Examples:\n  mqctl {command} demo\n  mqctl {command} demo -o json | jq {filter}\n  mqctl {command} --url http://10.0.0.5:8161 --url http://10.0.0.6:8161{url_tail}"
+        )
     }
 }
 

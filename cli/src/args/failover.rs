@@ -39,11 +39,7 @@ Examples:
     /// With --url (repeatable) instead of NAME: the members of one group outside any cluster.
     #[command(
         override_usage = ClusterOrUrls::usage("failover status"),
-        after_help = "\
-Examples:
-  mqctl failover status demo
-  mqctl failover status demo -o json | jq '.groups[] | {group, master}'
-  mqctl failover status --url http://10.0.0.5:8161 --url http://10.0.0.6:8161"
+        after_help = ClusterOrUrls::examples("failover status", "'.groups[] | {group, master}'", "")
     )]
     Status(ClusterOrUrls),
 }

@@ -207,37 +207,56 @@ pub struct Demand {
 /// the union of their selectors.
 pub(crate) type Fold = (usize, u32, Vec<Arc<str>>, Option<String>);
 
-/// Folds consumers into a [`Demand`] aggregate, skipping those of connection `except_conn`,
-/// those whose demand came through broker `except_broker`, and those a wildcard attached
-/// (their demand is the pattern's).
+/// The bridge demand is folded for: the consumers of its own connection `conn`, and those
+/// whose demand came through the broker it forwards to, `broker`, are left out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ForBridge<'a> {
+    /// The bridge's connection.
+    pub(crate) conn: Option<u64>,
+    /// The broker it forwards to.
+    pub(crate) broker: Option<&'a str>,
+}
+
+impl Demand {
+    /// The demand of `destination`, from its consumers' fold.
+    pub(crate) fn of(
+        destination: mq_shared::destination::Destination,
+        (consumers, hops, origin, selector): Fold,
+    ) -> Demand {
+        Demand {
+            destination,
+            consumers,
+            hops,
+            origin,
+            selector,
+        }
+    }
+}
+
+/// Folds consumers into a [`Demand`] aggregate for bridge `to`, skipping those a wildcard
+/// attached too (their demand is the pattern's).
 pub(crate) fn fold_demand<'a>(
     consumers: impl Iterator<Item = &'a ConsumerSpec>,
-    except_conn: Option<u64>,
-    except_broker: Option<&str>,
+    to: ForBridge<'_>,
 ) -> Option<Fold> {
-    fold(
-        consumers.filter(|c| !c.options.wildcard),
-        except_conn,
-        except_broker,
-    )
+    fold(consumers.filter(|c| !c.options.wildcard), to)
 }
 
 /// [`fold_demand`] without the wildcard rule: for the consumers of one pattern.
 pub(crate) fn fold<'a>(
     consumers: impl Iterator<Item = &'a ConsumerSpec>,
-    except_conn: Option<u64>,
-    except_broker: Option<&str>,
+    to: ForBridge<'_>,
 ) -> Option<Fold> {
     let mut count = 0;
     let mut hops = u32::MAX;
     let mut origin: Option<Vec<Arc<str>>> = None;
     let mut selectors = Some(Vec::new());
     for c in consumers {
-        if Some(c.conn) == except_conn {
+        if Some(c.conn) == to.conn {
             continue;
         }
         let o: &[Arc<str>] = c.bridge.as_ref().map_or(&[], |b| &b.origin[..]);
-        if let Some(x) = except_broker
+        if let Some(x) = to.broker
             && o.iter().any(|b| &**b == x)
         {
             continue;

@@ -26,7 +26,7 @@ use mq_shared::destination::Destination;
 use mq_shared::selector::Selector;
 use serde::{Deserialize, Serialize};
 
-use super::consumer::{ConsumerSpec, Demand, Fold};
+use super::consumer::{ConsumerSpec, Demand, Fold, ForBridge};
 use super::message::{Message, now_ms};
 use super::queue::Queue;
 use super::{Attached, Core};
@@ -634,11 +634,7 @@ impl Core {
 
     /// The topic demand of connected durable subscribers, for bridges: see
     /// [`Core::demand_for`].
-    pub(super) fn durable_demand(
-        &self,
-        except_conn: Option<u64>,
-        except_broker: Option<&str>,
-    ) -> Vec<Demand> {
+    pub(super) fn durable_demand(&self, to: ForBridge<'_>) -> Vec<Demand> {
         let subs: Vec<Arc<DurableSub>> = self
             .durables()
             .subs()
@@ -651,8 +647,7 @@ impl Core {
             let Some(q) = self.find_queue(&s.queue) else {
                 continue;
             };
-            let Some((consumers, hops, origin, _)) = q.demand_for(except_conn, except_broker)
-            else {
+            let Some((consumers, hops, origin, _)) = q.demand_for(to) else {
                 continue;
             };
             out.push(Demand {

@@ -47,6 +47,7 @@ use tokio::sync::watch;
 
 use crate::internode::{Advisory, DemandEntry, is_advisory};
 use crate::store::{Loaded, Recovery, Store, StoreError};
+use consumer::ForBridge;
 pub use consumer::{
     AckHandle, ConsumerOptions, ConsumerSpec, Delivery, Demand, NetworkConsumer, Permit, Settle,
 };
@@ -488,42 +489,30 @@ impl Core {
     /// selectors. Wildcard subscriptions count once, under their pattern; temporary
     /// destinations by their id.
     pub fn demand_for(&self, except_conn: Option<u64>, except_broker: Option<&str>) -> Vec<Demand> {
+        let to = ForBridge {
+            conn: except_conn,
+            broker: except_broker,
+        };
         let mut out = Vec::new();
         for q in self.queues() {
             if durable::is_internal(&q.name) {
                 // A durable subscriber's demand is its topic's (below).
                 continue;
             }
-            if let Some((consumers, hops, origin, selector)) =
-                q.demand_for(except_conn, except_broker)
-            {
-                out.push(Demand {
-                    destination: Destination::queue(&q.name),
-                    consumers,
-                    hops,
-                    origin,
-                    selector,
-                });
+            if let Some(fold) = q.demand_for(to) {
+                out.push(Demand::of(Destination::queue(&q.name), fold));
             }
         }
         for t in self.topics() {
-            if let Some((consumers, hops, origin, selector)) =
-                t.demand_for(except_conn, except_broker)
-            {
-                out.push(Demand {
-                    destination: Destination::topic(&t.name),
-                    consumers,
-                    hops,
-                    origin,
-                    selector,
-                });
+            if let Some(fold) = t.demand_for(to) {
+                out.push(Demand::of(Destination::topic(&t.name), fold));
             }
         }
-        for d in self.durable_demand(except_conn, except_broker) {
+        for d in self.durable_demand(to) {
             durable::merge_demand(&mut out, d);
         }
-        out.extend(self.wildcard_demand(except_conn, except_broker));
-        out.extend(self.temp_demand(except_conn, except_broker));
+        out.extend(self.wildcard_demand(to));
+        out.extend(self.temp_demand(to));
         out
     }
 

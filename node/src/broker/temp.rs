@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use mq_shared::destination::{Destination, DestinationKind};
 
-use super::consumer::Demand;
+use super::consumer::{Demand, ForBridge};
 use super::message::{Message, now_ms};
 use super::queue::{Entry, Kept, Queue};
 use super::topic::Topic;
@@ -256,11 +256,7 @@ impl Core {
     }
 
     /// Demand of the temporary destinations (see [`Core::demand_for`]).
-    pub(super) fn temp_demand(
-        &self,
-        except_conn: Option<u64>,
-        except_broker: Option<&str>,
-    ) -> Vec<Demand> {
+    pub(super) fn temp_demand(&self, to: ForBridge<'_>) -> Vec<Demand> {
         let (queues, topics): (Vec<_>, Vec<_>) = {
             let g = self.temps().lock();
             (
@@ -270,29 +266,15 @@ impl Core {
         };
         let mut out = Vec::new();
         for q in queues {
-            if let Some((consumers, hops, origin, selector)) =
-                q.demand_for(except_conn, except_broker)
-            {
-                out.push(Demand {
-                    destination: Destination::temporary(DestinationKind::Queue, &q.name),
-                    consumers,
-                    hops,
-                    origin,
-                    selector,
-                });
+            if let Some(fold) = q.demand_for(to) {
+                let queue = Destination::temporary(DestinationKind::Queue, &q.name);
+                out.push(Demand::of(queue, fold));
             }
         }
         for t in topics {
-            if let Some((consumers, hops, origin, selector)) =
-                t.demand_for(except_conn, except_broker)
-            {
-                out.push(Demand {
-                    destination: Destination::temporary(DestinationKind::Topic, &t.name),
-                    consumers,
-                    hops,
-                    origin,
-                    selector,
-                });
+            if let Some(fold) = t.demand_for(to) {
+                let topic = Destination::temporary(DestinationKind::Topic, &t.name);
+                out.push(Demand::of(topic, fold));
             }
         }
         out.sort_by(|a, b| a.destination.as_str().cmp(b.destination.as_str()));

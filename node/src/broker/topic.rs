@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mq_shared::api::TopicStats;
 
 use super::activity::{Activity, locked};
-use super::consumer::{AckHandle, AckTarget, ConsumerSpec, Delivery};
+use super::consumer::{AckHandle, AckTarget, ConsumerSpec, Delivery, ForBridge};
 use super::message::{Message, now_ms};
 
 /// One subscriber and what it is owed.
@@ -184,13 +184,8 @@ impl Topic {
     }
 
     /// Demand this topic shows a bridge: see [`super::Core::demand_for`].
-    pub fn demand_for(
-        &self,
-        except_conn: Option<u64>,
-        except_broker: Option<&str>,
-    ) -> Option<super::consumer::Fold> {
-        let g = self.lock();
-        super::consumer::fold_demand(g.subs.iter().map(|s| &s.spec), except_conn, except_broker)
+    pub(crate) fn demand_for(&self, to: ForBridge<'_>) -> Option<super::consumer::Fold> {
+        super::consumer::fold_demand(self.lock().subs.iter().map(|s| &s.spec), to)
     }
 
     /// Retires the topic if it had no subscriber and no message for `idle_ms`: it then takes

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mq_shared::destination::{Destination, DestinationKind};
 use mq_shared::uri::DestinationFilter;
 
-use super::consumer::{ConsumerSpec, Demand, fold};
+use super::consumer::{ConsumerSpec, Demand, ForBridge, fold};
 use super::queue::{Effects, Queue};
 use super::topic::Topic;
 use super::{Attached, Core};
@@ -195,11 +195,7 @@ impl Core {
 
     /// Demand of the wildcard subscriptions, one entry per pattern (see
     /// [`Core::demand_for`]).
-    pub(super) fn wildcard_demand(
-        &self,
-        except_conn: Option<u64>,
-        except_broker: Option<&str>,
-    ) -> Vec<Demand> {
+    pub(super) fn wildcard_demand(&self, to: ForBridge<'_>) -> Vec<Demand> {
         let subs = self.wildcards().lock();
         let mut by_pattern: HashMap<&Destination, Vec<&ConsumerSpec>> = HashMap::new();
         for s in subs.iter() {
@@ -208,15 +204,7 @@ impl Core {
         let mut out: Vec<Demand> = by_pattern
             .into_iter()
             .filter_map(|(pattern, specs)| {
-                let (consumers, hops, origin, selector) =
-                    fold(specs.into_iter(), except_conn, except_broker)?;
-                Some(Demand {
-                    destination: pattern.clone(),
-                    consumers,
-                    hops,
-                    origin,
-                    selector,
-                })
+                Some(Demand::of(pattern.clone(), fold(specs.into_iter(), to)?))
             })
             .collect();
         out.sort_by(|a, b| a.destination.as_str().cmp(b.destination.as_str()));

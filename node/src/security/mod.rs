@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwap;
+use futures_util::FutureExt;
 use mq_shared::defaults;
 use mq_shared::password::{self, PasswordHash};
 
@@ -326,11 +327,12 @@ impl Security {
         passcode: Option<&str>,
         from_loopback: bool,
     ) -> Result<Principal, AuthError> {
-        let result = match self.plan(login, passcode, from_loopback) {
-            Plan::Done(result) => result,
-            Plan::Verify(check) => self.decide(check.matches(), check),
-        };
-        self.count(result)
+        // A check made in place never waits, so the login is over at its first poll.
+        self.login(login, passcode, from_loopback, |check| {
+            std::future::ready(Some((check.matches(), check)))
+        })
+        .now_or_never()
+        .unwrap_or(Err(AuthError))
     }
 
     /// [`Security::authenticate`] for async callers: a password check runs on tokio's blocking
@@ -342,28 +344,45 @@ impl Security {
         passcode: Option<&str>,
         from_loopback: bool,
     ) -> Result<Principal, AuthError> {
+        self.login(login, passcode, from_loopback, async |check| {
+            // The permit goes with the check, so that it is held until the check ends even
+            // if this future is dropped (the client went away) while it runs.
+            let permit = self.inner.checks.clone().acquire_owned().await.ok()?;
+            tokio::task::spawn_blocking(move || {
+                let matched = check.matches();
+                drop(permit);
+                (matched, check)
+            })
+            .await
+            .ok()
+        })
+        .await
+    }
+
+    /// A login: the cheap part (`plan`), then the password check, if one is
+    /// needed, made by `check` (`None`: it could not be made, and the login fails); failures
+    /// are counted.
+    async fn login<F>(
+        &self,
+        login: Option<&str>,
+        passcode: Option<&str>,
+        from_loopback: bool,
+        check: impl FnOnce(Check) -> F,
+    ) -> Result<Principal, AuthError>
+    where
+        F: Future<Output = Option<(bool, Check)>>,
+    {
         let result = match self.plan(login, passcode, from_loopback) {
             Plan::Done(result) => result,
-            Plan::Verify(check) => {
-                // The permit goes with the check, so that it is held until the check ends even
-                // if this future is dropped (the client went away) while it runs.
-                let r = match self.inner.checks.clone().acquire_owned().await {
-                    Ok(permit) => tokio::task::spawn_blocking(move || {
-                        let matched = check.matches();
-                        drop(permit);
-                        (matched, check)
-                    })
-                    .await
-                    .ok(),
-                    Err(_) => None,
-                };
-                match r {
-                    Some((matched, check)) => self.decide(matched, check),
-                    None => Err(AuthError),
-                }
-            }
+            Plan::Verify(c) => match check(c).await {
+                Some((matched, c)) => self.decide(matched, c),
+                None => Err(AuthError),
+            },
         };
-        self.count(result)
+        if result.is_err() {
+            self.inner.failed_logins.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     /// The cheap part of a login: everything but the password hash.
@@ -424,13 +443,6 @@ impl Security {
             }
             _ => Err(AuthError),
         }
-    }
-
-    fn count(&self, result: Result<Principal, AuthError>) -> Result<Principal, AuthError> {
-        if result.is_err() {
-            self.inner.failed_logins.fetch_add(1, Ordering::Relaxed);
-        }
-        result
     }
 
     /// Whether `principal` may do `op` on `destination` (`/queue/X`, `/topic/X`,

@@ -13,6 +13,7 @@ use redb::WriteTransaction;
 use super::Op;
 use super::error::Cause;
 use super::group::DedupChange;
+use super::rows::RowChange;
 use super::tables::{self, COUNTS, DEDUP, MSGS};
 
 /// A message key: (queue, rank, sequence).
@@ -51,48 +52,33 @@ impl Changes {
         max_seq: &mut u64,
     ) {
         for op in ops {
-            match op {
-                Op::Put {
-                    queue,
-                    rank,
-                    seq,
-                    data,
-                    ..
-                } => {
-                    *max_seq = (*max_seq).max(*seq);
-                    self.msgs
-                        .insert((queue.clone(), *rank, *seq), Pending::Put(data.clone()));
+            match op.row() {
+                RowChange::Put(key, data, _) => {
+                    *max_seq = (*max_seq).max(key.seq);
+                    self.msgs.insert(key.owned(), Pending::Put(data.clone()));
                 }
-                Op::Delete {
-                    queue, rank, seq, ..
-                } => {
-                    let key = (queue.clone(), *rank, *seq);
+                RowChange::Delete(key, _) => {
+                    let key = key.owned();
                     if let Some(Pending::Put(_)) = self.msgs.get(&key) {
                         self.msgs.remove(&key);
                     } else {
                         self.msgs.insert(key, Pending::Delete);
                     }
                 }
-                Op::Purge {
-                    queue,
-                    rank,
-                    from,
-                    to,
-                } => {
+                RowChange::Purge(from, to) => {
                     // Pending puts in the range go; redb's rows get a delete each when the
                     // changes are written (and are hidden from reads until then).
-                    let range = (queue.clone(), *rank, *from)..=(queue.clone(), *rank, *to);
+                    let (queue, rank, first) = from.owned();
+                    let range = (queue.clone(), rank, first)..=(queue.clone(), rank, to);
                     let gone: Vec<Key> = self.msgs.range(range).map(|(k, _)| k.clone()).collect();
                     for k in gone {
                         self.msgs.remove(&k);
                     }
-                    self.purges.push((queue.clone(), *rank, *from, *to));
+                    self.purges.push((queue, rank, first, to));
                 }
-                Op::Schedule { id, at, data } => {
-                    self.jobs.insert(id.clone(), Some((*at, data.clone())));
-                }
-                Op::Unschedule { id } => {
-                    self.jobs.insert(id.clone(), None);
+                RowChange::Job(id, job) => {
+                    self.jobs
+                        .insert(id.clone(), job.map(|(at, data)| (at, data.clone())));
                 }
             }
         }

@@ -104,6 +104,7 @@ pub mod pg;
 mod record;
 mod recovery;
 pub mod replication;
+mod rows;
 mod tables;
 mod writer;
 

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::Op;
+use super::rows::{RowChange, RowKey};
 
 const PUT_V1: u8 = 1;
 const DELETE_V1: u8 = 2;
@@ -133,58 +134,43 @@ pub(super) fn encode(
 }
 
 fn encode_op(op: &Op, b: &mut BytesMut) {
-    match op {
-        Op::Put {
-            queue,
-            rank,
-            seq,
-            data,
-            dedup,
-        } => {
+    match op.row() {
+        RowChange::Put(key, data, dedup) => {
             b.put_u8(PUT);
-            put_str16(b, queue);
-            b.put_u8(*rank);
-            b.put_u64_le(*seq);
+            put_key(b, key);
             b.put_u32_le(data.len() as u32);
             b.put_slice(data);
-            put_str16(b, dedup.as_deref().unwrap_or(""));
+            put_str16(b, dedup.map_or("", |d| d));
         }
-        Op::Delete {
-            queue,
-            rank,
-            seq,
-            size,
-        } => {
+        RowChange::Delete(key, size) => {
             b.put_u8(DELETE);
-            put_str16(b, queue);
-            b.put_u8(*rank);
-            b.put_u64_le(*seq);
-            b.put_u32_le(*size);
+            put_key(b, key);
+            b.put_u32_le(size);
         }
-        Op::Purge {
-            queue,
-            rank,
-            from,
-            to,
-        } => {
+        RowChange::Purge(from, to) => {
             b.put_u8(PURGE);
-            put_str16(b, queue);
-            b.put_u8(*rank);
-            b.put_u64_le(*from);
-            b.put_u64_le(*to);
+            put_key(b, from);
+            b.put_u64_le(to);
         }
-        Op::Schedule { id, at, data } => {
+        RowChange::Job(id, Some((at, data))) => {
             b.put_u8(SCHEDULE);
             put_str16(b, id);
-            b.put_u64_le(*at);
+            b.put_u64_le(at);
             b.put_u32_le(data.len() as u32);
             b.put_slice(data);
         }
-        Op::Unschedule { id } => {
+        RowChange::Job(id, None) => {
             b.put_u8(UNSCHEDULE);
             put_str16(b, id);
         }
     }
+}
+
+/// Writes a message row's key: queue name, rank, sequence (a purge's first one).
+fn put_key(b: &mut BytesMut, key: RowKey<'_>) {
+    put_str16(b, key.queue);
+    b.put_u8(key.rank);
+    b.put_u64_le(key.seq);
 }
 
 /// Writes a string `encode` has checked to be at most 65535 bytes.

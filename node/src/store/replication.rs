@@ -42,6 +42,7 @@ use super::changes::Changes;
 use super::error::Cause;
 use super::group::DedupChange;
 use super::record;
+use super::rows::RowChange;
 use super::tables::{self, DEDUP, MSGS, SCHED, SEQ, STATE};
 use super::{Op, StoreError, TRANSIENT};
 
@@ -94,14 +95,12 @@ impl Position {
 
     /// The position an op records, if it is the position row.
     pub fn of_op(op: &Op) -> Option<Position> {
-        match op {
-            Op::Put {
-                queue,
-                rank,
-                seq,
-                data,
-                ..
-            } if is_position(queue) && (*rank, *seq) == POSITION_KEY => Position::decode(data),
+        match op.row() {
+            RowChange::Put(key, data, _)
+                if is_position(key.queue) && (key.rank, key.seq) == POSITION_KEY =>
+            {
+                Position::decode(data)
+            }
             _ => None,
         }
     }

@@ -59,7 +59,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mq_shared::api::QueueStats;
 
 use super::activity::{Activity, locked};
-use super::consumer::{ConsumerSpec, Settle};
+use super::consumer::{ConsumerSpec, ForBridge, Settle};
 use super::message::Message;
 use super::usage::{ENTRY_OVERHEAD, Usage};
 use crate::store::{Op, PRIORITIES, Store, TRANSIENT};
@@ -617,17 +617,8 @@ impl Queue {
     }
 
     /// Demand this queue shows a bridge: see [`super::Core::demand_for`].
-    pub fn demand_for(
-        &self,
-        except_conn: Option<u64>,
-        except_broker: Option<&str>,
-    ) -> Option<super::consumer::Fold> {
-        let g = self.lock();
-        super::consumer::fold_demand(
-            g.consumers.iter().map(|s| &s.spec),
-            except_conn,
-            except_broker,
-        )
+    pub(crate) fn demand_for(&self, to: ForBridge<'_>) -> Option<super::consumer::Fold> {
+        super::consumer::fold_demand(self.lock().consumers.iter().map(|s| &s.spec), to)
     }
 
     /// Waiting (in memory and in the store) plus in-flight messages.

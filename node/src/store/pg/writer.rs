@@ -44,6 +44,7 @@ use super::lock::{self, FenceCheck};
 use super::pool::{PgClient, PgConfig, PgPool};
 use crate::store::error::{Cause, StoreError};
 use crate::store::group::{self, Cmd, DedupChange, DedupWindow, GroupWriter, LoadQuery, Marks};
+use crate::store::rows::RowChange;
 use crate::store::{
     Inner, JobQuery, Loaded, LoadedJob, Op, PRIORITIES, QueueSummary, Recovery, TRANSIENT,
 };
@@ -247,12 +248,12 @@ struct Extra<'a> {
 async fn write_ops(tx: &Transaction<'_>, ops: &[&Op], extra: &Extra<'_>) -> Result<(), PgError> {
     let mut i = 0;
     while i < ops.len() {
-        match ops[i] {
-            Op::Put { .. } => {
+        match ops[i].row() {
+            RowChange::Put(..) => {
                 let mut keys = HashSet::new();
                 let mut run = Vec::new();
-                while let Some(Op::Put { queue, seq, .. }) = ops.get(i).copied() {
-                    if !keys.insert((queue.clone(), *seq)) {
+                while let Some(RowChange::Put(key, ..)) = ops.get(i).map(|op| op.row()) {
+                    if !keys.insert((key.queue.clone(), key.seq)) {
                         break;
                     }
                     run.push(ops[i]);
@@ -260,7 +261,7 @@ async fn write_ops(tx: &Transaction<'_>, ops: &[&Op], extra: &Extra<'_>) -> Resu
                 }
                 insert_puts(tx, &run).await?;
             }
-            Op::Delete { .. } => {
+            RowChange::Delete(..) => {
                 let mut run = Vec::new();
                 while let Some(op @ Op::Delete { .. }) = ops.get(i).copied() {
                     run.push(op);
@@ -268,13 +269,8 @@ async fn write_ops(tx: &Transaction<'_>, ops: &[&Op], extra: &Extra<'_>) -> Resu
                 }
                 delete_rows(tx, &run).await?;
             }
-            Op::Purge {
-                queue,
-                rank,
-                from,
-                to,
-            } => {
-                let (priority, transient) = columns_of(*rank);
+            RowChange::Purge(from, to) => {
+                let (priority, transient) = columns_of(from.rank);
                 let st = tx
                     .prepare_cached(
                         "DELETE FROM mq_msgs WHERE container = $1 AND priority = $2
@@ -284,17 +280,17 @@ async fn write_ops(tx: &Transaction<'_>, ops: &[&Op], extra: &Extra<'_>) -> Resu
                 tx.execute(
                     &st,
                     &[
-                        &&**queue,
+                        &&**from.queue,
                         &priority,
                         &transient,
-                        &to_i64(*from),
-                        &to_i64(*to),
+                        &to_i64(from.seq),
+                        &to_i64(to),
                     ],
                 )
                 .await?;
                 i += 1;
             }
-            Op::Schedule { id, at, data } => {
+            RowChange::Job(id, Some((at, data))) => {
                 let st = tx
                     .prepare_cached(
                         "INSERT INTO mq_sched (job_id, fire_at, job) VALUES ($1, $2, $3)
@@ -302,10 +298,10 @@ async fn write_ops(tx: &Transaction<'_>, ops: &[&Op], extra: &Extra<'_>) -> Resu
                          SET fire_at = EXCLUDED.fire_at, job = EXCLUDED.job",
                     )
                     .await?;
-                tx.execute(&st, &[&&**id, &to_i64(*at), &&data[..]]).await?;
+                tx.execute(&st, &[&&**id, &to_i64(at), &&data[..]]).await?;
                 i += 1;
             }
-            Op::Unschedule { id } => {
+            RowChange::Job(id, None) => {
                 let st = tx
                     .prepare_cached("DELETE FROM mq_sched WHERE job_id = $1")
                     .await?;
@@ -352,20 +348,13 @@ async fn insert_puts(tx: &Transaction<'_>, run: &[&Op]) -> Result<(), PgError> {
     let mut ids: Vec<&str> = Vec::with_capacity(run.len());
     let mut bodies: Vec<&[u8]> = Vec::with_capacity(run.len());
     for op in run {
-        if let Op::Put {
-            queue,
-            rank,
-            seq,
-            data,
-            dedup,
-        } = op
-        {
-            let (p, t) = columns_of(*rank);
-            containers.push(queue);
-            seqs.push(to_i64(*seq));
+        if let RowChange::Put(key, data, dedup) = op.row() {
+            let (p, t) = columns_of(key.rank);
+            containers.push(key.queue);
+            seqs.push(to_i64(key.seq));
             priorities.push(p);
             transients.push(t);
-            ids.push(dedup.as_deref().unwrap_or(""));
+            ids.push(dedup.map_or("", |d| &**d));
             bodies.push(&data[..]);
         }
     }
@@ -390,9 +379,9 @@ async fn delete_rows(tx: &Transaction<'_>, run: &[&Op]) -> Result<(), PgError> {
     let mut containers: Vec<&str> = Vec::with_capacity(run.len());
     let mut seqs: Vec<i64> = Vec::with_capacity(run.len());
     for op in run {
-        if let Op::Delete { queue, seq, .. } = op {
-            containers.push(queue);
-            seqs.push(to_i64(*seq));
+        if let RowChange::Delete(key, _) = op.row() {
+            containers.push(key.queue);
+            seqs.push(to_i64(key.seq));
         }
     }
     let st = tx
