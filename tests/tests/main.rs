@@ -52,6 +52,7 @@ mod pg_store;
 mod protocol;
 mod redelivery;
 mod replicated;
+mod replicated_netns;
 mod scheduled;
 mod security;
 mod selectors;
