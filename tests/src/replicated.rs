@@ -342,6 +342,8 @@ pub struct Round {
     pub at: Duration,
     /// Per member: role and epoch, if it answered.
     pub roles: Vec<Option<(Role, u64)>>,
+    /// Per member: when its answer came (since the watch started), if it answered.
+    pub answered: Vec<Option<Duration>>,
 }
 
 /// What a [`RoleWatch`] saw.
@@ -406,19 +408,29 @@ impl RoleWatch {
                 let at = t0.elapsed();
                 let tasks: Vec<_> = targets
                     .iter()
-                    .map(|(_, h, a)| h.spawn(broker_info(a.clone(), INFO_TIMEOUT)))
+                    .map(|(_, h, a)| {
+                        let a = a.clone();
+                        h.spawn(async move {
+                            let info = broker_info(a, INFO_TIMEOUT).await?;
+                            Some((t0.elapsed(), info))
+                        })
+                    })
                     .collect();
-                let roles = first.block_on(async move {
-                    let mut v = Vec::new();
+                let (roles, answered) = first.block_on(async move {
+                    let (mut roles, mut answered) = (Vec::new(), Vec::new());
                     for t in tasks {
-                        let info = t.await.ok().flatten();
-                        v.push(info.map(|b| (b.role, b.replication.map_or(0, |r| r.epoch))));
+                        let got = t.await.ok().flatten();
+                        answered.push(got.as_ref().map(|g| g.0));
+                        roles
+                            .push(got.map(|(_, b)| (b.role, b.replication.map_or(0, |r| r.epoch))));
                     }
-                    v
+                    (roles, answered)
                 });
-                out.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(Round { at, roles });
+                out.lock().unwrap_or_else(|e| e.into_inner()).push(Round {
+                    at,
+                    roles,
+                    answered,
+                });
                 std::thread::sleep(every);
             }
         });
@@ -428,6 +440,37 @@ impl RoleWatch {
             names,
             thread: Some(thread),
         }
+    }
+
+    /// The member that answered `master` in the latest round, when exactly one did.
+    pub fn master(&self) -> Option<usize> {
+        let rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
+        let last = rounds.last()?;
+        let mut masters = last
+            .roles
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Some((Role::Master, _))));
+        match (masters.next(), masters.next()) {
+            (Some((i, _)), None) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Rounds so far in which more than one member answered `master`.
+    pub fn two_masters_so_far(&self) -> Vec<Round> {
+        let rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
+        rounds
+            .iter()
+            .filter(|r| {
+                r.roles
+                    .iter()
+                    .filter(|x| matches!(x, Some((Role::Master, _))))
+                    .count()
+                    > 1
+            })
+            .cloned()
+            .collect()
     }
 
     /// Stops sampling; every round seen.
