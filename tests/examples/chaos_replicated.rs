@@ -293,7 +293,12 @@ fn run(args: Args) -> anyhow::Result<bool> {
         };
         let kind = KINDS[rng.random_range(0..KINDS.len())];
         let replica = [(m + 1) % 3, (m + 2) % 3][rng.random_range(0..2)];
-        let hold = Duration::from_millis(rng.random_range(1000..4000));
+        // A pause is 0.5-3 s, a kill or a cut 1-4 s.
+        let hold = if kind == "pause_master" {
+            Duration::from_millis(rng.random_range(500..3000))
+        } else {
+            Duration::from_millis(rng.random_range(1000..4000))
+        };
         let p = lock(&ledger).progress();
         log(format!(
             "fault {}: {kind} (master {}, replica {}, {hold:?}); receipted {} consumed {}",
@@ -311,7 +316,6 @@ fn run(args: Args) -> anyhow::Result<bool> {
                 g.nodes[i].restart();
             }
             "pause_master" => {
-                let hold = Duration::from_millis(rng.random_range(500..3000));
                 g.nodes[m].pause();
                 std::thread::sleep(hold);
                 g.nodes[m].resume();

@@ -127,6 +127,9 @@ pub async fn broker_info(target: AdminTarget, timeout: Duration) -> Option<Broke
 
 /// The bound of one admin request of the harness.
 const INFO_TIMEOUT: Duration = Duration::from_millis(700);
+/// The bound of one request of a [`RoleWatch`] round (a member answers its own host's
+/// loopback in milliseconds; a paused one must not hold up the round for long).
+const WATCH_TIMEOUT: Duration = Duration::from_millis(250);
 
 impl Group {
     /// Makes the lab (host `zk` and one host per member), starts ZooKeeper and the members
@@ -411,7 +414,7 @@ impl RoleWatch {
                     .map(|(_, h, a)| {
                         let a = a.clone();
                         h.spawn(async move {
-                            let info = broker_info(a, INFO_TIMEOUT).await?;
+                            let info = broker_info(a, WATCH_TIMEOUT).await?;
                             Some((t0.elapsed(), info))
                         })
                     })

@@ -109,7 +109,7 @@ fn assert_one_master(w: &WatchReport) {
         w.names,
         &two[..two.len().min(3)]
     );
-    assert!(w.rounds.len() > 5, "the watch sampled: {}", w.rounds.len());
+    assert!(w.rounds.len() >= 5, "the watch sampled: {}", w.rounds.len());
 }
 
 #[test]
