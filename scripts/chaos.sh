@@ -13,8 +13,37 @@
 # Every option is passed to the driver (tests/examples/chaos.rs). Progress and fault lines go to
 # stdout, the last line is a JSON summary; node logs (and, on failure, the data directories) are
 # kept under $CHAOS_DIR (default target/chaos/<UTC time>).
+#
+#   scripts/chaos.sh replicated --minutes 10 --seed 7
+#
+# `replicated` runs the soak of a replicated group instead (tests/examples/chaos_replicated.rs):
+# three `--ha replicated` members, each in a network namespace of its own, and ZooKeeper in
+# another; random SIGKILLs of the master or a replica, SIGSTOPs of the master and silent cuts
+# (nft drop) of the master's or a replica's links, one at a time, under receipted load; then the
+# audit of every receipted message and of the members' roles (never two masters in one sample).
+# Options: --minutes [10], --seed, --producers [4], --consumers [4], --session-ms [1000],
+# --drain SECS [120]. Needs root, iproute2, nftables, a JRE and ZooKeeper (scripts/test.sh
+# installs them). CHAOS_PROFILE=dev runs the debug builds instead of release ones.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ "${1:-}" == "replicated" ]]; then
+    shift
+    if [[ "${CHAOS_PROFILE:-release}" == "dev" ]]; then
+        profile=() test_profile=debug
+    else
+        profile=(--release) test_profile=release
+    fi
+    cargo build "${profile[@]}" --workspace --bins --quiet
+    cargo build "${profile[@]}" -p mq-tests --example chaos_replicated --quiet
+    TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    CHAOS_DIR=${CHAOS_DIR:-$TARGET/chaos/replicated-$(date -u +%Y%m%dT%H%M%SZ)}
+    mkdir -p "$CHAOS_DIR"
+    echo "chaos replicated: $(nproc) CPUs, $(uname -sr), $test_profile builds; log in $CHAOS_DIR"
+    export MQ_TEST_PROFILE=$test_profile
+    "$TARGET/$test_profile/examples/chaos_replicated" "$@" | tee "$CHAOS_DIR/run.log"
+    exit "${PIPESTATUS[0]}"
+fi
 
 cargo build --release --workspace --bins --quiet
 cargo build --release -p mq-tests --example chaos --quiet

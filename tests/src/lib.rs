@@ -29,7 +29,8 @@
 //! faults, an audit of every message), [`security`] (security files, logins, metrics, raw
 //! HTTP), [`certs`] (a test CA and its certificates), [`netns`] (hosts as network namespaces,
 //! faults between them, and the one connection guard) and [`zookeeper`] (a real ZooKeeper
-//! server and group members as processes).
+//! server and group members as processes), and [`replicated`] (a `--ha replicated` group with
+//! each member in a lab host of its own, and a watch of their roles).
 //!
 //! Every node gets its own temporary data directory (unless given one), ports come from port 0
 //! and are read back from the ready line, and only processes started here are ever signalled.
@@ -55,6 +56,7 @@ pub mod postgres;
 pub mod process;
 pub mod procfs;
 pub mod raw;
+pub mod replicated;
 pub mod security;
 pub mod stall;
 pub mod stomp;

@@ -416,6 +416,105 @@ impl Host {
     }
 }
 
+/// Enters the network namespace of `host` on the calling thread (setns changes only it).
+fn enter(host: &Host) -> io::Result<()> {
+    let f = File::open(format!("/run/netns/{}", host.ns()))?;
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&f),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )?;
+    Ok(())
+}
+
+/// A tokio runtime whose every thread lives in one lab host's network namespace, so that the
+/// sockets its tasks open (STOMP clients, HTTP requests) are that host's: `127.0.0.1` is the
+/// host's own loopback, where the processes of [`Host::command`] listen. Futures given to
+/// [`HostRuntime::run`] run on its workers, never on the caller's thread (which stays in its
+/// own namespace). Addresses its clients connect to go through [`HostRuntime::guard`].
+#[derive(Debug)]
+pub struct HostRuntime {
+    host: Host,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl HostRuntime {
+    /// A runtime with 2 worker threads inside `host`. Panics if it cannot be built.
+    pub fn new(host: &Host) -> HostRuntime {
+        let h = host.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(move || {
+                if let Err(e) = enter(&h) {
+                    // A thread outside the namespace would reach the wrong loopback: fail loudly.
+                    panic!("entering the namespace of host {}: {e}", h.name());
+                }
+            })
+            .build()
+            .unwrap_or_else(|e| panic!("a runtime for host {}: {e}", host.name()));
+        HostRuntime {
+            host: host.clone(),
+            rt: Some(rt),
+        }
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// [`guard`] from this host: `to` when this host may connect to it (panics otherwise).
+    #[track_caller]
+    pub fn guard(&self, to: SocketAddr) -> SocketAddr {
+        guard(Origin::Host(&self.host), to).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs `f` to its end on this runtime's workers; a panic in it is raised here.
+    pub fn run<F>(&self, f: F) -> F::Output
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let rt = self.runtime();
+        match rt.block_on(rt.spawn(f)) {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a task in host {}: {e}", self.host.name()),
+        }
+    }
+
+    /// Starts `f` on this runtime's workers without waiting for it.
+    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime().spawn(f)
+    }
+
+    /// The runtime's handle, to spawn from other tasks.
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime().handle().clone()
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        match &self.rt {
+            Some(rt) => rt,
+            None => unreachable!("the runtime is taken only on drop"),
+        }
+    }
+}
+
+impl Drop for HostRuntime {
+    fn drop(&mut self) {
+        // Dropped from inside another runtime's task it must not block: let it go in the
+        // background then.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// Where a connection is made from.
 #[derive(Clone, Copy, Debug)]
 pub enum Origin<'a> {

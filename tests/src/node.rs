@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use mq_shared::api::{ReadyEvent, Role};
 use tempfile::TempDir;
 
-use crate::process::{Log, append, limit_open_files, mqnode_command, read_log, signal, wait_exit};
+use crate::process::{
+    Log, append, limit_open_files, mqnode_command, mqnode_command_in, read_log, signal, wait_exit,
+};
 use crate::{Admin, EXIT_TIMEOUT, READY_TIMEOUT, poll_until};
 
 /// How to start a node. Defaults: transport `tcp://127.0.0.1:0`, admin `127.0.0.1:0`, a fresh
@@ -41,6 +43,10 @@ pub struct NodeOpts {
     pub token: Option<String>,
     /// Open-files limit (`RLIMIT_NOFILE`) of the process; `None` inherits the test's.
     pub open_files: Option<u64>,
+    /// The lab host (network namespace) the process runs in; `None`: the test's own. Its
+    /// loopback addresses (STOMP, admin) are then that host's: reach them from inside it
+    /// ([`crate::netns::HostRuntime`]).
+    pub host: Option<crate::netns::Host>,
 }
 
 impl NodeOpts {
@@ -54,7 +60,14 @@ impl NodeOpts {
             args: Vec::new(),
             token: None,
             open_files: None,
+            host: None,
         }
+    }
+
+    /// Runs the node inside lab host `host` (`ip netns exec`), with its own loopback.
+    pub fn in_host(mut self, host: &crate::netns::Host) -> NodeOpts {
+        self.host = Some(host.clone());
+        self
     }
 
     /// Uses `dir` as the data directory (shared with another node for master/slave).
@@ -196,7 +209,10 @@ impl Node {
                 self.starts, self.opts.name
             ),
         );
-        let mut cmd = mqnode_command(["--name", &self.opts.name]);
+        let mut cmd = match &self.opts.host {
+            Some(h) => mqnode_command_in(h, ["--name", &self.opts.name]),
+            None => mqnode_command(["--name", &self.opts.name]),
+        };
         cmd.arg("--data")
             .arg(&self.data_dir)
             .args(["--transport", transport, "--admin", admin]);
@@ -371,6 +387,16 @@ impl Node {
     /// Everything the node wrote so far, across restarts.
     pub fn log(&self) -> String {
         read_log(&self.log)
+    }
+
+    /// SIGSTOP: the process is frozen (its sockets stay open) until [`Node::resume`].
+    pub fn pause(&self) {
+        signal(self.pid(), rustix::process::Signal::STOP);
+    }
+
+    /// SIGCONT after [`Node::pause`].
+    pub fn resume(&self) {
+        signal(self.pid(), rustix::process::Signal::CONT);
     }
 
     /// SIGKILL and reap: a crash.

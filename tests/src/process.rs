@@ -45,6 +45,22 @@ where
     cmd
 }
 
+/// [`mqnode_command`] run inside lab host `host` (`ip netns exec NS mqnode ARGS`: `ip` execs
+/// mqnode, so the child's pid is mqnode's own).
+pub(crate) fn mqnode_command_in<I, S>(host: &crate::netns::Host, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = host.command(bin_path("mqnode"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    die_with_parent(&mut cmd);
+    cmd
+}
+
 /// Waits (at most `timeout`) for `child` to exit; `None` if it is still running (or cannot be
 /// asked).
 pub(crate) fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {

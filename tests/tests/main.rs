@@ -53,6 +53,7 @@ mod pg_store;
 mod protocol;
 mod redelivery;
 mod replicated;
+mod replicated_netns;
 mod scheduled;
 mod security;
 mod selectors;

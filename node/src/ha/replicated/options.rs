@@ -20,6 +20,7 @@ pub const DEFAULT_BIND: &str = "tcp://127.0.0.1:61619";
 /// When a group commit counts as confirmed (`sync`, ActiveMQ's names).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum SyncMode {
     /// Synced to the master's disk and to the disks of a quorum of members.
     #[default]

@@ -235,6 +235,8 @@ impl Follower {
         from: u64,
     ) -> Result<(), FollowError> {
         let (acks, mut acked) = watch::channel((from, from));
+        // The first ack says where the stream starts (a snapshot just installed, say).
+        acked.mark_changed();
         let acks = Arc::new(acks);
         let failed: Arc<Mutex<Option<StoreError>>> = Arc::new(Mutex::new(None));
         let room = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
