@@ -95,9 +95,14 @@ pub struct Serving {
 }
 
 impl NodeState {
-    /// Current role.
+    /// Current role: a replicated master whose ZooKeeper lease has ended is a slave already,
+    /// before its role machine has stopped serving.
     pub fn role(&self) -> Role {
-        *self.role.borrow()
+        let role = *self.role.borrow();
+        if role == Role::Master && !self.replication.lease_holds() {
+            return Role::Slave;
+        }
+        role
     }
 
     /// A receiver that sees every role change.

@@ -95,6 +95,17 @@ impl Shared {
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = s;
     }
 
+    /// Whether a replicated master still holds its ZooKeeper lease (true for every other
+    /// role and HA kind). A master paused past its session learns it lost the role only when
+    /// its watch runs again; until then this already says so, so it never reports itself
+    /// master beside the member that replaced it.
+    pub fn lease_holds(&self) -> bool {
+        match &*self.status.lock().unwrap_or_else(|e| e.into_inner()) {
+            Status::Master { rep, .. } => rep.holds(),
+            _ => true,
+        }
+    }
+
     /// `replication` of `GET /api/v1/broker`; `None` unless `--ha replicated`.
     pub fn info(&self) -> Option<ReplicationInfo> {
         let s = self

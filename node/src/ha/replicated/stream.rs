@@ -153,6 +153,11 @@ impl Replicator {
         *self.store.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
+    /// Whether this member still holds its ZooKeeper lease as master of its epoch.
+    pub fn holds(&self) -> bool {
+        (self.fence)()
+    }
+
     /// The epoch of this term.
     pub fn epoch(&self) -> u64 {
         self.epoch
