@@ -303,14 +303,7 @@ pub async fn terminate_child(child: &mut Child, timeout: Duration) {
 /// Processes whose `--data` lies inside `dir` (nodes of a cluster, recorded or not), with
 /// their `--name`.
 pub fn strays(dir: &Path) -> Vec<(u32, String)> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let own = std::process::id();
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|pid| *pid != own)
+    other_processes()
         .filter_map(|pid| {
             let args = cmdline(pid);
             uses_data_under(&args, dir)
@@ -321,15 +314,20 @@ pub fn strays(dir: &Path) -> Vec<(u32, String)> {
 
 /// Running processes (other than this one) with `arg` as one of their arguments.
 pub fn pids_with_arg(arg: &str) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
+    other_processes()
+        .filter(|pid| cmdline(*pid).iter().any(|a| a == arg))
+        .collect()
+}
+
+/// The pids in `/proc` other than this process's (none when `/proc` cannot be read).
+fn other_processes() -> impl Iterator<Item = u32> {
     let own = std::process::id();
-    entries
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|pid| *pid != own && cmdline(*pid).iter().any(|a| a == arg))
-        .collect()
+        .filter(move |pid| *pid != own)
 }
 
 /// The value of `--flag V` or `--flag=V` in `args`.

@@ -36,13 +36,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let mut cmd = Command::new(bin_path("mqnode"));
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    die_with_parent(&mut cmd);
-    cmd
+    piped(Command::new(bin_path("mqnode")), args)
 }
 
 /// [`mqnode_command`] run inside lab host `host` (`ip netns exec NS mqnode ARGS`: `ip` execs
@@ -52,7 +46,15 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let mut cmd = host.command(bin_path("mqnode"));
+    piped(host.command(bin_path("mqnode")), args)
+}
+
+/// `cmd ARGS` with stdin closed, stdout and stderr piped, dying with its spawning thread.
+fn piped<I, S>(mut cmd: Command, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mq_shared::api::{BrokerInfo, Role};
+use mq_shared::api::{BrokerInfo, ReplicationInfo, Role};
 use tempfile::TempDir;
 
 use crate::netns::{Host, HostRuntime, Lab, Origin, guard};
@@ -265,37 +265,8 @@ impl Group {
             let infos: Vec<(usize, Option<BrokerInfo>)> =
                 running.iter().map(|&i| (i, self.info(i))).collect();
             last = infos.clone();
-            let masters: Vec<&(usize, Option<BrokerInfo>)> = infos
-                .iter()
-                .filter(|(_, b)| b.as_ref().is_some_and(|b| b.role == Role::Master))
-                .collect();
-            let [(m, Some(mb))] = masters[..] else {
-                return false;
-            };
-            let Some(rep) = &mb.replication else {
-                return false;
-            };
-            let followers = infos.iter().all(|(i, b)| {
-                *i == *m
-                    || b.as_ref()
-                        .and_then(|b| b.replication.as_ref())
-                        .is_some_and(|r| {
-                            r.master.as_deref() == Some(mb.name.as_str())
-                                && r.epoch == rep.epoch
-                                && r.replicas
-                                    .iter()
-                                    .all(|x| x.state == "streaming" && x.lag_records == 0)
-                        })
-            });
-            let seen = rep.replicas.len() + 1 == running.len()
-                && rep
-                    .replicas
-                    .iter()
-                    .all(|x| x.state == "streaming" && x.lag_records == 0);
-            if followers && seen {
-                found = Some((*m, rep.epoch));
-            }
-            followers && seen
+            found = settled_master(&infos);
+            found.is_some()
         });
         match found {
             Some(f) if ok => f,
@@ -349,6 +320,54 @@ pub struct Round {
     pub answered: Vec<Option<Duration>>,
 }
 
+impl Round {
+    /// Whether more than one member answered `master` in it.
+    pub fn two_masters(&self) -> bool {
+        self.roles
+            .iter()
+            .filter(|x| matches!(x, Some((Role::Master, _))))
+            .count()
+            > 1
+    }
+}
+
+/// Whether a group has settled, from its running members' answers (index, `GET
+/// /api/v1/broker`, `None` if it did not answer): exactly one is master, every other one
+/// streams from it in its epoch with nothing left to apply, and the master sees each of them
+/// streaming at lag 0. Then the master's index and its epoch.
+pub fn settled_master(infos: &[(usize, Option<BrokerInfo>)]) -> Option<(usize, u64)> {
+    let masters: Vec<&(usize, Option<BrokerInfo>)> = infos
+        .iter()
+        .filter(|(_, b)| b.as_ref().is_some_and(|b| b.role == Role::Master))
+        .collect();
+    let [(m, Some(mb))] = masters[..] else {
+        return None;
+    };
+    let rep = mb.replication.as_ref()?;
+    let caught_up = |r: &ReplicationInfo| {
+        r.replicas
+            .iter()
+            .all(|x| x.state == "streaming" && x.lag_records == 0)
+    };
+    let followers = infos.iter().all(|(i, b)| {
+        *i == *m
+            || b.as_ref()
+                .and_then(|b| b.replication.as_ref())
+                .is_some_and(|r| {
+                    r.master.as_deref() == Some(mb.name.as_str())
+                        && r.epoch == rep.epoch
+                        && caught_up(r)
+                })
+    });
+    let seen = rep.replicas.len() + 1 == infos.len() && caught_up(rep);
+    (followers && seen).then_some((*m, rep.epoch))
+}
+
+/// The rounds in which more than one member answered `master`.
+fn with_two_masters(rounds: &[Round]) -> Vec<Round> {
+    rounds.iter().filter(|r| r.two_masters()).cloned().collect()
+}
+
 /// What a [`RoleWatch`] saw.
 #[derive(Debug)]
 pub struct WatchReport {
@@ -361,17 +380,7 @@ pub struct WatchReport {
 impl WatchReport {
     /// Rounds in which more than one member answered `master`.
     pub fn two_masters(&self) -> Vec<Round> {
-        self.rounds
-            .iter()
-            .filter(|r| {
-                r.roles
-                    .iter()
-                    .filter(|x| matches!(x, Some((Role::Master, _))))
-                    .count()
-                    > 1
-            })
-            .cloned()
-            .collect()
+        with_two_masters(&self.rounds)
     }
 
     /// Rounds in which member `i` answered `master`.
@@ -462,18 +471,7 @@ impl RoleWatch {
 
     /// Rounds so far in which more than one member answered `master`.
     pub fn two_masters_so_far(&self) -> Vec<Round> {
-        let rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
-        rounds
-            .iter()
-            .filter(|r| {
-                r.roles
-                    .iter()
-                    .filter(|x| matches!(x, Some((Role::Master, _))))
-                    .count()
-                    > 1
-            })
-            .cloned()
-            .collect()
+        with_two_masters(&self.rounds.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Stops sampling; every round seen.

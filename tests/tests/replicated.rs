@@ -100,36 +100,12 @@ async fn settled(g: &Group, running: &[usize], timeout: Duration) -> usize {
         let mut infos = Vec::new();
         for &i in running {
             match info(&g.nodes[i]).await {
-                Some(b) => infos.push((i, b)),
+                Some(b) => infos.push((i, Some(b))),
                 None => return false,
             }
         }
-        let masters: Vec<&(usize, BrokerInfo)> = infos
-            .iter()
-            .filter(|(_, b)| b.role == Role::Master)
-            .collect();
-        let [(m, mb)] = masters[..] else {
-            return false;
-        };
-        let Some(rep) = &mb.replication else {
-            return false;
-        };
-        let streaming = infos.iter().all(|(i, b)| {
-            *i == *m
-                || b.replication.as_ref().is_some_and(|r| {
-                    r.master.as_deref() == Some(mb.name.as_str())
-                        && r.epoch == rep.epoch
-                        && r.replicas
-                            .iter()
-                            .all(|x| x.state == "streaming" && x.lag_records == 0)
-                })
-        });
-        let seen = rep.replicas.len() + 1 == running.len()
-            && rep.replicas.iter().all(|x| x.lag_records == 0);
-        if streaming && seen {
-            found = Some(*m);
-        }
-        streaming && seen
+        found = mq_tests::replicated::settled_master(&infos).map(|(m, _)| m);
+        found.is_some()
     })
     .await;
     match found {
