@@ -11,10 +11,11 @@
 #   scripts/bench.sh                   # full run (about 25 minutes on 2 cores)
 #   ROUNDS=1 BACKLOG=100000 SCALE=0 scripts/bench.sh   # a quick look
 #   ONLY=backlog scripts/bench.sh      # 1,000,000 messages backlogged: memory, restart, drain
+#   ONLY=replicated scripts/bench.sh   # --ha replicated groups of 3 against one broker
 #
 # Settings (environment): ROUNDS (3), BACKLOG messages preloaded for the backlog figures
 # (1000000; 0 skips them), ONLY=backlog runs only the backlog figures (KINDS=mqnode: only
-# mqnode's), SCALE=0 skips the
+# mqnode's), ONLY=replicated only the replicated group's (TAKEOVERS kills, 10), SCALE=0 skips the
 # mqnode-only scale figures, BENCH_DIR (where the
 # temporary directory goes: both stores live there; default /var/tmp), BASE_PORT (61800).
 set -euo pipefail
@@ -29,6 +30,10 @@ KINDS=${KINDS:-mqnode activemq}
 if [[ $ONLY == backlog ]]; then
   SCALE=0
   ((BACKLOG > 0)) || BACKLOG=1000000
+fi
+if [[ $ONLY == replicated ]]; then
+  SCALE=0
+  BACKLOG=0
 fi
 BASE_PORT=${BASE_PORT:-61800}
 BENCH_DIR=${BENCH_DIR:-/var/tmp}
@@ -369,7 +374,7 @@ failover_round() {
 # ---- the rounds ------------------------------------------------------------------------------
 
 for ((round = 1; round <= ROUNDS; round++)); do
-  [[ $ONLY == backlog ]] && break
+  [[ $ONLY == backlog || $ONLY == replicated ]] && break
   if ((round % 2)); then order=(mqnode activemq); else order=(activemq mqnode); fi
   for kind in "${order[@]}"; do one_broker_round "$kind" "$round"; done
   for kind in "${order[@]}"; do bridge_round "$kind" "$round"; done
@@ -430,6 +435,160 @@ backlog() {
 if ((BACKLOG > 0)); then
   for kind in $KINDS; do backlog "$kind"; done
 fi
+
+# ---- replicated groups (ONLY=replicated) ------------------------------------------------------
+# A local ZooKeeper (Debian's package, standalone, loopback), then for each `sync` mode a group
+# of three `--ha replicated` members on loopback, the receipted 1+1 and 4+4 runs against its
+# master, and one broker of each kind alone for comparison. Then kill -9 of the master,
+# TAKEOVERS times (zk-session-timeout 1000 ms), to STOMP CONNECTED on the member that takes
+# over, and the catch-up of a replica that was down while messages flowed.
+
+TAKEOVERS=${TAKEOVERS:-10}
+ZK_PORT=$((BASE_PORT + 50))
+REP_PIDS=()
+
+start_zookeeper() {
+  local dir=$WORK/zookeeper i
+  mkdir -p "$dir/data"
+  printf '%s\n' "tickTime=100" "dataDir=$dir/data" "clientPort=$ZK_PORT" \
+    "clientPortAddress=127.0.0.1" "minSessionTimeout=200" "maxSessionTimeout=60000" \
+    "admin.enableServer=false" "4lw.commands.whitelist=ruok" >"$dir/zoo.cfg"
+  "$JAVA" -Xmx128m -XX:+UseSerialGC -Djava.net.preferIPv4Stack=true \
+    -Dzookeeper.admin.enableServer=false \
+    -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
+    org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" >"$dir/zk.log" 2>&1 &
+  PIDS+=("$!")
+  for ((i = 0; i < 600; i++)); do
+    [[ $( (exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && printf ruok >&3 && timeout 1 cat <&3) 2>/dev/null) == imok ]] &&
+      return 0
+    sleep 0.1
+  done
+  die "ZooKeeper did not start (see $dir/zk.log)"
+}
+
+member_port() { echo $((BASE_PORT + 10 + 3 * $1)); }
+
+# start_member MODE I: member I (0-2) of the group for sync MODE, on its own data.
+start_member() {
+  local mode=$1 i=$2 port
+  port=$(member_port "$i")
+  start_mqnode "rep-$i" "$port" "$WORK/rep-$mode-$i" --ha replicated --replicas 3 \
+    --zk-address "127.0.0.1:$ZK_PORT" --zk-path "/mq/bench-$mode" \
+    --bind "tcp://127.0.0.1:$((port + 2))" --sync "$mode" --zk-session-timeout 1000
+  REP_PIDS[i]=$STARTED_PID
+}
+
+# broker_json I: member I's GET /api/v1/broker (empty when it does not answer).
+broker_json() { curl -s --max-time 1 "http://127.0.0.1:$(($(member_port "$1") + 1000))/api/v1/broker" || true; }
+
+# settled_master: prints the index of the master once one member is master and sees the other
+# two streaming at lag 0 (every member running); waits at most 60 s.
+settled_master() {
+  local t i
+  for ((t = 0; t < 1200; t++)); do
+    for i in 0 1 2; do
+      if broker_json "$i" | python3 -c '
+import json, sys
+b = json.load(sys.stdin)
+r = b.get("replication") or {}
+ok = b.get("role") == "master" and len(r.get("replicas", [])) == 2 and all(
+    x["state"] == "streaming" and x["lag_records"] == 0 for x in r["replicas"])
+sys.exit(0 if ok else 1)' 2>/dev/null; then
+        echo "$i"
+        return 0
+      fi
+    done
+    sleep 0.05
+  done
+  return 1
+}
+
+replicated_group() {
+  local mode=$1 m r url i
+  log "replicated group of 3, sync $mode"
+  for i in 0 1 2; do start_member "$mode" "$i"; done
+  m=$(settled_master) || die "the $mode group did not settle (see $WORK)"
+  url="tcp://127.0.0.1:$(member_port "$m")"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    run_bench "rep_${mode}_p11r" mqnode "$url" --queue "rep.r$r.p11r" --warmup "$WARMUP" \
+      --messages "$N_P11R" --persistent --receipts each
+    run_bench "rep_${mode}_p44r" mqnode "$url" --queue "rep.r$r.p44r" --warmup "$WARMUP" \
+      --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
+  done
+  if [[ $mode == quorum_disk ]]; then replicated_faults; fi
+  for i in 0 1 2; do stop "${REP_PIDS[i]}"; done
+}
+
+# Takeovers and the catch-up of a replica, on the running quorum_disk group.
+replicated_faults() {
+  local k m t0 t1 i others p served n=20000
+  for ((k = 1; k <= TAKEOVERS; k++)); do
+    m=$(settled_master) || die "the group did not settle before takeover $k"
+    others=()
+    for i in 0 1 2; do [[ $i == "$m" ]] || others+=("$(member_port "$i")"); done
+    t0=$(now_us)
+    kill -9 "${REP_PIDS[m]}"
+    served=""
+    while [[ -z "$served" ]] && (($(now_us) - t0 < 30000000)); do
+      for p in "${others[@]}"; do stomp_connected "$p" && served=$p && break; done
+    done
+    t1=$(now_us)
+    wait "${REP_PIDS[m]}" 2>/dev/null || true
+    if [[ -n "$served" ]]; then
+      record rep_takeover_ms mqnode $(((t1 - t0) / 1000))
+      log "  takeover $k: kill -9 of rep-$m to STOMP CONNECTED on port $served: $(((t1 - t0) / 1000)) ms"
+    else
+      PROBLEMS=$((PROBLEMS + 1))
+      log "  takeover $k: no member served STOMP within 30 s"
+    fi
+    start_member quorum_disk "$m"
+  done
+  # A replica down while $n messages are stored, then its catch-up.
+  m=$(settled_master) || die "the group did not settle before the catch-up"
+  i=$(((m + 1) % 3))
+  kill -9 "${REP_PIDS[i]}"
+  wait "${REP_PIDS[i]}" 2>/dev/null || true
+  "$MQCTL" bench --url "tcp://127.0.0.1:$(member_port "$m")" -o plain --queue rep.catchup \
+    --messages "$n" --consumers 0 --producers 4 --persistent >/dev/null 2>>"$WORK/bench.stderr" ||
+    PROBLEMS=$((PROBLEMS + 1))
+  t0=$(now_us)
+  start_member quorum_disk "$i"
+  if settled_master >/dev/null; then
+    t1=$(now_us)
+    record rep_catchup mqnode "$(awk -v n="$n" -v us=$((t1 - t0)) 'BEGIN { printf "%.0f", n * 1e6 / us }')"
+    log "  a replica down while $n messages were stored: start to caught up in $(((t1 - t0) / 1000)) ms"
+  else
+    PROBLEMS=$((PROBLEMS + 1))
+    log "  the replica did not catch up"
+  fi
+}
+
+replicated() {
+  local kind r url="tcp://127.0.0.1:$BASE_PORT" mode
+  start_zookeeper
+  for kind in mqnode activemq; do
+    log "$kind alone, for comparison"
+    start_broker "$kind" "$kind-single" "$BASE_PORT" "$WORK/$kind-single.data"
+    for ((r = 1; r <= ROUNDS; r++)); do
+      run_bench single_p11r "$kind" "$url" --queue "one.r$r.p11r" --warmup "$WARMUP" \
+        --messages "$N_P11R" --persistent --receipts each
+      run_bench single_p44r "$kind" "$url" --queue "one.r$r.p44r" --warmup "$WARMUP" \
+        --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
+    done
+    stop "$BROKER_PID"
+    rm -rf "$WORK/$kind-single.data" "$WORK/$kind-single"
+  done
+  # ActiveMQ's single-broker figures stand beside each replicated row.
+  for mode in quorum_disk quorum_mem local_disk; do
+    for r in p11r p44r; do
+      awk -F'\t' -v k="single_$r" -v n="rep_${mode}_$r" '$1 == k && $2 == "activemq" { print n "\t" $2 "\t" $3 }' \
+        "$RESULTS" >>"$RESULTS.extra"
+    done
+    replicated_group "$mode"
+  done
+  cat "$RESULTS.extra" >>"$RESULTS"
+}
+if [[ $ONLY == replicated ]]; then replicated; fi
 
 # ---- scale figures, mqnode only -------------------------------------------------------------
 
@@ -510,7 +669,16 @@ echo "$(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }
 echo
 printf '| %-58s | %6s | %12s | %12s | %6s |\n' figure unit mqnode ActiveMQ ratio
 printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "--------" "--------------" "--------------" "--------"
-if [[ $ONLY != backlog ]]; then
+if [[ $ONLY == replicated ]]; then
+  row "persistent 1+1 receipts, one broker alone" single_p11r msg/s
+  row "persistent 4+4 receipts, one broker alone" single_p44r msg/s
+  for mode in quorum_disk quorum_mem local_disk; do
+    row "persistent 1+1 receipts, replicated group of 3, sync $mode" "rep_${mode}_p11r" msg/s
+    row "persistent 4+4 receipts, replicated group of 3, sync $mode" "rep_${mode}_p44r" msg/s
+  done
+  row "kill -9 of the replicated master to STOMP on the next (median of $TAKEOVERS)" rep_takeover_ms ms
+  row "catch-up of a replica that was down (messages per second)" rep_catchup msg/s
+elif [[ $ONLY != backlog ]]; then
   row "persistent 1 KiB, 1+1, receipt per message" p11r msg/s
   row "persistent 1 KiB, 4+4, receipt per message" p44r msg/s
   row "persistent 1 KiB, 1+1, no receipts" p11n msg/s
