@@ -431,14 +431,16 @@ async fn a_deposed_masters_fenced_writes_are_refused_by_the_database() -> TestRe
             .starts_with("write refused: the lease is held by b"),
         "{e}"
     );
-    // a's renewal finds b in the row and gives up at once.
+    // a's renewal gives up at once: it finds b in the row, or (when it ran between the lease's
+    // end and b's take-over, as it may on a busy machine) the lease ended.
     let reason = tokio::time::timeout(SOON, lease_a.lost()).await?;
-    assert_eq!(
-        reason,
-        LostReason::Deposed {
-            holder: Some("b".into()),
-            epoch: lease_b.epoch()
-        }
+    let deposed = LostReason::Deposed {
+        holder: Some("b".into()),
+        epoch: lease_b.epoch(),
+    };
+    assert!(
+        reason == deposed || reason == LostReason::Expired,
+        "{reason:?}"
     );
     assert!(!lease_a.is_held());
     // Only the write made while a held the lease is there; b writes fine.
