@@ -472,14 +472,19 @@ member_port() { echo $((BASE_PORT + 10 + 3 * $1)); }
 start_member() {
   local mode=$1 i=$2 port
   port=$(member_port "$i")
-  start_mqnode "rep-$i" "$port" "$WORK/rep-$mode-$i" --ha replicated --replicas 3 \
+  [[ -f $WORK/admin.token ]] || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/admin.token")
+  start_mqnode "rep-$i" "$port" "$WORK/rep-$mode-$i" --admin-token-file "$WORK/admin.token" \
+    --ha replicated --replicas 3 \
     --zk-address "127.0.0.1:$ZK_PORT" --zk-path "/mq/bench-$mode" \
     --bind "tcp://127.0.0.1:$((port + 2))" --sync "$mode" --zk-session-timeout 1000
   REP_PIDS[i]=$STARTED_PID
 }
 
 # broker_json I: member I's GET /api/v1/broker (empty when it does not answer).
-broker_json() { curl -s --max-time 1 "http://127.0.0.1:$(($(member_port "$1") + 1000))/api/v1/broker" || true; }
+broker_json() {
+  curl -s --max-time 1 -H "Authorization: Bearer $(cat "$WORK/admin.token")" \
+    "http://127.0.0.1:$(($(member_port "$1") + 1000))/api/v1/broker" || true
+}
 
 # settled_master: prints the index of the master once one member is master and sees the other
 # two streaming at lag 0 (every member running); waits at most 60 s.
