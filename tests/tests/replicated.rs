@@ -9,6 +9,9 @@
 //! - A replica that was down while messages flowed catches up, and a takeover by it then
 //!   serves every one of them.
 //! - A member presenting the wrong replication token is refused.
+//! - With the nodes' TLS certificates the links are TLS: a group elects, a receipted message
+//!   survives a SIGKILL of its master, and a member whose certificate the CA did not sign is
+//!   refused by the master.
 //!
 //! Members ask for a 1000 ms ZooKeeper session; the server's tick is 100 ms.
 
@@ -17,6 +20,7 @@ use std::time::Duration;
 
 use mq_shared::api::{BrokerInfo, Role};
 use mq_shared::client::AckMode;
+use mq_tests::certs::Pki;
 use mq_tests::load::Load;
 use mq_tests::netns::Origin;
 use mq_tests::zookeeper::ZooKeeper;
@@ -54,6 +58,16 @@ struct Group {
 
 impl Group {
     fn start(zk: &ZooKeeper, group: &str, weights: [u32; 3]) -> Group {
+        Group::start_with(zk, group, weights, Default::default())
+    }
+
+    /// A group whose member `i` also gets `extra[i]`.
+    fn start_with(
+        zk: &ZooKeeper,
+        group: &str,
+        weights: [u32; 3],
+        extra: [Vec<String>; 3],
+    ) -> Group {
         let dirs: Vec<tempfile::TempDir> = (0..3)
             .map(|_| tempfile::tempdir().expect("data dir"))
             .collect();
@@ -61,7 +75,8 @@ impl Group {
         let nodes = (0..3)
             .map(|i| {
                 let opts = replicated(&format!("{group}-{i}"), zk, group, dirs[i].path())
-                    .args(["--weight".to_string(), weights[i].to_string()]);
+                    .args(["--weight".to_string(), weights[i].to_string()])
+                    .args(extra[i].clone());
                 urls.push(opts.transport.clone());
                 let n = Node::start(opts);
                 assert_eq!(n.role(), Role::Slave, "a member starts as slave");
@@ -262,4 +277,77 @@ async fn a_member_with_the_wrong_replication_token_is_refused() {
         !names.contains(&"rtoken-2".to_string()),
         "the impostor replicates: {names:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_tls_a_group_elects_and_a_receipted_message_survives_a_kill_of_the_master() {
+    let pki = Pki::new();
+    let zk = ZooKeeper::start();
+    let mut g = Group::start_with(
+        &zk,
+        "rtls",
+        [1, 1, 1],
+        [pki.node_args(), pki.node_args(), pki.node_args()],
+    );
+    // Settled: both replicas stream from the master, each over a verified TLS link.
+    let m = settled(&g, &[0, 1, 2], TAKEOVER).await;
+    let mut c = stomp::connect(&stomp_of(&mut g, m)).await;
+    stomp::send_persistent(&mut c, "/queue/tls", "replicated over TLS").await;
+    drop(c);
+    g.nodes[m].kill();
+    let rest: Vec<usize> = (0..3).filter(|&i| i != m).collect();
+    let n = settled(&g, &rest, TAKEOVER).await;
+    assert_ne!(n, m);
+    let mut c = stomp::connect(&stomp_of(&mut g, n)).await;
+    stomp::subscribe(&mut c, "/queue/tls", "s", AckMode::Auto).await;
+    let got = stomp::drain(&mut c, 1, SOON).await;
+    assert_eq!(stomp::bodies(&got), ["replicated over TLS"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_tls_a_member_whose_certificate_the_ca_did_not_sign_is_refused() {
+    let pki = Pki::new();
+    let zk = ZooKeeper::start();
+    // The third member trusts the group's CA, but its own certificate is another CA's.
+    let rogue = vec![
+        "--tls-cert".to_string(),
+        pki.rogue_cert.display().to_string(),
+        "--tls-key".to_string(),
+        pki.rogue_key.display().to_string(),
+        "--tls-ca".to_string(),
+        pki.ca.display().to_string(),
+    ];
+    // It never wins an election while the others are there.
+    let g = Group::start_with(
+        &zk,
+        "rtlsrogue",
+        [5, 5, 1],
+        [pki.node_args(), pki.node_args(), rogue],
+    );
+    let m = settled(&g, &[0, 1], TAKEOVER).await;
+    assert_ne!(m, 2);
+    // Its handshake is refused, again at each attempt, and the master says why.
+    wait_for(SOON, || {
+        g.nodes[m]
+            .log()
+            .contains("not signed by the trusted CA (tls-ca)")
+    });
+    let b = info(&g.nodes[m]).await.expect("master info");
+    let names: Vec<String> = b
+        .replication
+        .expect("replication info")
+        .replicas
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert!(
+        !names.contains(&"rtlsrogue-2".to_string()),
+        "the member outside the CA replicates: {names:?}"
+    );
+    // The refused member says so too, and keeps trying.
+    wait_for(SOON, || {
+        g.nodes[2]
+            .log()
+            .contains("replication from the master stopped")
+    });
 }

@@ -182,6 +182,10 @@ pub fn resolve(args: Options) -> Result<NodeConfig, ConfigError> {
         c.ha == HaKind::Replicated,
         &c.name,
         c.persistent,
+        crate::ha::replicated::options::NodeTls {
+            identity: o.tls_cert.is_some() && o.tls_key.is_some(),
+            ca: o.tls_ca.is_some(),
+        },
     )?;
     if c.ha == HaKind::Jdbc {
         if c.store.is_none() {

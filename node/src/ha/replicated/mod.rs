@@ -23,6 +23,10 @@
 //!   stops confirming at once and stops serving (its commits waiting fail, its connections
 //!   close).
 //! - **Replicas** do not serve clients; they keep the replication link and their store.
+//! - **Links** carry the group's token in their hello; with the node's certificate
+//!   (`tls-cert`, `tls-key`, `tls-ca`) they are TLS both ways: the master requires a replica
+//!   certificate signed by the CA, and a replica verifies the master's for the host it dials
+//!   (the `hostname` the master published in ZooKeeper).
 //!
 //! Files: `options` (the keys), `wire` (the link's frames), `stream` (the master's side),
 //! `replica` (a replica's side).
@@ -37,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mq_shared::api::{ReplicaInfo, ReplicationInfo, Role as NodeRole};
+use mq_shared::tls::{ClientConfig, TlsAcceptor};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -169,6 +174,10 @@ pub async fn run(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(), No
         Err(e) => return signal(&mut ready, Err(e)),
     };
     let cfg = state.config.clone();
+    let (acceptor, connector) = match link_tls(&rc, &cfg) {
+        Ok(t) => t,
+        Err(e) => return signal(&mut ready, Err(e)),
+    };
     let listener = match TcpListener::bind(rc.bind).await {
         Ok(l) => l,
         Err(error) => {
@@ -189,6 +198,7 @@ pub async fn run(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(), No
     let follower = Follower {
         name: cfg.name.clone(),
         token: rc.token.clone(),
+        tls: connector,
         path: cfg.data_dir.join(STORE_FILE),
         opts: crate::store::Options {
             cache_bytes: (cfg.usage.memory / 4).max(4 << 20) as usize,
@@ -228,7 +238,15 @@ pub async fn run(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(), No
                 let rep = links.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 match rep {
                     Some(r) => {
-                        tokio::spawn(stream::serve_link(r, sock));
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            match mq_shared::tls::accept(sock, acceptor.as_ref()).await {
+                                Ok(link) => stream::serve_link(r, link).await,
+                                Err(e) => {
+                                    tracing::warn!(%peer, error = %e, "replication link refused")
+                                }
+                            }
+                        });
                     }
                     None => {
                         tracing::debug!(%peer, "a replica connected to a member that is not master")
@@ -464,6 +482,28 @@ pub async fn run(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(), No
     close(store.take()).await;
     leave(joined).await;
     Ok(())
+}
+
+/// The TLS of replication links, when the node has a certificate: the listener presents it
+/// and requires one signed by the CA from every replica; a replica verifies the master
+/// against the CA and presents the node's certificate.
+fn link_tls(
+    rc: &ReplicatedConfig,
+    cfg: &crate::config::NodeConfig,
+) -> Result<(Option<TlsAcceptor>, Option<Arc<ClientConfig>>), NodeError> {
+    let files = match &cfg.tls {
+        Some(f) if rc.tls => f,
+        _ => return Ok((None, None)),
+    };
+    let invalid = |key: &'static str, e: mq_shared::tls::TlsError| {
+        NodeError::Config(ConfigError::Invalid {
+            key,
+            message: format!("replication link: {e}"),
+        })
+    };
+    let server = mq_shared::tls::server_config(files, true).map_err(|e| invalid("tls-cert", e))?;
+    let client = files.client_config().map_err(|e| invalid("tls-ca", e))?;
+    Ok((Some(TlsAcceptor::from(server)), Some(client)))
 }
 
 /// What the loop does after a role.

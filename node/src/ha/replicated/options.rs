@@ -14,7 +14,7 @@ use crate::config::ConfigError;
 pub const DEFAULT_REPLICAS: usize = 3;
 /// Default of `zk-address` (ActiveMQ's).
 pub const DEFAULT_ZK_ADDRESS: &str = "127.0.0.1:2181";
-/// Default of `bind`: ActiveMQ's port, on loopback (a non-loopback bind needs a token).
+/// Default of `bind`: ActiveMQ's port, on loopback (a non-loopback bind needs a token or TLS).
 pub const DEFAULT_BIND: &str = "tcp://127.0.0.1:61619";
 
 /// When a group commit counts as confirmed (`sync`, ActiveMQ's names).
@@ -63,7 +63,8 @@ pub struct ReplicatedOptions {
     #[arg(long = "zk-session-timeout", value_name = "MS")]
     pub zk_session_timeout: Option<u64>,
     /// With --ha replicated: the replication listener, tcp://HOST:PORT (port 0 picks one); a
-    /// non-loopback address needs --replication-token-file [default: tcp://127.0.0.1:61619].
+    /// non-loopback address needs --replication-token-file or TLS (--tls-cert, --tls-key,
+    /// --tls-ca) [default: tcp://127.0.0.1:61619].
     #[arg(long, value_name = "URI")]
     pub bind: Option<String>,
     /// With --ha replicated: the host the other members reach this one's listener at
@@ -144,6 +145,15 @@ impl ReplicatedOptions {
     }
 }
 
+/// Which of the node's TLS files are set, as far as replication is concerned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeTls {
+    /// `tls-cert` and `tls-key`: the node has a certificate of its own.
+    pub identity: bool,
+    /// `tls-ca`: the CA peers' certificates must be signed by.
+    pub ca: bool,
+}
+
 /// What `--ha replicated` runs with.
 #[derive(Clone)]
 pub struct ReplicatedConfig {
@@ -165,6 +175,9 @@ pub struct ReplicatedConfig {
     pub sync: SyncMode,
     /// The token of replication links.
     pub token: Option<String>,
+    /// Whether replication links are TLS (the node's certificate, key and CA), mutually
+    /// authenticated.
+    pub tls: bool,
 }
 
 impl std::fmt::Debug for ReplicatedConfig {
@@ -179,6 +192,7 @@ impl std::fmt::Debug for ReplicatedConfig {
             .field("weight", &self.weight)
             .field("sync", &self.sync)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -198,12 +212,14 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 /// Resolves the options: `None` unless `replicated` (then every key is checked); a key set
-/// without `--ha replicated` is refused.
+/// without `--ha replicated` is refused. With a certificate (`tls`), links are TLS and the
+/// CA is required.
 pub fn resolve(
     o: &ReplicatedOptions,
     replicated: bool,
     name: &str,
     persistent: bool,
+    tls: NodeTls,
 ) -> Result<Option<ReplicatedConfig>, ConfigError> {
     if !replicated {
         return match o.any_set() {
@@ -270,11 +286,17 @@ pub fn resolve(
         }
         None => None,
     };
-    if !bind.ip().is_loopback() && token.is_none() {
+    if tls.identity && !tls.ca {
+        return Err(invalid(
+            "tls-ca",
+            "with --ha replicated and --tls-cert the replication links are TLS, and members verify each other against --tls-ca: give it",
+        ));
+    }
+    if !bind.ip().is_loopback() && token.is_none() && !tls.identity {
         return Err(invalid(
             "bind",
             format!(
-                "refusing a replication listener on non-loopback {bind} without --replication-token-file"
+                "refusing a replication listener on non-loopback {bind} without --replication-token-file or TLS (--tls-cert, --tls-key and --tls-ca)"
             ),
         ));
     }
@@ -299,6 +321,7 @@ pub fn resolve(
         weight: o.weight.unwrap_or(crate::ha::zk::DEFAULT_WEIGHT),
         sync: o.sync.unwrap_or_default(),
         token,
+        tls: tls.identity,
     }))
 }
 
@@ -308,8 +331,14 @@ mod tests {
 
     #[test]
     fn defaults_are_activemqs_on_loopback() -> Result<(), ConfigError> {
-        let c = resolve(&ReplicatedOptions::default(), true, "b1", true)?
-            .ok_or_else(|| invalid("ha", "none"))?;
+        let c = resolve(
+            &ReplicatedOptions::default(),
+            true,
+            "b1",
+            true,
+            NodeTls::default(),
+        )?
+        .ok_or_else(|| invalid("ha", "none"))?;
         assert_eq!(c.replicas, 3);
         assert_eq!(c.quorum(), 2);
         assert_eq!(c.zk_address, "127.0.0.1:2181");
@@ -327,23 +356,60 @@ mod tests {
             bind: Some("tcp://0.0.0.0:61619".into()),
             ..Default::default()
         };
-        assert!(resolve(&wide, true, "b", true).is_err(), "no token");
+        let open = resolve(&wide, true, "b", true, NodeTls::default());
+        assert!(
+            matches!(&open, Err(ConfigError::Invalid { key: "bind", message }) if message.contains("--replication-token-file or TLS")),
+            "no token, no TLS: {open:?}"
+        );
+        let tls = NodeTls {
+            identity: true,
+            ca: true,
+        };
+        let lan = ReplicatedOptions {
+            bind: Some("tcp://10.0.0.1:61619".into()),
+            ..Default::default()
+        };
+        let c = resolve(&lan, true, "b", true, tls).map(|c| c.map(|c| c.tls));
+        assert!(
+            matches!(c, Ok(Some(true))),
+            "TLS is enough for a wide bind: {c:?}"
+        );
+        let no_ca = NodeTls {
+            identity: true,
+            ca: false,
+        };
+        assert!(matches!(
+            resolve(&ReplicatedOptions::default(), true, "b", true, no_ca),
+            Err(ConfigError::Invalid { key: "tls-ca", .. })
+        ));
         let keys = ReplicatedOptions {
             replicas: Some(3),
             ..Default::default()
         };
-        assert!(resolve(&keys, false, "b", true).is_err(), "without --ha");
-        assert!(resolve(&ReplicatedOptions::default(), true, "b", false).is_err());
+        assert!(
+            resolve(&keys, false, "b", true, NodeTls::default()).is_err(),
+            "without --ha"
+        );
+        assert!(
+            resolve(
+                &ReplicatedOptions::default(),
+                true,
+                "b",
+                false,
+                NodeTls::default()
+            )
+            .is_err()
+        );
         let zero = ReplicatedOptions {
             replicas: Some(0),
             ..Default::default()
         };
-        assert!(resolve(&zero, true, "b", true).is_err());
+        assert!(resolve(&zero, true, "b", true, NodeTls::default()).is_err());
         let path = ReplicatedOptions {
             zk_path: Some("mq/b".into()),
             ..Default::default()
         };
-        assert!(resolve(&path, true, "b", true).is_err());
+        assert!(resolve(&path, true, "b", true, NodeTls::default()).is_err());
     }
 
     #[test]
@@ -363,8 +429,14 @@ mod tests {
 
     #[test]
     fn quorum_counts_every_member() -> Result<(), ConfigError> {
-        let mut c = resolve(&ReplicatedOptions::default(), true, "b", true)?
-            .ok_or_else(|| invalid("ha", "none"))?;
+        let mut c = resolve(
+            &ReplicatedOptions::default(),
+            true,
+            "b",
+            true,
+            NodeTls::default(),
+        )?
+        .ok_or_else(|| invalid("ha", "none"))?;
         for (n, q) in [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3)] {
             c.replicas = n;
             assert_eq!(c.quorum(), q, "{n} members");

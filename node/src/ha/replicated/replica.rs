@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use mq_shared::tls::{ClientConfig, Stream, TlsError};
+use tokio::io::{AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +33,9 @@ pub enum FollowError {
     /// The link.
     #[error(transparent)]
     Wire(#[from] WireError),
+    /// The connection or its TLS handshake.
+    #[error("replication link: {0}")]
+    Connect(#[from] TlsError),
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -52,12 +55,23 @@ pub struct ReplicaStatus {
     pub durable: AtomicU64,
 }
 
+/// The host of a `host:port` address (brackets of an IPv6 address removed): the name the
+/// master's certificate is verified for, its `hostname` as published in ZooKeeper.
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// What a replica follows with.
 pub struct Follower {
     /// This member's name.
     pub name: String,
     /// The group's token.
     pub token: Option<String>,
+    /// With TLS: the master verified against the node's CA, the node's certificate presented.
+    pub tls: Option<Arc<ClientConfig>>,
     /// The store file.
     pub path: PathBuf,
     /// Options the store is opened with.
@@ -109,12 +123,14 @@ impl Follower {
     ) -> Result<(), FollowError> {
         self.set_state("connecting");
         let mine = self.open(store).await?;
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
-            .await
-            .map_err(|_| FollowError::Refused(format!("no answer from {address}")))?
-            .map_err(WireError::Io)?;
-        let _ = conn.set_nodelay(true);
-        let (rd, mut wr) = conn.into_split();
+        let conn = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            mq_shared::tls::connect(address, self.tls.as_ref(), host_of(address)),
+        )
+        .await
+        .map_err(|_| FollowError::Refused(format!("no answer from {address}")))??;
+        let _ = conn.tcp().set_nodelay(true);
+        let (rd, mut wr) = tokio::io::split(conn);
         let mut rd = BufReader::with_capacity(256 << 10, rd);
         wire::write(
             &mut wr,
@@ -169,7 +185,7 @@ impl Follower {
     async fn install(
         &self,
         store: &mut Option<Store>,
-        rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+        rd: &mut BufReader<ReadHalf<Stream>>,
         master_epoch: u64,
     ) -> Result<u64, FollowError> {
         let begin = wire::read(rd).await?;
@@ -229,8 +245,8 @@ impl Follower {
     async fn stream(
         &self,
         store: &Store,
-        mut rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
-        mut wr: tokio::net::tcp::OwnedWriteHalf,
+        mut rd: BufReader<ReadHalf<Stream>>,
+        mut wr: WriteHalf<Stream>,
         master_epoch: u64,
         from: u64,
     ) -> Result<(), FollowError> {
@@ -312,5 +328,18 @@ impl Follower {
             r = send_acks => r,
             r = apply => r,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn the_master_is_verified_as_the_host_it_is_dialled_at() {
+        assert_eq!(host_of("mq1.example:61619"), "mq1.example");
+        assert_eq!(host_of("10.0.0.1:61619"), "10.0.0.1");
+        assert_eq!(host_of("[::1]:61619"), "::1");
+        assert_eq!(host_of("mq1"), "mq1");
     }
 }

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mq_shared::api::ReplicaInfo;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::TcpStream;
+use mq_shared::tls::Stream;
+use tokio::io::{AsyncWriteExt, BufWriter, WriteHalf};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -313,8 +313,12 @@ pub enum LinkError {
     Behind(String),
 }
 
-/// Serves one replica connection until it breaks or the term ends.
-pub async fn serve_link(rep: Arc<Replicator>, stream: TcpStream) {
+/// The master's writing half of a link.
+type Writer = BufWriter<WriteHalf<Stream>>;
+
+/// Serves one replica connection (plain, or TLS once its handshake is done) until it breaks
+/// or the term ends.
+pub async fn serve_link(rep: Arc<Replicator>, stream: Stream) {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
@@ -336,11 +340,11 @@ pub async fn serve_link(rep: Arc<Replicator>, stream: TcpStream) {
 
 async fn link(
     rep: &Arc<Replicator>,
-    stream: TcpStream,
+    stream: Stream,
     id: &mut Option<u64>,
 ) -> Result<(), LinkError> {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, wr) = stream.into_split();
+    let _ = stream.tcp().set_nodelay(true);
+    let (mut rd, wr) = tokio::io::split(stream);
     let mut wr = BufWriter::with_capacity(256 << 10, wr);
     let hello = tokio::time::timeout(HELLO_TIMEOUT, wire::read(&mut rd))
         .await
@@ -443,10 +447,7 @@ async fn link(
 }
 
 /// Tells the replica why it is refused.
-async fn refuse(
-    wr: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
-    reason: String,
-) -> Result<(), LinkError> {
+async fn refuse(wr: &mut Writer, reason: String) -> Result<(), LinkError> {
     let _ = wire::write(
         wr,
         &Frame::Refused {
@@ -477,7 +478,7 @@ fn continues(s: &State, epoch: u64, theirs: Position) -> Option<u64> {
 /// Streams the groups after `from` as they come, until the term ends.
 async fn stream_from(
     rep: &Arc<Replicator>,
-    wr: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    wr: &mut Writer,
     mut sent: u64,
     generation: u64,
 ) -> Result<(), LinkError> {
@@ -539,10 +540,7 @@ async fn stream_from(
 }
 
 /// Asks the writer for a snapshot and sends it; returns its position.
-async fn send_snapshot(
-    rep: &Arc<Replicator>,
-    wr: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
-) -> Result<u64, LinkError> {
+async fn send_snapshot(rep: &Arc<Replicator>, wr: &mut Writer) -> Result<u64, LinkError> {
     let (tx, rx) = std::sync::mpsc::channel();
     rep.lock().snapshots.push_back(tx);
     rep.changed.notify_all();
