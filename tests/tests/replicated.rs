@@ -107,6 +107,17 @@ async fn info(n: &Node) -> Option<BrokerInfo> {
     (r.status == 200).then(|| r.json())
 }
 
+/// The names of the replicas a master lists in `GET /api/v1/broker`.
+async fn replica_names(master: &Node) -> Vec<String> {
+    let b = info(master).await.expect("master info");
+    b.replication
+        .expect("replication info")
+        .replicas
+        .into_iter()
+        .map(|r| r.name)
+        .collect()
+}
+
 /// Waits until exactly one of the running members (by index) is master and every other one
 /// streams from it with nothing left to apply; returns the master's index.
 async fn settled(g: &Group, running: &[usize], timeout: Duration) -> usize {
@@ -265,14 +276,7 @@ async fn a_member_with_the_wrong_replication_token_is_refused() {
     wait_for(SOON, || {
         g.nodes[2].log().contains("wrong replication token")
     });
-    let b = info(&g.nodes[m]).await.expect("master info");
-    let names: Vec<String> = b
-        .replication
-        .expect("replication info")
-        .replicas
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
+    let names = replica_names(&g.nodes[m]).await;
     assert!(
         !names.contains(&"rtoken-2".to_string()),
         "the impostor replicates: {names:?}"
@@ -332,14 +336,7 @@ async fn over_tls_a_member_whose_certificate_the_ca_did_not_sign_is_refused() {
             .log()
             .contains("not signed by the trusted CA (tls-ca)")
     });
-    let b = info(&g.nodes[m]).await.expect("master info");
-    let names: Vec<String> = b
-        .replication
-        .expect("replication info")
-        .replicas
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
+    let names = replica_names(&g.nodes[m]).await;
     assert!(
         !names.contains(&"rtlsrogue-2".to_string()),
         "the member outside the CA replicates: {names:?}"
