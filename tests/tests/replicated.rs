@@ -348,3 +348,38 @@ async fn over_tls_a_member_whose_certificate_the_ca_did_not_sign_is_refused() {
             .contains("replication from the master stopped")
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bridge_to_the_group_with_masterslave_follows_its_master() {
+    let zk = ZooKeeper::start();
+    let mut g = Group::start(&zk, "rbridge", [1, 1, 1]);
+    let m = settled(&g, &[0, 1, 2], TAKEOVER).await;
+    // Replicas bind no STOMP transport: the link finds the member that serves.
+    let uri = format!(
+        "static:(masterslave:({}))?initialReconnectDelay=100&maxReconnectDelay=200",
+        g.urls.join(",")
+    );
+    let a = Node::start(NodeOpts::new("rbridge-a").args(["--network", &uri]));
+    network::wait_connected(&a, 1).await;
+    let mut cm = stomp::connect(&stomp_of(&mut g, m)).await;
+    stomp::subscribe(&mut cm, "/queue/group", "s", AckMode::ClientIndividual).await;
+    network::wait_consumers(&a, "group", 1).await;
+    network::produce(&a, "/queue/group", 0..10, 16).await;
+    // Acked with receipts: confirmed by the group's quorum before its master dies.
+    for _ in 0..10 {
+        let f = stomp::recv(&mut cm, SOON).await;
+        stomp::ack_receipt(&mut cm, &f).await;
+    }
+    g.nodes[m].kill();
+    let rest: Vec<usize> = (0..3).filter(|&i| i != m).collect();
+    let n = settled(&g, &rest, TAKEOVER).await;
+    let mut cn = stomp::connect(&stomp_of(&mut g, n)).await;
+    stomp::subscribe(&mut cn, "/queue/group", "s", AckMode::Auto).await;
+    network::wait_consumers(&a, "group", 1).await;
+    network::produce(&a, "/queue/group", 10..20, 16).await;
+    let got = network::collect(std::slice::from_mut(&mut cn), 10, SOON).await;
+    let mut ids = got[0].clone();
+    ids.sort_unstable();
+    assert_eq!(ids, (10..20).collect::<Vec<_>>(), "{got:?}");
+    stomp::expect_nothing(&mut cn, QUIET).await;
+}
