@@ -241,9 +241,12 @@ impl Node {
                 }
             });
         }
+        // Says when stderr has been read to its end: a failed start's log is complete then.
+        let (stderr_done, stderr_read) = channel::<()>();
         if let Some(err) = child.stderr.take() {
             let log = self.log.clone();
             thread::spawn(move || {
+                let _done = stderr_done;
                 let mut r = BufReader::new(err);
                 let mut buf = Vec::new();
                 loop {
@@ -270,6 +273,8 @@ impl Node {
                 let status = self.child.as_mut().and_then(|c| wait_exit(c, EXIT_TIMEOUT));
                 // Reaped, or still running without stdout: kill it either way.
                 self.kill_quietly();
+                // Its last words (the reason it stopped) are in the log once stderr ends.
+                let _ = stderr_read.recv_timeout(EXIT_TIMEOUT);
                 Err(status)
             }
             Err(RecvTimeoutError::Timeout) => {
