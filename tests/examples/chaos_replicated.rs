@@ -107,6 +107,29 @@ async fn connect(addr: &str) -> Option<StompClient> {
     StompClient::connect(addr, opts).await.ok()
 }
 
+impl Members {
+    /// Runs `session` on a connection to the master, inside the master's host: `Ok(None)` when
+    /// no master serves (after a short wait) or it could not be reached, `Err` when the task
+    /// failed.
+    async fn on_master<T, F, Fut>(&self, session: F) -> Result<Option<T>, tokio::task::JoinError>
+    where
+        F: FnOnce(StompClient) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some((i, addr)) = self.master().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Ok(None);
+        };
+        self.handles[i]
+            .spawn(async move {
+                let c = connect(&addr).await?;
+                Some(session(c).await)
+            })
+            .await
+    }
+}
+
 /// One producer: sends its next message (or resends the unconfirmed one, as a new attempt)
 /// with a receipt on a connection to the master, one at a time, until `stop`.
 async fn produce(p: u32, m: Members, ledger: SharedLedger, stop: Arc<AtomicBool>) {
@@ -116,39 +139,32 @@ async fn produce(p: u32, m: Members, ledger: SharedLedger, stop: Arc<AtomicBool>
         attempt: 0,
     };
     while !stop.load(Ordering::Relaxed) {
-        let Some((i, addr)) = m.master().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let (l, s) = (ledger.clone(), stop.clone());
-        // The connection is made and used in the master's host.
-        let session = m.handles[i].spawn(async move {
-            let Some(mut c) = connect(&addr).await else {
-                return next;
-            };
+        let (l, s, mut id) = (ledger.clone(), stop.clone(), next);
+        let session = m.on_master(move |mut c| async move {
             while !s.load(Ordering::Relaxed) {
-                lock(&l).sent(next);
-                let send = c.send(DEST, next.body(BODY), &[("persistent", "true")], true);
+                lock(&l).sent(id);
+                let send = c.send(DEST, id.body(BODY), &[("persistent", "true")], true);
                 match tokio::time::timeout(Duration::from_secs(5), send).await {
                     Ok(Ok(())) => {
-                        lock(&l).receipted(next);
-                        next = MsgId {
+                        lock(&l).receipted(id);
+                        id = MsgId {
                             producer: p,
-                            seq: next.seq + 1,
+                            seq: id.seq + 1,
                             attempt: 0,
                         };
                     }
                     _ => {
                         // Unconfirmed: resent as the next attempt on the next connection.
-                        next.attempt = next.attempt.saturating_add(1);
-                        return next;
+                        id.attempt = id.attempt.saturating_add(1);
+                        return id;
                     }
                 }
             }
-            next
+            id
         });
         match session.await {
-            Ok(n) => next = n,
+            Ok(Some(n)) => next = n,
+            Ok(None) => {}
             Err(_) => return,
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -159,15 +175,8 @@ async fn produce(p: u32, m: Members, ledger: SharedLedger, stop: Arc<AtomicBool>
 /// until `stop`.
 async fn consume(m: Members, ledger: SharedLedger, stop: Arc<AtomicBool>, source: Source) {
     while !stop.load(Ordering::Relaxed) {
-        let Some((i, addr)) = m.master().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
         let (l, s) = (ledger.clone(), stop.clone());
-        let session = m.handles[i].spawn(async move {
-            let Some(mut c) = connect(&addr).await else {
-                return;
-            };
+        let session = m.on_master(move |mut c| async move {
             let sub = c
                 .subscribe(
                     DEST,
