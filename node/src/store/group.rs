@@ -5,7 +5,9 @@
 //! [`run`] takes every submission waiting in the channel into one group (at most
 //! `MAX_COMMIT_BATCH` ops and the back end's byte bound), has the back end make the group
 //! durable ([`GroupWriter::commit`]), then runs each submission's completion in submission
-//! order ([`commit_group`], the one place where a sender learns its ops are durable). A read
+//! order ([`commit_group`], the one place where a sender learns its ops are durable). On a
+//! replicated master the completions are handed to the [`Pipeline`] instead, which runs them
+//! once the quorum holds the group while this thread writes the next ones. A read
 //! that arrives while a group is gathered closes the group and is served after its commit, so
 //! a read sees everything submitted before it. A group of acks alone may wait
 //! ([`GroupWriter::ack_delay`]) for the next commit to ride, since a lost ack only means a
@@ -22,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::confirm::{self, Pipeline};
 use super::error::StoreError;
 use super::{
     Cursor, Done, Inner, JobQuery, JobsDone, LoadDone, Loaded, LoadedJob, Op, Outcome, record,
@@ -75,10 +78,10 @@ pub(super) trait GroupWriter {
     /// Makes a group durable: its ops (never none) and what it changes in the dedup window.
     /// On failure nothing of the group may be kept.
     fn commit(&mut self, ops: &[&Op], dedup: &DedupChange) -> Result<(), StoreError>;
-    /// Whether a group just made durable may be confirmed to its senders: a replicated
-    /// master waits here for its quorum. Refused, the senders are told it failed.
-    fn confirm(&mut self) -> Result<(), StoreError> {
-        Ok(())
+    /// The stream position of the group just made durable, which a replicated master's
+    /// quorum must hold before it is confirmed (`None`: nothing of it was streamed).
+    fn position(&mut self) -> Option<u64> {
+        None
     }
     /// Reads a queue's messages.
     fn read(&mut self, query: &LoadQuery) -> Result<Vec<Loaded>, StoreError>;
@@ -103,8 +106,14 @@ fn only_deletes(s: &Submission) -> bool {
 }
 
 /// The writer thread's loop: groups, commits and reads until a close (or every handle is
-/// gone), then [`GroupWriter::finish`].
-pub(super) fn run<W: GroupWriter>(mut w: W, rx: mpsc::Receiver<Cmd>, inner: &Inner) {
+/// gone), then [`GroupWriter::finish`]. With a `pipeline` (a replicated master), completions
+/// run there once the quorum holds their group.
+pub(super) fn run<W: GroupWriter>(
+    mut w: W,
+    rx: mpsc::Receiver<Cmd>,
+    inner: &Inner,
+    pipeline: Option<Pipeline>,
+) {
     let max = mq_shared::defaults::MAX_COMMIT_BATCH;
     let max_bytes = w.max_bytes();
     let hold_limit = w.ack_delay();
@@ -192,15 +201,22 @@ pub(super) fn run<W: GroupWriter>(mut w: W, rx: mpsc::Receiver<Cmd>, inner: &Inn
             continue;
         }
         if !batch.is_empty() {
-            commit_group(&mut w, batch, nops, inner);
+            commit_group(&mut w, batch, nops, inner, pipeline.as_ref());
         }
         if let Some(r) = read.take() {
+            // A read sees what is confirmed: every group before it is.
+            if let Some(p) = &pipeline {
+                p.wait_below(1, &mut || w.maintain());
+            }
             serve(&mut w, r);
         }
         w.maintain();
     }
     // Whatever arrives after the close is refused.
     drop(rx);
+    if let Some(p) = pipeline {
+        p.wait_below(1, &mut || w.maintain());
+    }
     w.finish(closing);
 }
 
@@ -214,8 +230,15 @@ fn serve<W: GroupWriter>(w: &mut W, read: Read) {
 
 /// The commit point: the group is made durable (unless nothing is left to write: only
 /// ordering barriers, or duplicates), then each submission's completion runs, in submission
-/// order, with its outcome or the commit's error.
-fn commit_group<W: GroupWriter>(w: &mut W, mut batch: Vec<Submission>, nops: usize, inner: &Inner) {
+/// order, with its outcome or the commit's error: here, or with a `pipeline` once the quorum
+/// holds the group.
+fn commit_group<W: GroupWriter>(
+    w: &mut W,
+    mut batch: Vec<Submission>,
+    nops: usize,
+    inner: &Inner,
+    pipeline: Option<&Pipeline>,
+) {
     let Prepared {
         outcomes,
         ops,
@@ -227,38 +250,36 @@ fn commit_group<W: GroupWriter>(w: &mut W, mut batch: Vec<Submission>, nops: usi
     } else {
         Ok(())
     };
-    match result {
+    let (outcomes, pos): (Vec<Result<Outcome, StoreError>>, _) = match result {
         Ok(()) => {
             w.dedup().record(&dedup);
             if nops > 0 {
                 inner.commits.fetch_add(1, Ordering::Relaxed);
             }
-            // Durable here; confirmed once the back end says so (a replicated master's quorum).
-            match if wrote { w.confirm() } else { Ok(()) } {
-                Ok(()) => {
-                    for (s, o) in batch.into_iter().zip(outcomes) {
-                        if let Some(done) = s.done {
-                            done(Ok(o));
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "group not confirmed; its senders are told");
-                    for s in batch {
-                        if let Some(done) = s.done {
-                            done(Err(e.clone()));
-                        }
-                    }
-                }
-            }
+            let pos = if wrote { w.position() } else { None };
+            (outcomes.into_iter().map(Ok).collect(), pos)
         }
         Err(e) => {
             w.dedup().forget(&dedup);
             tracing::error!(error = %e, "store commit failed; the senders are told and nothing of the batch is kept");
-            for s in batch {
-                if let Some(done) = s.done {
-                    done(Err(e.clone()));
-                }
+            (batch.iter().map(|_| Err(e.clone())).collect(), None)
+        }
+    };
+    let completions = batch
+        .into_iter()
+        .zip(outcomes)
+        .filter_map(|(s, o)| s.done.map(|done| (done, o)));
+    match pipeline {
+        Some(p) => {
+            let completions: Vec<_> = completions.collect();
+            if pos.is_some() || !completions.is_empty() {
+                p.wait_below(confirm::DEPTH, &mut || w.maintain());
+                p.hand(pos, completions);
+            }
+        }
+        None => {
+            for (done, o) in completions {
+                done(o);
             }
         }
     }

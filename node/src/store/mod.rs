@@ -96,6 +96,7 @@ use std::thread;
 use bytes::Bytes;
 
 mod changes;
+mod confirm;
 mod error;
 mod file;
 mod group;
@@ -445,6 +446,16 @@ impl Store {
             recovered.marks.clear();
         }
         writer.set_replication(opts.replication.clone());
+        // A master's groups wait for their quorum on a thread of their own.
+        let pipeline = opts
+            .replication
+            .clone()
+            .map(confirm::Pipeline::start)
+            .transpose()
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: Arc::new(e.into()),
+            })?;
         let (tx, rx) = mpsc::channel::<Cmd>();
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
@@ -456,7 +467,7 @@ impl Store {
         let inner2 = inner.clone();
         let handle = thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || group::run(writer, rx, &inner2))
+            .spawn(move || group::run(writer, rx, &inner2, pipeline))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 source: Arc::new(e.into()),

@@ -18,12 +18,13 @@
 //! 1. [`Replication::stamp`] with the ops about to be journaled, before the journal write
 //!    (so the replicas' writes overlap the local one); it returns the position row to add;
 //! 2. [`Replication::abandon`] if the journal write then failed;
-//! 3. [`Replication::confirm`] once the record is synced, before any completion runs: it
-//!    blocks until the quorum that `sync` names holds the group (or refuses, when this member
-//!    may no longer confirm). Completions, and with them every RECEIPT, follow only then.
+//! 3. [`Replication::wait`] for the group's position once the record is synced, from the
+//!    store's confirm thread while the writer goes on with the next groups: it blocks until
+//!    the quorum that `sync` names holds the group (or refuses, when this member may no longer
+//!    confirm). Completions, and with them every RECEIPT, follow only then.
 //!
-//! While it blocks, the writer serves snapshots through the callback it passes (a replica
-//! catching up may be the very quorum the writer waits for).
+//! The writer serves the snapshots replicas ask for between groups, and while it waits for
+//! room in the pipeline (a replica catching up may be the very quorum a group waits for).
 //!
 //! # Snapshots
 //!
@@ -123,10 +124,10 @@ pub trait Replication: Send + Sync {
     fn stamp(&self, ops: &[&Op]) -> Option<Op>;
     /// The journal write of the group last stamped failed: it is not kept.
     fn abandon(&self);
-    /// Blocks until the group last stamped may be confirmed, serving snapshots meanwhile
-    /// through `serve`. `Err` (a sentence): it must not be confirmed.
-    fn confirm(&self, serve: &mut dyn FnMut(SnapshotReply)) -> Result<(), String>;
-    /// A snapshot asked for while the writer was not waiting in [`Replication::confirm`].
+    /// Blocks until the group stamped at position `pos` may be confirmed. `Err` (a sentence):
+    /// it must not be confirmed.
+    fn wait(&self, pos: u64) -> Result<(), String>;
+    /// A snapshot a replica asked for, for the writer to serve.
     fn snapshot_wanted(&self) -> Option<SnapshotReply>;
 }
 

@@ -12,6 +12,7 @@ use super::changes::{Changes, Pending};
 use super::error::{Cause, StoreError};
 use super::group::{DedupChange, DedupWindow, GroupWriter, LoadQuery, Marks};
 use super::journal::{AppendError, Journal};
+use super::replication::Position;
 use super::tables::{self, LSN, MSGS, SCHED, SCHED_IDS, SEQ, STATE};
 use super::{JobQuery, Limits, Loaded, LoadedJob, Op, PRIORITIES, TRANSIENT};
 
@@ -46,8 +47,11 @@ pub(super) struct Writer {
     /// Whether the last checkpoint attempt failed (the next waits an interval).
     checkpoint_failed: bool,
     limits: Limits,
-    /// A replicated group's master: streams each group and waits for its quorum.
+    /// A replicated group's master: streams each group (its quorum is waited for by the
+    /// store's confirm thread).
     replication: Option<super::replication::ReplicationHook>,
+    /// The stream position of the group last committed, until [`GroupWriter::position`].
+    streamed: Option<u64>,
 }
 
 impl Writer {
@@ -78,11 +82,11 @@ impl Writer {
             checkpoint_failed: false,
             limits,
             replication: None,
+            streamed: None,
         }
     }
 
-    /// Streams every group commit through `hook` and confirms it only once its quorum holds
-    /// it (a replicated group's master).
+    /// Streams every group commit through `hook` (a replicated group's master).
     pub(super) fn set_replication(&mut self, hook: Option<super::replication::ReplicationHook>) {
         self.replication = hook;
     }
@@ -134,6 +138,7 @@ impl Writer {
             return Err(append_error(e));
         }
         self.lsn += 1;
+        self.streamed = stamp.as_ref().and_then(Position::of_op).map(|p| p.pos);
         self.since_checkpoint += ops.len();
         self.changes
             .apply(ops.iter().copied(), dedup, &mut self.max_seq);
@@ -196,18 +201,7 @@ impl Writer {
 }
 
 impl Writer {
-    /// Replicated: waits until the group just committed may be confirmed (its quorum holds
-    /// it), serving snapshots meanwhile. Refused, the senders are told it failed (it stays in
-    /// the local store, as a group that was never confirmed).
-    fn confirm_replicated(&mut self) -> Result<(), StoreError> {
-        let Some(h) = self.replication.clone() else {
-            return Ok(());
-        };
-        h.confirm(&mut |reply| self.snapshot(reply))
-            .map_err(|why| StoreError::Task(format!("not confirmed: {why}")))
-    }
-
-    /// Serves the snapshots asked for while the writer was not confirming.
+    /// Serves the snapshots replicas asked for.
     fn serve_snapshots(&mut self) {
         let Some(h) = self.replication.clone() else {
             return;
@@ -440,9 +434,10 @@ impl GroupWriter for Writer {
         Writer::commit(self, ops, dedup)
     }
 
-    /// [`Writer::confirm_replicated`].
-    fn confirm(&mut self) -> Result<(), StoreError> {
-        self.confirm_replicated()
+    /// Replicated: the position the quorum must hold before the group is confirmed (a
+    /// group refused stays in the local store, as one that was never confirmed).
+    fn position(&mut self) -> Option<u64> {
+        self.streamed.take()
     }
 
     fn read(&mut self, query: &LoadQuery) -> Result<Vec<Loaded>, StoreError> {

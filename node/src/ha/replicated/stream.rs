@@ -5,7 +5,7 @@
 //! ```text
 //! writer thread ── stamp(ops) ──▶ backlog (pos, group) ──notify──▶ link task ── Group ──▶ replica
 //!       │                                                             ▲
-//!       └── confirm(): waits until 1 + (replicas whose ack ≥ pos) ≥ quorum ◀── Ack ──┘
+//! confirm thread ── wait(pos): until 1 + (replicas whose ack ≥ pos) ≥ quorum ◀── Ack ──┘
 //! ```
 //!
 //! A replica whose position the backlog cannot continue (new, far behind, from another epoch,
@@ -265,9 +265,8 @@ impl Replication for Replicator {
         self.streamed.notify_waiters();
     }
 
-    fn confirm(&self, serve: &mut dyn FnMut(SnapshotReply)) -> Result<(), String> {
+    fn wait(&self, pos: u64) -> Result<(), String> {
         let mut s = self.lock();
-        let pos = s.last;
         loop {
             if let Some(why) = &s.closed {
                 return Err(why.clone());
@@ -276,12 +275,6 @@ impl Replication for Replicator {
                 return Err(
                     "this member is no longer the master (its ZooKeeper lease ended)".into(),
                 );
-            }
-            if let Some(reply) = s.snapshots.pop_front() {
-                drop(s);
-                serve(reply);
-                s = self.lock();
-                continue;
             }
             if self.quorum_has(&s, pos) {
                 return Ok(());

@@ -681,5 +681,5 @@ pub(in crate::store) fn run(
             return;
         }
     };
-    group::run(OnRuntime { rt, w }, rx, &inner);
+    group::run(OnRuntime { rt, w }, rx, &inner, None);
 }
