@@ -1,9 +1,11 @@
 //! The status of a cluster, gathered in one pass: every node is asked at once (with a short
-//! timeout) for its health, role, uptime, queues, store and connectors. `cluster create|start|
-//! status`, `link ls` and `failover status` all read this one [`ClusterStatus`]; this module
-//! also draws its node and link tables and turns how many nodes answered into an exit outcome.
+//! timeout) for its health, role, uptime, queues, store, connectors and what its HA kind
+//! elects with (a replicated member's epoch and replicas, a JDBC member's lease row).
+//! `cluster create|start|status`, `link ls` and `failover status` all read this one
+//! [`ClusterStatus`]; this module also draws its node and link tables and turns how many
+//! nodes answered into an exit outcome.
 
-use mq_shared::api::{NetworkConnectorList, PeerState, Role};
+use mq_shared::api::{LeaseInfo, NetworkConnectorList, PeerState, ReplicationInfo, Role};
 use mq_shared::ctl::{ClusterStatus, LinkEntry, LinkState, LinkStatus, NodeStatus};
 use mq_shared::defaults::STAT_REQUEST_TIMEOUT;
 use tokio::task::JoinSet;
@@ -27,6 +29,10 @@ struct NodeReport {
     messages: Option<u64>,
     usage: Option<mq_shared::api::UsageReport>,
     connectors: Option<NetworkConnectorList>,
+    /// What the HA kind elects with: a replicated member's epoch and replicas, a JDBC
+    /// member's lease row.
+    replication: Option<ReplicationInfo>,
+    lease: Option<LeaseInfo>,
     /// For a remote node: the pid and the first transport it reports.
     pid: Option<u32>,
     transport: Option<String>,
@@ -75,6 +81,8 @@ pub async fn gather_status(cluster: &Cluster) -> Result<ClusterStatus> {
                 links_total: total,
                 remote: node.is_remote(),
                 usage: r.usage,
+                replication: r.replication.clone(),
+                lease: r.lease.clone(),
             }
         })
         .collect();
@@ -114,6 +122,8 @@ async fn ask_status(client: AdminClient, running: bool, remote: bool) -> NodeRep
         usage: broker.as_ref().map(|b| b.usage),
         queues: queues.ok().map(|q| q.queues.len() as u64),
         connectors: connectors.ok().flatten(),
+        replication: broker.as_ref().and_then(|b| b.replication.clone()),
+        lease: broker.as_ref().and_then(|b| b.lease.clone()),
         pid: broker.as_ref().filter(|_| remote).map(|b| b.pid),
         transport: broker
             .as_ref()
@@ -407,6 +417,8 @@ pub(crate) mod tests {
             links_total: 0,
             remote: false,
             usage: None,
+            replication: None,
+            lease: None,
         }
     }
 

@@ -118,6 +118,22 @@ pub struct BrokerInfo {
     /// The replicated group (`--ha replicated`): absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationInfo>,
+    /// The lease row of `--ha jdbc` (lease database locker): absent otherwise, and while the
+    /// database does not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseInfo>,
+}
+
+/// `lease` of `GET /api/v1/broker` on a member of a `--ha jdbc` group: the lease row as the
+/// database holds it, the same on every member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseInfo {
+    /// The current or last holder's name; `None` while nobody ever took the lease.
+    pub holder: Option<String>,
+    /// When its lease ends (or ended): database time, ms since the Unix epoch.
+    pub expires_at_ms: Option<i64>,
+    /// `lock-keep-alive-period` of the member answering, ms: how often a master renews.
+    pub keep_alive_ms: u64,
 }
 
 /// `replication` of `GET /api/v1/broker` on a member of a replicated group.

@@ -216,6 +216,10 @@ pub const LOCK_ACQUIRE_SLEEP_INTERVAL_MS: u64 = 100;
 pub const LOCK_KEEP_ALIVE_PERIOD_MS: u64 = 500;
 /// After a stepdown, how long the old master waits before it competes for the lock again.
 pub const STEPDOWN_BACKOFF_MS: u64 = 2000;
+/// How long `GET /api/v1/broker` on a `--ha jdbc` member waits for the database to read the
+/// lease row; past it the answer leaves `lease` out (well within mqctl's
+/// [`STAT_REQUEST_TIMEOUT`]).
+pub const LEASE_INFO_TIMEOUT: Duration = Duration::from_millis(500);
 
 // ---- mqctl ---------------------------------------------------------------------------------
 

@@ -5,8 +5,10 @@
 //!
 //! - A cluster created without `--zookeeper` runs its own server under the cluster folder;
 //!   `cluster status` shows one master and two slaves; the master's `replication.master` is
-//!   itself; messages sent before a stepdown are received from the new master; `failover
-//!   trigger` (stepdown, then kill, each with `--verify`) moves the master and loses nothing;
+//!   itself; `failover status` shows its epoch (raised by every failover) and the other two
+//!   as replicas streaming without lag; messages sent before a stepdown are received from the
+//!   new master; `failover trigger` (stepdown, then kill, each with `--verify`) moves the
+//!   master and loses nothing;
 //!   `cluster destroy` leaves no process (node or ZooKeeper) behind.
 //! - With `--zookeeper HOST:PORT` mqctl runs no server; `cluster stop` and `cluster start`
 //!   bring the group down and back with one master.
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use mq_shared::api::{BrokerInfo, Role};
 use mq_shared::client::{AckMode, StompClient};
-use mq_shared::ctl::{ClusterStatus, FailoverMode, FailoverReport, FailoverStatus};
+use mq_shared::ctl::{ClusterStatus, FailoverMode, FailoverReport, FailoverStatus, GroupStatus};
 use mq_tests::cli::{CliHome, cmdline, is_running};
 use mq_tests::poll_until;
 use mq_tests::zookeeper::ZooKeeper;
@@ -110,6 +112,37 @@ async fn broker(home: &CliHome, name: &str, node: &str) -> BrokerInfo {
         .expect("broker info JSON")
 }
 
+/// `failover status` of a one-group cluster once its master lists exactly `followers` as
+/// replicas, all streaming with no lag.
+fn streaming(home: &CliHome, name: &str, followers: &[String]) -> GroupStatus {
+    let mut last = None;
+    let ok = poll_until(SETTLE, || {
+        let run = home.run(&["failover", "status", name, "-o", "json"]);
+        if run.code != 0 {
+            return false;
+        }
+        let status: FailoverStatus = run.json();
+        let Some(group) = status.groups.into_iter().next() else {
+            return false;
+        };
+        let mut names: Vec<&str> = group
+            .replicas
+            .iter()
+            .flatten()
+            .filter(|r| r.state == "streaming" && r.lag_records == 0)
+            .map(|r| r.name.as_str())
+            .collect();
+        names.sort_unstable();
+        let mut want: Vec<&str> = followers.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        let done = names == want && group.replicas.as_ref().map(Vec::len) == Some(want.len());
+        last = Some(group);
+        done
+    });
+    assert!(ok, "not every follower streams without lag: {last:?}");
+    last.unwrap_or_else(|| panic!("no failover status of {name}"))
+}
+
 fn transport(home: &CliHome, name: &str, node: &str) -> String {
     cluster_status(home, name)
         .nodes
@@ -148,16 +181,23 @@ async fn a_replicated_cluster_runs_its_own_zookeeper_fails_over_and_is_destroyed
     let replication = info.replication.expect("replication on the master");
     assert_eq!(replication.master.as_deref(), Some(master.as_str()));
     assert!(replication.epoch > 0);
-    let status: FailoverStatus = home
-        .run(&["failover", "status", rep.name(), "-o", "json"])
-        .expect_code(0)
-        .json();
-    let [group] = status.groups.as_slice() else {
-        panic!("one group: {status:?}");
-    };
+    // The master's epoch, and both followers streaming with nothing left to sync.
+    let group = streaming(&home, rep.name(), &slaves);
     assert_eq!(group.master.as_deref(), Some(master.as_str()));
     assert_eq!(group.slaves.len(), 2);
     assert_eq!(group.lock, None, "a replicated group has no lock file");
+    assert_eq!(group.lease, None);
+    let first_epoch = group.epoch.expect("the group's epoch");
+    assert_eq!(first_epoch, replication.epoch, "the master's epoch");
+    let table = home
+        .run(&["failover", "status", rep.name(), "-o", "table"])
+        .expect_code(0);
+    let header = table.stdout.lines().nth(1).unwrap_or_default().to_string();
+    assert!(
+        header.contains("epoch") && header.contains("replica lag") && !header.contains("lock"),
+        "{}",
+        table.stdout
+    );
 
     // Sent to the master, received from the next one.
     let opts = home.stomp_options(rep.name());
@@ -192,6 +232,12 @@ async fn a_replicated_cluster_runs_its_own_zookeeper_fails_over_and_is_destroyed
     assert!(
         slaves.contains(&master),
         "the old master follows: {slaves:?}"
+    );
+    let group = streaming(&home, rep.name(), &slaves);
+    let second_epoch = group.epoch.expect("the group's epoch");
+    assert!(
+        second_epoch > first_epoch,
+        "a new master, a new epoch: {second_epoch} after {first_epoch}"
     );
     let mut c = StompClient::connect(&transport(&home, rep.name(), &second), opts.clone())
         .await
@@ -242,6 +288,16 @@ async fn a_replicated_cluster_runs_its_own_zookeeper_fails_over_and_is_destroyed
         Some(report.new_master.as_str())
     );
     assert_eq!(after.groups[0].down, vec![second.clone()]);
+    let epoch = after.groups[0].epoch.expect("the group's epoch");
+    assert!(
+        epoch > second_epoch,
+        "{epoch} after {second_epoch}: {after:?}"
+    );
+    let replicas = after.groups[0].replicas.as_deref().unwrap_or_default();
+    assert!(
+        replicas.iter().all(|r| r.name != second),
+        "the killed member is no replica of the new master: {replicas:?}"
+    );
 
     // Destroy: no node and no ZooKeeper survive, the folder is gone.
     home.run(&["cluster", "destroy", rep.name(), "--yes"])

@@ -3,7 +3,9 @@
 //! 4 producers and 4 consumers following the master through `failover:(...)`: a SIGKILL of the
 //! master, and the database stopped and started again, lose no confirmed message, and no two
 //! members answer master at once. Also the ready lines, a stepdown (what `mqctl failover
-//! trigger` asks for) and the start-up checks of the options.
+//! trigger` asks for; the `lease` of both members' broker info names the new master), the
+//! start-up checks of the options, and `mqctl` making JDBC pairs whose
+//! `failover status` shows the lease row's holder and end before and after a failover.
 //!
 //! Keep-alive 500 ms, lease (`lock-acquire-sleep-interval`) 2000 ms: a master that cannot
 //! renew stops 750 ms before its lease can end.
@@ -216,11 +218,22 @@ async fn a_stepdown_moves_the_master_to_the_other_member_with_its_messages() {
     let mut c = connect(&b.stomp_addr()).await;
     subscribe(&mut c, "/queue/moved", "s", client::AckMode::Auto).await;
     assert_eq!(body_str(&recv(&mut c, SOON).await), "kept");
-    // The lease row names the master.
+    // The lease row names the master, and both members' broker info says so.
     assert_eq!(
         server.psql("mq", "SELECT holder FROM mq_lock WHERE id = 1"),
         "pgfo-b"
     );
+    for n in [&a, &b] {
+        let info: BrokerInfo = n.admin().get_ok("/api/v1/broker").await;
+        let lease = info.lease.expect("the lease in the broker info");
+        assert_eq!(lease.holder.as_deref(), Some("pgfo-b"), "{}", info.name);
+        assert_eq!(lease.keep_alive_ms, 500);
+        assert!(
+            lease.expires_at_ms.is_some_and(|t| t >= now_ms()),
+            "{lease:?}"
+        );
+        assert_eq!(info.replication, None);
+    }
     assert_eq!(a.refresh(), Role::Slave);
 }
 
@@ -360,13 +373,41 @@ fn mqctl_makes_jdbc_pairs_on_a_database_per_broker_and_fails_them_over() {
             &pw,
         ],
     );
+    let asked = now_ms();
     let status: FailoverStatus = home
         .run(&["failover", "status", pair.name(), "-o", "json"])
         .json();
     for g in &status.groups {
-        assert_eq!(g.master.as_deref(), Some(format!("{}a", g.group).as_str()));
+        let master = format!("{}a", g.group);
+        assert_eq!(g.master.as_deref(), Some(master.as_str()));
         assert_eq!(g.slaves, [format!("{}b", g.group)]);
+        // The lease row: its holder, held past the moment we asked (database and test share
+        // the host's clock), by at most one lease (3000 ms by default with --ha jdbc).
+        let lease = g.lease.as_ref().expect("the group's lease");
+        assert_eq!(lease.holder.as_deref(), Some(master.as_str()));
+        assert_eq!(lease.keep_alive_ms, 1000);
+        let ends = lease.expires_at_ms.expect("when the lease ends");
+        assert!(
+            ends >= asked && ends <= now_ms() + 3_100,
+            "the lease ends at {ends}, asked at {asked}"
+        );
+        assert_eq!((g.epoch, &g.replicas, &g.lock), (None, &None, &None));
     }
+    let table = home
+        .run(&["failover", "status", pair.name(), "-o", "table"])
+        .expect_code(0);
+    let rows: Vec<&str> = table.stdout.lines().collect();
+    assert!(
+        rows[1].contains("lease holder") && rows[1].contains("lease ends"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("node1a") && r.contains(" in ")),
+        "the lease ends in a moment: {}",
+        table.stdout
+    );
     // Each pair elects its master in its own database.
     assert_eq!(
         server.psql("b1", "SELECT holder FROM mq_lock WHERE id = 1"),
@@ -397,6 +438,20 @@ fn mqctl_makes_jdbc_pairs_on_a_database_per_broker_and_fails_them_over() {
         server.psql("b1", "SELECT holder FROM mq_lock WHERE id = 1"),
         "node1b"
     );
+    // The survivor reports the lease it took.
+    let status: FailoverStatus = home
+        .run(&["failover", "status", pair.name(), "-o", "json"])
+        .expect_code(3)
+        .json();
+    let lease = status.groups[0].lease.as_ref().expect("node1's lease");
+    assert_eq!(lease.holder.as_deref(), Some("node1b"));
+}
+
+/// Now by the test's clock, ms since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The pid of a cluster's own PostgreSQL while it runs (line 1 of `postmaster.pid`).

@@ -11,6 +11,7 @@
 
 mod console;
 mod https;
+mod lease;
 mod metrics;
 mod network;
 mod scheduled;
@@ -24,7 +25,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bytes::Bytes;
 use mq_shared::api::{
     ApiError, BrokerInfo, BrowseResponse, BrowsedMessage, ConnectionList, ErrorBody, PurgeResponse,
@@ -153,8 +154,9 @@ pub async fn serve(listener: TcpListener, state: Arc<NodeState>) {
 
 /// The admin router (exposed for tests).
 pub fn router(state: Arc<NodeState>) -> Router {
+    let lease = lease::LeaseView::new(&state).map(Arc::new);
     let api = Router::new()
-        .route("/broker", get(broker_info))
+        .route("/broker", get(broker_info).layer(Extension(lease)))
         .route("/queues", get(list_queues))
         .route("/queues/{name}", get(get_queue).delete(delete_queue))
         .route("/queues/{name}/messages", post(send_message).get(browse))
@@ -297,7 +299,10 @@ fn serving(state: &NodeState) -> Result<Serving, AdminError> {
     state.serving().ok_or_else(AdminError::unavailable)
 }
 
-async fn broker_info(State(state): State<AppState>) -> ApiResult<BrokerInfo> {
+async fn broker_info(
+    State(state): State<AppState>,
+    Extension(lease): Extension<Option<Arc<lease::LeaseView>>>,
+) -> ApiResult<BrokerInfo> {
     let s = state.serving();
     let store = match &s {
         Some(sv) => {
@@ -328,6 +333,10 @@ async fn broker_info(State(state): State<AppState>) -> ApiResult<BrokerInfo> {
         store,
         usage,
         replication: state.replication.info(),
+        lease: match lease {
+            Some(view) => view.read().await,
+            None => None,
+        },
     }))
 }
 

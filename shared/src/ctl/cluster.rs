@@ -75,6 +75,14 @@ pub struct NodeStatus {
     /// Memory, store and temp usage with their limits; `null` when unknown.
     #[serde(default)]
     pub usage: Option<crate::api::UsageReport>,
+    /// `replication` of the node's `GET /api/v1/broker` (`--ha replicated`): its epoch, its
+    /// master and the replicas it reports; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<crate::api::ReplicationInfo>,
+    /// `lease` of the node's `GET /api/v1/broker` (`--ha jdbc`): the lease row; absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<crate::api::LeaseInfo>,
 }
 
 /// State of one link, from the FROM broker's view.

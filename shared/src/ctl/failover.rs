@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::{LeaseInfo, ReplicaInfo};
+
 /// How `mqctl failover trigger` makes the master let go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,6 +78,18 @@ pub struct GroupStatus {
     pub down: Vec<String>,
     /// What the group's lock file says, when it has a readable record.
     pub lock: Option<LockHolder>,
+    /// A replicated group's epoch: its master's, or with no master answering the highest a
+    /// member reports (the last master's); absent for other groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// A replicated group's replicas with their state and lag: those the master reports, or
+    /// with no master answering each answering member's own entry; absent for other groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<ReplicaInfo>>,
+    /// A `--ha jdbc` group's lease row, as its master (else another member) reports it;
+    /// absent for other groups and while no member could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseInfo>,
 }
 
 /// The record a node writes into the store's lock file (`DATA/lock`) when it takes the lock:
