@@ -386,7 +386,8 @@ done
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # receipted_runs PREFIX KIND URL: three times the persistent runs with a receipt per message,
-# 4+4 and 1+1, recorded as PREFIX_p44r and PREFIX_p11r.
+# 4+4 and 1+1, recorded as PREFIX_p44r and PREFIX_p11r, and the non-persistent 1+1 with a
+# receipt per message (PREFIX_n11r: the client's round trip without a sync).
 receipted_runs() {
   local prefix=$1 kind=$2 url=$3 r
   for r in 1 2 3; do
@@ -394,6 +395,8 @@ receipted_runs() {
       --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
     run_bench "${prefix}_p11r" "$kind" "$url" --queue "$prefix.r$r.p11r" --warmup "$WARMUP" \
       --messages "$N_P11R" --persistent --receipts each
+    run_bench "${prefix}_n11r" "$kind" "$url" --queue "$prefix.r$r.n11r" --warmup "$WARMUP" \
+      --messages "$N_P11R" --non-persistent --receipts each
   done
 }
 
@@ -707,11 +710,18 @@ if ((BACKLOG > 0)); then
   row "persistent 4+4 receipts, $BACKLOG backlogged on another queue" bl_p44r msg/s
   row "persistent 1+1 receipts, empty broker" em_p11r msg/s
   row "persistent 1+1 receipts, $BACKLOG backlogged on another queue" bl_p11r msg/s
+  row "non-persistent 1+1 receipts, empty broker (the round trip)" em_n11r msg/s
   row "kill -9, restart to serving with $BACKLOG stored" bl_start_ms ms
   row "resident memory after that restart" bl_rss_mb MB
   row "drain of the backlog, 1 consumer" bl_drain msg/s
   row "resident memory, peak during the drain" bl_drain_hwm_mb MB
   row "resident memory 5 s after the drain" bl_drained_rss_mb MB
+  # What a strictly sequential client can get at best: one round trip plus one sync.
+  awk -v p="$(median em_p11r mqnode)" -v n="$(median em_n11r mqnode)" -v s="$FSYNC_IN_PLACE_MS" 'BEGIN {
+    if (p == "-" || n == "-" || s + 0 == 0) exit
+    c = 1 / (1 / n + s / 1000)
+    printf "mqnode 1+1 receipts: %.0f msg/s = %.0f %% of the in-place sync rate (%.0f/s); a round trip plus one sync per message allows %.0f/s (%.0f %% of it reached)\n",
+      p, 100 * p * s / 1000, 1000 / s, c, 100 * p / c }'
 fi
 if [[ $SCALE == 1 ]]; then
   echo

@@ -2,9 +2,10 @@
 //! operations they turn into.
 //!
 //! Every path ends in one store submission per call (or none), and the queue work that
-//! depends on it runs in the submission's completion, on the store writer thread, once the
-//! journal record is synced: confirmed means durable, and a connection's pipelined sends are
-//! enqueued in the order it sent them.
+//! depends on it runs in the submission's completion once the journal record is synced: on
+//! the store writer thread, or on the connection's own task when the writer was idle and the
+//! connection committed its group itself ([`crate::store::Store::submit_here`]). Confirmed
+//! means durable, and a connection's pipelined sends are enqueued in the order it sent them.
 
 use std::sync::Arc;
 
@@ -225,7 +226,13 @@ impl Core {
                         a(r);
                     }
                 });
-                store.submit(ops, Some(done));
+                if from_conn.is_some() {
+                    // A connection's (or bridge's) own task, holding no lock: it may commit
+                    // the group itself when the writer is idle.
+                    store.submit_here(ops, Some(done));
+                } else {
+                    store.submit(ops, Some(done));
+                }
             }
             _ => {
                 let dup = finish(Outcome::default());

@@ -20,8 +20,8 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use super::confirm::{self, Pipeline};
@@ -89,6 +89,11 @@ pub(super) trait GroupWriter {
     fn read_jobs(&mut self, query: &JobQuery) -> Result<Vec<LoadedJob>, StoreError>;
     /// Upkeep after each turn of the loop.
     fn maintain(&mut self);
+    /// Whether [`GroupWriter::maintain`] has work now (a group committed by a submitter then
+    /// wakes the writer thread for it).
+    fn upkeep_due(&self) -> bool {
+        false
+    }
     /// Ends the store: a clean close with its marks, or `None` when every handle is gone
     /// without one (no clean mark, as after a crash).
     fn finish(self, close: Option<Marks>);
@@ -109,32 +114,55 @@ fn only_deletes(s: &Submission) -> bool {
 /// gone), then [`GroupWriter::finish`]. With a `pipeline` (a replicated master), completions
 /// run there once the quorum holds their group.
 pub(super) fn run<W: GroupWriter>(
-    mut w: W,
+    w: W,
     rx: mpsc::Receiver<Cmd>,
     inner: &Inner,
     pipeline: Option<Pipeline>,
 ) {
+    run_shared(&Shared::new(w), rx, inner, pipeline);
+}
+
+/// [`run`] on a writer that submitting threads may lead too ([`Lead`]).
+pub(super) fn run_shared<W: GroupWriter>(
+    shared: &Shared<W>,
+    rx: mpsc::Receiver<Cmd>,
+    inner: &Inner,
+    pipeline: Option<Pipeline>,
+) {
+    let lock = || shared.core.lock().unwrap_or_else(|e| e.into_inner());
     let max = mq_shared::defaults::MAX_COMMIT_BATCH;
-    let max_bytes = w.max_bytes();
-    let hold_limit = w.ack_delay();
-    // A submission taken from the channel that did not fit in the last group commit.
-    let mut carry: Option<Submission> = None;
-    // Delete-only submissions held back to ride the next commit, and since when.
-    let mut held: Vec<Submission> = Vec::new();
-    let mut held_since = Instant::now();
+    let (max_bytes, hold_limit) = match lock().as_ref() {
+        Some(c) => (c.w.max_bytes(), c.w.ack_delay()),
+        None => return,
+    };
     // Set by a close: the delivery marks to record with the clean-close mark.
     let mut closing: Option<Marks> = None;
     // A read that arrived while a group was gathered: served once that group is committed.
     let mut read: Option<Read> = None;
     // Set when every handle is gone without a close.
     let mut abandoned = false;
-    while closing.is_none() && !abandoned {
-        let mut timed_out = false;
-        let wait = match hold_limit {
-            Some(limit) if !held.is_empty() => Some(limit.saturating_sub(held_since.elapsed())),
-            _ => w.idle_timeout(),
+    let last = loop {
+        let (wait, carried) = {
+            let mut g = lock();
+            let Some(core) = g.as_mut() else { return };
+            let mut wait = match hold_limit {
+                Some(limit) if !core.held.is_empty() => {
+                    Some(limit.saturating_sub(core.held_since.elapsed()))
+                }
+                _ => core.w.idle_timeout(),
+            };
+            // While submitters lead, acks they hold may wait for this thread: it looks again
+            // every `hold_limit` (without leaders it sleeps until told).
+            if let Some(limit) = hold_limit
+                && shared.led.swap(false, Ordering::SeqCst)
+            {
+                wait = Some(wait.map_or(limit, |w| w.min(limit)));
+            }
+            shared.set_deadline(wait);
+            (wait, core.carry.take())
         };
-        let next = match (carry.take(), wait) {
+        let mut timed_out = false;
+        let next = match (carried, wait) {
             (Some(s), _) => Some(Cmd::Submit(s)),
             (None, None) => rx.recv().ok(),
             (None, Some(d)) => match rx.recv_timeout(d) {
@@ -146,11 +174,19 @@ pub(super) fn run<W: GroupWriter>(
                 Err(mpsc::RecvTimeoutError::Disconnected) => None,
             },
         };
-        let was_holding = !held.is_empty();
-        let mut batch = std::mem::take(&mut held);
+        shared.set_deadline(Some(Duration::ZERO));
+        let mut g = lock();
+        let Some(core) = g.as_mut() else { return };
+        // Commands taken from the channel this turn (they count as queued until done with, so
+        // that no submitter commits ahead of them).
+        let mut taken = usize::from(next.is_some());
+        let was_holding = !core.held.is_empty();
+        let mut batch = std::mem::take(&mut core.held);
         let mut nops: usize = batch.iter().map(|s| s.ops.len()).sum();
         let mut nbytes: u64 = batch.iter().map(submission_bytes).sum();
         match next {
+            // A wake-up only (upkeep or a held ack is due): it does not close a hold.
+            Some(Cmd::Submit(s)) if s.ops.is_empty() && s.done.is_none() => {}
             Some(Cmd::Submit(s)) => {
                 nops += s.ops.len();
                 nbytes += submission_bytes(&s);
@@ -164,19 +200,27 @@ pub(super) fn run<W: GroupWriter>(
         while closing.is_none() && read.is_none() && !abandoned && nops < max && nbytes < max_bytes
         {
             match rx.try_recv() {
+                Ok(Cmd::Submit(s)) if s.ops.is_empty() && s.done.is_none() => taken += 1,
                 Ok(Cmd::Submit(s)) => {
                     let b = submission_bytes(&s);
                     if !batch.is_empty() && nbytes + b > max_bytes {
-                        // It opens the next group commit.
-                        carry = Some(s);
+                        // It opens the next group commit (and is counted there).
+                        core.carry = Some(s);
                         break;
                     }
+                    taken += 1;
                     nops += s.ops.len();
                     nbytes += b;
                     batch.push(s);
                 }
-                Ok(Cmd::Close(marks)) => closing = Some(marks),
-                Ok(Cmd::Read(r)) => read = Some(r),
+                Ok(Cmd::Close(marks)) => {
+                    taken += 1;
+                    closing = Some(marks);
+                }
+                Ok(Cmd::Read(r)) => {
+                    taken += 1;
+                    read = Some(r);
+                }
                 Err(_) => break,
             }
         }
@@ -188,36 +232,161 @@ pub(super) fn run<W: GroupWriter>(
             && closing.is_none()
             && read.is_none()
             && !abandoned
-            && !(timed_out && was_holding)
-            && carry.is_none()
+            && !(was_holding && hold_limit.is_some_and(|l| core.held_since.elapsed() >= l))
+            && core.carry.is_none()
             && nops < max
             && nbytes < max_bytes
             && batch.iter().all(only_deletes)
         {
             if !was_holding {
-                held_since = Instant::now();
+                core.held_since = Instant::now();
             }
-            held = batch;
+            core.held = batch;
+            inner.queued.fetch_sub(taken, Ordering::SeqCst);
             continue;
         }
         if !batch.is_empty() {
-            commit_group(&mut w, batch, nops, inner, pipeline.as_ref());
+            commit_group(&mut core.w, batch, nops, inner, pipeline.as_ref());
         }
         if let Some(r) = read.take() {
             // A read sees what is confirmed: every group before it is.
             if let Some(p) = &pipeline {
-                p.wait_below(1, &mut || w.maintain());
+                p.wait_below(1, &mut || core.w.maintain());
             }
-            serve(&mut w, r);
+            serve(&mut core.w, r);
         }
-        w.maintain();
-    }
+        core.w.maintain();
+        inner.queued.fetch_sub(taken, Ordering::SeqCst);
+        if closing.is_some() || abandoned {
+            // Nothing is committed after the close, by this thread or a submitter.
+            break g.take();
+        }
+    };
     // Whatever arrives after the close is refused.
     drop(rx);
+    let Some(mut core) = last else { return };
     if let Some(p) = pipeline {
-        p.wait_below(1, &mut || w.maintain());
+        p.wait_below(1, &mut || core.w.maintain());
     }
-    w.finish(closing);
+    core.w.finish(closing);
+}
+
+/// The writer's state, shared by the writer thread and the submitters that commit their own
+/// group while it is idle ([`Lead`]).
+pub(super) struct Shared<W> {
+    /// `None` once the writer has finished.
+    core: Mutex<Option<Core<W>>>,
+    /// Set by a submitter that led: the writer thread then looks at held acks in time.
+    led: AtomicBool,
+    /// When the writer thread wakes next at the latest, in µs after `base` (`u64::MAX`: only
+    /// when told).
+    deadline: AtomicU64,
+    base: Instant,
+}
+
+/// What one turn of the loop leaves for the next.
+struct Core<W> {
+    w: W,
+    /// A submission taken from the channel that did not fit in the last group commit.
+    carry: Option<Submission>,
+    /// Delete-only submissions held back to ride the next commit, and since when.
+    held: Vec<Submission>,
+    held_since: Instant,
+}
+
+impl<W> Shared<W> {
+    /// The shared state of writer `w`.
+    pub(super) fn new(w: W) -> Shared<W> {
+        Shared {
+            core: Mutex::new(Some(Core {
+                w,
+                carry: None,
+                held: Vec::new(),
+                held_since: Instant::now(),
+            })),
+            led: AtomicBool::new(false),
+            deadline: AtomicU64::new(0),
+            base: Instant::now(),
+        }
+    }
+
+    /// Records how long the writer thread may sleep from now (`None`: until told).
+    fn set_deadline(&self, wait: Option<Duration>) {
+        let at = wait.map_or(u64::MAX, |w| self.micros(Instant::now() + w));
+        self.deadline.store(at, Ordering::SeqCst);
+    }
+
+    fn micros(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.base).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the writer thread sleeps past `d` from now.
+    fn sleeps_past(&self, d: Duration) -> bool {
+        self.deadline.load(Ordering::SeqCst) > self.micros(Instant::now() + d)
+    }
+}
+
+/// What became of a submission offered to [`Lead::lead`].
+pub(super) enum Led {
+    /// Committed on the calling thread, its completion run; `wake`: the writer thread has
+    /// upkeep to do (a checkpoint is due, or the store was clean until now).
+    Committed { wake: bool },
+    /// Not taken: it goes to the writer thread.
+    Declined(Submission),
+}
+
+/// A writer that a submitting thread may drive itself.
+pub(super) trait Lead: Send + Sync {
+    /// When the writer is idle and nothing submitted before waits for it: holds `s` for the
+    /// next commit if it only deletes (acks, as the writer thread would), or else, with
+    /// `commit`, commits it on the calling thread with the acks held, running the
+    /// completions here, in order. Hands it back otherwise (and when it is empty).
+    fn lead(&self, s: Submission, inner: &Inner, commit: bool) -> Led;
+}
+
+impl<W: GroupWriter + Send> Lead for Shared<W> {
+    fn lead(&self, s: Submission, inner: &Inner, commit: bool) -> Led {
+        let hold = only_deletes(&s);
+        if !(hold || commit) || s.ops.is_empty() || inner.queued.load(Ordering::SeqCst) != 0 {
+            return Led::Declined(s);
+        }
+        let Ok(mut g) = self.core.try_lock() else {
+            return Led::Declined(s);
+        };
+        let Some(core) = g.as_mut() else {
+            return Led::Declined(s);
+        };
+        // Checked again under the lock: the writer thread counts what it takes until done.
+        if core.carry.is_some()
+            || inner.queued.load(Ordering::SeqCst) != 0
+            || submission_bytes(&s) >= core.w.max_bytes()
+        {
+            return Led::Declined(s);
+        }
+        self.led.store(true, Ordering::SeqCst);
+        if let Some(limit) = core.w.ack_delay()
+            && hold
+        {
+            // Acks wait for the next put (at most `limit`), as on the writer thread.
+            if core.held.is_empty() {
+                core.held_since = Instant::now();
+            }
+            core.held.push(s);
+            return Led::Committed {
+                wake: self.sleeps_past(limit),
+            };
+        }
+        if !commit {
+            return Led::Declined(s);
+        }
+        let clean = core.w.idle_timeout().is_none();
+        let mut batch = std::mem::take(&mut core.held);
+        batch.push(s);
+        let nops = batch.iter().map(|s| s.ops.len()).sum();
+        commit_group(&mut core.w, batch, nops, inner, None);
+        let wake = core.w.upkeep_due() || (clean && core.w.idle_timeout().is_some());
+        Led::Committed { wake }
+    }
 }
 
 /// Serves a read, running its callback here (on the writer thread).

@@ -402,6 +402,11 @@ pub(crate) struct Inner {
     seq: Arc<AtomicU64>,
     pub(crate) commits: AtomicU64,
     writer: std::sync::Mutex<Option<thread::JoinHandle<()>>>,
+    /// Commands sent to the writer thread and not yet done with: a submitter commits its own
+    /// group only when this is 0 (see [`Store::submit_here`]).
+    queued: std::sync::atomic::AtomicUsize,
+    /// The file store's writer, which a submitter may drive while it is idle.
+    leader: std::sync::OnceLock<Arc<dyn group::Lead>>,
 }
 
 impl Store {
@@ -463,11 +468,18 @@ impl Store {
             seq: writer.sequence(),
             commits: AtomicU64::new(0),
             writer: std::sync::Mutex::new(None),
+            queued: Default::default(),
+            leader: Default::default(),
         });
+        let shared = Arc::new(group::Shared::new(writer));
+        if pipeline.is_none() {
+            // A replicated master's groups wait for their quorum: only its writer commits.
+            let _ = inner.leader.set(shared.clone());
+        }
         let inner2 = inner.clone();
         let handle = thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || group::run(writer, rx, &inner2, pipeline))
+            .spawn(move || group::run_shared(&shared, rx, &inner2, pipeline))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 source: Arc::new(e.into()),
@@ -494,6 +506,8 @@ impl Store {
             seq: Arc::new(AtomicU64::new(1)),
             commits: AtomicU64::new(0),
             writer: std::sync::Mutex::new(None),
+            queued: Default::default(),
+            leader: Default::default(),
         });
         let (opened_tx, opened_rx) = mpsc::channel();
         let inner2 = inner.clone();
@@ -524,13 +538,61 @@ impl Store {
         Ok((Store { tx, inner }, recovered))
     }
 
-    /// Queues ops for the next commit; `done` runs once they are durable.
+    /// Queues ops for the next commit; `done` runs once they are durable (on the writer
+    /// thread, or on the thread of a later [`Store::submit_here`] whose commit carries them).
     pub fn submit(&self, ops: Vec<Op>, done: Option<Done>) {
-        if let Err(mpsc::SendError(Cmd::Submit(Submission {
-            done: Some(done), ..
-        }))) = self.tx.send(Cmd::Submit(Submission { ops, done }))
-        {
-            done(Err(StoreError::Closed));
+        self.offer(Submission { ops, done }, false);
+    }
+
+    /// Like [`Store::submit`], but when the writer is idle and nothing submitted before waits
+    /// for it, the calling thread commits the group itself (with the acks waiting to ride a
+    /// commit) and runs the completions before returning: no hand-off to the writer thread and
+    /// back, which is most of a receipted SEND's time. It blocks for one journal sync, so the
+    /// caller must hold no lock that a completion may take (a connection's own SEND).
+    pub fn submit_here(&self, ops: Vec<Op>, done: Option<Done>) {
+        self.offer(Submission { ops, done }, true);
+    }
+
+    /// Offers a submission to the writer's leader (acks alone are held for the next commit
+    /// without waking the writer thread; with `commit`, a group is committed here), else sends
+    /// it to the writer thread.
+    fn offer(&self, mut s: Submission, commit: bool) {
+        if let Some(lead) = self.inner.leader.get() {
+            match lead.lead(s, &self.inner, commit) {
+                group::Led::Committed { wake } => {
+                    if wake {
+                        // Refused, nothing waits for it.
+                        let _ = self.send(Cmd::Submit(Submission {
+                            ops: Vec::new(),
+                            done: None,
+                        }));
+                    }
+                    return;
+                }
+                group::Led::Declined(back) => s = back,
+            }
+        }
+        // Refused, its completion has been told.
+        let _ = self.send(Cmd::Submit(s));
+    }
+
+    /// Sends a command to the writer thread, counted as queued until it is done with. A
+    /// submission the closed store refuses fails with [`StoreError::Closed`]; `Err` gives
+    /// back any other command.
+    fn send(&self, cmd: Cmd) -> Result<(), StoreError> {
+        self.inner.queued.fetch_add(1, Ordering::SeqCst);
+        match self.tx.send(cmd) {
+            Ok(()) => Ok(()),
+            Err(mpsc::SendError(cmd)) => {
+                self.inner.queued.fetch_sub(1, Ordering::SeqCst);
+                if let Cmd::Submit(Submission {
+                    done: Some(done), ..
+                }) = cmd
+                {
+                    done(Err(StoreError::Closed));
+                }
+                Err(StoreError::Closed)
+            }
         }
     }
 
@@ -547,25 +609,21 @@ impl Store {
         max_bytes: u64,
         done: LoadDone,
     ) -> Result<(), StoreError> {
-        self.tx
-            .send(Cmd::Read(Read::Load(
-                LoadQuery {
-                    queue,
-                    from,
-                    limit,
-                    max_bytes,
-                },
-                done,
-            )))
-            .map_err(|_| StoreError::Closed)
+        self.send(Cmd::Read(Read::Load(
+            LoadQuery {
+                queue,
+                from,
+                limit,
+                max_bytes,
+            },
+            done,
+        )))
     }
 
     /// Reads scheduled jobs (see [`JobQuery`]); `done` runs on the writer thread, ordered with
     /// the commits' completions like [`Store::load`].
     pub fn load_jobs(&self, query: JobQuery, done: JobsDone) -> Result<(), StoreError> {
-        self.tx
-            .send(Cmd::Read(Read::Jobs(query, done)))
-            .map_err(|_| StoreError::Closed)
+        self.send(Cmd::Read(Read::Jobs(query, done)))
     }
 
     /// [`Store::load_jobs`], awaited.
@@ -648,8 +706,8 @@ impl Store {
     /// Like [`Store::close`], recording which stored messages were delivered and not
     /// acknowledged (queue, sequence, deliveries), so they come back with `redelivered:true`.
     pub fn close_marking(self, delivered: Vec<(Arc<str>, u64, u32)>) {
+        let _ = self.send(Cmd::Close(delivered));
         let Store { tx, inner } = self;
-        let _ = tx.send(Cmd::Close(delivered));
         drop(tx);
         let handle = inner.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(h) = handle {

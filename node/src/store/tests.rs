@@ -87,6 +87,57 @@ async fn a_store_not_closed_cleanly_flags_every_message_as_maybe_delivered() -> 
 }
 
 #[tokio::test]
+async fn an_idle_writer_lets_the_submitter_commit_its_own_group_in_order() -> TestResult {
+    use std::sync::atomic::AtomicBool;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (store, _) = open(&path)?;
+    store.commit(vec![put("q", 0, b"first", None)]).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // Once the writer thread is done with the last group, the submitter commits here: the
+    // completion has run when `submit_here` returns.
+    let mut inline = 0;
+    let mut n = 0u64;
+    while inline < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no submission was committed by its submitter"
+        );
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        n += 1;
+        store.submit_here(
+            vec![put("q", 0, format!("m{n}").as_bytes(), None)],
+            Some(Box::new(move |r| {
+                flag.store(r.is_ok(), Ordering::SeqCst);
+                let _ = tx.send(r);
+            })),
+        );
+        if ran.load(Ordering::SeqCst) {
+            inline += 1;
+        }
+        rx.await??;
+    }
+    store.close();
+    // Every message is there, in submission order.
+    let (store, _) = open(&path)?;
+    let got = store
+        .read(Arc::from("q"), Cursor::default(), 100, u64::MAX)
+        .await?;
+    let bodies: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.data).into_owned())
+        .collect();
+    let want: Vec<String> = std::iter::once("first".to_string())
+        .chain((1..=n).map(|i| format!("m{i}")))
+        .collect();
+    assert_eq!(bodies, want);
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
 async fn acks_ride_the_next_put_or_commit_on_their_own_soon() -> TestResult {
     let dir = tempfile::tempdir()?;
     let (store, _) = open(&dir.path().join("s.redb"))?;

@@ -448,6 +448,10 @@ impl GroupWriter for Writer {
         self.load_jobs(query).map_err(StoreError::read)
     }
 
+    fn upkeep_due(&self) -> bool {
+        self.checkpoint_due()
+    }
+
     fn maintain(&mut self) {
         if self.checkpoint_due() {
             self.checkpoint();
