@@ -327,6 +327,7 @@ async fn with_an_external_zookeeper_the_cluster_stops_and_starts_with_one_master
             "3",
             "--zookeeper",
             &address,
+            "--tls",
         ],
     );
     let dir = home.cluster_dir(ext.name());
@@ -339,8 +340,28 @@ async fn with_an_external_zookeeper_the_cluster_stops_and_starts_with_one_master
         manifest["groups"][0]["replicated"]["zk_path"],
         "/mq/ext/node1"
     );
-    let (_, slaves) = settled_roles(&home, ext.name());
+    let (master, slaves) = settled_roles(&home, ext.name());
     assert_eq!(slaves.len(), 2);
+    // With --tls the replication links use the cluster's certificates too: both followers
+    // stream from the master over TLS.
+    streaming(&home, ext.name(), &slaves);
+    let logs: Vec<String> = manifest["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["log"].as_str())
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect();
+    assert_eq!(logs.len(), 3, "{manifest}");
+    for log in &logs {
+        let opened = log
+            .lines()
+            .find(|l| l.contains("replicated store opened"))
+            .unwrap_or_else(|| {
+                panic!("no replicated store in the log of {master}'s group:\n{log}")
+            });
+        assert!(opened.contains("tls=true"), "{opened}");
+    }
     // The members are in the group's node in ZooKeeper.
     let dump = zk.four_letter("dump").expect("dump");
     assert!(dump.contains("/mq/ext/node1"), "{dump}");

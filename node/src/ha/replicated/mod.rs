@@ -217,6 +217,7 @@ pub async fn run(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(), No
     };
     tracing::info!(
         listener = %advertised,
+        tls = acceptor.is_some(),
         epoch = mine.epoch,
         position = mine.pos,
         "replicated store opened; joining the group in ZooKeeper"

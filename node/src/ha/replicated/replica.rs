@@ -1,6 +1,7 @@
 //! A replica's side of replication: one link to the master, its groups applied to the
-//! replica's own store (one store submission per group, so the store's group commit gathers
-//! what arrives together into one sync) and acknowledged, or a snapshot installed first.
+//! replica's own store (one store submission per group: committed by the link's own task when
+//! the store's writer is idle, else gathered by the writer with what arrives meanwhile into one
+//! sync) and acknowledged, or a snapshot installed first.
 //!
 //! The replica refuses a master of an older epoch than the newest it knows, and a group of
 //! another epoch than its master's, or out of order. A snapshot replaces its store: it is
@@ -303,7 +304,9 @@ impl Follower {
                 let failed2 = failed.clone();
                 let status = self.status.clone();
                 let published = self.published.clone();
-                store.submit(
+                // This task holds no lock: with the store's writer idle, it commits the group
+                // itself (no hand-off to the writer thread and back before the ack).
+                store.submit_here(
                     ops,
                     Some(Box::new(move |r| {
                         drop(permit);
