@@ -83,6 +83,8 @@ pub(crate) mod faults {
         failing_syncs: usize,
         /// Every write fails with EIO while set.
         failing_writes: bool,
+        /// How long each sync takes on top of the real one (a slow disk).
+        sync_delay: std::time::Duration,
     }
 
     /// Shared switches of every file wrapped by [`Faults::wrap`].
@@ -115,6 +117,11 @@ pub(crate) mod faults {
             self.plan().failing_writes = on;
         }
 
+        /// Every sync takes `d` longer (a slow disk); zero lifts it.
+        pub(crate) fn slow_syncs(&self, d: std::time::Duration) {
+            self.plan().sync_delay = d;
+        }
+
         /// A wrapper for the store's options.
         pub(crate) fn wrap(self: &Arc<Faults>) -> WrapFile {
             let faults = self.clone();
@@ -127,6 +134,10 @@ pub(crate) mod faults {
         }
 
         fn sync(&self) -> std::io::Result<()> {
+            let delay = self.plan().sync_delay;
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
             let mut p = self.plan();
             if p.failing_syncs > 0 {
                 p.failing_syncs -= 1;

@@ -246,7 +246,9 @@ pub(super) fn run_shared<W: GroupWriter>(
             continue;
         }
         if !batch.is_empty() {
+            let started = Instant::now();
             commit_group(&mut core.w, batch, nops, inner, pipeline.as_ref());
+            shared.timed(started);
         }
         if let Some(r) = read.take() {
             // A read sees what is confirmed: every group before it is.
@@ -271,6 +273,9 @@ pub(super) fn run_shared<W: GroupWriter>(
     core.w.finish(closing);
 }
 
+/// The longest a group commit may take for submitters to go on committing their own.
+const LEAD_MAX: Duration = Duration::from_millis(2);
+
 /// The writer's state, shared by the writer thread and the submitters that commit their own
 /// group while it is idle ([`Lead`]).
 pub(super) struct Shared<W> {
@@ -278,6 +283,10 @@ pub(super) struct Shared<W> {
     core: Mutex<Option<Core<W>>>,
     /// Set by a submitter that led: the writer thread then looks at held acks in time.
     led: AtomicBool,
+    /// Set while the last group commit took longer than [`LEAD_MAX`]: submitters leave the
+    /// commits to the writer thread (a slow or stalled disk must not hold up the tasks of a
+    /// runtime worker), until a commit is quick again.
+    slow: AtomicBool,
     /// When the writer thread wakes next at the latest, in µs after `base` (`u64::MAX`: only
     /// when told).
     deadline: AtomicU64,
@@ -305,9 +314,16 @@ impl<W> Shared<W> {
                 held_since: Instant::now(),
             })),
             led: AtomicBool::new(false),
+            slow: AtomicBool::new(false),
             deadline: AtomicU64::new(0),
             base: Instant::now(),
         }
+    }
+
+    /// Notes how long a group commit that started at `started` took.
+    fn timed(&self, started: Instant) {
+        self.slow
+            .store(started.elapsed() > LEAD_MAX, Ordering::SeqCst);
     }
 
     /// Records how long the writer thread may sleep from now (`None`: until told).
@@ -347,7 +363,9 @@ pub(super) trait Lead: Send + Sync {
 impl<W: GroupWriter + Send> Lead for Shared<W> {
     fn lead(&self, s: Submission, inner: &Inner, commit: bool) -> Led {
         let hold = only_deletes(&s);
-        if !(hold || commit) || s.ops.is_empty() || inner.queued.load(Ordering::SeqCst) != 0 {
+        // A group is committed here only when asked and while commits are quick.
+        let declined = !hold && (!commit || self.slow.load(Ordering::SeqCst));
+        if declined || s.ops.is_empty() || inner.queued.load(Ordering::SeqCst) != 0 {
             return Led::Declined(s);
         }
         let Ok(mut g) = self.core.try_lock() else {
@@ -383,7 +401,9 @@ impl<W: GroupWriter + Send> Lead for Shared<W> {
         let mut batch = std::mem::take(&mut core.held);
         batch.push(s);
         let nops = batch.iter().map(|s| s.ops.len()).sum();
+        let started = Instant::now();
         commit_group(&mut core.w, batch, nops, inner, None);
+        self.timed(started);
         let wake = core.w.upkeep_due() || (clean && core.w.idle_timeout().is_some());
         Led::Committed { wake }
     }

@@ -138,6 +138,66 @@ async fn an_idle_writer_lets_the_submitter_commit_its_own_group_in_order() -> Te
 }
 
 #[tokio::test]
+async fn on_a_slow_disk_submitters_leave_the_commits_to_the_writer_thread() -> TestResult {
+    use std::sync::atomic::AtomicBool;
+    let dir = tempfile::tempdir()?;
+    let faults = file::faults::Faults::new();
+    let opts = Options {
+        wrap_journal: Some(faults.wrap()),
+        ..Default::default()
+    };
+    let (store, _) = open_with(&dir.path().join("s.redb"), &opts)?;
+    // Each sync takes 20 ms longer: after one such commit, a SEND's submission is not
+    // committed on the submitting thread (it returns before its completion runs).
+    faults.slow_syncs(std::time::Duration::from_millis(20));
+    store.commit(vec![put("q", 0, b"slow", None)]).await?;
+    for i in 0..3 {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        store.submit_here(
+            vec![put("q", 0, format!("s{i}").as_bytes(), None)],
+            Some(Box::new(move |r| {
+                flag.store(true, Ordering::SeqCst);
+                let _ = tx.send(r);
+            })),
+        );
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "committed on the submitting thread"
+        );
+        rx.await??;
+    }
+    // Quick again: after one quick commit on the writer thread, submitters lead again.
+    faults.slow_syncs(std::time::Duration::ZERO);
+    store.commit(vec![put("q", 0, b"quick", None)]).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        store.submit_here(
+            vec![put("q", 0, b"again", None)],
+            Some(Box::new(move |r| {
+                flag.store(true, Ordering::SeqCst);
+                let _ = tx.send(r);
+            })),
+        );
+        let inline = ran.load(Ordering::SeqCst);
+        rx.await??;
+        if inline {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "submitters never led again"
+        );
+    }
+    store.close();
+    Ok(())
+}
+
+#[tokio::test]
 async fn acks_ride_the_next_put_or_commit_on_their_own_soon() -> TestResult {
     let dir = tempfile::tempdir()?;
     let (store, _) = open(&dir.path().join("s.redb"))?;
