@@ -86,9 +86,27 @@ async fn a_store_not_closed_cleanly_flags_every_message_as_maybe_delivered() -> 
     Ok(())
 }
 
+/// Submits a put of `body` with [`Store::submit_here`] and waits for its completion; `true`
+/// when the completion had run before `submit_here` returned (committed on this thread).
+async fn put_here(store: &Store, body: &[u8]) -> Result<bool, Box<dyn std::error::Error>> {
+    use std::sync::atomic::AtomicBool;
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    store.submit_here(
+        vec![put("q", 0, body, None)],
+        Some(Box::new(move |r| {
+            flag.store(true, Ordering::SeqCst);
+            let _ = tx.send(r);
+        })),
+    );
+    let inline = ran.load(Ordering::SeqCst);
+    rx.await??;
+    Ok(inline)
+}
+
 #[tokio::test]
 async fn an_idle_writer_lets_the_submitter_commit_its_own_group_in_order() -> TestResult {
-    use std::sync::atomic::AtomicBool;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("s.redb");
     let (store, _) = open(&path)?;
@@ -103,21 +121,10 @@ async fn an_idle_writer_lets_the_submitter_commit_its_own_group_in_order() -> Te
             std::time::Instant::now() < deadline,
             "no submission was committed by its submitter"
         );
-        let ran = Arc::new(AtomicBool::new(false));
-        let flag = ran.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
         n += 1;
-        store.submit_here(
-            vec![put("q", 0, format!("m{n}").as_bytes(), None)],
-            Some(Box::new(move |r| {
-                flag.store(r.is_ok(), Ordering::SeqCst);
-                let _ = tx.send(r);
-            })),
-        );
-        if ran.load(Ordering::SeqCst) {
+        if put_here(&store, format!("m{n}").as_bytes()).await? {
             inline += 1;
         }
-        rx.await??;
     }
     store.close();
     // Every message is there, in submission order.
@@ -139,7 +146,6 @@ async fn an_idle_writer_lets_the_submitter_commit_its_own_group_in_order() -> Te
 
 #[tokio::test]
 async fn on_a_slow_disk_submitters_leave_the_commits_to_the_writer_thread() -> TestResult {
-    use std::sync::atomic::AtomicBool;
     let dir = tempfile::tempdir()?;
     let faults = file::faults::Faults::new();
     let opts = Options {
@@ -152,39 +158,15 @@ async fn on_a_slow_disk_submitters_leave_the_commits_to_the_writer_thread() -> T
     faults.slow_syncs(std::time::Duration::from_millis(20));
     store.commit(vec![put("q", 0, b"slow", None)]).await?;
     for i in 0..3 {
-        let ran = Arc::new(AtomicBool::new(false));
-        let flag = ran.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        store.submit_here(
-            vec![put("q", 0, format!("s{i}").as_bytes(), None)],
-            Some(Box::new(move |r| {
-                flag.store(true, Ordering::SeqCst);
-                let _ = tx.send(r);
-            })),
-        );
-        assert!(
-            !ran.load(Ordering::SeqCst),
-            "committed on the submitting thread"
-        );
-        rx.await??;
+        let inline = put_here(&store, format!("s{i}").as_bytes()).await?;
+        assert!(!inline, "committed on the submitting thread");
     }
     // Quick again: after one quick commit on the writer thread, submitters lead again.
     faults.slow_syncs(std::time::Duration::ZERO);
     store.commit(vec![put("q", 0, b"quick", None)]).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let ran = Arc::new(AtomicBool::new(false));
-        let flag = ran.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        store.submit_here(
-            vec![put("q", 0, b"again", None)],
-            Some(Box::new(move |r| {
-                flag.store(true, Ordering::SeqCst);
-                let _ = tx.send(r);
-            })),
-        );
-        let inline = ran.load(Ordering::SeqCst);
-        rx.await??;
+        let inline = put_here(&store, b"again").await?;
         if inline {
             break;
         }
