@@ -699,23 +699,23 @@ elif [[ $ONLY != backlog ]]; then
   row "latency, non-persistent 1+1 (as fast as possible): p99" n11.p99 ms
   row "kill -9 of the master to STOMP on the slave" failover_ms ms
   row "process start to serving STOMP" start_ms ms
-  row "resident memory, idle" idle_rss_mb MB
-  row "resident memory, peak under the scenarios above" loaded_rss_mb MB
+  row "resident memory, idle" idle_rss_mb MiB
+  row "resident memory, peak under the scenarios above" loaded_rss_mb MiB
 fi
 if ((BACKLOG > 0)); then
   row "preload of the backlog, persistent, 4 producers, no receipts" preload_rate msg/s
-  row "resident memory with $BACKLOG backlogged" bl_fill_rss_mb MB
-  row "resident memory, peak during the preload" bl_fill_hwm_mb MB
+  row "resident memory with $BACKLOG backlogged" bl_fill_rss_mb MiB
+  row "resident memory, peak during the preload" bl_fill_hwm_mb MiB
   row "persistent 4+4 receipts, empty broker" em_p44r msg/s
   row "persistent 4+4 receipts, $BACKLOG backlogged on another queue" bl_p44r msg/s
   row "persistent 1+1 receipts, empty broker" em_p11r msg/s
   row "persistent 1+1 receipts, $BACKLOG backlogged on another queue" bl_p11r msg/s
   row "non-persistent 1+1 receipts, empty broker (the round trip)" em_n11r msg/s
   row "kill -9, restart to serving with $BACKLOG stored" bl_start_ms ms
-  row "resident memory after that restart" bl_rss_mb MB
+  row "resident memory after that restart" bl_rss_mb MiB
   row "drain of the backlog, 1 consumer" bl_drain msg/s
-  row "resident memory, peak during the drain" bl_drain_hwm_mb MB
-  row "resident memory 5 s after the drain" bl_drained_rss_mb MB
+  row "resident memory, peak during the drain" bl_drain_hwm_mb MiB
+  row "resident memory 5 s after the drain" bl_drained_rss_mb MiB
   # What a strictly sequential client can get at best: one round trip plus one sync.
   awk -v p="$(median em_p11r mqnode)" -v n="$(median em_n11r mqnode)" -v s="$FSYNC_IN_PLACE_MS" 'BEGIN {
     if (p == "-" || n == "-" || s + 0 == 0) exit
@@ -727,9 +727,9 @@ if [[ $SCALE == 1 ]]; then
   echo
   echo "mqnode scale figures"
   row "memory per idle STOMP connection (5,000 open)" conn_kb kB
-  row "resident memory with 5,000 idle connections" conn_rss_mb MB
+  row "resident memory with 5,000 idle connections" conn_rss_mb MiB
   row "persistent 4+4 receipts over 10,000 queues" q10k msg/s
-  row "resident memory after that" q10k_rss_mb MB
+  row "resident memory after that" q10k_rss_mb MiB
   row "non-persistent 1+1, three headers, no selector" sel_none msg/s
   row "the same with a 3-clause selector on the consumer" sel_3 msg/s
   row "mqctl cluster create, 5-node mesh, to ready" mesh5_ms ms
