@@ -14,6 +14,12 @@
 //! redelivery. Between groups the back end does its own upkeep ([`GroupWriter::maintain`]:
 //! the redb writer's checkpoints).
 //!
+//! The loop's state is [`Shared`] with submitters: when the writer thread is idle and nothing
+//! it took is unfinished, a submitter may commit its own group on its own thread, or hold its
+//! acks for the next commit, without waking the writer ([`Lead`], reached through
+//! [`super::Store::submit_here`] and [`super::Store::submit`]); the order of submissions is
+//! kept because a submitter leads only when no earlier command is queued.
+//!
 //! Before the back end sees a group, [`prepare`] settles it: puts asking for a sequence get the
 //! next ones in commit order, and puts whose dedup id is in the window (or earlier in the
 //! group) are skipped; the window keeps the group's ids only once it is durable.
