@@ -147,11 +147,7 @@ async fn an_idle_writer_lets_the_submitter_commit_its_own_group_in_order() -> Te
 #[tokio::test]
 async fn on_a_slow_disk_submitters_leave_the_commits_to_the_writer_thread() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let faults = file::faults::Faults::new();
-    let opts = Options {
-        wrap_journal: Some(faults.wrap()),
-        ..Default::default()
-    };
+    let (faults, opts) = faulty();
     let (store, _) = open_with(&dir.path().join("s.redb"), &opts)?;
     // Each sync takes 20 ms longer: after one such commit, a SEND's submission is not
     // committed on the submitting thread (it returns before its completion runs).
@@ -243,11 +239,7 @@ async fn concurrent_submissions_share_commits() -> TestResult {
 #[tokio::test]
 async fn a_failed_sync_fails_the_commit_with_a_write_error() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let faults = file::faults::Faults::new();
-    let opts = Options {
-        wrap_journal: Some(faults.wrap()),
-        ..Default::default()
-    };
+    let (faults, opts) = faulty();
     let (store, _) = open_with(&dir.path().join("s.redb"), &opts)?;
     faults.fail_syncs(1);
     let e = store
