@@ -12,6 +12,10 @@
 //! - With the nodes' TLS certificates the links are TLS: a group elects, a receipted message
 //!   survives a SIGKILL of its master, and a member whose certificate the CA did not sign is
 //!   refused by the master.
+//! - A bridge from another node follows the master with `static:(masterslave:(...))`, and by
+//!   multicast discovery: only the master advertises its transport, so after a SIGKILL of it
+//!   the bridge finds the new master when it starts advertising. The discovery test runs in a
+//!   network namespace of its own ([`mq_tests::multicast`]): it needs root and iproute2.
 //!
 //! Members ask for a 1000 ms ZooKeeper session; the server's tick is 100 ms.
 
@@ -20,8 +24,10 @@ use std::time::Duration;
 
 use mq_shared::api::{BrokerInfo, Role};
 use mq_shared::client::AckMode;
+use mq_tests::api::PeerState;
 use mq_tests::certs::Pki;
 use mq_tests::load::Load;
+use mq_tests::multicast::{NamespacedTest, in_loopback_namespace};
 use mq_tests::netns::Origin;
 use mq_tests::zookeeper::ZooKeeper;
 use mq_tests::*;
@@ -381,5 +387,107 @@ async fn a_bridge_to_the_group_with_masterslave_follows_its_master() {
     let mut ids = got[0].clone();
     ids.sort_unstable();
     assert_eq!(ids, (10..20).collect::<Vec<_>>(), "{got:?}");
+    stomp::expect_nothing(&mut cn, QUIET).await;
+}
+
+/// Outside, it creates a network namespace and re-runs itself in it (as the discovery tests
+/// do); inside, a group whose members advertise on `multicast://default` and a node bridging
+/// to what it discovers there.
+#[test]
+fn a_bridge_to_the_group_by_discovery_follows_its_master() {
+    in_loopback_namespace(
+        NamespacedTest {
+            module: module_path!(),
+            test: "a_bridge_to_the_group_by_discovery_follows_its_master",
+            ns_env: "MQ_TEST_REPLICATED_NETNS",
+            prefix: "mqrdisc-",
+            envs: &[],
+        },
+        bridge_by_discovery_inside,
+    );
+}
+
+/// Waits until the node's connector has a connected peer that is `broker` and no other peer
+/// but, not connected, the one at `gone` (a master that died without a word is forgotten only
+/// once its adverts have been missed for a while); returns the peer's URI. Panics with the
+/// peers after [`network::LINK`].
+async fn wait_bridged_to(a: &Node, broker: &str, gone: Option<&str>) -> String {
+    let mut uri = None;
+    let ok = poll_until_async(network::LINK, async || {
+        let l = network::connectors(a).await;
+        let peers = &l.connectors[0].peers;
+        let to = peers.iter().find(|p| {
+            p.state == PeerState::Connected && p.remote_broker.as_deref() == Some(broker)
+        });
+        uri = to.map(|p| p.uri.clone());
+        to.is_some()
+            && peers.iter().all(|p| {
+                Some(&p.uri) == uri.as_ref()
+                    || (Some(p.uri.as_str()) == gone && p.state != PeerState::Connected)
+            })
+    })
+    .await;
+    match uri {
+        Some(u) if ok => u,
+        _ => panic!(
+            "no bridge to {broker} alone within {:?}: {:#?}",
+            network::LINK,
+            network::connectors(a).await.connectors[0].peers
+        ),
+    }
+}
+
+/// The part that runs inside the namespace.
+async fn bridge_by_discovery_inside() {
+    let zk = ZooKeeper::start();
+    let advertise = || vec!["--discovery".to_string(), "multicast://default".to_string()];
+    let mut g = Group::start_with(
+        &zk,
+        "rdisc",
+        [1, 1, 1],
+        [advertise(), advertise(), advertise()],
+    );
+    let m = settled(&g, &[0, 1, 2], TAKEOVER).await;
+    let a = Node::start(NodeOpts::new("rdisc-a").args([
+        "--network",
+        "multicast://default?initialReconnectDelay=100&maxReconnectDelay=200",
+    ]));
+    let old = wait_bridged_to(&a, g.nodes[m].name(), None).await;
+    // Replicas bind no STOMP transport, and advertise none.
+    for (i, n) in g.nodes.iter().enumerate() {
+        assert_eq!(
+            n.log().contains("advertising transport connectors"),
+            i == m,
+            "{}:\n{}",
+            n.name(),
+            n.log()
+        );
+    }
+    let mut cm = stomp::connect(&stomp_of(&mut g, m)).await;
+    stomp::subscribe(&mut cm, "/queue/disc", "s", AckMode::ClientIndividual).await;
+    network::wait_consumers(&a, "disc", 1).await;
+    network::produce(&a, "/queue/disc", 0..10, 16).await;
+    // Acked with receipts: confirmed by the group's quorum before its master dies.
+    let mut first = Vec::new();
+    for _ in 0..10 {
+        let f = stomp::recv(&mut cm, SOON).await;
+        first.push(stomp::body_number(&f));
+        stomp::ack_receipt(&mut cm, &f).await;
+    }
+    assert_eq!(first, (0..10).collect::<Vec<_>>());
+    g.nodes[m].kill();
+    // Receipted by the bridging node while the group has no master: held there.
+    network::produce(&a, "/queue/disc", 10..20, 16).await;
+    let rest: Vec<usize> = (0..3).filter(|&i| i != m).collect();
+    let n = settled(&g, &rest, TAKEOVER).await;
+    assert_ne!(n, m);
+    wait_bridged_to(&a, g.nodes[n].name(), Some(&old)).await;
+    let mut cn = stomp::connect(&stomp_of(&mut g, n)).await;
+    stomp::subscribe(&mut cn, "/queue/disc", "s", AckMode::Auto).await;
+    network::produce(&a, "/queue/disc", 20..30, 16).await;
+    let got = network::collect(std::slice::from_mut(&mut cn), 20, SOON).await;
+    let mut ids = got[0].clone();
+    ids.sort_unstable();
+    assert_eq!(ids, (10..30).collect::<Vec<_>>(), "{got:?}");
     stomp::expect_nothing(&mut cn, QUIET).await;
 }
