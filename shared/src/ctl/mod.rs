@@ -66,12 +66,32 @@ mod tests {
             new_master: "node1b".into(),
             recovery_ms: 180,
             verify: None,
+            old_epoch: None,
+            new_epoch: None,
+            lease: None,
         };
         let v = serde_json::to_value(&r).expect("serialise");
         assert_eq!(
             v,
             serde_json::json!({"group": "node1", "mode": "kill", "old_master": "node1a",
-                "new_master": "node1b", "recovery_ms": 180, "verify": null})
+                "new_master": "node1b", "recovery_ms": 180, "verify": null,
+                "old_epoch": null, "new_epoch": null, "lease": null})
+        );
+        // A report without the election's fields (an older mqctl) still reads.
+        let older: FailoverReport = serde_json::from_value(serde_json::json!({"group": "node1",
+            "mode": "kill", "old_master": "node1a", "new_master": "node1b", "recovery_ms": 180,
+            "verify": null}))
+        .expect("parse");
+        assert_eq!(older, r);
+        let elected = FailoverReport {
+            old_epoch: Some(3),
+            new_epoch: Some(4),
+            ..r
+        };
+        let v = serde_json::to_value(&elected).expect("serialise");
+        assert_eq!(
+            (&v["old_epoch"], &v["new_epoch"]),
+            (&serde_json::json!(3), &serde_json::json!(4))
         );
     }
 }

@@ -1,7 +1,9 @@
 //! `mqctl failover trigger --url URL --url URL...`: a master/slave group outside any cluster,
 //! given by its members' admin URLs. The member serving steps down (a stepdown is all there
 //! is: mqctl has no process to kill), and the recovery is timed from the stepdown request
-//! until another member's `/readyz` answers 200. `--verify` needs a cluster.
+//! until another member's `/readyz` answers 200. `--verify` needs a cluster. The report
+//! carries the epochs of a replicated group and the new lease of a JDBC group, as the old and
+//! the new master report them.
 
 use std::time::{Duration, Instant};
 
@@ -50,10 +52,12 @@ pub async fn trigger(ctx: &Context, args: &TriggerArgs) -> Result<Outcome> {
             )
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut roles = Vec::new();
+    let mut infos = Vec::new();
     for c in &clients {
-        roles.push(c.broker().await.ok().map(|b| b.role));
+        infos.push(c.broker().await.ok());
     }
+    let roles: Vec<Option<mq_shared::api::Role>> =
+        infos.iter().map(|b| b.as_ref().map(|b| b.role)).collect();
     let described = || {
         clients
             .iter()
@@ -104,6 +108,17 @@ pub async fn trigger(ctx: &Context, args: &TriggerArgs) -> Result<Outcome> {
         tokio::time::sleep(POLL).await;
     };
     let recovery = t0.elapsed();
+    let old_epoch = infos[old]
+        .as_ref()
+        .and_then(|b| b.replication.as_ref())
+        .map(|r| r.epoch);
+    let new_info = clients[new].broker().await.ok();
+    let elected = super::trigger::Elected::after(
+        old_epoch,
+        new_info.as_ref(),
+        new_info.as_ref().map_or("", |b| b.name.as_str()),
+        None,
+    );
     spinner.finish_and_clear();
     let report = FailoverReport {
         group: GROUP.to_string(),
@@ -112,11 +127,15 @@ pub async fn trigger(ctx: &Context, args: &TriggerArgs) -> Result<Outcome> {
         new_master: clients[new].label().to_string(),
         recovery_ms: recovery.as_millis() as u64,
         verify: None,
+        old_epoch,
+        new_epoch: elected.new_epoch,
+        lease: elected.lease,
     };
     if ctx.out.format() == Format::Json {
         ctx.out.json(&report)?;
     } else {
-        ctx.out.table(&super::trigger::table(&report))?;
+        ctx.out
+            .table(&super::trigger::table(&report, super::trigger::now_ms()))?;
         output::note(&format!(
             "{} stepped down; {} answered /readyz as master after {} ms.",
             report.old_master, report.new_master, report.recovery_ms

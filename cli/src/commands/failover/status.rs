@@ -213,7 +213,7 @@ fn replica_lag(replicas: &[ReplicaInfo]) -> String {
 
 /// When a lease ends, from now (mqctl's clock): `in 1.2 s`, `0.4 s ago`, past a minute
 /// `in 3m05s`.
-fn relative(at_ms: i64, now_ms: i64) -> String {
+pub(super) fn relative(at_ms: i64, now_ms: i64) -> String {
     let delta = at_ms.saturating_sub(now_ms);
     let span = delta.unsigned_abs();
     let text = if span < 60_000 {
@@ -229,7 +229,7 @@ fn relative(at_ms: i64, now_ms: i64) -> String {
 }
 
 /// A lease's end as RFC 3339 UTC with milliseconds.
-fn absolute(at_ms: i64) -> String {
+pub(super) fn absolute(at_ms: i64) -> String {
     match u64::try_from(at_ms) {
         Ok(ms) => {
             humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()

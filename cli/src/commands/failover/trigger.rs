@@ -6,11 +6,14 @@
 //! master of a newer epoch: ZooKeeper elected it), and a STOMP CONNECT to that member is
 //! answered. The
 //! CONNECT is tried every [`FAILOVER_PROBE_INTERVAL`] by a task of its own, so the admin calls
-//! that watch the other phases never delay the measurement.
+//! that watch the other phases never delay the measurement. Once it is answered, the new
+//! master's broker info gives what the takeover made: the epoch of a replicated group's
+//! election, the lease row of a JDBC group.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use mq_shared::api::BrokerInfo;
 use mq_shared::client::{ConnectOptions, StompClient};
 use mq_shared::ctl::{FailoverMode, FailoverReport, LinkEntry, LockHolder, NodeEntry};
 use mq_shared::defaults::{
@@ -185,11 +188,11 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
                     .await
                     .ok()
                     .and_then(|b| b.replication)
-                    .is_some_and(|r| {
-                        r.epoch > old_epoch && r.master.as_deref() == Some(name.as_str())
-                    });
-                if elected {
+                    .filter(|r| r.epoch > old_epoch && r.master.as_deref() == Some(name.as_str()))
+                    .map(|r| r.epoch);
+                if let Some(epoch) = elected {
                     timeline.lock = Some((t0.elapsed(), name.clone()));
+                    timeline.epoch = Some(epoch);
                     spinner.set_message(format!(
                         "ZooKeeper elected {name}; waiting for it to serve STOMP"
                     ));
@@ -220,6 +223,13 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
     };
     let recovery = serving_at.saturating_duration_since(t0);
     let new_node = members[new].clone();
+    // What the takeover made, as the new master reports it; the election's epoch as seen
+    // while waiting if it does not answer (the failover is done: no error of this one fails it).
+    let new_info = match cluster.client(&new_node, ADMIN_REQUEST_TIMEOUT) {
+        Ok(client) => client.broker().await.ok(),
+        Err(_) => None,
+    };
+    let elected = Elected::after(old_epoch, new_info.as_ref(), &new_node.name, timeline.epoch);
     spinner.finish_and_clear();
 
     // After: the group's own links live in its master's memory; give them to the new one.
@@ -266,11 +276,14 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> Result<Outcome> {
         new_master: new_node.name.clone(),
         recovery_ms: recovery.as_millis() as u64,
         verify,
+        old_epoch,
+        new_epoch: elected.new_epoch,
+        lease: elected.lease,
     };
     if ctx.out.format() == Format::Json {
         ctx.out.json(&report)?;
     } else {
-        ctx.out.table(&table(&report))?;
+        ctx.out.table(&table(&report, now_ms()))?;
         output::note(&timeline.describe(mode, &old_node.name, &new_node.name, recovery));
         if mode == FailoverMode::Kill {
             output::note(&format!(
@@ -296,6 +309,8 @@ struct Timeline {
     lock: Option<(Duration, String)>,
     /// Whether the group elects through ZooKeeper (a replicated group).
     elected: bool,
+    /// The epoch of that election, once seen.
+    epoch: Option<u64>,
 }
 
 impl Timeline {
@@ -306,7 +321,10 @@ impl Timeline {
         }
         if let Some((d, who)) = &self.lock {
             parts.push(if self.elected {
-                format!("{who} elected at +{} ms", d.as_millis())
+                match self.epoch {
+                    Some(e) => format!("{who} elected (epoch {e}) at +{} ms", d.as_millis()),
+                    None => format!("{who} elected at +{} ms", d.as_millis()),
+                }
             } else {
                 format!("store lock taken by {who} at +{} ms", d.as_millis())
             });
@@ -317,6 +335,41 @@ impl Timeline {
         ));
         format!("Timeline: {}.", parts.join(", "))
     }
+}
+
+/// What a takeover made, from the new master's broker info.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Elected {
+    /// A replicated group's new epoch.
+    pub new_epoch: Option<u64>,
+    /// A JDBC group's lease row.
+    pub lease: Option<mq_shared::api::LeaseInfo>,
+}
+
+impl Elected {
+    /// From `info` of the new master `name` (`None`: it did not answer): in a replicated group
+    /// (`old_epoch` known) the epoch it serves in when it reports itself master, else `seen`
+    /// (the epoch seen while waiting for the election); the lease row it reports.
+    pub(super) fn after(
+        old_epoch: Option<u64>,
+        info: Option<&BrokerInfo>,
+        name: &str,
+        seen: Option<u64>,
+    ) -> Elected {
+        let reported = info
+            .and_then(|b| b.replication.as_ref())
+            .filter(|r| r.master.as_deref() == Some(name))
+            .map(|r| r.epoch);
+        Elected {
+            new_epoch: old_epoch.and(reported.or(seen)),
+            lease: info.and_then(|b| b.lease.clone()),
+        }
+    }
+}
+
+/// mqctl's clock, ms since the Unix epoch, for a lease's end.
+pub(super) fn now_ms() -> i64 {
+    i64::try_from(crate::home::now_ms()).unwrap_or(i64::MAX)
 }
 
 /// Tries a STOMP CONNECT on each candidate until one answers; returns when it did and which.
@@ -363,23 +416,13 @@ fn describe_roles(members: &[NodeEntry], roles: &[Option<mq_shared::api::Role>])
         .join(", ")
 }
 
-/// One row: the group, both masters and the recovery time, and the check's counts.
-pub(super) fn table(report: &FailoverReport) -> Table {
+/// One row: the group, both masters and the recovery time; the check's counts; a replicated
+/// group's epochs, a JDBC group's new lease (its end from `now_ms`). The epochs and the lease
+/// are default columns when there is room for them in 80 columns: without `--verify`.
+pub(super) fn table(report: &FailoverReport, now_ms: i64) -> Table {
     let mut header = vec!["group", "mode", "old master", "new master", "recovery ms"];
-    if report.verify.is_some() {
-        header.extend(["sent", "received", "lost", "duplicated"]);
-    }
-    let mut table = Table::new(header, "No failover.")
-        .numeric([4, 5, 6, 7, 8])
-        .defaults([
-            "group",
-            "old master",
-            "new master",
-            "recovery ms",
-            "sent",
-            "lost",
-            "duplicated",
-        ]);
+    let mut numeric = vec![4];
+    let mut defaults = vec!["group", "old master", "new master", "recovery ms"];
     let mut row = vec![
         report.group.clone(),
         report.mode.to_string(),
@@ -387,7 +430,11 @@ pub(super) fn table(report: &FailoverReport) -> Table {
         report.new_master.clone(),
         report.recovery_ms.to_string(),
     ];
+    let room = report.verify.is_none();
     if let Some(v) = report.verify {
+        numeric.extend(header.len()..header.len() + 4);
+        header.extend(["sent", "received", "lost", "duplicated"]);
+        defaults.extend(["sent", "lost", "duplicated"]);
         row.extend([
             v.sent.to_string(),
             v.received.to_string(),
@@ -395,6 +442,239 @@ pub(super) fn table(report: &FailoverReport) -> Table {
             v.duplicated.to_string(),
         ]);
     }
+    if report.old_epoch.is_some() || report.new_epoch.is_some() {
+        numeric.extend(header.len()..header.len() + 2);
+        header.extend(["old epoch", "new epoch"]);
+        if room {
+            defaults.extend(["old epoch", "new epoch"]);
+        }
+        row.extend([output::opt(report.old_epoch), output::opt(report.new_epoch)]);
+    }
+    if let Some(l) = &report.lease {
+        header.extend(["lease holder", "lease ends", "lease ends at"]);
+        if room {
+            defaults.extend(["lease holder", "lease ends"]);
+        }
+        row.extend([
+            l.holder.clone().unwrap_or_else(|| "(none)".to_string()),
+            l.expires_at_ms
+                .map_or_else(|| "-".to_string(), |at| super::status::relative(at, now_ms)),
+            l.expires_at_ms
+                .map_or_else(|| "-".to_string(), super::status::absolute),
+        ]);
+    }
+    let mut table = Table::new(header, "No failover.")
+        .numeric(numeric)
+        .defaults(defaults);
     table.push(row);
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mq_shared::api::{LeaseInfo, ReplicationInfo, Role};
+    use mq_shared::ctl::VerifyReport;
+
+    fn report() -> FailoverReport {
+        FailoverReport {
+            group: "node1".into(),
+            mode: FailoverMode::Kill,
+            old_master: "node1a".into(),
+            new_master: "node1b".into(),
+            recovery_ms: 2_180,
+            verify: None,
+            old_epoch: None,
+            new_epoch: None,
+            lease: None,
+        }
+    }
+
+    fn verified() -> Option<VerifyReport> {
+        Some(VerifyReport {
+            sent: 1000,
+            received: 1000,
+            lost: 0,
+            duplicated: 0,
+        })
+    }
+
+    fn info(
+        name: &str,
+        replication: Option<ReplicationInfo>,
+        lease: Option<LeaseInfo>,
+    ) -> BrokerInfo {
+        BrokerInfo {
+            name: name.into(),
+            version: "0".into(),
+            role: Role::Master,
+            uptime_ms: 1,
+            transports: Vec::new(),
+            admin: String::new(),
+            data_dir: String::new(),
+            persistent: true,
+            pid: 1,
+            store: Default::default(),
+            usage: Default::default(),
+            replication,
+            lease,
+        }
+    }
+
+    fn lease() -> LeaseInfo {
+        LeaseInfo {
+            holder: Some("node1b".into()),
+            expires_at_ms: Some(2_000),
+            keep_alive_ms: 500,
+        }
+    }
+
+    /// The default columns' names and how wide the table renders with them (a space either
+    /// side of each cell, a border after each column and one more), before any cut.
+    fn defaults_and_width(t: &Table) -> (Vec<&'static str>, usize) {
+        let names: Vec<&'static str> = match &t.defaults {
+            Some(d) => d.iter().copied().filter(|n| t.header.contains(n)).collect(),
+            None => t.header.clone(),
+        };
+        let width = names
+            .iter()
+            .map(|n| {
+                let i = t.header.iter().position(|h| h == n).unwrap_or_default();
+                t.rows
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([n.chars().count()])
+                    .max()
+                    .unwrap_or_default()
+                    + 3
+            })
+            .sum::<usize>()
+            + 1;
+        (names, width)
+    }
+
+    #[test]
+    fn the_election_is_read_from_the_new_master() {
+        let rep = |epoch, master: &str| ReplicationInfo {
+            epoch,
+            master: Some(master.into()),
+            replicas: Vec::new(),
+        };
+        let new = info("node1b", Some(rep(4, "node1b")), None);
+        let e = Elected::after(Some(3), Some(&new), "node1b", Some(4));
+        assert_eq!((e.new_epoch, e.lease), (Some(4), None));
+        // Not answering, or not (yet) master of its own epoch: the epoch seen while waiting.
+        assert_eq!(
+            Elected::after(Some(3), None, "node1b", Some(4)).new_epoch,
+            Some(4)
+        );
+        let follower = info("node1b", Some(rep(5, "node1c")), None);
+        assert_eq!(
+            Elected::after(Some(3), Some(&follower), "node1b", None).new_epoch,
+            None
+        );
+        // A JDBC group: no epoch, the lease row.
+        let jdbc = info("node1b", None, Some(lease()));
+        assert_eq!(
+            Elected::after(None, Some(&jdbc), "node1b", None),
+            Elected {
+                new_epoch: None,
+                lease: Some(lease())
+            }
+        );
+    }
+
+    #[test]
+    fn a_shared_file_group_shows_what_it_did_before() {
+        let t = table(&report(), 0);
+        assert_eq!(
+            t.header,
+            ["group", "mode", "old master", "new master", "recovery ms"]
+        );
+        let t = table(
+            &FailoverReport {
+                verify: verified(),
+                ..report()
+            },
+            0,
+        );
+        let (names, width) = defaults_and_width(&t);
+        assert_eq!(
+            names,
+            [
+                "group",
+                "old master",
+                "new master",
+                "recovery ms",
+                "sent",
+                "lost",
+                "duplicated"
+            ]
+        );
+        assert!(width <= 80, "{width}");
+        assert_eq!(t.numeric, [4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn a_replicated_group_shows_both_epochs() {
+        let elected = FailoverReport {
+            old_epoch: Some(3),
+            new_epoch: Some(4),
+            ..report()
+        };
+        let t = table(&elected, 0);
+        assert_eq!(t.header[5..], ["old epoch", "new epoch"]);
+        assert_eq!(t.rows[0][5..], ["3", "4"]);
+        assert_eq!(t.numeric, [4, 5, 6]);
+        let (names, width) = defaults_and_width(&t);
+        assert!(names.ends_with(&["old epoch", "new epoch"]), "{names:?}");
+        assert!(width <= 80, "{width}");
+        // With --verify the counts take the room: the epochs are in -o wide.
+        let t = table(
+            &FailoverReport {
+                verify: verified(),
+                ..elected.clone()
+            },
+            0,
+        );
+        assert_eq!(t.header[9..], ["old epoch", "new epoch"]);
+        assert_eq!(t.numeric, [4, 5, 6, 7, 8, 9, 10]);
+        let (names, width) = defaults_and_width(&t);
+        assert!(!names.contains(&"new epoch"), "{names:?}");
+        assert!(width <= 80, "{width}");
+        // An epoch the new master did not report.
+        let t = table(
+            &FailoverReport {
+                new_epoch: None,
+                ..elected
+            },
+            0,
+        );
+        assert_eq!(t.rows[0][5..], ["3", "-"]);
+    }
+
+    #[test]
+    fn a_jdbc_group_shows_the_new_lease() {
+        let t = table(
+            &FailoverReport {
+                lease: Some(lease()),
+                ..report()
+            },
+            800,
+        );
+        assert_eq!(
+            t.header[5..],
+            ["lease holder", "lease ends", "lease ends at"]
+        );
+        assert_eq!(
+            t.rows[0][5..],
+            ["node1b", "in 1.2 s", "1970-01-01T00:00:02.000Z"]
+        );
+        let (names, width) = defaults_and_width(&t);
+        assert!(
+            names.ends_with(&["lease holder", "lease ends"]),
+            "{names:?}"
+        );
+        assert!(width <= 80, "{width}");
+    }
 }
