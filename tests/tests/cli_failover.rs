@@ -191,6 +191,11 @@ fn stepdown_is_the_default_and_status_shows_the_swap() {
         ("node1b", "node1a")
     );
     assert!(back.verify.is_none());
+    // A shared-file group has no election to report.
+    assert_eq!(
+        (back.old_epoch, back.new_epoch, back.lease),
+        (None, None, None)
+    );
 }
 
 #[test]

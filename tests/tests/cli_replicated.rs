@@ -10,8 +10,11 @@
 //!   new master; `failover trigger` (stepdown, then kill, each with `--verify`) moves the
 //!   master and loses nothing;
 //!   `cluster destroy` leaves no process (node or ZooKeeper) behind.
-//! - With `--zookeeper HOST:PORT` mqctl runs no server; `cluster stop` and `cluster start`
-//!   bring the group down and back with one master.
+//!   Each `failover trigger` reports the old master's epoch and the one it elected, by
+//!   cluster name and by the members' admin URLs.
+//! - With `--zookeeper HOST:PORT` mqctl runs no server; a `failover trigger` table shows both
+//!   epochs at 80 columns; `cluster stop` and `cluster start` bring the group down and back
+//!   with one master.
 
 use std::path::Path;
 use std::time::Duration;
@@ -143,6 +146,22 @@ fn streaming(home: &CliHome, name: &str, followers: &[String]) -> GroupStatus {
     last.unwrap_or_else(|| panic!("no failover status of {name}"))
 }
 
+/// The header and the first row of a one-row table, cell by cell.
+fn table_row(text: &str) -> (Vec<String>, Vec<String>) {
+    let cells = |line: &str| -> Vec<String> {
+        line.split(['│', '┆'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    match lines[..] {
+        [_, header, _, row, ..] => (cells(header), cells(row)),
+        _ => panic!("not a one-row table:\n{text}"),
+    }
+}
+
 fn transport(home: &CliHome, name: &str, node: &str) -> String {
     cluster_status(home, name)
         .nodes
@@ -227,6 +246,8 @@ async fn a_replicated_cluster_runs_its_own_zookeeper_fails_over_and_is_destroyed
     assert_ne!(report.new_master, master);
     let v = report.verify.expect("verify counts");
     assert_eq!((v.sent, v.received, v.lost, v.duplicated), (200, 200, 0, 0));
+    assert_eq!(report.old_epoch, Some(first_epoch));
+    assert_eq!(report.lease, None, "a replicated group has no lease");
     let (second, slaves) = settled_roles(&home, rep.name());
     assert_eq!(second, report.new_master);
     assert!(
@@ -238,6 +259,11 @@ async fn a_replicated_cluster_runs_its_own_zookeeper_fails_over_and_is_destroyed
     assert!(
         second_epoch > first_epoch,
         "a new master, a new epoch: {second_epoch} after {first_epoch}"
+    );
+    assert_eq!(
+        report.new_epoch,
+        Some(second_epoch),
+        "the election reported"
     );
     let mut c = StompClient::connect(&transport(&home, rep.name(), &second), opts.clone())
         .await
@@ -293,10 +319,37 @@ async fn a_replicated_cluster_runs_its_own_zookeeper_fails_over_and_is_destroyed
         epoch > second_epoch,
         "{epoch} after {second_epoch}: {after:?}"
     );
+    assert_eq!(
+        (report.old_epoch, report.new_epoch),
+        (Some(second_epoch), Some(epoch))
+    );
     let replicas = after.groups[0].replicas.as_deref().unwrap_or_default();
     assert!(
         replicas.iter().all(|r| r.name != second),
         "the killed member is no replica of the new master: {replicas:?}"
+    );
+
+    // By admin URL, outside the cluster: a stepdown reports the election as well.
+    let urls: Vec<String> = cluster_status(&home, rep.name())
+        .nodes
+        .into_iter()
+        .map(|n| n.admin)
+        .collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let token = dir.join("admin.token").display().to_string();
+    let by_url: FailoverReport = home
+        .run_by_url(&["failover", "trigger"], &urls, &token, &["-o", "json"])
+        .expect_code(0)
+        .json();
+    let later: FailoverStatus = home
+        .run(&["failover", "status", rep.name(), "-o", "json"])
+        .expect_code(3)
+        .json();
+    let latest = later.groups[0].epoch.expect("the group's epoch");
+    assert!(latest > epoch, "{latest} after {epoch}: {later:?}");
+    assert_eq!(
+        (by_url.old_epoch, by_url.new_epoch, &by_url.lease),
+        (Some(epoch), Some(latest), &None)
     );
 
     // Destroy: no node and no ZooKeeper survive, the folder is gone.
@@ -344,7 +397,9 @@ async fn with_an_external_zookeeper_the_cluster_stops_and_starts_with_one_master
     assert_eq!(slaves.len(), 2);
     // With --tls the replication links use the cluster's certificates too: both followers
     // stream from the master over TLS.
-    streaming(&home, ext.name(), &slaves);
+    let before = streaming(&home, ext.name(), &slaves)
+        .epoch
+        .expect("the group's epoch");
     let logs: Vec<String> = manifest["nodes"]
         .as_array()
         .expect("nodes")
@@ -365,6 +420,37 @@ async fn with_an_external_zookeeper_the_cluster_stops_and_starts_with_one_master
     // The members are in the group's node in ZooKeeper.
     let dump = zk.four_letter("dump").expect("dump");
     assert!(dump.contains("/mq/ext/node1"), "{dump}");
+
+    // A stepdown in a table at 80 columns: the old and the new epoch among its default columns.
+    let run = home
+        .run_with(
+            &["failover", "trigger", ext.name(), "-o", "table"],
+            &[("COLUMNS", "80")],
+        )
+        .expect_code(0);
+    let (header, row) = table_row(&run.stdout);
+    let cell = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .and_then(|i| row.get(i))
+            .unwrap_or_else(|| panic!("no {name} column:\n{}", run.stdout))
+            .clone()
+    };
+    assert!(
+        run.stdout.lines().all(|l| l.chars().count() <= 80),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(cell("old master"), master);
+    let (new_master, slaves) = settled_roles(&home, ext.name());
+    assert_eq!(cell("new master"), new_master);
+    let after = streaming(&home, ext.name(), &slaves)
+        .epoch
+        .expect("the group's epoch");
+    assert!(after > before, "{after} after {before}");
+    assert_eq!(cell("old epoch"), before.to_string(), "{}", run.stdout);
+    assert_eq!(cell("new epoch"), after.to_string(), "{}", run.stdout);
 
     home.run(&["cluster", "stop", ext.name()]).expect_code(0);
     assert!(

@@ -5,7 +5,8 @@
 //! members answer master at once. Also the ready lines, a stepdown (what `mqctl failover
 //! trigger` asks for; the `lease` of both members' broker info names the new master), the
 //! start-up checks of the options, and `mqctl` making JDBC pairs whose
-//! `failover status` shows the lease row's holder and end before and after a failover.
+//! `failover status` shows the lease row's holder and end before and after a failover, and
+//! whose `failover trigger` report names the lease the new master took.
 //!
 //! Keep-alive 500 ms, lease (`lock-acquire-sleep-interval`) 2000 ms: a master that cannot
 //! renew stops 750 ms before its lease can end.
@@ -417,6 +418,7 @@ fn mqctl_makes_jdbc_pairs_on_a_database_per_broker_and_fails_them_over() {
         server.psql("b2", "SELECT holder FROM mq_lock WHERE id = 1"),
         "node2a"
     );
+    let triggered = now_ms();
     let report: FailoverReport = home.run_json(&[
         "failover",
         "trigger",
@@ -434,6 +436,16 @@ fn mqctl_makes_jdbc_pairs_on_a_database_per_broker_and_fails_them_over() {
     );
     let verify = report.verify.expect("verify counts");
     assert_eq!((verify.sent, verify.lost), (200, 0));
+    // The report names the lease the new master took, held past the takeover by at most one
+    // lease; a JDBC group has no epochs.
+    let lease = report.lease.as_ref().expect("the new lease in the report");
+    assert_eq!(lease.holder.as_deref(), Some("node1b"));
+    let ends = lease.expires_at_ms.expect("when the new lease ends");
+    assert!(
+        ends >= triggered && ends <= now_ms() + 3_100,
+        "the new lease ends at {ends}, the trigger at {triggered}"
+    );
+    assert_eq!((report.old_epoch, report.new_epoch), (None, None));
     assert_eq!(
         server.psql("b1", "SELECT holder FROM mq_lock WHERE id = 1"),
         "node1b"
