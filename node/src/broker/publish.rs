@@ -226,12 +226,12 @@ impl Core {
                         a(r);
                     }
                 });
-                if from_conn.is_some() {
+                match from_conn {
                     // A connection's (or bridge's) own task, holding no lock: it may commit
-                    // the group itself when the writer is idle.
-                    store.submit_here(ops, Some(done));
-                } else {
-                    store.submit(ops, Some(done));
+                    // the group itself when the writer is idle, or join one gathered for
+                    // the connections of the last group.
+                    Some(conn) => store.submit_from(conn, ops, Some(done)),
+                    None => store.submit(ops, Some(done)),
                 }
             }
             _ => {

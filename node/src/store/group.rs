@@ -20,6 +20,13 @@
 //! [`super::Store::submit_here`] and [`super::Store::submit`]); the order of submissions is
 //! kept because a submitter leads only when no earlier command is queued.
 //!
+//! A connection's SEND names its connection ([`Submission::sender`]). When the last group
+//! carried puts of several connections, the next waits for as many ([`gathers`]: at most one
+//! commit's time), so that producers which each wait for their RECEIPT keep sharing one sync
+//! instead of splitting into alternating groups of one and the rest; the submission that
+//! completes the group commits it on its own thread, or the writer thread does once the
+//! window ends.
+//!
 //! Before the back end sees a group, [`prepare`] settles it: puts asking for a sequence get the
 //! next ones in commit order, and puts whose dedup id is in the window (or earlier in the
 //! group) are skipped; the window keeps the group's ids only once it is durable.
@@ -40,6 +47,9 @@ use super::{
 pub(super) struct Submission {
     pub(super) ops: Vec<Op>,
     pub(super) done: Option<Done>,
+    /// The connection whose SEND this is, when it waits for the commit before sending again
+    /// (see [`gathers`]).
+    pub(super) sender: Option<u64>,
 }
 
 /// (queue, sequence, deliveries) of the messages delivered and not acknowledged, recorded at a
@@ -52,6 +62,9 @@ pub(super) enum Cmd {
     Read(Read),
     /// Close after the queued submissions, recording these marks.
     Close(Marks),
+    /// Look again at held and gathered groups and upkeep (sent by a submitter that led; not
+    /// counted in [`Inner::queued`]).
+    Wake,
 }
 
 /// A read, served between group commits, and its callback.
@@ -116,6 +129,33 @@ fn only_deletes(s: &Submission) -> bool {
     !s.ops.is_empty() && s.ops.iter().all(|op| matches!(op, Op::Delete { .. }))
 }
 
+/// The longest a group of puts waits for the senders of the last group to come back.
+const GATHER_MAX: Duration = Duration::from_millis(1);
+
+/// How many connections' puts a group carries (see [`Submission::sender`]).
+fn senders(batch: &[Submission]) -> usize {
+    let mut ids: Vec<u64> = batch
+        .iter()
+        .filter(|s| !only_deletes(s))
+        .filter_map(|s| s.sender)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len()
+}
+
+/// Whether a group holding puts of `senders` connections should wait (it has waited
+/// `waited`) for more, when the last group carried puts of `expect` connections. A
+/// connection that waits for each RECEIPT sends again about one round trip after its group
+/// commits; committing the first that comes back alone splits N producers into alternating
+/// groups of 1 and N-1 (half the sharing a sync allows), so a group waits for as many
+/// senders as the last one had, at most `window` (one commit's time, at most
+/// [`GATHER_MAX`]): the wait is bounded by what a sync costs anyway. One producer never
+/// waits (`expect` is 1), nor do puts without a sender (replication, the scheduler).
+pub(super) fn gathers(senders: usize, expect: usize, waited: Duration, window: Duration) -> bool {
+    senders > 0 && senders < expect && waited < window
+}
+
 /// The writer thread's loop: groups, commits and reads until a close (or every handle is
 /// gone), then [`GroupWriter::finish`]. With a `pipeline` (a replicated master), completions
 /// run there once the quorum holds their group.
@@ -157,6 +197,11 @@ pub(super) fn run_shared<W: GroupWriter>(
                 }
                 _ => core.w.idle_timeout(),
             };
+            // A group gathered for its senders commits when its window ends at the latest.
+            if !core.gather.is_empty() {
+                let left = core.window.saturating_sub(core.gather_since.elapsed());
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+            }
             // While submitters lead, acks they hold may wait for this thread: it looks again
             // every `hold_limit` (without leaders it sleeps until told).
             if let Some(limit) = hold_limit
@@ -185,13 +230,17 @@ pub(super) fn run_shared<W: GroupWriter>(
         let Some(core) = g.as_mut() else { return };
         // Commands taken from the channel this turn (they count as queued until done with, so
         // that no submitter commits ahead of them).
-        let mut taken = usize::from(next.is_some());
+        let mut taken = usize::from(next.as_ref().is_some_and(|c| !matches!(c, Cmd::Wake)));
         let was_holding = !core.held.is_empty();
+        let was_gathering = !core.gather.is_empty();
+        // Held acks and a gathered group are never both there (acks join the group).
         let mut batch = std::mem::take(&mut core.held);
+        batch.append(&mut core.gather);
         let mut nops: usize = batch.iter().map(|s| s.ops.len()).sum();
         let mut nbytes: u64 = batch.iter().map(submission_bytes).sum();
         match next {
             // A wake-up only (upkeep or a held ack is due): it does not close a hold.
+            Some(Cmd::Wake) => {}
             Some(Cmd::Submit(s)) if s.ops.is_empty() && s.done.is_none() => {}
             Some(Cmd::Submit(s)) => {
                 nops += s.ops.len();
@@ -206,6 +255,7 @@ pub(super) fn run_shared<W: GroupWriter>(
         while closing.is_none() && read.is_none() && !abandoned && nops < max && nbytes < max_bytes
         {
             match rx.try_recv() {
+                Ok(Cmd::Wake) => {}
                 Ok(Cmd::Submit(s)) if s.ops.is_empty() && s.done.is_none() => taken += 1,
                 Ok(Cmd::Submit(s)) => {
                     let b = submission_bytes(&s);
@@ -251,9 +301,31 @@ pub(super) fn run_shared<W: GroupWriter>(
             inner.queued.fetch_sub(taken, Ordering::SeqCst);
             continue;
         }
+        let n = senders(&batch);
+        if closing.is_none()
+            && read.is_none()
+            && !abandoned
+            && core.carry.is_none()
+            && nops < max
+            && nbytes < max_bytes
+            && !batch.iter().any(|s| s.ops.is_empty())
+        {
+            let since = if was_gathering {
+                core.gather_since
+            } else {
+                Instant::now()
+            };
+            if gathers(n, core.expect, since.elapsed(), core.window) {
+                core.gather_since = since;
+                core.gather = batch;
+                inner.queued.fetch_sub(taken, Ordering::SeqCst);
+                continue;
+            }
+        }
         if !batch.is_empty() {
             let started = Instant::now();
             commit_group(&mut core.w, batch, nops, inner, pipeline.as_ref());
+            core.committed(n, started);
             shared.timed(started);
         }
         if let Some(r) = read.take() {
@@ -307,6 +379,24 @@ struct Core<W> {
     /// Delete-only submissions held back to ride the next commit, and since when.
     held: Vec<Submission>,
     held_since: Instant,
+    /// A group waiting for the senders of the last one ([`gathers`]), and since when; acks
+    /// submitted meanwhile join it (never `held`), so that the order of submissions holds.
+    gather: Vec<Submission>,
+    gather_since: Instant,
+    /// How many connections' puts the last group with any carried.
+    expect: usize,
+    /// How long a gathered group may wait: the last commit's time, at most [`GATHER_MAX`].
+    window: Duration,
+}
+
+impl<W> Core<W> {
+    /// Notes a group commit of puts from `senders` connections that started at `started`.
+    fn committed(&mut self, senders: usize, started: Instant) {
+        if senders > 0 {
+            self.expect = senders;
+        }
+        self.window = started.elapsed().min(GATHER_MAX);
+    }
 }
 
 impl<W> Shared<W> {
@@ -318,6 +408,10 @@ impl<W> Shared<W> {
                 carry: None,
                 held: Vec::new(),
                 held_since: Instant::now(),
+                gather: Vec::new(),
+                gather_since: Instant::now(),
+                expect: 1,
+                window: Duration::ZERO,
             })),
             led: AtomicBool::new(false),
             slow: AtomicBool::new(false),
@@ -350,9 +444,11 @@ impl<W> Shared<W> {
 
 /// What became of a submission offered to [`Lead::lead`].
 pub(super) enum Led {
-    /// Committed on the calling thread, its completion run; `wake`: the writer thread has
-    /// upkeep to do (a checkpoint is due, or the store was clean until now).
-    Committed { wake: bool },
+    /// Taken: committed on the calling thread with its completion run, or held (an ack) or
+    /// gathered (a put, [`gathers`]) for a commit to come; `wake`: the writer thread must
+    /// look again (upkeep is due, the store was clean until now, or a held or gathered
+    /// group must commit before it would otherwise wake).
+    Taken { wake: bool },
     /// Not taken: it goes to the writer thread.
     Declined(Submission),
 }
@@ -364,9 +460,21 @@ pub(super) trait Lead: Send + Sync {
     /// `commit`, commits it on the calling thread with the acks held, running the
     /// completions here, in order. Hands it back otherwise (and when it is empty).
     fn lead(&self, s: Submission, inner: &Inner, commit: bool) -> Led;
+
+    /// As if the last group had carried puts of `senders` connections and taken `window`.
+    #[cfg(test)]
+    fn prime(&self, senders: usize, window: Duration);
 }
 
 impl<W: GroupWriter + Send> Lead for Shared<W> {
+    #[cfg(test)]
+    fn prime(&self, senders: usize, window: Duration) {
+        if let Some(core) = self.core.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            core.expect = senders;
+            core.window = window;
+        }
+    }
+
     fn lead(&self, s: Submission, inner: &Inner, commit: bool) -> Led {
         let hold = only_deletes(&s);
         // A group is committed here only when asked and while commits are quick.
@@ -388,6 +496,33 @@ impl<W: GroupWriter + Send> Lead for Shared<W> {
             return Led::Declined(s);
         }
         self.led.store(true, Ordering::SeqCst);
+        if !core.gather.is_empty() || (commit && !hold && s.sender.is_some() && core.expect > 1) {
+            // A group gathered for the senders of the last one: this joins it, and commits it
+            // here if it is the last awaited (acks join to keep the order of submissions).
+            if core.gather.is_empty() {
+                core.gather = std::mem::take(&mut core.held);
+                core.gather_since = Instant::now();
+            }
+            core.gather.push(s);
+            let n = senders(&core.gather);
+            let waited = core.gather_since.elapsed();
+            let nops: usize = core.gather.iter().map(|s| s.ops.len()).sum();
+            let full = nops >= mq_shared::defaults::MAX_COMMIT_BATCH
+                || core.gather.iter().map(submission_bytes).sum::<u64>() >= core.w.max_bytes();
+            if !full && (hold || gathers(n, core.expect, waited, core.window)) {
+                return Led::Taken {
+                    wake: self.sleeps_past(core.window.saturating_sub(waited)),
+                };
+            }
+            let clean = core.w.idle_timeout().is_none();
+            let batch = std::mem::take(&mut core.gather);
+            let started = Instant::now();
+            commit_group(&mut core.w, batch, nops, inner, None);
+            core.committed(n, started);
+            self.timed(started);
+            let wake = core.w.upkeep_due() || (clean && core.w.idle_timeout().is_some());
+            return Led::Taken { wake };
+        }
         if let Some(limit) = core.w.ack_delay()
             && hold
         {
@@ -396,7 +531,7 @@ impl<W: GroupWriter + Send> Lead for Shared<W> {
                 core.held_since = Instant::now();
             }
             core.held.push(s);
-            return Led::Committed {
+            return Led::Taken {
                 wake: self.sleeps_past(limit),
             };
         }
@@ -406,12 +541,14 @@ impl<W: GroupWriter + Send> Lead for Shared<W> {
         let clean = core.w.idle_timeout().is_none();
         let mut batch = std::mem::take(&mut core.held);
         batch.push(s);
+        let n = senders(&batch);
         let nops = batch.iter().map(|s| s.ops.len()).sum();
         let started = Instant::now();
         commit_group(&mut core.w, batch, nops, inner, None);
+        core.committed(n, started);
         self.timed(started);
         let wake = core.w.upkeep_due() || (clean && core.w.idle_timeout().is_some());
-        Led::Committed { wake }
+        Led::Taken { wake }
     }
 }
 

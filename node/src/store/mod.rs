@@ -541,7 +541,14 @@ impl Store {
     /// Queues ops for the next commit; `done` runs once they are durable (on the writer
     /// thread, or on the thread of a later [`Store::submit_here`] whose commit carries them).
     pub fn submit(&self, ops: Vec<Op>, done: Option<Done>) {
-        self.offer(Submission { ops, done }, false);
+        self.offer(
+            Submission {
+                ops,
+                done,
+                sender: None,
+            },
+            false,
+        );
     }
 
     /// Like [`Store::submit`], but when the writer is idle and nothing submitted before waits
@@ -550,7 +557,32 @@ impl Store {
     /// back, which is most of a receipted SEND's time. It blocks for one journal sync, so the
     /// caller must hold no lock that a completion may take (a connection's own SEND).
     pub fn submit_here(&self, ops: Vec<Op>, done: Option<Done>) {
-        self.offer(Submission { ops, done }, true);
+        self.offer(
+            Submission {
+                ops,
+                done,
+                sender: None,
+            },
+            true,
+        );
+    }
+
+    /// [`Store::submit_here`] for a SEND of connection `sender`, which waits for its RECEIPT
+    /// before the next: when the last group carried puts of several connections, this one
+    /// joins a group gathered for them (at most one commit's time) instead of committing
+    /// alone, so that N producers share one sync rather than alternating groups of one and
+    /// N-1. The group is committed by the submission that completes it (on its thread) or,
+    /// when the others do not come in time, by the writer thread; the completion then runs
+    /// there.
+    pub fn submit_from(&self, sender: u64, ops: Vec<Op>, done: Option<Done>) {
+        self.offer(
+            Submission {
+                ops,
+                done,
+                sender: Some(sender),
+            },
+            true,
+        );
     }
 
     /// Offers a submission to the writer's leader (acks alone are held for the next commit
@@ -559,13 +591,11 @@ impl Store {
     fn offer(&self, mut s: Submission, commit: bool) {
         if let Some(lead) = self.inner.leader.get() {
             match lead.lead(s, &self.inner, commit) {
-                group::Led::Committed { wake } => {
+                group::Led::Taken { wake } => {
                     if wake {
-                        // Refused, nothing waits for it.
-                        let _ = self.send(Cmd::Submit(Submission {
-                            ops: Vec::new(),
-                            done: None,
-                        }));
+                        // Not counted as queued: a wake-up orders nothing, so the next
+                        // submitter may still lead. Refused only once the writer is gone.
+                        let _ = self.tx.send(Cmd::Wake);
                     }
                     return;
                 }

@@ -144,6 +144,137 @@ async fn an_idle_writer_lets_the_submitter_commit_its_own_group_in_order() -> Te
     Ok(())
 }
 
+/// Submits a put of `body` for connection `sender` with [`Store::submit_from`]: whether its
+/// completion had run when `submit_from` returned, and the completion's outcome to wait for.
+fn put_from(
+    store: &Store,
+    sender: u64,
+    body: &[u8],
+) -> (
+    bool,
+    tokio::sync::oneshot::Receiver<Result<Outcome, StoreError>>,
+) {
+    use std::sync::atomic::AtomicBool;
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    store.submit_from(
+        sender,
+        vec![put("q", 0, body, None)],
+        Some(Box::new(move |r| {
+            flag.store(true, Ordering::SeqCst);
+            let _ = tx.send(r);
+        })),
+    );
+    (ran.load(Ordering::SeqCst), rx)
+}
+
+#[tokio::test]
+async fn puts_wait_for_the_senders_of_the_last_group_and_the_last_one_commits_them() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.redb");
+    let (store, _) = open(&path)?;
+    store.commit(vec![put("q", 0, b"first", None)]).await?;
+    let lead = store.inner.leader.get().ok_or("no leader")?.clone();
+    // The writer thread is done with the first commit once its count of queued commands is 0.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.inner.queued.load(Ordering::SeqCst) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never idled"
+        );
+        tokio::task::yield_now().await;
+    }
+    // The last group carried puts of two connections; a gathered group may wait 60 s.
+    lead.prime(2, std::time::Duration::from_secs(60));
+    let commits = store.commits();
+    let (inline_a, a) = put_from(&store, 1, b"a");
+    assert!(!inline_a, "the first sender's put was committed alone");
+    // An ack submitted meanwhile joins the gathered group behind it.
+    store.submit(
+        vec![Op::Delete {
+            queue: Arc::from("q"),
+            rank: DEFAULT_RANK,
+            seq: 1,
+            size: 0,
+        }],
+        None,
+    );
+    // The same sender again does not complete the group: it waits for another connection.
+    let (inline_a2, a2) = put_from(&store, 1, b"a2");
+    assert!(
+        !inline_a2,
+        "a second put of the same sender completed the group"
+    );
+    let (inline_b, b) = put_from(&store, 2, b"b");
+    assert!(
+        inline_b,
+        "the put that completes the group is committed on its thread"
+    );
+    for rx in [a, a2, b] {
+        rx.await??;
+    }
+    assert_eq!(
+        store.commits(),
+        commits + 1,
+        "one commit for the gathered group"
+    );
+    // The last group's window is its own commit's time now (at most a millisecond): a lone
+    // put waiting for a second sender that never comes is committed by the writer thread.
+    let (inline_c, c) = put_from(&store, 1, b"c");
+    assert!(!inline_c);
+    c.await??;
+    // That group had one sender: the next put of a lone producer commits on its thread at
+    // once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (inline, rx) = put_from(&store, 1, b"d");
+        rx.await??;
+        if inline {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a lone sender never led"
+        );
+    }
+    store.close();
+    // Everything is there in submission order, the ack included (message 1 is gone).
+    let (store, _) = open(&path)?;
+    let got = store
+        .read(Arc::from("q"), Cursor::default(), 100, u64::MAX)
+        .await?;
+    let bodies: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.data).into_owned())
+        .collect();
+    assert_eq!(&bodies[..4], ["a", "a2", "b", "c"]);
+    assert!(bodies[4..].iter().all(|b| b == "d"));
+    store.close();
+    Ok(())
+}
+
+#[test]
+fn a_group_waits_only_for_more_senders_than_it_has_and_only_within_its_window() {
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    assert!(group::gathers(1, 4, ms(0), ms(1)));
+    assert!(group::gathers(3, 4, Duration::from_micros(999), ms(1)));
+    assert!(
+        !group::gathers(4, 4, ms(0), ms(1)),
+        "as many as the last group"
+    );
+    assert!(!group::gathers(1, 4, ms(1), ms(1)), "the window is over");
+    assert!(
+        !group::gathers(1, 1, ms(0), ms(1)),
+        "a lone producer never waits"
+    );
+    assert!(
+        !group::gathers(0, 4, ms(0), ms(1)),
+        "acks alone are not gathered"
+    );
+}
+
 #[tokio::test]
 async fn on_a_slow_disk_submitters_leave_the_commits_to_the_writer_thread() -> TestResult {
     let dir = tempfile::tempdir()?;
