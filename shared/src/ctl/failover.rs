@@ -41,16 +41,16 @@ pub struct FailoverReport {
     pub recovery_ms: u64,
     /// With `--verify N`: what became of the N messages sent before; `null` otherwise.
     pub verify: Option<VerifyReport>,
-    /// A replicated group: the epoch the old master served in; `null` for other groups.
-    #[serde(default)]
+    /// A replicated group: the epoch the old master served in; absent for other groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_epoch: Option<u64>,
     /// A replicated group: the epoch of the election that made the new master (greater than
-    /// `old_epoch`); `null` for other groups, or when the new master did not report it.
-    #[serde(default)]
+    /// `old_epoch`); absent for other groups, or when the new master did not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_epoch: Option<u64>,
     /// A JDBC group: the lease row as the new master reports it once it serves (its holder
-    /// and end); `null` for other groups, or when the new master did not report it.
-    #[serde(default)]
+    /// and end); absent for other groups, or when the new master did not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseInfo>,
 }
 
