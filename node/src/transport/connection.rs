@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::TransportSettings;
-use super::session::{Close, Out, Session, error_frame};
+use super::session::{Close, Out, Outbox, Session, error_frame};
 use crate::broker::{AckHandle, Core, Delivery, now_ms};
 use crate::security::{AuthError, Principal};
 
@@ -81,7 +81,7 @@ pub async fn run<S>(
         broker,
         settings.clone(),
         remote.ip().is_loopback(),
-        out_tx,
+        Outbox::new(out_tx),
         deliver_tx,
     );
     let mut conn = Connection::new(stream, settings.limits);
@@ -148,13 +148,16 @@ pub async fn run<S>(
                     None => {}
                     Some(0) => eof = true,
                     Some(_) => {
+                        s.out.begin();
                         let step = handle_frames(&mut s, &mut conn, &settings);
                         follow(step, &mut s, &mut auth, &mut closing);
+                        end_handling(&s.out, &mut out_rx, &mut conn, &mut closing);
                     }
                 }
             }
             (f, principal) = authenticated(&mut auth) => {
                 auth = None;
+                s.out.begin();
                 let step = match s.connect(f, principal) {
                     Ok(()) => {
                         if let Some(v) = s.connected() {
@@ -167,11 +170,13 @@ pub async fn run<S>(
                     Err(Close(e)) => Step::Close(e),
                 };
                 follow(step, &mut s, &mut auth, &mut closing);
+                end_handling(&s.out, &mut out_rx, &mut conn, &mut closing);
             }
             _ = s.pending.notify.notified(), if paused || s.disconnecting || stopping.is_some() => {}
             _ = usage.changed(FLOW_RECHECK), if held && stopping.is_none() => {
                 // Not reading is this side's choice: the client's silence does not count.
                 conn.excuse_silence();
+                s.out.begin();
                 match s.retry_held() {
                     Ok(true) => {
                         let step = handle_frames(&mut s, &mut conn, &settings);
@@ -180,6 +185,7 @@ pub async fn run<S>(
                     Ok(false) => {}
                     Err(Close(f)) => closing = f,
                 }
+                end_handling(&s.out, &mut out_rx, &mut conn, &mut closing);
             }
             _ = sleep_until(deadline) => {
                 let now = Instant::now();
@@ -341,6 +347,26 @@ where
     let mut t = s.timers.unwrap_or_default();
     t.write_timeout = Some(settings.write_timeout);
     conn.set_timers(t);
+}
+
+/// Ends the task's handling of input ([`Outbox::end`]): what the channel held from before is
+/// written first, then the frames made meanwhile, in the order they were made.
+fn end_handling<S>(
+    out: &Outbox,
+    out_rx: &mut mpsc::UnboundedReceiver<Out>,
+    conn: &mut Connection<S>,
+    closing: &mut Option<Frame>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    out.end(|frames| {
+        while let Ok(o) = out_rx.try_recv() {
+            push_out(conn, o, closing);
+        }
+        for o in frames {
+            push_out(conn, o, closing);
+        }
+    });
 }
 
 fn push_out<S>(conn: &mut Connection<S>, o: Out, closing: &mut Option<Frame>)

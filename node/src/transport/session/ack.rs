@@ -37,7 +37,7 @@ impl Session {
             self.broker.settle(items, None);
             return Ok(Reply::Now);
         };
-        let out = self.out_tx.clone();
+        let out = self.out.clone();
         let r = r.to_string();
         self.broker.settle(
             items,
@@ -46,7 +46,7 @@ impl Session {
                     Ok(_) => Out::Frame(Frame::new(Command::Receipt).with_header("receipt-id", r)),
                     Err(e) => Out::Fatal(error_frame(&format!("ack not stored: {e}"), Some(&r))),
                 };
-                let _ = out.send(f);
+                out.send(f);
             })),
         );
         Ok(Reply::Later)

@@ -214,7 +214,7 @@ impl Session {
             .with_header("destination", ADVISORY_DESTINATION)
             .with_header("content-type", "application/json")
             .with_body(Bytes::from(body));
-        let _ = self.out_tx.send(Out::Frame(f));
+        self.out.send(Out::Frame(f));
     }
 
     pub(super) fn on_unsubscribe(&mut self, f: &Frame) -> Result<Reply, String> {
