@@ -86,6 +86,21 @@ async fn a_store_not_closed_cleanly_flags_every_message_as_maybe_delivered() -> 
     Ok(())
 }
 
+/// The bodies of queue `q` (its first 100) in the store at `path`, reopened and closed again.
+async fn bodies_after_reopen(
+    path: &std::path::Path,
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let (store, _) = open(path)?;
+    let got = store
+        .read(Arc::from("q"), Cursor::default(), 100, u64::MAX)
+        .await?;
+    store.close();
+    Ok(got
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.data).into_owned())
+        .collect())
+}
+
 /// Submits a put of `body` with [`Store::submit_here`] and waits for its completion; `true`
 /// when the completion had run before `submit_here` returned (committed on this thread).
 async fn put_here(store: &Store, body: &[u8]) -> Result<bool, Box<dyn std::error::Error>> {
@@ -128,19 +143,11 @@ async fn an_idle_writer_lets_the_submitter_commit_its_own_group_in_order() -> Te
     }
     store.close();
     // Every message is there, in submission order.
-    let (store, _) = open(&path)?;
-    let got = store
-        .read(Arc::from("q"), Cursor::default(), 100, u64::MAX)
-        .await?;
-    let bodies: Vec<String> = got
-        .iter()
-        .map(|m| String::from_utf8_lossy(&m.data).into_owned())
-        .collect();
+    let bodies = bodies_after_reopen(&path).await?;
     let want: Vec<String> = std::iter::once("first".to_string())
         .chain((1..=n).map(|i| format!("m{i}")))
         .collect();
     assert_eq!(bodies, want);
-    store.close();
     Ok(())
 }
 
@@ -240,17 +247,9 @@ async fn puts_wait_for_the_senders_of_the_last_group_and_the_last_one_commits_th
     }
     store.close();
     // Everything is there in submission order, the ack included (message 1 is gone).
-    let (store, _) = open(&path)?;
-    let got = store
-        .read(Arc::from("q"), Cursor::default(), 100, u64::MAX)
-        .await?;
-    let bodies: Vec<String> = got
-        .iter()
-        .map(|m| String::from_utf8_lossy(&m.data).into_owned())
-        .collect();
+    let bodies = bodies_after_reopen(&path).await?;
     assert_eq!(&bodies[..4], ["a", "a2", "b", "c"]);
     assert!(bodies[4..].iter().all(|b| b == "d"));
-    store.close();
     Ok(())
 }
 
