@@ -18,10 +18,11 @@
 //! 1. [`Replication::stamp`] with the ops about to be journaled, before the journal write
 //!    (so the replicas' writes overlap the local one); it returns the position row to add;
 //! 2. [`Replication::abandon`] if the journal write then failed;
-//! 3. [`Replication::wait`] for the group's position once the record is synced, from the
-//!    store's confirm thread while the writer goes on with the next groups: it blocks until
-//!    the quorum that `sync` names holds the group (or refuses, when this member may no longer
-//!    confirm). Completions, and with them every RECEIPT, follow only then.
+//! 3. [`Replication::confirmable`] once the record is synced, and again whenever the hook's
+//!    progress callback says it may have grown, while the writer goes on with the next
+//!    groups: a group's completions, and with them every RECEIPT, run only once the quorum
+//!    that `sync` names holds its position (and are refused when this member may no longer
+//!    confirm). See `confirm.rs` for which thread runs them.
 //!
 //! The writer serves the snapshots replicas ask for between groups, and while it waits for
 //! room in the pipeline (a replica catching up may be the very quorum a group waits for).
@@ -124,12 +125,19 @@ pub trait Replication: Send + Sync {
     fn stamp(&self, ops: &[&Op]) -> Option<Op>;
     /// The journal write of the group last stamped failed: it is not kept.
     fn abandon(&self);
-    /// Blocks until the group stamped at position `pos` may be confirmed. `Err` (a sentence):
-    /// it must not be confirmed.
-    fn wait(&self, pos: u64) -> Result<(), String>;
+    /// The last position that may be confirmed now (what the quorum that `sync` names
+    /// holds). `Err` (a sentence): nothing waiting may be confirmed any more.
+    fn confirmable(&self) -> Result<u64, String>;
+    /// What to call whenever [`Replication::confirmable`] may have grown or failed (an ack
+    /// came, the term ended), from whatever thread saw it: it runs the completions that may
+    /// now go out, so it must not be called with a lock of the hook's held.
+    fn on_progress(&self, f: Progress);
     /// A snapshot a replica asked for, for the writer to serve.
     fn snapshot_wanted(&self) -> Option<SnapshotReply>;
 }
+
+/// The store's callback for a quorum that may have grown ([`Replication::on_progress`]).
+pub type Progress = Arc<dyn Fn() + Send + Sync>;
 
 /// The hook as the store's options hold it.
 pub type ReplicationHook = Arc<dyn Replication>;

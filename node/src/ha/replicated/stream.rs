@@ -5,7 +5,7 @@
 //! ```text
 //! writer thread ── stamp(ops) ──▶ backlog (pos, group) ──notify──▶ link task ── Group ──▶ replica
 //!       │                                                             ▲
-//! confirm thread ── wait(pos): until 1 + (replicas whose ack ≥ pos) ≥ quorum ◀── Ack ──┘
+//! completions ◀── progress: confirmable() = the quorum's position ◀────── Ack ──┘
 //! ```
 //!
 //! A replica whose position the backlog cannot continue (new, far behind, from another epoch,
@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::options::{ReplicatedConfig, SyncMode};
 use super::wire::{self, Frame, WireError};
 use crate::store::replication::{
-    self as repl, Chunk, Position, Replication, Snapshot, SnapshotReply,
+    self as repl, Chunk, Position, Progress, Replication, Snapshot, SnapshotReply,
 };
 use crate::store::{Op, Store};
 
@@ -38,8 +38,6 @@ const BACKLOG_BYTES: usize = 64 << 20;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a snapshot may wait for the writer.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(60);
-/// How often a confirmation waiting for its quorum looks at the fence again.
-const FENCE_CHECK: Duration = Duration::from_millis(20);
 
 /// Whether this member may still confirm (its ZooKeeper lease holds, as master of the epoch).
 pub type Fence = Box<dyn Fn() -> bool + Send + Sync>;
@@ -50,6 +48,44 @@ struct Link {
     snapshot: bool,
     received: u64,
     durable: u64,
+    /// Set while the writer thread writes this link's groups itself, straight into its
+    /// socket, as it stamps them (a plain link whose task had sent everything before):
+    /// the group reaches the replica without waiting for the link's task to be woken.
+    direct: Option<Arc<std::net::TcpStream>>,
+    /// The last position the writer thread wrote (or left in `pending`).
+    direct_sent: u64,
+    /// The bytes of its last group that the writer thread could not write at once (the
+    /// socket was full): the link's task writes them, and streams on from there itself.
+    pending: Vec<u8>,
+    /// Why the writer thread's write failed: the link ends.
+    broken: Option<String>,
+}
+
+impl Link {
+    /// Writes a group's frame (at `pos`) into the socket if the writer thread writes this
+    /// link; returns whether the link's task has to be woken (it takes over).
+    fn write_direct(&mut self, pos: u64, frame: &[u8]) -> bool {
+        use std::io::Write;
+        let Some(sock) = &self.direct else {
+            return false;
+        };
+        let rest = match (&**sock).write(frame) {
+            Ok(n) => frame.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => frame,
+            Err(e) => {
+                self.broken = Some(format!("writing a group: {e}"));
+                self.direct = None;
+                return true;
+            }
+        };
+        self.direct_sent = pos;
+        if rest.is_empty() {
+            return false;
+        }
+        self.pending.extend_from_slice(rest);
+        self.direct = None;
+        true
+    }
 }
 
 struct State {
@@ -94,7 +130,8 @@ pub struct Replicator {
     token: Option<String>,
     fence: Fence,
     state: Mutex<State>,
-    changed: Condvar,
+    /// The store's callback for a quorum that may have grown.
+    progress: Mutex<Option<Progress>>,
     streamed: Notify,
     /// The store, to wake its writer when a snapshot is wanted.
     store: Mutex<Option<Store>>,
@@ -126,7 +163,7 @@ impl Replicator {
             token: cfg.token.clone(),
             fence,
             state: Mutex::new(State::new(base)),
-            changed: Condvar::new(),
+            progress: Mutex::new(None),
             streamed: Notify::new(),
             store: Mutex::new(None),
             published,
@@ -146,8 +183,15 @@ impl Replicator {
     /// Ends the term: nothing more is confirmed (a waiting confirmation is refused) and the
     /// links close.
     pub fn close(&self, why: &str) {
-        self.lock().closed.get_or_insert_with(|| why.to_string());
-        self.changed.notify_all();
+        {
+            let mut s = self.lock();
+            s.closed.get_or_insert_with(|| why.to_string());
+            // Nothing more reaches a replica from the writer thread.
+            for l in s.links.values_mut() {
+                l.direct = None;
+            }
+        }
+        self.progressed();
         self.streamed.notify_waiters();
         self.stop.cancel();
         *self.store.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -176,23 +220,35 @@ impl Replicator {
             .collect()
     }
 
-    /// Whether the quorum holds position `pos` (this member counts as one).
-    fn quorum_has(&self, s: &State, pos: u64) -> bool {
-        if self.sync == SyncMode::LocalDisk {
-            return true;
+    /// The last position the quorum holds (this member counts as one, and holds all).
+    fn quorum_holds(&self, s: &State) -> u64 {
+        let need = self.quorum.saturating_sub(1);
+        if self.sync == SyncMode::LocalDisk || need == 0 {
+            return u64::MAX;
         }
-        let acked = s
+        let mut held: Vec<u64> = s
             .links
             .values()
-            .filter(|l| {
-                let has = match self.sync {
-                    SyncMode::QuorumMem => l.received,
-                    _ => l.durable,
-                };
-                has >= pos
+            .map(|l| match self.sync {
+                SyncMode::QuorumMem => l.received,
+                _ => l.durable,
             })
-            .count();
-        1 + acked >= self.quorum
+            .collect();
+        held.sort_unstable_by(|a, b| b.cmp(a));
+        held.get(need - 1).copied().unwrap_or(0)
+    }
+
+    /// Tells the store the quorum may have grown (or the term ended): it runs what may go
+    /// out now, on this thread.
+    fn progressed(&self) {
+        let p = self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(p) = p {
+            p();
+        }
     }
 
     fn wake_writer(&self) {
@@ -223,9 +279,21 @@ impl Replication for Replicator {
         .op();
         let mut all = kept;
         all.push(&row);
+        let mut wake = false;
         match repl::encode_group(pos, &all) {
             Ok(group) => {
                 s.last = pos;
+                // Straight to the replicas whose links the writer thread writes; the others'
+                // tasks are woken to send it.
+                let frame = Frame::Group {
+                    epoch: self.epoch,
+                    head: pos,
+                    group: group.clone(),
+                }
+                .encode();
+                for l in s.links.values_mut() {
+                    wake |= l.direct.is_none() || l.write_direct(pos, &frame);
+                }
                 s.backlog_bytes += group.len();
                 s.backlog.push_back((pos, group));
                 while s.backlog_bytes > BACKLOG_BYTES && s.backlog.len() > 1 {
@@ -239,17 +307,21 @@ impl Replication for Replicator {
                 tracing::error!(error = %e, "a group cannot be replicated; confirming nothing more");
                 s.closed
                     .get_or_insert_with(|| format!("a group cannot be replicated: {e}"));
+                wake = true;
             }
         }
+        let last = s.last;
         drop(s);
         self.published.store(
             election_position(Position {
                 epoch: self.epoch,
-                pos: self.lock().last,
+                pos: last,
             }),
             Ordering::Relaxed,
         );
-        self.streamed.notify_waiters();
+        if wake {
+            self.streamed.notify_waiters();
+        }
         Some(row)
     }
 
@@ -261,30 +333,26 @@ impl Replication for Replicator {
         s.last = s.last.saturating_sub(1).max(s.base.pos);
         // Links may have sent the group: they start over (and get a snapshot).
         s.generation += 1;
+        for l in s.links.values_mut() {
+            l.direct = None;
+        }
         drop(s);
         self.streamed.notify_waiters();
     }
 
-    fn wait(&self, pos: u64) -> Result<(), String> {
-        let mut s = self.lock();
-        loop {
-            if let Some(why) = &s.closed {
-                return Err(why.clone());
-            }
-            if !(self.fence)() {
-                return Err(
-                    "this member is no longer the master (its ZooKeeper lease ended)".into(),
-                );
-            }
-            if self.quorum_has(&s, pos) {
-                return Ok(());
-            }
-            s = self
-                .changed
-                .wait_timeout(s, FENCE_CHECK)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+    fn confirmable(&self) -> Result<u64, String> {
+        let s = self.lock();
+        if let Some(why) = &s.closed {
+            return Err(why.clone());
         }
+        if !(self.fence)() {
+            return Err("this member is no longer the master (its ZooKeeper lease ended)".into());
+        }
+        Ok(self.quorum_holds(&s))
+    }
+
+    fn on_progress(&self, f: Progress) {
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 
     fn snapshot_wanted(&self) -> Option<SnapshotReply> {
@@ -322,7 +390,6 @@ pub async fn serve_link(rep: Arc<Replicator>, stream: Stream) {
         () = stop.cancelled() => Ok(()),
     };
     let name = id.and_then(|i| rep.lock().links.remove(&i).map(|l| l.name));
-    rep.changed.notify_all();
     match r {
         Ok(()) => {}
         Err(e) => {
@@ -337,6 +404,21 @@ async fn link(
     id: &mut Option<u64>,
 ) -> Result<(), LinkError> {
     let _ = stream.tcp().set_nodelay(true);
+    // A plain link's socket, for the writer thread to write groups into (a TLS link's
+    // records are its task's alone).
+    let direct = match stream.is_tls() {
+        true => None,
+        false => {
+            use std::os::fd::AsFd;
+            match stream.tcp().as_fd().try_clone_to_owned() {
+                Ok(fd) => Some(Arc::new(std::net::TcpStream::from(fd))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the link's task writes every group itself");
+                    None
+                }
+            }
+        }
+    };
     let (mut rd, wr) = tokio::io::split(stream);
     let mut wr = BufWriter::with_capacity(256 << 10, wr);
     let hello = tokio::time::timeout(HELLO_TIMEOUT, wire::read(&mut rd))
@@ -379,6 +461,10 @@ async fn link(
                 snapshot: from.is_none(),
                 received: held,
                 durable: held,
+                direct: None,
+                direct_sent: 0,
+                pending: Vec::new(),
+                broken: None,
             },
         );
         *id = Some(i);
@@ -409,7 +495,8 @@ async fn link(
                             l.received = l.received.max(received);
                             l.durable = l.durable.max(durable);
                         }
-                        rep.changed.notify_all();
+                        // The completions this ack releases run here, on the link's task.
+                        rep.progressed();
                     }
                     _ => {
                         return Err::<(), LinkError>(
@@ -431,7 +518,7 @@ async fn link(
                 at
             }
         };
-        stream_from(rep, &mut wr, from, generation).await
+        stream_from(rep, &mut wr, i, direct, from, generation).await
     };
     tokio::select! {
         r = acks => r,
@@ -468,10 +555,15 @@ fn continues(s: &State, epoch: u64, theirs: Position) -> Option<u64> {
     None
 }
 
-/// Streams the groups after `from` as they come, until the term ends.
+/// Streams the groups after `from` as they come, until the term ends: link `i`'s task
+/// sends what the replica lacks, and once it has sent everything and flushed, hands a plain
+/// link's socket (`direct`) to the writer thread, which then writes each group as it stamps
+/// it; the task takes over again when a write could not be completed at once.
 async fn stream_from(
     rep: &Arc<Replicator>,
     wr: &mut Writer,
+    i: u64,
+    direct: Option<Arc<std::net::TcpStream>>,
     mut sent: u64,
     generation: u64,
 ) -> Result<(), LinkError> {
@@ -479,41 +571,27 @@ async fn stream_from(
         let notified = rep.streamed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (batch, head) = {
-            let s = rep.lock();
-            if let Some(why) = &s.closed {
-                return Err(LinkError::Behind(format!("the term ended: {why}")));
-            }
-            if s.generation != generation {
-                return Err(LinkError::Behind(
-                    "a group it may have been sent was abandoned; starting over".into(),
-                ));
-            }
-            let mut batch = Vec::new();
-            if sent < s.last {
-                let Some(front) = s.backlog.front().map(|(p, _)| *p) else {
-                    return Err(LinkError::Behind("the backlog is empty".into()));
-                };
-                if front > sent + 1 {
-                    return Err(LinkError::Behind(format!(
-                        "fell behind the backlog (needs {}, it starts at {front})",
-                        sent + 1
-                    )));
-                }
-                let start = (sent + 1 - front) as usize;
-                let mut bytes = 0usize;
-                for (_, g) in s.backlog.iter().skip(start) {
-                    batch.push(g.clone());
-                    bytes += g.len();
-                    if bytes >= 4 << 20 {
-                        break;
-                    }
-                }
-            }
-            (batch, s.last)
-        };
-        if batch.is_empty() {
+        let flushed = wr.buffer().is_empty();
+        let next = next_to_send(
+            &mut rep.lock(),
+            generation,
+            i,
+            direct.as_ref(),
+            &mut sent,
+            flushed,
+        )?;
+        let Some((pending, batch, head)) = next else {
             notified.await;
+            continue;
+        };
+        if !pending.is_empty() {
+            wr.write_all(&pending).await.map_err(WireError::Io)?;
+        }
+        if batch.is_empty() {
+            wr.flush().await.map_err(WireError::Io)?;
+            if pending.is_empty() {
+                notified.await;
+            }
             continue;
         }
         for group in batch {
@@ -532,11 +610,79 @@ async fn stream_from(
     }
 }
 
+/// What a link's task sends next: the rest of a group the writer thread left, the groups
+/// after it, and the master's head position.
+type Next = (Vec<u8>, Vec<Bytes>, u64);
+
+/// What link `i`'s task sends next, having sent up to `sent`: the rest of a group the writer
+/// thread could not write at once, then the groups after it (and the head position); `None`
+/// when there is nothing, or when the writer thread writes the link (handed over here when
+/// the task is caught up and `flushed`, and the link is plain).
+fn next_to_send(
+    s: &mut State,
+    generation: u64,
+    i: u64,
+    direct: Option<&Arc<std::net::TcpStream>>,
+    sent: &mut u64,
+    flushed: bool,
+) -> Result<Option<Next>, LinkError> {
+    if let Some(why) = &s.closed {
+        return Err(LinkError::Behind(format!("the term ended: {why}")));
+    }
+    if s.generation != generation {
+        return Err(LinkError::Behind(
+            "a group it may have been sent was abandoned; starting over".into(),
+        ));
+    }
+    let Some(l) = s.links.get_mut(&i) else {
+        return Err(LinkError::Behind("the link was removed".into()));
+    };
+    if let Some(why) = l.broken.take() {
+        return Err(LinkError::Wire(WireError::Io(std::io::Error::other(why))));
+    }
+    if l.direct.is_some() {
+        return Ok(None);
+    }
+    // What the writer thread wrote before it handed back.
+    let pending = std::mem::take(&mut l.pending);
+    *sent = (*sent).max(l.direct_sent);
+    if let Some(sock) = direct
+        && pending.is_empty()
+        && *sent == s.last
+        && flushed
+    {
+        l.direct = Some(sock.clone());
+        l.direct_sent = *sent;
+        return Ok(None);
+    }
+    let mut batch = Vec::new();
+    if *sent < s.last {
+        let Some(front) = s.backlog.front().map(|(p, _)| *p) else {
+            return Err(LinkError::Behind("the backlog is empty".into()));
+        };
+        if front > *sent + 1 {
+            return Err(LinkError::Behind(format!(
+                "fell behind the backlog (needs {}, it starts at {front})",
+                *sent + 1
+            )));
+        }
+        let start = (*sent + 1 - front) as usize;
+        let mut bytes = 0usize;
+        for (_, g) in s.backlog.iter().skip(start) {
+            batch.push(g.clone());
+            bytes += g.len();
+            if bytes >= 4 << 20 {
+                break;
+            }
+        }
+    }
+    Ok(Some((pending, batch, s.last)))
+}
+
 /// Asks the writer for a snapshot and sends it; returns its position.
 async fn send_snapshot(rep: &Arc<Replicator>, wr: &mut Writer) -> Result<u64, LinkError> {
     let (tx, rx) = std::sync::mpsc::channel();
     rep.lock().snapshots.push_back(tx);
-    rep.changed.notify_all();
     rep.wake_writer();
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Result<Frame, String>>(4);
     let reader = tokio::task::spawn_blocking(move || {
@@ -622,5 +768,127 @@ mod tests {
             election_position(Position { epoch: 2, pos: 4 }) > newer,
             "then the position"
         );
+    }
+    /// Waits (bounded) until link 0's writer matches `direct`.
+    async fn link_direct_becomes(rep: &Replicator, direct: bool) -> bool {
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::time::Instant::now() < until {
+            if rep
+                .lock()
+                .links
+                .get(&0)
+                .is_some_and(|l| l.direct.is_some() == direct)
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_writes_a_caught_up_link_and_its_task_takes_over_when_the_socket_is_full()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let cfg = ReplicatedConfig {
+            replicas: 3,
+            zk_address: String::new(),
+            zk_path: String::new(),
+            zk_session_timeout: Duration::from_secs(2),
+            bind: "127.0.0.1:0".parse()?,
+            hostname: "localhost".into(),
+            weight: 1,
+            sync: SyncMode::QuorumDisk,
+            token: None,
+            tls: false,
+        };
+        let rep = Replicator::new(
+            &cfg,
+            1,
+            Position::default(),
+            Box::new(|| true),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let mut replica = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+        let (sock, _) = listener.accept().await?;
+        tokio::spawn(serve_link(rep.clone(), Stream::Plain(sock)));
+        let hello = Frame::Hello {
+            token: String::new(),
+            name: "r1".into(),
+            epoch: 0,
+            pos: 0,
+            known_epoch: 0,
+        };
+        replica.write_all(&hello.encode()).await?;
+        assert!(matches!(
+            wire::read(&mut replica).await?,
+            Frame::Welcome {
+                snapshot: false,
+                from: 0,
+                ..
+            }
+        ));
+        // Caught up: the writer thread's stamps write the link.
+        assert!(
+            link_direct_becomes(&rep, true).await,
+            "the link was never handed over"
+        );
+        let put = |n: u64| Op::Put {
+            queue: Arc::from("q"),
+            rank: 4,
+            seq: n,
+            data: Bytes::from(vec![n as u8; 1 << 20]),
+            dedup: None,
+        };
+        // The replica reads nothing: 24 MiB fill the socket, and the task takes over.
+        let stamper = rep.clone();
+        tokio::task::spawn_blocking(move || {
+            for n in 1..=24 {
+                stamper.stamp(&[&put(n)]);
+            }
+        })
+        .await?;
+        assert!(
+            rep.lock().links.get(&0).is_some_and(|l| l.direct.is_none()),
+            "24 MiB went into a socket nobody read"
+        );
+        // Every group arrives once, in order, whoever wrote it.
+        for n in 1..=24u64 {
+            let Frame::Group { group, .. } = wire::read(&mut replica).await? else {
+                return Err("not a group".into());
+            };
+            let (pos, ops) = repl::decode_group(&group).ok_or("a torn group")?;
+            assert_eq!(pos, n);
+            assert!(
+                matches!(&ops[0], Op::Put { seq, data, .. } if *seq == n && data.len() == 1 << 20)
+            );
+        }
+        replica
+            .write_all(
+                &Frame::Ack {
+                    received: 24,
+                    durable: 24,
+                }
+                .encode(),
+            )
+            .await?;
+        // Caught up again: handed back, and the next group follows from the writer thread.
+        assert!(
+            link_direct_becomes(&rep, true).await,
+            "the link was not handed back"
+        );
+        rep.stamp(&[&put(25)]);
+        let Frame::Group { group, .. } = wire::read(&mut replica).await? else {
+            return Err("not a group".into());
+        };
+        assert_eq!(repl::decode_group(&group).map(|g| g.0), Some(25));
+        // This member and the one replica that acknowledged 24 are a quorum of 3.
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        while rep.confirmable() != Ok(24) && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(rep.confirmable(), Ok(24));
+        rep.close("test over");
+        Ok(())
     }
 }
