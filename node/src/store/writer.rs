@@ -47,8 +47,8 @@ pub(super) struct Writer {
     /// Whether the last checkpoint attempt failed (the next waits an interval).
     checkpoint_failed: bool,
     limits: Limits,
-    /// A replicated group's master: streams each group (its quorum is waited for by the
-    /// store's confirm thread).
+    /// A replicated group's master: streams each group (its completions wait for the
+    /// quorum in the store's pipeline, `confirm.rs`).
     replication: Option<super::replication::ReplicationHook>,
     /// The stream position of the group last committed, until [`GroupWriter::position`].
     streamed: Option<u64>,
