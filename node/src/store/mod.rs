@@ -99,6 +99,8 @@ mod changes;
 mod confirm;
 mod error;
 mod file;
+#[cfg(test)]
+pub(crate) use file::faults;
 mod group;
 mod journal;
 pub mod pg;

@@ -206,6 +206,7 @@ pub async fn run(state: Arc<NodeState>, mut ready: ReadySignal) -> Result<(), No
         },
         published: published.clone(),
         status: replica_status.clone(),
+        sync: rc.sync,
     };
     let mut store: Option<Store> = None;
     let mine = match follower.open(&mut store).await {

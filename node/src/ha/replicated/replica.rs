@@ -18,6 +18,7 @@ use tokio::io::{AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::options::SyncMode;
 use super::stream::election_position;
 use super::wire::{self, Frame, WireError};
 use crate::store::replication::{self as repl, Chunk, Position};
@@ -81,6 +82,11 @@ pub struct Follower {
     pub published: Arc<AtomicU64>,
     /// For the admin API.
     pub status: Arc<ReplicaStatus>,
+    /// What the group's master waits for: with `quorum_disk` each group is synced before
+    /// its acknowledgement (on the link's task); otherwise a group is acknowledged as
+    /// received at once and synced by the store's writer thread behind it, several groups
+    /// to a sync when they come faster than one.
+    pub sync: SyncMode,
 }
 
 impl Follower {
@@ -304,26 +310,29 @@ impl Follower {
                 let failed2 = failed.clone();
                 let status = self.status.clone();
                 let published = self.published.clone();
-                // This task holds no lock: with the store's writer idle, it commits the group
-                // itself (no hand-off to the writer thread and back before the ack).
-                store.submit_here(
-                    ops,
-                    Some(Box::new(move |r| {
-                        drop(permit);
-                        match r {
-                            Ok(_) => {
-                                if let Some(p) = at {
-                                    published.store(election_position(p), Ordering::Relaxed);
-                                }
-                                status.durable.store(pos, Ordering::Relaxed);
-                                acks2.send_modify(|a| a.1 = a.1.max(pos));
+                let done: crate::store::Done = Box::new(move |r| {
+                    drop(permit);
+                    match r {
+                        Ok(_) => {
+                            if let Some(p) = at {
+                                published.store(election_position(p), Ordering::Relaxed);
                             }
-                            Err(e) => {
-                                *failed2.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                            }
+                            status.durable.store(pos, Ordering::Relaxed);
+                            acks2.send_modify(|a| a.1 = a.1.max(pos));
                         }
-                    })),
-                );
+                        Err(e) => {
+                            *failed2.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                        }
+                    }
+                });
+                if self.sync == SyncMode::QuorumDisk {
+                    // This task holds no lock: with the store's writer idle, it commits the
+                    // group itself (no hand-off to the writer thread and back before the ack).
+                    store.submit_here(ops, Some(done));
+                } else {
+                    // Received is what the master waits for: the ack goes out before the sync.
+                    store.submit(ops, Some(done));
+                }
                 acks.send_modify(|a| a.0 = a.0.max(pos));
             }
         };
@@ -336,7 +345,79 @@ impl Follower {
 
 #[cfg(test)]
 mod tests {
-    use super::host_of;
+    use super::*;
+    use crate::store::Op;
+    use crate::store::faults::Faults;
+    use tokio::io::AsyncWriteExt;
+
+    /// A replica following a fake master's link, its store on a disk whose syncs take
+    /// 300 ms: the first ack that says group 1 is received says whether it is synced too.
+    async fn first_ack_of_a_group(
+        sync: SyncMode,
+    ) -> Result<(u64, u64), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let faults = Faults::new();
+        faults.slow_syncs(Duration::from_millis(300));
+        let opts = crate::store::Options {
+            wrap_journal: Some(faults.wrap()),
+            ..crate::store::Options::default()
+        };
+        let path = dir.path().join("store.redb");
+        let follower = Follower {
+            name: "r1".into(),
+            token: None,
+            tls: None,
+            path: path.clone(),
+            opts: opts.clone(),
+            published: Arc::default(),
+            status: Arc::default(),
+            sync,
+        };
+        let (store, _) =
+            tokio::task::spawn_blocking(move || Store::open_with(&path, &opts)).await??;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let near = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+        let (mut master, _) = listener.accept().await?;
+        let (rd, wr) = tokio::io::split(Stream::Plain(near));
+        let fake_master = async {
+            let put = Op::Put {
+                queue: Arc::from("q"),
+                rank: 4,
+                seq: 1,
+                data: bytes::Bytes::from_static(b"m"),
+                dedup: None,
+            };
+            let row = Position { epoch: 1, pos: 1 }.op();
+            let group = repl::encode_group(1, &[&put, &row])?;
+            let frame = Frame::Group {
+                epoch: 1,
+                head: 1,
+                group,
+            };
+            master.write_all(&frame.encode()).await?;
+            loop {
+                if let Frame::Ack { received, durable } = wire::read(&mut master).await?
+                    && received >= 1
+                {
+                    return Ok::<_, Box<dyn std::error::Error>>((received, durable));
+                }
+            }
+        };
+        let r = tokio::select! {
+            r = follower.stream(&store, BufReader::new(rd), wr, 1, 0) => Err(format!("the replica stopped: {r:?}").into()),
+            r = tokio::time::timeout(Duration::from_secs(10), fake_master) => r?,
+        };
+        tokio::task::spawn_blocking(move || store.close()).await?;
+        r
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_quorum_mem_a_group_is_acknowledged_as_received_before_its_sync()
+    -> Result<(), Box<dyn std::error::Error>> {
+        assert_eq!(first_ack_of_a_group(SyncMode::QuorumMem).await?, (1, 0));
+        assert_eq!(first_ack_of_a_group(SyncMode::QuorumDisk).await?, (1, 1));
+        Ok(())
+    }
 
     #[test]
     fn the_master_is_verified_as_the_host_it_is_dialled_at() {
