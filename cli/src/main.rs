@@ -36,7 +36,17 @@ use crate::error::{CliError, EXIT_FAILED, EXIT_OK};
 fn main() -> ExitCode {
     // clap exits with 2 on usage errors and 0 for --help and --version.
     let cli = args::Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // A bench of one producer and one consumer runs on one worker: with two, a worker that
+    // takes a socket's readiness wakes its idle peer on every message, which a receipted
+    // 1+1 pays in its round trip. TOKIO_WORKER_THREADS still decides when set.
+    if let args::Command::Bench(b) = &cli.command
+        && b.producers + b.consumers <= 2
+        && std::env::var_os("TOKIO_WORKER_THREADS").is_none()
+    {
+        builder.worker_threads(1);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime");
