@@ -283,16 +283,23 @@ impl Replication for Replicator {
         match repl::encode_group(pos, &all) {
             Ok(group) => {
                 s.last = pos;
-                // Straight to the replicas whose links the writer thread writes; the others'
-                // tasks are woken to send it.
-                let frame = Frame::Group {
-                    epoch: self.epoch,
-                    head: pos,
-                    group: group.clone(),
-                }
-                .encode();
+                // Straight to the replicas whose links the writer thread writes (the frame is
+                // encoded only for them); the others' tasks are woken to send it.
+                let mut frame: Option<Bytes> = None;
                 for l in s.links.values_mut() {
-                    wake |= l.direct.is_none() || l.write_direct(pos, &frame);
+                    if l.direct.is_none() {
+                        wake = true;
+                        continue;
+                    }
+                    let f = frame.get_or_insert_with(|| {
+                        Frame::Group {
+                            epoch: self.epoch,
+                            head: pos,
+                            group: group.clone(),
+                        }
+                        .encode()
+                    });
+                    wake |= l.write_direct(pos, f);
                 }
                 s.backlog_bytes += group.len();
                 s.backlog.push_back((pos, group));
