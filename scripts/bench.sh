@@ -140,6 +140,7 @@ AMQ_LOG4J=/etc/activemq/instances-available/main/log4j2.properties
 
 log "building release binaries"
 cargo build --release --bins --quiet
+cargo build --release -p mq-tests --example rtt_probe --quiet
 TEMPLATE=$PWD/scripts/activemq/activemq.xml
 
 # Many idle connections need many descriptors, on both sides.
@@ -149,7 +150,7 @@ mkdir -p "$BENCH_DIR"
 WORK=$(mktemp -d "$BENCH_DIR/mqbench.XXXXXX")
 # A copy of the binaries, so that a rebuild during the run cannot change what is measured.
 mkdir -p "$WORK/bin"
-cp target/release/mqnode target/release/mqctl "$WORK/bin/"
+cp target/release/mqnode target/release/mqctl target/release/examples/rtt_probe "$WORK/bin/"
 MQNODE=$WORK/bin/mqnode
 MQCTL=$WORK/bin/mqctl
 RESULTS=$WORK/results.tsv
@@ -183,6 +184,21 @@ fsync_in_place_probe() {
 FSYNC_MS=$(fsync_probe)
 FSYNC_IN_PLACE_MS=$(fsync_in_place_probe)
 log "fdatasync of a 1 KiB append: $FSYNC_MS ms; written in place: $FSYNC_IN_PLACE_MS ms (means of 2000)"
+
+# ---- the network: one request/response round trip between two processes, no broker --------
+
+# The median over three runs of the mean of 20,000 round trips (1,100-byte request, 40-byte
+# answer: a SEND of 1 KiB and its RECEIPT). A receipted producer waits for one of these per
+# message on top of the broker's own work.
+rtt_probe() {
+  local i
+  for i in 1 2 3; do
+    "$WORK/bin/rtt_probe" 20000 1100 40 | awk '$1 == "rtt_us" { print $3 }'
+  done | sort -n | sed -n 2p
+}
+RTT_US=$(rtt_probe)
+[[ -n "$RTT_US" ]] || die "the loopback round-trip probe failed"
+log "loopback TCP round trip between two processes (no broker): $RTT_US µs (median of 3 means of 20,000)"
 
 # ---- brokers -------------------------------------------------------------------------------
 
@@ -722,6 +738,16 @@ if ((BACKLOG > 0)); then
     c = 1 / (1 / n + s / 1000)
     printf "mqnode 1+1 receipts: %.0f msg/s = %.0f %% of the in-place sync rate (%.0f/s); a round trip plus one sync per message allows %.0f/s (%.0f %% of it reached)\n",
       p, 100 * p * s / 1000, 1000 / s, c, 100 * p / c }'
+  # The same bounds from the bare loopback round trip (no broker at all): what no broker on
+  # this machine can pass while each RECEIPT waits for a sync.
+  awk -v p="$(median em_p11r mqnode)" -v q="$(median em_p44r mqnode)" -v a="$(median em_p44r activemq)" \
+    -v r="$RTT_US" -v s="$FSYNC_IN_PLACE_MS" 'BEGIN {
+    if (p == "-" || q == "-" || r + 0 == 0 || s + 0 == 0) exit
+    c = 1e6 / (r + s * 1000)
+    printf "floor: a bare loopback round trip (%.1f µs) plus one sync allows a 1+1 %.0f msg/s (%.0f %% of the sync rate; mqnode reached %.0f %% of it) and a 4+4 %.0f msg/s (4 producers each waiting; mqnode reached %.0f %% of it",
+      r, c, 100 * c * s / 1000, 100 * p / c, 4 * c, 100 * q / (4 * c)
+    if (a != "-" && a + 0 > 0) printf "; it is %.2fx ActiveMQ'"'"'s 4+4 here", 4 * c / a
+    printf ")\n" }'
 fi
 if [[ $SCALE == 1 ]]; then
   echo
