@@ -14,7 +14,11 @@
 //! `redelivered:true`; the watch says whether two members ever answered `master` in one round.
 //!
 //! Options: `--minutes N` [10], `--seed S` [from the clock], `--producers P` [4],
-//! `--consumers C` [4], `--session-ms MS` [1000], `--drain SECS` [120]. Prints a line per
+//! `--consumers C` [4], `--session-ms MS` [1000], `--drain SECS` [120], `--sync MODE`
+//! [`quorum_disk`; `quorum_mem` promises the same under one fault at a time, since each
+//! replica syncs what it received right after acknowledging it; `local_disk` confirms before
+//! any replica has a group, so a failover may lose what it confirmed last and the audit
+//! counts it]. Prints a line per
 //! fault and a JSON summary last (`"event":"chaos-replicated-summary"`). Exit status 0 when
 //! the audit found no violation, 1 when it did, 2 on bad arguments or a run that could not be
 //! carried out. Needs root (network namespaces), `ip`, `nft`, a JRE and ZooKeeper.
@@ -45,6 +49,7 @@ struct Args {
     consumers: usize,
     session_ms: u64,
     drain: Duration,
+    sync: String,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -57,6 +62,7 @@ fn parse_args() -> anyhow::Result<Args> {
         consumers: 4,
         session_ms: 1000,
         drain: Duration::from_secs(120),
+        sync: "quorum_disk".into(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -69,6 +75,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--consumers" => a.consumers = value.parse().context("--consumers")?,
             "--session-ms" => a.session_ms = value.parse().context("--session-ms")?,
             "--drain" => a.drain = Duration::from_secs(value.parse().context("--drain")?),
+            "--sync" => match value.as_str() {
+                "quorum_disk" | "quorum_mem" | "local_disk" => a.sync = value.clone(),
+                other => bail!("--sync {other}: expected quorum_disk, quorum_mem or local_disk"),
+            },
             other => bail!("unknown option {other}"),
         }
     }
@@ -242,15 +252,16 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<bool> {
     let t0 = Instant::now();
     let log = |line: String| println!("[{:>8.1}s] {line}", t0.elapsed().as_secs_f64());
-    let mut opts = GroupOpts::new("chaos");
+    let mut opts = GroupOpts::new("chaos").sync(&args.sync);
     opts.session_ms = args.session_ms;
     let mut g = Group::start(opts);
     let all = [0, 1, 2];
     let (m0, e0) = g.settled(&all, SETTLE);
     log(format!(
-        "group up: master {} epoch {e0}, seed {}",
+        "group up: master {} epoch {e0}, seed {}, sync {}",
         g.nodes[m0].name(),
-        args.seed
+        args.seed,
+        args.sync
     ));
     let watch = Arc::new(RoleWatch::start(g.targets(), Duration::from_millis(100)));
     let members = Members {
@@ -394,6 +405,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
             "seed": args.seed,
             "minutes": args.minutes,
             "session_ms": args.session_ms,
+            "sync": args.sync,
             "faults": counts,
             "faults_total": faults.load(Ordering::Relaxed),
             "unsettled_at_s": unsettled,
