@@ -738,8 +738,8 @@ if ((BACKLOG > 0)); then
     c = 1 / (1 / n + s / 1000)
     printf "mqnode 1+1 receipts: %.0f msg/s = %.0f %% of the in-place sync rate (%.0f/s); a round trip plus one sync per message allows %.0f/s (%.0f %% of it reached)\n",
       p, 100 * p * s / 1000, 1000 / s, c, 100 * p / c }'
-  # The same bounds from the bare loopback round trip (no broker at all): what no broker on
-  # this machine can pass while each RECEIPT waits for a sync.
+  # The same bounds from the bare loopback round trip (no broker at all): what no client and
+  # broker that sleep while they wait can pass here while each RECEIPT waits for a sync.
   awk -v p="$(median em_p11r mqnode)" -v q="$(median em_p44r mqnode)" -v a="$(median em_p44r activemq)" \
     -v r="$RTT_US" -v s="$FSYNC_IN_PLACE_MS" 'BEGIN {
     if (p == "-" || q == "-" || r + 0 == 0 || s + 0 == 0) exit

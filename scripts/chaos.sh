@@ -22,8 +22,9 @@
 # (nft drop) of the master's or a replica's links, one at a time, under receipted load; then the
 # audit of every receipted message and of the members' roles (never two masters in one sample).
 # Options: --minutes [10], --seed, --producers [4], --consumers [4], --session-ms [1000],
-# --drain SECS [120], --sync quorum_disk|quorum_mem|local_disk [quorum_disk]. Needs root, iproute2, nftables, a JRE and ZooKeeper (scripts/test.sh
-# installs them). CHAOS_PROFILE=dev runs the debug builds instead of release ones.
+# --drain SECS [120], --sync quorum_disk|quorum_mem|local_disk [quorum_disk]. Needs root,
+# iproute2, nftables, a JRE and ZooKeeper (scripts/test.sh installs them). CHAOS_PROFILE=dev
+# runs the debug builds instead of release ones.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -18,8 +18,8 @@
 //! [`quorum_disk`; `quorum_mem` promises the same under one fault at a time, since each
 //! replica syncs what it received right after acknowledging it; `local_disk` confirms before
 //! any replica has a group, so a failover may lose what it confirmed last and the audit
-//! counts it]. Prints a line per
-//! fault and a JSON summary last (`"event":"chaos-replicated-summary"`). Exit status 0 when
+//! counts it]. Prints a line per fault and a JSON summary last
+//! (`"event":"chaos-replicated-summary"`). Exit status 0 when
 //! the audit found no violation, 1 when it did, 2 on bad arguments or a run that could not be
 //! carried out. Needs root (network namespaces), `ip`, `nft`, a JRE and ZooKeeper.
 

@@ -9,8 +9,9 @@
 //! N (default 20,000) requests of REQUEST bytes (default 1,100: a SEND of a 1 KiB body) and
 //! reads a REPLY-byte answer (default 40: a RECEIPT) to each before the next, as a producer
 //! that waits for every RECEIPT does. Prints one line, `rtt_us mean MEAN median MEDIAN p90
-//! P90`. A broker's receipted 1+1 cannot beat one of these round trips plus one journal sync
-//! per message; `scripts/bench.sh` prints that bound beside its figures.
+//! P90`. A receipted 1+1 whose client and broker sleep while they wait (as they do) cannot
+//! beat one of these round trips plus one journal sync per message; `scripts/bench.sh` prints
+//! that bound beside its figures.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
