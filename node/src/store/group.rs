@@ -461,9 +461,16 @@ pub(super) trait Lead: Send + Sync {
     /// completions here, in order. Hands it back otherwise (and when it is empty).
     fn lead(&self, s: Submission, inner: &Inner, commit: bool) -> Led;
 
-    /// As if the last group had carried puts of `senders` connections and taken `window`.
+    /// As if the last group had carried puts of `senders` connections and taken `window`,
+    /// with commits quick enough for submitters to lead (whatever the last one took: a first
+    /// commit that preallocates the journal on a busy disk can take longer than [`LEAD_MAX`]).
     #[cfg(test)]
     fn prime(&self, senders: usize, window: Duration);
+
+    /// How long from now the writer thread sleeps at most (`None`: until told; zero while it
+    /// works).
+    #[cfg(test)]
+    fn sleeps_for(&self) -> Option<Duration>;
 }
 
 impl<W: GroupWriter + Send> Lead for Shared<W> {
@@ -472,7 +479,15 @@ impl<W: GroupWriter + Send> Lead for Shared<W> {
         if let Some(core) = self.core.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             core.expect = senders;
             core.window = window;
+            self.slow.store(false, Ordering::SeqCst);
         }
+    }
+
+    #[cfg(test)]
+    fn sleeps_for(&self) -> Option<Duration> {
+        let at = self.deadline.load(Ordering::SeqCst);
+        (at != u64::MAX)
+            .then(|| Duration::from_micros(at.saturating_sub(self.micros(Instant::now()))))
     }
 
     fn lead(&self, s: Submission, inner: &Inner, commit: bool) -> Led {

@@ -183,13 +183,28 @@ async fn puts_wait_for_the_senders_of_the_last_group_and_the_last_one_commits_th
     let (store, _) = open(&path)?;
     store.commit(vec![put("q", 0, b"first", None)]).await?;
     let lead = store.inner.leader.get().ok_or("no leader")?.clone();
-    // The writer thread is done with the first commit once its count of queued commands is 0.
+    // Every submitter below must find the writer thread asleep, or it leaves its group to that
+    // thread: so wait until nothing is queued and the thread sleeps until a checkpoint still
+    // at least 500 ms away, which nothing below wakes it before. Once the checkpoint has run
+    // it sleeps until told, and the first gathered put would wake it: commit again.
+    let mut firsts = 1;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while store.inner.queued.load(Ordering::SeqCst) != 0 {
+    loop {
         assert!(
             std::time::Instant::now() < deadline,
-            "the writer never idled"
+            "the writer never slept"
         );
+        if store.inner.queued.load(Ordering::SeqCst) == 0 {
+            match lead.sleeps_for() {
+                Some(d) if d >= std::time::Duration::from_millis(500) => break,
+                None => {
+                    store.commit(vec![put("q", 0, b"first", None)]).await?;
+                    firsts += 1;
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
         tokio::task::yield_now().await;
     }
     // The last group carried puts of two connections; a gathered group may wait 60 s.
@@ -248,6 +263,8 @@ async fn puts_wait_for_the_senders_of_the_last_group_and_the_last_one_commits_th
     store.close();
     // Everything is there in submission order, the ack included (message 1 is gone).
     let bodies = bodies_after_reopen(&path).await?;
+    let (more, bodies) = bodies.split_at(firsts - 1);
+    assert!(more.iter().all(|b| b == "first"));
     assert_eq!(&bodies[..4], ["a", "a2", "b", "c"]);
     assert!(bodies[4..].iter().all(|b| b == "d"));
     Ok(())
