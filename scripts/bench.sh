@@ -732,6 +732,9 @@ if ((BACKLOG > 0)); then
   row "drain of the backlog, 1 consumer" bl_drain msg/s
   row "resident memory, peak during the drain" bl_drain_hwm_mb MiB
   row "resident memory 5 s after the drain" bl_drained_rss_mb MiB
+  # The disk's sync time drifts by as much as a third within minutes: probe it again now,
+  # after the runs, so that a reader sees how far the figure below may be off.
+  echo "in-place sync: $FSYNC_IN_PLACE_MS ms before the brokers, $(fsync_in_place_probe) ms after them (the lines below use the first)"
   # What a strictly sequential client can get at best: one round trip plus one sync.
   awk -v p="$(median em_p11r mqnode)" -v n="$(median em_n11r mqnode)" -v s="$FSYNC_IN_PLACE_MS" 'BEGIN {
     if (p == "-" || n == "-" || s + 0 == 0) exit
