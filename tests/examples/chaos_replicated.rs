@@ -32,6 +32,7 @@ use anyhow::{Context, bail};
 use mq_shared::client::{AckMode, ConnectOptions, StompClient};
 use mq_tests::chaos::ledger::{Ledger, MsgId, SharedLedger, Source, lock};
 use mq_tests::replicated::{AdminTarget, Group, GroupOpts, RoleWatch, broker_info};
+use mqnode::ha::replicated::options::SyncMode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -75,10 +76,17 @@ fn parse_args() -> anyhow::Result<Args> {
             "--consumers" => a.consumers = value.parse().context("--consumers")?,
             "--session-ms" => a.session_ms = value.parse().context("--session-ms")?,
             "--drain" => a.drain = Duration::from_secs(value.parse().context("--drain")?),
-            "--sync" => match value.as_str() {
-                "quorum_disk" | "quorum_mem" | "local_disk" => a.sync = value.clone(),
-                other => bail!("--sync {other}: expected quorum_disk, quorum_mem or local_disk"),
-            },
+            "--sync" => {
+                // The node's own list of modes, so that the two cannot drift apart.
+                let mode = <SyncMode as clap::ValueEnum>::from_str(value, false).map_err(|_| {
+                    let modes: Vec<&str> = <SyncMode as clap::ValueEnum>::value_variants()
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect();
+                    anyhow::anyhow!("--sync {value}: expected one of {}", modes.join(", "))
+                })?;
+                a.sync = mode.as_str().into();
+            }
             other => bail!("unknown option {other}"),
         }
     }
