@@ -268,11 +268,34 @@ pub fn signal(node: &NodeEntry, signal: Signal) -> Result<Option<u32>> {
     }
 }
 
-/// Waits until `pid` is no longer `node`'s running process, at most `timeout`.
+/// The state letter of `/proc/PID/stat` (`R`, `S`, `D`, `Z`...), `None` when there is no such
+/// process.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ...": the command name may hold spaces and parentheses, the state follows
+    // the last ") ".
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+}
+
+/// Whether `pid`, signalled as `node`'s process, has finished exiting: gone, a zombie, or
+/// another program under a reused pid. A process in the middle of exiting has already
+/// released its memory (its command line reads empty) while it still holds its sockets and
+/// files, so an empty command line alone is not an exit.
+fn has_exited(pid: u32, node: &NodeEntry) -> bool {
+    if !sys::exists(pid) || matches!(proc_state(pid), None | Some('Z' | 'X' | 'x')) {
+        return true;
+    }
+    let args = cmdline(pid);
+    !args.is_empty() && !is_command_of(&args, node)
+}
+
+/// Waits until `pid` is no longer `node`'s running process, at most `timeout`: until it has
+/// finished exiting and released its ports and its store.
 pub async fn wait_exit(pid: u32, node: &NodeEntry, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        if !pid_is_node(pid, node) {
+        if has_exited(pid, node) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -422,6 +445,32 @@ mod tests {
         ));
         assert!(!is_command_of(&args(&["bash"]), &n));
         assert!(!is_command_of(&[], &n));
+    }
+
+    #[test]
+    fn a_signalled_node_has_exited_once_a_zombie_and_not_before() {
+        let n = node();
+        let mut child = std::process::Command::new("sh")
+            // `read` is a builtin: the shell itself waits, with the node's flags in its argv.
+            .args(["-c", "read line", "sh", "--name", "node1"])
+            .args(["--data", "/h/clusters/c/node1/data"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let pid = child.id();
+        assert!(!has_exited(pid, &n), "running with the node's command line");
+        assert!(has_exited(std::process::id(), &n), "another program");
+        assert_eq!(sys::send(pid, Signal::Kill).ok(), Some(true));
+        // Not reaped yet: a zombie, or still exiting, until the kernel is done with it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while proc_state(pid) != Some('Z') && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(proc_state(pid), Some('Z'));
+        assert!(has_exited(pid, &n));
+        child.wait().expect("reap");
+        assert!(has_exited(pid, &n), "gone");
+        assert_eq!(proc_state(pid), None);
     }
 
     #[test]
