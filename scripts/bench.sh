@@ -213,7 +213,8 @@ start_mqnode() {
 }
 
 # start_activemq NAME STOMP_PORT KAHADB [OPENWIRE_PORT] [NETWORK_URI]: as the Debian launcher
-# (/usr/bin/activemq) runs it, in the foreground, with this script's activemq.xml.
+# (/usr/bin/activemq) runs it, in the foreground, with this script's activemq.xml (and
+# AMQ_KAHADB_OPTS, extra attributes of its kahaDB element, when set).
 start_activemq() {
   local name=$1 port=$2 kahadb=$3 openwire=${4:-} network=${5:-}
   local base=$WORK/$name
@@ -222,7 +223,8 @@ start_activemq() {
   local ow_line="" net_line=""
   [[ -n "$openwire" ]] && ow_line="      <transportConnector name=\"openwire\" uri=\"tcp://127.0.0.1:$openwire\"/>"
   [[ -n "$network" ]] && net_line="    <networkConnectors><networkConnector uri=\"$network\"/></networkConnectors>"
-  sed -e "s|@NAME@|$name|" -e "s|@KAHADB@|$kahadb|" -e "s|@STOMP_PORT@|$port|" \
+  sed -e "s|@NAME@|$name|" -e "s|@KAHADB@|$kahadb|" -e "s|@KAHADB_OPTS@|${AMQ_KAHADB_OPTS:-}|" \
+    -e "s|@STOMP_PORT@|$port|" \
     -e "s|@OPENWIRE@|$ow_line|" -e "s|@NETWORK@|$net_line|" "$TEMPLATE" >"$base/conf/activemq.xml"
   # JVM options: Debian's /usr/share/activemq/activemq-options and /usr/bin/activemq.
   "$JAVA" -Xms512M -Xmx512M -Dorg.apache.activemq.UseDedicatedTaskRunner=true \
@@ -602,6 +604,21 @@ replicated() {
     stop "$BROKER_PID"
     rm -rf "$WORK/$kind-single.data" "$WORK/$kind-single"
   done
+  # ActiveMQ's default (concurrentStoreAndDispatchQueues) stores a queue's message while it
+  # dispatches it, and skips the journal write of one its consumer acknowledges first, its
+  # receipt included: its 4+4 rises as consumers keep up. With the option off it syncs every
+  # message before its receipt, as each replicated group below does: its own local sync.
+  log "activemq alone, concurrentStoreAndDispatchQueues=false, for comparison"
+  AMQ_KAHADB_OPTS=' concurrentStoreAndDispatchQueues="false"' \
+    start_broker activemq activemq-strict "$BASE_PORT" "$WORK/activemq-strict.data"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    run_bench strict_p11r activemq "$url" --queue "strict.r$r.p11r" --warmup "$WARMUP" \
+      --messages "$N_P11R" --persistent --receipts each
+    run_bench strict_p44r activemq "$url" --queue "strict.r$r.p44r" --warmup "$WARMUP" \
+      --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
+  done
+  stop "$BROKER_PID"
+  rm -rf "$WORK/activemq-strict.data" "$WORK/activemq-strict"
   # ActiveMQ's single-broker figures stand beside each replicated row.
   for mode in quorum_disk quorum_mem local_disk; do
     for r in p11r p44r; do
@@ -674,10 +691,10 @@ median() { # KEY KIND
                                else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-row() { # LABEL KEY UNIT
+row() { # LABEL KEY UNIT [ACTIVEMQ_KEY]: mqnode's KEY against ActiveMQ's (by default the same)
   local m a
   m=$(median "$2" mqnode)
-  a=$(median "$2" activemq)
+  a=$(median "${4:-$2}" activemq)
   awk -v l="$1" -v m="$m" -v a="$a" -v u="$3" 'BEGIN {
     r = (m != "-" && a != "-" && a + 0 != 0) ? sprintf("%.2f", m / a) : "-";
     fm = (m == "-") ? "-" : (m + 0 >= 100 ? sprintf("%.0f", m) : sprintf("%.2f", m));
@@ -699,6 +716,11 @@ if [[ $ONLY == replicated ]]; then
   for mode in quorum_disk quorum_mem local_disk; do
     row "persistent 1+1 receipts, replicated group of 3, sync $mode" "rep_${mode}_p11r" msg/s
     row "persistent 4+4 receipts, replicated group of 3, sync $mode" "rep_${mode}_p44r" msg/s
+  done
+  echo "ActiveMQ alone with concurrentStoreAndDispatchQueues=false (every message synced before its receipt):"
+  for mode in quorum_disk quorum_mem local_disk; do
+    row "persistent 1+1 receipts, group of 3, sync $mode" "rep_${mode}_p11r" msg/s strict_p11r
+    row "persistent 4+4 receipts, group of 3, sync $mode" "rep_${mode}_p44r" msg/s strict_p44r
   done
   row "kill -9 of the replicated master to STOMP on the next (median of $TAKEOVERS)" rep_takeover_ms ms
   row "catch-up of a replica that was down (messages per second)" rep_catchup msg/s
