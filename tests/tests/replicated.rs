@@ -14,7 +14,9 @@
 //!   refused by the master.
 //! - A bridge from another node follows the master with `static:(masterslave:(...))`, and by
 //!   multicast discovery: only the master advertises its transport, so after a SIGKILL of it
-//!   the bridge finds the new master when it starts advertising. The discovery test runs in a
+//!   the bridge finds the new master when it starts advertising; after a stepdown of that one
+//!   (alive, now a replica, saying on the group that it stopped) it moves to the next, and
+//!   messages receipted meanwhile reach it. The discovery test runs in a
 //!   network namespace of its own ([`mq_tests::multicast`]): it needs root and iproute2.
 //!
 //! Members ask for a 1000 ms ZooKeeper session; the server's tick is 100 ms.
@@ -424,10 +426,10 @@ fn a_bridge_to_the_group_by_discovery_follows_its_master() {
 }
 
 /// Waits until the node's connector has a connected peer that is `broker` and no other peer
-/// but, not connected, the one at `gone` (a master that died without a word is forgotten only
+/// but, not connected, those at `gone` (a master that died without a word is forgotten only
 /// once its adverts have been missed for a while); returns the peer's URI. Panics with the
 /// peers after [`network::LINK`].
-async fn wait_bridged_to(a: &Node, broker: &str, gone: Option<&str>) -> String {
+async fn wait_bridged_to(a: &Node, broker: &str, gone: &[&str]) -> String {
     let mut uri = None;
     let ok = poll_until_async(network::LINK, async || {
         let l = network::connectors(a).await;
@@ -439,7 +441,7 @@ async fn wait_bridged_to(a: &Node, broker: &str, gone: Option<&str>) -> String {
         to.is_some()
             && peers.iter().all(|p| {
                 Some(&p.uri) == uri.as_ref()
-                    || (Some(p.uri.as_str()) == gone && p.state != PeerState::Connected)
+                    || (gone.contains(&p.uri.as_str()) && p.state != PeerState::Connected)
             })
     })
     .await;
@@ -468,7 +470,7 @@ async fn bridge_by_discovery_inside() {
         "--network",
         "multicast://default?initialReconnectDelay=100&maxReconnectDelay=200",
     ]));
-    let old = wait_bridged_to(&a, g.nodes[m].name(), None).await;
+    let old = wait_bridged_to(&a, g.nodes[m].name(), &[]).await;
     // Replicas bind no STOMP transport, and advertise none.
     for (i, n) in g.nodes.iter().enumerate() {
         assert_eq!(
@@ -497,7 +499,7 @@ async fn bridge_by_discovery_inside() {
     let rest: Vec<usize> = (0..3).filter(|&i| i != m).collect();
     let n = settled(&g, &rest, TAKEOVER).await;
     assert_ne!(n, m);
-    wait_bridged_to(&a, g.nodes[n].name(), Some(&old)).await;
+    let second = wait_bridged_to(&a, g.nodes[n].name(), &[&old]).await;
     let mut cn = stomp::connect(&stomp_of(&mut g, n)).await;
     stomp::subscribe(&mut cn, "/queue/disc", "s", AckMode::Auto).await;
     network::produce(&a, "/queue/disc", 20..30, 16).await;
@@ -506,4 +508,31 @@ async fn bridge_by_discovery_inside() {
     ids.sort_unstable();
     assert_eq!(ids, (10..30).collect::<Vec<_>>(), "{got:?}");
     stomp::expect_nothing(&mut cn, QUIET).await;
+    drop(cn);
+    // A planned switchover: the master steps down and stays up as a replica, so it stops
+    // serving STOMP and advertising, and the bridge moves to the member elected next.
+    let r = g.nodes[n].admin().post("/api/v1/ha/stepdown", None).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    // Receipted by the bridging node during the switchover: held there until the group's
+    // new master has a consumer for them.
+    network::produce(&a, "/queue/disc", 30..40, 16).await;
+    let p = settled(&g, &rest, TAKEOVER).await;
+    assert_ne!(p, n, "the member that stepped down was elected again");
+    // The member that stepped down said so on the group (a killed one is only forgotten once
+    // its adverts have been missed): its peer is gone from the connector, not just down.
+    wait_bridged_to(&a, g.nodes[p].name(), &[&old]).await;
+    assert!(
+        network::connectors(&a).await.connectors[0]
+            .peers
+            .iter()
+            .all(|x| x.uri != second),
+        "the member that stepped down is still a peer"
+    );
+    let mut cp = stomp::connect(&stomp_of(&mut g, p)).await;
+    stomp::subscribe(&mut cp, "/queue/disc", "s", AckMode::Auto).await;
+    let got = network::collect(std::slice::from_mut(&mut cp), 10, SOON).await;
+    let mut ids = got[0].clone();
+    ids.sort_unstable();
+    assert_eq!(ids, (30..40).collect::<Vec<_>>(), "{got:?}");
+    stomp::expect_nothing(&mut cp, QUIET).await;
 }
