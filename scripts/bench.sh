@@ -589,36 +589,34 @@ replicated_faults() {
   fi
 }
 
+# alone KIND NAME KEY: KIND as one broker named NAME, its receipted 1+1 and 4+4 rounds recorded
+# as KEY_p11r and KEY_p44r; stopped and removed after.
+alone() {
+  local kind=$1 name=$2 key=$3 r url="tcp://127.0.0.1:$BASE_PORT"
+  start_broker "$kind" "$name" "$BASE_PORT" "$WORK/$name.data"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    run_bench "${key}_p11r" "$kind" "$url" --queue "$name.r$r.p11r" --warmup "$WARMUP" \
+      --messages "$N_P11R" --persistent --receipts each
+    run_bench "${key}_p44r" "$kind" "$url" --queue "$name.r$r.p44r" --warmup "$WARMUP" \
+      --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
+  done
+  stop "$BROKER_PID"
+  rm -rf "$WORK/$name.data" "${WORK:?}/$name"
+}
+
 replicated() {
-  local kind r url="tcp://127.0.0.1:$BASE_PORT" mode
+  local kind r mode
   start_zookeeper
   for kind in mqnode activemq; do
     log "$kind alone, for comparison"
-    start_broker "$kind" "$kind-single" "$BASE_PORT" "$WORK/$kind-single.data"
-    for ((r = 1; r <= ROUNDS; r++)); do
-      run_bench single_p11r "$kind" "$url" --queue "one.r$r.p11r" --warmup "$WARMUP" \
-        --messages "$N_P11R" --persistent --receipts each
-      run_bench single_p44r "$kind" "$url" --queue "one.r$r.p44r" --warmup "$WARMUP" \
-        --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
-    done
-    stop "$BROKER_PID"
-    rm -rf "$WORK/$kind-single.data" "$WORK/$kind-single"
+    alone "$kind" "$kind-single" single
   done
   # ActiveMQ's default (concurrentStoreAndDispatchQueues) stores a queue's message while it
   # dispatches it, and skips the journal write of one its consumer acknowledges first, its
   # receipt included: its 4+4 rises as consumers keep up. With the option off it syncs every
   # message before its receipt, as each replicated group below does: its own local sync.
   log "activemq alone, concurrentStoreAndDispatchQueues=false, for comparison"
-  AMQ_KAHADB_OPTS=' concurrentStoreAndDispatchQueues="false"' \
-    start_broker activemq activemq-strict "$BASE_PORT" "$WORK/activemq-strict.data"
-  for ((r = 1; r <= ROUNDS; r++)); do
-    run_bench strict_p11r activemq "$url" --queue "strict.r$r.p11r" --warmup "$WARMUP" \
-      --messages "$N_P11R" --persistent --receipts each
-    run_bench strict_p44r activemq "$url" --queue "strict.r$r.p44r" --warmup "$WARMUP" \
-      --messages "$N_P44R" --persistent --receipts each --producers 4 --consumers 4
-  done
-  stop "$BROKER_PID"
-  rm -rf "$WORK/activemq-strict.data" "$WORK/activemq-strict"
+  AMQ_KAHADB_OPTS=' concurrentStoreAndDispatchQueues="false"' alone activemq activemq-strict strict
   # ActiveMQ's single-broker figures stand beside each replicated row.
   for mode in quorum_disk quorum_mem local_disk; do
     for r in p11r p44r; do
